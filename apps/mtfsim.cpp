@@ -1,0 +1,257 @@
+// mtfsim: the testbed's command line. Thin: parses flags and calls the libraries.
+//
+//   mtfsim run SCENARIO.json [--out FILE.sqlite] [--seed N] [--threads N] [--quiet]
+//   mtfsim bench sim [--threads N] [--record] [--scenario FILE] [--users N] [--days N]
+//   mtfsim bench train --agent NAME [--hidden H] [--critics M] [--batch B] [--threads N]
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "results/recorder.h"
+#include "sim/scenario.h"
+#include "sim/simulator.h"
+#if __has_include("agents/train_bench.h")
+#include "agents/train_bench.h"
+#define MTF_HAVE_TRAIN_BENCH 1
+#endif
+
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kUsage =
+    "mtfsim: the open testbed for multi-task fusion in recommender systems\n"
+    "\n"
+    "Usage:\n"
+    "  mtfsim run SCENARIO.json [--out FILE.sqlite] [--seed N] [--threads N] [--quiet]\n"
+    "  mtfsim bench sim [--threads N] [--record] [--scenario FILE] [--users N] [--days N]\n"
+    "  mtfsim bench train --agent NAME [--hidden H] [--critics M] [--batch B] [--threads N]\n"
+    "  mtfsim COMMAND --help      help for one command\n"
+    "\n"
+    "Commands:\n"
+    "  run     simulate a scenario, print the summary table, write the run database\n"
+    "  bench   measure simulator or training speed; the last line printed is JSON\n";
+
+/// A progress bar on stderr: days, users, requests/s. Silent when asked or when
+/// stderr is not a terminal.
+class ProgressBar {
+ public:
+  explicit ProgressBar(bool enabled) : enabled_(enabled && isatty(STDERR_FILENO)) {}
+  void update(const mtf::Progress& p) {
+    if (!enabled_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_ < std::chrono::milliseconds(100) && p.users_done != p.users) return;
+    last_ = now;
+    const double frac = p.users ? static_cast<double>(p.users_done) / p.users : 1.0;
+    const int width = 30;
+    const int fill = static_cast<int>(frac * width);
+    std::string bar(fill, '#');
+    bar.resize(width, '.');
+    const double rate = p.wall_seconds > 0 ? p.requests / p.wall_seconds : 0.0;
+    std::fprintf(stderr, "\r  day %d/%d [%s] users %lld/%lld  %.0f requests/s   ", p.day + 1, p.days,
+                 bar.c_str(), static_cast<long long>(p.users_done), static_cast<long long>(p.users), rate);
+    std::fflush(stderr);
+    dirty_ = true;
+  }
+  ~ProgressBar() {
+    if (dirty_) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  bool enabled_;
+  bool dirty_ = false;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+fs::path default_out(const mtf::Scenario& s, const fs::path& scenario_path) {
+  (void)s;
+  return fs::path("results") / (scenario_path.stem().string() + ".sqlite");
+}
+
+int cmd_run(const std::vector<std::string>& args) {
+  po::options_description opts("mtfsim run SCENARIO.json [options]");
+  opts.add_options()("help,h", "show this help")
+      ("out,o", po::value<std::string>(), "run database to write (default results/<scenario>.sqlite)")
+      ("seed", po::value<std::uint64_t>(), "override the scenario's master seed")
+      ("threads,t", po::value<int>()->default_value(2), "simulation threads (results do not depend on it)")
+      ("quiet,q", "no progress bar")
+      ("no-record", "write no database (summary only)");
+  po::options_description hidden;
+  hidden.add_options()("scenario", po::value<std::string>(), "scenario file");
+  po::options_description all;
+  all.add(opts).add(hidden);
+  po::positional_options_description pos;
+  pos.add("scenario", 1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
+  po::notify(vm);
+  if (vm.count("help")) {
+    std::cout << opts << "\nSimulates the scenario's groups for its days, prints the summary table\n"
+                         "and writes every transition and online metric to an SQLite database.\n";
+    return 0;
+  }
+  if (!vm.count("scenario")) throw po::error("run: missing SCENARIO.json (try: mtfsim run scenarios/quickstart.json)");
+  const fs::path path = vm["scenario"].as<std::string>();
+  mtf::Scenario sc = mtf::load_scenario(path);
+  if (vm.count("seed")) sc.seed = vm["seed"].as<std::uint64_t>();
+  const int threads = vm["threads"].as<int>();
+  if (threads < 1 || threads > 256) throw po::error("--threads: expected 1..256, got " + std::to_string(threads));
+  const bool quiet = vm.count("quiet") > 0;
+
+  mtf::Simulator sim(sc);
+  std::unique_ptr<mtf::Recorder> rec;
+  fs::path out;
+  if (!vm.count("no-record")) {
+    out = vm.count("out") ? fs::path(vm["out"].as<std::string>()) : default_out(sc, path);
+    rec = std::make_unique<mtf::Recorder>(out, sim.run_info(mtf::code_version(), threads));
+  }
+  if (!quiet)
+    std::cerr << "mtfsim: " << sc.name << ": " << sc.population.size << " users, " << sc.days
+              << " days, " << sc.groups.size() << " groups, " << threads << " threads\n";
+  mtf::RunResult res;
+  {
+    ProgressBar bar(!quiet);
+    mtf::RunOptions ro;
+    ro.threads = threads;
+    ro.on_progress = [&](const mtf::Progress& p) { bar.update(p); };
+    res = sim.run(ro, rec.get());
+  }
+  std::vector<mtf::SummaryRow> summary;
+  for (std::size_t g = 0; g < res.groups.size(); ++g)
+    for (const auto& [name, value] : mtf::OnlineMetrics::rows(res.groups[g]))
+      summary.push_back({static_cast<int>(g), res.groups[g].name, name, value});
+  if (rec) rec->finish(summary, res.wall_seconds);
+  std::cout << "\n" << sc.name << ": " << sc.population.size << " users, " << sc.days << " days, "
+            << res.requests << " requests in " << res.wall_seconds << " s\n\n"
+            << mtf::format_summary_table(res.groups);
+  if (rec) std::cout << "\nrun database: " << out.string() << "\n";
+  return 0;
+}
+
+fs::path find_scenario(const std::string& given) {
+  if (fs::exists(given)) return given;
+#ifdef MTF_SOURCE_DIR
+  const fs::path alt = fs::path(MTF_SOURCE_DIR) / given;
+  if (fs::exists(alt)) return alt;
+#endif
+  return given;
+}
+
+int cmd_bench_sim(const std::vector<std::string>& args) {
+  po::options_description opts("mtfsim bench sim [options]");
+  opts.add_options()("help,h", "show this help")
+      ("threads,t", po::value<int>(), "threads (default: run 1 and 2)")
+      ("record", "record every transition to a database (default: off)")
+      ("out", po::value<std::string>()->default_value("/tmp/mtfsim-bench.sqlite"), "database for --record")
+      ("scenario", po::value<std::string>()->default_value("scenarios/quickstart.json"), "scenario to take the world from")
+      ("users", po::value<std::int64_t>()->default_value(20000), "population size")
+      ("days", po::value<int>()->default_value(2), "days to simulate");
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(opts).run(), vm);
+  po::notify(vm);
+  if (vm.count("help")) {
+    std::cout << opts << "\nSimulates the scenario's world with one group under the production\n"
+                         "baseline policy and reports simulated requests per second. The last\n"
+                         "line is JSON.\n";
+    return 0;
+  }
+  mtf::Scenario base = mtf::load_scenario(find_scenario(vm["scenario"].as<std::string>()));
+  base.population.size = vm["users"].as<std::int64_t>();
+  base.days = vm["days"].as<int>();
+  mtf::GroupSpec g;
+  g.name = "baseline";
+  g.policy.kind = mtf::PolicyKind::kBaseline;
+  g.policy.json = R"({"type":"baseline"})";
+  base.groups = {g};
+  const bool record = vm.count("record") > 0;
+  std::vector<int> thread_counts = vm.count("threads") ? std::vector<int>{vm["threads"].as<int>()} : std::vector<int>{1, 2};
+  std::ostringstream json;
+  json << "{\"bench\":\"sim\",\"record\":" << (record ? "true" : "false") << ",\"candidates\":"
+       << base.retrieval.candidates << ",\"tasks\":" << mtf::kNumTasks << ",\"shown\":" << base.retrieval.shown
+       << ",\"users\":" << base.population.size << ",\"days\":" << base.days << ",\"runs\":[";
+  std::printf("%8s %12s %10s %14s\n", "threads", "requests", "seconds", "requests/s");
+  for (std::size_t i = 0; i < thread_counts.size(); ++i) {
+    const int t = thread_counts[i];
+    mtf::Simulator sim(base);
+    std::unique_ptr<mtf::Recorder> rec;
+    const fs::path out = vm["out"].as<std::string>();
+    if (record) rec = std::make_unique<mtf::Recorder>(out, sim.run_info(mtf::code_version(), t));
+    mtf::RunOptions ro;
+    ro.threads = t;
+    const auto t0 = std::chrono::steady_clock::now();
+    mtf::RunResult res = sim.run(ro, rec.get());
+    if (rec) rec->finish({}, res.wall_seconds);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("%8d %12lld %10.3f %14.0f\n", t, static_cast<long long>(res.requests), secs, res.requests / secs);
+    json << (i ? "," : "") << "{\"threads\":" << t << ",\"requests\":" << res.requests
+         << ",\"seconds\":" << secs << ",\"requests_per_s\":" << res.requests / secs << "}";
+  }
+  json << "]}";
+  std::cout << json.str() << std::endl;
+  return 0;
+}
+
+int cmd_bench(const std::vector<std::string>& args) {
+  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+    std::cout << "mtfsim bench sim|train [options]   (mtfsim bench sim --help)\n";
+    return args.empty() ? 2 : 0;
+  }
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (args[0] == "sim") return cmd_bench_sim(rest);
+  if (args[0] == "train") {
+#ifdef MTF_HAVE_TRAIN_BENCH
+    po::options_description opts("mtfsim bench train [options]");
+    mtf::TrainBenchOptions o;
+    opts.add_options()("help,h", "show this help")
+        ("agent", po::value<std::string>(&o.agent)->default_value(o.agent), "agent to train")
+        ("hidden", po::value<int>(&o.hidden)->default_value(o.hidden), "hidden units per layer (two layers)")
+        ("critics", po::value<int>(&o.critics)->default_value(o.critics), "critics in the ensemble")
+        ("batch", po::value<int>(&o.batch)->default_value(o.batch), "minibatch size")
+        ("threads", po::value<int>(&o.threads)->default_value(o.threads), "threads")
+        ("steps", po::value<int>(&o.steps)->default_value(o.steps), "timed training steps");
+    po::variables_map vm;
+    po::store(po::command_line_parser(rest).options(opts).run(), vm);
+    po::notify(vm);
+    if (vm.count("help")) {
+      std::cout << opts;
+      return 0;
+    }
+    return mtf::run_train_bench(o, std::cout);
+#else
+    throw po::error("bench train: this build has no learning core");
+#endif
+  }
+  throw po::error("bench: unknown benchmark '" + args[0] + "' (expected sim or train)");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  try {
+    if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+      std::cout << kUsage;
+      return args.empty() ? 2 : 0;
+    }
+    const std::string cmd = args[0];
+    const std::vector<std::string> rest(args.begin() + 1, args.end());
+    if (cmd == "run") return cmd_run(rest);
+    if (cmd == "bench") return cmd_bench(rest);
+    std::cerr << "mtfsim: unknown command '" << cmd << "'\n\n" << kUsage;
+    return 2;
+  } catch (const po::error& e) {
+    std::cerr << "mtfsim: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "mtfsim: error: " << e.what() << "\n";
+    return 1;
+  }
+}

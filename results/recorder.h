@@ -1,0 +1,189 @@
+// The run database: one SQLite file per run (the only module that touches SQLite).
+//
+// Schema (version kSchemaVersion, stored in PRAGMA user_version) is documented in
+// README.md ("Database schema"). Simulation threads build RecordBatch objects;
+// Recorder::submit hands them to one writer thread that inserts them with
+// prepared statements inside large transactions, in submission order.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "sim/tasks.h"
+
+namespace mtf {
+
+inline constexpr int kSchemaVersion = 1;
+
+/// Thrown for database problems (cannot open, wrong schema version, I/O errors).
+class RecordError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct RunInfo {
+  std::string scenario_name;
+  std::string scenario_json;  ///< the scenario as run (defaults filled in)
+  std::uint64_t seed = 0;
+  std::string code_version;   ///< project version + git revision when known
+  int state_dim = 0;
+  int action_dim = 0;
+  std::vector<std::string> state_features;  ///< names, state_dim of them
+  std::vector<std::string> action_names;    ///< names, action_dim of them
+  int threads = 1;            ///< informational only; never affects results
+};
+
+struct GroupRow {
+  int group = 0;
+  std::string name;
+  double share = 0;
+  std::string policy;  ///< policy name
+  std::string policy_json;
+  std::int64_t users = 0;
+};
+
+struct SessionRow {
+  std::int64_t user = 0;
+  std::int32_t session = 0;  ///< per-user session index, from 0
+  std::int32_t group = 0;
+  std::int32_t day = 0;      ///< day the session started on, from 0
+  double start_time = 0;     ///< simulated seconds since the run started
+  double end_time = 0;
+  std::int32_t requests = 0;
+  double reward = 0;         ///< sum of rewards (undiscounted)
+  BehaviourCounts counts;    ///< summed over the session
+};
+
+/// One request of one session: (s, a, r, s', done) plus what the behaviour policy knew.
+struct TransitionRow {
+  std::int64_t user = 0;
+  std::int32_t session = 0;
+  std::int32_t step = 0;      ///< request index within the session, from 0
+  std::int32_t group = 0;
+  double time = 0;            ///< simulated seconds at the request
+  std::vector<float> state, action, next_state;
+  float reward = 0;
+  bool done = false;          ///< the session ended after this request
+  BehaviourCounts counts;
+  std::vector<float> baseline;            ///< empty when unknown
+  std::vector<float> lower, upper;        ///< empty when unknown
+  std::optional<double> log_density;      ///< nullopt when unknown
+};
+
+/// Online metrics of one user on one day (only days the user was active).
+struct UserDayRow {
+  std::int64_t user = 0;
+  std::int32_t day = 0;
+  std::int32_t group = 0;
+  std::int32_t segment = 0;
+  std::int32_t sessions = 0;
+  std::int32_t requests = 0;
+  double reward = 0;
+  BehaviourCounts counts;  ///< summed over the day's sessions
+};
+
+/// A unit of work for the writer: rows produced by one block of users on one day.
+struct RecordBatch {
+  std::vector<SessionRow> sessions;
+  std::vector<TransitionRow> transitions;
+  std::vector<UserDayRow> user_days;
+};
+
+/// One row of the end-of-run summary table (per group), stored in table `summary`.
+struct SummaryRow {
+  int group = 0;
+  std::string name;
+  std::string metric;
+  double value = 0;
+};
+
+/// How the run database is opened and written. The connection settings (WAL,
+/// busy timeout, page size, cache, schema version) live here and nowhere else.
+struct RecorderOptions {
+  bool overwrite = true;              ///< replace an existing file at the path
+  std::size_t batch_rows = 20000;     ///< rows per transaction
+  std::size_t max_queued_batches = 8; ///< submit() blocks beyond this (bounded memory)
+  /// Write-ahead log while the run is written, so readers never block the writer.
+  /// false: a rollback journal (about 20% less writer CPU, since appended pages
+  /// are written once instead of to the WAL and again at checkpoints; a reader
+  /// then briefly delays commits). A finished file is in DELETE mode either way.
+  bool wal = true;
+  int busy_timeout_ms = 5000;         ///< wait this long for a lock held by a reader
+  int page_size = 65536;              ///< bytes (512..65536, a power of 2); set when the file is created
+  int cache_mib = 64;                 ///< page cache of the connection, MiB
+};
+
+/// Writes one run database. Not copyable. Errors on the writer thread are
+/// rethrown from the next submit() or from finish().
+class Recorder {
+ public:
+  Recorder(const std::filesystem::path& path, const RunInfo& info, const RecorderOptions& opts = {});
+  ~Recorder();  ///< finishes if finish() was not called; never throws
+  Recorder(const Recorder&) = delete;
+  Recorder& operator=(const Recorder&) = delete;
+
+  void write_groups(const std::vector<GroupRow>& groups);
+  /// Queues a batch for the writer thread (in order). Blocks while the queue is full.
+  void submit(RecordBatch&& batch);
+  /// Drains the queue, writes the summary and run end time, creates indexes, closes.
+  void finish(const std::vector<SummaryRow>& summary, double wall_seconds);
+
+  /// Rows written so far (transitions), for progress and benchmarks.
+  std::int64_t transitions_written() const;
+  /// CPU seconds the writer thread has used so far (for benchmarks: the writer's
+  /// cost on one core, whatever else runs on the machine).
+  double writer_cpu_seconds() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Reading back (tests, agents' datasets, reports).
+struct RunContents {
+  int schema_version = 0;
+  RunInfo info;
+  std::string started_at;   ///< UTC, ISO 8601 ("2024-05-01T12:00:00Z")
+  std::string finished_at;  ///< empty when the run did not finish (no finish() call)
+  std::optional<double> wall_seconds;  ///< as passed to finish(); nullopt when unfinished
+  std::vector<GroupRow> groups;
+  std::vector<SessionRow> sessions;
+  std::vector<TransitionRow> transitions;
+  std::vector<UserDayRow> user_days;
+  std::vector<SummaryRow> summary;
+};
+
+/// Reads a whole run database (for small runs). Throws RecordError with the path and
+/// the reason (not a run database, schema version newer/older than this build...).
+RunContents read_run(const std::filesystem::path& path, bool with_transitions = true);
+
+/// Figures of one recorder benchmark (see bench_recorder).
+struct RecorderBenchResult {
+  std::int64_t transitions = 0;
+  double insert_seconds = 0;      ///< wall time from the first submit() until the queue drained
+  double finish_seconds = 0;      ///< wall time of finish(): indexes, summary, checkpoint
+  double writer_cpu_seconds = 0;  ///< CPU time of the writer thread during the inserts
+  /// transitions / writer_cpu_seconds: what one core sustains, whatever else runs.
+  double rows_per_cpu_second = 0;
+  /// transitions / (insert_seconds + finish_seconds): end to end, wall clock.
+  double rows_per_second = 0;
+};
+
+/// Writes `transitions` synthetic transitions (state_dim floats of state and next
+/// state, action_dim of action, baseline and bounds filled, one session row per 8
+/// transitions and one user-day row per 16) to `file` through a Recorder with
+/// `opts`, and times it. The producer copies rows from a template, so the writer
+/// thread is the bottleneck being measured.
+RecorderBenchResult bench_recorder(const std::filesystem::path& file, std::int64_t transitions,
+                                   int state_dim = 32, int action_dim = 10,
+                                   const RecorderOptions& opts = {});
+/// bench_recorder(...).rows_per_second: end-to-end transitions per second.
+double bench_recorder_rows_per_second(const std::filesystem::path& file, std::int64_t transitions,
+                                      int state_dim = 32, int action_dim = 10);
+
+}  // namespace mtf

@@ -1,0 +1,83 @@
+// Constant and baseline policies (see policies.h).
+#include "sim/policies.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+
+#include "sim/state_features.h"
+
+namespace mtf {
+namespace {
+
+int feature(std::string_view name) {
+  for (int i = 0; i < kStateDim; ++i)
+    if (kStateFeatures[i].name == name) return i;
+  assert(false && "unknown state feature");
+  return 0;
+}
+
+void deterministic_info(std::span<const float> action, ActionInfo* info) {
+  if (info == nullptr) return;
+  // mu_bp of a deterministic policy is its own action; its density is a point mass.
+  if (info->baseline.size() == action.size()) {
+    std::copy(action.begin(), action.end(), info->baseline.begin());
+    info->has_baseline = true;
+  }
+  info->log_density = std::numeric_limits<double>::infinity();
+}
+
+}  // namespace
+
+void ConstantPolicy::act(std::span<const float>, std::span<float> action, Rng&,
+                         ActionInfo* info) const {
+  std::copy(action_.begin(), action_.end(), action.begin());
+  deterministic_info(action, info);
+}
+
+FusionWeights BaselinePolicy::weights(std::span<const float> s) const {
+  static const int kWatch = feature("hist_watch_per_play");
+  static const int kLike = feature("hist_like_rate");
+  static const int kShare = feature("hist_share_rate");
+  static const int kFinish = feature("hist_finish_rate");
+  static const int kSkip = feature("hist_skip_rate");
+  static const int kFill = feature("hist_fill");
+  FusionWeights w;
+  for (int t = 0; t < kNumTasks; ++t) {
+    w.weight[t] = static_cast<float>(fusion_.fixed_weight[t]);
+    w.bias[t] = static_cast<float>(fusion_.fixed_bias[t]);
+  }
+  // With little history the rule falls back to population-wide weights.
+  const float conf = s[kFill];
+  auto set = [&](Task t, float v) { w.weight[static_cast<int>(t)] = v; };
+  set(Task::kPlay, 0.6f);
+  set(Task::kValid, 1.0f);
+  set(Task::kWatchTime, 0.4f + conf * 0.5f * std::min(s[kWatch], 1.5f));
+  set(Task::kFinish, 0.3f + conf * 0.6f * s[kFinish]);
+  set(Task::kLike, 0.3f + conf * 0.8f * s[kLike]);
+  set(Task::kShare, 0.2f + conf * 0.6f * s[kShare]);
+  set(Task::kComment, 0.2f + conf * 0.4f * s[kShare]);
+  set(Task::kSkip, -0.4f - conf * 0.6f * s[kSkip]);
+  return w;
+}
+
+void BaselinePolicy::act(std::span<const float> state, std::span<float> action, Rng&,
+                         ActionInfo* info) const {
+  const std::vector<float> a = action_from_weights(fusion_, weights(state));
+  std::copy(a.begin(), a.end(), action.begin());
+  deterministic_info(action, info);
+}
+
+PolicyPtr make_policy(const PolicySpec& spec, const Scenario& scenario) {
+  switch (spec.kind) {
+    case PolicyKind::kConstant: {
+      std::vector<float> a(spec.action.begin(), spec.action.end());
+      return std::make_shared<ConstantPolicy>(std::move(a));
+    }
+    case PolicyKind::kBaseline:
+      return std::make_shared<BaselinePolicy>(scenario.fusion);
+  }
+  throw ScenarioError("unknown policy kind");
+}
+
+}  // namespace mtf

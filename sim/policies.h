@@ -1,0 +1,48 @@
+// The simulator's own policies: a constant action, and the hand-written
+// personalised "production baseline" (a rule on the state) that later serves
+// as mu_bp for exploration and for IntegratedRL-MTF's bounds.
+#pragma once
+
+#include <vector>
+
+#include "sim/fusion.h"
+#include "sim/policy.h"
+#include "sim/scenario.h"
+
+namespace mtf {
+
+class ConstantPolicy final : public Policy {
+ public:
+  explicit ConstantPolicy(std::vector<float> action) : action_(std::move(action)) {}
+  std::string name() const override { return "constant"; }
+  int action_dim() const override { return static_cast<int>(action_.size()); }
+  void act(std::span<const float> state, std::span<float> action, Rng& rng,
+           ActionInfo* info) const override;
+
+ private:
+  std::vector<float> action_;
+};
+
+/// The production baseline: fusion weights set by a rule on observable history
+/// (users who watch long get more watch-time weight, interactors more interaction
+/// weight, skippers a stronger skip penalty), then mapped to the scenario's action
+/// space. Decent, deliberately not optimal: it ignores fatigue within a session
+/// and the clickbait trade-off.
+class BaselinePolicy final : public Policy {
+ public:
+  explicit BaselinePolicy(const FusionParams& fusion) : fusion_(fusion) {}
+  std::string name() const override { return "baseline"; }
+  int action_dim() const override { return static_cast<int>(fusion_.dims.size()); }
+  void act(std::span<const float> state, std::span<float> action, Rng& rng,
+           ActionInfo* info) const override;
+  /// The rule's fusion weights for a state (exposed for tests and documentation).
+  FusionWeights weights(std::span<const float> state) const;
+
+ private:
+  FusionParams fusion_;
+};
+
+/// Builds the policy a group's spec names.
+PolicyPtr make_policy(const PolicySpec& spec, const Scenario& scenario);
+
+}  // namespace mtf

@@ -1,0 +1,149 @@
+// A scenario: everything one run of the testbed needs, as plain structs.
+//
+// Loaded from JSON by `load_scenario` (sim/scenario.cpp), which validates every
+// key, type and range and reports the JSON path, what was expected and what was
+// found. `scenario_to_json` writes the scenario back as it was run (defaults
+// filled in); the run database stores that text.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "sim/tasks.h"
+#include "users/user_params.h"
+
+namespace mtf {
+
+/// Thrown for invalid scenario input; what() names the JSON path and the fix.
+class ScenarioError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Field-by-field equality of the user parameter structs (users/user_params.h
+/// declares none); scenario structs below default theirs on top of these.
+bool operator==(const SegmentParams& a, const SegmentParams& b);
+bool operator==(const UserDynamicsParams& a, const UserDynamicsParams& b);
+
+struct PopulationParams {
+  std::int64_t size = 20000;          ///< number of users, >= 1
+  std::vector<SegmentParams> segments;  ///< at least one
+  bool operator==(const PopulationParams&) const = default;
+};
+
+struct CatalogueParams {
+  int items = 20000;                  ///< >= 100
+  int topics = 24;                    ///< >= 2
+  int topic_graph_degree = 3;         ///< neighbours per topic in the ring-lattice-plus-shortcuts graph
+  double duration_median_s = 35.0;    ///< lognormal median of item duration, seconds
+  double duration_sigma = 0.9;        ///< lognormal sigma; durations clipped to [5, 300] s
+  double clickbait_share = 0.2;       ///< share of clickbait-heavy items in [0, 1]
+  bool operator==(const CatalogueParams&) const = default;
+};
+
+struct RetrievalParams {
+  int candidates = 200;               ///< candidates per request, >= shown
+  double interest_bias = 0.7;         ///< share of candidates drawn from the user's interests, [0, 1]
+  int shown = 6;                      ///< items shown per request (top L), >= 1
+  bool operator==(const RetrievalParams&) const = default;
+};
+
+/// Distortion of one MTL task: pred = sigmoid(scale * x + offset + noise * eps),
+/// with x the true conditional logit and eps a fixed per (user, item, task)
+/// error of unit variance.
+struct TaskModelParams {
+  double noise = 0.3;   ///< >= 0
+  double scale = 1.0;   ///< > 0
+  double offset = 0.0;
+  bool operator==(const TaskModelParams&) const = default;
+};
+
+struct MtlParams {
+  std::array<TaskModelParams, kNumTasks> tasks{};
+  bool operator==(const MtlParams&) const = default;
+};
+
+enum class FusionForm {
+  kProduct,  ///< seed 000 Formula 1: prod_i (pred_i + bias_i)^pow_i
+  kLogSum,   ///< seed 002 Eq. 1: sum_i alpha_i * log(o_i + beta_i)
+};
+
+/// One dimension of the action: which term of which task it sets, and the range
+/// the action's [-1, 1] is mapped onto linearly.
+struct FusionDim {
+  Task task = Task::kPlay;
+  bool is_bias = false;  ///< false: pow/alpha (exponent); true: bias/beta
+  double lo = 0.0, hi = 1.0;
+  bool operator==(const FusionDim&) const = default;
+};
+
+struct FusionParams {
+  FusionForm form = FusionForm::kProduct;
+  /// Values of the terms not set by the action: exponent (pow/alpha) and bias (beta).
+  std::array<double, kNumTasks> fixed_weight{};
+  std::array<double, kNumTasks> fixed_bias{};
+  std::vector<FusionDim> dims;  ///< the action's dimensions, in order (d = dims.size())
+  bool operator==(const FusionParams&) const = default;
+};
+
+/// Formula 2 of seed 000: reward = sum_i w_i v_i over the behaviours of one request.
+struct RewardParams {
+  double play = 0.0, valid = 1.0, watch_minutes = 0.5, finish = 0.3, like = 1.0, share = 2.0,
+         comment = 1.0, skip = -0.1;
+  bool operator==(const RewardParams&) const = default;
+};
+
+enum class PolicyKind { kConstant, kBaseline };
+
+struct PolicySpec {
+  PolicyKind kind = PolicyKind::kBaseline;
+  std::vector<double> action;  ///< kConstant: the action, in [-1, 1]^d
+  /// The original JSON of the policy block (kept so later kinds can read their own keys).
+  std::string json;
+  bool operator==(const PolicySpec&) const = default;
+};
+
+struct GroupSpec {
+  std::string name;
+  double share = 1.0;  ///< > 0; shares are normalised over groups
+  PolicySpec policy;
+  bool operator==(const GroupSpec&) const = default;
+};
+
+struct RecordParams {
+  bool transitions = true;   ///< write every transition
+  bool user_days = true;     ///< write per-user-day metrics
+  bool operator==(const RecordParams&) const = default;
+};
+
+struct Scenario {
+  std::string name = "scenario";
+  std::uint64_t seed = 1;
+  int days = 3;  ///< >= 1
+  PopulationParams population;
+  CatalogueParams catalogue;
+  RetrievalParams retrieval;
+  MtlParams mtl;
+  FusionParams fusion;
+  RewardParams reward;
+  UserDynamicsParams user_model;
+  std::vector<GroupSpec> groups;
+  RecordParams record;
+
+  bool operator==(const Scenario&) const = default;
+  int action_dim() const { return static_cast<int>(fusion.dims.size()); }
+};
+
+/// Parses and validates a scenario from JSON text. `origin` names the source in
+/// messages (a file name). Throws ScenarioError naming the JSON path on bad input.
+Scenario parse_scenario(const std::string& json_text, const std::string& origin = "scenario");
+/// Reads and parses a scenario file; throws ScenarioError (missing file, bad JSON, invalid values).
+Scenario load_scenario(const std::filesystem::path& path);
+/// The scenario as run, every default filled in, as pretty JSON that parse_scenario accepts.
+std::string scenario_to_json(const Scenario& s);
+
+}  // namespace mtf

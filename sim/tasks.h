@@ -1,0 +1,54 @@
+// The multi-task model's tasks and the user behaviours they predict.
+#pragma once
+
+#include <array>
+#include <optional>
+#include <string_view>
+
+namespace mtf {
+
+/// Tasks of the multi-task model (MTL). Predictions are probabilities, except
+/// kWatchTime, which is expected watch time in minutes.
+enum class Task : int {
+  kPlay = 0,      ///< the user starts playing the item
+  kValid = 1,     ///< valid consumption: watch time > 10 s
+  kWatchTime = 2, ///< watch time (minutes)
+  kFinish = 3,    ///< watched to the end
+  kLike = 4,
+  kShare = 5,
+  kComment = 6,
+  kSkip = 7,      ///< fast slide: dismissed within 3 s
+};
+inline constexpr int kNumTasks = 8;
+
+inline constexpr std::array<std::string_view, kNumTasks> kTaskNames = {
+    "play", "valid", "watch_time", "finish", "like", "share", "comment", "skip"};
+
+inline std::optional<Task> task_from_name(std::string_view name) {
+  for (int i = 0; i < kNumTasks; ++i)
+    if (kTaskNames[i] == name) return static_cast<Task>(i);
+  return std::nullopt;
+}
+
+/// Counts of what a user did with one shown list (one request).
+struct BehaviourCounts {
+  int shown = 0;
+  int plays = 0;
+  int valid = 0;          ///< plays with watch time > 10 s
+  int finishes = 0;
+  int likes = 0;
+  int shares = 0;
+  int comments = 0;
+  int skips = 0;          ///< fast slides (< 3 s)
+  float watch_seconds = 0;
+  float dwell_seconds = 0;  ///< time in the app for this request (watching + browsing)
+
+  BehaviourCounts& operator+=(const BehaviourCounts& o) {
+    shown += o.shown; plays += o.plays; valid += o.valid; finishes += o.finishes;
+    likes += o.likes; shares += o.shares; comments += o.comments; skips += o.skips;
+    watch_seconds += o.watch_seconds; dwell_seconds += o.dwell_seconds;
+    return *this;
+  }
+};
+
+}  // namespace mtf

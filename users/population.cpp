@@ -1,0 +1,60 @@
+// Drawing the user population (see population.h).
+#include "users/population.h"
+
+#include <algorithm>
+#include <boost/random/normal_distribution.hpp>
+#include <cmath>
+
+#include "sim/rng.h"
+
+namespace mtf {
+
+Population::Population(const PopulationParams& params, int topics, std::uint64_t seed)
+    : topics_(topics), segments_(params.segments) {
+  if (segments_.empty()) segments_.push_back(SegmentParams{});
+  const auto n = static_cast<std::size_t>(params.size);
+  profiles_.resize(n);
+  states_.resize(n);
+  interests_.resize(n * static_cast<std::size_t>(topics));
+  for (std::size_t u = 0; u < n; ++u)
+    profiles_[u] = draw_profile(segments_, topics, seed, static_cast<std::int64_t>(u), interests(u));
+}
+
+UserProfile Population::draw_profile(const std::vector<SegmentParams>& segments, int topics,
+                                     std::uint64_t seed, std::int64_t u, std::span<float> interests) {
+  Rng rng(seed, Stream::kUserProfile, static_cast<std::uint64_t>(u));
+  boost::random::normal_distribution<float> normal(0.0f, 1.0f);
+  double total = 0;
+  for (const auto& s : segments) total += s.share;
+  double pick = rng.uniform01d() * total;
+  std::size_t seg = 0;
+  while (seg + 1 < segments.size() && pick >= segments[seg].share) pick -= segments[seg++].share;
+  const SegmentParams& s = segments[seg];
+
+  UserProfile p;
+  p.segment = static_cast<std::uint8_t>(seg);
+  double a = rng.uniform01d();
+  int age = 0;
+  while (age < 3 && a >= s.age_mix[age]) a -= s.age_mix[age++];
+  p.age_group = static_cast<std::uint8_t>(age);
+  p.male = rng.uniform01d() < s.male_prob ? 1 : 0;
+  const float spread = static_cast<float>(s.activity_spread);
+  p.sessions_per_day =
+      static_cast<float>(s.sessions_per_day) * std::exp(spread * normal(rng) - 0.5f * spread * spread);
+  p.preferred_hour = std::fmod(static_cast<float>(s.preferred_hour) + 2.0f * normal(rng) + 48.0f, 24.0f);
+  p.taste_long = std::clamp(static_cast<float>(s.taste_long) + 0.3f * normal(rng), -1.0f, 1.0f);
+  p.clickbait_sensitivity =
+      static_cast<float>(s.clickbait_sensitivity) * std::exp(0.3f * normal(rng) - 0.045f);
+  p.interaction = static_cast<float>(s.interaction) + 0.5f * normal(rng);
+  p.patience = static_cast<float>(s.patience) + 0.3f * normal(rng);
+
+  for (auto& x : interests) x = 0.04f + 0.08f * rng.uniform01();
+  const int k = std::min(s.interest_topics, topics);
+  for (int i = 0; i < k; ++i) {
+    const int t = static_cast<int>(rng.below(static_cast<std::uint32_t>(topics)));
+    interests[t] = std::max(interests[t], 0.5f + 0.5f * rng.uniform01());
+  }
+  return p;
+}
+
+}  // namespace mtf

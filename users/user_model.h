@@ -1,0 +1,176 @@
+// How a user reacts: true propensities, multi-behaviour feedback, satisfaction,
+// fatigue, interests, the leave hazard and the return time.
+//
+// The true propensities are linear logits in the item's attributes with
+// coefficients that depend on the user and the user's current state. They are
+// computed once per request (ResponseCoeffs) and evaluated both by the user,
+// one shown item at a time, and by the simulator's multi-task model, for all
+// candidates at once (the template `response_logits` works on floats and on
+// Eigen arrays alike), so the truth has a single definition.
+//
+// Equations (parameters in users/user_params.h):
+//   m = interest in the item's topic (0..1), c clickbait, q quality, e appeal,
+//   dur = log10(duration / 30 s), tau = taste for long videos, F fatigue.
+//   play logit      lp = play_bias + play_interest m + play_clickbait c
+//                        + play_length tau dur + play_quality (q - 0.5) - play_fatigue F
+//   watch logit     L  = watch_bias + watch_interest m + watch_quality (q - 0.5)
+//                        - watch_clickbait c + (watch_length tau - watch_duration) dur - watch_fatigue F
+//   watch fraction  f  = sigmoid(L + watch_noise z), z ~ N(0, 1) shared by all of the item's behaviours
+//   interaction     li = {like,share,comment}_bias + interaction_u + interact_appeal e
+//                        + interact_quality (q - 0.5) + interact_watch m  (+ 0.8 z when drawn)
+//   utility of a played item  u = f (0.4 + q)(0.6 + 0.8 m) - kappa c (1 - f) + 0.3 (like + share + comment)
+//   satisfaction    S <- S + rate (mean u over the list - utility_reference - S)
+//   leave hazard    sigmoid(leave_bias - patience - leave_satisfaction S + leave_fatigue F
+//                           + leave_requests n / 10)
+//   return gap      Exp(mean = 24 h / sessions_per_day * exp(-return_satisfaction S)), no starts at night
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <span>
+
+#include "sim/rng.h"
+#include "sim/tasks.h"
+#include "users/user.h"
+#include "users/user_params.h"
+
+namespace mtf {
+
+/// The attributes of an item a user reacts to.
+struct ItemView {
+  int topic = 0;
+  float duration = 30;   ///< seconds
+  float quality = 0.5f;
+  float clickbait = 0;
+  float appeal = 0.5f;
+  float dur_feature = 0; ///< log10(duration / 30 s)
+};
+
+/// Per (user, request) coefficients of the truth's linear logits.
+struct ResponseCoeffs {
+  float play0, play_m, play_c, play_q, play_d;
+  float watch0, watch_m, watch_c, watch_q, watch_d;
+  float like0, share0, comment0, inter_e, inter_q, inter_m;
+  float watch_noise;
+};
+
+/// True logits of one item (or of many: T may be an Eigen array expression).
+template <typename T>
+struct ResponseLogits {
+  T play, watch, like, share, comment;
+};
+
+template <typename T>
+ResponseLogits<T> response_logits(const ResponseCoeffs& k, const T& m, const T& c, const T& q,
+                                  const T& e, const T& dur) {
+  const auto inter = k.inter_e * e + k.inter_q * q + k.inter_m * m;
+  return {T(k.play0 + k.play_m * m + k.play_c * c + k.play_q * q + k.play_d * dur),
+          T(k.watch0 + k.watch_m * m + k.watch_c * c + k.watch_q * q + k.watch_d * dur),
+          T(k.like0 + inter), T(k.share0 + inter), T(k.comment0 + inter)};
+}
+
+/// What one user did with one shown item.
+struct ItemFeedback {
+  bool played = false, valid = false, finished = false, liked = false, shared = false,
+       commented = false, skipped = false;
+  float watch_seconds = 0;
+  float dwell_seconds = 0;
+  float fraction = 0;  ///< watch fraction (0 when not played)
+  float utility = 0;   ///< contribution to satisfaction
+};
+
+class UserModel {
+ public:
+  explicit UserModel(const UserDynamicsParams& p) : p_(p) {}
+  const UserDynamicsParams& params() const { return p_; }
+
+  /// Coefficients for the user's next request given the current state.
+  ResponseCoeffs coeffs(const UserProfile& profile, const UserState& state) const;
+
+  /// Draws the user's behaviours for one shown item. `interest` is the user's
+  /// interest in the item's topic.
+  ItemFeedback react(const ResponseCoeffs& k, const UserProfile& profile, const ItemView& item,
+                     float interest, Rng& rng) const;
+
+  /// Updates satisfaction, fatigue, history and interests after a list was shown.
+  /// `interests` is the user's whole interest vector; `neighbours(t)` gives the
+  /// topic-graph neighbours as a span.
+  template <typename Neighbours>
+  void absorb(UserState& state, std::span<float> interests, std::span<const ItemView> items,
+              std::span<const ItemFeedback> feedback, Neighbours&& neighbours) const;
+
+  /// Probability of leaving the app after the request just absorbed.
+  double leave_probability(const UserProfile& profile, const UserState& state) const;
+
+  /// Start time of the user's next session after a session ended at `end`.
+  double next_session_start(const UserProfile& profile, const UserState& state, double end,
+                            Rng& rng) const;
+
+  /// Start time of the user's first session on or after day `day` (activity pattern:
+  /// around the preferred hour); may fall on a later day for rare users.
+  double first_session_start(const UserProfile& profile, int day, Rng& rng) const;
+
+  /// Between sessions: fatigue recovers, satisfaction fades toward neutral.
+  void rest(UserState& state, double gap_seconds) const;
+
+  /// Once per day: part of the interest mass drifts to neighbouring topics.
+  template <typename Neighbours>
+  void drift_interests(std::span<float> interests, Rng& rng, Neighbours&& neighbours) const;
+
+ private:
+  void learn_interest(std::span<float> interests, int topic, float delta,
+                      std::span<const int> nbs) const;
+  UserDynamicsParams p_;
+};
+
+// ---- templates ----
+
+template <typename Neighbours>
+void UserModel::absorb(UserState& state, std::span<float> interests,
+                       std::span<const ItemView> items, std::span<const ItemFeedback> feedback,
+                       Neighbours&& neighbours) const {
+  float utility = 0;
+  int topic_count_max = 0;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const ItemFeedback& fb = feedback[i];
+    utility += fb.utility;
+    state.fatigue += static_cast<float>(p_.fatigue_per_item +
+                                        p_.fatigue_unenjoyed * (1.0f - (fb.played ? fb.fraction : 0.5f)));
+    std::uint8_t bits = 0;
+    if (fb.played) bits |= BehaviourHistory::kPlayed;
+    if (fb.valid) bits |= BehaviourHistory::kValid;
+    if (fb.finished) bits |= BehaviourHistory::kFinished;
+    if (fb.liked) bits |= BehaviourHistory::kLiked;
+    if (fb.shared) bits |= BehaviourHistory::kShared;
+    if (fb.commented) bits |= BehaviourHistory::kCommented;
+    if (fb.skipped) bits |= BehaviourHistory::kSkipped;
+    state.history.push(bits, fb.watch_seconds);
+    if (fb.played) {
+      const float delta = static_cast<float>(p_.interest_learning) * (fb.fraction - 0.4f) * 2.0f;
+      learn_interest(interests, items[i].topic, delta, neighbours(items[i].topic));
+    }
+    int same = 0;
+    for (std::size_t j = 0; j < items.size(); ++j) same += items[j].topic == items[i].topic;
+    topic_count_max = same > topic_count_max ? same : topic_count_max;
+  }
+  // A list that repeats one topic tires more than a varied one.
+  if (topic_count_max > 2)
+    state.fatigue += static_cast<float>(p_.fatigue_repetition) * static_cast<float>(topic_count_max - 2);
+  const float mean_u = items.empty() ? 0.0f : utility / static_cast<float>(items.size());
+  state.satisfaction += static_cast<float>(p_.satisfaction_rate) *
+                        (mean_u - static_cast<float>(p_.utility_reference) - state.satisfaction);
+}
+
+template <typename Neighbours>
+void UserModel::drift_interests(std::span<float> interests, Rng& rng, Neighbours&& neighbours) const {
+  const int topics = static_cast<int>(interests.size());
+  const int from = static_cast<int>(rng.below(static_cast<std::uint32_t>(topics)));
+  std::span<const int> nbs = neighbours(from);
+  if (nbs.empty()) return;
+  const int to = nbs[rng.below(static_cast<std::uint32_t>(nbs.size()))];
+  const float moved = static_cast<float>(p_.interest_daily_drift) * interests[from];
+  interests[from] -= moved;
+  interests[to] = std::fmin(1.0f, interests[to] + moved);
+}
+
+}  // namespace mtf
