@@ -209,7 +209,7 @@ int cmd_bench(const std::vector<std::string>& args) {
   if (args[0] == "train") {
 #ifdef MTF_HAVE_TRAIN_BENCH
     po::options_description opts("mtfsim bench train [options]");
-    mtf::TrainBenchOptions o;
+    mtf::agents::TrainBenchOptions o;
     opts.add_options()("help,h", "show this help")
         ("agent", po::value<std::string>(&o.agent)->default_value(o.agent), "agent to train")
         ("hidden", po::value<int>(&o.hidden)->default_value(o.hidden), "hidden units per layer (two layers)")
@@ -224,7 +224,7 @@ int cmd_bench(const std::vector<std::string>& args) {
       std::cout << opts;
       return 0;
     }
-    return mtf::run_train_bench(o, std::cout);
+    return mtf::agents::run_train_bench(o, std::cout);
 #else
     throw po::error("bench train: this build has no learning core");
 #endif

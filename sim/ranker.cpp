@@ -22,20 +22,32 @@ auto sigmoid(const A& x) {
 
 void Ranker::Workspace::resize(int n) {
   items.resize(n);
-  for (auto* a : {&m, &c, &q, &e, &dur, &vl, &sl, &minutes, &score}) a->resize(n);
+  error_bits.resize(n);
+  for (auto* a : {&m, &dur, &vl, &sl, &minutes, &score, &terms.play, &terms.watch, &terms.inter})
+    a->resize(n);
   for (auto& a : eps) a.resize(n);
   for (auto& a : pred) a.resize(n);
+  for (auto* a : {&logits.play, &logits.watch, &logits.like, &logits.share, &logits.comment}) a->resize(n);
   order.resize(n);
 }
 
 Ranker::Ranker(const Catalogue& catalogue, const RetrievalParams& retrieval, const MtlParams& mtl,
-               float watch_noise)
+               const UserModel& model)
     : cat_(catalogue),
       n_(retrieval.candidates),
       shown_(retrieval.shown),
       interest_bias_(static_cast<float>(retrieval.interest_bias)),
       mtl_(mtl),
-      watch_noise_(watch_noise) {}
+      watch_noise_(static_cast<float>(model.params().watch_noise)) {
+  // The item-attribute coefficients do not depend on the user (user_model.h).
+  const ResponseCoeffs k = model.coeffs(UserProfile{}, UserState{});
+  packed_.resize(static_cast<std::size_t>(cat_.size()));
+  for (int i = 0; i < cat_.size(); ++i) {
+    const ItemTerms<float> t = item_terms(k, cat_.clickbait[i], cat_.quality[i], cat_.appeal[i]);
+    packed_[i] = PackedItem{t.play, t.watch, t.inter, cat_.dur_feature[i], cat_.valid_logit[i],
+                            cat_.skip_logit[i], cat_.duration[i] / 60.0f, cat_.topic[i]};
+  }
+}
 
 void Ranker::retrieve(std::span<const float> interests, Rng& rng, Workspace& ws) const {
   if (static_cast<int>(ws.items.size()) != n_) ws.resize(n_);
@@ -46,50 +58,66 @@ void Ranker::retrieve(std::span<const float> interests, Rng& rng, Workspace& ws)
     acc += interests[t] * interests[t];
     ws.cdf[t] = acc;
   }
-  // One 64-bit draw per candidate: the top 24 bits choose biased vs uniform and
-  // the topic, the low 32 bits the item within the topic.
-  const auto bias_threshold = static_cast<std::uint32_t>(interest_bias_ * 16777216.0f);
+  const float* cdf = ws.cdf.data();
+  // One 64-bit draw per candidate: bits 63..40 choose biased vs uniform, bits
+  // 39..16 the topic, bits 15..0 the item within the topic (a 16-bit fraction:
+  // items of a topic of n items are equally likely up to n / 65536).
+  const auto bias_threshold = static_cast<std::uint64_t>(interest_bias_ * 16777216.0f);
   for (int i = 0; i < n_; ++i) {
     const std::uint64_t r = rng();
-    const auto hi = static_cast<std::uint32_t>(r >> 40);
-    const std::uint64_t r2 = rng();
+    const std::uint64_t mid = (r >> 16) & 0xffffff;
     int t;
-    if (hi < bias_threshold) {
-      const float x = static_cast<float>(r2 >> 40) * 0x1.0p-24f * acc;
-      t = static_cast<int>(std::upper_bound(ws.cdf.begin(), ws.cdf.end(), x) - ws.cdf.begin());
+    if ((r >> 40) < bias_threshold) {
+      const float x = static_cast<float>(mid) * 0x1.0p-24f * acc;
+      t = 0;
+      for (int j = 0; j < topics; ++j) t += cdf[j] <= x;  // branch-free search
       if (t >= topics) t = topics - 1;
     } else {
-      t = static_cast<int>(((r2 >> 32) * static_cast<std::uint64_t>(topics)) >> 32);
+      t = static_cast<int>((mid * static_cast<std::uint64_t>(topics)) >> 24);
     }
     const int begin = cat_.topic_begin[t];
     const auto count = static_cast<std::uint64_t>(cat_.topic_begin[t + 1] - begin);
-    ws.items[i] = begin + static_cast<int>(((r & 0xffffffffULL) * count) >> 32);
+    ws.items[i] = begin + static_cast<int>(((r & 0xffff) * count) >> 16);
   }
 }
 
+namespace {
+// One hash per (user, item) holds the MTL errors of all 8 tasks, one byte each;
+// a byte is uniform on 0..255: mean 127.5, standard deviation 73.9.
+inline std::uint64_t error_bits(std::uint64_t user_key, int item) {
+  return mix64(user_key ^ (static_cast<std::uint64_t>(item) * 0xd6e8feb86659fd93ULL));
+}
+inline float error_of(std::uint64_t bits, int task) {
+  return (static_cast<float>((bits >> (8 * task)) & 0xff) - 127.5f) * (1.0f / 73.9f);
+}
+}  // namespace
+
 float Ranker::mtl_error(std::uint64_t user_key, int item, int task) {
-  const std::uint64_t h = mix64(user_key ^ (static_cast<std::uint64_t>(item) * 0xd6e8feb86659fd93ULL));
-  // A byte is uniform on 0..255: mean 127.5, standard deviation 73.9.
-  return (static_cast<float>((h >> (8 * task)) & 0xff) - 127.5f) * (1.0f / 73.9f);
+  return error_of(error_bits(user_key, item), task);
 }
 
 void Ranker::predict(const ResponseCoeffs& k, std::uint64_t user_key,
                      std::span<const float> interests, Workspace& ws) const {
   for (int i = 0; i < n_; ++i) {
     const int it = ws.items[i];
-    ws.m[i] = interests[cat_.topic[it]];
-    ws.c[i] = cat_.clickbait[it];
-    ws.q[i] = cat_.quality[it];
-    ws.e[i] = cat_.appeal[it];
-    ws.dur[i] = cat_.dur_feature[it];
-    ws.vl[i] = cat_.valid_logit[it];
-    ws.sl[i] = cat_.skip_logit[it];
-    ws.minutes[i] = cat_.duration[it] * (1.0f / 60.0f);
-    const std::uint64_t h = mix64(user_key ^ (static_cast<std::uint64_t>(it) * 0xd6e8feb86659fd93ULL));
-    for (int t = 0; t < kNumTasks; ++t)
-      ws.eps[t][i] = (static_cast<float>((h >> (8 * t)) & 0xff) - 127.5f) * (1.0f / 73.9f);
+    const PackedItem& p = packed_[it];
+    ws.m[i] = interests[p.topic];
+    ws.terms.play[i] = p.play;
+    ws.terms.watch[i] = p.watch;
+    ws.terms.inter[i] = p.inter;
+    ws.dur[i] = p.dur;
+    ws.vl[i] = p.valid_logit;
+    ws.sl[i] = p.skip_logit;
+    ws.minutes[i] = p.minutes;
+    ws.error_bits[i] = error_bits(user_key, it);
   }
-  const ResponseLogits<Eigen::ArrayXf> l = response_logits(k, ws.m, ws.c, ws.q, ws.e, ws.dur);
+  for (int t = 0; t < kNumTasks; ++t) {
+    float* e = ws.eps[t].data();
+    const std::uint64_t* h = ws.error_bits.data();
+    for (int i = 0; i < n_; ++i) e[i] = error_of(h[i], t);  // vectorises
+  }
+  response_logits(k, ws.m, ws.dur, ws.terms, ws.logits);
+  const ResponseLogits<Eigen::ArrayXf>& l = ws.logits;
   const float a = kProbit / watch_noise_;
   const float watch_scale = 1.0f / std::sqrt(1.0f + kPi * watch_noise_ * watch_noise_ / 8.0f);
   const float inter_scale = 1.0f / std::sqrt(1.0f + kPi * kShock * kShock / 8.0f);
@@ -121,28 +149,48 @@ void Ranker::fuse(const FusionWeights& w, Workspace& ws) const {
 
 int Ranker::select_top(Workspace& ws, std::span<int> out) const {
   const int want = std::min<int>(shown_, static_cast<int>(out.size()));
-  std::iota(ws.order.begin(), ws.order.end(), 0);
-  const auto better = [&](int x, int y) {
-    // NaN scores (from a degenerate weight choice) rank last; ties by index.
-    const float sx = ws.score[x], sy = ws.score[y];
-    const bool nx = std::isnan(sx), ny = std::isnan(sy);
-    if (nx != ny) return ny;
-    if (sx != sy && !nx) return sx > sy;
-    return x < y;
-  };
-  int k = std::min(n_, 2 * want);
-  for (;;) {
-    std::partial_sort(ws.order.begin(), ws.order.begin() + k, ws.order.end(), better);
-    int got = 0;
-    for (int j = 0; j < k && got < want; ++j) {
-      const int cand = ws.order[j];
-      bool dup = false;
-      for (int g2 = 0; g2 < got; ++g2) dup |= ws.items[out[g2]] == ws.items[cand];
-      if (!dup) out[got++] = cand;
+  // Keep the best k = 2 * shown by one pass of insertion (k is small): ties keep
+  // the lower index first, NaN scores (a degenerate weight choice) never enter.
+  const int k = std::min(n_, 2 * want);
+  int* best = ws.order.data();
+  float best_score[64];
+  const int kk = std::min(k, 64);
+  int filled = 0;
+  for (int i = 0; i < n_; ++i) {
+    const float s = ws.score[i];
+    if (filled == kk && !(s > best_score[kk - 1])) continue;
+    if (std::isnan(s)) continue;
+    int j = filled < kk ? filled++ : kk - 1;
+    while (j > 0 && s > best_score[j - 1]) {
+      best_score[j] = best_score[j - 1];
+      best[j] = best[j - 1];
+      --j;
     }
-    if (got == want || k == n_) return got;
-    k = n_;  // rare: too many duplicates among the best; sort everything
+    best_score[j] = s;
+    best[j] = i;
   }
+  int got = 0;
+  for (int j = 0; j < filled && got < want; ++j) {
+    bool dup = false;
+    for (int g = 0; g < got; ++g) dup |= ws.items[out[g]] == ws.items[best[j]];
+    if (!dup) out[got++] = best[j];
+  }
+  if (got == want) return got;
+  // Rare: too many duplicates (or NaNs) among the best; rank everything.
+  std::vector<int> all(n_);
+  std::iota(all.begin(), all.end(), 0);
+  std::stable_sort(all.begin(), all.end(), [&](int x, int y) {
+    const float sx = std::isnan(ws.score[x]) ? -INFINITY : ws.score[x];
+    const float sy = std::isnan(ws.score[y]) ? -INFINITY : ws.score[y];
+    return sx > sy;
+  });
+  got = 0;
+  for (int j = 0; j < n_ && got < want; ++j) {
+    bool dup = false;
+    for (int g = 0; g < got; ++g) dup |= ws.items[out[g]] == ws.items[all[j]];
+    if (!dup) out[got++] = all[j];
+  }
+  return got;
 }
 
 }  // namespace mtf

@@ -33,8 +33,11 @@ class Ranker {
   /// Buffers reused across requests (one per simulation thread).
   struct Workspace {
     std::vector<int> items;                 ///< candidate item ids
-    Eigen::ArrayXf m, c, q, e, dur, vl, sl, minutes;
+    std::vector<std::uint64_t> error_bits;  ///< per candidate: the MTL errors of all tasks
+    Eigen::ArrayXf m, dur, vl, sl, minutes;
+    ItemTerms<Eigen::ArrayXf> terms;
     std::array<Eigen::ArrayXf, kNumTasks> eps;
+    ResponseLogits<Eigen::ArrayXf> logits;  ///< the truth's logits per candidate
     std::array<Eigen::ArrayXf, kNumTasks> pred;  ///< MTL predictions per task
     Eigen::ArrayXf score;
     std::vector<int> order;
@@ -43,7 +46,7 @@ class Ranker {
   };
 
   Ranker(const Catalogue& catalogue, const RetrievalParams& retrieval, const MtlParams& mtl,
-         float watch_noise);
+         const UserModel& model);
 
   int candidates() const { return n_; }
   int shown() const { return shown_; }
@@ -64,7 +67,15 @@ class Ranker {
   static float mtl_error(std::uint64_t user_key, int item, int task);
 
  private:
+  /// What predict() reads of an item, packed in one 32-byte record so a candidate
+  /// costs one cache line (the catalogue's arrays would cost seven).
+  struct alignas(32) PackedItem {
+    float play, watch, inter;  // ItemTerms
+    float dur, valid_logit, skip_logit, minutes;
+    std::uint32_t topic;
+  };
   const Catalogue& cat_;
+  std::vector<PackedItem> packed_;
   int n_, shown_;
   float interest_bias_;
   MtlParams mtl_;

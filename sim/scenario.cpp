@@ -1,2 +1,977 @@
-// placeholder, being written
+// Scenario JSON: parsing with validation, and writing back.
+//
+// The format is documented in docs/scenario-format.md. Every message has the form
+//   <origin>: <json path>: expected <what>, got <what was found>
+// so a person can find the key and knows what to write instead.
+//
+// Numeric fields of the simple blocks are described once, in tables of
+// (key, member, range); parsing, writing and equality all walk the same tables,
+// so a new field is one table line. Policy types are a second table (name, keys,
+// parse function): a later policy kind adds one entry there.
 #include "sim/scenario.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cerrno>
+#include <climits>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string_view>
+#include <variant>
+
+namespace mtf {
+namespace {
+
+using Json = nlohmann::ordered_json;  // keeps the author's key order (policy blocks, output)
+
+// ---------------------------------------------------------------------------
+// Formatting helpers
+// ---------------------------------------------------------------------------
+
+/// A JSON value as it appears in a message: compact, cut if long.
+std::string show(const Json& v) {
+  std::string s = v.dump();
+  constexpr std::size_t kMax = 80;
+  if (s.size() > kMax) s = s.substr(0, kMax - 3) + "...";
+  return s;
+}
+
+/// A bound in a message: 1 rather than 1.0, 0.5 as 0.5.
+std::string show_number(double x) {
+  if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
+  if (x == std::floor(x) && std::fabs(x) < 1e15) {
+    return std::to_string(static_cast<long long>(x));
+  }
+  return Json(x).dump();
+}
+
+std::string in_quotes(std::string_view s) { return Json(std::string(s)).dump(); }
+
+std::string join_quoted(const std::vector<std::string_view>& names) {
+  std::string out;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (i) out += i + 1 == names.size() ? " or " : ", ";
+    out += in_quotes(names[i]);
+  }
+  return out;
+}
+
+/// Levenshtein distance (small strings: keys).
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+/// The closest known name within edit distance 2, or empty.
+std::string_view closest(std::string_view word, const std::vector<std::string_view>& known) {
+  std::string_view best;
+  std::size_t best_d = 3;
+  for (std::string_view k : known) {
+    const std::size_t d = edit_distance(word, k);
+    if (d < best_d) {
+      best_d = d;
+      best = k;
+    }
+  }
+  return best;
+}
+
+std::string child_path(const std::string& path, std::string_view key) {
+  return path.empty() ? std::string(key) : path + "." + std::string(key);
+}
+std::string index_path(const std::string& path, std::size_t i) {
+  return path + "[" + std::to_string(i) + "]";
+}
+
+// ---------------------------------------------------------------------------
+// Ranges
+// ---------------------------------------------------------------------------
+
+/// An allowed interval of a number; `integer` also requires an integral value
+/// (that fits the destination type).
+struct Range {
+  double lo = -std::numeric_limits<double>::infinity();
+  double hi = std::numeric_limits<double>::infinity();
+  bool lo_open = false, hi_open = false;
+  bool integer = false;
+
+  bool contains(double x) const {
+    if (!std::isfinite(x)) return false;
+    if (lo_open ? !(x > lo) : !(x >= lo)) return false;
+    if (hi_open ? !(x < hi) : !(x <= hi)) return false;
+    return !integer || x == std::floor(x);
+  }
+
+  std::string describe() const {
+    std::string what = integer ? "an integer" : "a number";
+    const bool has_lo = std::isfinite(lo), has_hi = std::isfinite(hi);
+    if (has_lo && has_hi) {
+      what += std::string(" in ") + (lo_open ? "(" : "[") + show_number(lo) + ", " +
+              show_number(hi) + (hi_open ? ")" : "]");
+    } else if (has_lo) {
+      what += std::string(lo_open ? " > " : " >= ") + show_number(lo);
+    } else if (has_hi) {
+      what += std::string(hi_open ? " < " : " <= ") + show_number(hi);
+    }
+    return what;
+  }
+};
+
+Range any_number() { return {}; }
+Range at_least(double lo) { return {lo, std::numeric_limits<double>::infinity()}; }
+Range above(double lo) { return {lo, std::numeric_limits<double>::infinity(), true}; }
+Range closed(double lo, double hi) { return {lo, hi}; }
+Range half_open(double lo, double hi) { return {lo, hi, false, true}; }
+Range probability() { return closed(0, 1); }
+Range int_range(double lo, double hi = std::numeric_limits<double>::infinity()) {
+  return {lo, hi, false, false, true};
+}
+
+// ---------------------------------------------------------------------------
+// Reading JSON with paths
+// ---------------------------------------------------------------------------
+
+/// A JSON value and where it is; every error names origin and path.
+struct Node {
+  const Json* value = nullptr;  // null: the key is missing
+  std::string path;
+  const std::string* origin = nullptr;
+
+  bool missing() const { return value == nullptr; }
+
+  [[noreturn]] void fail(const std::string& expected, const std::string& got) const {
+    throw ScenarioError(*origin + ": " + (path.empty() ? "(top level)" : path) + ": expected " +
+                        expected + ", got " + got);
+  }
+  /// Fails showing the value found (or "nothing" when the key is missing).
+  [[noreturn]] void fail(const std::string& expected) const {
+    fail(expected, value ? show(*value) : std::string("nothing (the key is required)"));
+  }
+
+  Node at(std::string_view key) const {
+    auto it = value->find(std::string(key));
+    return {it == value->end() ? nullptr : &*it, child_path(path, key), origin};
+  }
+  Node at(std::size_t i) const { return {&(*value)[i], index_path(path, i), origin}; }
+
+  double number(const Range& r) const {
+    if (!value->is_number() || !r.contains(value->get<double>())) fail(r.describe());
+    return value->get<double>();
+  }
+  int integer(const Range& r) const {
+    Range ri = r;
+    ri.integer = true;
+    const double x = number(ri);
+    if (x < INT_MIN || x > INT_MAX) {
+      ri.lo = std::max(ri.lo, static_cast<double>(INT_MIN));
+      ri.hi = std::min(ri.hi, static_cast<double>(INT_MAX));
+      fail(ri.describe());
+    }
+    return static_cast<int>(x);
+  }
+  bool boolean() const {
+    if (!value->is_boolean()) fail("true or false");
+    return value->get<bool>();
+  }
+  std::string string(const std::string& what = "a non-empty string") const {
+    if (!value->is_string() || value->get_ref<const std::string&>().empty()) fail(what);
+    return value->get<std::string>();
+  }
+  /// An array of at least `min_size` elements.
+  std::size_t array(const std::string& what, std::size_t min_size) const {
+    if (!value || !value->is_array() || value->size() < min_size) fail(what);
+    return value->size();
+  }
+};
+
+/// A JSON object whose keys were checked against the known ones.
+class Obj {
+ public:
+  Obj(const Node& n, std::vector<std::string_view> known, const std::string& what = "an object")
+      : node_(n) {
+    if (!n.value->is_object()) n.fail(what);
+    for (const auto& [key, v] : n.value->items()) {
+      if (std::find(known.begin(), known.end(), key) != known.end()) continue;
+      const std::string_view near = closest(key, known);
+      const Node bad{&v, child_path(n.path, key), n.origin};
+      if (!near.empty()) {
+        bad.fail("a known key (did you mean " + in_quotes(near) + "?)", "unknown key " + in_quotes(key));
+      }
+      std::string list;
+      for (std::string_view k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+      bad.fail("one of the known keys: " + list, "unknown key " + in_quotes(key));
+    }
+  }
+
+  const Node& node() const { return node_; }
+  Node at(std::string_view key) const { return node_.at(key); }
+  bool has(std::string_view key) const { return !at(key).missing(); }
+
+  // Each read leaves `out` (the struct default) alone when the key is missing.
+  void read(std::string_view key, double& out, const Range& r) const {
+    if (const Node n = at(key); !n.missing()) out = n.number(r);
+  }
+  void read(std::string_view key, int& out, const Range& r) const {
+    if (const Node n = at(key); !n.missing()) out = n.integer(r);
+  }
+  void read(std::string_view key, bool& out, const Range&) const {
+    if (const Node n = at(key); !n.missing()) out = n.boolean();
+  }
+  void read(std::string_view key, std::string& out) const {
+    if (const Node n = at(key); !n.missing()) out = n.string();
+  }
+
+ private:
+  Node node_;
+};
+
+/// A sub-block: present → checked object; missing → nullopt (all defaults).
+std::optional<Obj> block(const Obj& parent, std::string_view key,
+                         std::vector<std::string_view> known) {
+  const Node n = parent.at(key);
+  if (n.missing()) return std::nullopt;
+  return Obj(n, std::move(known));
+}
+
+/// The value found at `key` for a cross-field message: the JSON text, or the
+/// default that was used when the key is missing.
+std::string found(const Obj& o, std::string_view key, double value) {
+  const Node n = o.at(key);
+  return n.missing() ? show_number(value) + " (the default)" : show(*n.value);
+}
+
+// ---------------------------------------------------------------------------
+// Field tables
+// ---------------------------------------------------------------------------
+
+template <class S>
+struct Field {
+  std::string_view key;
+  std::variant<double S::*, int S::*, bool S::*> member;
+  Range range;
+};
+
+template <class S>
+std::vector<std::string_view> keys_of(const std::vector<Field<S>>& fields,
+                                      std::vector<std::string_view> extra = {}) {
+  std::vector<std::string_view> keys;
+  for (const auto& f : fields) keys.push_back(f.key);
+  keys.insert(keys.end(), extra.begin(), extra.end());
+  return keys;
+}
+
+template <class S>
+void read_fields(const Obj& o, const std::vector<Field<S>>& fields, S& out) {
+  for (const auto& f : fields)
+    std::visit([&](auto member) { o.read(f.key, out.*member, f.range); }, f.member);
+}
+
+template <class S>
+void write_fields(Json& j, const std::vector<Field<S>>& fields, const S& s) {
+  for (const auto& f : fields) std::visit([&](auto member) { j[f.key] = s.*member; }, f.member);
+}
+
+template <class S>
+bool equal_fields(const std::vector<Field<S>>& fields, const S& a, const S& b) {
+  for (const auto& f : fields) {
+    const bool same = std::visit([&](auto member) { return a.*member == b.*member; }, f.member);
+    if (!same) return false;
+  }
+  return true;
+}
+
+using D = double;
+
+const std::vector<Field<SegmentParams>>& segment_fields() {
+  using S = SegmentParams;
+  static const std::vector<Field<S>> f = {
+      {"share", &S::share, above(0)},
+      {"male_prob", &S::male_prob, probability()},
+      {"sessions_per_day", &S::sessions_per_day, above(0)},
+      {"activity_spread", &S::activity_spread, at_least(0)},
+      {"preferred_hour", &S::preferred_hour, half_open(0, 24)},
+      {"taste_long", &S::taste_long, closed(-1, 1)},
+      {"clickbait_sensitivity", &S::clickbait_sensitivity, at_least(0)},
+      {"interaction", &S::interaction, any_number()},
+      {"patience", &S::patience, any_number()},
+      // interest_topics: also checked against catalogue.topics in parse_segment.
+      {"interest_topics", &S::interest_topics, int_range(1)},
+  };
+  return f;
+}
+
+const std::vector<Field<CatalogueParams>>& catalogue_fields() {
+  using S = CatalogueParams;
+  static const std::vector<Field<S>> f = {
+      {"items", &S::items, int_range(100)},
+      {"topics", &S::topics, int_range(2)},
+      {"topic_graph_degree", &S::topic_graph_degree, int_range(1)},
+      {"duration_median_s", &S::duration_median_s, closed(5, 300)},
+      {"duration_sigma", &S::duration_sigma, closed(0, 5)},
+      {"clickbait_share", &S::clickbait_share, probability()},
+  };
+  return f;
+}
+
+const std::vector<Field<RetrievalParams>>& retrieval_fields() {
+  using S = RetrievalParams;
+  static const std::vector<Field<S>> f = {
+      {"candidates", &S::candidates, int_range(1)},
+      {"interest_bias", &S::interest_bias, probability()},
+      {"shown", &S::shown, int_range(1)},
+  };
+  return f;
+}
+
+const std::vector<Field<TaskModelParams>>& task_model_fields() {
+  using S = TaskModelParams;
+  static const std::vector<Field<S>> f = {
+      {"noise", &S::noise, at_least(0)},
+      {"scale", &S::scale, above(0)},
+      {"offset", &S::offset, any_number()},
+  };
+  return f;
+}
+
+const std::vector<Field<RewardParams>>& reward_fields() {
+  using S = RewardParams;
+  static const std::vector<Field<S>> f = {
+      {"play", &S::play, any_number()},       {"valid", &S::valid, any_number()},
+      {"watch_minutes", &S::watch_minutes, any_number()},
+      {"finish", &S::finish, any_number()},   {"like", &S::like, any_number()},
+      {"share", &S::share, any_number()},     {"comment", &S::comment, any_number()},
+      {"skip", &S::skip, any_number()},
+  };
+  return f;
+}
+
+const std::vector<Field<UserDynamicsParams>>& user_model_fields() {
+  using S = UserDynamicsParams;
+  const Range any = any_number();
+  static const std::vector<Field<S>> f = {
+      {"play_bias", &S::play_bias, any},
+      {"play_interest", &S::play_interest, any},
+      {"play_clickbait", &S::play_clickbait, any},
+      {"play_length", &S::play_length, any},
+      {"play_quality", &S::play_quality, any},
+      {"play_fatigue", &S::play_fatigue, any},
+      {"watch_bias", &S::watch_bias, any},
+      {"watch_interest", &S::watch_interest, any},
+      {"watch_quality", &S::watch_quality, any},
+      {"watch_clickbait", &S::watch_clickbait, any},
+      {"watch_length", &S::watch_length, any},
+      {"watch_duration", &S::watch_duration, any},
+      {"watch_fatigue", &S::watch_fatigue, any},
+      {"watch_noise", &S::watch_noise, at_least(0)},
+      {"like_bias", &S::like_bias, any},
+      {"share_bias", &S::share_bias, any},
+      {"comment_bias", &S::comment_bias, any},
+      {"interact_appeal", &S::interact_appeal, any},
+      {"interact_quality", &S::interact_quality, any},
+      {"interact_watch", &S::interact_watch, any},
+      {"satisfaction_rate", &S::satisfaction_rate, {0, 1, true, false}},
+      {"utility_reference", &S::utility_reference, any},
+      {"fatigue_per_item", &S::fatigue_per_item, at_least(0)},
+      {"fatigue_unenjoyed", &S::fatigue_unenjoyed, at_least(0)},
+      {"fatigue_repetition", &S::fatigue_repetition, at_least(0)},
+      {"fatigue_per_minute", &S::fatigue_per_minute, at_least(0)},
+      {"fatigue_recovery_hours", &S::fatigue_recovery_hours, above(0)},
+      {"leave_bias", &S::leave_bias, any},
+      {"leave_satisfaction", &S::leave_satisfaction, any},
+      {"leave_fatigue", &S::leave_fatigue, any},
+      {"leave_requests", &S::leave_requests, any},
+      {"return_satisfaction", &S::return_satisfaction, any},
+      {"night_start_hour", &S::night_start_hour, half_open(0, 24)},
+      {"night_end_hour", &S::night_end_hour, half_open(0, 24)},
+      {"interest_learning", &S::interest_learning, probability()},
+      {"interest_spill", &S::interest_spill, probability()},
+      {"interest_daily_drift", &S::interest_daily_drift, probability()},
+      {"browse_seconds", &S::browse_seconds, at_least(0)},
+  };
+  return f;
+}
+constexpr std::size_t kUserModelFields = 38;
+// A new field of UserDynamicsParams must be added to user_model_fields(), or the
+// scenario could neither set it nor write it back.
+static_assert(sizeof(UserDynamicsParams) == kUserModelFields * sizeof(double),
+              "UserDynamicsParams changed: update user_model_fields() and kUserModelFields");
+
+// ---------------------------------------------------------------------------
+// Blocks
+// ---------------------------------------------------------------------------
+
+std::vector<std::string_view> task_names() {
+  return {kTaskNames.begin(), kTaskNames.end()};
+}
+
+SegmentParams parse_segment(const Node& n, const Scenario& s) {
+  const Obj o(n, keys_of(segment_fields(), {"name", "age_mix"}), "an object (a segment)");
+  SegmentParams seg;
+  o.read("name", seg.name);
+  read_fields(o, segment_fields(), seg);
+  if (seg.interest_topics > s.catalogue.topics) {
+    o.at("interest_topics")
+        .fail("an integer in [1, catalogue.topics = " + std::to_string(s.catalogue.topics) + "]",
+              found(o, "interest_topics", seg.interest_topics));
+  }
+  if (const Node mix = o.at("age_mix"); !mix.missing()) {
+    const std::string what = "an array of 4 probabilities (age groups 0..3) summing to 1";
+    if (!mix.value->is_array() || mix.value->size() != 4) mix.fail(what);
+    double sum = 0;
+    for (std::size_t i = 0; i < 4; ++i) sum += seg.age_mix[i] = mix.at(i).number(probability());
+    // Tolerance: authors write thirds as 0.333, 0.333, 0.334 and the like.
+    if (std::fabs(sum - 1.0) > 1e-3) mix.fail(what, show(*mix.value) + " (sum " + show_number(sum) + ")");
+  }
+  return seg;
+}
+
+void parse_population(const Obj& top, Scenario& s) {
+  const auto o = block(top, "population", {"size", "segments"});
+  s.population.segments.clear();
+  if (o) {
+    if (const Node n = o->at("size"); !n.missing()) {
+      const Range r = {1, 1e9, false, false, true};
+      s.population.size = static_cast<std::int64_t>(n.number(r));
+    }
+    if (const Node n = o->at("segments"); !n.missing()) {
+      const std::size_t count = n.array("an array of at least 1 segment", 1);
+      std::set<std::string> names;
+      for (std::size_t i = 0; i < count; ++i) {
+        SegmentParams seg = parse_segment(n.at(i), s);
+        if (!names.insert(seg.name).second) {
+          n.at(i).at("name").fail("a segment name not used before (names must be unique)",
+                                  in_quotes(seg.name));
+        }
+        s.population.segments.push_back(std::move(seg));
+      }
+    }
+  }
+  if (s.population.segments.empty()) s.population.segments.emplace_back();
+}
+
+void parse_catalogue(const Obj& top, Scenario& s) {
+  const auto o = block(top, "catalogue", keys_of(catalogue_fields()));
+  if (!o) return;
+  CatalogueParams& c = s.catalogue;
+  read_fields(*o, catalogue_fields(), c);
+  if (c.topics > c.items) {
+    o->at("topics").fail("an integer in [2, catalogue.items = " + std::to_string(c.items) + "]",
+                         found(*o, "topics", c.topics));
+  }
+  if (c.topic_graph_degree > c.topics - 1) {
+    o->at("topic_graph_degree")
+        .fail("an integer in [1, catalogue.topics - 1 = " + std::to_string(c.topics - 1) + "]",
+              found(*o, "topic_graph_degree", c.topic_graph_degree));
+  }
+}
+
+void parse_retrieval(const Obj& top, Scenario& s) {
+  const auto o = block(top, "retrieval", keys_of(retrieval_fields()));
+  if (!o) return;
+  RetrievalParams& r = s.retrieval;
+  read_fields(*o, retrieval_fields(), r);
+  if (r.candidates < r.shown || r.candidates > s.catalogue.items) {
+    o->at("candidates")
+        .fail("an integer in [retrieval.shown = " + std::to_string(r.shown) +
+                  ", catalogue.items = " + std::to_string(s.catalogue.items) + "]",
+              found(*o, "candidates", r.candidates));
+  }
+}
+
+void parse_mtl(const Obj& top, Scenario& s) {
+  const auto o = block(top, "mtl", {"tasks"});
+  if (!o) return;
+  const Node tasks = o->at("tasks");
+  if (tasks.missing()) return;
+  const Obj t(tasks, task_names(), "an object keyed by task name");
+  for (int i = 0; i < kNumTasks; ++i) {
+    if (const Node n = t.at(kTaskNames[i]); !n.missing()) {
+      const Obj task(n, keys_of(task_model_fields()));
+      read_fields(task, task_model_fields(), s.mtl.tasks[i]);
+    }
+  }
+}
+
+/// The JSON names of a dimension's term, per fusion form.
+std::string_view term_name(FusionForm form, bool is_bias) {
+  if (form == FusionForm::kProduct) return is_bias ? "bias" : "pow";
+  return is_bias ? "beta" : "alpha";
+}
+
+void parse_fusion(const Obj& top, Scenario& s) {
+  const Node n = top.at("fusion");
+  if (n.missing()) n.fail("an object with at least \"dims\" (the action's dimensions)");
+  const Obj o(n, {"form", "fixed", "dims"});
+  FusionParams& f = s.fusion;
+
+  if (const Node form = o.at("form"); !form.missing()) {
+    const std::string name = form.value->is_string() ? form.value->get<std::string>() : "";
+    if (name == "product") f.form = FusionForm::kProduct;
+    else if (name == "log_sum") f.form = FusionForm::kLogSum;
+    else form.fail("\"product\" (seed 000 Formula 1) or \"log_sum\" (seed 002 Eq. 1)");
+  }
+  const bool log_sum = f.form == FusionForm::kLogSum;
+  const std::string bias_word = log_sum ? "beta" : "bias";
+
+  if (const Node fixed = o.at("fixed"); !fixed.missing()) {
+    const Obj fx(fixed, task_names(), "an object keyed by task name");
+    for (int i = 0; i < kNumTasks; ++i) {
+      const Node t = fx.at(kTaskNames[i]);
+      if (t.missing()) continue;
+      const Obj term(t, {"weight", "bias"});
+      term.read("weight", f.fixed_weight[i], any_number());
+      term.read("bias", f.fixed_bias[i], at_least(0));
+    }
+  }
+
+  const Node dims = o.at("dims");
+  const std::size_t count =
+      dims.array("an array of at least 1 dimension {task, term, range}", 1);
+  f.dims.clear();
+  for (std::size_t i = 0; i < count; ++i) {
+    const Node dn = dims.at(i);
+    const Obj d(dn, {"task", "term", "range"}, "an object {task, term, range}");
+    FusionDim dim;
+    const Node task = d.at("task");
+    const std::string task_name =
+        task.missing() || !task.value->is_string() ? "" : task.value->get<std::string>();
+    const auto t = task_from_name(task_name);
+    if (!t) {
+      const std::string_view near = closest(task_name, task_names());
+      task.fail("a task name (" + join_quoted(task_names()) + ")" +
+                (near.empty() ? "" : ", did you mean " + in_quotes(near) + "?"));
+    }
+    dim.task = *t;
+    const Node term = d.at("term");
+    const std::string term_str =
+        term.missing() || !term.value->is_string() ? "" : term.value->get<std::string>();
+    if (term_str == term_name(f.form, false)) dim.is_bias = false;
+    else if (term_str == term_name(f.form, true)) dim.is_bias = true;
+    else {
+      term.fail(in_quotes(term_name(f.form, false)) + " or " + in_quotes(term_name(f.form, true)) +
+                " (fusion.form is " + (log_sum ? "\"log_sum\"" : "\"product\"") + ")");
+    }
+    const Node range = d.at("range");
+    if (range.missing() || !range.value->is_array() || range.value->size() != 2)
+      range.fail("an array [lo, hi] of two numbers");
+    dim.lo = range.at(std::size_t{0}).number(dim.is_bias ? at_least(0) : any_number());
+    dim.hi = range.at(std::size_t{1}).number(any_number());
+    if (!(dim.lo < dim.hi)) range.fail("an array [lo, hi] with lo < hi");
+    for (const FusionDim& prev : f.dims) {
+      if (prev.task == dim.task && prev.is_bias == dim.is_bias) {
+        dn.fail("each (task, term) at most once in fusion.dims",
+                "a second " + in_quotes(task_name) + " " + in_quotes(term_str));
+      }
+    }
+    f.dims.push_back(dim);
+  }
+
+  // log(o + beta) is -inf at o = 0, so with log_sum every task that contributes
+  // (alpha set by the action or fixed non-zero) needs beta > 0.
+  if (log_sum) {
+    for (int i = 0; i < kNumTasks; ++i) {
+      bool alpha_dim = false, beta_dim = false;
+      for (const FusionDim& d : f.dims) {
+        if (static_cast<int>(d.task) != i) continue;
+        (d.is_bias ? beta_dim : alpha_dim) = true;
+        if (d.is_bias && d.lo <= 0) {
+          std::size_t k = static_cast<std::size_t>(&d - f.dims.data());
+          dims.at(k).at("range").at(std::size_t{0})
+              .fail("a number > 0 (log_sum takes log(o + beta), and o can be 0)");
+        }
+      }
+      if ((alpha_dim || f.fixed_weight[i] != 0) && !beta_dim && !(f.fixed_bias[i] > 0)) {
+        const Node where = o.at("fixed");
+        const std::string path = child_path(child_path("fusion.fixed", kTaskNames[i]), "bias");
+        const Node b{nullptr, path, n.origin};
+        b.fail("a " + bias_word + " > 0 for task " + in_quotes(kTaskNames[i]) +
+                   " (log_sum takes log(o + beta), and o can be 0)",
+               show_number(f.fixed_bias[i]) +
+                   (where.missing() || where.at(kTaskNames[i]).missing() ||
+                            where.at(kTaskNames[i]).at("bias").missing()
+                        ? " (the default)"
+                        : ""));
+      }
+    }
+  }
+}
+
+void parse_reward(const Obj& top, Scenario& s) {
+  if (const auto o = block(top, "reward", keys_of(reward_fields())))
+    read_fields(*o, reward_fields(), s.reward);
+}
+
+void parse_user_model(const Obj& top, Scenario& s) {
+  if (const auto o = block(top, "user_model", keys_of(user_model_fields())))
+    read_fields(*o, user_model_fields(), s.user_model);
+}
+
+void parse_record(const Obj& top, Scenario& s) {
+  const auto o = block(top, "record", {"transitions", "user_days"});
+  if (!o) return;
+  o->read("transitions", s.record.transitions, {});
+  o->read("user_days", s.record.user_days, {});
+}
+
+// --- Policies: one entry per type; a new type adds a parse function and a row.
+
+void parse_constant_policy(const Obj& o, const Scenario& s, PolicySpec& p) {
+  p.kind = PolicyKind::kConstant;
+  const Node a = o.at("action");
+  const std::size_t d = s.fusion.dims.size();
+  const std::string what = "an array of " + std::to_string(d) +
+                           " numbers in [-1, 1] (one per fusion.dims entry)";
+  if (a.missing() || !a.value->is_array() || a.value->size() != d) {
+    std::string got = a.missing() ? "nothing (the key is required)" : show(*a.value);
+    if (!a.missing() && a.value->is_array()) got += " (length " + std::to_string(a.value->size()) + ")";
+    a.fail(what, got);
+  }
+  p.action.clear();
+  for (std::size_t i = 0; i < d; ++i) p.action.push_back(a.at(i).number(closed(-1, 1)));
+}
+
+void parse_baseline_policy(const Obj&, const Scenario&, PolicySpec& p) {
+  p.kind = PolicyKind::kBaseline;
+}
+
+struct PolicyType {
+  std::string_view name;
+  PolicyKind kind;
+  std::vector<std::string_view> keys;  // besides "type"
+  void (*parse)(const Obj&, const Scenario&, PolicySpec&);
+  void (*write)(Json&, const PolicySpec&);
+};
+
+const std::vector<PolicyType>& policy_types() {
+  static const std::vector<PolicyType> types = {
+      {"constant", PolicyKind::kConstant, {"action"}, parse_constant_policy,
+       [](Json& j, const PolicySpec& p) { j["action"] = p.action; }},
+      {"baseline", PolicyKind::kBaseline, {}, parse_baseline_policy,
+       [](Json&, const PolicySpec&) {}},
+  };
+  return types;
+}
+
+std::vector<std::string_view> policy_type_names() {
+  std::vector<std::string_view> names;
+  for (const auto& t : policy_types()) names.push_back(t.name);
+  return names;
+}
+
+/// The canonical policy block: the type's own keys written from the struct,
+/// any other keys kept from the original block in their order.
+Json policy_block(const PolicySpec& p) {
+  for (const auto& t : policy_types()) {
+    if (t.kind != p.kind) continue;
+    Json j = p.json.empty() ? Json::object() : Json::parse(p.json);
+    // A block of another type (the kind was changed in code) is not reused.
+    if (!j.is_object() || !j.contains("type") || j["type"] != t.name) j = Json::object();
+    j["type"] = t.name;
+    t.write(j, p);
+    return j;
+  }
+  assert(false && "every PolicyKind has an entry in policy_types()");
+  return Json::object();
+}
+
+PolicySpec parse_policy(const Node& n, const Scenario& s) {
+  if (!n.value->is_object()) n.fail("an object {\"type\": ..., ...}");
+  const Node type = n.at("type");
+  const std::vector<std::string_view> names = policy_type_names();
+  const std::string what = "a policy type: " + join_quoted(names);
+  if (type.missing() || !type.value->is_string()) type.fail(what);
+  const std::string name = type.value->get<std::string>();
+  const auto it = std::find_if(policy_types().begin(), policy_types().end(),
+                               [&](const PolicyType& t) { return t.name == name; });
+  if (it == policy_types().end()) {
+    const std::string_view near = closest(name, names);
+    type.fail(what + (near.empty() ? "" : " (did you mean " + in_quotes(near) + "?)"));
+  }
+  std::vector<std::string_view> keys = it->keys;
+  keys.insert(keys.begin(), "type");
+  const Obj o(n, keys);
+  PolicySpec p;
+  it->parse(o, s, p);
+  p.json = n.value->dump();
+  p.json = policy_block(p).dump();  // numbers as the struct holds them: stable round trip
+  return p;
+}
+
+void parse_groups(const Obj& top, Scenario& s) {
+  const Node n = top.at("groups");
+  const std::size_t count =
+      n.array("an array of at least 1 group {name, share, policy}", 1);
+  s.groups.clear();
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < count; ++i) {
+    const Node gn = n.at(i);
+    const Obj o(gn, {"name", "share", "policy"}, "an object {name, share, policy}");
+    GroupSpec g;
+    g.name = "group" + std::to_string(i);
+    o.read("name", g.name);
+    o.read("share", g.share, above(0));
+    if (const Node p = o.at("policy"); !p.missing()) {
+      g.policy = parse_policy(p, s);
+    } else {
+      g.policy.json = policy_block(g.policy).dump();
+    }
+    if (!names.insert(g.name).second) {
+      o.at("name").fail("a group name not used before (names must be unique)", in_quotes(g.name));
+    }
+    s.groups.push_back(std::move(g));
+  }
+}
+
+// --- JSON syntax: duplicate keys are an error, not a silent overwrite.
+
+/// Tracks where the parser is, to name the path of a duplicated key.
+class DuplicateKeyCheck {
+ public:
+  explicit DuplicateKeyCheck(const std::string& origin) : origin_(origin) {}
+
+  bool operator()(int, Json::parse_event_t event, Json& parsed) {
+    using E = Json::parse_event_t;
+    switch (event) {
+      case E::object_start:
+        frames_.push_back(Frame{false, 0, {}, {}});
+        break;
+      case E::array_start:
+        frames_.push_back(Frame{true, 0, {}, {}});
+        break;
+      case E::key: {
+        Frame& f = frames_.back();
+        f.key = parsed.get<std::string>();
+        if (!f.keys.insert(f.key).second) {
+          throw ScenarioError(origin_ + ": " + path() + ": expected each key once per object, got " +
+                              in_quotes(f.key) + " a second time");
+        }
+        break;
+      }
+      case E::object_end:
+      case E::array_end:
+        frames_.pop_back();
+        element_done();
+        break;
+      case E::value:
+        element_done();
+        break;
+    }
+    return true;
+  }
+
+ private:
+  struct Frame {
+    bool is_array;
+    std::size_t index = 0;
+    std::string key;
+    std::set<std::string> keys;
+  };
+  void element_done() {
+    if (!frames_.empty() && frames_.back().is_array) ++frames_.back().index;
+  }
+  std::string path() const {
+    std::string p;
+    for (const Frame& f : frames_) p = f.is_array ? index_path(p, f.index) : child_path(p, f.key);
+    return p;
+  }
+
+  const std::string& origin_;
+  std::vector<Frame> frames_;
+};
+
+Json parse_json(const std::string& text, const std::string& origin) {
+  try {
+    return Json::parse(text, DuplicateKeyCheck(origin));
+  } catch (const Json::parse_error& e) {
+    // nlohmann's text: "[json.exception.parse_error.101] parse error at line 3,
+    // column 14: syntax error while parsing ..."; keep the position and the reason.
+    const std::string what = e.what();
+    const auto at = what.find(" at line ");
+    const auto reason = what.find(": ", at == std::string::npos ? 0 : at);
+    if (at != std::string::npos && reason != std::string::npos) {
+      throw ScenarioError(origin + ": " + what.substr(at + 4, reason - at - 4) +
+                          ": invalid JSON: " + what.substr(reason + 2));
+    }
+    throw ScenarioError(origin + ": invalid JSON: " + what);
+  }
+}
+
+// --- Output layout: nlohmann's dump(2) puts every number of an array on its own
+// line; a scenario reads better with short containers of scalars on one line.
+
+/// One-line form with a space after ':' and ','.
+std::string one_line(const Json& v) {
+  if (!v.is_structured()) return v.dump();
+  std::string out = v.is_object() ? "{" : "[";
+  bool first = true;
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    if (!first) out += ", ";
+    first = false;
+    if (v.is_object()) out += Json(it.key()).dump() + ": ";
+    out += one_line(*it);
+  }
+  return out + (v.is_object() ? "}" : "]");
+}
+
+/// Scalars, or containers of scalars or of arrays of scalars.
+bool is_flat(const Json& v, int depth = 0) {
+  if (!v.is_structured()) return true;
+  if (depth == 2 || (depth == 1 && v.is_object())) return false;
+  return std::all_of(v.begin(), v.end(), [&](const Json& c) { return is_flat(c, depth + 1); });
+}
+
+void write_pretty(const Json& v, std::size_t indent, std::size_t prefix, std::string& out) {
+  constexpr std::size_t kWidth = 100;
+  if (!v.is_structured() || v.empty() ||
+      (is_flat(v) && indent + prefix + one_line(v).size() <= kWidth)) {
+    out += one_line(v);
+    return;
+  }
+  out += v.is_object() ? "{\n" : "[\n";
+  bool first = true;
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    if (!first) out += ",\n";
+    first = false;
+    out.append(indent + 2, ' ');
+    std::string key;
+    if (v.is_object()) key = Json(it.key()).dump() + ": ";
+    out += key;
+    write_pretty(*it, indent + 2, key.size(), out);
+  }
+  out += "\n";
+  out.append(indent, ' ');
+  out += v.is_object() ? "}" : "]";
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Public API
+// ---------------------------------------------------------------------------
+
+bool operator==(const SegmentParams& a, const SegmentParams& b) {
+  return a.name == b.name && a.age_mix == b.age_mix && equal_fields(segment_fields(), a, b);
+}
+
+bool operator==(const UserDynamicsParams& a, const UserDynamicsParams& b) {
+  return equal_fields(user_model_fields(), a, b);
+}
+
+Scenario parse_scenario(const std::string& json_text, const std::string& origin) {
+  const Json doc = parse_json(json_text, origin);
+  const Node root{&doc, "", &origin};
+  const Obj top(root,
+                {"name", "seed", "days", "population", "catalogue", "retrieval", "mtl", "fusion",
+                 "reward", "user_model", "groups", "record"},
+                "a JSON object (the scenario)");
+  Scenario s;
+  top.read("name", s.name);
+  if (const Node n = top.at("seed"); !n.missing()) {
+    if (!n.value->is_number_integer() || n.value->is_number_float() ||
+        (!n.value->is_number_unsigned() && n.value->get<std::int64_t>() < 0)) {
+      n.fail("an integer in [0, 18446744073709551615]");
+    }
+    s.seed = n.value->get<std::uint64_t>();
+  }
+  top.read("days", s.days, int_range(1, 3650));
+  // Order matters: later blocks are checked against earlier ones (segments
+  // against catalogue.topics, retrieval against catalogue.items, policies
+  // against fusion.dims).
+  parse_catalogue(top, s);
+  parse_population(top, s);
+  parse_retrieval(top, s);
+  parse_mtl(top, s);
+  parse_fusion(top, s);
+  parse_reward(top, s);
+  parse_user_model(top, s);
+  parse_groups(top, s);
+  parse_record(top, s);
+  return s;
+}
+
+Scenario load_scenario(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw ScenarioError(path.string() + ": cannot read the scenario file (" +
+                        std::strerror(errno) + "): check the path");
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_scenario(text.str(), path.string());
+}
+
+std::string scenario_to_json(const Scenario& s) {
+  Json j;
+  j["name"] = s.name;
+  j["seed"] = s.seed;
+  j["days"] = s.days;
+
+  Json& pop = j["population"];
+  pop["size"] = s.population.size;
+  pop["segments"] = Json::array();
+  for (const SegmentParams& seg : s.population.segments) {
+    Json g;
+    g["name"] = seg.name;
+    g["share"] = seg.share;
+    g["age_mix"] = seg.age_mix;
+    write_fields(g, segment_fields(), seg);
+    pop["segments"].push_back(std::move(g));
+  }
+
+  write_fields(j["catalogue"], catalogue_fields(), s.catalogue);
+  write_fields(j["retrieval"], retrieval_fields(), s.retrieval);
+
+  Json& tasks = j["mtl"]["tasks"];
+  for (int i = 0; i < kNumTasks; ++i)
+    write_fields(tasks[std::string(kTaskNames[i])], task_model_fields(), s.mtl.tasks[i]);
+
+  Json& f = j["fusion"];
+  f["form"] = s.fusion.form == FusionForm::kProduct ? "product" : "log_sum";
+  for (int i = 0; i < kNumTasks; ++i) {
+    Json& t = f["fixed"][std::string(kTaskNames[i])];
+    t["weight"] = s.fusion.fixed_weight[i];
+    t["bias"] = s.fusion.fixed_bias[i];
+  }
+  f["dims"] = Json::array();
+  for (const FusionDim& d : s.fusion.dims) {
+    Json dj;
+    dj["task"] = kTaskNames[static_cast<int>(d.task)];
+    dj["term"] = term_name(s.fusion.form, d.is_bias);
+    dj["range"] = {d.lo, d.hi};
+    f["dims"].push_back(std::move(dj));
+  }
+
+  write_fields(j["reward"], reward_fields(), s.reward);
+  write_fields(j["user_model"], user_model_fields(), s.user_model);
+
+  j["groups"] = Json::array();
+  for (const GroupSpec& g : s.groups) {
+    Json gj;
+    gj["name"] = g.name;
+    gj["share"] = g.share;
+    gj["policy"] = policy_block(g.policy);
+    j["groups"].push_back(std::move(gj));
+  }
+  j["record"]["transitions"] = s.record.transitions;
+  j["record"]["user_days"] = s.record.user_days;
+  std::string out;
+  write_pretty(j, 0, 0, out);
+  return out + "\n";
+}
+
+}  // namespace mtf

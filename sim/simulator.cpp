@@ -86,6 +86,7 @@ Simulator::Simulator(Scenario scenario, std::vector<PolicyPtr> policies)
       population_(std::make_unique<Population>(scenario_.population, scenario_.catalogue.topics,
                                                scenario_.seed)),
       model_(scenario_.user_model),
+      ranker_(std::make_unique<Ranker>(*catalogue_, scenario_.retrieval, scenario_.mtl, model_)),
       policies_(std::move(policies)) {
   if (policies_.empty())
     for (const auto& g : scenario_.groups) policies_.push_back(make_policy(g.policy, scenario_));
@@ -139,7 +140,7 @@ void Simulator::simulate_block(int day, std::int64_t begin, std::int64_t end, bo
   const bool rec_transitions = record && sc.record.transitions;
   const double day_start = day * kSecondsPerDay;
   const double day_end = day_start + kSecondsPerDay;
-  const Ranker ranker(*catalogue_, sc.retrieval, sc.mtl, static_cast<float>(sc.user_model.watch_noise));
+  const Ranker& ranker = *ranker_;
   auto neighbours = [this](int t) {
     const TopicGraph& g = catalogue_->graph;
     return std::span<const int>(g.neighbours_begin(t), g.neighbours_end(t));
@@ -268,7 +269,7 @@ void Simulator::simulate_block(int day, std::int64_t begin, std::int64_t end, bo
       }
       case EventKind::kFeedback: {
         const int got = s.counts.shown;
-        model_.absorb(st, interests, std::span<const ItemView>(s.views.data(), got),
+        model_.absorb(st, prof.taste_long, interests, std::span<const ItemView>(s.views.data(), got),
                       std::span<const ItemFeedback>(s.feedback.data(), got), neighbours);
         const double r = reward_of(sc.reward, s.counts);
         if (st.requests_in_session == 0) {

@@ -44,6 +44,8 @@ struct RunResult {
   std::vector<double> group_first_request_reward;  ///< per group
 };
 
+class Ranker;
+
 class Simulator {
  public:
   /// `policies` has one policy per scenario group; empty: built from the groups' specs.
@@ -73,6 +75,7 @@ class Simulator {
   std::unique_ptr<Catalogue> catalogue_;
   std::unique_ptr<Population> population_;
   UserModel model_;
+  std::unique_ptr<Ranker> ranker_;
   std::vector<PolicyPtr> policies_;
   std::vector<std::uint8_t> group_;
   std::vector<std::int64_t> group_users_;

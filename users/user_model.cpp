@@ -43,13 +43,13 @@ ResponseCoeffs UserModel::coeffs(const UserProfile& u, const UserState& s) const
 
 ItemFeedback UserModel::react(const ResponseCoeffs& k, const UserProfile& u, const ItemView& it,
                               float interest, Rng& rng) const {
-  const ResponseLogits<float> l =
-      response_logits(k, interest, it.clickbait, it.quality, it.appeal, it.dur_feature);
+  ResponseLogits<float> l;
+  response_logits(k, interest, it.dur_feature, item_terms(k, it.clickbait, it.quality, it.appeal), l);
   ItemFeedback fb;
   if (rng.uniform01() >= sigmoidf(l.play)) {
     fb.skipped = true;
     fb.dwell_seconds = static_cast<float>(p_.browse_seconds);
-    fb.utility = 0.15f;  // slid past: neither pleased nor disappointed
+    fb.utility = 0.05f;  // slid past: a small letdown
     return fb;
   }
   boost::random::normal_distribution<float> normal(0.0f, 1.0f);
@@ -65,7 +65,8 @@ ItemFeedback UserModel::react(const ResponseCoeffs& k, const UserProfile& u, con
   fb.shared = rng.uniform01() < sigmoidf(l.share + shock);
   fb.commented = rng.uniform01() < sigmoidf(l.comment + shock);
   fb.dwell_seconds = fb.watch_seconds + 1.0f;
-  fb.utility = fb.fraction * (0.4f + it.quality) * (0.6f + 0.8f * interest) -
+  fb.utility = fb.fraction * (0.4f + it.quality) * (0.6f + 0.8f * interest) *
+                   (1.0f + 0.5f * u.taste_long * it.dur_feature) -
                u.clickbait_sensitivity * it.clickbait * (1.0f - fb.fraction) +
                0.3f * static_cast<float>(fb.liked + fb.shared + fb.commented);
   return fb;

@@ -18,7 +18,11 @@
 //   watch fraction  f  = sigmoid(L + watch_noise z), z ~ N(0, 1) shared by all of the item's behaviours
 //   interaction     li = {like,share,comment}_bias + interaction_u + interact_appeal e
 //                        + interact_quality (q - 0.5) + interact_watch m  (+ 0.8 z when drawn)
-//   utility of a played item  u = f (0.4 + q)(0.6 + 0.8 m) - kappa c (1 - f) + 0.3 (like + share + comment)
+//   utility of a played item  u = f (0.4 + q)(0.6 + 0.8 m)(1 + 0.5 tau dur) - kappa c (1 - f)
+//                                 + 0.3 (like + share + comment); 0.05 for an item slid past
+//   fatigue per item  F += fatigue_per_item + fatigue_unenjoyed (1 - f)
+//                        + fatigue_per_minute max(0.2, 1 - 0.7 tau) (watch minutes);
+//                      a list repeating one topic more than twice adds fatigue_repetition per extra item
 //   satisfaction    S <- S + rate (mean u over the list - utility_reference - S)
 //   leave hazard    sigmoid(leave_bias - patience - leave_satisfaction S + leave_fatigue F
 //                           + leave_requests n / 10)
@@ -46,7 +50,10 @@ struct ItemView {
   float dur_feature = 0; ///< log10(duration / 30 s)
 };
 
-/// Per (user, request) coefficients of the truth's linear logits.
+/// Per (user, request) coefficients of the truth's linear logits. The item-attribute
+/// coefficients (*_c, *_q, inter_e) are the same for every user, so the simulator
+/// can precompute each item's part once (item_terms) and add the user's part per
+/// request (response_logits).
 struct ResponseCoeffs {
   float play0, play_m, play_c, play_q, play_d;
   float watch0, watch_m, watch_c, watch_q, watch_d;
@@ -54,19 +61,34 @@ struct ResponseCoeffs {
   float watch_noise;
 };
 
-/// True logits of one item (or of many: T may be an Eigen array expression).
+/// True logits of one item (or of many: T may be an Eigen array).
 template <typename T>
 struct ResponseLogits {
   T play, watch, like, share, comment;
 };
 
+/// The user-independent part of an item's logits.
 template <typename T>
-ResponseLogits<T> response_logits(const ResponseCoeffs& k, const T& m, const T& c, const T& q,
-                                  const T& e, const T& dur) {
-  const auto inter = k.inter_e * e + k.inter_q * q + k.inter_m * m;
-  return {T(k.play0 + k.play_m * m + k.play_c * c + k.play_q * q + k.play_d * dur),
-          T(k.watch0 + k.watch_m * m + k.watch_c * c + k.watch_q * q + k.watch_d * dur),
-          T(k.like0 + inter), T(k.share0 + inter), T(k.comment0 + inter)};
+struct ItemTerms {
+  T play, watch, inter;
+};
+
+template <typename T>
+ItemTerms<T> item_terms(const ResponseCoeffs& k, const T& c, const T& q, const T& e) {
+  return {k.play_c * c + k.play_q * q, k.watch_c * c + k.watch_q * q, k.inter_e * e + k.inter_q * q};
+}
+
+/// Writes the true logits of one item (T = float) or of many (T = Eigen arrays,
+/// O = Eigen arrays reused across requests: no allocation). `m` is the user's
+/// interest in the item's topic, `dur` the item's dur_feature.
+template <typename T, typename O>
+void response_logits(const ResponseCoeffs& k, const T& m, const T& dur, const ItemTerms<T>& item,
+                     ResponseLogits<O>& out) {
+  out.play = k.play0 + k.play_m * m + k.play_d * dur + item.play;
+  out.watch = k.watch0 + k.watch_m * m + k.watch_d * dur + item.watch;
+  out.like = k.like0 + k.inter_m * m + item.inter;
+  out.share = k.share0 + k.inter_m * m + item.inter;
+  out.comment = k.comment0 + k.inter_m * m + item.inter;
 }
 
 /// What one user did with one shown item.
@@ -96,8 +118,9 @@ class UserModel {
   /// `interests` is the user's whole interest vector; `neighbours(t)` gives the
   /// topic-graph neighbours as a span.
   template <typename Neighbours>
-  void absorb(UserState& state, std::span<float> interests, std::span<const ItemView> items,
-              std::span<const ItemFeedback> feedback, Neighbours&& neighbours) const;
+  void absorb(UserState& state, float taste_long, std::span<float> interests,
+              std::span<const ItemView> items, std::span<const ItemFeedback> feedback,
+              Neighbours&& neighbours) const;
 
   /// Probability of leaving the app after the request just absorbed.
   double leave_probability(const UserProfile& profile, const UserState& state) const;
@@ -126,15 +149,18 @@ class UserModel {
 // ---- templates ----
 
 template <typename Neighbours>
-void UserModel::absorb(UserState& state, std::span<float> interests,
+void UserModel::absorb(UserState& state, float taste_long, std::span<float> interests,
                        std::span<const ItemView> items, std::span<const ItemFeedback> feedback,
                        Neighbours&& neighbours) const {
   float utility = 0;
   int topic_count_max = 0;
+  // Users with a taste for long videos tire less from watching them.
+  const float length_tiredness = std::fmax(0.2f, 1.0f - 0.7f * taste_long);
   for (std::size_t i = 0; i < items.size(); ++i) {
     const ItemFeedback& fb = feedback[i];
     utility += fb.utility;
     state.fatigue += static_cast<float>(p_.fatigue_per_item +
+                                        p_.fatigue_per_minute * length_tiredness * fb.watch_seconds / 60.0 +
                                         p_.fatigue_unenjoyed * (1.0f - (fb.played ? fb.fraction : 0.5f)));
     std::uint8_t bits = 0;
     if (fb.played) bits |= BehaviourHistory::kPlayed;

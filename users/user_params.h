@@ -35,19 +35,20 @@ struct UserDynamicsParams {
          play_quality = 0.6, play_fatigue = 0.8;
   // Watch fraction logit L = watch_bias + watch_interest*m + watch_quality*(q-0.5)
   //   - watch_clickbait*c + watch_length*taste*dur - watch_duration*dur - watch_fatigue*F
-  double watch_bias = 0.4, watch_interest = 1.2, watch_quality = 2.5, watch_clickbait = 2.2,
+  double watch_bias = 0.4, watch_interest = 1.2, watch_quality = 2.5, watch_clickbait = 1.0,
          watch_length = 1.2, watch_duration = 0.8, watch_fatigue = 0.5, watch_noise = 1.0;
   // Interactions (given play): logit = bias + user interaction + appeal*e + quality*(q-0.5) + ...
-  double like_bias = -3.0, share_bias = -4.8, comment_bias = -4.4, interact_appeal = 2.0,
+  double like_bias = -5.0, share_bias = -6.5, comment_bias = -6.0, interact_appeal = 2.0,
          interact_quality = 1.5, interact_watch = 1.0;
   // Satisfaction and fatigue.
-  double satisfaction_rate = 0.35;    ///< EMA rate of satisfaction toward a list's utility
+  double satisfaction_rate = 0.4;     ///< EMA rate of satisfaction toward a list's utility
   double utility_reference = 0.45;    ///< utility that leaves satisfaction unchanged
-  double fatigue_per_item = 0.025, fatigue_unenjoyed = 0.05, fatigue_repetition = 0.03;
+  double fatigue_per_item = 0.025, fatigue_unenjoyed = 0.05, fatigue_repetition = 0.03,
+         fatigue_per_minute = 0.04;  ///< watching itself tires: per minute watched
   double fatigue_recovery_hours = 3.0; ///< e-folding time of fatigue between sessions
   // Leave hazard after each request: sigmoid(leave_bias - patience - leave_satisfaction*S
   //   + leave_fatigue*F + leave_requests*n/10).
-  double leave_bias = -2.6, leave_satisfaction = 3.0, leave_fatigue = 1.2, leave_requests = 0.25;
+  double leave_bias = -3.0, leave_satisfaction = 5.0, leave_fatigue = 1.2, leave_requests = 0.25;
   // Return: mean gap = (24 h / sessions_per_day) * exp(-return_satisfaction * S_end).
   double return_satisfaction = 1.6;
   double night_start_hour = 1.0, night_end_hour = 7.0;  ///< no sessions start at night

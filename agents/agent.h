@@ -1,0 +1,82 @@
+// The interface every learning agent implements: train on an offline dataset,
+// act as a Policy, save and load. Agents see states, actions and rewards only;
+// they never reach into the simulator.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "agents/dataset.h"
+#include "sim/policy.h"
+
+namespace mtf::agents {
+
+/// Named scalar losses of one training step ("critic", "actor", ...).
+using Losses = std::vector<std::pair<std::string, double>>;
+
+struct TrainProgress {
+  std::int64_t step = 0;         ///< steps done in this train() call, from 1
+  std::int64_t total_steps = 0;  ///< steps of this train() call
+  const Losses* losses = nullptr;
+};
+using ProgressCallback = std::function<void(const TrainProgress&)>;
+
+/// Thrown when a loss becomes NaN or infinite: names the agent, step and loss.
+class TrainingDiverged : public std::runtime_error {
+ public:
+  TrainingDiverged(const std::string& agent, std::int64_t step, const std::string& loss, double value);
+  std::int64_t step() const { return step_; }
+  const std::string& loss() const { return loss_; }
+
+ private:
+  std::int64_t step_;
+  std::string loss_;
+};
+
+/// Thrown for unreadable agent files (wrong magic, version, truncated, corrupt).
+class AgentFileError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Agent : public Policy {
+ public:
+  /// Runs `steps` gradient steps on minibatches drawn from `data` with the
+  /// agent's own seeded stream. The first call fits the state normalisation on
+  /// `data`; later calls keep it. Calls `progress` after every step. Throws
+  /// TrainingDiverged on a non-finite loss.
+  virtual void train(const Dataset& data, std::int64_t steps, const ProgressCallback& progress = {}) = 0;
+  /// Actions (A x B) for raw states (S x B). Stochastic parts draw from rng.
+  virtual void act_batch(const ConstRef& states, Matrix& actions, Rng& rng) const = 0;
+  /// The critics' values Q_i(s, a) (one row per critic) for raw states; agents
+  /// without a critic throw std::logic_error.
+  virtual Matrix q_values(const ConstRef& states, const ConstRef& actions) const = 0;
+  /// The hyperparameters in use (defaults filled in), as accepted by make_agent.
+  virtual nlohmann::json hyperparameters() const = 0;
+  virtual int state_dim() const = 0;
+  /// Gradient steps done so far.
+  virtual std::int64_t steps_trained() const = 0;
+  /// Writes the trained policy (see agent_file.h for the format).
+  virtual void save(const std::filesystem::path& path) const = 0;
+};
+
+/// Agent names accepted by make_agent.
+std::vector<std::string> agent_names();
+
+/// Creates an untrained agent. `hyperparameters` overrides the defaults of the
+/// agent's paper; an unknown key or a value of the wrong type or range throws
+/// std::invalid_argument naming the key and what it expects.
+std::unique_ptr<Agent> make_agent(const std::string& name, const nlohmann::json& hyperparameters,
+                                  int state_dim, int action_dim, std::uint64_t seed);
+
+/// Loads an agent saved with Agent::save. Throws AgentFileError.
+std::unique_ptr<Agent> load_agent(const std::filesystem::path& path);
+
+}  // namespace mtf::agents

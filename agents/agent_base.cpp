@@ -1,0 +1,285 @@
+// Shared agent machinery: training loop, acting, the agent file.
+//
+// Agent file (little-endian), format version 1:
+//   8 bytes  magic "MTFAGENT"
+//   u32      format version
+//   string   agent name            (u32 length + bytes)
+//   string   hyperparameters JSON
+//   i32 S, i32 A, u64 seed, i64 steps trained
+//   S floats normaliser mean, S floats normaliser std
+//   u32      tensor count, then per tensor: string name, i32 rows, i32 cols, rows*cols floats (column-major)
+//   u64      FNV-1a hash of every byte above
+#include "agents/agent_base.h"
+
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+namespace mtf::agents {
+
+static_assert(std::endian::native == std::endian::little, "agent files are written little-endian");
+
+TrainingDiverged::TrainingDiverged(const std::string& agent, std::int64_t step, const std::string& loss, double value)
+    : std::runtime_error(agent + ": training diverged at step " + std::to_string(step) + ": loss \"" + loss +
+                         "\" is " + std::to_string(value)),
+      step_(step),
+      loss_(loss) {}
+
+nlohmann::json common_defaults() {
+  return {{"hidden", {256, 256}},
+          {"activation", "relu"},
+          {"layer_norm", false},
+          {"init", "fan_in"},
+          {"batch_size", 256}};
+}
+
+AgentBase::AgentBase(std::string name, Hyperparameters hp, int state_dim, int action_dim, std::uint64_t seed)
+    : name_(std::move(name)),
+      hp_(std::move(hp)),
+      S_(state_dim),
+      A_(action_dim),
+      seed_(seed),
+      init_rng_(seed, Stream::kAgentInit),
+      batch_rng_(seed, Stream::kAgentBatch),
+      noise_rng_(seed, Stream::kAgentNoise),
+      norm_(StateNormaliser::identity(state_dim)) {
+  if (state_dim <= 0 || action_dim <= 0)
+    throw std::invalid_argument(name_ + ": state and action dimensions must be positive");
+  batch_size_ = hp_.integer("batch_size", 1, 1 << 20);
+  hp_.widths("hidden");
+  hp_.choice("activation", {"relu", "tanh"});
+  hp_.choice("init", {"fan_in", "orthogonal"});
+}
+
+nn::MlpSpec AgentBase::spec(int input, int output, int members) const {
+  nn::MlpSpec s;
+  s.input = input;
+  s.output = output;
+  s.members = members;
+  s.hidden = hp_.widths("hidden");
+  s.activation = hp_.choice("activation", {"relu", "tanh"}) == "relu" ? nn::Activation::kRelu : nn::Activation::kTanh;
+  s.layer_norm = hp_.flag("layer_norm");
+  s.init = hp_.choice("init", {"fan_in", "orthogonal"}) == "fan_in" ? nn::Init::kFanIn : nn::Init::kOrthogonal;
+  return s;
+}
+
+void AgentBase::train(const Dataset& data, std::int64_t steps, const ProgressCallback& progress) {
+  if (data.state_dim() != S_ || data.action_dim() != A_)
+    throw std::invalid_argument(name_ + ": dataset has state/action dimensions " + std::to_string(data.state_dim()) +
+                                "/" + std::to_string(data.action_dim()) + ", agent expects " + std::to_string(S_) +
+                                "/" + std::to_string(A_));
+  if (!fitted_) {
+    norm_ = data.normaliser();
+    fitted_ = true;
+  }
+  for (std::int64_t k = 1; k <= steps; ++k) {
+    data.sample(batch_rng_, batch_size_, batch_);
+    norm_.apply(batch_.state, batch_.state);
+    norm_.apply(batch_.next_state, batch_.next_state);
+    const Losses losses = update(batch_);
+    ++steps_;
+    for (const auto& [loss, value] : losses)
+      if (!std::isfinite(value)) throw TrainingDiverged(name_, steps_, loss, value);
+    if (progress) progress(TrainProgress{k, steps, &losses});
+  }
+}
+
+void AgentBase::act(std::span<const float> state, std::span<float> action, Rng& rng, ActionInfo* info) const {
+  if (static_cast<int>(state.size()) != S_ || static_cast<int>(action.size()) != A_)
+    throw std::invalid_argument(name_ + ": act() got state/action sizes that do not match the agent");
+  Matrix s = Eigen::Map<const Vector>(state.data(), S_);
+  norm_.apply(s, s);
+  Matrix a;
+  act_normalised(s, a, rng);
+  for (int i = 0; i < A_; ++i) action[static_cast<std::size_t>(i)] = std::clamp(a(i, 0), -1.0f, 1.0f);
+  if (info) {
+    info->has_baseline = false;
+    info->has_bounds = false;
+    info->log_density = deterministic() ? std::numeric_limits<double>::infinity()
+                                        : std::numeric_limits<double>::quiet_NaN();
+  }
+}
+
+void AgentBase::act_batch(const ConstRef& states, Matrix& actions, Rng& rng) const {
+  Matrix s;
+  norm_.apply(states, s);
+  act_normalised(s, actions, rng);
+  actions = actions.cwiseMax(-1.0f).cwiseMin(1.0f);
+}
+
+Matrix AgentBase::q_values(const ConstRef& states, const ConstRef& actions) const {
+  Matrix s;
+  norm_.apply(states, s);
+  return q_normalised(s, actions);
+}
+
+Matrix AgentBase::q_normalised(const ConstRef&, const ConstRef&) const {
+  throw std::logic_error(name_ + ": this agent has no critic");
+}
+
+std::vector<std::pair<std::string, const nn::Param*>> AgentBase::named_params() const {
+  std::vector<std::pair<std::string, const nn::Param*>> out;
+  auto* self = const_cast<AgentBase*>(this);
+  for (auto& [net_name, net] : self->networks())
+    for (nn::Param* p : net->params()) out.emplace_back(net_name + "." + p->name, p);
+  for (nn::Param* p : self->extra_params()) out.emplace_back(p->name, p);
+  return out;
+}
+
+// ---------------------------------------------------------------- file I/O
+namespace {
+constexpr char kMagic[8] = {'M', 'T', 'F', 'A', 'G', 'E', 'N', 'T'};
+constexpr std::uint32_t kFormatVersion = 1;
+
+struct Writer {
+  std::string buf;
+  void bytes(const void* p, std::size_t n) { buf.append(static_cast<const char*>(p), n); }
+  template <class T>
+  void pod(T v) { bytes(&v, sizeof v); }
+  void str(const std::string& s) {
+    pod(static_cast<std::uint32_t>(s.size()));
+    bytes(s.data(), s.size());
+  }
+};
+
+std::uint64_t fnv1a(const char* p, std::size_t n) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (std::size_t i = 0; i < n; ++i) h = (h ^ static_cast<unsigned char>(p[i])) * 0x100000001b3ULL;
+  return h;
+}
+
+struct Reader {
+  const std::string& buf;
+  std::size_t pos = 0;
+  std::string path;
+  [[noreturn]] void truncated() const {
+    throw AgentFileError(path + ": truncated agent file (ends at byte " + std::to_string(buf.size()) + ")");
+  }
+  void bytes(void* p, std::size_t n) {
+    if (buf.size() - pos < n) truncated();
+    std::memcpy(p, buf.data() + pos, n);
+    pos += n;
+  }
+  template <class T>
+  T pod() {
+    T v;
+    bytes(&v, sizeof v);
+    return v;
+  }
+  std::string str() {
+    const auto n = pod<std::uint32_t>();
+    if (buf.size() - pos < n) truncated();
+    std::string s = buf.substr(pos, n);
+    pos += n;
+    return s;
+  }
+};
+}  // namespace
+
+void AgentBase::save(const std::filesystem::path& path) const {
+  Writer w;
+  w.bytes(kMagic, sizeof kMagic);
+  w.pod(kFormatVersion);
+  w.str(name_);
+  w.str(hp_.resolved().dump());
+  w.pod(static_cast<std::int32_t>(S_));
+  w.pod(static_cast<std::int32_t>(A_));
+  w.pod(static_cast<std::uint64_t>(seed_));
+  w.pod(static_cast<std::int64_t>(steps_));
+  w.bytes(norm_.mean.data(), sizeof(float) * static_cast<std::size_t>(S_));
+  w.bytes(norm_.stddev.data(), sizeof(float) * static_cast<std::size_t>(S_));
+  const auto params = named_params();
+  w.pod(static_cast<std::uint32_t>(params.size()));
+  for (const auto& [pname, p] : params) {
+    w.str(pname);
+    w.pod(static_cast<std::int32_t>(p->value.rows()));
+    w.pod(static_cast<std::int32_t>(p->value.cols()));
+    w.bytes(p->value.data(), sizeof(float) * static_cast<std::size_t>(p->value.size()));
+  }
+  w.pod(fnv1a(w.buf.data(), w.buf.size()));
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) throw AgentFileError(path.string() + ": cannot open for writing");
+  out.write(w.buf.data(), static_cast<std::streamsize>(w.buf.size()));
+  if (!out) throw AgentFileError(path.string() + ": write failed");
+}
+
+void AgentBase::restore(const StateNormaliser& norm, std::int64_t steps,
+                        const std::vector<std::pair<std::string, Matrix>>& tensors, const std::string& path) {
+  const auto params = named_params();
+  if (params.size() != tensors.size())
+    throw AgentFileError(path + ": holds " + std::to_string(tensors.size()) + " tensors, agent " + name_ +
+                         " with these hyperparameters has " + std::to_string(params.size()));
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const auto& [pname, p] = params[i];
+    const Matrix& t = tensors[i].second;
+    if (tensors[i].first != pname || t.rows() != p->value.rows() || t.cols() != p->value.cols())
+      throw AgentFileError(path + ": tensor " + std::to_string(i) + " is \"" + tensors[i].first + "\" " +
+                           std::to_string(t.rows()) + "x" + std::to_string(t.cols()) + ", expected \"" + pname +
+                           "\" " + std::to_string(p->value.rows()) + "x" + std::to_string(p->value.cols()));
+    const_cast<nn::Param*>(p)->value = t;
+  }
+  norm_ = norm;
+  fitted_ = true;
+  steps_ = steps;
+  after_load();
+}
+
+std::unique_ptr<Agent> load_agent(const std::filesystem::path& path) {
+  const std::string p = path.string();
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw AgentFileError(p + ": cannot open agent file");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  const std::string buf = ss.str();
+  if (buf.size() < sizeof kMagic || std::memcmp(buf.data(), kMagic, sizeof kMagic) != 0)
+    throw AgentFileError(p + ": not an agent file (no MTFAGENT header)");
+  Reader r{buf, sizeof kMagic, p};
+  const auto version = r.pod<std::uint32_t>();
+  if (version != kFormatVersion)
+    throw AgentFileError(p + ": agent file format version " + std::to_string(version) + ", this build reads version " +
+                         std::to_string(kFormatVersion) + "; retrain or convert the agent");
+  if (buf.size() < sizeof kMagic + 12) r.truncated();
+  const std::uint64_t stored_hash = [&] {
+    std::uint64_t h;
+    std::memcpy(&h, buf.data() + buf.size() - 8, 8);
+    return h;
+  }();
+  const std::string name = r.str();
+  const std::string hp_text = r.str();
+  const int S = r.pod<std::int32_t>(), A = r.pod<std::int32_t>();
+  const auto seed = r.pod<std::uint64_t>();
+  const auto steps = r.pod<std::int64_t>();
+  if (S <= 0 || A <= 0 || S > (1 << 24) || A > (1 << 24)) throw AgentFileError(p + ": corrupt header");
+  StateNormaliser norm{Vector(S), Vector(S)};
+  r.bytes(norm.mean.data(), sizeof(float) * static_cast<std::size_t>(S));
+  r.bytes(norm.stddev.data(), sizeof(float) * static_cast<std::size_t>(S));
+  const auto count = r.pod<std::uint32_t>();
+  std::vector<std::pair<std::string, Matrix>> tensors;
+  for (std::uint32_t i = 0; i < count; ++i) {
+    std::string tname = r.str();
+    const int rows = r.pod<std::int32_t>(), cols = r.pod<std::int32_t>();
+    if (rows < 0 || cols < 0 || double(rows) * double(cols) * 4.0 > double(buf.size())) r.truncated();
+    Matrix m(rows, cols);
+    r.bytes(m.data(), sizeof(float) * static_cast<std::size_t>(m.size()));
+    tensors.emplace_back(std::move(tname), std::move(m));
+  }
+  if (buf.size() - r.pos != 8) {
+    if (buf.size() - r.pos < 8) r.truncated();
+    throw AgentFileError(p + ": " + std::to_string(buf.size() - r.pos - 8) + " unexpected bytes after the tensors");
+  }
+  if (fnv1a(buf.data(), r.pos) != stored_hash) throw AgentFileError(p + ": checksum mismatch (corrupt agent file)");
+  nlohmann::json hp;
+  try {
+    hp = nlohmann::json::parse(hp_text);
+  } catch (const nlohmann::json::exception& e) {
+    throw AgentFileError(p + ": corrupt hyperparameters: " + e.what());
+  }
+  std::unique_ptr<Agent> agent = make_agent(name, hp, S, A, seed);
+  static_cast<AgentBase*>(agent.get())->restore(norm, steps, tensors, p);
+  return agent;
+}
+
+}  // namespace mtf::agents

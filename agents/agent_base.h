@@ -1,0 +1,79 @@
+// What all agents share: hyperparameters, the three seeded streams, the state
+// normalisation, the training loop with NaN detection, acting as a Policy, and
+// the agent file. An agent implements update() (one gradient step on a
+// normalised minibatch) and act_normalised().
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "agents/agent.h"
+#include "agents/hyperparameters.h"
+#include "agents/nn/heads.h"
+#include "agents/nn/mlp.h"
+
+namespace mtf::agents {
+
+class AgentBase : public Agent {
+ public:
+  std::string name() const override { return name_; }
+  int action_dim() const override { return A_; }
+  int state_dim() const override { return S_; }
+  std::int64_t steps_trained() const override { return steps_; }
+  nlohmann::json hyperparameters() const override { return hp_.resolved(); }
+
+  void train(const Dataset& data, std::int64_t steps, const ProgressCallback& progress = {}) override;
+  void act(std::span<const float> state, std::span<float> action, Rng& rng, ActionInfo* info) const override;
+  void act_batch(const ConstRef& states, Matrix& actions, Rng& rng) const override;
+  Matrix q_values(const ConstRef& states, const ConstRef& actions) const override;
+  void save(const std::filesystem::path& path) const override;
+
+  /// Restores what save() wrote after the header (used by load_agent).
+  void restore(const StateNormaliser& norm, std::int64_t steps,
+               const std::vector<std::pair<std::string, Matrix>>& tensors, const std::string& path);
+  const StateNormaliser& normaliser() const { return norm_; }
+  /// All parameters that define the trained agent, in a fixed order with unique names.
+  std::vector<std::pair<std::string, const nn::Param*>> named_params() const;
+
+ protected:
+  AgentBase(std::string name, Hyperparameters hp, int state_dim, int action_dim, std::uint64_t seed);
+
+  /// One gradient step on a minibatch with normalised states; returns its losses.
+  virtual Losses update(const Batch& batch) = 0;
+  /// Actions for normalised states. Must be thread-safe (no shared scratch).
+  virtual void act_normalised(const ConstRef& states, Matrix& actions, Rng& rng) const = 0;
+  /// Critic values for normalised states; default: no critic.
+  virtual Matrix q_normalised(const ConstRef& states, const ConstRef& actions) const;
+  /// True when act() is deterministic given the state (log density +infinity).
+  virtual bool deterministic() const { return true; }
+  /// The networks saved to file, by name (targets are re-derived on load).
+  virtual std::vector<std::pair<std::string, nn::Mlp*>> networks() = 0;
+  /// Extra parameters outside networks (e.g. a learned log std).
+  virtual std::vector<nn::Param*> extra_params() { return {}; }
+  /// Called after load: copy online weights to targets and so on.
+  virtual void after_load() {}
+
+  /// An MlpSpec from the shared hyperparameters (hidden, activation, layer_norm, init).
+  nn::MlpSpec spec(int input, int output, int members = 1) const;
+
+  std::string name_;
+  Hyperparameters hp_;
+  int S_, A_;
+  std::uint64_t seed_;
+  Rng init_rng_, batch_rng_, noise_rng_;
+  StateNormaliser norm_;
+  bool fitted_ = false;
+  std::int64_t steps_ = 0;
+  int batch_size_;
+
+ private:
+  Batch batch_;
+};
+
+/// Defaults every agent accepts: network shape and batch size.
+nlohmann::json common_defaults();
+
+/// Stacks states and actions as a critic input [s; a].
+inline void critic_input(const ConstRef& s, const ConstRef& a, Matrix& out) { nn::vstack(s, a, out); }
+
+}  // namespace mtf::agents

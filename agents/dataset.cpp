@@ -1,0 +1,151 @@
+// Offline dataset: transitions as column matrices, normalisation, minibatches.
+#include "agents/dataset.h"
+
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+
+namespace mtf::agents {
+
+StateNormaliser StateNormaliser::identity(int d) {
+  return {Vector::Zero(d), Vector::Ones(d)};
+}
+
+StateNormaliser StateNormaliser::fit(const ConstRef& states) {
+  StateNormaliser n;
+  const Eigen::Index N = states.cols();
+  if (N == 0) throw std::invalid_argument("StateNormaliser: no states to fit");
+  // Double accumulation: datasets can hold millions of rows.
+  const Eigen::VectorXd mean = states.cast<double>().rowwise().mean();
+  const Eigen::VectorXd var = (states.cast<double>().colwise() - mean).array().square().rowwise().mean();
+  n.mean = mean.cast<float>();
+  n.stddev = var.array().sqrt().cast<float>();
+  for (Eigen::Index i = 0; i < n.stddev.size(); ++i)
+    if (!(n.stddev(i) > 1e-6f)) n.stddev(i) = 1.0f;
+  return n;
+}
+
+void StateNormaliser::apply(const ConstRef& raw, Matrix& out) const {
+  out = (raw.colwise() - mean).array().colwise() / stddev.array();
+}
+
+namespace {
+struct Key {
+  std::int64_t user;
+  std::int32_t session, step;
+  bool operator==(const Key&) const = default;
+};
+struct KeyHash {
+  std::size_t operator()(const Key& k) const noexcept {
+    return static_cast<std::size_t>(mix64(static_cast<std::uint64_t>(k.user) ^
+                                          mix64((std::uint64_t(std::uint32_t(k.session)) << 32) |
+                                                std::uint32_t(k.step))));
+  }
+};
+
+void check_size(const std::vector<float>& v, std::size_t n, std::size_t row, const char* field) {
+  if (v.size() != n)
+    throw std::invalid_argument("dataset: transition " + std::to_string(row) + "." + field + " has " +
+                                std::to_string(v.size()) + " values, expected " + std::to_string(n));
+}
+}  // namespace
+
+Dataset::Dataset(const std::vector<TransitionRow>& rows) {
+  if (rows.empty()) throw std::invalid_argument("dataset: no transitions");
+  const std::size_t S = rows[0].state.size(), A = rows[0].action.size();
+  if (S == 0 || A == 0) throw std::invalid_argument("dataset: transition 0 has an empty state or action");
+  const Eigen::Index N = static_cast<Eigen::Index>(rows.size());
+  state_.resize(S, N);
+  next_state_.resize(S, N);
+  action_.resize(A, N);
+  reward_.resize(1, N);
+  done_.resize(1, N);
+  baseline_ = Matrix::Zero(A, N);
+  lower_ = Matrix::Constant(A, N, -1.0f);
+  upper_ = Matrix::Constant(A, N, 1.0f);
+  has_bounds_ = Matrix::Zero(1, N);
+  log_density_.assign(rows.size(), std::numeric_limits<double>::quiet_NaN());
+  std::unordered_map<Key, Eigen::Index, KeyHash> by_key;
+  by_key.reserve(rows.size());
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    const TransitionRow& t = rows[r];
+    check_size(t.state, S, r, "state");
+    check_size(t.next_state, S, r, "next_state");
+    check_size(t.action, A, r, "action");
+    const Eigen::Index j = static_cast<Eigen::Index>(r);
+    state_.col(j) = Eigen::Map<const Vector>(t.state.data(), S);
+    next_state_.col(j) = Eigen::Map<const Vector>(t.next_state.data(), S);
+    action_.col(j) = Eigen::Map<const Vector>(t.action.data(), A);
+    reward_(0, j) = t.reward;
+    done_(0, j) = t.done ? 1.0f : 0.0f;
+    if (!t.baseline.empty()) {
+      check_size(t.baseline, A, r, "baseline");
+      baseline_.col(j) = Eigen::Map<const Vector>(t.baseline.data(), A);
+    }
+    if (!t.lower.empty() || !t.upper.empty()) {
+      check_size(t.lower, A, r, "lower");
+      check_size(t.upper, A, r, "upper");
+      lower_.col(j) = Eigen::Map<const Vector>(t.lower.data(), A);
+      upper_.col(j) = Eigen::Map<const Vector>(t.upper.data(), A);
+      if ((upper_.col(j).array() < lower_.col(j).array()).any())
+        throw std::invalid_argument("dataset: transition " + std::to_string(r) + " has upper < lower");
+      has_bounds_(0, j) = 1.0f;
+      any_bounds_ = true;
+    }
+    if (t.log_density) log_density_[r] = *t.log_density;
+    by_key.emplace(Key{t.user, t.session, t.step}, j);
+  }
+  next_baseline_ = baseline_;
+  next_lower_ = lower_;
+  next_upper_ = upper_;
+  next_has_bounds_ = has_bounds_;
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    const TransitionRow& t = rows[r];
+    if (t.done) continue;
+    auto it = by_key.find(Key{t.user, t.session, t.step + 1});
+    if (it == by_key.end()) continue;
+    const Eigen::Index j = static_cast<Eigen::Index>(r), k = it->second;
+    next_baseline_.col(j) = baseline_.col(k);
+    next_lower_.col(j) = lower_.col(k);
+    next_upper_.col(j) = upper_.col(k);
+    next_has_bounds_(0, j) = has_bounds_(0, k);
+  }
+  norm_ = StateNormaliser::fit(state_);
+}
+
+double Dataset::log_density_coverage() const {
+  std::size_t known = 0;
+  for (double d : log_density_) known += std::isnan(d) ? 0 : 1;
+  return log_density_.empty() ? 0.0 : double(known) / double(log_density_.size());
+}
+
+void Dataset::sample(Rng& rng, int batch, Batch& out) const {
+  std::vector<int> index(static_cast<std::size_t>(batch));
+  for (int& i : index) i = static_cast<int>(rng.below(static_cast<std::uint32_t>(size())));
+  gather(index, out);
+}
+
+void Dataset::gather(const std::vector<int>& index, Batch& out) const {
+  const Eigen::Index B = static_cast<Eigen::Index>(index.size());
+  auto take = [&](const Matrix& src, Matrix& dst) {
+    dst.resize(src.rows(), B);
+    for (Eigen::Index j = 0; j < B; ++j) dst.col(j) = src.col(index[static_cast<std::size_t>(j)]);
+  };
+  take(state_, out.state);
+  take(action_, out.action);
+  take(reward_, out.reward);
+  take(next_state_, out.next_state);
+  take(done_, out.done);
+  take(baseline_, out.baseline);
+  take(lower_, out.lower);
+  take(upper_, out.upper);
+  take(has_bounds_, out.has_bounds);
+  take(next_baseline_, out.next_baseline);
+  take(next_lower_, out.next_lower);
+  take(next_upper_, out.next_upper);
+  take(next_has_bounds_, out.next_has_bounds);
+}
+
+}  // namespace mtf::agents

@@ -1,0 +1,89 @@
+// The offline dataset agents learn from: transitions (s, a, r, s', done) plus
+// what the behaviour policy knew (baseline action mu_bp(s), exploration bounds,
+// log density), from memory or from a run database; the state normalisation
+// computed from the data; seeded minibatches.
+//
+// Layout (see nn/tensor.h): every per-transition quantity is a column, so a
+// dataset of N transitions holds a state_dim x N state matrix, and a minibatch is
+// a state_dim x B matrix.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <vector>
+
+#include "agents/nn/tensor.h"
+#include "results/recorder.h"
+#include "sim/rng.h"
+
+namespace mtf::agents {
+
+using nn::ConstRef;
+using nn::Matrix;
+using nn::Vector;
+using nn::RowVector;
+
+/// Per-feature affine normalisation x -> (x - mean) / std, computed from data.
+/// Features with (near) zero spread are only centred (std 1).
+struct StateNormaliser {
+  Vector mean;
+  Vector stddev;
+  int dim() const { return static_cast<int>(mean.size()); }
+  /// Identity normalisation of dimension d.
+  static StateNormaliser identity(int d);
+  /// Mean and standard deviation of the columns of states.
+  static StateNormaliser fit(const ConstRef& states);
+  void apply(const ConstRef& raw, Matrix& out) const;
+};
+
+/// A minibatch (columns are transitions). States are raw (agents apply their own
+/// normalisation, fitted on the data they first trained on). For a
+/// transition without bounds, has_bounds is 0 and lower/upper are -1/1.
+struct Batch {
+  Matrix state, action, reward, next_state, done;
+  Matrix baseline, lower, upper, has_bounds;            ///< at s (seed 000 Formula 4)
+  Matrix next_baseline, next_lower, next_upper, next_has_bounds;  ///< at s' (Formula 6)
+  int size() const { return static_cast<int>(state.cols()); }
+};
+
+class Dataset {
+ public:
+  /// Builds the dataset from recorded transitions. The bounds at s' of a
+  /// transition are those recorded with the next request of the same session
+  /// (same user, session, step + 1); when there is none (the session ended, or
+  /// the row is missing) the transition's own bounds stand in for them.
+  /// Throws std::invalid_argument naming the row when dimensions disagree.
+  explicit Dataset(const std::vector<TransitionRow>& rows);
+  /// Reads the transitions of a run database (results/recorder.h read_run).
+  static Dataset from_run(const std::filesystem::path& path);
+
+  int size() const { return static_cast<int>(state_.cols()); }
+  int state_dim() const { return static_cast<int>(state_.rows()); }
+  int action_dim() const { return static_cast<int>(action_.rows()); }
+  const StateNormaliser& normaliser() const { return norm_; }
+
+  /// Raw (unnormalised) columns, for tests and evaluation.
+  const Matrix& states() const { return state_; }
+  const Matrix& actions() const { return action_; }
+  const Matrix& rewards() const { return reward_; }
+  bool has_bounds() const { return any_bounds_; }
+  /// Fraction of transitions with a known behaviour log density.
+  double log_density_coverage() const;
+  const std::vector<double>& log_densities() const { return log_density_; }
+
+  /// Draws `batch` transitions uniformly with replacement from rng into out,
+  /// reusing out's storage.
+  void sample(Rng& rng, int batch, Batch& out) const;
+  /// Copies the given transitions into out.
+  void gather(const std::vector<int>& index, Batch& out) const;
+
+ private:
+  Matrix state_, action_, reward_, next_state_, done_;
+  Matrix baseline_, lower_, upper_, has_bounds_;
+  Matrix next_baseline_, next_lower_, next_upper_, next_has_bounds_;
+  std::vector<double> log_density_;  ///< NaN when unknown
+  StateNormaliser norm_;
+  bool any_bounds_ = false;
+};
+
+}  // namespace mtf::agents

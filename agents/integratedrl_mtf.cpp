@@ -1,0 +1,162 @@
+// IntegratedRL-MTF, seed 000 Formulas 4 to 6, Section 4.2 defaults.
+#include "agents/integratedrl_mtf.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace mtf::agents {
+
+double boundary_penalty(double action, double lower, double upper, double beta, PenaltyForm form) {
+  if (action > lower && action < upper) return 0.0;
+  const double scale = beta * std::max(upper - lower, 1e-6);
+  const double excess = action >= upper ? action - upper : lower - action;
+  const double sign = form == PenaltyForm::kIncreasing ? 1.0 : -1.0;
+  return std::exp(std::min(sign * excess / scale, kMaxPenaltyExponent));
+}
+
+double boundary_penalty_grad(double action, double lower, double upper, double beta, PenaltyForm form) {
+  if (action > lower && action < upper) return 0.0;
+  const double scale = beta * std::max(upper - lower, 1e-6);
+  const double excess = action >= upper ? action - upper : lower - action;
+  const double sign = form == PenaltyForm::kIncreasing ? 1.0 : -1.0;
+  const double e = sign * excess / scale;
+  if (e >= kMaxPenaltyExponent) return 0.0;  // capped: flat
+  const double dexcess = action >= upper ? 1.0 : -1.0;
+  return std::exp(e) * sign / scale * dexcess;
+}
+
+void boundary_penalty_batch(const ConstRef& a, const ConstRef& lower, const ConstRef& upper,
+                            const ConstRef& has_bounds, float beta, PenaltyForm form, Matrix& penalty,
+                            Matrix* grad) {
+  const Eigen::Index A = a.rows(), B = a.cols();
+  penalty = Matrix::Zero(1, B);
+  if (grad) *grad = Matrix::Zero(A, B);
+  for (Eigen::Index j = 0; j < B; ++j) {
+    if (has_bounds(0, j) == 0.0f) continue;
+    double sum = 0.0;
+    for (Eigen::Index i = 0; i < A; ++i) {
+      sum += boundary_penalty(a(i, j), lower(i, j), upper(i, j), beta, form);
+      if (grad) (*grad)(i, j) = static_cast<float>(boundary_penalty_grad(a(i, j), lower(i, j), upper(i, j), beta, form));
+    }
+    penalty(0, j) = static_cast<float>(sum);
+  }
+}
+
+nlohmann::json IntegratedRlMtf::defaults() {
+  nlohmann::json d = common_defaults();
+  d.update({
+      {"gamma", 0.9},            // Section 4.2
+      {"eta", 1.2},              // Formula 4 weight of the boundary penalty
+      {"beta", 0.3},             // Formula 5 temperature
+      {"lambda", 0.2},           // Formula 4 weight of the critics' std
+      {"critics", 24},           // m, Section 4.2
+      {"soft_update", 0.08},     // w, Section 4.2
+      {"target_update_every", 15},  // L, Section 4.2
+      {"delta", 1.0},            // Formula 6 weight (not given in the paper)
+      {"critic_penalty", "loss"},  // "loss": Formula 6 as printed; "target": subtract delta*d from the bootstrap
+      {"boundary_penalty", "increasing"},  // see PenaltyForm
+      {"actor_lr", 3e-4},        // not given in the paper (Adam, Section 4.2)
+      {"critic_lr", 3e-4},
+  });
+  return d;
+}
+
+IntegratedRlMtf::IntegratedRlMtf(const nlohmann::json& hp, int S, int A, std::uint64_t seed)
+    : AgentBase(kName, Hyperparameters(kName, defaults(), hp), S, A, seed) {
+  gamma_ = hp_.number("gamma", 0.0, 1.0);
+  eta_ = hp_.number("eta", 0.0, 1e6);
+  beta_ = hp_.number("beta", 0.0, 1e6, true);
+  lambda_ = hp_.number("lambda", 0.0, 1e6);
+  delta_ = hp_.number("delta", 0.0, 1e6);
+  w_ = hp_.number("soft_update", 0.0, 1.0, true);
+  M_ = hp_.integer("critics", 1, 4096);
+  L_ = hp_.integer("target_update_every", 1, 1 << 30);
+  form_ = hp_.choice("boundary_penalty", {"increasing", "as_printed"}) == "increasing" ? PenaltyForm::kIncreasing
+                                                                                      : PenaltyForm::kAsPrinted;
+  penalty_in_target_ = hp_.choice("critic_penalty", {"loss", "target"}) == "target";
+  const float actor_lr = hp_.number("actor_lr", 0.0, 1.0, true);
+  const float critic_lr = hp_.number("critic_lr", 0.0, 1.0, true);
+
+  actor_ = nn::TanhActor(spec(S, A), init_rng_);
+  target_actor_ = actor_;
+  // The critics are initialised randomly and independently (Section 3.3.2).
+  critics_ = nn::Mlp(spec(S + A, 1, M_), init_rng_);
+  target_critics_ = critics_;
+  actor_opt_ = nn::Adam(actor_.net.params(), {actor_lr});
+  critic_opt_ = nn::Adam(critics_.params(), {critic_lr});
+}
+
+Losses IntegratedRlMtf::update(const Batch& b) {
+  const Eigen::Index B = b.size();
+  const float inv_b = 1.0f / static_cast<float>(B);
+
+  // ---- Critics, Formula 6: Q_i(s, a) -> r + gamma * Q'_i(s', mu'(s')), each with its own target.
+  const Matrix& next_a = target_actor_.forward(b.next_state, ws_target_actor_);
+  boundary_penalty_batch(next_a, b.next_lower, b.next_upper, b.next_has_bounds, beta_, form_, pen_next_, nullptr);
+  critic_input(b.next_state, next_a, in_target_);
+  const Matrix& q_next = target_critics_.forward(in_target_, ws_target_);
+  const Matrix discount = gamma_ * (1.0f - b.done.array());  // 1 x B
+  y_ = (q_next.array().rowwise() * discount.row(0).array()).rowwise() + b.reward.row(0).array();
+  if (penalty_in_target_)
+    y_.array().rowwise() -= delta_ * (discount.array() * pen_next_.array()).row(0);
+  critic_input(b.state, b.action, in_);
+  const Matrix& q = critics_.forward(in_, ws_critic_);
+  dq_ = q - y_;
+  const double td = dq_.squaredNorm() * inv_b / M_;  // mean over critics of each critic's mean squared TD error
+  // As printed, Formula 6 adds delta * d(mu'(s')) to each critic's loss; it does
+  // not depend on the critic's weights, so it is reported but has no gradient.
+  const double critic_penalty = penalty_in_target_ ? 0.0 : delta_ * pen_next_.mean();
+  dq_ *= 2.0f * inv_b;
+  critics_.backward(in_, dq_, ws_critic_, nn::BackwardOptions{});
+  critic_opt_.step();
+
+  // ---- Actor, Formula 4: -mean_i Q_i + eta * d(mu(s), bounds) + lambda * std_i Q_i.
+  const Matrix& a = actor_.forward(b.state, ws_actor_);
+  critic_input(b.state, a, in_);
+  const Matrix& qa = critics_.forward(in_, ws_critic_);  // critics after this step's update
+  const float inv_m = 1.0f / static_cast<float>(M_);
+  const RowVector mean_q = qa.colwise().mean();
+  const RowVector std_q = ((qa.rowwise() - mean_q).array().square().colwise().sum() * inv_m).sqrt();
+  boundary_penalty_batch(a, b.lower, b.upper, b.has_bounds, beta_, form_, pen_, &pen_grad_);
+  const double actor_loss = (-mean_q.array() + eta_ * pen_.row(0).array() + lambda_ * std_q.array()).mean();
+  // dL/dQ_i per column: -1/M + lambda * (Q_i - mean) / (M * std), over B.
+  dq_.resize(M_, B);
+  for (Eigen::Index j = 0; j < B; ++j) {
+    const float s = std_q(j) > 1e-12f ? lambda_ * inv_m / std_q(j) : 0.0f;
+    dq_.col(j) = ((qa.col(j).array() - mean_q(j)) * s - inv_m) * inv_b;
+  }
+  // Only dQ/da through the critics: no critic weight gradients here.
+  critics_.input_backward(in_, dq_, ws_critic_, da_, S_, A_);
+  da_ += (eta_ * inv_b) * pen_grad_;
+  actor_.backward(b.state, da_, ws_actor_);
+  actor_opt_.step();
+
+  // ---- Targets: soft update with rate w every L steps (Section 4.2).
+  ++updates_;
+  if (updates_ % L_ == 0) {
+    target_actor_.net.soft_update_from(actor_.net, w_);
+    target_critics_.soft_update_from(critics_, w_);
+  }
+  return {{"critic", td + critic_penalty}, {"actor", actor_loss}, {"boundary_penalty", pen_.mean()},
+          {"q_std", std_q.mean()}};
+}
+
+void IntegratedRlMtf::act_normalised(const ConstRef& s, Matrix& a, Rng&) const { actor_.infer(s, a); }
+
+Matrix IntegratedRlMtf::q_normalised(const ConstRef& s, const ConstRef& a) const {
+  Matrix in, q;
+  critic_input(s, a, in);
+  critics_.infer(in, q);
+  return q;
+}
+
+std::vector<std::pair<std::string, nn::Mlp*>> IntegratedRlMtf::networks() {
+  return {{"actor", &actor_.net}, {"critics", &critics_}};
+}
+
+void IntegratedRlMtf::after_load() {
+  target_actor_.net.copy_from(actor_.net);
+  target_critics_.copy_from(critics_);
+}
+
+}  // namespace mtf::agents

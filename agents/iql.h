@@ -1,0 +1,33 @@
+// IQL (Kostrikov, Nair & Levine 2022): in-sample learning with an expectile
+// value function and advantage-weighted policy extraction.
+#pragma once
+
+#include "agents/agent_base.h"
+#include "agents/nn/adam.h"
+
+namespace mtf::agents {
+
+class Iql final : public AgentBase {
+ public:
+  static constexpr const char* kName = "iql";
+  static nlohmann::json defaults();
+  Iql(const nlohmann::json& hp, int state_dim, int action_dim, std::uint64_t seed);
+
+ protected:
+  Losses update(const Batch& b) override;
+  void act_normalised(const ConstRef& s, Matrix& a, Rng& rng) const override;
+  Matrix q_normalised(const ConstRef& s, const ConstRef& a) const override;
+  std::vector<std::pair<std::string, nn::Mlp*>> networks() override;
+  std::vector<nn::Param*> extra_params() override { return {&actor_.log_std}; }
+  void after_load() override;
+
+ private:
+  float gamma_, tau_, expectile_, temperature_, max_weight_;
+  nn::GaussianActor actor_;
+  nn::Mlp critics_, target_critics_, value_;
+  nn::Adam actor_opt_, critic_opt_, value_opt_;
+  nn::MlpWorkspace ws_actor_, ws_critic_, ws_target_, ws_value_;
+  Matrix in_, dq_, dv_, dlogp_, v_next_;
+};
+
+}  // namespace mtf::agents

@@ -1,0 +1,38 @@
+// Adam (Kingma & Ba, 2015) over a list of parameters, with bias correction.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "agents/nn/tensor.h"
+
+namespace mtf::nn {
+
+struct AdamOptions {
+  float lr = 3e-4f;
+  float beta1 = 0.9f;
+  float beta2 = 0.999f;
+  float eps = 1e-8f;
+};
+
+class Adam {
+ public:
+  Adam() = default;
+  Adam(std::vector<Param*> params, const AdamOptions& opt);
+
+  /// One update from the gradients currently in the parameters.
+  void step();
+  std::int64_t steps() const { return t_; }
+  const AdamOptions& options() const { return opt_; }
+
+ private:
+  struct Slot {
+    Param* p;
+    Matrix m, v;
+  };
+  std::vector<Slot> slots_;
+  AdamOptions opt_;
+  std::int64_t t_ = 0;
+};
+
+}  // namespace mtf::nn

@@ -1,0 +1,80 @@
+// Matrix types, parameters, counted matrix products and the thread setting of
+// the network library.
+//
+// Batch layout, chosen once for all of agents/: a batch is a column-major
+// float32 matrix of shape features x batch, one column per sample. A layer is
+// then Z = W * X + b with W of shape out x in, and every product over a batch is
+// one Eigen GEMM.
+//
+// Threads: parallel work is split into a FIXED set of tasks (one per ensemble
+// member, or fixed-size column/element chunks) that never depends on the number
+// of threads, and each task runs Eigen single-threaded. A task computes the same
+// bits whichever thread runs it, so training gives identical results for any
+// thread count. Eigen's own multi-threaded GEMM is not used: it chooses its
+// cache blocking (and so the order of its sums) from the thread count.
+#pragma once
+
+#include <Eigen/Core>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mtf::nn {
+
+using Matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
+using Vector = Eigen::VectorXf;
+using RowVector = Eigen::RowVectorXf;
+using ConstRef = Eigen::Ref<const Matrix>;
+using MutRef = Eigen::Ref<Matrix>;
+
+/// A trainable tensor and its gradient (same shape). Biases are n x 1 matrices.
+struct Param {
+  std::string name;
+  Matrix value;
+  Matrix grad;
+};
+
+/// Adds to the process-wide count of floating-point operations done in matrix
+/// products (2 m n k per product) while counting is on; used by the training
+/// benchmark. Off by default so that concurrent act() calls do not contend.
+void add_flops(double flops) noexcept;
+void set_flop_counting(bool on) noexcept;
+/// Floating-point operations counted since the last reset.
+double flop_count() noexcept;
+void reset_flop_count() noexcept;
+
+/// Number of threads used for the fixed task decompositions of agents/
+/// (default 1). Never changes results, only speed.
+void set_num_threads(int threads);
+int num_threads() noexcept;
+
+/// C = A * B, counted. C may be a block of a larger matrix.
+template <class DC, class DA, class DB>
+inline void gemm(DC&& c, const DA& a, const DB& b) {
+  add_flops(2.0 * double(a.rows()) * double(a.cols()) * double(b.cols()));
+  c.noalias() = a * b;
+}
+
+/// C += A * B, counted.
+template <class DC, class DA, class DB>
+inline void gemm_add(DC&& c, const DA& a, const DB& b) {
+  add_flops(2.0 * double(a.rows()) * double(a.cols()) * double(b.cols()));
+  c.noalias() += a * b;
+}
+
+/// Columns per task when a single network's batch is split across threads.
+inline constexpr int kColumnChunk = 128;
+/// Elements per task in elementwise parameter updates (Adam, soft updates).
+inline constexpr std::int64_t kElementChunk = 1 << 16;
+
+/// Runs fn(task) for task in [0, tasks) on num_threads() threads (static
+/// schedule). The tasks must be independent.
+template <class Fn>
+void parallel_for(int tasks, Fn&& fn);
+
+/// True when all entries are finite.
+inline bool all_finite(const ConstRef& m) { return m.allFinite(); }
+
+}  // namespace mtf::nn
+
+#include "agents/nn/parallel_impl.h"

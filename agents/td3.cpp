@@ -1,0 +1,91 @@
+// TD3 (Fujimoto, van Hoof & Meger 2018, Algorithm 1): policy noise 0.2, noise
+// clip 0.5, policy delay 2, tau 0.005, learning rates 3e-4.
+#include "agents/td3.h"
+
+#include <boost/random/normal_distribution.hpp>
+
+namespace mtf::agents {
+
+nlohmann::json Td3::defaults() {
+  nlohmann::json d = common_defaults();
+  d.update({{"gamma", 0.99},
+            {"tau", 0.005},
+            {"policy_noise", 0.2},
+            {"noise_clip", 0.5},
+            {"policy_delay", 2},
+            {"actor_lr", 3e-4},
+            {"critic_lr", 3e-4}});
+  return d;
+}
+
+Td3::Td3(const nlohmann::json& hp, int S, int A, std::uint64_t seed)
+    : AgentBase(kName, Hyperparameters(kName, defaults(), hp), S, A, seed) {
+  gamma_ = hp_.number("gamma", 0.0, 1.0);
+  tau_ = hp_.number("tau", 0.0, 1.0, true);
+  noise_ = hp_.number("policy_noise", 0.0, 10.0);
+  noise_clip_ = hp_.number("noise_clip", 0.0, 10.0);
+  delay_ = hp_.integer("policy_delay", 1, 1 << 20);
+  actor_ = nn::TanhActor(spec(S, A), init_rng_);
+  target_actor_ = actor_;
+  critics_ = nn::Mlp(spec(S + A, 1, 2), init_rng_);
+  target_critics_ = critics_;
+  actor_opt_ = nn::Adam(actor_.net.params(), {hp_.number("actor_lr", 0.0, 1.0, true)});
+  critic_opt_ = nn::Adam(critics_.params(), {hp_.number("critic_lr", 0.0, 1.0, true)});
+}
+
+Losses Td3::update(const Batch& b) {
+  const Eigen::Index B = b.size();
+  const float inv_b = 1.0f / static_cast<float>(B);
+  // Target policy smoothing: a' = clip(mu'(s') + clip(N(0, sigma), -c, c), -1, 1).
+  next_a_ = target_actor_.forward(b.next_state, ws_target_actor_);
+  nn::fill_normal(eps_, A_, B, noise_rng_);
+  next_a_ = (next_a_ + (noise_ * eps_).cwiseMax(-noise_clip_).cwiseMin(noise_clip_)).cwiseMax(-1.0f).cwiseMin(1.0f);
+  critic_input(b.next_state, next_a_, in_target_);
+  const Matrix& qt = target_critics_.forward(in_target_, ws_target_);
+  // Clipped double Q: y = r + gamma (1 - done) min(Q'_1, Q'_2).
+  const RowVector y = b.reward.row(0).array() +
+                      gamma_ * (1.0f - b.done.row(0).array()) * qt.colwise().minCoeff().array();
+  critic_input(b.state, b.action, in_);
+  dq_ = critics_.forward(in_, ws_critic_).rowwise() - y;
+  const double critic_loss = dq_.squaredNorm() * inv_b;  // sum over the two critics
+  dq_ *= 2.0f * inv_b;
+  critics_.backward(in_, dq_, ws_critic_, nn::BackwardOptions{});
+  critic_opt_.step();
+
+  ++updates_;
+  if (updates_ % delay_ == 0) {
+    // Delayed policy update: maximise Q_1(s, mu(s)).
+    const Matrix& a = actor_.forward(b.state, ws_actor_);
+    critic_input(b.state, a, in_);
+    const Matrix& qa = critics_.forward(in_, ws_critic_);
+    last_actor_loss_ = -qa.row(0).mean();
+    dq_ = Matrix::Zero(2, B);
+    dq_.row(0).setConstant(-inv_b);
+    critics_.input_backward(in_, dq_, ws_critic_, da_, S_, A_);
+    actor_.backward(b.state, da_, ws_actor_);
+    actor_opt_.step();
+    target_actor_.net.soft_update_from(actor_.net, tau_);
+    target_critics_.soft_update_from(critics_, tau_);
+  }
+  return {{"critic", critic_loss}, {"actor", last_actor_loss_}};
+}
+
+void Td3::act_normalised(const ConstRef& s, Matrix& a, Rng&) const { actor_.infer(s, a); }
+
+Matrix Td3::q_normalised(const ConstRef& s, const ConstRef& a) const {
+  Matrix in, q;
+  critic_input(s, a, in);
+  critics_.infer(in, q);
+  return q;
+}
+
+std::vector<std::pair<std::string, nn::Mlp*>> Td3::networks() {
+  return {{"actor", &actor_.net}, {"critics", &critics_}};
+}
+
+void Td3::after_load() {
+  target_actor_.net.copy_from(actor_.net);
+  target_critics_.copy_from(critics_);
+}
+
+}  // namespace mtf::agents

@@ -1,0 +1,268 @@
+// The agent interface: Formula 5's exact values, per-transition bounds,
+// determinism across runs and thread counts, save/load, hyperparameter errors,
+// NaN detection, acting as a Policy.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "agents/agent.h"
+#include "agents/integratedrl_mtf.h"
+#include "agents/nn/tensor.h"
+#include "test_problems.h"
+
+using namespace mtf;
+using namespace mtf::agents;
+using namespace mtf::agents::testing;
+
+namespace {
+
+std::filesystem::path temp_path(const std::string& name) {
+  return std::filesystem::temp_directory_path() / ("mtf_agents_test_" + name);
+}
+
+std::string file_bytes(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+const nlohmann::json kTiny = {{"hidden", {16, 16}}, {"batch_size", 32}};
+
+}  // namespace
+
+TEST_CASE("the boundary penalty is zero inside the bounds and Formula 5 outside") {
+  // Bounds (-0.2, 0.3): width 0.5, beta 0.3, so the exponent's scale is 0.15.
+  const double lo = -0.2, hi = 0.3, beta = 0.3;
+  CHECK(boundary_penalty(0.0, lo, hi, beta, PenaltyForm::kIncreasing) == 0.0);
+  CHECK(boundary_penalty(0.29, lo, hi, beta, PenaltyForm::kIncreasing) == 0.0);
+  CHECK(boundary_penalty(-0.19, lo, hi, beta, PenaltyForm::kAsPrinted) == 0.0);
+  CHECK(boundary_penalty_grad(0.1, lo, hi, beta, PenaltyForm::kIncreasing) == 0.0);
+  // Above: excess 0.2 -> exp(+-0.2 / 0.15).
+  CHECK(boundary_penalty(0.5, lo, hi, beta, PenaltyForm::kIncreasing) == doctest::Approx(std::exp(0.2 / 0.15)));
+  CHECK(boundary_penalty(0.5, lo, hi, beta, PenaltyForm::kAsPrinted) == doctest::Approx(std::exp(-0.2 / 0.15)));
+  // Below: excess 0.3 -> exp(+-2).
+  CHECK(boundary_penalty(-0.5, lo, hi, beta, PenaltyForm::kIncreasing) == doctest::Approx(std::exp(2.0)));
+  CHECK(boundary_penalty(-0.5, lo, hi, beta, PenaltyForm::kAsPrinted) == doctest::Approx(std::exp(-2.0)));
+  // On the bound itself (the open interval excludes it): exp(0) = 1.
+  CHECK(boundary_penalty(0.3, lo, hi, beta, PenaltyForm::kIncreasing) == 1.0);
+  // Gradients: d/da exp(+-excess / 0.15) = +-exp(...) / 0.15, with the excess' sign.
+  CHECK(boundary_penalty_grad(0.5, lo, hi, beta, PenaltyForm::kIncreasing) ==
+        doctest::Approx(std::exp(0.2 / 0.15) / 0.15));
+  CHECK(boundary_penalty_grad(-0.5, lo, hi, beta, PenaltyForm::kIncreasing) ==
+        doctest::Approx(-std::exp(2.0) / 0.15));
+  CHECK(boundary_penalty_grad(0.5, lo, hi, beta, PenaltyForm::kAsPrinted) ==
+        doctest::Approx(-std::exp(-0.2 / 0.15) / 0.15));
+  // Batch form: summed over dimensions, zero where the bounds are unknown.
+  Matrix a(2, 2), l(2, 2), u(2, 2), has(1, 2), pen, grad;
+  a << 0.5, 0.5, -0.5, -0.5;
+  l.setConstant(-0.2f);
+  u.setConstant(0.3f);
+  has << 1, 0;
+  boundary_penalty_batch(a, l, u, has, 0.3f, PenaltyForm::kIncreasing, pen, &grad);
+  CHECK(pen(0, 0) == doctest::Approx(std::exp(0.2 / 0.15) + std::exp(2.0)).epsilon(1e-5));
+  CHECK(pen(0, 1) == 0.0f);
+  CHECK(grad.col(1).isZero());
+}
+
+TEST_CASE("a trained IntegratedRL-MTF actor respects each transition's own bounds") {
+  // r = a pushes every action up; the bounds move with the state: baseline
+  // 0.5 s, bounds baseline +- 0.1. The actor should sit at the upper bound of
+  // each state, not at one global bound. Tolerance 0.03 (a third of the bound's
+  // half-width) allows the penalty's equilibrium just past the bound: with
+  // eta 1.2 and a critic slope of 1, eta * exp(x / 0.06) / 0.06 = 1 has no
+  // solution x > 0, so the optimum is the bound itself, up to fit error.
+  nn::set_num_threads(1);
+  Rng rng(41);
+  std::vector<TransitionRow> rows(2000);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    TransitionRow& r = rows[i];
+    r.user = static_cast<std::int64_t>(i);
+    const float s = 2 * rng.uniform01() - 1;
+    r.state = {s};
+    r.next_state = {s};
+    r.baseline = {0.5f * s};
+    r.lower = {0.5f * s - 0.1f};
+    r.upper = {0.5f * s + 0.1f};
+    r.action = {0.5f * s + 0.2f * rng.uniform01() - 0.1f};
+    r.reward = r.action[0];
+    r.done = true;
+  }
+  const Dataset data(rows);
+  auto agent = make_agent("integratedrl_mtf",
+                          {{"hidden", {64, 64}}, {"batch_size", 128}, {"critics", 8}, {"actor_lr", 1e-3},
+                           {"critic_lr", 1e-3}},
+                          1, 1, 3);
+  agent->train(data, 1500);
+  Matrix s(1, 9), a;
+  for (int k = 0; k < 9; ++k) s(0, k) = -0.8f + 0.2f * k;
+  Rng act_rng(1);
+  agent->act_batch(s, a, act_rng);
+  for (int k = 0; k < 9; ++k) {
+    INFO("state " << s(0, k) << " action " << a(0, k) << " bounds [" << 0.5f * s(0, k) - 0.1f << ", "
+                  << 0.5f * s(0, k) + 0.1f << "]");
+    CHECK(std::abs(a(0, k) - (0.5f * s(0, k) + 0.1f)) < 0.03f);
+  }
+}
+
+TEST_CASE("the same seed gives the same weights, whatever the thread count") {
+  const Dataset data(bandit_rows(500, 3));
+  for (const std::string& name : agent_names()) {
+    std::string bytes[3];
+    for (int run = 0; run < 3; ++run) {
+      nn::set_num_threads(run == 2 ? 2 : 1);
+      nlohmann::json hp = kTiny;
+      if (name == "integratedrl_mtf") hp["critics"] = 4;
+      auto agent = make_agent(name, hp, 2, 2, 77);
+      agent->train(data, 20);
+      const auto path = temp_path("det_" + name + std::to_string(run));
+      agent->save(path);
+      bytes[run] = file_bytes(path);
+      std::filesystem::remove(path);
+    }
+    nn::set_num_threads(1);
+    INFO("agent " << name);
+    CHECK(bytes[0] == bytes[1]);
+    CHECK(bytes[0] == bytes[2]);  // two threads: identical bits
+    auto other = make_agent(name, name == "integratedrl_mtf" ? nlohmann::json{{"hidden", {16, 16}}, {"batch_size", 32}, {"critics", 4}} : kTiny, 2, 2, 78);
+    other->train(data, 20);
+    const auto path = temp_path("det_other_" + name);
+    other->save(path);
+    CHECK(file_bytes(path) != bytes[0]);  // a different seed differs
+    std::filesystem::remove(path);
+  }
+}
+
+TEST_CASE("a saved and loaded agent acts bit-identically") {
+  nn::set_num_threads(1);
+  const Dataset data(bandit_rows(500, 4));
+  Matrix s(2, 10);
+  Rng srng(5);
+  for (Eigen::Index k = 0; k < s.size(); ++k) s.data()[k] = 2 * srng.uniform01() - 1;
+  for (const std::string& name : agent_names()) {
+    INFO("agent " << name);
+    nlohmann::json hp = kTiny;
+    if (name == "integratedrl_mtf") hp["critics"] = 3;
+    auto agent = make_agent(name, hp, 2, 2, 9);
+    agent->train(data, 30);
+    const auto path = temp_path("save_" + name);
+    agent->save(path);
+    auto loaded = load_agent(path);
+    std::filesystem::remove(path);
+    CHECK(loaded->name() == name);
+    CHECK(loaded->steps_trained() == 30);
+    CHECK(loaded->hyperparameters() == agent->hyperparameters());
+    Matrix a1, a2;
+    Rng r1(6), r2(6);  // BCQ samples candidates: same stream, same actions
+    agent->act_batch(s, a1, r1);
+    loaded->act_batch(s, a2, r2);
+    CHECK(a1 == a2);
+    // Through the Policy interface too.
+    float st[2] = {0.3f, -0.4f}, x1[2], x2[2];
+    Rng p1(8), p2(8);
+    agent->act(st, x1, p1, nullptr);
+    loaded->act(st, x2, p2, nullptr);
+    CHECK(std::memcmp(x1, x2, sizeof x1) == 0);
+  }
+}
+
+TEST_CASE("loading a wrong, truncated or corrupt file is a clear error") {
+  nn::set_num_threads(1);
+  auto agent = make_agent("td3", kTiny, 2, 2, 1);
+  const auto path = temp_path("err_td3");
+  agent->save(path);
+  const std::string good = file_bytes(path);
+  auto write = [&](const std::string& bytes) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << bytes;
+  };
+  write("hello, this is not an agent");
+  CHECK_THROWS_WITH_AS(load_agent(path), doctest::Contains("not an agent file"), AgentFileError);
+  write(good.substr(0, good.size() / 2));
+  CHECK_THROWS_WITH_AS(load_agent(path), doctest::Contains("truncated"), AgentFileError);
+  std::string corrupt = good;
+  corrupt[corrupt.size() / 2] ^= 0x5a;
+  write(corrupt);
+  CHECK_THROWS_AS(load_agent(path), AgentFileError);
+  std::string newer = good;
+  newer[8] = 99;  // format version
+  write(newer);
+  CHECK_THROWS_WITH_AS(load_agent(path), doctest::Contains("format version 99"), AgentFileError);
+  std::filesystem::remove(path);
+  CHECK_THROWS_AS(load_agent(path), AgentFileError);  // missing
+}
+
+TEST_CASE("hyperparameters: every default is overridable, unknown keys and wrong types are rejected") {
+  for (const std::string& name : agent_names()) {
+    auto agent = make_agent(name, {}, 3, 2, 1);
+    const nlohmann::json defaults = agent->hyperparameters();
+    // Passing the defaults back is accepted unchanged.
+    CHECK(make_agent(name, defaults, 3, 2, 1)->hyperparameters() == defaults);
+    CHECK_THROWS_WITH_AS(make_agent(name, {{"learning_rate_typo", 1}}, 3, 2, 1),
+                         doctest::Contains(doctest::String((name + ".learning_rate_typo: unknown hyperparameter").c_str())),
+                         std::invalid_argument);
+  }
+  CHECK_THROWS_WITH_AS(make_agent("td3", {{"gamma", "0.9x"}}, 3, 2, 1),
+                       doctest::Contains("td3.gamma: expected a number"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(make_agent("td3", {{"gamma", 1.5}}, 3, 2, 1),
+                       doctest::Contains("td3.gamma: expected a number in [0, 1], got 1.5"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(make_agent("integratedrl_mtf", {{"critics", 2.5}}, 3, 2, 1),
+                       doctest::Contains("integratedrl_mtf.critics: expected an integer"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(make_agent("bcq", {{"hidden", {64, -1}}}, 3, 2, 1),
+                       doctest::Contains("bcq.hidden: expected a non-empty list of positive integers"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(make_agent("integratedrl_mtf", {{"boundary_penalty", "linear"}}, 3, 2, 1),
+                       doctest::Contains("expected one of \"increasing\", \"as_printed\""), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(make_agent("sarsa", {}, 3, 2, 1), doctest::Contains("unknown agent"), std::invalid_argument);
+  // Paper defaults.
+  const auto irl = make_agent("integratedrl_mtf", {}, 3, 2, 1)->hyperparameters();
+  CHECK(irl["gamma"] == 0.9);
+  CHECK(irl["eta"] == 1.2);
+  CHECK(irl["beta"] == 0.3);
+  CHECK(irl["lambda"] == 0.2);
+  CHECK(irl["critics"] == 24);
+  CHECK(irl["soft_update"] == 0.08);
+  CHECK(irl["target_update_every"] == 15);
+  CHECK(irl["batch_size"] == 256);
+  const auto bcq = make_agent("bcq", {}, 3, 2, 1)->hyperparameters();
+  CHECK(bcq["gamma"] == 0.95);
+  CHECK(bcq["vae_lr"] == 1e-3);
+  CHECK(bcq["perturbation_lr"] == 1e-4);
+  CHECK(bcq["critic_lr"] == 2e-4);
+  CHECK(bcq["soft_update"] == 0.05);
+  CHECK(bcq["target_update_every"] == 10);
+  CHECK(bcq["rho"] == 0.15);
+}
+
+TEST_CASE("a NaN loss stops training with the step and the loss named") {
+  nn::set_num_threads(1);
+  auto rows = bandit_rows(100, 5);
+  rows[17].reward = std::nanf("");
+  // Every transition appears within a few batches of 32; the message names the step.
+  const Dataset data(rows);
+  auto agent = make_agent("td3", kTiny, 2, 2, 1);
+  try {
+    agent->train(data, 1000);
+    FAIL("expected TrainingDiverged");
+  } catch (const TrainingDiverged& e) {
+    CHECK(e.loss() == "critic");
+    CHECK(e.step() >= 1);
+    CHECK(std::string(e.what()).find("step " + std::to_string(e.step())) != std::string::npos);
+  }
+}
+
+TEST_CASE("an agent is a Policy: act() fills the action and what it knows") {
+  auto agent = make_agent("bc", kTiny, 2, 2, 1);
+  const PolicyPtr policy = std::move(agent);
+  CHECK(policy->name() == "bc");
+  CHECK(policy->action_dim() == 2);
+  float s[2] = {0.1f, 0.2f}, a[2] = {9, 9};
+  Rng rng(1);
+  ActionInfo info;
+  policy->act(s, a, rng, &info);
+  CHECK(std::abs(a[0]) <= 1.0f);
+  CHECK(std::isinf(info.log_density));  // deterministic
+  CHECK_FALSE(info.has_bounds);
+}

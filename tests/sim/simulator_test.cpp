@@ -1,0 +1,251 @@
+// The simulator: seed determinism, thread-count invariance, what it records,
+// and the retrieval / multi-task model pipeline.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <numeric>
+
+#include "results/recorder.h"
+#include "sim/ranker.h"
+#include "sim/state_features.h"
+#include "test_world.h"
+
+using namespace mtf;
+namespace fs = std::filesystem;
+
+namespace {
+
+Scenario two_group_world(std::int64_t users, int days) {
+  Scenario s = load_scenario(test::source_dir() / "scenarios" / "quickstart.json");
+  s.population.size = users;
+  s.days = days;
+  return s;
+}
+
+RunContents run_to_db(const Scenario& s, int threads, int block_users, const fs::path& path) {
+  Simulator sim(s);
+  {
+    Recorder rec(path, sim.run_info("test", threads));
+    RunOptions o;
+    o.threads = threads;
+    o.block_users = block_users;
+    RunResult r = sim.run(o, &rec);
+    rec.finish({}, 0.0);
+  }
+  return read_run(path);
+}
+
+bool same_counts(const BehaviourCounts& a, const BehaviourCounts& b) {
+  return a.shown == b.shown && a.plays == b.plays && a.valid == b.valid && a.finishes == b.finishes &&
+         a.likes == b.likes && a.shares == b.shares && a.comments == b.comments && a.skips == b.skips &&
+         a.watch_seconds == b.watch_seconds && a.dwell_seconds == b.dwell_seconds;
+}
+
+void require_identical(const RunContents& a, const RunContents& b) {
+  REQUIRE(a.transitions.size() == b.transitions.size());
+  REQUIRE(a.sessions.size() == b.sessions.size());
+  REQUIRE(a.user_days.size() == b.user_days.size());
+  for (std::size_t i = 0; i < a.transitions.size(); ++i) {
+    const TransitionRow& x = a.transitions[i];
+    const TransitionRow& y = b.transitions[i];
+    REQUIRE(x.user == y.user);
+    REQUIRE(x.session == y.session);
+    REQUIRE(x.step == y.step);
+    REQUIRE(x.time == y.time);
+    REQUIRE(x.state == y.state);
+    REQUIRE(x.action == y.action);
+    REQUIRE(x.next_state == y.next_state);
+    REQUIRE(x.reward == y.reward);
+    REQUIRE(x.done == y.done);
+    REQUIRE(same_counts(x.counts, y.counts));
+  }
+  for (std::size_t i = 0; i < a.sessions.size(); ++i) {
+    REQUIRE(a.sessions[i].user == b.sessions[i].user);
+    REQUIRE(a.sessions[i].end_time == b.sessions[i].end_time);
+    REQUIRE(a.sessions[i].reward == b.sessions[i].reward);
+  }
+  for (std::size_t i = 0; i < a.user_days.size(); ++i) {
+    REQUIRE(a.user_days[i].user == b.user_days[i].user);
+    REQUIRE(a.user_days[i].reward == b.user_days[i].reward);
+    REQUIRE(same_counts(a.user_days[i].counts, b.user_days[i].counts));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("a run's records are identical for 1, 2 and 3 threads and any block size") {
+  const Scenario s = two_group_world(1500, 2);
+  const fs::path dir = fs::temp_directory_path() / "mtf_threads_test";
+  fs::create_directories(dir);
+  const RunContents one = run_to_db(s, 1, 256, dir / "t1.sqlite");
+  const RunContents two = run_to_db(s, 2, 256, dir / "t2.sqlite");
+  const RunContents three = run_to_db(s, 3, 97, dir / "t3.sqlite");
+  REQUIRE(one.transitions.size() > 1000);
+  require_identical(one, two);
+  require_identical(one, three);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("the same seed gives the same run and another seed a different one") {
+  Scenario s = test::quickstart_world(800, 2);
+  const RunResult a = test::run_policy(s, std::make_shared<BaselinePolicy>(s.fusion));
+  const RunResult b = test::run_policy(s, std::make_shared<BaselinePolicy>(s.fusion));
+  CHECK(a.requests == b.requests);
+  CHECK(a.groups[0].reward_per_session == b.groups[0].reward_per_session);
+  s.seed += 1;
+  const RunResult c = test::run_policy(s, std::make_shared<BaselinePolicy>(s.fusion));
+  CHECK(a.requests != c.requests);
+}
+
+TEST_CASE("transitions chain: next_state of a step is the state of the next step, done ends sessions") {
+  const Scenario s = two_group_world(300, 2);
+  const fs::path path = fs::temp_directory_path() / "mtf_chain_test.sqlite";
+  const RunContents run = run_to_db(s, 2, 256, path);
+  const auto& t = run.transitions;
+  REQUIRE(t.size() > 100);
+  int chained = 0;
+  for (std::size_t i = 0; i + 1 < t.size(); ++i) {
+    REQUIRE(t[i].state.size() == static_cast<std::size_t>(kStateDim));
+    REQUIRE(t[i].action.size() == static_cast<std::size_t>(s.action_dim()));
+    if (t[i].done) {
+      // The next row starts a new session (or another user).
+      CHECK((t[i + 1].user != t[i].user || t[i + 1].session != t[i].session));
+      CHECK(t[i + 1].step == 0);
+      continue;
+    }
+    REQUIRE(t[i + 1].user == t[i].user);
+    REQUIRE(t[i + 1].step == t[i].step + 1);
+    // The next request follows the feedback at once, so its state is next_state.
+    CHECK(t[i].next_state == t[i + 1].state);
+    ++chained;
+  }
+  CHECK(chained > 50);
+  // Deterministic policies record their own action as mu_bp and no density.
+  CHECK(t[0].baseline == t[0].action);
+  CHECK_FALSE(t[0].log_density.has_value());
+  // Sessions' rewards add up to their transitions' rewards.
+  double from_transitions = 0, from_sessions = 0;
+  for (const auto& x : t) from_transitions += x.reward;
+  for (const auto& x : run.sessions) from_sessions += x.reward;
+  CHECK(from_transitions == doctest::Approx(from_sessions).epsilon(1e-5));
+  fs::remove(path);
+}
+
+TEST_CASE("retrieval draws candidates mostly from the user's interests") {
+  const Scenario s = test::quickstart_world(10, 1);
+  const Catalogue cat(s.catalogue, s.seed);
+  const UserModel model(s.user_model);
+  const Ranker ranker(cat, s.retrieval, s.mtl, model);
+  Ranker::Workspace ws;
+  std::vector<float> interests(cat.topics(), 0.05f);
+  interests[3] = 1.0f;
+  Rng rng(11);
+  int in_topic = 0, total = 0;
+  for (int r = 0; r < 200; ++r) {
+    ranker.retrieve(interests, rng, ws);
+    for (int item : ws.items) {
+      in_topic += cat.topic[item] == 3;
+      ++total;
+    }
+  }
+  // Expected share: bias * w3 / sum(w) + (1 - bias) / topics, with w = interest^2.
+  const double w3 = 1.0, rest = (cat.topics() - 1) * 0.05 * 0.05;
+  const double expected = s.retrieval.interest_bias * w3 / (w3 + rest) + (1 - s.retrieval.interest_bias) / cat.topics();
+  // 40,000 draws: the binomial standard error is about 0.0025; allow 4 of them.
+  CHECK(std::abs(static_cast<double>(in_topic) / total - expected) < 0.01);
+}
+
+TEST_CASE("the multi-task model's predictions track the truth but are not the truth") {
+  Scenario s = test::quickstart_world(10, 1);
+  const Catalogue cat(s.catalogue, s.seed);
+  const UserModel model(s.user_model);
+  const Ranker ranker(cat, s.retrieval, s.mtl, model);
+  Ranker::Workspace ws;
+  std::vector<float> interests(cat.topics(), 0.3f);
+  Rng rng(5);
+  ranker.retrieve(interests, rng, ws);
+  const ResponseCoeffs k = model.coeffs(UserProfile{}, UserState{});
+  ranker.predict(k, 42, interests, ws);
+  // True play probability of each candidate.
+  std::vector<double> truth, pred;
+  for (std::size_t i = 0; i < ws.items.size(); ++i) {
+    const int it = ws.items[i];
+    ResponseLogits<float> l;
+    response_logits(k, interests[cat.topic[it]], cat.dur_feature[it],
+                    item_terms(k, cat.clickbait[it], cat.quality[it], cat.appeal[it]), l);
+    truth.push_back(1.0 / (1.0 + std::exp(-l.play)));
+    pred.push_back(ws.pred[0][static_cast<int>(i)]);
+  }
+  const auto corr = [](const std::vector<double>& x, const std::vector<double>& y) {
+    const double mx = std::accumulate(x.begin(), x.end(), 0.0) / x.size();
+    const double my = std::accumulate(y.begin(), y.end(), 0.0) / y.size();
+    double sxy = 0, sxx = 0, syy = 0;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      sxy += (x[i] - mx) * (y[i] - my);
+      sxx += (x[i] - mx) * (x[i] - mx);
+      syy += (y[i] - my) * (y[i] - my);
+    }
+    return sxy / std::sqrt(sxx * syy);
+  };
+  const double c = corr(truth, pred);
+  CHECK(c > 0.8);   // informative
+  CHECK(c < 0.999); // but noisy
+  // The error of a (user, item, task) is fixed: asking again gives the same prediction.
+  const float first = ws.pred[0][0];
+  ranker.predict(k, 42, interests, ws);
+  CHECK(ws.pred[0][0] == first);
+  // Every probability task is a probability.
+  for (int t = 0; t < kNumTasks; ++t) {
+    if (t == static_cast<int>(Task::kWatchTime)) continue;
+    CHECK(ws.pred[t].minCoeff() >= 0.0f);
+    CHECK(ws.pred[t].maxCoeff() <= 1.0f);
+  }
+}
+
+TEST_CASE("the top list holds distinct items in descending score order") {
+  const Scenario s = test::quickstart_world(10, 1);
+  const Catalogue cat(s.catalogue, s.seed);
+  const UserModel model(s.user_model);
+  const Ranker ranker(cat, s.retrieval, s.mtl, model);
+  Ranker::Workspace ws;
+  std::vector<float> interests(cat.topics(), 0.1f);
+  interests[0] = 1.0f;
+  Rng rng(3);
+  ranker.retrieve(interests, rng, ws);
+  for (int i = 0; i < ranker.candidates(); ++i) ws.score[i] = static_cast<float>((i * 37) % 101);
+  ws.items[5] = ws.items[6];  // force a duplicate among the best
+  ws.score[5] = 1000.0f;
+  ws.score[6] = 999.0f;
+  ws.score[7] = std::nanf("");
+  std::vector<int> top(s.retrieval.shown);
+  REQUIRE(ranker.select_top(ws, top) == s.retrieval.shown);
+  CHECK(top[0] == 5);
+  for (std::size_t a = 0; a < top.size(); ++a) {
+    CHECK(top[a] != 6);
+    CHECK(top[a] != 7);
+    if (a > 0) CHECK(ws.score[top[a - 1]] >= ws.score[top[a]]);
+    for (std::size_t b = a + 1; b < top.size(); ++b) CHECK(ws.items[top[a]] != ws.items[top[b]]);
+  }
+}
+
+TEST_CASE("groups are assigned by a seeded hash in proportion to their shares") {
+  std::vector<GroupSpec> groups(3);
+  groups[0].share = 1;
+  groups[1].share = 1;
+  groups[2].share = 2;
+  std::vector<int> n(3, 0);
+  for (int u = 0; u < 40000; ++u) ++n[assign_group(9, u, groups)];
+  // 40,000 users: standard error of a share about 0.0025.
+  CHECK(std::abs(n[0] / 40000.0 - 0.25) < 0.01);
+  CHECK(std::abs(n[2] / 40000.0 - 0.5) < 0.01);
+  CHECK(assign_group(9, 123, groups) == assign_group(9, 123, groups));
+}
+
+TEST_CASE("the topic graph is connected") {
+  const TopicGraph g(24, 4, 7);
+  const std::vector<int> d = g.distances_from(0);
+  for (int t = 1; t < 24; ++t) CHECK(d[t] > 0);
+  for (int t = 0; t < 24; ++t) CHECK(g.degree(t) >= 4);
+}

@@ -1,0 +1,99 @@
+// The user model's mechanisms in isolation.
+#include <doctest/doctest.h>
+
+#include "users/population.h"
+#include "users/user_model.h"
+
+using namespace mtf;
+
+TEST_CASE("the behaviour history keeps exact sums over the last 100 items") {
+  BehaviourHistory h;
+  for (int i = 0; i < 250; ++i) {
+    std::uint8_t bits = BehaviourHistory::kPlayed;
+    if (i % 2 == 0) bits |= BehaviourHistory::kValid;
+    if (i % 5 == 0) bits |= BehaviourHistory::kLiked;
+    h.push(bits, i < 150 ? 100.0f : 1.0f);
+  }
+  CHECK(h.count() == 100);
+  CHECK(h.with(BehaviourHistory::kPlayed) == 100);
+  CHECK(h.with(BehaviourHistory::kValid) == 50);    // i = 150..249: every other
+  CHECK(h.with(BehaviourHistory::kLiked) == 20);    // every fifth
+  CHECK(h.with(BehaviourHistory::kShared) == 0);
+  CHECK(h.watch_seconds() == doctest::Approx(100.0));  // the last 100 items watched 1 s each
+}
+
+TEST_CASE("tired or dissatisfied users leave sooner") {
+  const UserModel m(UserDynamicsParams{});
+  UserProfile p;
+  UserState s;
+  const double fresh = m.leave_probability(p, s);
+  s.fatigue = 1.0f;
+  const double tired = m.leave_probability(p, s);
+  s.fatigue = 0.0f;
+  s.satisfaction = -0.3f;
+  const double unhappy = m.leave_probability(p, s);
+  s.satisfaction = 0.3f;
+  const double happy = m.leave_probability(p, s);
+  CHECK(tired > fresh);
+  CHECK(unhappy > fresh);
+  CHECK(happy < fresh);
+}
+
+TEST_CASE("satisfied users come back sooner") {
+  const UserModel m(UserDynamicsParams{});
+  UserProfile p;
+  UserState happy, unhappy;
+  happy.satisfaction = 0.3f;
+  unhappy.satisfaction = -0.3f;
+  double gap_happy = 0, gap_unhappy = 0;
+  Rng a(1), b(1);  // common random numbers
+  for (int i = 0; i < 2000; ++i) {
+    gap_happy += m.next_session_start(p, happy, 12 * 3600.0, a) - 12 * 3600.0;
+    gap_unhappy += m.next_session_start(p, unhappy, 12 * 3600.0, b) - 12 * 3600.0;
+  }
+  CHECK(gap_happy < 0.8 * gap_unhappy);
+}
+
+TEST_CASE("clickbait gets played more but disappoints") {
+  const UserModel m(UserDynamicsParams{});
+  UserProfile p;
+  UserState s;
+  const ResponseCoeffs k = m.coeffs(p, s);
+  ItemView honest{0, 40.0f, 0.6f, 0.05f, 0.5f, 0.12f};
+  ItemView bait = honest;
+  bait.clickbait = 0.9f;
+  bait.quality = 0.3f;
+  Rng r1(4), r2(4);
+  int plays_h = 0, plays_b = 0;
+  double util_h = 0, util_b = 0;
+  for (int i = 0; i < 4000; ++i) {
+    const ItemFeedback h = m.react(k, p, honest, 0.6f, r1);
+    const ItemFeedback b = m.react(k, p, bait, 0.6f, r2);
+    plays_h += h.played;
+    plays_b += b.played;
+    util_h += h.utility;
+    util_b += b.utility;
+  }
+  CHECK(plays_b > plays_h);
+  CHECK(util_b < util_h - 0.1 * 4000);
+}
+
+TEST_CASE("a user's profile depends only on the seed and the user id") {
+  std::vector<SegmentParams> segs(2);
+  segs[0].name = "a";
+  segs[1].name = "b";
+  segs[1].taste_long = 0.8;
+  std::vector<float> i1(10), i2(10);
+  const UserProfile p1 = Population::draw_profile(segs, 10, 5, 77, i1);
+  const UserProfile p2 = Population::draw_profile(segs, 10, 5, 77, i2);
+  CHECK(p1.segment == p2.segment);
+  CHECK(p1.taste_long == p2.taste_long);
+  CHECK(i1 == i2);
+  PopulationParams pp;
+  pp.size = 100;
+  pp.segments = segs;
+  const Population small(pp, 10, 5);
+  pp.size = 1000;
+  const Population large(pp, 10, 5);
+  CHECK(small.profile(42).taste_long == large.profile(42).taste_long);
+}
