@@ -27,7 +27,8 @@ double boundary_penalty_grad(double action, double lower, double upper, double b
 inline constexpr double kMaxPenaltyExponent = 30.0;
 
 /// Formula 5 summed over action dimensions, per column (1 x B), zero where
-/// has_bounds is 0; with grad, also d/d action (A x B).
+/// has_bounds is 0 (a transition recorded without bounds is not penalised);
+/// with grad, also d/d action (A x B).
 void boundary_penalty_batch(const ConstRef& actions, const ConstRef& lower, const ConstRef& upper,
                             const ConstRef& has_bounds, float beta, PenaltyForm form, Matrix& penalty,
                             Matrix* grad);

@@ -55,27 +55,29 @@ std::vector<std::pair<std::string, double>> OnlineMetrics::rows(const GroupSumma
 
 std::string format_summary_table(const std::vector<GroupSummary>& groups) {
   std::ostringstream out;
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%-24s", "metric");
-  out << buf;
-  for (const auto& g : groups) {
-    std::snprintf(buf, sizeof buf, " %16s", (g.name + " (" + g.policy + ")").substr(0, 16).c_str());
-    out << buf;
-  }
-  out << '\n' << std::string(24 + 17 * groups.size(), '-') << '\n';
-  if (groups.empty()) return out.str();
-  const auto names = OnlineMetrics::rows(groups[0]);
-  for (std::size_t r = 0; r < names.size(); ++r) {
-    std::snprintf(buf, sizeof buf, "%-24s", names[r].first.c_str());
+  char buf[96];
+  constexpr int kWidth = 18;
+  auto row = [&](const char* label, auto cell) {
+    std::snprintf(buf, sizeof buf, "%-24s", label);
     out << buf;
     for (const auto& g : groups) {
-      const double v = OnlineMetrics::rows(g)[r].second;
-      if (r == 0) std::snprintf(buf, sizeof buf, " %16.0f", v);
-      else std::snprintf(buf, sizeof buf, " %16.4f", v);
+      std::snprintf(buf, sizeof buf, " %*s", kWidth, cell(g).c_str());
       out << buf;
     }
     out << '\n';
-  }
+  };
+  row("group", [](const GroupSummary& g) { return g.name.substr(0, kWidth); });
+  row("policy", [](const GroupSummary& g) { return g.policy.substr(0, kWidth); });
+  out << std::string(24 + (kWidth + 1) * groups.size(), '-') << '\n';
+  if (groups.empty()) return out.str();
+  const auto names = OnlineMetrics::rows(groups[0]);
+  for (std::size_t r = 0; r < names.size(); ++r)
+    row(names[r].first.c_str(), [&](const GroupSummary& g) {
+      const double v = OnlineMetrics::rows(g)[r].second;
+      char cell[32];
+      std::snprintf(cell, sizeof cell, r == 0 ? "%.0f" : "%.4f", v);
+      return std::string(cell);
+    });
   return out.str();
 }
 

@@ -35,6 +35,9 @@ Ranker::Ranker(const Catalogue& catalogue, const RetrievalParams& retrieval, con
                const UserModel& model)
     : cat_(catalogue),
       n_(retrieval.candidates),
+      // Arrays are padded to whole 16-float vectors so Eigen's vectorised exp and
+      // log never fall back to scalar calls for a remainder.
+      padded_((retrieval.candidates + 15) / 16 * 16),
       shown_(retrieval.shown),
       interest_bias_(static_cast<float>(retrieval.interest_bias)),
       mtl_(mtl),
@@ -50,35 +53,53 @@ Ranker::Ranker(const Catalogue& catalogue, const RetrievalParams& retrieval, con
 }
 
 void Ranker::retrieve(std::span<const float> interests, Rng& rng, Workspace& ws) const {
-  if (static_cast<int>(ws.items.size()) != n_) ws.resize(n_);
+  if (static_cast<int>(ws.items.size()) != padded_) ws.resize(padded_);
   const int topics = static_cast<int>(interests.size());
-  ws.cdf.resize(topics);
-  float acc = 0;
+  // Walker's alias table over topics with weights interest^2 (Vose's construction):
+  // a biased draw then costs one comparison instead of a search.
+  ws.alias_prob.resize(topics);
+  ws.alias.resize(topics);
+  ws.small.clear();
+  ws.large.clear();
+  float total = 0;
+  for (int t = 0; t < topics; ++t) total += interests[t] * interests[t];
   for (int t = 0; t < topics; ++t) {
-    acc += interests[t] * interests[t];
-    ws.cdf[t] = acc;
+    ws.alias_prob[t] = interests[t] * interests[t] * static_cast<float>(topics) / total;
+    ws.alias[t] = t;
+    (ws.alias_prob[t] < 1.0f ? ws.small : ws.large).push_back(t);
   }
-  const float* cdf = ws.cdf.data();
+  while (!ws.small.empty() && !ws.large.empty()) {
+    const int s = ws.small.back();
+    ws.small.pop_back();
+    const int l = ws.large.back();
+    ws.alias[s] = l;
+    ws.alias_prob[l] -= 1.0f - ws.alias_prob[s];
+    if (ws.alias_prob[l] < 1.0f) {
+      ws.large.pop_back();
+      ws.small.push_back(l);
+    }
+  }
+  for (const int t : ws.small) ws.alias_prob[t] = 1.0f;  // rounding leftovers
+  for (const int t : ws.large) ws.alias_prob[t] = 1.0f;
   // One 64-bit draw per candidate: bits 63..40 choose biased vs uniform, bits
-  // 39..16 the topic, bits 15..0 the item within the topic (a 16-bit fraction:
-  // items of a topic of n items are equally likely up to n / 65536).
+  // 39..16 the topic (column and, for biased draws, the alias coin), bits 15..0
+  // the item within the topic (a 16-bit fraction: items of a topic of n items
+  // are equally likely up to n / 65536).
   const auto bias_threshold = static_cast<std::uint64_t>(interest_bias_ * 16777216.0f);
   for (int i = 0; i < n_; ++i) {
     const std::uint64_t r = rng();
     const std::uint64_t mid = (r >> 16) & 0xffffff;
-    int t;
-    if ((r >> 40) < bias_threshold) {
-      const float x = static_cast<float>(mid) * 0x1.0p-24f * acc;
-      t = 0;
-      for (int j = 0; j < topics; ++j) t += cdf[j] <= x;  // branch-free search
-      if (t >= topics) t = topics - 1;
-    } else {
-      t = static_cast<int>((mid * static_cast<std::uint64_t>(topics)) >> 24);
-    }
+    const std::uint64_t scaled = mid * static_cast<std::uint64_t>(topics);  // 24.24 fixed point
+    const int column = static_cast<int>(scaled >> 24);
+    const float coin = static_cast<float>(scaled & 0xffffff) * 0x1.0p-24f;
+    // Branch-free: biased draws take the alias when the coin says so.
+    const bool take_alias = ((r >> 40) < bias_threshold) & (coin >= ws.alias_prob[column]);
+    const int t = take_alias ? ws.alias[column] : column;
     const int begin = cat_.topic_begin[t];
     const auto count = static_cast<std::uint64_t>(cat_.topic_begin[t + 1] - begin);
     ws.items[i] = begin + static_cast<int>(((r & 0xffff) * count) >> 16);
   }
+  for (int i = n_; i < padded_; ++i) ws.items[i] = ws.items[0];  // padding, never selected
 }
 
 namespace {
@@ -98,7 +119,7 @@ float Ranker::mtl_error(std::uint64_t user_key, int item, int task) {
 
 void Ranker::predict(const ResponseCoeffs& k, std::uint64_t user_key,
                      std::span<const float> interests, Workspace& ws) const {
-  for (int i = 0; i < n_; ++i) {
+  for (int i = 0; i < padded_; ++i) {
     const int it = ws.items[i];
     const PackedItem& p = packed_[it];
     ws.m[i] = interests[p.topic];
@@ -114,7 +135,7 @@ void Ranker::predict(const ResponseCoeffs& k, std::uint64_t user_key,
   for (int t = 0; t < kNumTasks; ++t) {
     float* e = ws.eps[t].data();
     const std::uint64_t* h = ws.error_bits.data();
-    for (int i = 0; i < n_; ++i) e[i] = error_of(h[i], t);  // vectorises
+    for (int i = 0; i < padded_; ++i) e[i] = error_of(h[i], t);  // vectorises
   }
   response_logits(k, ws.m, ws.dur, ws.terms, ws.logits);
   const ResponseLogits<Eigen::ArrayXf>& l = ws.logits;

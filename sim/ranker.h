@@ -32,7 +32,7 @@ class Ranker {
  public:
   /// Buffers reused across requests (one per simulation thread).
   struct Workspace {
-    std::vector<int> items;                 ///< candidate item ids
+    std::vector<int> items;                 ///< candidate item ids (padded: use the first candidates())
     std::vector<std::uint64_t> error_bits;  ///< per candidate: the MTL errors of all tasks
     Eigen::ArrayXf m, dur, vl, sl, minutes;
     ItemTerms<Eigen::ArrayXf> terms;
@@ -41,7 +41,8 @@ class Ranker {
     std::array<Eigen::ArrayXf, kNumTasks> pred;  ///< MTL predictions per task
     Eigen::ArrayXf score;
     std::vector<int> order;
-    std::vector<float> cdf;
+    std::vector<float> alias_prob;  ///< retrieval's alias table over topics
+    std::vector<int> alias, small, large;
     void resize(int n);
   };
 
@@ -76,7 +77,7 @@ class Ranker {
   };
   const Catalogue& cat_;
   std::vector<PackedItem> packed_;
-  int n_, shown_;
+  int n_, padded_, shown_;
   float interest_bias_;
   MtlParams mtl_;
   float watch_noise_;

@@ -203,14 +203,15 @@ const Matrix& Mlp::forward(const ConstRef& x, MlpWorkspace& ws, Rng* dropout_rng
       const auto w = weight_[l].value.middleRows(m * n, n);
       const auto b = bias_[l].value.middleRows(m * n, n);
       Eigen::Block<Matrix> z = l + 1 < L ? ws.act[l].block(m * n, c0, n, nc) : ws.out.block(m * n, c0, n, nc);
+      // Bias first, then accumulate the product: saves Eigen's zeroing pass over z.
+      z.colwise() = b.col(0);
       if (l == 0) {
-        gemm(z, w, x.middleCols(c0, nc));
+        gemm_add(z, w, x.middleCols(c0, nc));
       } else {
         const int p = width(l - 1);
         const Matrix& in = dropout ? ws.drop[l - 1] : ws.act[l - 1];
-        gemm(z, w, in.block(m * p, c0, p, nc));
+        gemm_add(z, w, in.block(m * p, c0, p, nc));
       }
-      z.colwise() += b.col(0);
       if (l + 1 < L) {
         if (spec_.layer_norm) {
           normalise_and_activate(z, ws.xhat[l].block(m * n, c0, n, nc), ws.rstd[l].block(m, c0, 1, nc),
@@ -251,108 +252,124 @@ void Mlp::backward_impl(const ConstRef& x, const ConstRef& dout, MlpWorkspace& w
   const Eigen::Index B = x.cols();
   assert(dout.rows() == M * spec_.output && dout.cols() == B);
   const bool dropout = ws.training_dropout;
-  const int col_chunks = M == 1 ? chunks(static_cast<int>(B), kColumnChunk) : 1;
-  const bool need_input = opt.input_grad != nullptr;
 
-  // grad_z[l]: gradient w.r.t. the pre-activation of layer l (the linear output);
-  // for layer-normed layers, grad_y[l] is the gradient w.r.t. the layer norm's output.
+  // grad_z[l]: gradient w.r.t. layer l's linear output (grad_z[L-1] is dout);
+  // grad_y[l]: for layer-normed layers, gradient w.r.t. the layer norm's output.
   std::vector<Matrix>& grad_z = ws.grad_z;
   std::vector<Matrix>& grad_y = ws.grad_y;
   grad_z.resize(L);
   grad_y.resize(spec_.layer_norm ? L - 1 : 0);
-  for (int l = L - 1; l >= 0; --l) {
-    const int n = width(l);
-    const int p = fan_in(l);
-    const ConstRef dzl = l == L - 1 ? dout : ConstRef(grad_z[l]);
-    // Phase 1: parameter gradients, split by (member, row chunk); each task sums the full batch.
-    if (write_grads) {
-      const int row_chunks = M == 1 ? chunks(n, kRowChunk) : 1;
-      parallel_for(M * row_chunks, [&](int task) {
-        const int m = task / row_chunks;
-        const int r0 = (task % row_chunks) * kRowChunk;
-        const int nr = row_chunks == 1 ? n : std::min(kRowChunk, n - r0);
-        const Eigen::Index rows = static_cast<Eigen::Index>(m) * n + r0;
-        auto gw = weight_[l].grad.middleRows(rows, nr);
-        auto gb = bias_[l].grad.middleRows(rows, nr);
-        const auto dz = dzl.middleRows(rows, nr);
-        if (l == 0) {
-          if (opt.accumulate) gemm_add(gw, dz, x.transpose()); else gemm(gw, dz, x.transpose());
-        } else {
-          const Matrix& in = dropout ? ws.drop[l - 1] : ws.act[l - 1];
-          const auto inb = in.middleRows(static_cast<Eigen::Index>(m) * p, p);
-          if (opt.accumulate) gemm_add(gw, dz, inb.transpose()); else gemm(gw, dz, inb.transpose());
-        }
-        if (opt.accumulate) gb += dz.rowwise().sum(); else gb = dz.rowwise().sum();
-      });
-    }
+  for (int l = 0; l + 1 < L; ++l) {
+    grad_z[l].resize(M * width(l), B);
+    if (spec_.layer_norm) grad_y[l].resize(M * width(l), B);
+  }
+  auto dz_of = [&](int l) -> ConstRef { return l == L - 1 ? dout : ConstRef(grad_z[l]); };
+  auto input_of = [&](int l) -> const Matrix& { return dropout ? ws.drop[l - 1] : ws.act[l - 1]; };
+
+  // Parameter gradients of layer l, member m, output rows [r0, r0 + nr); sums over the whole batch.
+  auto param_grads = [&](int l, int m, int r0, int nr) {
+    const int n = width(l), p = fan_in(l);
+    const Eigen::Index rows = static_cast<Eigen::Index>(m) * n + r0;
+    auto gw = weight_[l].grad.middleRows(rows, nr);
+    auto gb = bias_[l].grad.middleRows(rows, nr);
+    const ConstRef dzl = dz_of(l);
+    const auto dz = dzl.middleRows(rows, nr);
     if (l == 0) {
-      if (need_input) {
-        const int r0 = opt.input_begin;
-        const int k = opt.input_count < 0 ? spec_.input - r0 : opt.input_count;
-        assert(r0 >= 0 && r0 + k <= spec_.input);
-        Matrix& dx = *opt.input_grad;
-        dx.resize(k, B);
-        const int in_chunks = chunks(static_cast<int>(B), kColumnChunk);
-        // Sum over all members at once: dX = W_0[:, rows]^T * dZ_0 (depth M * n).
-        parallel_for(in_chunks, [&](int c) {
-          const Eigen::Index c0 = static_cast<Eigen::Index>(c) * kColumnChunk;
-          const Eigen::Index nc = std::min<Eigen::Index>(kColumnChunk, B - c0);
-          gemm(dx.middleCols(c0, nc), weight_[0].value.middleCols(r0, k).transpose(), dzl.middleCols(c0, nc));
-        });
-      }
-      break;
+      if (opt.accumulate) gemm_add(gw, dz, x.transpose()); else gemm(gw, dz, x.transpose());
+    } else {
+      const auto inb = input_of(l).middleRows(static_cast<Eigen::Index>(m) * p, p);
+      if (opt.accumulate) gemm_add(gw, dz, inb.transpose()); else gemm(gw, dz, inb.transpose());
     }
-    // Phase 2: gradient w.r.t. layer l-1's activation, then its pre-activation,
-    // split by (member, column chunk).
-    const int q = width(l - 1);
-    grad_z[l - 1].resize(M * q, B);
-    if (spec_.layer_norm) grad_y[l - 1].resize(M * q, B);
-    parallel_for(M * col_chunks, [&](int task) {
-      const int m = task / col_chunks;
-      const Eigen::Index c0 = static_cast<Eigen::Index>(task % col_chunks) * kColumnChunk;
-      const Eigen::Index nc = col_chunks == 1 ? B : std::min<Eigen::Index>(kColumnChunk, B - c0);
-      auto g = grad_z[l - 1].block(static_cast<Eigen::Index>(m) * q, c0, q, nc);
-      gemm(g, weight_[l].value.middleRows(static_cast<Eigen::Index>(m) * n, n).transpose(),
-           dzl.block(static_cast<Eigen::Index>(m) * n, c0, n, nc));
-      if (dropout) g.array() *= ws.mask[l - 1].block(static_cast<Eigen::Index>(m) * q, c0, q, nc).array();
-      const auto a = ws.act[l - 1].block(static_cast<Eigen::Index>(m) * q, c0, q, nc);
-      if (spec_.activation == Activation::kRelu)
-        g = (a.array() > 0.0f).select(g, 0.0f);
-      else
-        g.array() *= 1.0f - a.array().square();
-      if (spec_.layer_norm) {
-        auto gy = grad_y[l - 1].block(static_cast<Eigen::Index>(m) * q, c0, q, nc);
-        gy = g;  // gradient w.r.t. the layer norm's output
-        const auto xh = ws.xhat[l - 1].block(static_cast<Eigen::Index>(m) * q, c0, q, nc);
-        const auto gain = ln_gain_[l - 1].value.middleRows(static_cast<Eigen::Index>(m) * q, q);
-        const float inv_n = 1.0f / static_cast<float>(q);
-        for (Eigen::Index j = 0; j < nc; ++j) {
-          const Vector dxh = gy.col(j).cwiseProduct(gain.col(0));
-          const float mean_d = dxh.sum() * inv_n;
-          const float mean_dx = dxh.dot(xh.col(j)) * inv_n;
-          g.col(j) = ws.rstd[l - 1](m, c0 + j) * (dxh.array() - mean_d - xh.col(j).array() * mean_dx);
-        }
+    if (opt.accumulate) gb += dz.rowwise().sum(); else gb = dz.rowwise().sum();
+  };
+  // Gradient w.r.t. layer l-1's pre-activation, member m, columns [c0, c0 + nc).
+  auto hidden_grads = [&](int l, int m, Eigen::Index c0, Eigen::Index nc) {
+    const int n = width(l), q = width(l - 1);
+    const Eigen::Index r = static_cast<Eigen::Index>(m) * q;
+    auto g = grad_z[l - 1].block(r, c0, q, nc);
+    gemm(g, weight_[l].value.middleRows(static_cast<Eigen::Index>(m) * n, n).transpose(),
+         dz_of(l).block(static_cast<Eigen::Index>(m) * n, c0, n, nc));
+    if (dropout) g.array() *= ws.mask[l - 1].block(r, c0, q, nc).array();
+    const auto a = ws.act[l - 1].block(r, c0, q, nc);
+    if (spec_.activation == Activation::kRelu)
+      g = (a.array() > 0.0f).select(g, 0.0f);
+    else
+      g.array() *= 1.0f - a.array().square();
+    if (spec_.layer_norm) {
+      auto gy = grad_y[l - 1].block(r, c0, q, nc);
+      gy = g;
+      const auto xh = ws.xhat[l - 1].block(r, c0, q, nc);
+      const auto gain = ln_gain_[l - 1].value.middleRows(r, q);
+      const float inv_n = 1.0f / static_cast<float>(q);
+      for (Eigen::Index j = 0; j < nc; ++j) {
+        const Vector dxh = gy.col(j).cwiseProduct(gain.col(0));
+        const float mean_d = dxh.sum() * inv_n;
+        const float mean_dx = dxh.dot(xh.col(j)) * inv_n;
+        g.col(j) = ws.rstd[l - 1](m, c0 + j) * (dxh.array() - mean_d - xh.col(j).array() * mean_dx);
+      }
+    }
+  };
+  // Layer norm gain and bias gradients of layer l, member m.
+  auto ln_grads = [&](int l, int m) {
+    const int q = width(l);
+    const Eigen::Index r = static_cast<Eigen::Index>(m) * q;
+    const auto gyb = grad_y[l].middleRows(r, q);
+    const Vector dgain = gyb.cwiseProduct(ws.xhat[l].middleRows(r, q)).rowwise().sum();
+    const Vector dbeta = gyb.rowwise().sum();
+    if (opt.accumulate) {
+      ln_gain_[l].grad.middleRows(r, q) += dgain;
+      ln_bias_[l].grad.middleRows(r, q) += dbeta;
+    } else {
+      ln_gain_[l].grad.middleRows(r, q) = dgain;
+      ln_bias_[l].grad.middleRows(r, q) = dbeta;
+    }
+  };
+
+  if (M > 1) {
+    // Members are independent: one task per member runs the whole backward pass.
+    parallel_for(M, [&](int m) {
+      for (int l = L - 1; l >= 0; --l) {
+        if (write_grads) param_grads(l, m, 0, width(l));
+        if (l == 0) break;
+        hidden_grads(l, m, 0, B);
+        if (write_grads && spec_.layer_norm) ln_grads(l - 1, m);
       }
     });
-    if (write_grads && spec_.layer_norm) {
-      Param& gg = ln_gain_[l - 1];
-      Param& gb = ln_bias_[l - 1];
-      const Matrix& gy = grad_y[l - 1];
-      const Matrix& xh = ws.xhat[l - 1];
-      parallel_for(M, [&](int m) {
-        const Eigen::Index r = static_cast<Eigen::Index>(m) * q;
-        const auto gyb = gy.middleRows(r, q);
-        const Vector dgain = gyb.cwiseProduct(xh.middleRows(r, q)).rowwise().sum();
-        const Vector dbeta = gyb.rowwise().sum();
-        if (opt.accumulate) {
-          gg.grad.middleRows(r, q) += dgain;
-          gb.grad.middleRows(r, q) += dbeta;
-        } else {
-          gg.grad.middleRows(r, q) = dgain;
-          gb.grad.middleRows(r, q) = dbeta;
-        }
+  } else {
+    // A single network: per layer, parameter gradients split by output rows (each
+    // task sums the full batch), then the backward signal split by columns.
+    const int col_chunks = chunks(static_cast<int>(B), kColumnChunk);
+    for (int l = L - 1; l >= 0; --l) {
+      const int n = width(l);
+      if (write_grads) {
+        const int row_chunks = chunks(n, kRowChunk);
+        parallel_for(row_chunks, [&](int t) {
+          const int r0 = t * kRowChunk;
+          param_grads(l, 0, r0, std::min(kRowChunk, n - r0));
+        });
+      }
+      if (l == 0) break;
+      parallel_for(col_chunks, [&](int c) {
+        const Eigen::Index c0 = static_cast<Eigen::Index>(c) * kColumnChunk;
+        hidden_grads(l, 0, c0, std::min<Eigen::Index>(kColumnChunk, B - c0));
       });
+      if (write_grads && spec_.layer_norm) ln_grads(l - 1, 0);
     }
+  }
+
+  if (opt.input_grad != nullptr) {
+    const int r0 = opt.input_begin;
+    const int k = opt.input_count < 0 ? spec_.input - r0 : opt.input_count;
+    assert(r0 >= 0 && r0 + k <= spec_.input);
+    Matrix& dx = *opt.input_grad;
+    dx.resize(k, B);
+    const ConstRef dz0 = dz_of(0);
+    // Sum over all members at once: dX = W_0[:, rows]^T * dZ_0 (depth M * n_0).
+    parallel_for(chunks(static_cast<int>(B), kColumnChunk), [&](int c) {
+      const Eigen::Index c0 = static_cast<Eigen::Index>(c) * kColumnChunk;
+      const Eigen::Index nc = std::min<Eigen::Index>(kColumnChunk, B - c0);
+      gemm(dx.middleCols(c0, nc), weight_[0].value.middleCols(r0, k).transpose(), dz0.middleCols(c0, nc));
+    });
   }
 }
 

@@ -12,7 +12,7 @@ void parallel_for(int tasks, Fn&& fn) {
     for (int t = 0; t < tasks; ++t) fn(t);
     return;
   }
-#pragma omp parallel for schedule(static) num_threads(threads)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
   for (int t = 0; t < tasks; ++t) fn(t);
 }
 

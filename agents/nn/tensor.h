@@ -67,8 +67,10 @@ inline constexpr int kColumnChunk = 128;
 /// Elements per task in elementwise parameter updates (Adam, soft updates).
 inline constexpr std::int64_t kElementChunk = 1 << 16;
 
-/// Runs fn(task) for task in [0, tasks) on num_threads() threads (static
-/// schedule). The tasks must be independent.
+/// Runs fn(task) for task in [0, tasks) on num_threads() threads. The tasks must
+/// be independent; they are handed out dynamically (a thread that loses its core
+/// to another process does not hold the others up), which cannot change results
+/// because each task's computation is fixed.
 template <class Fn>
 void parallel_for(int tasks, Fn&& fn);
 

@@ -145,8 +145,8 @@ TEST_CASE("retrieval draws candidates mostly from the user's interests") {
   int in_topic = 0, total = 0;
   for (int r = 0; r < 200; ++r) {
     ranker.retrieve(interests, rng, ws);
-    for (int item : ws.items) {
-      in_topic += cat.topic[item] == 3;
+    for (int i = 0; i < ranker.candidates(); ++i) {
+      in_topic += cat.topic[ws.items[i]] == 3;
       ++total;
     }
   }
@@ -170,13 +170,13 @@ TEST_CASE("the multi-task model's predictions track the truth but are not the tr
   ranker.predict(k, 42, interests, ws);
   // True play probability of each candidate.
   std::vector<double> truth, pred;
-  for (std::size_t i = 0; i < ws.items.size(); ++i) {
+  for (int i = 0; i < ranker.candidates(); ++i) {
     const int it = ws.items[i];
     ResponseLogits<float> l;
     response_logits(k, interests[cat.topic[it]], cat.dur_feature[it],
                     item_terms(k, cat.clickbait[it], cat.quality[it], cat.appeal[it]), l);
     truth.push_back(1.0 / (1.0 + std::exp(-l.play)));
-    pred.push_back(ws.pred[0][static_cast<int>(i)]);
+    pred.push_back(ws.pred[0][i]);
   }
   const auto corr = [](const std::vector<double>& x, const std::vector<double>& y) {
     const double mx = std::accumulate(x.begin(), x.end(), 0.0) / x.size();
@@ -199,8 +199,8 @@ TEST_CASE("the multi-task model's predictions track the truth but are not the tr
   // Every probability task is a probability.
   for (int t = 0; t < kNumTasks; ++t) {
     if (t == static_cast<int>(Task::kWatchTime)) continue;
-    CHECK(ws.pred[t].minCoeff() >= 0.0f);
-    CHECK(ws.pred[t].maxCoeff() <= 1.0f);
+    CHECK(ws.pred[t].head(ranker.candidates()).minCoeff() >= 0.0f);
+    CHECK(ws.pred[t].head(ranker.candidates()).maxCoeff() <= 1.0f);
   }
 }
 
