@@ -23,13 +23,18 @@ FusionWeights weights_from_action(const FusionParams& p, std::span<const float> 
   return w;
 }
 
-std::vector<float> action_from_weights(const FusionParams& p, const FusionWeights& w) {
-  std::vector<float> a(p.dims.size());
+void action_from_weights(const FusionParams& p, const FusionWeights& w, std::span<float> out) {
+  assert(out.size() == p.dims.size());
   for (std::size_t j = 0; j < p.dims.size(); ++j) {
     const FusionDim& d = p.dims[j];
     const double v = (d.is_bias ? w.bias : w.weight)[static_cast<int>(d.task)];
-    a[j] = static_cast<float>(std::clamp(2.0 * (v - d.lo) / (d.hi - d.lo) - 1.0, -1.0, 1.0));
+    out[j] = static_cast<float>(std::clamp(2.0 * (v - d.lo) / (d.hi - d.lo) - 1.0, -1.0, 1.0));
   }
+}
+
+std::vector<float> action_from_weights(const FusionParams& p, const FusionWeights& w) {
+  std::vector<float> a(p.dims.size());
+  action_from_weights(p, w, a);
   return a;
 }
 

@@ -29,8 +29,11 @@ struct FusionWeights {
 /// keep their fixed values.
 FusionWeights weights_from_action(const FusionParams& p, std::span<const float> action);
 
-/// The action that maps to the given weight on every dimension (inverse of the above).
+/// The action that maps to the given weight on every dimension (inverse of the
+/// above; weights outside a dimension's range give -1 or 1).
 std::vector<float> action_from_weights(const FusionParams& p, const FusionWeights& w);
+/// The same, written into `out` (size d) without allocating.
+void action_from_weights(const FusionParams& p, const FusionWeights& w, std::span<float> out);
 
 /// seed 000 Formula 1, exactly: prod_i (pred_i + bias_i)^pow_i.
 double product_score(std::span<const double> pred, const FusionWeights& w);

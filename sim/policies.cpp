@@ -63,8 +63,7 @@ FusionWeights BaselinePolicy::weights(std::span<const float> s) const {
 
 void BaselinePolicy::act(std::span<const float> state, std::span<float> action, Rng&,
                          ActionInfo* info) const {
-  const std::vector<float> a = action_from_weights(fusion_, weights(state));
-  std::copy(a.begin(), a.end(), action.begin());
+  action_from_weights(fusion_, weights(state), action);
   deterministic_info(action, info);
 }
 

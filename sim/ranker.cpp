@@ -1,6 +1,8 @@
 // Retrieval, MTL predictions, fusion and top-L selection (see ranker.h).
 #include "sim/ranker.h"
 
+#include "sim/fast_math.h"
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -13,19 +15,17 @@ constexpr float kFinishLogit = 3.476f;   // logit(0.97): finished when f >= 0.97
 constexpr float kShock = 0.8f;           // interaction shock (users/user_model.cpp)
 constexpr float kPi = 3.14159265f;
 
-template <typename A>
-auto sigmoid(const A& x) {
-  return (1.0f + (-x).exp()).inverse();
-}
-
 }  // namespace
 
 void Ranker::Workspace::resize(int n) {
   items.resize(n);
   error_bits.resize(n);
-  for (auto* a : {&m, &dur, &vl, &sl, &minutes, &score, &terms.play, &terms.watch, &terms.inter})
-    a->resize(n);
-  for (auto& a : eps) a.resize(n);
+  column.resize(n);
+  coin.resize(n);
+  frac.resize(n);
+  for (auto* a : {&vl, &sl, &minutes, &score}) a->resize(n);
+  zeros = Eigen::ArrayXf::Zero(n);
+  ones = Eigen::ArrayXf::Ones(n);
   for (auto& a : pred) a.resize(n);
   for (auto* a : {&logits.play, &logits.watch, &logits.like, &logits.share, &logits.comment}) a->resize(n);
   order.resize(n);
@@ -51,6 +51,29 @@ Ranker::Ranker(const Catalogue& catalogue, const RetrievalParams& retrieval, con
                             cat_.skip_logit[i], cat_.duration[i] / 60.0f, cat_.topic[i]};
   }
 }
+
+namespace {
+// Retrieval pass 2 for every candidate: topic column, alias coin and the 16-bit item
+// fraction from its hash (layout in Ranker::retrieve). A free function over
+// restrict pointers so GCC vectorises it; the select is written arithmetically
+// for the same reason.
+void retrieval_columns(int n, const std::uint64_t* __restrict__ hash, int topics,
+                       std::uint32_t bias_threshold, float column_scale, int* __restrict__ column,
+                       float* __restrict__ coin, std::uint32_t* __restrict__ frac) {
+  for (int i = 0; i < n; ++i) {
+    const auto hi = static_cast<std::uint32_t>(hash[i] >> 32);
+    const auto lo = static_cast<std::uint32_t>(hash[i]);
+    const float x = static_cast<float>(static_cast<std::int32_t>(lo >> 8)) * column_scale;
+    int c = static_cast<int>(x);
+    c = c < topics ? c : topics - 1;
+    column[i] = c;
+    // A uniform draw is a biased one whose coin (2) never takes the alias.
+    const bool biased = (hi >> 16) < bias_threshold;
+    coin[i] = static_cast<float>(biased) * (x - static_cast<float>(c)) + static_cast<float>(!biased) * 2.0f;
+    frac[i] = hi & 0xffff;
+  }
+}
+}  // namespace
 
 void Ranker::retrieve(std::span<const float> interests, Rng& rng, Workspace& ws) const {
   if (static_cast<int>(ws.items.size()) != padded_) ws.resize(padded_);
@@ -81,25 +104,40 @@ void Ranker::retrieve(std::span<const float> interests, Rng& rng, Workspace& ws)
   }
   for (const int t : ws.small) ws.alias_prob[t] = 1.0f;  // rounding leftovers
   for (const int t : ws.large) ws.alias_prob[t] = 1.0f;
-  // One 64-bit draw per candidate: bits 63..40 choose biased vs uniform, bits
-  // 39..16 the topic (column and, for biased draws, the alias coin), bits 15..0
-  // the item within the topic (a 16-bit fraction: items of a topic of n items
-  // are equally likely up to n / 65536).
-  const auto bias_threshold = static_cast<std::uint64_t>(interest_bias_ * 16777216.0f);
-  for (int i = 0; i < n_; ++i) {
-    const std::uint64_t r = rng();
-    const std::uint64_t mid = (r >> 16) & 0xffffff;
-    const std::uint64_t scaled = mid * static_cast<std::uint64_t>(topics);  // 24.24 fixed point
-    const int column = static_cast<int>(scaled >> 24);
-    const float coin = static_cast<float>(scaled & 0xffffff) * 0x1.0p-24f;
-    // Branch-free: biased draws take the alias when the coin says so.
-    const bool take_alias = ((r >> 40) < bias_threshold) & (coin >= ws.alias_prob[column]);
-    const int t = take_alias ? ws.alias[column] : column;
-    const int begin = cat_.topic_begin[t];
-    const auto count = static_cast<std::uint64_t>(cat_.topic_begin[t + 1] - begin);
-    ws.items[i] = begin + static_cast<int>(((r & 0xffff) * count) >> 16);
+  // One draw from the user's stream keys the request; candidate i then uses the
+  // counter-based hash h_i = mix64(key + i * golden), so the loop has no serial
+  // dependency and vectorises. Bits of h_i: 63..48 biased-or-uniform (16 bits),
+  // 47..32 the item within its topic (a 16-bit fraction: items of a topic of n
+  // items are equally likely up to n / 65536), 31..8 the topic column and the
+  // alias coin (24 bits).
+  const std::uint64_t key = rng();
+  const auto bias_threshold = static_cast<std::uint32_t>(interest_bias_ * 65536.0f);
+  const float column_scale = static_cast<float>(topics) * 0x1.0p-24f;
+  const int n = padded_;
+  // Passes 1 and 2 (vectorised): hashes; column, coin and item fraction.
+  std::uint64_t* hash = ws.error_bits.data();  // scratch until predict() reuses it
+  for (int i = 0; i < n; ++i) hash[i] = mix64(key + static_cast<std::uint64_t>(i) * 0x9e3779b97f4a7c15ULL);
+  retrieval_columns(n, hash, topics, bias_threshold, column_scale, ws.column.data(), ws.coin.data(),
+                    ws.frac.data());
+  // Pass 3: alias lookup and the item within the topic.
+  const int* column = ws.column.data();
+  const float* coin = ws.coin.data();
+  const std::uint32_t* frac = ws.frac.data();
+  const float* prob = ws.alias_prob.data();
+  const int* alias = ws.alias.data();
+  const int* topic_begin = cat_.topic_begin.data();
+  int* items = ws.items.data();
+  for (int i = 0; i < n; ++i) {
+    const int c = column[i];
+    // Arithmetic select: a branch here would be mispredicted about half the time.
+    const int take = static_cast<int>(coin[i] >= prob[c]) & static_cast<int>(coin[i] <= 1.0f);
+    const int t = c + take * (alias[c] - c);
+    const int begin = topic_begin[t];
+    const auto count = static_cast<std::uint64_t>(topic_begin[t + 1] - begin);
+    const int item = begin + static_cast<int>((frac[i] * count) >> 16);
+    items[i] = item;
+    __builtin_prefetch(&packed_[static_cast<std::size_t>(item)]);  // predict() reads it next
   }
-  for (int i = n_; i < padded_; ++i) ws.items[i] = ws.items[0];  // padding, never selected
 }
 
 namespace {
@@ -117,62 +155,96 @@ float Ranker::mtl_error(std::uint64_t user_key, int item, int task) {
   return error_of(error_bits(user_key, item), task);
 }
 
+namespace {
+
+// One task's MTL prediction for every candidate:
+//   out = mult * sigmoid(s * (x1 - x2 - shift) + o + z * eps_t),
+// with eps_t the task's byte of the candidate's error bits (error_of). A small
+// function over restrict pointers so GCC vectorises it in one pass.
+void task_pass(int n, const float* __restrict__ x1, const float* __restrict__ x2, float shift,
+               const std::uint64_t* __restrict__ bits, int task, float s, float o, float z,
+               const float* __restrict__ mult, float* __restrict__ out) {
+  for (int i = 0; i < n; ++i)
+    out[i] = mult[i] * fast_sigmoid(s * (x1[i] - x2[i] - shift) + o + z * error_of(bits[i], task));
+}
+
+}  // namespace
+
 void Ranker::predict(const ResponseCoeffs& k, std::uint64_t user_key,
                      std::span<const float> interests, Workspace& ws) const {
-  for (int i = 0; i < padded_; ++i) {
-    const int it = ws.items[i];
-    const PackedItem& p = packed_[it];
-    ws.m[i] = interests[p.topic];
-    ws.terms.play[i] = p.play;
-    ws.terms.watch[i] = p.watch;
-    ws.terms.inter[i] = p.inter;
-    ws.dur[i] = p.dur;
-    ws.vl[i] = p.valid_logit;
-    ws.sl[i] = p.skip_logit;
-    ws.minutes[i] = p.minutes;
-    ws.error_bits[i] = error_bits(user_key, it);
+  // Gather each candidate's packed record and evaluate the truth's logits
+  // (users/user_model.h, the single definition) into arrays for the vectorised
+  // passes below.
+  const int n = padded_;
+  const int* items = ws.items.data();
+  const PackedItem* packed = packed_.data();
+  const float* interest = interests.data();
+  ResponseLogits<Eigen::ArrayXf>& L = ws.logits;
+  float *lp = L.play.data(), *lw = L.watch.data(), *ll = L.like.data(), *ls = L.share.data(),
+        *lc = L.comment.data(), *vl = ws.vl.data(), *sl = ws.sl.data(), *minutes = ws.minutes.data();
+  std::uint64_t* bits = ws.error_bits.data();
+  for (int i = 0; i < n; ++i) {
+    const PackedItem& p = packed[items[i]];
+    ResponseLogits<float> x;
+    response_logits(k, interest[p.topic], p.dur, ItemTerms<float>{p.play, p.watch, p.inter}, x);
+    lp[i] = x.play;
+    lw[i] = x.watch;
+    ll[i] = x.like;
+    ls[i] = x.share;
+    lc[i] = x.comment;
+    vl[i] = p.valid_logit;
+    sl[i] = p.skip_logit;
+    minutes[i] = p.minutes;
   }
-  for (int t = 0; t < kNumTasks; ++t) {
-    float* e = ws.eps[t].data();
-    const std::uint64_t* h = ws.error_bits.data();
-    for (int i = 0; i < padded_; ++i) e[i] = error_of(h[i], t);  // vectorises
-  }
-  response_logits(k, ws.m, ws.dur, ws.terms, ws.logits);
-  const ResponseLogits<Eigen::ArrayXf>& l = ws.logits;
+  for (int i = 0; i < n; ++i) bits[i] = error_bits(user_key, items[i]);  // vectorised
   const float a = kProbit / watch_noise_;
   const float watch_scale = 1.0f / std::sqrt(1.0f + kPi * watch_noise_ * watch_noise_ / 8.0f);
   const float inter_scale = 1.0f / std::sqrt(1.0f + kPi * kShock * kShock / 8.0f);
-  auto g = [&](int t, const auto& x) {
+  // pred_t = mult * g_t with g_t = sigmoid(scale_t x_t + offset_t + noise_t eps_t)
+  // (ranker.h); x_t = factor * (x1 - x2 - shift).
+  const float* zeros = ws.zeros.data();
+  const float* ones = ws.ones.data();
+  auto pass = [&](Task task, float factor, const float* x1, const float* x2, float shift,
+                  const float* mult) {
+    const int t = static_cast<int>(task);
     const TaskModelParams& p = mtl_.tasks[t];
-    return sigmoid(static_cast<float>(p.scale) * x + static_cast<float>(p.offset) +
-                   static_cast<float>(p.noise) * ws.eps[t]);
+    task_pass(n, x1, x2, shift, bits, t, static_cast<float>(p.scale) * factor,
+              static_cast<float>(p.offset), static_cast<float>(p.noise), mult, ws.pred[t].data());
   };
+  pass(Task::kPlay, 1.0f, lp, zeros, 0.0f, ones);
+  const float* play = ws.pred[static_cast<int>(Task::kPlay)].data();
+  pass(Task::kValid, a, lw, vl, 0.0f, play);
+  pass(Task::kWatchTime, watch_scale, lw, zeros, 0.0f, play);
+  pass(Task::kFinish, a, lw, zeros, kFinishLogit, play);
+  pass(Task::kLike, inter_scale, ll, zeros, 0.0f, play);
+  pass(Task::kShare, inter_scale, ls, zeros, 0.0f, play);
+  pass(Task::kComment, inter_scale, lc, zeros, 0.0f, play);
+  pass(Task::kSkip, a, sl, lw, 0.0f, play);
   auto& P = ws.pred;
-  const auto T = [](Task t) { return static_cast<int>(t); };
-  P[T(Task::kPlay)] = g(T(Task::kPlay), l.play);
-  const Eigen::ArrayXf& play = P[T(Task::kPlay)];
-  P[T(Task::kValid)] = play * g(T(Task::kValid), a * (l.watch - ws.vl));
-  P[T(Task::kWatchTime)] = play * ws.minutes * g(T(Task::kWatchTime), watch_scale * l.watch);
-  P[T(Task::kFinish)] = play * g(T(Task::kFinish), a * (l.watch - kFinishLogit));
-  P[T(Task::kLike)] = play * g(T(Task::kLike), inter_scale * l.like);
-  P[T(Task::kShare)] = play * g(T(Task::kShare), inter_scale * l.share);
-  P[T(Task::kComment)] = play * g(T(Task::kComment), inter_scale * l.comment);
-  P[T(Task::kSkip)] = 1.0f - play + play * g(T(Task::kSkip), a * (ws.sl - l.watch));
+  P[static_cast<int>(Task::kWatchTime)] *= ws.minutes;
+  // skip = (1 - play) + play * g_skip
+  P[static_cast<int>(Task::kSkip)] += 1.0f - P[static_cast<int>(Task::kPlay)];
 }
 
 void Ranker::fuse(const FusionWeights& w, Workspace& ws) const {
-  ws.score.setZero();
-  for (int t = 0; t < kNumTasks; ++t) {
-    if (w.weight[t] == 0.0f) continue;
-    ws.score += w.weight[t] * (ws.pred[t] + w.bias[t]).log();
+  const int n = padded_;
+  float* score = ws.score.data();
+  std::fill(score, score + n, 0.0f);
+  for (int t = 0; t < kNumTasks; ++t) {  // a zero weight adds nothing: skip its logs
+    const float wt = w.weight[t], bt = w.bias[t];
+    if (wt == 0.0f) continue;
+    const float* __restrict__ p = ws.pred[t].data();
+    float* __restrict__ out = score;
+    for (int i = 0; i < n; ++i) out[i] += wt * fast_log(p[i] + bt);  // vectorised
   }
 }
 
 int Ranker::select_top(Workspace& ws, std::span<int> out) const {
   const int want = std::min<int>(shown_, static_cast<int>(out.size()));
-  // Keep the best k = 2 * shown by one pass of insertion (k is small): ties keep
+  // Keep the best k = shown + 2 by one pass of insertion (k is small; two spares
+  // absorb duplicate items, more duplicates fall back to a full sort): ties keep
   // the lower index first, NaN scores (a degenerate weight choice) never enter.
-  const int k = std::min(n_, 2 * want);
+  const int k = std::min(n_, want + 2);
   int* best = ws.order.data();
   float best_score[64];
   const int kk = std::min(k, 64);

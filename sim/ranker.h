@@ -34,15 +34,17 @@ class Ranker {
   struct Workspace {
     std::vector<int> items;                 ///< candidate item ids (padded: use the first candidates())
     std::vector<std::uint64_t> error_bits;  ///< per candidate: the MTL errors of all tasks
-    Eigen::ArrayXf m, dur, vl, sl, minutes;
-    ItemTerms<Eigen::ArrayXf> terms;
-    std::array<Eigen::ArrayXf, kNumTasks> eps;
+    Eigen::ArrayXf vl, sl, minutes;  ///< per candidate: valid and skip logits, duration in minutes
+    Eigen::ArrayXf zeros, ones;  ///< constant inputs of the MTL passes
     ResponseLogits<Eigen::ArrayXf> logits;  ///< the truth's logits per candidate
     std::array<Eigen::ArrayXf, kNumTasks> pred;  ///< MTL predictions per task
     Eigen::ArrayXf score;
     std::vector<int> order;
     std::vector<float> alias_prob;  ///< retrieval's alias table over topics
     std::vector<int> alias, small, large;
+    std::vector<int> column;          ///< retrieval: topic column per candidate
+    std::vector<float> coin;          ///< retrieval: alias coin (> 1: uniform draw)
+    std::vector<std::uint32_t> frac;  ///< retrieval: 16-bit item fraction
     void resize(int n);
   };
 
