@@ -4,6 +4,11 @@
 #include "sim/fast_math.h"
 
 #include <algorithm>
+#include <cstddef>
+#include <functional>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 #include <cmath>
 #include <numeric>
 
@@ -20,15 +25,18 @@ constexpr float kPi = 3.14159265f;
 void Ranker::Workspace::resize(int n) {
   items.resize(n);
   error_bits.resize(n);
+  error_lo.resize(n);
+  error_hi.resize(n);
   column.resize(n);
   coin.resize(n);
   frac.resize(n);
-  for (auto* a : {&vl, &sl, &minutes, &score}) a->resize(n);
+  for (auto* a : {&m, &dur, &vl, &sl, &minutes, &score, &terms.play, &terms.watch, &terms.inter})
+    a->resize(n);
   zeros = Eigen::ArrayXf::Zero(n);
   ones = Eigen::ArrayXf::Ones(n);
   for (auto& a : pred) a.resize(n);
   for (auto* a : {&logits.play, &logits.watch, &logits.like, &logits.share, &logits.comment}) a->resize(n);
-  order.resize(n);
+  order.resize(2 * static_cast<std::size_t>(n));
 }
 
 Ranker::Ranker(const Catalogue& catalogue, const RetrievalParams& retrieval, const MtlParams& mtl,
@@ -44,7 +52,15 @@ Ranker::Ranker(const Catalogue& catalogue, const RetrievalParams& retrieval, con
       watch_noise_(static_cast<float>(model.params().watch_noise)) {
   // The item-attribute coefficients do not depend on the user (user_model.h).
   const ResponseCoeffs k = model.coeffs(UserProfile{}, UserState{});
+  // gather_avx512 reads the record as 8 four-byte fields in this order.
+  static_assert(sizeof(PackedItem) == 32 && offsetof(PackedItem, play) == 0 &&
+                offsetof(PackedItem, watch) == 4 && offsetof(PackedItem, inter) == 8 &&
+                offsetof(PackedItem, dur) == 12 && offsetof(PackedItem, valid_logit) == 16 &&
+                offsetof(PackedItem, skip_logit) == 20 && offsetof(PackedItem, minutes) == 24 &&
+                offsetof(PackedItem, topic) == 28);
   packed_.resize(static_cast<std::size_t>(cat_.size()));
+  for (int t = 0; t < cat_.topics(); ++t)
+    max_topic_items_ = std::max(max_topic_items_, cat_.topic_begin[t + 1] - cat_.topic_begin[t]);
   for (int i = 0; i < cat_.size(); ++i) {
     const ItemTerms<float> t = item_terms(k, cat_.clickbait[i], cat_.quality[i], cat_.appeal[i]);
     packed_[i] = PackedItem{t.play, t.watch, t.inter, cat_.dur_feature[i], cat_.valid_logit[i],
@@ -57,22 +73,76 @@ namespace {
 // fraction from its hash (layout in Ranker::retrieve). A free function over
 // restrict pointers so GCC vectorises it; the select is written arithmetically
 // for the same reason.
-void retrieval_columns(int n, const std::uint64_t* __restrict__ hash, int topics,
+__attribute__((noinline)) void retrieval_columns(int n, const std::uint64_t* __restrict__ hash, int topics,
                        std::uint32_t bias_threshold, float column_scale, int* __restrict__ column,
                        float* __restrict__ coin, std::uint32_t* __restrict__ frac) {
+  // (This exact shape vectorises with GCC 12; small rewrites of it did not.)
   for (int i = 0; i < n; ++i) {
-    const auto hi = static_cast<std::uint32_t>(hash[i] >> 32);
-    const auto lo = static_cast<std::uint32_t>(hash[i]);
+    const std::uint64_t h = hash[i];
+    const std::uint32_t hi = h >> 32;
+    const std::uint32_t lo = h;
     const float x = static_cast<float>(static_cast<std::int32_t>(lo >> 8)) * column_scale;
     int c = static_cast<int>(x);
     c = c < topics ? c : topics - 1;
     column[i] = c;
     // A uniform draw is a biased one whose coin (2) never takes the alias.
+    const float cf = x - static_cast<float>(c);
     const bool biased = (hi >> 16) < bias_threshold;
-    coin[i] = static_cast<float>(biased) * (x - static_cast<float>(c)) + static_cast<float>(!biased) * 2.0f;
+    coin[i] = biased * cf + (!biased) * 2.0f;
     frac[i] = hi & 0xffff;
   }
 }
+// Retrieval pass 3: the alias table picks the topic of biased draws whose coin
+// says so; the 16-bit fraction picks the item within the topic's range. The
+// select is arithmetic (a branch would be mispredicted about half the time).
+void retrieval_items(int n, const int* __restrict__ column, const float* __restrict__ coin,
+                     const std::uint32_t* __restrict__ frac, const float* __restrict__ prob,
+                     const int* __restrict__ alias, const int* __restrict__ topic_begin,
+                     int* __restrict__ items) {
+  for (int i = 0; i < n; ++i) {
+    const int c = column[i];
+    const int take = static_cast<int>(coin[i] >= prob[c]) & static_cast<int>(coin[i] <= 1.0f);
+    const int t = c + take * (alias[c] - c);
+    const int begin = topic_begin[t];
+    const auto count = static_cast<std::uint64_t>(topic_begin[t + 1] - begin);
+    items[i] = begin + static_cast<int>((frac[i] * count) >> 16);
+  }
+}
+#if defined(__AVX512F__)
+// Pass 3 with AVX-512: with at most 32 topics, the alias table and the topic
+// ranges fit in two registers each, so a lane's lookups are permutes instead of
+// scalar loads (GCC does not generate gathers for this CPU). Gives exactly the
+// scalar version's items: (frac * count) >> 16 is below 2^32 when count < 2^16.
+void retrieval_items_avx512(int n, int topics, const int* column, const float* coin,
+                            const std::uint32_t* frac, const float* prob, const int* alias,
+                            const int* topic_begin, int* items) {
+  alignas(64) float prob32[32] = {};
+  alignas(64) int alias32[32] = {}, begin32[32] = {}, count32[32] = {};
+  for (int t = 0; t < topics; ++t) {
+    prob32[t] = prob[t];
+    alias32[t] = alias[t];
+    begin32[t] = topic_begin[t];
+    count32[t] = topic_begin[t + 1] - topic_begin[t];
+  }
+  const __m512 prob_lo = _mm512_load_ps(prob32), prob_hi = _mm512_load_ps(prob32 + 16);
+  const __m512i alias_lo = _mm512_load_si512(alias32), alias_hi = _mm512_load_si512(alias32 + 16);
+  const __m512i begin_lo = _mm512_load_si512(begin32), begin_hi = _mm512_load_si512(begin32 + 16);
+  const __m512i count_lo = _mm512_load_si512(count32), count_hi = _mm512_load_si512(count32 + 16);
+  const __m512 one = _mm512_set1_ps(1.0f);
+  for (int i = 0; i < n; i += 16) {
+    const __m512i c = _mm512_loadu_si512(column + i);
+    const __m512 cf = _mm512_loadu_ps(coin + i);
+    const __m512 p = _mm512_permutex2var_ps(prob_lo, c, prob_hi);
+    const __mmask16 take = _mm512_cmp_ps_mask(cf, p, _CMP_GE_OQ) & _mm512_cmp_ps_mask(cf, one, _CMP_LE_OQ);
+    const __m512i t = _mm512_mask_blend_epi32(take, c, _mm512_permutex2var_epi32(alias_lo, c, alias_hi));
+    const __m512i begin = _mm512_permutex2var_epi32(begin_lo, t, begin_hi);
+    const __m512i count = _mm512_permutex2var_epi32(count_lo, t, count_hi);
+    const __m512i fr = _mm512_loadu_si512(frac + i);
+    const __m512i off = _mm512_srli_epi32(_mm512_mullo_epi32(fr, count), 16);
+    _mm512_storeu_si512(items + i, _mm512_add_epi32(begin, off));
+  }
+}
+#endif
 }  // namespace
 
 void Ranker::retrieve(std::span<const float> interests, Rng& rng, Workspace& ws) const {
@@ -115,29 +185,24 @@ void Ranker::retrieve(std::span<const float> interests, Rng& rng, Workspace& ws)
   const float column_scale = static_cast<float>(topics) * 0x1.0p-24f;
   const int n = padded_;
   // Passes 1 and 2 (vectorised): hashes; column, coin and item fraction.
-  std::uint64_t* hash = ws.error_bits.data();  // scratch until predict() reuses it
+  std::uint64_t* hash = ws.error_bits.data();
   for (int i = 0; i < n; ++i) hash[i] = mix64(key + static_cast<std::uint64_t>(i) * 0x9e3779b97f4a7c15ULL);
   retrieval_columns(n, hash, topics, bias_threshold, column_scale, ws.column.data(), ws.coin.data(),
                     ws.frac.data());
   // Pass 3: alias lookup and the item within the topic.
-  const int* column = ws.column.data();
-  const float* coin = ws.coin.data();
-  const std::uint32_t* frac = ws.frac.data();
-  const float* prob = ws.alias_prob.data();
-  const int* alias = ws.alias.data();
-  const int* topic_begin = cat_.topic_begin.data();
-  int* items = ws.items.data();
-  for (int i = 0; i < n; ++i) {
-    const int c = column[i];
-    // Arithmetic select: a branch here would be mispredicted about half the time.
-    const int take = static_cast<int>(coin[i] >= prob[c]) & static_cast<int>(coin[i] <= 1.0f);
-    const int t = c + take * (alias[c] - c);
-    const int begin = topic_begin[t];
-    const auto count = static_cast<std::uint64_t>(topic_begin[t + 1] - begin);
-    const int item = begin + static_cast<int>((frac[i] * count) >> 16);
-    items[i] = item;
-    __builtin_prefetch(&packed_[static_cast<std::size_t>(item)]);  // predict() reads it next
+#if defined(__AVX512F__)
+  if (topics <= 32 && max_topic_items_ < 65536 && !force_scalar_) {
+    retrieval_items_avx512(n, topics, ws.column.data(), ws.coin.data(), ws.frac.data(),
+                           ws.alias_prob.data(), ws.alias.data(), cat_.topic_begin.data(), ws.items.data());
+  } else
+#endif
+  {
+    retrieval_items(n, ws.column.data(), ws.coin.data(), ws.frac.data(), ws.alias_prob.data(),
+                    ws.alias.data(), cat_.topic_begin.data(), ws.items.data());
   }
+  // predict() reads each candidate's packed record next: start the cache misses
+  // now, all at once, instead of one dependent chain at a time.
+  for (int i = 0; i < n; ++i) __builtin_prefetch(&packed_[static_cast<std::size_t>(ws.items[i])]);
 }
 
 namespace {
@@ -146,8 +211,13 @@ namespace {
 inline std::uint64_t error_bits(std::uint64_t user_key, int item) {
   return mix64(user_key ^ (static_cast<std::uint64_t>(item) * 0xd6e8feb86659fd93ULL));
 }
+// The error of one task from the 32-bit half of the hash that holds its byte
+// (tasks 0-3: low half, 4-7: high half); 32-bit lanes vectorise twice as wide.
+inline float error_of_half(std::uint32_t half, int task) {
+  return (static_cast<float>((half >> (8 * (task & 3))) & 0xff) - 127.5f) * (1.0f / 73.9f);
+}
 inline float error_of(std::uint64_t bits, int task) {
-  return (static_cast<float>((bits >> (8 * task)) & 0xff) - 127.5f) * (1.0f / 73.9f);
+  return error_of_half(static_cast<std::uint32_t>(bits >> (task < 4 ? 0 : 32)), task);
 }
 }  // namespace
 
@@ -161,42 +231,73 @@ namespace {
 //   out = mult * sigmoid(s * (x1 - x2 - shift) + o + z * eps_t),
 // with eps_t the task's byte of the candidate's error bits (error_of). A small
 // function over restrict pointers so GCC vectorises it in one pass.
-void task_pass(int n, const float* __restrict__ x1, const float* __restrict__ x2, float shift,
-               const std::uint64_t* __restrict__ bits, int task, float s, float o, float z,
+__attribute__((noinline)) void task_pass(int n, const float* __restrict__ x1, const float* __restrict__ x2, float shift,
+               const std::uint32_t* __restrict__ half, int task, float s, float o, float z,
                const float* __restrict__ mult, float* __restrict__ out) {
   for (int i = 0; i < n; ++i)
-    out[i] = mult[i] * fast_sigmoid(s * (x1[i] - x2[i] - shift) + o + z * error_of(bits[i], task));
+    out[i] = mult[i] * fast_sigmoid(s * (x1[i] - x2[i] - shift) + o + z * error_of_half(half[i], task));
 }
 
 }  // namespace
 
+#if defined(__AVX512F__)
+// The gather stage of predict() with AVX-512 gathers (the packed record is 8
+// four-byte fields) and, with at most 32 topics, the interest lookup as a
+// permute. Writes exactly what the scalar loop writes.
+void gather_avx512(int n, const int* items, const void* packed, const float* interests, int topics,
+                   Ranker::Workspace& ws) {
+  alignas(64) float interest32[32] = {};
+  for (int t = 0; t < topics; ++t) interest32[t] = interests[t];
+  const __m512 int_lo = _mm512_load_ps(interest32), int_hi = _mm512_load_ps(interest32 + 16);
+  const float* base = static_cast<const float*>(packed);
+  float* out[7] = {ws.terms.play.data(), ws.terms.watch.data(), ws.terms.inter.data(), ws.dur.data(),
+                   ws.vl.data(), ws.sl.data(), ws.minutes.data()};
+  float* m = ws.m.data();
+  for (int i = 0; i < n; i += 16) {
+    const __m512i idx = _mm512_slli_epi32(_mm512_loadu_si512(items + i), 3);  // 8 fields per record
+    for (int f = 0; f < 7; ++f) _mm512_storeu_ps(out[f] + i, _mm512_i32gather_ps(idx, base + f, 4));
+    const __m512i topic = _mm512_i32gather_epi32(idx, base + 7, 4);
+    _mm512_storeu_ps(m + i, _mm512_permutex2var_ps(int_lo, topic, int_hi));
+  }
+}
+#endif
+
 void Ranker::predict(const ResponseCoeffs& k, std::uint64_t user_key,
                      std::span<const float> interests, Workspace& ws) const {
-  // Gather each candidate's packed record and evaluate the truth's logits
-  // (users/user_model.h, the single definition) into arrays for the vectorised
-  // passes below.
+  // Gather each candidate's packed record into arrays, then evaluate the
+  // truth's logits (users/user_model.h, the single definition) over them.
   const int n = padded_;
   const int* items = ws.items.data();
-  const PackedItem* packed = packed_.data();
-  const float* interest = interests.data();
-  ResponseLogits<Eigen::ArrayXf>& L = ws.logits;
-  float *lp = L.play.data(), *lw = L.watch.data(), *ll = L.like.data(), *ls = L.share.data(),
-        *lc = L.comment.data(), *vl = ws.vl.data(), *sl = ws.sl.data(), *minutes = ws.minutes.data();
-  std::uint64_t* bits = ws.error_bits.data();
-  for (int i = 0; i < n; ++i) {
-    const PackedItem& p = packed[items[i]];
-    ResponseLogits<float> x;
-    response_logits(k, interest[p.topic], p.dur, ItemTerms<float>{p.play, p.watch, p.inter}, x);
-    lp[i] = x.play;
-    lw[i] = x.watch;
-    ll[i] = x.like;
-    ls[i] = x.share;
-    lc[i] = x.comment;
-    vl[i] = p.valid_logit;
-    sl[i] = p.skip_logit;
-    minutes[i] = p.minutes;
+  const int topics = static_cast<int>(interests.size());
+#if defined(__AVX512F__)
+  if (topics <= 32 && !force_scalar_) {
+    gather_avx512(n, items, packed_.data(), interests.data(), topics, ws);
+  } else
+#endif
+  {
+    for (int i = 0; i < n; ++i) {
+      const PackedItem& p = packed_[static_cast<std::size_t>(items[i])];
+      ws.m[i] = interests[p.topic];
+      ws.terms.play[i] = p.play;
+      ws.terms.watch[i] = p.watch;
+      ws.terms.inter[i] = p.inter;
+      ws.dur[i] = p.dur;
+      ws.vl[i] = p.valid_logit;
+      ws.sl[i] = p.skip_logit;
+      ws.minutes[i] = p.minutes;
+    }
   }
-  for (int i = 0; i < n; ++i) bits[i] = error_bits(user_key, items[i]);  // vectorised
+  response_logits(k, ws.m, ws.dur, ws.terms, ws.logits);
+  const ResponseLogits<Eigen::ArrayXf>& L = ws.logits;
+  const float *lp = L.play.data(), *lw = L.watch.data(), *ll = L.like.data(), *ls = L.share.data(),
+              *lc = L.comment.data(), *vl = ws.vl.data(), *sl = ws.sl.data();
+  std::uint32_t* lo = ws.error_lo.data();
+  std::uint32_t* hi = ws.error_hi.data();
+  for (int i = 0; i < n; ++i) {  // vectorised
+    const std::uint64_t h = error_bits(user_key, items[i]);
+    lo[i] = static_cast<std::uint32_t>(h);
+    hi[i] = static_cast<std::uint32_t>(h >> 32);
+  }
   const float a = kProbit / watch_noise_;
   const float watch_scale = 1.0f / std::sqrt(1.0f + kPi * watch_noise_ * watch_noise_ / 8.0f);
   const float inter_scale = 1.0f / std::sqrt(1.0f + kPi * kShock * kShock / 8.0f);
@@ -208,7 +309,7 @@ void Ranker::predict(const ResponseCoeffs& k, std::uint64_t user_key,
                   const float* mult) {
     const int t = static_cast<int>(task);
     const TaskModelParams& p = mtl_.tasks[t];
-    task_pass(n, x1, x2, shift, bits, t, static_cast<float>(p.scale) * factor,
+    task_pass(n, x1, x2, shift, t < 4 ? lo : hi, t, static_cast<float>(p.scale) * factor,
               static_cast<float>(p.offset), static_cast<float>(p.noise), mult, ws.pred[t].data());
   };
   pass(Task::kPlay, 1.0f, lp, zeros, 0.0f, ones);
@@ -241,19 +342,55 @@ void Ranker::fuse(const FusionWeights& w, Workspace& ws) const {
 
 int Ranker::select_top(Workspace& ws, std::span<int> out) const {
   const int want = std::min<int>(shown_, static_cast<int>(out.size()));
-  // Keep the best k = shown + 2 by one pass of insertion (k is small; two spares
-  // absorb duplicate items, more duplicates fall back to a full sort): ties keep
-  // the lower index first, NaN scores (a degenerate weight choice) never enter.
-  const int k = std::min(n_, want + 2);
+  // Keep the best k = shown + 2 (two spares absorb duplicate items; more
+  // duplicates fall back to a full sort). Ties keep the lower index first; NaN
+  // scores (a degenerate weight choice) never enter.
+  const int k = std::min({n_, want + 2, 64});
+  // A threshold no higher than the k-th best score: the k-th largest of the
+  // maxima of blocks of 16 (k blocks have a maximum at least that high). Only
+  // candidates at or above it (typically 1.5 k) go through the insertion below.
+  constexpr int kBlock = 16;
+  const int blocks = (n_ + kBlock - 1) / kBlock;
+  float threshold = -INFINITY;
+  if (blocks >= k) {
+    float block_max[64];
+    const int nb = std::min(blocks, 64);
+    for (int b = 0; b < nb; ++b) {
+      float m = -INFINITY;
+      const int end = std::min(n_, (b + 1) * kBlock);
+      for (int i = b * kBlock; i < end; ++i) m = ws.score[i] > m ? ws.score[i] : m;  // NaN never wins
+      block_max[b] = m;
+    }
+    std::nth_element(block_max, block_max + (k - 1), block_max + nb, std::greater<float>());
+    threshold = block_max[k - 1];
+  }
+  // Branch-free compaction of the indices that pass.
+  int* pass = ws.order.data() + n_;  // second half of the scratch (order has 2n entries)
+  int passed = 0;
+  int i0 = 0;
+#if defined(__AVX512F__)
+  if (!force_scalar_) {  // 16 lanes at a time with a compress-store
+    const __m512 thr = _mm512_set1_ps(threshold);
+    const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    for (; i0 + 16 <= n_; i0 += 16) {
+      const __mmask16 keep = _mm512_cmp_ps_mask(_mm512_loadu_ps(ws.score.data() + i0), thr, _CMP_GE_OQ);
+      _mm512_mask_compressstoreu_epi32(pass + passed, keep, _mm512_add_epi32(lane, _mm512_set1_epi32(i0)));
+      passed += __builtin_popcount(keep);
+    }
+  }
+#endif
+  for (int i = i0; i < n_; ++i) {
+    pass[passed] = i;
+    passed += ws.score[i] >= threshold;  // false for NaN
+  }
   int* best = ws.order.data();
   float best_score[64];
-  const int kk = std::min(k, 64);
   int filled = 0;
-  for (int i = 0; i < n_; ++i) {
+  for (int p = 0; p < passed; ++p) {
+    const int i = pass[p];
     const float s = ws.score[i];
-    if (filled == kk && !(s > best_score[kk - 1])) continue;
-    if (std::isnan(s)) continue;
-    int j = filled < kk ? filled++ : kk - 1;
+    if (filled == k && !(s > best_score[k - 1])) continue;
+    int j = filled < k ? filled++ : k - 1;
     while (j > 0 && s > best_score[j - 1]) {
       best_score[j] = best_score[j - 1];
       best[j] = best[j - 1];

@@ -33,8 +33,10 @@ class Ranker {
   /// Buffers reused across requests (one per simulation thread).
   struct Workspace {
     std::vector<int> items;                 ///< candidate item ids (padded: use the first candidates())
-    std::vector<std::uint64_t> error_bits;  ///< per candidate: the MTL errors of all tasks
-    Eigen::ArrayXf vl, sl, minutes;  ///< per candidate: valid and skip logits, duration in minutes
+    std::vector<std::uint64_t> error_bits;  ///< retrieval's per-candidate hashes
+    std::vector<std::uint32_t> error_lo, error_hi;  ///< per candidate: MTL error bytes of tasks 0-3, 4-7
+    Eigen::ArrayXf m, dur, vl, sl, minutes;  ///< per candidate: interest, dur_feature, valid and skip logits, minutes
+    ItemTerms<Eigen::ArrayXf> terms;         ///< per candidate: the item's part of the logits
     Eigen::ArrayXf zeros, ones;  ///< constant inputs of the MTL passes
     ResponseLogits<Eigen::ArrayXf> logits;  ///< the truth's logits per candidate
     std::array<Eigen::ArrayXf, kNumTasks> pred;  ///< MTL predictions per task
@@ -66,12 +68,17 @@ class Ranker {
   /// items by score, best first; returns how many were written.
   int select_top(Workspace& ws, std::span<int> out) const;
 
+  /// Tests only: use the portable scalar code instead of the AVX-512 paths
+  /// (both must give identical results).
+  void force_scalar(bool on) { force_scalar_ = on; }
+
   /// The MTL error of task t for (user, item), in [-1.73, 1.73] with unit variance.
   static float mtl_error(std::uint64_t user_key, int item, int task);
 
  private:
   /// What predict() reads of an item, packed in one 32-byte record so a candidate
   /// costs one cache line (the catalogue's arrays would cost seven).
+  static_assert(sizeof(float) == 4 && sizeof(std::uint32_t) == 4);
   struct alignas(32) PackedItem {
     float play, watch, inter;  // ItemTerms
     float dur, valid_logit, skip_logit, minutes;
@@ -80,6 +87,8 @@ class Ranker {
   const Catalogue& cat_;
   std::vector<PackedItem> packed_;
   int n_, padded_, shown_;
+  int max_topic_items_ = 0;
+  bool force_scalar_ = false;
   float interest_bias_;
   MtlParams mtl_;
   float watch_noise_;

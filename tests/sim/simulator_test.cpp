@@ -249,3 +249,36 @@ TEST_CASE("the topic graph is connected") {
   for (int t = 1; t < 24; ++t) CHECK(d[t] > 0);
   for (int t = 0; t < 24; ++t) CHECK(g.degree(t) >= 4);
 }
+
+TEST_CASE("the AVX-512 ranking paths and the portable scalar code give identical lists") {
+  const Scenario s = test::quickstart_world(10, 1);
+  const Catalogue cat(s.catalogue, s.seed);
+  const UserModel model(s.user_model);
+  Ranker fast(cat, s.retrieval, s.mtl, model);
+  Ranker portable(cat, s.retrieval, s.mtl, model);
+  portable.force_scalar(true);
+  Ranker::Workspace a, b;
+  std::vector<float> interests(cat.topics());
+  Rng pick(8);
+  std::vector<float> action(s.action_dim());
+  for (int r = 0; r < 50; ++r) {
+    for (auto& x : interests) x = 0.02f + pick.uniform01();
+    for (auto& x : action) x = 2.0f * pick.uniform01() - 1.0f;
+    const FusionWeights w = weights_from_action(s.fusion, action);
+    UserState state;
+    state.fatigue = pick.uniform01();
+    const ResponseCoeffs k = model.coeffs(UserProfile{}, state);
+    Rng ra(100 + r), rb(100 + r);
+    fast.retrieve(interests, ra, a);
+    portable.retrieve(interests, rb, b);
+    REQUIRE(std::equal(a.items.begin(), a.items.begin() + fast.candidates(), b.items.begin()));
+    fast.predict(k, 7, interests, a);
+    portable.predict(k, 7, interests, b);
+    fast.fuse(w, a);
+    portable.fuse(w, b);
+    for (int i = 0; i < fast.candidates(); ++i) REQUIRE(a.score[i] == b.score[i]);
+    std::vector<int> ta(s.retrieval.shown), tb(s.retrieval.shown);
+    REQUIRE(fast.select_top(a, ta) == portable.select_top(b, tb));
+    CHECK(ta == tb);
+  }
+}
