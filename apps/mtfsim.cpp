@@ -188,7 +188,9 @@ int cmd_bench_sim(const std::vector<std::string>& args) {
     ro.threads = t;
     const auto t0 = std::chrono::steady_clock::now();
     mtf::RunResult res = sim.run(ro, rec.get());
+    const auto t_run = std::chrono::steady_clock::now();
     if (rec) rec->finish({}, res.wall_seconds);
+    const double finish_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_run).count();
     // Timed to the end of finish(): a recorded run is done when its database is.
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double writer_cpu = rec ? rec->writer_cpu_seconds() : 0.0;
@@ -196,7 +198,7 @@ int cmd_bench_sim(const std::vector<std::string>& args) {
                 res.requests / secs, writer_cpu);
     json << (i ? "," : "") << "{\"threads\":" << t << ",\"requests\":" << res.requests
          << ",\"seconds\":" << secs << ",\"requests_per_s\":" << res.requests / secs
-         << ",\"writer_cpu_s\":" << writer_cpu << "}";
+         << ",\"writer_cpu_s\":" << writer_cpu << ",\"finish_s\":" << finish_s << "}";
   }
   json << "]}";
   std::cout << json.str() << std::endl;

@@ -438,6 +438,30 @@ void bind_transition(Statement& st, int base, const TransitionRow& t) {
   st.bind(base + 24, t.log_density);
 }
 
+/// Binds row i of columnar transitions (the same columns as bind_transition).
+void bind_transition(Statement& st, int base, const TransitionColumns& c, std::size_t i) {
+  const TransitionColumns::Row& t = c.rows[i];
+  const auto S = static_cast<std::size_t>(c.state_dim), A = static_cast<std::size_t>(c.action_dim);
+  const auto slice = [](const std::vector<float>& v, std::size_t at, std::size_t n) {
+    return std::span<const float>(v.data() + at * n, n);
+  };
+  st.bind(base + 1, t.user);
+  st.bind(base + 2, t.session);
+  st.bind(base + 3, t.step);
+  st.bind(base + 4, t.group);
+  st.bind(base + 5, t.time);
+  st.bind_floats(base + 6, slice(c.state, i, S), false);
+  st.bind_floats(base + 7, slice(c.action, i, A), false);
+  st.bind_floats(base + 8, slice(c.next_state, i, S), false);
+  st.bind(base + 9, static_cast<double>(t.reward));
+  st.bind(base + 10, t.done ? 1 : 0);
+  bind_counts(st, base + 11, t.counts);
+  st.bind_floats(base + 21, t.has_baseline ? slice(c.baseline, i, A) : std::span<const float>(), true);
+  st.bind_floats(base + 22, t.has_bounds ? slice(c.lower, i, A) : std::span<const float>(), true);
+  st.bind_floats(base + 23, t.has_bounds ? slice(c.upper, i, A) : std::span<const float>(), true);
+  st.bind(base + 24, t.log_density);
+}
+
 constexpr const char* kInsertUserDay =
     "INSERT INTO user_days VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
     "?15, ?16, ?17)";
@@ -522,6 +546,20 @@ struct Recorder::Impl {
     dims("upper", t.upper.size(), action_dim, true);
   }
 
+  void check_columns(const TransitionColumns& c) {
+    const std::size_t n = c.size();
+    if (n == 0) return;
+    const auto S = static_cast<std::size_t>(state_dim), A = static_cast<std::size_t>(action_dim);
+    const bool ok = c.state_dim == state_dim && c.action_dim == action_dim && c.state.size() == n * S &&
+                    c.action.size() == n * A && c.next_state.size() == n * S && c.baseline.size() == n * A &&
+                    c.lower.size() == n * A && c.upper.size() == n * A;
+    if (!ok)
+      throw RecordError(db->path().string() + ": batch " + std::to_string(batches_written) +
+                        ": transition columns do not match " + std::to_string(n) + " rows of state_dim " +
+                        std::to_string(state_dim) + " and action_dim " + std::to_string(action_dim) +
+                        " (RunInfo): the simulator built a malformed batch");
+  }
+
   void write(const std::vector<GroupRow>& groups) {
     Statement& st = *ins_group;
     for (const GroupRow& g : groups) {
@@ -573,6 +611,27 @@ struct Recorder::Impl {
         count_rows(1);
       }
       // Before the batch's memory goes: the blobs were bound SQLITE_STATIC.
+      ins_transitions_block->clear_bindings();
+      ins_transition->clear_bindings();
+      transitions_written.fetch_add(static_cast<std::int64_t>(n), std::memory_order_relaxed);
+    }
+    {
+      const TransitionColumns& c = b.transition_columns;
+      const std::size_t n = c.size();
+      check_columns(c);
+      std::size_t i = 0;
+      for (; i + kTransitionsPerInsert <= n; i += kTransitionsPerInsert) {
+        Statement& st = *ins_transitions_block;
+        for (std::size_t k = 0; k < kTransitionsPerInsert; ++k)
+          bind_transition(st, static_cast<int>(k) * kTransitionColumns, c, i + k);
+        st.run();
+        count_rows(kTransitionsPerInsert);
+      }
+      for (; i < n; ++i) {
+        bind_transition(*ins_transition, 0, c, i);
+        ins_transition->run();
+        count_rows(1);
+      }
       ins_transitions_block->clear_bindings();
       ins_transition->clear_bindings();
       transitions_written.fetch_add(static_cast<std::int64_t>(n), std::memory_order_relaxed);

@@ -87,10 +87,51 @@ struct UserDayRow {
   BehaviourCounts counts;  ///< summed over the day's sessions
 };
 
+/// Transitions in columnar form, which is how the simulator hands them over:
+/// no allocation per row, and the writer binds the blobs straight from the flat
+/// arrays. Row i's vectors are the slices [i * dim, (i + 1) * dim); baseline,
+/// lower and upper hold action_dim values for every row and are written as NULL
+/// where the row's has_baseline / has_bounds flag is false.
+struct TransitionColumns {
+  struct Row {
+    std::int64_t user = 0;
+    std::int32_t session = 0, step = 0, group = 0;
+    double time = 0;
+    float reward = 0;
+    bool done = false, has_baseline = false, has_bounds = false;
+    BehaviourCounts counts;
+    std::optional<double> log_density;
+  };
+  int state_dim = 0, action_dim = 0;
+  std::vector<Row> rows;
+  std::vector<float> state, action, next_state, baseline, lower, upper;
+
+  std::size_t size() const { return rows.size(); }
+  void clear() {
+    rows.clear();
+    for (auto* v : {&state, &action, &next_state, &baseline, &lower, &upper}) v->clear();
+  }
+  /// Appends all of `other`'s rows (same dimensions).
+  void append(const TransitionColumns& other) {
+    rows.insert(rows.end(), other.rows.begin(), other.rows.end());
+    const auto add = [](std::vector<float>& to, const std::vector<float>& from) {
+      to.insert(to.end(), from.begin(), from.end());
+    };
+    add(state, other.state);
+    add(action, other.action);
+    add(next_state, other.next_state);
+    add(baseline, other.baseline);
+    add(lower, other.lower);
+    add(upper, other.upper);
+  }
+};
+
 /// A unit of work for the writer: rows produced by one block of users on one day.
+/// Transitions may come as rows, as columns, or both (rows are written first).
 struct RecordBatch {
   std::vector<SessionRow> sessions;
   std::vector<TransitionRow> transitions;
+  TransitionColumns transition_columns;
   std::vector<UserDayRow> user_days;
 };
 

@@ -60,7 +60,7 @@ struct UserSlot {
   int sessions = 0, requests = 0;
   double reward = 0;
   BehaviourCounts day;
-  std::vector<TransitionRow> transitions;
+  TransitionColumns transitions;  // reused across blocks: no allocation per row
   std::vector<SessionRow> sessions_rows;
 };
 
@@ -152,6 +152,8 @@ void Simulator::simulate_block(int day, std::int64_t begin, std::int64_t end, bo
   out.first_count.assign(groups, 0);
   out.requests = 0;
   out.batch = RecordBatch{};
+  out.batch.transition_columns.state_dim = kStateDim;
+  out.batch.transition_columns.action_dim = sc.action_dim();
 
   const auto n = static_cast<std::size_t>(end - begin);
   auto& slots = scratch.slots;
@@ -173,6 +175,8 @@ void Simulator::simulate_block(int day, std::int64_t begin, std::int64_t end, bo
     s.reward = 0;
     s.day = {};
     s.transitions.clear();
+    s.transitions.state_dim = kStateDim;
+    s.transitions.action_dim = d;
     s.sessions_rows.clear();
     UserState& st = population_->state(u);
     if (day == 0 && st.sessions_total == 0 && st.next_session < 0)
@@ -286,26 +290,27 @@ void Simulator::simulate_block(int day, std::int64_t begin, std::int64_t end, bo
         const bool leave = st.requests_in_session >= kMaxRequestsPerSession ||
                            s.env.uniform01d() < model_.leave_probability(prof, st);
         if (rec_transitions) {
-          TransitionRow row;
+          TransitionColumns& tc = s.transitions;
+          TransitionColumns::Row& row = tc.rows.emplace_back();
           row.user = u;
           row.session = st.sessions_total;
           row.step = st.requests_in_session - 1;
           row.group = g;
           row.time = s.request_time;
-          row.state = s.state;
-          row.action = s.action;
-          row.next_state.resize(kStateDim);
-          build_state(prof, st, interests, now, row.next_state);
           row.reward = static_cast<float>(r);
           row.done = leave;
           row.counts = s.counts;
-          if (s.has_baseline) row.baseline = s.baseline;
-          if (s.has_bounds) {
-            row.lower = s.lower;
-            row.upper = s.upper;
-          }
+          row.has_baseline = s.has_baseline;
+          row.has_bounds = s.has_bounds;
           if (std::isfinite(s.log_density)) row.log_density = s.log_density;
-          s.transitions.push_back(std::move(row));
+          tc.state.insert(tc.state.end(), s.state.begin(), s.state.end());
+          tc.action.insert(tc.action.end(), s.action.begin(), s.action.end());
+          tc.baseline.insert(tc.baseline.end(), s.baseline.begin(), s.baseline.end());
+          tc.lower.insert(tc.lower.end(), s.lower.begin(), s.lower.end());
+          tc.upper.insert(tc.upper.end(), s.upper.begin(), s.upper.end());
+          tc.next_state.resize(tc.next_state.size() + kStateDim);
+          build_state(prof, st, interests, now,
+                      std::span<float>(tc.next_state.data() + tc.next_state.size() - kStateDim, kStateDim));
         }
         q.schedule(now, Event{leave ? EventKind::kSessionEnd : EventKind::kRequest, i});
         break;
@@ -340,6 +345,14 @@ void Simulator::simulate_block(int day, std::int64_t begin, std::int64_t end, bo
   q.run_until(std::numeric_limits<double>::infinity(), handle);
 
   // Merge in user order: totals and rows do not depend on event interleaving.
+  if (rec_transitions) {
+    std::size_t rows = 0;
+    for (std::size_t i = 0; i < n; ++i) rows += slots[i].transitions.size();
+    TransitionColumns& c = out.batch.transition_columns;
+    c.rows.reserve(rows);
+    for (auto* v : {&c.state, &c.next_state}) v->reserve(rows * kStateDim);
+    for (auto* v : {&c.action, &c.baseline, &c.lower, &c.upper}) v->reserve(rows * static_cast<std::size_t>(d));
+  }
   for (std::size_t i = 0; i < n; ++i) {
     const std::int64_t u = begin + static_cast<std::int64_t>(i);
     const int g = group_[static_cast<std::size_t>(u)];
@@ -354,7 +367,7 @@ void Simulator::simulate_block(int day, std::int64_t begin, std::int64_t end, bo
     }
     if (!record) continue;
     for (auto& row : s.sessions_rows) out.batch.sessions.push_back(std::move(row));
-    for (auto& row : s.transitions) out.batch.transitions.push_back(std::move(row));
+    if (rec_transitions) out.batch.transition_columns.append(s.transitions);
     if (s.active && sc.record.user_days) {
       UserDayRow row;
       row.user = u;
