@@ -241,6 +241,7 @@ __attribute__((noinline)) void task_pass(int n, const float* __restrict__ x1, co
 }  // namespace
 
 #if defined(__AVX512F__)
+namespace {
 // The gather stage of predict() with AVX-512 gathers (the packed record is 8
 // four-byte fields) and, with at most 32 topics, the interest lookup as a
 // permute. Writes exactly what the scalar loop writes.
@@ -260,6 +261,7 @@ void gather_avx512(int n, const int* items, const void* packed, const float* int
     _mm512_storeu_ps(m + i, _mm512_permutex2var_ps(int_lo, topic, int_hi));
   }
 }
+}  // namespace
 #endif
 
 void Ranker::predict(const ResponseCoeffs& k, std::uint64_t user_key,

@@ -36,6 +36,7 @@ enum class Stream : std::uint64_t {
   kAgentBatch = 11,
   kAgentNoise = 12,
   kBenchmark = 13,
+  kInterestDrift = 14,
 };
 
 /// Derives a 64-bit seed from the master seed, a purpose and up to two indices

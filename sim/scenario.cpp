@@ -377,7 +377,7 @@ const std::vector<Field<UserDynamicsParams>>& user_model_fields() {
       {"watch_length", &S::watch_length, any},
       {"watch_duration", &S::watch_duration, any},
       {"watch_fatigue", &S::watch_fatigue, any},
-      {"watch_noise", &S::watch_noise, at_least(0)},
+      {"watch_noise", &S::watch_noise, above(0)},  // the MTL divides by it
       {"like_bias", &S::like_bias, any},
       {"share_bias", &S::share_bias, any},
       {"comment_bias", &S::comment_bias, any},
@@ -450,6 +450,8 @@ void parse_population(const Obj& top, Scenario& s) {
     }
     if (const Node n = o->at("segments"); !n.missing()) {
       const std::size_t count = n.array("an array of at least 1 segment", 1);
+      if (count > 255)  // users store their segment in one byte
+        n.fail("an array of at most 255 segments", std::to_string(count) + " segments");
       std::set<std::string> names;
       for (std::size_t i = 0; i < count; ++i) {
         SegmentParams seg = parse_segment(n.at(i), s);
@@ -716,6 +718,8 @@ void parse_groups(const Obj& top, Scenario& s) {
   const Node n = top.at("groups");
   const std::size_t count =
       n.array("an array of at least 1 group {name, share, policy}", 1);
+  if (count > 255)  // users store their group in one byte
+    n.fail("an array of at most 255 groups", std::to_string(count) + " groups");
   s.groups.clear();
   std::set<std::string> names;
   for (std::size_t i = 0; i < count; ++i) {

@@ -47,7 +47,8 @@ int assign_group(std::uint64_t seed, std::int64_t user, const std::vector<GroupS
 
 /// Per-user bookkeeping for one block-day.
 struct UserSlot {
-  Rng env, pol;  // the user's environment and policy streams for this day
+  Rng env, ret, pol;  // the user's reaction, retrieval and policy streams for this day
+  std::uint64_t mtl_key = 0;  // keys the user's fixed MTL errors
   std::vector<float> state, action, baseline, lower, upper;
   double log_density = 0;
   bool has_baseline = false, has_bounds = false;
@@ -56,19 +57,25 @@ struct UserSlot {
   BehaviourCounts counts;  // of the pending request
   double request_time = 0;
   // Day totals.
-  bool active = false;
-  int sessions = 0, requests = 0;
-  double reward = 0;
+  bool active = false, returned = false;
+  int sessions = 0, requests = 0, first_count = 0;
+  double reward = 0, first_reward = 0;
   BehaviourCounts day;
   TransitionColumns transitions;  // reused across blocks: no allocation per row
   std::vector<SessionRow> sessions_rows;
 };
 
 struct Simulator::BlockOut {
-  std::vector<GroupDayTotals> totals;        // per group, this day
-  std::vector<std::int64_t> returned_prev;   // per group: active yesterday and today
-  std::vector<double> first_reward;          // per group: sum of first-request rewards
-  std::vector<std::int64_t> first_count;
+  // One entry per user active this day, in user order: the caller folds them into
+  // the group totals in that order, so sums do not depend on the block size.
+  struct ActiveUser {
+    int group;
+    bool returned;  // active yesterday too
+    int sessions, requests, first_count;
+    double reward, first_reward;
+    BehaviourCounts counts;
+  };
+  std::vector<ActiveUser> active;
   std::int64_t requests = 0;
   RecordBatch batch;
   bool ready = false;
@@ -98,6 +105,8 @@ Simulator::Simulator(Scenario scenario, std::vector<PolicyPtr> policies)
       throw ScenarioError("groups[" + std::to_string(g) + "].policy: produces actions of dimension " +
                           std::to_string(policies_[g]->action_dim()) + ", the fusion block has " +
                           std::to_string(scenario_.action_dim()) + " dims");
+  if (scenario_.groups.size() > 255 || population_->segments().size() > 255)
+    throw ScenarioError("simulator: at most 255 groups and 255 segments (stored in one byte per user)");
   const auto n = static_cast<std::size_t>(population_->size());
   group_.resize(n);
   group_users_.assign(scenario_.groups.size(), 0);
@@ -134,7 +143,6 @@ RunInfo Simulator::run_info(const std::string& version, int threads) const {
 void Simulator::simulate_block(int day, std::int64_t begin, std::int64_t end, bool record,
                                ThreadScratch& scratch, BlockOut& out) {
   const Scenario& sc = scenario_;
-  const int groups = static_cast<int>(sc.groups.size());
   const int d = sc.action_dim();
   const int shown = sc.retrieval.shown;
   const bool rec_transitions = record && sc.record.transitions;
@@ -146,10 +154,7 @@ void Simulator::simulate_block(int day, std::int64_t begin, std::int64_t end, bo
     return std::span<const int>(g.neighbours_begin(t), g.neighbours_end(t));
   };
 
-  out.totals.assign(groups, GroupDayTotals{});
-  out.returned_prev.assign(groups, 0);
-  out.first_reward.assign(groups, 0.0);
-  out.first_count.assign(groups, 0);
+  out.active.clear();
   out.requests = 0;
   out.batch = RecordBatch{};
   out.batch.transition_columns.state_dim = kStateDim;
@@ -165,14 +170,16 @@ void Simulator::simulate_block(int day, std::int64_t begin, std::int64_t end, bo
     const std::int64_t u = begin + static_cast<std::int64_t>(i);
     UserSlot& s = slots[i];
     s.env.reseed(derive_seed(sc.seed, Stream::kUserBehaviour, static_cast<std::uint64_t>(u), day));
+    s.ret.reseed(derive_seed(sc.seed, Stream::kRetrieval, static_cast<std::uint64_t>(u), day));
     s.pol.reseed(derive_seed(sc.seed, Stream::kPolicy, static_cast<std::uint64_t>(u), day));
+    s.mtl_key = derive_seed(sc.seed, Stream::kMtlNoise, static_cast<std::uint64_t>(u));
     s.state.resize(kStateDim);
     for (auto* v : {&s.action, &s.baseline, &s.lower, &s.upper}) v->resize(d);
     s.views.resize(shown);
     s.feedback.resize(shown);
-    s.active = false;
-    s.sessions = s.requests = 0;
-    s.reward = 0;
+    s.active = s.returned = false;
+    s.sessions = s.requests = s.first_count = 0;
+    s.reward = s.first_reward = 0;
     s.day = {};
     s.transitions.clear();
     s.transitions.state_dim = kStateDim;
@@ -180,7 +187,7 @@ void Simulator::simulate_block(int day, std::int64_t begin, std::int64_t end, bo
     s.sessions_rows.clear();
     UserState& st = population_->state(u);
     if (day == 0 && st.sessions_total == 0 && st.next_session < 0)
-      st.next_session = model_.first_session_start(population_->profile(u), 0, s.env);
+      st.next_session = model_.first_session_start(population_->profile(u), s.env);
     if (st.next_session >= 0 && st.next_session < day_end)
       q.schedule(std::max(st.next_session, day_start), Event{EventKind::kSessionStart, static_cast<std::uint32_t>(i)});
   }
@@ -192,7 +199,7 @@ void Simulator::simulate_block(int day, std::int64_t begin, std::int64_t end, bo
       // Interests drift along the topic graph once a day (own stream: independent of event order).
       for (std::size_t i = 0; i < n; ++i) {
         const std::int64_t u = begin + static_cast<std::int64_t>(i);
-        Rng drift(sc.seed, Stream::kUserProfile, static_cast<std::uint64_t>(u), 0x100000000ULL + day);
+        Rng drift(sc.seed, Stream::kInterestDrift, static_cast<std::uint64_t>(u), day);
         model_.drift_interests(population_->interests(u), drift, neighbours);
       }
       return;
@@ -217,7 +224,7 @@ void Simulator::simulate_block(int day, std::int64_t begin, std::int64_t end, bo
         st.next_session = -1;
         if (!s.active) {
           s.active = true;
-          if (st.last_active_day == day - 1) ++out.returned_prev[g];
+          s.returned = st.last_active_day == day - 1;
           st.last_active_day = day;
         }
         ++s.sessions;
@@ -225,7 +232,7 @@ void Simulator::simulate_block(int day, std::int64_t begin, std::int64_t end, bo
         break;
       }
       case EventKind::kRequest: {
-        build_state(prof, st, interests, now, s.state);
+        build_state(prof, st, now, s.state);
         ActionInfo info;
         info.baseline = s.baseline;
         info.lower = s.lower;
@@ -236,8 +243,8 @@ void Simulator::simulate_block(int day, std::int64_t begin, std::int64_t end, bo
         s.log_density = info.log_density;
         const FusionWeights w = weights_from_action(sc.fusion, s.action);
         const ResponseCoeffs k = model_.coeffs(prof, st);
-        ranker.retrieve(interests, s.env, scratch.ws);
-        ranker.predict(k, mix64(sc.seed ^ static_cast<std::uint64_t>(u)), interests, scratch.ws);
+        ranker.retrieve(interests, s.ret, scratch.ws);
+        ranker.predict(k, s.mtl_key, interests, scratch.ws);
         ranker.fuse(w, scratch.ws);
         const int got = ranker.select_top(scratch.ws, scratch.top);
         s.counts = {};
@@ -265,7 +272,6 @@ void Simulator::simulate_block(int day, std::int64_t begin, std::int64_t end, bo
           bc.watch_seconds += fb.watch_seconds;
           bc.dwell_seconds += fb.dwell_seconds;
         }
-        s.views.resize(shown);
         s.request_time = now;
         ++out.requests;
         q.schedule(now + s.counts.dwell_seconds, Event{EventKind::kFeedback, i});
@@ -277,8 +283,8 @@ void Simulator::simulate_block(int day, std::int64_t begin, std::int64_t end, bo
                       std::span<const ItemFeedback>(s.feedback.data(), got), neighbours);
         const double r = reward_of(sc.reward, s.counts);
         if (st.requests_in_session == 0) {
-          out.first_reward[g] += r;
-          ++out.first_count[g];
+          s.first_reward += r;
+          ++s.first_count;
         }
         ++st.requests_in_session;
         st.last_request = s.counts;
@@ -309,7 +315,7 @@ void Simulator::simulate_block(int day, std::int64_t begin, std::int64_t end, bo
           tc.lower.insert(tc.lower.end(), s.lower.begin(), s.lower.end());
           tc.upper.insert(tc.upper.end(), s.upper.begin(), s.upper.end());
           tc.next_state.resize(tc.next_state.size() + kStateDim);
-          build_state(prof, st, interests, now,
+          build_state(prof, st, now,
                       std::span<float>(tc.next_state.data() + tc.next_state.size() - kStateDim, kStateDim));
         }
         q.schedule(now, Event{leave ? EventKind::kSessionEnd : EventKind::kRequest, i});
@@ -357,14 +363,8 @@ void Simulator::simulate_block(int day, std::int64_t begin, std::int64_t end, bo
     const std::int64_t u = begin + static_cast<std::int64_t>(i);
     const int g = group_[static_cast<std::size_t>(u)];
     UserSlot& s = slots[i];
-    GroupDayTotals& t = out.totals[g];
-    if (s.active) {
-      ++t.active;
-      t.sessions += s.sessions;
-      t.requests += s.requests;
-      t.reward += s.reward;
-      t.counts += s.day;
-    }
+    if (s.active)
+      out.active.push_back({g, s.returned, s.sessions, s.requests, s.first_count, s.reward, s.first_reward, s.day});
     if (!record) continue;
     for (auto& row : s.sessions_rows) out.batch.sessions.push_back(std::move(row));
     if (rec_transitions) out.batch.transition_columns.append(s.transitions);
@@ -384,6 +384,10 @@ void Simulator::simulate_block(int day, std::int64_t begin, std::int64_t end, bo
 }
 
 RunResult Simulator::run(const RunOptions& opt, Recorder* recorder) {
+  // The population's state evolves during a run: a second run would start from
+  // the first one's end, not from the scenario.
+  if (ran_) throw std::logic_error("Simulator::run: called twice; build a new Simulator for another run");
+  ran_ = true;
   const auto t0 = std::chrono::steady_clock::now();
   const Scenario& sc = scenario_;
   const int groups = static_cast<int>(sc.groups.size());
@@ -444,17 +448,16 @@ RunResult Simulator::run(const RunOptions& opt, Recorder* recorder) {
           cv.wait(lock, [&] { return error || out->ready; });
           if (error) break;
         }
-        for (int g = 0; g < groups; ++g) {
-          GroupDayTotals& t = res.metrics.at(g, day);
-          const GroupDayTotals& o = out->totals[g];
-          t.active += o.active;
-          t.sessions += o.sessions;
-          t.requests += o.requests;
-          t.reward += o.reward;
-          t.counts += o.counts;
-          if (day > 0) res.metrics.at(g, day - 1).returned += out->returned_prev[g];
-          first_sum[g] += out->first_reward[g];
-          first_n[g] += out->first_count[g];
+        for (const BlockOut::ActiveUser& a : out->active) {  // user order
+          GroupDayTotals& t = res.metrics.at(a.group, day);
+          ++t.active;
+          t.sessions += a.sessions;
+          t.requests += a.requests;
+          t.reward += a.reward;
+          t.counts += a.counts;
+          if (day > 0 && a.returned) ++res.metrics.at(a.group, day - 1).returned;
+          first_sum[a.group] += a.first_reward;
+          first_n[a.group] += a.first_count;
         }
         res.requests += out->requests;
         if (recorder) recorder->submit(std::move(out->batch));

@@ -53,7 +53,8 @@ class Simulator {
   ~Simulator();
 
   /// Simulates the scenario's days. `recorder` may be null (nothing written).
-  /// Can be called once per Simulator (the population's state evolves).
+  /// Can be called once per Simulator (the population's state evolves); a
+  /// second call throws std::logic_error.
   RunResult run(const RunOptions& options, Recorder* recorder);
 
   const Scenario& scenario() const { return scenario_; }
@@ -79,6 +80,7 @@ class Simulator {
   std::vector<PolicyPtr> policies_;
   std::vector<std::uint8_t> group_;
   std::vector<std::int64_t> group_users_;
+  bool ran_ = false;
 };
 
 /// Group of user u: a seeded hash of (seed, u) against the groups' shares, so

@@ -14,18 +14,17 @@ inline float clip(float x, float lo, float hi) { return std::min(hi, std::max(lo
 inline float rate(int n, int d) { return d > 0 ? static_cast<float>(n) / static_cast<float>(d) : 0.0f; }
 }  // namespace
 
-void build_state(const UserProfile& p, const UserState& s, std::span<const float> interests,
-                 double now, std::span<float> out) {
+void build_state(const UserProfile& p, const UserState& s, double now, std::span<float> out) {
   assert(out.size() == kStateDim);
-  float top[3] = {0, 0, 0};
-  float sum = 0;
-  for (const float x : interests) {
-    sum += x;
-    if (x > top[0]) { top[2] = top[1]; top[1] = top[0]; top[0] = x; }
-    else if (x > top[1]) { top[2] = top[1]; top[1] = x; }
-    else if (x > top[2]) top[2] = x;
-  }
   const BehaviourHistory& h = s.history;
+  int top[3] = {0, 0, 0};
+  int distinct = 0;
+  for (const int c : h.played_by_topic()) {
+    distinct += c > 0;
+    if (c > top[0]) { top[2] = top[1]; top[1] = top[0]; top[0] = c; }
+    else if (c > top[1]) { top[2] = top[1]; top[1] = c; }
+    else if (c > top[2]) top[2] = c;
+  }
   const int n = h.count();
   const int plays = h.with(BehaviourHistory::kPlayed);
   const double day_start = std::floor(now / kSecondsPerDay) * kSecondsPerDay;
@@ -35,11 +34,12 @@ void build_state(const UserProfile& p, const UserState& s, std::span<const float
   int i = 0;
   out[i++] = static_cast<float>(p.age_group) / 3.0f;
   out[i++] = static_cast<float>(p.male);
-  out[i++] = clip(std::log2(p.sessions_per_day) / 3.0f, -1.0f, 1.0f);
-  out[i++] = top[0];
-  out[i++] = top[1];
-  out[i++] = top[2];
-  out[i++] = sum > 0 ? (top[0] + top[1] + top[2]) / sum : 0.0f;
+  const double days = std::floor(now / kSecondsPerDay) + 1.0;
+  out[i++] = clip(static_cast<float>(std::log2((s.sessions_total + 1) / days) / 3.0), -1.0f, 1.0f);
+  out[i++] = rate(top[0], plays);
+  out[i++] = rate(top[1], plays);
+  out[i++] = rate(top[2], plays);
+  out[i++] = clip(static_cast<float>(distinct) / 10.0f, 0.0f, 2.0f);
   out[i++] = rate(plays, n);
   out[i++] = rate(h.with(BehaviourHistory::kValid), n);
   out[i++] = rate(h.with(BehaviourHistory::kFinished), n);

@@ -1,7 +1,8 @@
 // The agent-facing state: a fixed-length feature vector built from what a real
-// recommender could observe (profile and behaviour history), never from the
-// user's hidden truth (fatigue, satisfaction, tastes). This table is the one
-// place the features are defined; README's "State features" section mirrors it.
+// recommender could observe (the profile's age group and gender, and behaviour
+// history), never from the user's hidden truth (interests, activity rate,
+// fatigue, satisfaction, tastes). This table is the one place the features are
+// defined; README's "State features" section mirrors it.
 #pragma once
 
 #include <array>
@@ -22,11 +23,11 @@ struct StateFeature {
 inline constexpr std::array<StateFeature, kStateDim> kStateFeatures = {{
     {"age_group", "age group 0..3 divided by 3, in [0, 1]"},
     {"male", "1 if male, else 0"},
-    {"activity", "log2(mean sessions per day) / 3, clipped to [-1, 1]"},
-    {"interest_top1", "strongest topic interest, [0, 1]"},
-    {"interest_top2", "second strongest topic interest, [0, 1]"},
-    {"interest_top3", "third strongest topic interest, [0, 1]"},
-    {"interest_concentration", "sum of the top 3 interests / sum of all, [0, 1]"},
+    {"activity", "log2(sessions per day since the run started, this one included) / 3, clipped to [-1, 1]"},
+    {"topic_top1", "share of the most played topic among plays in the last 100 shown items, [0, 1]"},
+    {"topic_top2", "share of the second most played topic (last 100), [0, 1]"},
+    {"topic_top3", "share of the third most played topic (last 100), [0, 1]"},
+    {"topics_played", "distinct topics played in the last 100 shown items / 10, clipped to [0, 2]"},
     {"hist_play_rate", "plays / items shown over the last 100 shown items, [0, 1]"},
     {"hist_valid_rate", "valid consumptions / items shown (last 100), [0, 1]"},
     {"hist_finish_rate", "finishes / items shown (last 100), [0, 1]"},
@@ -55,7 +56,6 @@ inline constexpr std::array<StateFeature, kStateDim> kStateFeatures = {{
 }};
 
 /// Writes the state of a user at simulated time `now` into `out` (size kStateDim).
-void build_state(const UserProfile& profile, const UserState& state, std::span<const float> interests,
-                 double now, std::span<float> out);
+void build_state(const UserProfile& profile, const UserState& state, double now, std::span<float> out);
 
 }  // namespace mtf

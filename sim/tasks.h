@@ -40,8 +40,8 @@ struct BehaviourCounts {
   int shares = 0;
   int comments = 0;
   int skips = 0;          ///< fast slides (< 3 s)
-  float watch_seconds = 0;
-  float dwell_seconds = 0;  ///< time in the app for this request (watching + browsing)
+  double watch_seconds = 0;  ///< double: group totals over millions of user-days stay exact enough
+  double dwell_seconds = 0;  ///< time in the app (watching + browsing)
 
   BehaviourCounts& operator+=(const BehaviourCounts& o) {
     shown += o.shown; plays += o.plays; valid += o.valid; finishes += o.finishes;

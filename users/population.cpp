@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <boost/random/normal_distribution.hpp>
 #include <cmath>
+#include <vector>
 
 #include "sim/rng.h"
 
@@ -49,10 +50,14 @@ UserProfile Population::draw_profile(const std::vector<SegmentParams>& segments,
   p.patience = static_cast<float>(s.patience) + 0.3f * normal(rng);
 
   for (auto& x : interests) x = 0.04f + 0.08f * rng.uniform01();
+  // k distinct primary topics (a partial Fisher-Yates shuffle of the topics).
   const int k = std::min(s.interest_topics, topics);
+  std::vector<int> order(static_cast<std::size_t>(topics));
+  for (int t = 0; t < topics; ++t) order[static_cast<std::size_t>(t)] = t;
   for (int i = 0; i < k; ++i) {
-    const int t = static_cast<int>(rng.below(static_cast<std::uint32_t>(topics)));
-    interests[t] = std::max(interests[t], 0.5f + 0.5f * rng.uniform01());
+    const int j = i + static_cast<int>(rng.below(static_cast<std::uint32_t>(topics - i)));
+    std::swap(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>(j)]);
+    interests[order[static_cast<std::size_t>(i)]] = 0.5f + 0.5f * rng.uniform01();
   }
   return p;
 }

@@ -22,21 +22,26 @@ struct UserProfile {
   float patience = 0;          ///< logit shift of staying after a request
 };
 
-/// The last 100 behaviours (one per shown item), with running sums over the window.
+/// The last 100 behaviours (one per shown item), with running sums over the
+/// window, including how many of the played items came from each topic (topics
+/// beyond 64 share counters modulo 64).
 class BehaviourHistory {
  public:
   static constexpr int kCapacity = 100;
+  static constexpr int kTopicSlots = 64;
   enum Bits : std::uint8_t {
     kPlayed = 1, kValid = 2, kFinished = 4, kLiked = 8, kShared = 16, kCommented = 32, kSkipped = 64,
   };
 
-  void push(std::uint8_t bits, float watch_seconds) {
-    const std::uint16_t ws = static_cast<std::uint16_t>(watch_seconds * 10.0f + 0.5f);
-    if (count_ == kCapacity) remove(bits_[head_], watch_ds_[head_]);
+  void push(std::uint8_t bits, float watch_seconds, int topic) {
+    const auto ws = static_cast<std::uint16_t>(watch_seconds * 10.0f + 0.5f);
+    const auto slot = static_cast<std::uint8_t>(topic % kTopicSlots);
+    if (count_ == kCapacity) remove(bits_[head_], watch_ds_[head_], topic_[head_]);
     else ++count_;
     bits_[head_] = bits;
     watch_ds_[head_] = ws;
-    add(bits, ws);
+    topic_[head_] = slot;
+    add(bits, ws, slot);
     head_ = static_cast<std::uint8_t>((head_ + 1) % kCapacity);
   }
 
@@ -45,6 +50,8 @@ class BehaviourHistory {
   int with(Bits b) const { return sums_[bit_index(b)]; }
   /// Total watch seconds over the window.
   float watch_seconds() const { return static_cast<float>(watch_ds_sum_) * 0.1f; }
+  /// Played items of the window per topic slot.
+  const std::array<std::uint8_t, kTopicSlots>& played_by_topic() const { return topic_played_; }
 
  private:
   static constexpr int bit_index(Bits b) {
@@ -52,16 +59,20 @@ class BehaviourHistory {
     while (!((1 << i) & b)) ++i;
     return i;
   }
-  void add(std::uint8_t bits, std::uint16_t ws) {
+  void add(std::uint8_t bits, std::uint16_t ws, std::uint8_t slot) {
     for (int i = 0; i < 7; ++i) sums_[i] += (bits >> i) & 1;
     watch_ds_sum_ += ws;
+    topic_played_[slot] += bits & kPlayed;
   }
-  void remove(std::uint8_t bits, std::uint16_t ws) {
+  void remove(std::uint8_t bits, std::uint16_t ws, std::uint8_t slot) {
     for (int i = 0; i < 7; ++i) sums_[i] -= (bits >> i) & 1;
     watch_ds_sum_ -= ws;
+    topic_played_[slot] -= bits & kPlayed;
   }
   std::array<std::uint8_t, kCapacity> bits_{};
   std::array<std::uint16_t, kCapacity> watch_ds_{};  // deciseconds
+  std::array<std::uint8_t, kCapacity> topic_{};
+  std::array<std::uint8_t, kTopicSlots> topic_played_{};
   std::array<std::int16_t, 7> sums_{};
   std::uint32_t watch_ds_sum_ = 0;
   std::uint8_t head_ = 0;

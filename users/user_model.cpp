@@ -17,6 +17,10 @@ constexpr float kInteractionShock = 0.8f;  // how strongly z couples interaction
 
 }  // namespace
 
+UserModel::UserModel(const UserDynamicsParams& p) : p_(p), mean_activity_table_(240) {
+  for (int i = 0; i < 240; ++i) mean_activity_table_[static_cast<std::size_t>(i)] = mean_activity_exact(i / 10.0);
+}
+
 ResponseCoeffs UserModel::coeffs(const UserProfile& u, const UserState& s) const {
   const float F = s.fatigue;
   ResponseCoeffs k{};
@@ -78,31 +82,49 @@ double UserModel::leave_probability(const UserProfile& u, const UserState& s) co
   return 1.0 / (1.0 + std::exp(-x));
 }
 
-namespace {
-// Moves a start time that falls in the night window to the morning after.
-double skip_night(double t, double night_start_h, double night_end_h, Rng& rng) {
-  const double day_start = std::floor(t / kSecondsPerDay) * kSecondsPerDay;
-  const double hour = (t - day_start) / 3600.0;
-  if (hour >= night_start_h && hour < night_end_h)
-    return day_start + night_end_h * 3600.0 + rng.uniform01d() * 2.0 * 3600.0;
-  return t;
+double UserModel::activity(double hour, double preferred_hour) const {
+  const bool night = p_.night_start_hour <= p_.night_end_hour
+                         ? hour >= p_.night_start_hour && hour < p_.night_end_hour
+                         : hour >= p_.night_start_hour || hour < p_.night_end_hour;
+  if (night) return 0.0;
+  double d = std::fabs(hour - preferred_hour);
+  d = std::fmin(d, 24.0 - d);
+  return kActivityFloor + std::exp(-d * d / (2.0 * kActivitySpreadHours * kActivitySpreadHours));
 }
-}  // namespace
+
+double UserModel::mean_activity_exact(double preferred_hour) const {
+  double sum = 0;
+  for (int q = 0; q < 96; ++q) sum += activity((q + 0.5) / 4.0, preferred_hour);
+  return sum / 96.0;
+}
+
+double UserModel::mean_activity(double preferred_hour) const {
+  const int i = static_cast<int>(std::lround(preferred_hour * 10.0)) % 240;
+  return mean_activity_table_[static_cast<std::size_t>(i < 0 ? i + 240 : i)];
+}
 
 double UserModel::next_session_start(const UserProfile& u, const UserState& s, double end,
                                      Rng& rng) const {
-  const double mean_h = 24.0 / u.sessions_per_day * std::exp(-p_.return_satisfaction * s.satisfaction);
-  boost::random::exponential_distribution<double> gap(1.0 / (mean_h * 3600.0));
-  // At least a minute between sessions.
-  return skip_night(end + 60.0 + gap(rng), p_.night_start_hour, p_.night_end_hour, rng);
+  // Session starts form a Poisson process whose rate follows the daily activity
+  // curve, sampled by thinning: candidates at the envelope rate, each accepted
+  // with probability activity(hour) / its maximum.
+  const double mean = mean_activity(u.preferred_hour);
+  const double per_hour = u.sessions_per_day / 24.0 * std::exp(p_.return_satisfaction * s.satisfaction);
+  const double peak = kActivityFloor + 1.0;
+  boost::random::exponential_distribution<double> gap(per_hour * peak / mean / 3600.0);
+  double t = end + 60.0;  // at least a minute between sessions
+  for (int tries = 0; tries < 100000; ++tries) {
+    t += gap(rng);
+    const double hour = std::fmod(t, kSecondsPerDay) / 3600.0;
+    if (rng.uniform01d() * peak < activity(hour, u.preferred_hour)) return t;
+  }
+  return t;  // unreachable for any sensible rate; keeps the loop bounded
 }
 
-double UserModel::first_session_start(const UserProfile& u, int day, Rng& rng) const {
-  boost::random::normal_distribution<double> spread(0.0, 3.0);
-  double hour = u.preferred_hour + spread(rng);
-  hour = std::fmod(std::fmod(hour, 24.0) + 24.0, 24.0);
-  const double t = day * kSecondsPerDay + hour * 3600.0;
-  return skip_night(t, p_.night_start_hour, p_.night_end_hour, rng);
+double UserModel::first_session_start(const UserProfile& u, Rng& rng) const {
+  // The process is memoryless, so starting it at time 0 (with neutral
+  // satisfaction) gives day 0 the same statistics as any later day.
+  return next_session_start(u, UserState{}, -60.0, rng);
 }
 
 void UserModel::rest(UserState& s, double gap_seconds) const {

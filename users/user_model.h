@@ -26,12 +26,15 @@
 //   satisfaction    S <- S + rate (mean u over the list - utility_reference - S)
 //   leave hazard    sigmoid(leave_bias - patience - leave_satisfaction S + leave_fatigue F
 //                           + leave_requests n / 10)
-//   return gap      Exp(mean = 24 h / sessions_per_day * exp(-return_satisfaction S)), no starts at night
+//   return          next start of a Poisson process with rate sessions_per_day / 24 h
+//                   * exp(return_satisfaction S) * activity(hour) / mean activity;
+//                   activity: 0 at night, 0.25 + exp(-d^2 / 18) at d hours from the preferred hour
 #pragma once
 
 #include <cmath>
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "sim/rng.h"
 #include "sim/tasks.h"
@@ -101,9 +104,12 @@ struct ItemFeedback {
   float utility = 0;   ///< contribution to satisfaction
 };
 
+inline constexpr double kActivityFloor = 0.25;        // activity away from the preferred hour
+inline constexpr double kActivitySpreadHours = 3.0;   // width of the activity bump
+
 class UserModel {
  public:
-  explicit UserModel(const UserDynamicsParams& p) : p_(p) {}
+  explicit UserModel(const UserDynamicsParams& p);
   const UserDynamicsParams& params() const { return p_; }
 
   /// Coefficients for the user's next request given the current state.
@@ -125,13 +131,21 @@ class UserModel {
   /// Probability of leaving the app after the request just absorbed.
   double leave_probability(const UserProfile& profile, const UserState& state) const;
 
-  /// Start time of the user's next session after a session ended at `end`.
+  /// Start time of the user's next session after a session ended at `end`:
+  /// the next event of a Poisson process with rate (sessions_per_day / 24 h)
+  /// exp(return_satisfaction S) shaped over the day by activity().
   double next_session_start(const UserProfile& profile, const UserState& state, double end,
                             Rng& rng) const;
 
-  /// Start time of the user's first session on or after day `day` (activity pattern:
-  /// around the preferred hour); may fall on a later day for rare users.
-  double first_session_start(const UserProfile& profile, int day, Rng& rng) const;
+  /// Start time of the user's first session (the same process from time 0).
+  double first_session_start(const UserProfile& profile, Rng& rng) const;
+
+  /// Relative rate of starting a session at `hour` of the day: 0 at night,
+  /// otherwise 0.25 + a Gaussian bump (3 h wide) around the preferred hour.
+  double activity(double hour, double preferred_hour) const;
+  /// Mean of activity() over the day (normalises the rate); tabulated for
+  /// preferred hours in steps of 0.1 h.
+  double mean_activity(double preferred_hour) const;
 
   /// Between sessions: fatigue recovers, satisfaction fades toward neutral.
   void rest(UserState& state, double gap_seconds) const;
@@ -143,7 +157,9 @@ class UserModel {
  private:
   void learn_interest(std::span<float> interests, int topic, float delta,
                       std::span<const int> nbs) const;
+  double mean_activity_exact(double preferred_hour) const;
   UserDynamicsParams p_;
+  std::vector<double> mean_activity_table_;  // 240 entries: preferred hour 0.0, 0.1, ... 23.9
 };
 
 // ---- templates ----
@@ -170,7 +186,7 @@ void UserModel::absorb(UserState& state, float taste_long, std::span<float> inte
     if (fb.shared) bits |= BehaviourHistory::kShared;
     if (fb.commented) bits |= BehaviourHistory::kCommented;
     if (fb.skipped) bits |= BehaviourHistory::kSkipped;
-    state.history.push(bits, fb.watch_seconds);
+    state.history.push(bits, fb.watch_seconds, items[i].topic);
     if (fb.played) {
       const float delta = static_cast<float>(p_.interest_learning) * (fb.fraction - 0.4f) * 2.0f;
       learn_interest(interests, items[i].topic, delta, neighbours(items[i].topic));

@@ -4,9 +4,10 @@
 //
 // To refresh it on purpose, after checking that the change is intended:
 //   MTF_UPDATE_GOLDEN=1 ./build/tests/sim_tests -tc="*golden*"
-// and commit the new file with a note on why the numbers moved. The values are
-// exact for one platform (x86-64 with FMA, this compiler); the tolerance only
-// absorbs printing precision.
+// and commit the new file with a note on why the numbers moved. Counts are
+// compared exactly; averages to a relative 1e-9, which absorbs the rounding
+// differences between builds (FMA or not, AVX-512 or not: about 1e-10 was
+// measured) while any change of behaviour moves them by far more.
 #include <doctest/doctest.h>
 
 #include <cstdlib>
@@ -43,6 +44,6 @@ TEST_CASE("the tiny scenario's summary metrics match the golden file") {
   for (const auto& [group, metrics] : want["groups"].items())
     for (const auto& [name, value] : metrics.items()) {
       INFO(group << "." << name);
-      CHECK(got["groups"][group][name].get<double>() == doctest::Approx(value.get<double>()).epsilon(1e-12));
+      CHECK(got["groups"][group][name].get<double>() == doctest::Approx(value.get<double>()).epsilon(1e-9));
     }
 }

@@ -24,7 +24,8 @@ Scenario two_group_world(std::int64_t users, int days) {
   return s;
 }
 
-RunContents run_to_db(const Scenario& s, int threads, int block_users, const fs::path& path) {
+RunContents run_to_db(const Scenario& s, int threads, int block_users, const fs::path& path,
+                      RunResult* result = nullptr) {
   Simulator sim(s);
   {
     Recorder rec(path, sim.run_info("test", threads));
@@ -33,8 +34,23 @@ RunContents run_to_db(const Scenario& s, int threads, int block_users, const fs:
     o.block_users = block_users;
     RunResult r = sim.run(o, &rec);
     rec.finish({}, 0.0);
+    if (result) *result = std::move(r);
   }
   return read_run(path);
+}
+
+void require_same_summary(const RunResult& a, const RunResult& b) {
+  REQUIRE(a.requests == b.requests);
+  REQUIRE(a.sessions == b.sessions);
+  REQUIRE(a.first_request_reward == b.first_request_reward);
+  REQUIRE(a.groups.size() == b.groups.size());
+  for (std::size_t g = 0; g < a.groups.size(); ++g) {
+    const auto x = OnlineMetrics::rows(a.groups[g]), y = OnlineMetrics::rows(b.groups[g]);
+    for (std::size_t m = 0; m < x.size(); ++m) {
+      INFO(a.groups[g].name << "." << x[m].first);
+      REQUIRE(x[m].second == y[m].second);  // bit-identical, not approximately equal
+    }
+  }
 }
 
 bool same_counts(const BehaviourCounts& a, const BehaviourCounts& b) {
@@ -59,17 +75,35 @@ void require_identical(const RunContents& a, const RunContents& b) {
     REQUIRE(x.next_state == y.next_state);
     REQUIRE(x.reward == y.reward);
     REQUIRE(x.done == y.done);
+    REQUIRE(x.group == y.group);
+    REQUIRE(x.baseline == y.baseline);
+    REQUIRE(x.lower == y.lower);
+    REQUIRE(x.upper == y.upper);
+    REQUIRE(x.log_density == y.log_density);
     REQUIRE(same_counts(x.counts, y.counts));
   }
   for (std::size_t i = 0; i < a.sessions.size(); ++i) {
-    REQUIRE(a.sessions[i].user == b.sessions[i].user);
-    REQUIRE(a.sessions[i].end_time == b.sessions[i].end_time);
-    REQUIRE(a.sessions[i].reward == b.sessions[i].reward);
+    const SessionRow &x = a.sessions[i], &y = b.sessions[i];
+    REQUIRE(x.user == y.user);
+    REQUIRE(x.session == y.session);
+    REQUIRE(x.group == y.group);
+    REQUIRE(x.day == y.day);
+    REQUIRE(x.start_time == y.start_time);
+    REQUIRE(x.end_time == y.end_time);
+    REQUIRE(x.requests == y.requests);
+    REQUIRE(x.reward == y.reward);
+    REQUIRE(same_counts(x.counts, y.counts));
   }
   for (std::size_t i = 0; i < a.user_days.size(); ++i) {
-    REQUIRE(a.user_days[i].user == b.user_days[i].user);
-    REQUIRE(a.user_days[i].reward == b.user_days[i].reward);
-    REQUIRE(same_counts(a.user_days[i].counts, b.user_days[i].counts));
+    const UserDayRow &x = a.user_days[i], &y = b.user_days[i];
+    REQUIRE(x.user == y.user);
+    REQUIRE(x.day == y.day);
+    REQUIRE(x.group == y.group);
+    REQUIRE(x.segment == y.segment);
+    REQUIRE(x.sessions == y.sessions);
+    REQUIRE(x.requests == y.requests);
+    REQUIRE(x.reward == y.reward);
+    REQUIRE(same_counts(x.counts, y.counts));
   }
 }
 
@@ -79,12 +113,15 @@ TEST_CASE("a run's records are identical for 1, 2 and 3 threads and any block si
   const Scenario s = two_group_world(1500, 2);
   const fs::path dir = fs::temp_directory_path() / "mtf_threads_test";
   fs::create_directories(dir);
-  const RunContents one = run_to_db(s, 1, 256, dir / "t1.sqlite");
-  const RunContents two = run_to_db(s, 2, 256, dir / "t2.sqlite");
-  const RunContents three = run_to_db(s, 3, 97, dir / "t3.sqlite");
+  RunResult r1, r2, r3;
+  const RunContents one = run_to_db(s, 1, 256, dir / "t1.sqlite", &r1);
+  const RunContents two = run_to_db(s, 2, 256, dir / "t2.sqlite", &r2);
+  const RunContents three = run_to_db(s, 3, 97, dir / "t3.sqlite", &r3);
   REQUIRE(one.transitions.size() > 1000);
   require_identical(one, two);
   require_identical(one, three);
+  require_same_summary(r1, r2);
+  require_same_summary(r1, r3);
   fs::remove_all(dir);
 }
 
@@ -133,28 +170,47 @@ TEST_CASE("transitions chain: next_state of a step is the state of the next step
   fs::remove(path);
 }
 
-TEST_CASE("retrieval draws candidates mostly from the user's interests") {
+TEST_CASE("retrieval draws each topic with the probability the interest bias gives it") {
   const Scenario s = test::quickstart_world(10, 1);
   const Catalogue cat(s.catalogue, s.seed);
   const UserModel model(s.user_model);
   const Ranker ranker(cat, s.retrieval, s.mtl, model);
   Ranker::Workspace ws;
-  std::vector<float> interests(cat.topics(), 0.05f);
-  interests[3] = 1.0f;
+  const int topics = cat.topics();
+  std::vector<float> interests(topics);
+  Rng pick(3);
+  for (auto& x : interests) x = 0.05f + 0.95f * pick.uniform01();
+  double total_w = 0;
+  for (const float x : interests) total_w += static_cast<double>(x) * x;
+  std::vector<int> seen(topics, 0);
   Rng rng(11);
-  int in_topic = 0, total = 0;
-  for (int r = 0; r < 200; ++r) {
+  int total = 0;
+  for (int r = 0; r < 500; ++r) {
     ranker.retrieve(interests, rng, ws);
     for (int i = 0; i < ranker.candidates(); ++i) {
-      in_topic += cat.topic[ws.items[i]] == 3;
+      ++seen[cat.topic[ws.items[i]]];
       ++total;
     }
   }
-  // Expected share: bias * w3 / sum(w) + (1 - bias) / topics, with w = interest^2.
-  const double w3 = 1.0, rest = (cat.topics() - 1) * 0.05 * 0.05;
-  const double expected = s.retrieval.interest_bias * w3 / (w3 + rest) + (1 - s.retrieval.interest_bias) / cat.topics();
-  // 40,000 draws: the binomial standard error is about 0.0025; allow 4 of them.
-  CHECK(std::abs(static_cast<double>(in_topic) / total - expected) < 0.01);
+  // P(topic t) = bias * interest_t^2 / sum(interest^2) + (1 - bias) / topics.
+  double chi2 = 0;
+  const double bias = s.retrieval.interest_bias;
+  for (int t = 0; t < topics; ++t) {
+    const double p = bias * interests[t] * interests[t] / total_w + (1 - bias) / topics;
+    const double expected = p * total;
+    chi2 += (seen[t] - expected) * (seen[t] - expected) / expected;
+  }
+  // 23 degrees of freedom: the 0.999 quantile of chi-square(23) is 49.7.
+  CHECK(chi2 < 49.7);
+  // Items within a topic are (close to) uniform: every item of a topic appears.
+  std::vector<int> hits(cat.size(), 0);
+  for (int r = 0; r < 2000; ++r) {
+    ranker.retrieve(interests, rng, ws);
+    for (int i = 0; i < ranker.candidates(); ++i) ++hits[ws.items[i]];
+  }
+  int never = 0;
+  for (int h : hits) never += h == 0;
+  CHECK(never < cat.size() / 100);
 }
 
 TEST_CASE("the multi-task model's predictions track the truth but are not the truth") {
@@ -240,7 +296,10 @@ TEST_CASE("groups are assigned by a seeded hash in proportion to their shares") 
   // 40,000 users: standard error of a share about 0.0025.
   CHECK(std::abs(n[0] / 40000.0 - 0.25) < 0.01);
   CHECK(std::abs(n[2] / 40000.0 - 0.5) < 0.01);
-  CHECK(assign_group(9, 123, groups) == assign_group(9, 123, groups));
+  // Membership is a function of (seed, user) alone: another seed reshuffles it.
+  int moved = 0;
+  for (int u = 0; u < 1000; ++u) moved += assign_group(9, u, groups) != assign_group(10, u, groups);
+  CHECK(moved > 400);  // independent draws agree with probability 0.25^2 + 0.25^2 + 0.5^2 = 0.375
 }
 
 TEST_CASE("the topic graph is connected") {
@@ -277,8 +336,18 @@ TEST_CASE("the AVX-512 ranking paths and the portable scalar code give identical
     fast.fuse(w, a);
     portable.fuse(w, b);
     for (int i = 0; i < fast.candidates(); ++i) REQUIRE(a.score[i] == b.score[i]);
+    if (r % 2 == 1) {  // hard inputs for the selection: ties, NaN, infinities, duplicate items
+      for (int i = 0; i < fast.candidates(); i += 3) a.score[i] = b.score[i] = std::round(a.score[i]);
+      for (int i = 1; i < fast.candidates(); i += 17) a.score[i] = b.score[i] = std::nanf("");
+      a.score[5] = b.score[5] = INFINITY;
+      a.score[6] = b.score[6] = -INFINITY;
+      for (int i = 0; i + 1 < fast.candidates(); i += 11) a.items[i + 1] = b.items[i + 1] = a.items[i];
+    }
     std::vector<int> ta(s.retrieval.shown), tb(s.retrieval.shown);
     REQUIRE(fast.select_top(a, ta) == portable.select_top(b, tb));
     CHECK(ta == tb);
   }
+#if !defined(__AVX512F__)
+  MESSAGE("this build has no AVX-512: both rankers ran the portable code");
+#endif
 }

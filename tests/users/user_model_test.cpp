@@ -9,13 +9,19 @@ using namespace mtf;
 TEST_CASE("the behaviour history keeps exact sums over the last 100 items") {
   BehaviourHistory h;
   for (int i = 0; i < 250; ++i) {
-    std::uint8_t bits = BehaviourHistory::kPlayed;
+    std::uint8_t bits = i % 4 == 3 ? BehaviourHistory::kSkipped : BehaviourHistory::kPlayed;
     if (i % 2 == 0) bits |= BehaviourHistory::kValid;
     if (i % 5 == 0) bits |= BehaviourHistory::kLiked;
-    h.push(bits, i < 150 ? 100.0f : 1.0f);
+    // Topic 7 for the first 200 items, then topic 70 (slot 70 % 64 = 6).
+    h.push(bits, i < 150 ? 100.0f : 1.0f, i < 200 ? 7 : 70);
   }
+  // i = 150..249: plays are the i with i % 4 != 3 (75 of them), 37 of them before 200.
+  CHECK(h.played_by_topic()[7] == 37);
+  CHECK(h.played_by_topic()[6] == 38);
+  CHECK(h.played_by_topic()[0] == 0);
   CHECK(h.count() == 100);
-  CHECK(h.with(BehaviourHistory::kPlayed) == 100);
+  CHECK(h.with(BehaviourHistory::kPlayed) == 75);
+  CHECK(h.with(BehaviourHistory::kSkipped) == 25);
   CHECK(h.with(BehaviourHistory::kValid) == 50);    // i = 150..249: every other
   CHECK(h.with(BehaviourHistory::kLiked) == 20);    // every fifth
   CHECK(h.with(BehaviourHistory::kShared) == 0);
@@ -80,8 +86,6 @@ TEST_CASE("clickbait gets played more but disappoints") {
 
 TEST_CASE("a user's profile depends only on the seed and the user id") {
   std::vector<SegmentParams> segs(2);
-  segs[0].name = "a";
-  segs[1].name = "b";
   segs[1].taste_long = 0.8;
   std::vector<float> i1(10), i2(10);
   const UserProfile p1 = Population::draw_profile(segs, 10, 5, 77, i1);
