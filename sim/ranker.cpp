@@ -4,6 +4,7 @@
 #include "sim/fast_math.h"
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <functional>
 #if defined(__AVX512F__)
@@ -36,7 +37,7 @@ void Ranker::Workspace::resize(int n) {
   ones = Eigen::ArrayXf::Ones(n);
   for (auto& a : pred) a.resize(n);
   for (auto* a : {&logits.play, &logits.watch, &logits.like, &logits.share, &logits.comment}) a->resize(n);
-  order.resize(2 * static_cast<std::size_t>(n));
+  order.resize(2 * static_cast<std::size_t>(n) + 16);  // top list, then passing indices (+16 slack)
 }
 
 Ranker::Ranker(const Catalogue& catalogue, const RetrievalParams& retrieval, const MtlParams& mtl,
@@ -52,21 +53,29 @@ Ranker::Ranker(const Catalogue& catalogue, const RetrievalParams& retrieval, con
       watch_noise_(static_cast<float>(model.params().watch_noise)) {
   // The item-attribute coefficients do not depend on the user (user_model.h).
   const ResponseCoeffs k = model.coeffs(UserProfile{}, UserState{});
-  // gather_avx512 reads the record as 8 four-byte fields in this order.
-  static_assert(sizeof(PackedItem) == 32 && offsetof(PackedItem, play) == 0 &&
-                offsetof(PackedItem, watch) == 4 && offsetof(PackedItem, inter) == 8 &&
-                offsetof(PackedItem, dur) == 12 && offsetof(PackedItem, valid_logit) == 16 &&
-                offsetof(PackedItem, skip_logit) == 20 && offsetof(PackedItem, minutes) == 24 &&
-                offsetof(PackedItem, topic) == 28);
+  // gather_avx512 reads the record as four 32-bit words: fields (0, 1), (2, 3),
+  // (4, 5), (6, topic), little-endian.
+  static_assert(sizeof(PackedItem) == 16 && offsetof(PackedItem, q) == 0 &&
+                offsetof(PackedItem, topic) == 14);
   packed_.resize(static_cast<std::size_t>(cat_.size()));
   for (int t = 0; t < cat_.topics(); ++t)
     max_topic_items_ = std::max(max_topic_items_, cat_.topic_begin[t + 1] - cat_.topic_begin[t]);
+  std::vector<std::array<float, kFields>> exact(static_cast<std::size_t>(cat_.size()));
+  std::array<float, kFields> largest{};
   for (int i = 0; i < cat_.size(); ++i) {
     const ItemTerms<float> t = item_terms(k, cat_.clickbait[i], cat_.quality[i], cat_.appeal[i]);
-    packed_[i] = PackedItem{t.play, t.watch, t.inter, cat_.dur_feature[i], cat_.valid_logit[i],
-                            cat_.skip_logit[i], cat_.duration[i] / 60.0f, cat_.topic[i]};
+    auto& e = exact[static_cast<std::size_t>(i)];
+    e = {t.play, t.watch, t.inter, cat_.dur_feature[i], cat_.valid_logit[i], cat_.skip_logit[i],
+         cat_.duration[i] / 60.0f};
+    for (int f = 0; f < kFields; ++f) largest[f] = std::max(largest[f], std::fabs(e[f]));
   }
-}
+  for (int f = 0; f < kFields; ++f) field_scale_[f] = largest[f] > 0 ? largest[f] / 32767.0f : 1.0f;
+  for (int i = 0; i < cat_.size(); ++i) {
+    PackedItem& p = packed_[static_cast<std::size_t>(i)];
+    for (int f = 0; f < kFields; ++f)
+      p.q[f] = static_cast<std::int16_t>(std::lround(exact[static_cast<std::size_t>(i)][f] / field_scale_[f]));
+    p.topic = cat_.topic[i];
+  }}
 
 namespace {
 // Retrieval pass 2 for every candidate: topic column, alias coin and the 16-bit item
@@ -245,20 +254,32 @@ namespace {
 // The gather stage of predict() with AVX-512 gathers (the packed record is 8
 // four-byte fields) and, with at most 32 topics, the interest lookup as a
 // permute. Writes exactly what the scalar loop writes.
-void gather_avx512(int n, const int* items, const void* packed, const float* interests, int topics,
-                   Ranker::Workspace& ws) {
+void gather_avx512(int n, const int* items, const void* packed, const float* scale,
+                   const float* interests, int topics, Ranker::Workspace& ws) {
   alignas(64) float interest32[32] = {};
   for (int t = 0; t < topics; ++t) interest32[t] = interests[t];
   const __m512 int_lo = _mm512_load_ps(interest32), int_hi = _mm512_load_ps(interest32 + 16);
-  const float* base = static_cast<const float*>(packed);
+  const int* base = static_cast<const int*>(packed);
   float* out[7] = {ws.terms.play.data(), ws.terms.watch.data(), ws.terms.inter.data(), ws.dur.data(),
                    ws.vl.data(), ws.sl.data(), ws.minutes.data()};
+  __m512 sc[7];
+  for (int f = 0; f < 7; ++f) sc[f] = _mm512_set1_ps(scale[f]);
   float* m = ws.m.data();
   for (int i = 0; i < n; i += 16) {
-    const __m512i idx = _mm512_slli_epi32(_mm512_loadu_si512(items + i), 3);  // 8 fields per record
-    for (int f = 0; f < 7; ++f) _mm512_storeu_ps(out[f] + i, _mm512_i32gather_ps(idx, base + f, 4));
-    const __m512i topic = _mm512_i32gather_epi32(idx, base + 7, 4);
-    _mm512_storeu_ps(m + i, _mm512_permutex2var_ps(int_lo, topic, int_hi));
+    const __m512i idx = _mm512_slli_epi32(_mm512_loadu_si512(items + i), 2);  // 4 words per record
+    for (int w = 0; w < 4; ++w) {
+      const __m512i word = _mm512_i32gather_epi32(idx, base + w, 4);
+      // Low half: sign-extend the low 16 bits; high half: arithmetic shift.
+      const __m512i low = _mm512_srai_epi32(_mm512_slli_epi32(word, 16), 16);
+      _mm512_storeu_ps(out[2 * w] + i, _mm512_mul_ps(_mm512_cvtepi32_ps(low), sc[2 * w]));
+      if (w < 3) {
+        const __m512i high = _mm512_srai_epi32(word, 16);
+        _mm512_storeu_ps(out[2 * w + 1] + i, _mm512_mul_ps(_mm512_cvtepi32_ps(high), sc[2 * w + 1]));
+      } else {
+        const __m512i topic = _mm512_srli_epi32(word, 16);
+        _mm512_storeu_ps(m + i, _mm512_permutex2var_ps(int_lo, topic, int_hi));
+      }
+    }
   }
 }
 }  // namespace
@@ -273,20 +294,21 @@ void Ranker::predict(const ResponseCoeffs& k, std::uint64_t user_key,
   const int topics = static_cast<int>(interests.size());
 #if defined(__AVX512F__)
   if (topics <= 32 && !force_scalar_) {
-    gather_avx512(n, items, packed_.data(), interests.data(), topics, ws);
+    gather_avx512(n, items, packed_.data(), field_scale_, interests.data(), topics, ws);
   } else
 #endif
   {
     for (int i = 0; i < n; ++i) {
       const PackedItem& p = packed_[static_cast<std::size_t>(items[i])];
+      const auto field = [&](int f) { return static_cast<float>(p.q[f]) * field_scale_[f]; };
       ws.m[i] = interests[p.topic];
-      ws.terms.play[i] = p.play;
-      ws.terms.watch[i] = p.watch;
-      ws.terms.inter[i] = p.inter;
-      ws.dur[i] = p.dur;
-      ws.vl[i] = p.valid_logit;
-      ws.sl[i] = p.skip_logit;
-      ws.minutes[i] = p.minutes;
+      ws.terms.play[i] = field(kTermPlay);
+      ws.terms.watch[i] = field(kTermWatch);
+      ws.terms.inter[i] = field(kTermInter);
+      ws.dur[i] = field(kDur);
+      ws.vl[i] = field(kValidLogit);
+      ws.sl[i] = field(kSkipLogit);
+      ws.minutes[i] = field(kMinutes);
     }
   }
   response_logits(k, ws.m, ws.dur, ws.terms, ws.logits);
@@ -357,7 +379,19 @@ int Ranker::select_top(Workspace& ws, std::span<int> out) const {
   if (blocks >= k) {
     float block_max[64];
     const int nb = std::min(blocks, 64);
-    for (int b = 0; b < nb; ++b) {
+    int b0 = 0;
+#if defined(__AVX512F__)
+    if (!force_scalar_) {  // one masked load and a reduction per block (NaN and padding as -inf)
+      for (; b0 < nb; ++b0) {
+        const int left = n_ - b0 * kBlock;
+        const __mmask16 valid = left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1u);
+        const __m512 x = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), valid, ws.score.data() + b0 * kBlock);
+        const __m512 clean = _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), _mm512_cmp_ps_mask(x, x, _CMP_ORD_Q), x);
+        block_max[b0] = _mm512_reduce_max_ps(clean);
+      }
+    }
+#endif
+    for (int b = b0; b < nb; ++b) {
       float m = -INFINITY;
       const int end = std::min(n_, (b + 1) * kBlock);
       for (int i = b * kBlock; i < end; ++i) m = ws.score[i] > m ? ws.score[i] : m;  // NaN never wins
@@ -376,7 +410,9 @@ int Ranker::select_top(Workspace& ws, std::span<int> out) const {
     const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     for (; i0 + 16 <= n_; i0 += 16) {
       const __mmask16 keep = _mm512_cmp_ps_mask(_mm512_loadu_ps(ws.score.data() + i0), thr, _CMP_GE_OQ);
-      _mm512_mask_compressstoreu_epi32(pass + passed, keep, _mm512_add_epi32(lane, _mm512_set1_epi32(i0)));
+      // Compress in a register and store all 16 lanes (lanes past the kept ones are
+      // overwritten by the next store): a compress to memory is microcoded and slow on Zen 4.
+      _mm512_storeu_si512(pass + passed, _mm512_maskz_compress_epi32(keep, _mm512_add_epi32(lane, _mm512_set1_epi32(i0))));
       passed += __builtin_popcount(keep);
     }
   }
