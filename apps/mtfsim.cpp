@@ -111,7 +111,9 @@ int cmd_run(const std::vector<std::string>& args) {
   fs::path out;
   if (!vm.count("no-record")) {
     out = vm.count("out") ? fs::path(vm["out"].as<std::string>()) : default_out(sc, path);
-    rec = std::make_unique<mtf::Recorder>(out, sim.run_info(mtf::code_version(), threads));
+    mtf::RecorderOptions ropt;
+    ropt.index_transitions = sc.record.index_transitions;
+    rec = std::make_unique<mtf::Recorder>(out, sim.run_info(mtf::code_version(), threads), ropt);
   }
   if (!quiet)
     std::cerr << "mtfsim: " << sc.name << ": " << sc.population.size << " users, " << sc.days
@@ -183,7 +185,9 @@ int cmd_bench_sim(const std::vector<std::string>& args) {
     mtf::Simulator sim(base);
     std::unique_ptr<mtf::Recorder> rec;
     const fs::path out = vm["out"].as<std::string>();
-    if (record) rec = std::make_unique<mtf::Recorder>(out, sim.run_info(mtf::code_version(), t));
+    mtf::RecorderOptions ropt;
+    ropt.index_transitions = base.record.index_transitions;
+    if (record) rec = std::make_unique<mtf::Recorder>(out, sim.run_info(mtf::code_version(), t), ropt);
     mtf::RunOptions ro;
     ro.threads = t;
     const auto t0 = std::chrono::steady_clock::now();

@@ -352,8 +352,9 @@ CREATE TABLE summary (
 );
 )sql";
 
+constexpr const char* kTransitionIndexSql =
+    "CREATE INDEX transitions_by_user ON transitions(user, session, step)";
 constexpr const char* kIndexSql = R"sql(
-CREATE INDEX transitions_by_user ON transitions(user, session, step);
 CREATE INDEX sessions_by_user ON sessions(user, session);
 CREATE INDEX user_days_by_group ON user_days(grp, day);
 CREATE INDEX user_days_by_user ON user_days(user, day);
@@ -850,6 +851,7 @@ void Recorder::finish(const std::vector<SummaryRow>& summary, double wall_second
   {
     Transaction txn(db);
     db.exec(kIndexSql);
+    if (m.opts.index_transitions) db.exec(kTransitionIndexSql);
     Statement st(db, kInsertSummary);
     for (const SummaryRow& r : summary) {
       st.bind(1, r.group);

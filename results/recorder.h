@@ -149,6 +149,7 @@ struct RecorderOptions {
   bool overwrite = true;              ///< replace an existing file at the path
   std::size_t batch_rows = 20000;     ///< rows per transaction
   std::size_t max_queued_batches = 8; ///< submit() blocks beyond this (bounded memory)
+  bool index_transitions = false;     ///< finish() indexes transitions(user, session, step)
   /// Write-ahead log while the run is written, so readers never block the writer.
   /// false: a rollback journal (about 20% less writer CPU, since appended pages
   /// are written once instead of to the WAL and again at checkpoints; a reader

@@ -624,10 +624,11 @@ void parse_user_model(const Obj& top, Scenario& s) {
 }
 
 void parse_record(const Obj& top, Scenario& s) {
-  const auto o = block(top, "record", {"transitions", "user_days"});
+  const auto o = block(top, "record", {"transitions", "user_days", "index_transitions"});
   if (!o) return;
   o->read("transitions", s.record.transitions, {});
   o->read("user_days", s.record.user_days, {});
+  o->read("index_transitions", s.record.index_transitions, {});
 }
 
 // --- Policies: one entry per type; a new type adds a parse function and a row.
@@ -973,6 +974,7 @@ std::string scenario_to_json(const Scenario& s) {
   }
   j["record"]["transitions"] = s.record.transitions;
   j["record"]["user_days"] = s.record.user_days;
+  j["record"]["index_transitions"] = s.record.index_transitions;
   std::string out;
   write_pretty(j, 0, 0, out);
   return out + "\n";

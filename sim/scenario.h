@@ -117,6 +117,10 @@ struct GroupSpec {
 struct RecordParams {
   bool transitions = true;   ///< write every transition
   bool user_days = true;     ///< write per-user-day metrics
+  /// Index transitions by (user, session, step) at the end of the run. Off by
+  /// default: the index costs about a fifth of a recorded run's time and agents
+  /// read transitions in order; turn it on for per-user queries.
+  bool index_transitions = false;
   bool operator==(const RecordParams&) const = default;
 };
 

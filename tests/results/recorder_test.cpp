@@ -408,3 +408,75 @@ TEST_CASE("recorder throughput with 32-float states and 10-float actions" * doct
                           << " s; " << r.rows_per_cpu_second << " rows per writer CPU second, "
                           << r.rows_per_second << " rows/s end to end");
 }
+
+TEST_CASE("columnar transitions read back like rows, with NULL where the flags say unknown") {
+  TempDir dir("columns");
+  const fs::path file = dir.path / "columns.sqlite";
+  // The same transitions, as rows (reference) and as columns.
+  std::vector<TransitionRow> rows;
+  for (int step = 0; step < 3; ++step) rows.push_back(transition(4, 1, step, step != 1));
+  RecordBatch batch;
+  TransitionColumns& c = batch.transition_columns;
+  c.state_dim = 3;
+  c.action_dim = 2;
+  for (const TransitionRow& t : rows) {
+    TransitionColumns::Row& r = c.rows.emplace_back();
+    r.user = t.user;
+    r.session = t.session;
+    r.step = t.step;
+    r.group = t.group;
+    r.time = t.time;
+    r.reward = t.reward;
+    r.done = t.done;
+    r.counts = t.counts;
+    r.has_baseline = !t.baseline.empty();
+    r.has_bounds = !t.lower.empty();
+    r.log_density = t.log_density;
+    c.state.insert(c.state.end(), t.state.begin(), t.state.end());
+    c.action.insert(c.action.end(), t.action.begin(), t.action.end());
+    c.next_state.insert(c.next_state.end(), t.next_state.begin(), t.next_state.end());
+    // Unknown parts still occupy their slots (stale values must not be written).
+    const std::vector<float> stale = {9.0f, 9.0f};
+    const auto& b = t.baseline.empty() ? stale : t.baseline;
+    const auto& lo = t.lower.empty() ? stale : t.lower;
+    const auto& up = t.upper.empty() ? stale : t.upper;
+    c.baseline.insert(c.baseline.end(), b.begin(), b.end());
+    c.lower.insert(c.lower.end(), lo.begin(), lo.end());
+    c.upper.insert(c.upper.end(), up.begin(), up.end());
+  }
+  {
+    Recorder rec(file, small_info());
+    rec.submit(std::move(batch));
+    rec.finish({}, 0.1);
+  }
+  const RunContents run = read_run(file);
+  REQUIRE(run.transitions.size() == rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const TransitionRow &want = rows[i], &got = run.transitions[i];
+    CHECK(got.user == want.user);
+    CHECK(got.step == want.step);
+    CHECK(got.time == want.time);
+    CHECK(got.state == want.state);
+    CHECK(got.action == want.action);
+    CHECK(got.next_state == want.next_state);
+    CHECK(got.reward == want.reward);
+    CHECK(got.done == want.done);
+    CHECK(got.baseline == want.baseline);  // empty (NULL) for the middle row
+    CHECK(got.lower == want.lower);
+    CHECK(got.upper == want.upper);
+    CHECK(got.log_density == want.log_density);
+    check_same(got.counts, want.counts);
+  }
+}
+
+TEST_CASE("columnar transitions with the wrong dimensions are refused with the batch named") {
+  TempDir dir("bad_columns");
+  RecordBatch batch;
+  batch.transition_columns.state_dim = 3;
+  batch.transition_columns.action_dim = 2;
+  batch.transition_columns.rows.resize(1);
+  batch.transition_columns.state = {1, 2};  // one value short
+  Recorder rec(dir.path / "bad.sqlite", small_info());
+  rec.submit(std::move(batch));
+  CHECK_THROWS_WITH_AS(rec.finish({}, 0.0), doctest::Contains("transition columns do not match"), RecordError);
+}
