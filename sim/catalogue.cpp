@@ -105,6 +105,9 @@ Catalogue::Catalogue(const CatalogueParams& p, std::uint64_t seed)
     ++topic_begin[it.topic + 1];
   }
   std::partial_sum(topic_begin.begin(), topic_begin.end(), topic_begin.begin());
+  view.resize(n);
+  for (int i = 0; i < n; ++i)
+    view[i] = ItemView{topic[i], duration[i], quality[i], clickbait[i], appeal[i], dur_feature[i]};
   // A topic without items would break retrieval: the scenario validator keeps
   // items >= 100 and topics small enough, but guard anyway.
   for (int t = 0; t < p.topics; ++t)

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "sim/scenario.h"
+#include "users/user_model.h"
 
 namespace mtf {
 
@@ -48,6 +49,9 @@ struct Catalogue {
   std::vector<float> dur_feature;   ///< log10(duration / 30 s): about -0.8 (5 s) to 1 (300 s)
   std::vector<float> valid_logit;   ///< logit of the watch fraction above which watch > 10 s
   std::vector<float> skip_logit;    ///< logit of the watch fraction below which watch < 3 s
+  /// The same attributes as one record per item (what a user reacts to): a shown
+  /// item costs one cache line instead of one per array.
+  std::vector<ItemView> view;
   // Per topic: items of topic t are [topic_begin[t], topic_begin[t+1]).
   std::vector<int> topic_begin;
 };

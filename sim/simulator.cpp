@@ -250,14 +250,7 @@ void Simulator::simulate_block(int day, std::int64_t begin, std::int64_t end, bo
         s.counts = {};
         for (int j = 0; j < got; ++j) {
           const int item = scratch.ws.items[scratch.top[j]];
-          const Catalogue& c = *catalogue_;
-          ItemView& v = s.views[j];
-          v.topic = c.topic[item];
-          v.duration = c.duration[item];
-          v.quality = c.quality[item];
-          v.clickbait = c.clickbait[item];
-          v.appeal = c.appeal[item];
-          v.dur_feature = c.dur_feature[item];
+          const ItemView& v = s.views[j] = catalogue_->view[static_cast<std::size_t>(item)];
           const ItemFeedback fb = model_.react(k, prof, v, interests[v.topic], s.env);
           s.feedback[j] = fb;
           BehaviourCounts& bc = s.counts;
