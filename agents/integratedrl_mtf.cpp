@@ -11,7 +11,11 @@ double boundary_penalty(double action, double lower, double upper, double beta, 
   const double scale = beta * std::max(upper - lower, 1e-6);
   const double excess = action >= upper ? action - upper : lower - action;
   const double sign = form == PenaltyForm::kIncreasing ? 1.0 : -1.0;
-  return std::exp(std::min(sign * excess / scale, kMaxPenaltyExponent));
+  const double e = sign * excess / scale;
+  // Past the cap the exponential continues linearly (same value and slope at the
+  // cap), so an actor far outside narrow bounds is still pulled back.
+  if (e > kMaxPenaltyExponent) return std::exp(kMaxPenaltyExponent) * (1.0 + (e - kMaxPenaltyExponent));
+  return std::exp(e);
 }
 
 double boundary_penalty_grad(double action, double lower, double upper, double beta, PenaltyForm form) {
@@ -20,9 +24,8 @@ double boundary_penalty_grad(double action, double lower, double upper, double b
   const double excess = action >= upper ? action - upper : lower - action;
   const double sign = form == PenaltyForm::kIncreasing ? 1.0 : -1.0;
   const double e = sign * excess / scale;
-  if (e >= kMaxPenaltyExponent) return 0.0;  // capped: flat
   const double dexcess = action >= upper ? 1.0 : -1.0;
-  return std::exp(e) * sign / scale * dexcess;
+  return std::exp(std::min(e, kMaxPenaltyExponent)) * sign / scale * dexcess;  // linear past the cap
 }
 
 void boundary_penalty_batch(const ConstRef& a, const ConstRef& lower, const ConstRef& upper,

@@ -20,7 +20,8 @@ enum class PenaltyForm { kIncreasing, kAsPrinted };
 /// Seed 000 Formula 5 for one action dimension: 0 strictly inside (lower, upper),
 /// else the exponential of the (signed) excess over beta * (upper - lower).
 /// lower and upper are the absolute bounds mu_bp(s) + lower_b and mu_bp(s) + upper_b.
-/// The exponent is capped at kMaxPenaltyExponent to stay finite.
+/// Beyond an exponent of kMaxPenaltyExponent the penalty continues linearly (same
+/// value and slope there), so it stays finite and still pulls far actions back.
 double boundary_penalty(double action, double lower, double upper, double beta, PenaltyForm form);
 /// d/d action of boundary_penalty (0 inside; one-sided at the bounds).
 double boundary_penalty_grad(double action, double lower, double upper, double beta, PenaltyForm form);

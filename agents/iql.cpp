@@ -55,13 +55,15 @@ Losses Iql::update(const Batch& b) {
   value_loss *= inv_b;
   value_.backward(b.state, dv_, ws_value_, nn::BackwardOptions{});
   value_opt_.step();
+  // The actor is weighted with the updated value function, as in the reference IQL.
+  const RowVector u_new = q_target - value_.forward(b.state, ws_value_).row(0);
 
   // ---- Eq. 7: advantage-weighted regression, weights exp(beta (Q - V)) clipped.
   actor_.log_prob(b.state, b.action, ws_actor_);
   dlogp_.resize(1, B);
   double actor_loss = 0.0;
   for (Eigen::Index j = 0; j < B; ++j) {
-    const float w = std::min(std::exp(temperature_ * u(j)), max_weight_);
+    const float w = std::min(std::exp(temperature_ * u_new(j)), max_weight_);
     actor_loss -= w * actor_.logp(0, j);
     dlogp_(0, j) = -w * inv_b;
   }
