@@ -8,7 +8,8 @@
 // fast_log from 1e-20 to 1e20 (k ln 2 in float, |k| <= 66); near 1 both are
 // about 1e-7. That is far below the multi-task model's own error; rankings can
 // differ from exact arithmetic only between candidates whose scores tie to
-// about 1e-6. Users' reactions (the truth) use std::exp.
+// about 1e-6. The user model's sigmoids use fast_sigmoid too (the truth is
+// defined with it; its error is far below anything a test could see).
 #pragma once
 
 #include <bit>

@@ -7,11 +7,12 @@
 #include <cmath>
 
 #include "sim/event_queue.h"
+#include "sim/fast_math.h"
 
 namespace mtf {
 namespace {
 
-inline float sigmoidf(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+inline float sigmoidf(float x) { return fast_sigmoid(x); }  // sim/fast_math.h: relative error < 2e-6
 constexpr float kFinishFraction = 0.97f;
 constexpr float kInteractionShock = 0.8f;  // how strongly z couples interactions to watching
 
