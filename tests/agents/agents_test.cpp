@@ -266,3 +266,26 @@ TEST_CASE("an agent is a Policy: act() fills the action and what it knows") {
   CHECK(std::isinf(info.log_density));  // deterministic
   CHECK_FALSE(info.has_bounds);
 }
+
+TEST_CASE("networks large enough to be split across threads still train to the same bits") {
+  // Batch 384 > the 128-column chunk and hidden 128 > the 64-row chunk, so the
+  // forward, backward and Adam passes really run as several tasks on 2 threads.
+  const Dataset data(bandit_rows(1000, 4));
+  for (const std::string name : {"integratedrl_mtf", "td3"}) {
+    std::string bytes[2];
+    for (int run = 0; run < 2; ++run) {
+      nn::set_num_threads(run + 1);
+      nlohmann::json hp = {{"hidden", {128, 128}}, {"batch_size", 384}};
+      if (name == "integratedrl_mtf") hp["critics"] = 6;
+      auto agent = make_agent(name, hp, 2, 2, 31);
+      agent->train(data, 4);
+      const auto path = temp_path("split_" + name + std::to_string(run));
+      agent->save(path);
+      bytes[run] = file_bytes(path);
+      std::filesystem::remove(path);
+    }
+    nn::set_num_threads(1);
+    INFO("agent " << name);
+    CHECK(bytes[0] == bytes[1]);
+  }
+}
