@@ -33,8 +33,6 @@ void Ranker::Workspace::resize(int n) {
   frac.resize(n);
   for (auto* a : {&m, &dur, &vl, &sl, &minutes, &score, &terms.play, &terms.watch, &terms.inter})
     a->resize(n);
-  zeros = Eigen::ArrayXf::Zero(n);
-  ones = Eigen::ArrayXf::Ones(n);
   for (auto& a : pred) a.resize(n);
   for (auto* a : {&logits.play, &logits.watch, &logits.like, &logits.share, &logits.comment}) a->resize(n);
   order.resize(2 * static_cast<std::size_t>(n) + 16);  // top list, then passing indices (+16 slack)
@@ -239,12 +237,28 @@ namespace {
 // One task's MTL prediction for every candidate:
 //   out = mult * sigmoid(s * (x1 - x2 - shift) + o + z * eps_t),
 // with eps_t the task's byte of the candidate's error bits (error_of). A small
-// function over restrict pointers so GCC vectorises it in one pass.
-__attribute__((noinline)) void task_pass(int n, const float* __restrict__ x1, const float* __restrict__ x2, float shift,
-               const std::uint32_t* __restrict__ half, int task, float s, float o, float z,
-               const float* __restrict__ mult, float* __restrict__ out) {
-  for (int i = 0; i < n; ++i)
-    out[i] = mult[i] * fast_sigmoid(s * (x1[i] - x2[i] - shift) + o + z * error_of_half(half[i], task));
+// function over restrict pointers so GCC vectorises it in one pass; x2 and mult
+// may be null (none), which gives the same bits as zeros and ones would.
+template <bool kHasX2, bool kHasMult>
+__attribute__((noinline)) void task_pass_impl(int n, const float* __restrict__ x1, const float* __restrict__ x2,
+                                              float shift, const std::uint32_t* __restrict__ half, int task,
+                                              float s, float o, float z, const float* __restrict__ mult,
+                                              float* __restrict__ out) {
+  for (int i = 0; i < n; ++i) {
+    const float x = kHasX2 ? x1[i] - x2[i] - shift : x1[i] - shift;
+    const float g = fast_sigmoid(s * x + o + z * error_of_half(half[i], task));
+    out[i] = kHasMult ? mult[i] * g : g;
+  }
+}
+
+void task_pass(int n, const float* x1, const float* x2, float shift, const std::uint32_t* half, int task,
+               float s, float o, float z, const float* mult, float* out) {
+  if (x2)
+    task_pass_impl<true, true>(n, x1, x2, shift, half, task, s, o, z, mult, out);
+  else if (mult)
+    task_pass_impl<false, true>(n, x1, x2, shift, half, task, s, o, z, mult, out);
+  else
+    task_pass_impl<false, false>(n, x1, x2, shift, half, task, s, o, z, mult, out);
 }
 
 }  // namespace
@@ -327,8 +341,6 @@ void Ranker::predict(const ResponseCoeffs& k, std::uint64_t user_key,
   const float inter_scale = 1.0f / std::sqrt(1.0f + kPi * kShock * kShock / 8.0f);
   // pred_t = mult * g_t with g_t = sigmoid(scale_t x_t + offset_t + noise_t eps_t)
   // (ranker.h); x_t = factor * (x1 - x2 - shift).
-  const float* zeros = ws.zeros.data();
-  const float* ones = ws.ones.data();
   auto pass = [&](Task task, float factor, const float* x1, const float* x2, float shift,
                   const float* mult) {
     const int t = static_cast<int>(task);
@@ -336,14 +348,14 @@ void Ranker::predict(const ResponseCoeffs& k, std::uint64_t user_key,
     task_pass(n, x1, x2, shift, t < 4 ? lo : hi, t, static_cast<float>(p.scale) * factor,
               static_cast<float>(p.offset), static_cast<float>(p.noise), mult, ws.pred[t].data());
   };
-  pass(Task::kPlay, 1.0f, lp, zeros, 0.0f, ones);
+  pass(Task::kPlay, 1.0f, lp, nullptr, 0.0f, nullptr);
   const float* play = ws.pred[static_cast<int>(Task::kPlay)].data();
   pass(Task::kValid, a, lw, vl, 0.0f, play);
-  pass(Task::kWatchTime, watch_scale, lw, zeros, 0.0f, play);
-  pass(Task::kFinish, a, lw, zeros, kFinishLogit, play);
-  pass(Task::kLike, inter_scale, ll, zeros, 0.0f, play);
-  pass(Task::kShare, inter_scale, ls, zeros, 0.0f, play);
-  pass(Task::kComment, inter_scale, lc, zeros, 0.0f, play);
+  pass(Task::kWatchTime, watch_scale, lw, nullptr, 0.0f, play);
+  pass(Task::kFinish, a, lw, nullptr, kFinishLogit, play);
+  pass(Task::kLike, inter_scale, ll, nullptr, 0.0f, play);
+  pass(Task::kShare, inter_scale, ls, nullptr, 0.0f, play);
+  pass(Task::kComment, inter_scale, lc, nullptr, 0.0f, play);
   pass(Task::kSkip, a, sl, lw, 0.0f, play);
   auto& P = ws.pred;
   P[static_cast<int>(Task::kWatchTime)] *= ws.minutes;

@@ -37,7 +37,6 @@ class Ranker {
     std::vector<std::uint32_t> error_lo, error_hi;  ///< per candidate: MTL error bytes of tasks 0-3, 4-7
     Eigen::ArrayXf m, dur, vl, sl, minutes;  ///< per candidate: interest, dur_feature, valid and skip logits, minutes
     ItemTerms<Eigen::ArrayXf> terms;         ///< per candidate: the item's part of the logits
-    Eigen::ArrayXf zeros, ones;  ///< constant inputs of the MTL passes
     ResponseLogits<Eigen::ArrayXf> logits;  ///< the truth's logits per candidate
     std::array<Eigen::ArrayXf, kNumTasks> pred;  ///< MTL predictions per task
     Eigen::ArrayXf score;
