@@ -98,7 +98,9 @@ TEST_CASE("in the offline trap TD3 and DDPG leave the data while the offline age
                          data, 1000);
     const double d = trap_distance(*agent);
     MESSAGE("integratedrl_mtf trap distance " << d);
-    CHECK(d < 0.1);
+    // Deterministic at act time (no sampled candidates as in BCQ): measured 0;
+    // 0.03 (1.5% of the action range) leaves room for a last optimiser step.
+    CHECK(d < 0.03);
   }
   SUBCASE("BCQ stays") {
     auto agent = trained("bcq", small({{"perturbation_lr", 1e-3}, {"critic_lr", 1e-3}}), data, 1000);
@@ -110,14 +112,18 @@ TEST_CASE("in the offline trap TD3 and DDPG leave the data while the offline age
     auto agent = trained("iql", small({{"actor_lr", 1e-3}, {"critic_lr", 1e-3}, {"value_lr", 1e-3}}), data, 1000);
     const double d = trap_distance(*agent);
     MESSAGE("iql trap distance " << d);
-    CHECK(d < 0.1);
+    // Deterministic at act time (no sampled candidates as in BCQ): measured 0;
+    // 0.03 (1.5% of the action range) leaves room for a last optimiser step.
+    CHECK(d < 0.03);
   }
   SUBCASE("CQL+SAC stays") {
     auto agent = trained("cql_sac", small({{"actor_lr", 1e-3}, {"critic_lr", 1e-3}, {"alpha_lr", 1e-3}, {"cql_alpha", 1.0}}),
                          data, 1000);
     const double d = trap_distance(*agent);
     MESSAGE("cql_sac trap distance " << d);
-    CHECK(d < 0.1);
+    // Deterministic at act time (no sampled candidates as in BCQ): measured 0;
+    // 0.03 (1.5% of the action range) leaves room for a last optimiser step.
+    CHECK(d < 0.03);
   }
 }
 
