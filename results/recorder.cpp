@@ -420,47 +420,51 @@ std::string insert_transitions_sql(std::size_t rows) {
   return sql;
 }
 
+/// The vectors of one transition (empty spans bind as NULL where allowed).
+struct TransitionVectors {
+  std::span<const float> state, action, next_state, baseline, lower, upper;
+};
+
 /// Binds one transition's columns to parameters base+1 .. base+kTransitionColumns.
-void bind_transition(Statement& st, int base, const TransitionRow& t) {
-  st.bind(base + 1, t.user);
-  st.bind(base + 2, t.session);
-  st.bind(base + 3, t.step);
-  st.bind(base + 4, t.group);
-  st.bind(base + 5, t.time);
-  st.bind_floats(base + 6, t.state, false);
-  st.bind_floats(base + 7, t.action, false);
-  st.bind_floats(base + 8, t.next_state, false);
-  st.bind(base + 9, static_cast<double>(t.reward));
-  st.bind(base + 10, t.done ? 1 : 0);
-  bind_counts(st, base + 11, t.counts);
-  st.bind_floats(base + 21, t.baseline, true);
-  st.bind_floats(base + 22, t.lower, true);
-  st.bind_floats(base + 23, t.upper, true);
-  st.bind(base + 24, t.log_density);
+void bind_transition(Statement& st, int base, std::int64_t user, std::int32_t session, std::int32_t step,
+                     std::int32_t group, double time, float reward, bool done, const BehaviourCounts& counts,
+                     const std::optional<double>& log_density, const TransitionVectors& v) {
+  st.bind(base + 1, user);
+  st.bind(base + 2, session);
+  st.bind(base + 3, step);
+  st.bind(base + 4, group);
+  st.bind(base + 5, time);
+  st.bind_floats(base + 6, v.state, false);
+  st.bind_floats(base + 7, v.action, false);
+  st.bind_floats(base + 8, v.next_state, false);
+  st.bind(base + 9, static_cast<double>(reward));
+  st.bind(base + 10, done ? 1 : 0);
+  bind_counts(st, base + 11, counts);
+  st.bind_floats(base + 21, v.baseline, true);
+  st.bind_floats(base + 22, v.lower, true);
+  st.bind_floats(base + 23, v.upper, true);
+  st.bind(base + 24, log_density);
 }
 
-/// Binds row i of columnar transitions (the same columns as bind_transition).
+/// A transition given as a row.
+void bind_transition(Statement& st, int base, const TransitionRow& t) {
+  bind_transition(st, base, t.user, t.session, t.step, t.group, t.time, t.reward, t.done, t.counts,
+                  t.log_density, {t.state, t.action, t.next_state, t.baseline, t.lower, t.upper});
+}
+
+/// Row i of columnar transitions; baseline and bounds bind as NULL where the flags say unknown.
 void bind_transition(Statement& st, int base, const TransitionColumns& c, std::size_t i) {
   const TransitionColumns::Row& t = c.rows[i];
   const auto S = static_cast<std::size_t>(c.state_dim), A = static_cast<std::size_t>(c.action_dim);
-  const auto slice = [](const std::vector<float>& v, std::size_t at, std::size_t n) {
-    return std::span<const float>(v.data() + at * n, n);
+  const auto slice = [i](const std::vector<float>& v, std::size_t n) {
+    return std::span<const float>(v.data() + i * n, n);
   };
-  st.bind(base + 1, t.user);
-  st.bind(base + 2, t.session);
-  st.bind(base + 3, t.step);
-  st.bind(base + 4, t.group);
-  st.bind(base + 5, t.time);
-  st.bind_floats(base + 6, slice(c.state, i, S), false);
-  st.bind_floats(base + 7, slice(c.action, i, A), false);
-  st.bind_floats(base + 8, slice(c.next_state, i, S), false);
-  st.bind(base + 9, static_cast<double>(t.reward));
-  st.bind(base + 10, t.done ? 1 : 0);
-  bind_counts(st, base + 11, t.counts);
-  st.bind_floats(base + 21, t.has_baseline ? slice(c.baseline, i, A) : std::span<const float>(), true);
-  st.bind_floats(base + 22, t.has_bounds ? slice(c.lower, i, A) : std::span<const float>(), true);
-  st.bind_floats(base + 23, t.has_bounds ? slice(c.upper, i, A) : std::span<const float>(), true);
-  st.bind(base + 24, t.log_density);
+  const std::span<const float> none;
+  bind_transition(st, base, t.user, t.session, t.step, t.group, t.time, t.reward, t.done, t.counts,
+                  t.log_density,
+                  {slice(c.state, S), slice(c.action, A), slice(c.next_state, S),
+                   t.has_baseline ? slice(c.baseline, A) : none, t.has_bounds ? slice(c.lower, A) : none,
+                   t.has_bounds ? slice(c.upper, A) : none});
 }
 
 constexpr const char* kInsertUserDay =
@@ -547,6 +551,29 @@ struct Recorder::Impl {
     dims("upper", t.upper.size(), action_dim, true);
   }
 
+  /// Inserts n transitions: full blocks through the multi-row statement, the rest
+  /// one by one. bind(st, base, i) binds transition i at parameter offset base.
+  template <typename Bind>
+  void insert_transitions(std::size_t n, Bind&& bind) {
+    std::size_t i = 0;
+    for (; i + kTransitionsPerInsert <= n; i += kTransitionsPerInsert) {
+      Statement& st = *ins_transitions_block;
+      for (std::size_t k = 0; k < kTransitionsPerInsert; ++k)
+        bind(st, static_cast<int>(k) * kTransitionColumns, i + k);
+      st.run();
+      count_rows(kTransitionsPerInsert);
+    }
+    for (; i < n; ++i) {
+      bind(*ins_transition, 0, i);
+      ins_transition->run();
+      count_rows(1);
+    }
+    // Before the batch's memory goes: the blobs were bound SQLITE_STATIC.
+    ins_transitions_block->clear_bindings();
+    ins_transition->clear_bindings();
+    transitions_written.fetch_add(static_cast<std::int64_t>(n), std::memory_order_relaxed);
+  }
+
   void check_columns(const TransitionColumns& c) {
     const std::size_t n = c.size();
     if (n == 0) return;
@@ -597,45 +624,16 @@ struct Recorder::Impl {
     {
       const std::size_t n = b.transitions.size();
       for (std::size_t i = 0; i < n; ++i) check_transition(i, b.transitions[i]);
-      std::size_t i = 0;
-      // Full blocks through the multi-row statement, the rest one by one.
-      for (; i + kTransitionsPerInsert <= n; i += kTransitionsPerInsert) {
-        Statement& st = *ins_transitions_block;
-        for (std::size_t k = 0; k < kTransitionsPerInsert; ++k)
-          bind_transition(st, static_cast<int>(k) * kTransitionColumns, b.transitions[i + k]);
-        st.run();
-        count_rows(kTransitionsPerInsert);
-      }
-      for (; i < n; ++i) {
-        bind_transition(*ins_transition, 0, b.transitions[i]);
-        ins_transition->run();
-        count_rows(1);
-      }
-      // Before the batch's memory goes: the blobs were bound SQLITE_STATIC.
-      ins_transitions_block->clear_bindings();
-      ins_transition->clear_bindings();
-      transitions_written.fetch_add(static_cast<std::int64_t>(n), std::memory_order_relaxed);
+      insert_transitions(n, [&](Statement& st, int base, std::size_t i) {
+        bind_transition(st, base, b.transitions[i]);
+      });
     }
     {
       const TransitionColumns& c = b.transition_columns;
-      const std::size_t n = c.size();
       check_columns(c);
-      std::size_t i = 0;
-      for (; i + kTransitionsPerInsert <= n; i += kTransitionsPerInsert) {
-        Statement& st = *ins_transitions_block;
-        for (std::size_t k = 0; k < kTransitionsPerInsert; ++k)
-          bind_transition(st, static_cast<int>(k) * kTransitionColumns, c, i + k);
-        st.run();
-        count_rows(kTransitionsPerInsert);
-      }
-      for (; i < n; ++i) {
-        bind_transition(*ins_transition, 0, c, i);
-        ins_transition->run();
-        count_rows(1);
-      }
-      ins_transitions_block->clear_bindings();
-      ins_transition->clear_bindings();
-      transitions_written.fetch_add(static_cast<std::int64_t>(n), std::memory_order_relaxed);
+      insert_transitions(c.size(), [&](Statement& st, int base, std::size_t i) {
+        bind_transition(st, base, c, i);
+      });
     }
     {
       Statement& st = *ins_user_day;
