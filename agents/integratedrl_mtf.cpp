@@ -28,6 +28,22 @@ double boundary_penalty_grad(double action, double lower, double upper, double b
   return std::exp(std::min(e, kMaxPenaltyExponent)) * sign / scale * dexcess;  // linear past the cap
 }
 
+double critic_objective(std::span<const float> q, float lambda, std::span<float> grad, double* std_out) {
+  const auto m = static_cast<double>(q.size());
+  double mean = 0.0;
+  for (const float x : q) mean += x;
+  mean /= m;
+  double var = 0.0;
+  for (const float x : q) var += (x - mean) * (x - mean);
+  const double std = std::sqrt(var / m);
+  if (std_out) *std_out = std;
+  // d(-mean)/dQ_i = -1/M; d(std)/dQ_i = (Q_i - mean) / (M std).
+  const double s = std > 1e-12 ? lambda / (m * std) : 0.0;
+  for (std::size_t i = 0; i < q.size(); ++i)
+    grad[i] = static_cast<float>((q[i] - mean) * s - 1.0 / m);
+  return -mean + lambda * std;
+}
+
 void boundary_penalty_batch(const ConstRef& a, const ConstRef& lower, const ConstRef& upper,
                             const ConstRef& has_bounds, float beta, PenaltyForm form, Matrix& penalty,
                             Matrix* grad) {
@@ -117,17 +133,20 @@ Losses IntegratedRlMtf::update(const Batch& b) {
   const Matrix& a = actor_.forward(b.state, ws_actor_);
   critic_input(b.state, a, in_);
   const Matrix& qa = critics_.forward(in_, ws_critic_);  // critics after this step's update
-  const float inv_m = 1.0f / static_cast<float>(M_);
-  const RowVector mean_q = qa.colwise().mean();
-  const RowVector std_q = ((qa.rowwise() - mean_q).array().square().colwise().sum() * inv_m).sqrt();
   boundary_penalty_batch(a, b.lower, b.upper, b.has_bounds, beta_, form_, pen_, &pen_grad_);
-  const double actor_loss = (-mean_q.array() + eta_ * pen_.row(0).array() + lambda_ * std_q.array()).mean();
-  // dL/dQ_i per column: -1/M + lambda * (Q_i - mean) / (M * std), over B.
+  // dL/dQ_i per column (critic_objective), averaged over the batch.
   dq_.resize(M_, B);
+  double actor_loss = 0.0, q_std = 0.0;
   for (Eigen::Index j = 0; j < B; ++j) {
-    const float s = std_q(j) > 1e-12f ? lambda_ * inv_m / std_q(j) : 0.0f;
-    dq_.col(j) = ((qa.col(j).array() - mean_q(j)) * s - inv_m) * inv_b;
+    const std::span<const float> qj(qa.col(j).data(), static_cast<std::size_t>(M_));
+    std::span<float> gj(dq_.col(j).data(), static_cast<std::size_t>(M_));
+    double std_j = 0.0;
+    actor_loss += critic_objective(qj, lambda_, gj, &std_j) + eta_ * pen_(0, j);
+    q_std += std_j;
   }
+  dq_ *= inv_b;
+  actor_loss *= inv_b;
+  q_std *= inv_b;
   // Only dQ/da through the critics: no critic weight gradients here.
   critics_.input_backward(in_, dq_, ws_critic_, da_, S_, A_);
   da_ += (eta_ * inv_b) * pen_grad_;
@@ -141,7 +160,7 @@ Losses IntegratedRlMtf::update(const Batch& b) {
     target_critics_.soft_update_from(critics_, w_);
   }
   return {{"critic", td + critic_penalty}, {"actor", actor_loss}, {"boundary_penalty", pen_.mean()},
-          {"q_std", std_q.mean()}};
+          {"q_std", q_std}};
 }
 
 void IntegratedRlMtf::act_normalised(const ConstRef& s, Matrix& a, Rng&) const { actor_.infer(s, a); }

@@ -4,6 +4,8 @@
 // have their own target network (Formula 6).
 #pragma once
 
+#include <span>
+
 #include "agents/agent_base.h"
 #include "agents/nn/adam.h"
 
@@ -23,6 +25,13 @@ enum class PenaltyForm { kIncreasing, kAsPrinted };
 /// Beyond an exponent of kMaxPenaltyExponent the penalty continues linearly (same
 /// value and slope there), so it stays finite and still pulls far actions back.
 double boundary_penalty(double action, double lower, double upper, double beta, PenaltyForm form);
+
+/// The critic part of Formula 4 for one state: -mean_i Q_i + lambda * std_i Q_i
+/// (population standard deviation over the M critics). Writes d/dQ_i into `grad`
+/// (size M) and returns the value (and the std into `std_out` when given); at
+/// std = 0 the std term's gradient is taken as 0.
+double critic_objective(std::span<const float> q, float lambda, std::span<float> grad,
+                        double* std_out = nullptr);
 /// d/d action of boundary_penalty (0 inside; one-sided at the bounds).
 double boundary_penalty_grad(double action, double lower, double upper, double beta, PenaltyForm form);
 inline constexpr double kMaxPenaltyExponent = 30.0;
