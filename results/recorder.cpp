@@ -350,6 +350,15 @@ CREATE TABLE user_days (
 CREATE TABLE summary (
   grp INTEGER NOT NULL, name TEXT NOT NULL, metric TEXT NOT NULL, value REAL
 );
+CREATE TABLE impressions (
+  user INTEGER NOT NULL, session INTEGER NOT NULL, step INTEGER NOT NULL, grp INTEGER NOT NULL,
+  position INTEGER NOT NULL, item INTEGER NOT NULL, valid INTEGER NOT NULL, reward REAL NOT NULL,
+  pred BLOB NOT NULL
+);
+CREATE TABLE metrics (
+  section TEXT NOT NULL, subject TEXT NOT NULL, metric TEXT NOT NULL, value REAL,
+  ci_low REAL, ci_high REAL, p_value REAL, rep INTEGER, n INTEGER, details TEXT
+);
 )sql";
 
 constexpr const char* kTransitionIndexSql =
@@ -470,6 +479,10 @@ void bind_transition(Statement& st, int base, const TransitionColumns& c, std::s
 constexpr const char* kInsertUserDay =
     "INSERT INTO user_days VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
     "?15, ?16, ?17)";
+constexpr const char* kInsertImpression =
+    "INSERT INTO impressions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+constexpr const char* kInsertMetric =
+    "INSERT INTO metrics VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 constexpr const char* kInsertSummary =
     "INSERT INTO summary(grp, name, metric, value) VALUES (?1, ?2, ?3, ?4)";
 
@@ -493,13 +506,13 @@ void remove_database_files(const fs::path& path) {
 // ---------------------------------------------------------------------------
 
 struct Recorder::Impl {
-  using Job = std::variant<RecordBatch, std::vector<GroupRow>>;
+  using Job = std::variant<RecordBatch, std::vector<GroupRow>, std::vector<MetricRow>>;
 
   RecorderOptions opts;
   int state_dim = 0, action_dim = 0;
   std::optional<Database> db;
   std::optional<Statement> ins_group, ins_session, ins_transition, ins_transitions_block,
-      ins_user_day;
+      ins_user_day, ins_impression, ins_metric;
 
   std::mutex mutex;
   std::condition_variable not_empty, not_full;
@@ -603,7 +616,49 @@ struct Recorder::Impl {
     st.clear_bindings();
   }
 
+  void write(const std::vector<MetricRow>& rows) {
+    Statement& st = *ins_metric;
+    const auto opt_int = [&](int i, const std::optional<std::int64_t>& v) {
+      if (v) st.bind(i, *v);
+      else st.bind_null(i);
+    };
+    for (const MetricRow& r : rows) {
+      st.bind(1, std::string_view(r.section));
+      st.bind(2, std::string_view(r.subject));
+      st.bind(3, std::string_view(r.metric));
+      if (std::isfinite(r.value)) st.bind(4, r.value);
+      else st.bind_null(4);
+      st.bind(5, r.ci_low);
+      st.bind(6, r.ci_high);
+      st.bind(7, r.p_value);
+      opt_int(8, r.rep);
+      opt_int(9, r.n);
+      if (r.details.empty()) st.bind_null(10);
+      else st.bind(10, std::string_view(r.details));
+      st.run();
+      count_row();
+    }
+    st.clear_bindings();
+  }
+
   void write(const RecordBatch& b) {
+    {
+      Statement& st = *ins_impression;
+      for (const ImpressionRow& r : b.impressions) {
+        st.bind(1, r.user);
+        st.bind(2, r.session);
+        st.bind(3, r.step);
+        st.bind(4, r.group);
+        st.bind(5, r.position);
+        st.bind(6, r.item);
+        st.bind(7, r.valid ? 1 : 0);
+        st.bind(8, static_cast<double>(r.reward));
+        st.bind_floats(9, r.pred, false);
+        st.run();
+        count_row();
+      }
+      st.clear_bindings();
+    }
     {
       Statement& st = *ins_session;
       for (const SessionRow& s : b.sessions) {
@@ -729,6 +784,8 @@ struct Recorder::Impl {
     ins_transition.reset();
     ins_transitions_block.reset();
     ins_user_day.reset();
+    ins_impression.reset();
+    ins_metric.reset();
     db->exec("PRAGMA synchronous = NORMAL");
     db->exec("PRAGMA wal_checkpoint(TRUNCATE)");
     db->exec("PRAGMA journal_mode = DELETE");
@@ -803,6 +860,8 @@ Recorder::Recorder(const fs::path& path, const RunInfo& info, const RecorderOpti
   m.ins_transition.emplace(db, kInsertTransition);
   m.ins_transitions_block.emplace(db, insert_transitions_sql(kTransitionsPerInsert).c_str());
   m.ins_user_day.emplace(db, kInsertUserDay);
+  m.ins_impression.emplace(db, kInsertImpression);
+  m.ins_metric.emplace(db, kInsertMetric);
   m.writer = std::thread([&m] { m.writer_loop(); });
 }
 
@@ -820,6 +879,8 @@ Recorder::~Recorder() {
 }
 
 void Recorder::write_groups(const std::vector<GroupRow>& groups) { impl_->enqueue(groups); }
+
+void Recorder::write_metrics(const std::vector<MetricRow>& rows) { impl_->enqueue(rows); }
 
 void Recorder::submit(RecordBatch&& batch) { impl_->enqueue(std::move(batch)); }
 
@@ -880,7 +941,7 @@ double Recorder::writer_cpu_seconds() const {
 // Reading back
 // ---------------------------------------------------------------------------
 
-RunContents read_run(const fs::path& path, bool with_transitions) {
+RunContents read_run(const fs::path& path, bool with_transitions, bool with_rows) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) {
     throw RecordError(path.string() +
@@ -959,7 +1020,7 @@ RunContents read_run(const fs::path& path, bool with_transitions) {
       out.groups.push_back(std::move(g));
     }
   }
-  {
+  if (with_rows) {
     Statement st(db, "SELECT * FROM sessions ORDER BY rowid");
     while (st.step()) {
       SessionRow s;
@@ -997,7 +1058,7 @@ RunContents read_run(const fs::path& path, bool with_transitions) {
       out.transitions.push_back(std::move(t));
     }
   }
-  {
+  if (with_rows) {
     Statement st(db, "SELECT * FROM user_days ORDER BY rowid");
     while (st.step()) {
       UserDayRow u;
@@ -1021,6 +1082,47 @@ RunContents read_run(const fs::path& path, bool with_transitions) {
       r.metric = st.text(2);
       r.value = st.is_null(3) ? std::nan("") : st.real(3);
       out.summary.push_back(std::move(r));
+    }
+  }
+  if (with_rows) {
+    Statement st(db, "SELECT * FROM impressions ORDER BY rowid");
+    while (st.step()) {
+      ImpressionRow r;
+      r.user = st.int64(0);
+      r.session = st.int32(1);
+      r.step = st.int32(2);
+      r.group = st.int32(3);
+      r.position = st.int32(4);
+      r.item = st.int32(5);
+      r.valid = st.int64(6) != 0;
+      r.reward = static_cast<float>(st.real(7));
+      const std::vector<float> pred = st.floats(8, "impressions.pred");
+      if (pred.size() != r.pred.size())
+        throw RecordError(path.string() + ": impressions.pred holds " + std::to_string(pred.size()) +
+                          " floats, expected " + std::to_string(r.pred.size()) + " (damaged file)");
+      std::copy(pred.begin(), pred.end(), r.pred.begin());
+      out.impressions.push_back(r);
+    }
+  }
+  {
+    Statement st(db, "SELECT * FROM metrics ORDER BY rowid");
+    const auto opt_int = [&](int col) -> std::optional<std::int64_t> {
+      if (st.is_null(col)) return std::nullopt;
+      return st.int64(col);
+    };
+    while (st.step()) {
+      MetricRow r;
+      r.section = st.text(0);
+      r.subject = st.text(1);
+      r.metric = st.text(2);
+      r.value = st.is_null(3) ? std::nan("") : st.real(3);
+      r.ci_low = st.optional_real(4);
+      r.ci_high = st.optional_real(5);
+      r.p_value = st.optional_real(6);
+      r.rep = opt_int(7);
+      r.n = opt_int(8);
+      r.details = st.is_null(9) ? std::string() : st.text(9);
+      out.metrics.push_back(std::move(r));
     }
   }
   return out;

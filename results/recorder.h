@@ -6,6 +6,7 @@
 // prepared statements inside large transactions, in submission order.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -18,7 +19,7 @@
 
 namespace mtf {
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 /// Thrown for database problems (cannot open, wrong schema version, I/O errors).
 class RecordError : public std::runtime_error {
@@ -87,6 +88,31 @@ struct UserDayRow {
   BehaviourCounts counts;  ///< summed over the day's sessions
 };
 
+/// One shown item of one request (table `impressions`): what the weighted GAUC
+/// of seed 000 section 4.3.1 needs. Written only for groups that ask for it.
+struct ImpressionRow {
+  std::int64_t user = 0;
+  std::int32_t session = 0, step = 0, group = 0;
+  std::int32_t position = 0;   ///< rank in the shown list, from 0
+  std::int32_t item = 0;
+  bool valid = false;          ///< label: watched more than 10 s
+  float reward = 0;            ///< Formula 2 over this item's behaviours alone
+  std::array<float, kNumTasks> pred{};  ///< the MTL predictions the ranker fused (sim/tasks.h order)
+};
+
+/// One figure of an experiment (table `metrics`): an offline estimate, an A/B
+/// arm's lift, an exploration group's cost, a training figure...
+struct MetricRow {
+  std::string section;   ///< "offline", "ab", "ab_summary", "exploration", "online_learning", "training", ...
+  std::string subject;   ///< the policy, agent or group
+  std::string metric;
+  double value = 0;
+  std::optional<double> ci_low, ci_high, p_value;
+  std::optional<std::int64_t> rep;  ///< replicate (A/B seed index, learner round); nullopt: aggregate
+  std::optional<std::int64_t> n;    ///< sample size behind the figure
+  std::string details;   ///< JSON object or empty
+};
+
 /// Transitions in columnar form, which is how the simulator hands them over:
 /// no allocation per row, and the writer binds the blobs straight from the flat
 /// arrays. Row i's vectors are the slices [i * dim, (i + 1) * dim); baseline,
@@ -133,6 +159,7 @@ struct RecordBatch {
   std::vector<TransitionRow> transitions;
   TransitionColumns transition_columns;
   std::vector<UserDayRow> user_days;
+  std::vector<ImpressionRow> impressions;
 };
 
 /// One row of the end-of-run summary table (per group), stored in table `summary`.
@@ -170,6 +197,8 @@ class Recorder {
   Recorder& operator=(const Recorder&) = delete;
 
   void write_groups(const std::vector<GroupRow>& groups);
+  /// Queues rows for the `metrics` table (experiments).
+  void write_metrics(const std::vector<MetricRow>& rows);
   /// Queues a batch for the writer thread (in order). Blocks while the queue is full.
   void submit(RecordBatch&& batch);
   /// Drains the queue, writes the summary and run end time, creates indexes, closes.
@@ -198,11 +227,16 @@ struct RunContents {
   std::vector<TransitionRow> transitions;
   std::vector<UserDayRow> user_days;
   std::vector<SummaryRow> summary;
+  std::vector<ImpressionRow> impressions;
+  std::vector<MetricRow> metrics;
 };
 
 /// Reads a whole run database (for small runs). Throws RecordError with the path and
 /// the reason (not a run database, schema version newer/older than this build...).
-RunContents read_run(const std::filesystem::path& path, bool with_transitions = true);
+/// with_rows = false skips the per-row tables (sessions, user_days, impressions):
+/// run info, groups, summary and metrics only (what reports need).
+RunContents read_run(const std::filesystem::path& path, bool with_transitions = true,
+                     bool with_rows = true);
 
 /// Figures of one recorder benchmark (see bench_recorder).
 struct RecorderBenchResult {

@@ -624,11 +624,12 @@ void parse_user_model(const Obj& top, Scenario& s) {
 }
 
 void parse_record(const Obj& top, Scenario& s) {
-  const auto o = block(top, "record", {"transitions", "user_days", "index_transitions"});
+  const auto o = block(top, "record", {"transitions", "user_days", "index_transitions", "impressions"});
   if (!o) return;
   o->read("transitions", s.record.transitions, {});
   o->read("user_days", s.record.user_days, {});
   o->read("index_transitions", s.record.index_transitions, {});
+  o->read("impressions", s.record.impressions, {});
 }
 
 // --- Policies: one entry per type; a new type adds a parse function and a row.
@@ -975,6 +976,7 @@ std::string scenario_to_json(const Scenario& s) {
   j["record"]["transitions"] = s.record.transitions;
   j["record"]["user_days"] = s.record.user_days;
   j["record"]["index_transitions"] = s.record.index_transitions;
+  j["record"]["impressions"] = s.record.impressions;
   std::string out;
   write_pretty(j, 0, 0, out);
   return out + "\n";

@@ -121,6 +121,9 @@ struct RecordParams {
   /// default: the index costs about a fifth of a recorded run's time and agents
   /// read transitions in order; turn it on for per-user queries.
   bool index_transitions = false;
+  /// Write every shown item (table `impressions`: MTL predictions, label, item
+  /// reward) of every group; experiments turn it on for their test groups only.
+  bool impressions = false;
   bool operator==(const RecordParams&) const = default;
 };
 

@@ -63,12 +63,14 @@ struct UserSlot {
   BehaviourCounts day;
   TransitionColumns transitions;  // reused across blocks: no allocation per row
   std::vector<SessionRow> sessions_rows;
+  std::vector<ImpressionRow> impressions;
 };
 
 struct Simulator::BlockOut {
   // One entry per user active this day, in user order: the caller folds them into
   // the group totals in that order, so sums do not depend on the block size.
   struct ActiveUser {
+    std::int64_t user;
     int group;
     bool returned;  // active yesterday too
     int sessions, requests, first_count;
@@ -87,14 +89,15 @@ struct Simulator::ThreadScratch {
   std::vector<int> top;
 };
 
-Simulator::Simulator(Scenario scenario, std::vector<PolicyPtr> policies)
+Simulator::Simulator(Scenario scenario, std::vector<PolicyPtr> policies, std::uint64_t user_seed)
     : scenario_(std::move(scenario)),
       catalogue_(std::make_unique<Catalogue>(scenario_.catalogue, scenario_.seed)),
       population_(std::make_unique<Population>(scenario_.population, scenario_.catalogue.topics,
-                                               scenario_.seed)),
+                                               user_seed ? user_seed : scenario_.seed)),
       model_(scenario_.user_model),
       ranker_(std::make_unique<Ranker>(*catalogue_, scenario_.retrieval, scenario_.mtl, model_)),
-      policies_(std::move(policies)) {
+      policies_(std::move(policies)),
+      user_seed_(user_seed ? user_seed : scenario_.seed) {
   if (policies_.empty())
     for (const auto& g : scenario_.groups) policies_.push_back(make_policy(g.policy, scenario_));
   if (policies_.size() != scenario_.groups.size())
@@ -111,7 +114,7 @@ Simulator::Simulator(Scenario scenario, std::vector<PolicyPtr> policies)
   group_.resize(n);
   group_users_.assign(scenario_.groups.size(), 0);
   for (std::size_t u = 0; u < n; ++u) {
-    group_[u] = static_cast<std::uint8_t>(assign_group(scenario_.seed, static_cast<std::int64_t>(u), scenario_.groups));
+    group_[u] = static_cast<std::uint8_t>(assign_group(user_seed_, static_cast<std::int64_t>(u), scenario_.groups));
     ++group_users_[group_[u]];
   }
 }
@@ -146,6 +149,10 @@ void Simulator::simulate_block(int day, std::int64_t begin, std::int64_t end, bo
   const int d = sc.action_dim();
   const int shown = sc.retrieval.shown;
   const bool rec_transitions = record && sc.record.transitions;
+  const auto rec_impressions = [&](int g) {
+    return record && (sc.record.impressions ||
+                      (static_cast<std::size_t>(g) < impression_groups_.size() && impression_groups_[g]));
+  };
   const double day_start = day * kSecondsPerDay;
   const double day_end = day_start + kSecondsPerDay;
   const Ranker& ranker = *ranker_;
@@ -169,10 +176,10 @@ void Simulator::simulate_block(int day, std::int64_t begin, std::int64_t end, bo
   for (std::size_t i = 0; i < n; ++i) {
     const std::int64_t u = begin + static_cast<std::int64_t>(i);
     UserSlot& s = slots[i];
-    s.env.reseed(derive_seed(sc.seed, Stream::kUserBehaviour, static_cast<std::uint64_t>(u), day));
-    s.ret.reseed(derive_seed(sc.seed, Stream::kRetrieval, static_cast<std::uint64_t>(u), day));
-    s.pol.reseed(derive_seed(sc.seed, Stream::kPolicy, static_cast<std::uint64_t>(u), day));
-    s.mtl_key = derive_seed(sc.seed, Stream::kMtlNoise, static_cast<std::uint64_t>(u));
+    s.env.reseed(derive_seed(user_seed_, Stream::kUserBehaviour, static_cast<std::uint64_t>(u), day));
+    s.ret.reseed(derive_seed(user_seed_, Stream::kRetrieval, static_cast<std::uint64_t>(u), day));
+    s.pol.reseed(derive_seed(user_seed_, Stream::kPolicy, static_cast<std::uint64_t>(u), day));
+    s.mtl_key = derive_seed(user_seed_, Stream::kMtlNoise, static_cast<std::uint64_t>(u));
     s.state.resize(kStateDim);
     for (auto* v : {&s.action, &s.baseline, &s.lower, &s.upper}) v->resize(d);
     s.views.resize(shown);
@@ -185,6 +192,7 @@ void Simulator::simulate_block(int day, std::int64_t begin, std::int64_t end, bo
     s.transitions.state_dim = kStateDim;
     s.transitions.action_dim = d;
     s.sessions_rows.clear();
+    s.impressions.clear();
     UserState& st = population_->state(u);
     if (day == 0 && st.sessions_total == 0 && st.next_session < 0)
       st.next_session = model_.first_session_start(population_->profile(u), s.env);
@@ -199,7 +207,7 @@ void Simulator::simulate_block(int day, std::int64_t begin, std::int64_t end, bo
       // Interests drift along the topic graph once a day (own stream: independent of event order).
       for (std::size_t i = 0; i < n; ++i) {
         const std::int64_t u = begin + static_cast<std::int64_t>(i);
-        Rng drift(sc.seed, Stream::kInterestDrift, static_cast<std::uint64_t>(u), day);
+        Rng drift(user_seed_, Stream::kInterestDrift, static_cast<std::uint64_t>(u), day);
         model_.drift_interests(population_->interests(u), drift, neighbours);
       }
       return;
@@ -247,12 +255,36 @@ void Simulator::simulate_block(int day, std::int64_t begin, std::int64_t end, bo
         ranker.predict(k, s.mtl_key, interests, scratch.ws);
         ranker.fuse(w, scratch.ws);
         const int got = ranker.select_top(scratch.ws, scratch.top);
+        const bool impressions = rec_impressions(g);
         s.counts = {};
         for (int j = 0; j < got; ++j) {
           const int item = scratch.ws.items[scratch.top[j]];
           const ItemView& v = s.views[j] = catalogue_->view[static_cast<std::size_t>(item)];
           const ItemFeedback fb = model_.react(k, prof, v, interests[v.topic], s.env);
           s.feedback[j] = fb;
+          if (impressions) {
+            ImpressionRow& row = s.impressions.emplace_back();
+            row.user = u;
+            row.session = st.sessions_total;
+            row.step = st.requests_in_session;
+            row.group = g;
+            row.position = j;
+            row.item = item;
+            row.valid = fb.valid;
+            BehaviourCounts one;
+            one.shown = 1;
+            one.plays = fb.played;
+            one.valid = fb.valid;
+            one.finishes = fb.finished;
+            one.likes = fb.liked;
+            one.shares = fb.shared;
+            one.comments = fb.commented;
+            one.skips = fb.skipped;
+            one.watch_seconds = fb.watch_seconds;
+            one.dwell_seconds = fb.dwell_seconds;
+            row.reward = static_cast<float>(reward_of(sc.reward, one));
+            for (int t = 0; t < kNumTasks; ++t) row.pred[t] = scratch.ws.pred[t][scratch.top[j]];
+          }
           BehaviourCounts& bc = s.counts;
           ++bc.shown;
           bc.plays += fb.played;
@@ -357,9 +389,10 @@ void Simulator::simulate_block(int day, std::int64_t begin, std::int64_t end, bo
     const int g = group_[static_cast<std::size_t>(u)];
     UserSlot& s = slots[i];
     if (s.active)
-      out.active.push_back({g, s.returned, s.sessions, s.requests, s.first_count, s.reward, s.first_reward, s.day});
+      out.active.push_back({u, g, s.returned, s.sessions, s.requests, s.first_count, s.reward, s.first_reward, s.day});
     if (!record) continue;
     for (auto& row : s.sessions_rows) out.batch.sessions.push_back(std::move(row));
+    out.batch.impressions.insert(out.batch.impressions.end(), s.impressions.begin(), s.impressions.end());
     if (rec_transitions) out.batch.transition_columns.append(s.transitions);
     if (s.active && sc.record.user_days) {
       UserDayRow row;
@@ -376,11 +409,39 @@ void Simulator::simulate_block(int day, std::int64_t begin, std::int64_t end, bo
   }
 }
 
+void Simulator::set_policy(int group, PolicyPtr policy) {
+  if (group < 0 || static_cast<std::size_t>(group) >= policies_.size())
+    throw std::out_of_range("Simulator::set_policy: group " + std::to_string(group) + " of " +
+                            std::to_string(policies_.size()));
+  if (!policy || policy->action_dim() != scenario_.action_dim())
+    throw ScenarioError("Simulator::set_policy: group " + scenario_.groups[group].name +
+                        ": the policy must produce actions of dimension " +
+                        std::to_string(scenario_.action_dim()));
+  policies_[group] = std::move(policy);
+}
+
+void Simulator::track_user_totals(bool on) {
+  track_users_ = on;
+  if (on && user_totals_.empty()) reset_user_totals();
+}
+
+void Simulator::reset_user_totals() {
+  user_totals_.assign(static_cast<std::size_t>(population_->size()), UserTotals{});
+  totals_day0_ = day_;
+}
+
 RunResult Simulator::run(const RunOptions& opt, Recorder* recorder) {
   // The population's state evolves during a run: a second run would start from
   // the first one's end, not from the scenario.
-  if (ran_) throw std::logic_error("Simulator::run: called twice; build a new Simulator for another run");
-  ran_ = true;
+  if (day_ > 0) throw std::logic_error("Simulator::run: days were already simulated; build a new Simulator for another run");
+  return run_days(scenario_.days, opt, recorder);
+}
+
+RunResult Simulator::run_days(int ndays, const RunOptions& opt, Recorder* recorder) {
+  if (ndays < 1 || day_ + ndays > scenario_.days)
+    throw std::logic_error("Simulator::run_days: " + std::to_string(ndays) + " days after day " +
+                           std::to_string(day_) + " exceeds the scenario's " +
+                           std::to_string(scenario_.days) + " days");
   const auto t0 = std::chrono::steady_clock::now();
   const Scenario& sc = scenario_;
   const int groups = static_cast<int>(sc.groups.size());
@@ -388,19 +449,22 @@ RunResult Simulator::run(const RunOptions& opt, Recorder* recorder) {
   const int block = std::max(1, opt.block_users);
   const std::int64_t nblocks = (users + block - 1) / block;
   const int threads = std::max(1, opt.threads);
-  const bool record = recorder != nullptr;
-  if (recorder) recorder->write_groups(group_rows());
+  const bool record = recorder != nullptr || opt.collect;
+  if (recorder && day_ == 0) recorder->write_groups(group_rows());
+  const int first_day = day_;
+  if (track_users_ && first_day - totals_day0_ + ndays > 64)
+    throw std::logic_error("Simulator: user totals cover at most 64 days; call reset_user_totals()");
 
   RunResult res;
-  res.metrics = OnlineMetrics(groups, sc.days);
+  res.metrics = OnlineMetrics(groups, ndays);
   for (int g = 0; g < groups; ++g)
-    for (int d = 0; d < sc.days; ++d) res.metrics.at(g, d).users = group_users_[g];
+    for (int d = 0; d < ndays; ++d) res.metrics.at(g, d).users = group_users_[g];
   std::vector<double> first_sum(groups, 0.0);
   std::vector<std::int64_t> first_n(groups, 0);
 
   // At most `window` finished-but-unmerged blocks, so memory stays bounded.
   const std::int64_t window = 4L * threads;
-  for (int day = 0; day < sc.days; ++day) {
+  for (int day = first_day; day < first_day + ndays; ++day, ++day_) {
     std::vector<BlockOut> outs(static_cast<std::size_t>(std::min<std::int64_t>(nblocks, window)));
     std::mutex mu;
     std::condition_variable cv;
@@ -442,17 +506,26 @@ RunResult Simulator::run(const RunOptions& opt, Recorder* recorder) {
           if (error) break;
         }
         for (const BlockOut::ActiveUser& a : out->active) {  // user order
-          GroupDayTotals& t = res.metrics.at(a.group, day);
+          GroupDayTotals& t = res.metrics.at(a.group, day - first_day);
           ++t.active;
           t.sessions += a.sessions;
           t.requests += a.requests;
           t.reward += a.reward;
           t.counts += a.counts;
-          if (day > 0 && a.returned) ++res.metrics.at(a.group, day - 1).returned;
+          if (day > first_day && a.returned) ++res.metrics.at(a.group, day - first_day - 1).returned;
+          if (track_users_) {
+            UserTotals& ut = user_totals_[static_cast<std::size_t>(a.user)];
+            ut.active_days |= std::uint64_t{1} << (day - totals_day0_);
+            ut.sessions += a.sessions;
+            ut.requests += a.requests;
+            ut.reward += a.reward;
+            ut.counts += a.counts;
+          }
           first_sum[a.group] += a.first_reward;
           first_n[a.group] += a.first_count;
         }
         res.requests += out->requests;
+        if (opt.on_batch) opt.on_batch(out->batch);
         if (recorder) recorder->submit(std::move(out->batch));
         {
           std::lock_guard lock(mu);
@@ -462,8 +535,8 @@ RunResult Simulator::run(const RunOptions& opt, Recorder* recorder) {
         }
         if (opt.on_progress) {
           Progress p;
-          p.day = day;
-          p.days = sc.days;
+          p.day = day - first_day;
+          p.days = ndays;
           p.users_done = std::min<std::int64_t>(users, (b + 1) * block);
           p.users = users;
           p.requests = res.requests;
@@ -486,7 +559,7 @@ RunResult Simulator::run(const RunOptions& opt, Recorder* recorder) {
     GroupSummary s = res.metrics.summarise(g, group_users_[g]);
     s.name = sc.groups[g].name;
     s.policy = policies_[g]->name();
-    for (int d = 0; d < sc.days; ++d) res.sessions += res.metrics.at(g, d).sessions;
+    for (int d = 0; d < ndays; ++d) res.sessions += res.metrics.at(g, d).sessions;
     res.groups.push_back(std::move(s));
     res.group_first_request_reward.push_back(first_n[g] ? first_sum[g] / first_n[g] : 0.0);
     fsum += first_sum[g];

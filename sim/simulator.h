@@ -33,6 +33,22 @@ struct RunOptions {
   int threads = 1;
   int block_users = 256;  ///< users per work unit; results do not depend on it
   std::function<void(const Progress&)> on_progress;  ///< called on the calling thread
+  /// Sees every batch of rows before it goes to the recorder, on the calling
+  /// thread, in user order within a day (so what it collects does not depend on
+  /// the thread count). Only called when rows are recorded (a recorder is given
+  /// or `collect` is set).
+  std::function<void(const RecordBatch&)> on_batch;
+  /// Build record batches for on_batch even without a recorder.
+  bool collect = false;
+};
+
+/// One user's totals over the days simulated since user totals were last reset
+/// (Simulator::reset_user_totals), for user-level A/B statistics.
+struct UserTotals {
+  std::uint64_t active_days = 0;  ///< bit d set: active on day d (days counted from the reset, < 64)
+  std::int32_t sessions = 0, requests = 0;
+  double reward = 0;
+  BehaviourCounts counts;
 };
 
 struct RunResult {
@@ -49,13 +65,33 @@ class Ranker;
 class Simulator {
  public:
   /// `policies` has one policy per scenario group; empty: built from the groups' specs.
-  explicit Simulator(Scenario scenario, std::vector<PolicyPtr> policies = {});
+  /// `user_seed` (0: the scenario's seed) draws the population, the group
+  /// assignment and every per-user stream; the world (catalogue, topic graph)
+  /// always comes from the scenario's seed. Another user seed is another sample
+  /// of users in the same world: replicates of an A/B test.
+  explicit Simulator(Scenario scenario, std::vector<PolicyPtr> policies = {}, std::uint64_t user_seed = 0);
   ~Simulator();
 
-  /// Simulates the scenario's days. `recorder` may be null (nothing written).
-  /// Can be called once per Simulator (the population's state evolves); a
-  /// second call throws std::logic_error.
+  /// Simulates all the scenario's days. `recorder` may be null (nothing written).
+  /// Only on a fresh Simulator (the population's state evolves); otherwise
+  /// throws std::logic_error.
   RunResult run(const RunOptions& options, Recorder* recorder);
+  /// Simulates the next `days` days (continuing from days_done(); at most the
+  /// scenario's days in all). The result covers these days only. Between calls
+  /// policies may be replaced (set_policy): explore/train rounds.
+  RunResult run_days(int days, const RunOptions& options, Recorder* recorder);
+  int days_done() const { return day_; }
+
+  /// Replaces group g's policy from the next simulated day on.
+  void set_policy(int group, PolicyPtr policy);
+  /// Record every shown item (the impressions table) of the flagged groups
+  /// (one flag per group); needs record.impressions or a tap to be useful.
+  void set_impression_groups(std::vector<bool> groups) { impression_groups_ = std::move(groups); }
+  /// Accumulate per-user totals (UserTotals) from the next simulated day on.
+  void track_user_totals(bool on);
+  /// Clears the per-user totals; day bits count from the next simulated day.
+  void reset_user_totals();
+  const std::vector<UserTotals>& user_totals() const { return user_totals_; }
 
   const Scenario& scenario() const { return scenario_; }
   const Catalogue& catalogue() const { return *catalogue_; }
@@ -78,9 +114,14 @@ class Simulator {
   UserModel model_;
   std::unique_ptr<Ranker> ranker_;
   std::vector<PolicyPtr> policies_;
+  std::uint64_t user_seed_;
   std::vector<std::uint8_t> group_;
   std::vector<std::int64_t> group_users_;
-  bool ran_ = false;
+  std::vector<bool> impression_groups_;
+  std::vector<UserTotals> user_totals_;
+  bool track_users_ = false;
+  int totals_day0_ = 0;  ///< day of bit 0 in user_totals_
+  int day_ = 0;          ///< days simulated so far
 };
 
 /// Group of user u: a seeded hash of (seed, u) against the groups' shares, so

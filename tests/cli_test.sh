@@ -20,7 +20,8 @@ check "the summary table is printed" grep -q "valid_per_user_day" "$work/run.txt
 check "the database exists" test -s "$work/tiny.sqlite"
 if command -v sqlite3 >/dev/null; then
   check "the database has transitions" test "$(sqlite3 "$work/tiny.sqlite" 'SELECT count(*) > 0 FROM transitions')" = 1
-  check "the schema version is set" test "$(sqlite3 "$work/tiny.sqlite" 'PRAGMA user_version')" = 1
+  schema=$(sed -n 's/.*kSchemaVersion = \([0-9]*\);.*/\1/p' "$src/results/recorder.h")
+  check "the schema version is set" test "$(sqlite3 "$work/tiny.sqlite" 'PRAGMA user_version')" = "$schema"
 fi
 
 # An invalid scenario is rejected with the JSON path, and nothing is written.

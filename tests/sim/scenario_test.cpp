@@ -79,7 +79,7 @@ TEST_CASE("an unknown key is rejected, naming the closest known key when there i
   j = minimal();
   j["record"] = {{"everything", true}};
   CHECK(error_for(j) == "test.json: record.everything: expected one of the known keys: "
-                        "transitions, user_days, index_transitions, got unknown key \"everything\"");
+                        "transitions, user_days, index_transitions, impressions, got unknown key \"everything\"");
 
   j = minimal();
   j["mtl"]["tasks"]["likes"] = {{"noise", 0.1}};
