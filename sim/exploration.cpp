@@ -63,7 +63,8 @@ struct Interval {
 /// Seed 000 Formula 3's bounds for one coordinate, clipped to the action box.
 Interval bounded_interval(float mu, double bound) {
   const double m = mu;
-  return {static_cast<float>(std::max(m - bound, -1.0)), static_cast<float>(std::min(m + bound, 1.0))};
+  return {static_cast<float>(std::max(m - bound, -1.0)),
+          static_cast<float>(std::min(m + bound, 1.0))};
 }
 
 /// Uniform on [lo, hi] of the float bounds; hi - lo is exact in double.
@@ -126,8 +127,8 @@ UniformRandomPolicy::UniformRandomPolicy(int d, PolicyPtr base) : d_(d), base_(s
     throw std::invalid_argument("UniformRandomPolicy: d must be >= 1, got " + std::to_string(d));
   if (base_ && base_->action_dim() != d)
     throw std::invalid_argument("UniformRandomPolicy: base policy has dimension " +
-                                std::to_string(base_->action_dim()) + ", expected d = " +
-                                std::to_string(d) + " (or pass a null base)");
+                                std::to_string(base_->action_dim()) +
+                                ", expected d = " + std::to_string(d) + " (or pass a null base)");
 }
 
 void UniformRandomPolicy::act(std::span<const float> state, std::span<float> action, Rng& rng,
@@ -150,8 +151,7 @@ void UniformRandomPolicy::act(std::span<const float> state, std::span<float> act
 
 // --- BoundedUniformPolicy
 
-BoundedUniformPolicy::BoundedUniformPolicy(PolicyPtr base, double bound)
-    : base_(std::move(base)) {
+BoundedUniformPolicy::BoundedUniformPolicy(PolicyPtr base, double bound) : base_(std::move(base)) {
   check_base(base_, "BoundedUniformPolicy");
   check_bound(bound, "BoundedUniformPolicy");
   bounds_.assign(static_cast<std::size_t>(base_->action_dim()), bound);
@@ -172,8 +172,8 @@ void BoundedUniformPolicy::act(std::span<const float> state, std::span<float> ac
                                ActionInfo* info) const {
   base_->act(state, action, rng, nullptr);
   copy_baseline(action, info);
-  const bool record = info != nullptr && info->lower.size() == action.size() &&
-                      info->upper.size() == action.size();
+  const bool record =
+      info != nullptr && info->lower.size() == action.size() && info->upper.size() == action.size();
   double log_density = 0;
   for (std::size_t i = 0; i < action.size(); ++i) {
     assert(action[i] >= -1.0f && action[i] <= 1.0f);
@@ -197,7 +197,8 @@ double clipped_gaussian_log_density(std::span<const float> mu, std::span<const f
                                     double sigma) {
   assert(mu.size() == a.size());
   double s = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) s += clipped_gaussian_log_density_1d(mu[i], a[i], sigma);
+  for (std::size_t i = 0; i < a.size(); ++i)
+    s += clipped_gaussian_log_density_1d(mu[i], a[i], sigma);
   return s;
 }
 
@@ -237,8 +238,8 @@ NearBaselineDensity near_baseline_density(std::span<const float> mu, double sigm
   NearBaselineDensity out;
   out.gaussian_share = static_cast<double>(g_in) / static_cast<double>(n);
   out.uniform_share = static_cast<double>(u_in) / static_cast<double>(n);
-  out.ratio = g_in == 0 ? std::numeric_limits<double>::infinity()
-                        : out.uniform_share / out.gaussian_share;
+  out.ratio =
+      g_in == 0 ? std::numeric_limits<double>::infinity() : out.uniform_share / out.gaussian_share;
   return out;
 }
 

@@ -32,7 +32,8 @@ void deterministic_info(std::span<const float> action, ActionInfo* info) {
 PolicyPtr around_policy(const PolicySpec& spec, const Scenario& scenario) {
   if (spec.around.empty()) return std::make_shared<BaselinePolicy>(scenario.fusion);
   if (!is_deterministic(spec.around[0].kind))
-    throw ScenarioError("policy \"around\": expected a deterministic policy (constant or baseline)");
+    throw ScenarioError(
+        "policy \"around\": expected a deterministic policy (constant or baseline)");
   return make_policy(spec.around[0], scenario);
 }
 
@@ -91,7 +92,8 @@ PolicyPtr make_policy(const PolicySpec& spec, const Scenario& scenario) {
                                                    around_policy(spec, scenario));
     case PolicyKind::kBoundedUniform: {
       PolicyPtr base = around_policy(spec, scenario);
-      if (spec.bound.size() == 1) return std::make_shared<BoundedUniformPolicy>(base, spec.bound[0]);
+      if (spec.bound.size() == 1)
+        return std::make_shared<BoundedUniformPolicy>(base, spec.bound[0]);
       return std::make_shared<BoundedUniformPolicy>(base, spec.bound);
     }
   }

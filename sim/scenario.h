@@ -102,9 +102,9 @@ struct RewardParams {
 enum class PolicyKind {
   kConstant,       ///< "constant"
   kBaseline,       ///< "baseline": the production rule mu_bp
-  kGaussian,       ///< "gaussian": clip(mu(s) + N(0, sigma^2 I)), seed 000 Dataset 1 / seed 002 Eq. 8
+  kGaussian,       ///< "gaussian": clip(mu(s) + N(0, sigma^2 I)), seed 000 Dataset 1 / 002 Eq. 8
   kRandom,         ///< "random": U([-1, 1]^d), seed 002 section 3.3
-  kBoundedUniform  ///< "bounded_uniform": U(mu(s) -+ bound) clipped to the box, seed 000 Formula 3
+  kBoundedUniform  ///< "bounded_uniform": U(mu(s) -+ bound) within the box, seed 000 Formula 3
 };
 
 /// Whether a policy of this kind is deterministic (may serve as "around").

@@ -11,22 +11,30 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
 #include <numbers>
 #include <tuple>
 #include <vector>
 
+#include "results/recorder.h"
 #include "sim/policies.h"
 #include "sim/scenario.h"
 #include "sim/state_features.h"
+#include "test_world.h"
 
 using namespace mtf;
+using Json = nlohmann::ordered_json;
 
 namespace {
 
 double normal_cdf(double x) { return 0.5 * std::erfc(-x / std::numbers::sqrt2); }
 
-PolicyPtr constant(std::vector<float> mu) { return std::make_shared<ConstantPolicy>(std::move(mu)); }
+PolicyPtr constant(std::vector<float> mu) {
+  return std::make_shared<ConstantPolicy>(std::move(mu));
+}
 
 /// One act() with every ActionInfo buffer supplied.
 struct Draw {
@@ -119,7 +127,8 @@ TEST_CASE("exploration policies keep every action in [-1, 1] and record bounds n
   CHECK(b.upper[0] == 1.0f);
 }
 
-TEST_CASE("gaussian exploration: interior moments match mu and sigma^2, face masses the normal tails") {
+TEST_CASE(
+    "gaussian exploration: interior moments match mu and sigma^2, face masses the normal tails") {
   // Dimensions: interior mu = 0.1 (faces 4.5 sigma away: clipped mass 3e-6,
   // negligible), mu = 0.95 (upper face 0.25 sigma away) and mu = -1 (on the face).
   const double sigma = 0.2;
@@ -177,7 +186,8 @@ TEST_CASE("bounded uniform exploration: mean (lower+upper)/2, variance width^2/1
     CHECK(std::fabs(m.var - w * w / 12) < 4 * w * w / std::sqrt(180.0 * n));
   }
   const std::vector<double> head(x0.begin(), x0.begin() + 20000);
-  const double d = ks_statistic(head, [](double x) { return std::clamp((x - 0.8) / 0.2, 0.0, 1.0); });
+  const double d =
+      ks_statistic(head, [](double x) { return std::clamp((x - 0.8) / 0.2, 0.0, 1.0); });
   CHECK(d < 1.95 / std::sqrt(20000.0));
 }
 
@@ -270,7 +280,8 @@ TEST_CASE("exploration densities integrate to 1: interior integral plus the face
   double interior = 0;
   for (int k = 0; k < steps; ++k) interior += h * density(static_cast<float>(-1 + (k + 0.5) * h));
   const double faces = density(-1.0f) + density(1.0f);
-  CHECK(density(1.0f) == doctest::Approx(1 - normal_cdf(1.0)).epsilon(1e-6));  // (1 - 0.7) / 0.3 = 1
+  CHECK(density(1.0f) ==
+        doctest::Approx(1 - normal_cdf(1.0)).epsilon(1e-6));  // (1 - 0.7) / 0.3 = 1
   CHECK(interior + faces == doctest::Approx(1.0).epsilon(1e-6));
   CHECK(interior == doctest::Approx(normal_cdf(1.0) - normal_cdf(-1.7 / 0.3)).epsilon(1e-6));
 }
@@ -387,4 +398,64 @@ TEST_CASE("exploration policies built from a scenario wrap the production baseli
   CHECK(got.lower[0] == doctest::Approx(0.85).epsilon(1e-6));
   CHECK(got.upper[2] == doctest::Approx(-0.85).epsilon(1e-6));
   CHECK(got.info.log_density == doctest::Approx(-2 * std::log(0.15) - std::log(0.3)).epsilon(1e-6));
+}
+
+TEST_CASE("exploration runs record what a dataset reader needs to recompute every density") {
+  // A small world, one group per exploration type; every recorded row is checked.
+  Scenario s = test::quickstart_world(90, 1);
+  const int d = s.action_dim();
+  s.groups.clear();
+  for (const char* block : {R"({"type":"gaussian","sigma":0.2})", R"({"type":"random"})",
+                            R"({"type":"bounded_uniform","bound":0.15})"}) {
+    GroupSpec g;
+    g.name = Json::parse(block)["type"].get<std::string>();
+    Scenario one =
+        parse_scenario(R"({"fusion": )" + Json::parse(scenario_to_json(s))["fusion"].dump() +
+                       R"(, "groups": [{"policy": )" + block + "}]}");
+    g.policy = one.groups[0].policy;
+    s.groups.push_back(g);
+  }
+  const std::filesystem::path path =
+      std::filesystem::temp_directory_path() / "mtf_exploration_test.sqlite";
+  std::filesystem::remove(path);
+  {
+    Simulator sim(s);
+    Recorder rec(path, sim.run_info("test", 1));
+    RunOptions o;
+    o.threads = 1;
+    sim.run(o, &rec);
+    rec.finish({}, 0.0);
+  }
+  const RunContents run = read_run(path);
+  std::filesystem::remove(path);
+  const BaselinePolicy base(s.fusion);
+  std::array<int, 3> rows{};
+  Rng unused(0);
+  std::vector<float> mu(static_cast<std::size_t>(d));
+  for (const TransitionRow& t : run.transitions) {
+    ++rows[static_cast<std::size_t>(t.group)];
+    base.act(t.state, mu, unused, nullptr);
+    REQUIRE(t.baseline == mu);
+    REQUIRE(t.log_density.has_value());
+    for (int i = 0; i < d; ++i) REQUIRE(std::fabs(t.action[i]) <= 1.0f);
+    switch (t.group) {
+      case 0:
+        REQUIRE(t.lower.empty());
+        REQUIRE(*t.log_density == clipped_gaussian_log_density(t.baseline, t.action, 0.2));
+        break;
+      case 1:
+        REQUIRE(t.lower == std::vector<float>(static_cast<std::size_t>(d), -1.0f));
+        REQUIRE(*t.log_density == -d * std::numbers::ln2);
+        break;
+      default:
+        REQUIRE(*t.log_density == box_uniform_log_density(t.lower, t.upper));
+        for (int i = 0; i < d; ++i) {
+          REQUIRE(t.action[i] >= t.lower[i]);
+          REQUIRE(t.action[i] <= t.upper[i]);
+          REQUIRE(t.upper[i] - t.lower[i] <= 0.3f + 1e-6f);
+        }
+    }
+  }
+  MESSAGE("rows per group: " << rows[0] << ", " << rows[1] << ", " << rows[2]);
+  for (int r : rows) CHECK(r > 30);  // every group served requests
 }

@@ -178,7 +178,8 @@ TEST_CASE("an unknown policy type is rejected with the list of known types") {
   Json j = minimal();
   j["groups"][0]["policy"] = {{"type", "td3"}};
   CHECK(error_for(j) == "test.json: groups[0].policy.type: expected a policy type: \"constant\", "
-                        "\"baseline\", \"gaussian\", \"random\" or \"bounded_uniform\", got \"td3\"");
+                        "\"baseline\", \"gaussian\", \"random\" or \"bounded_uniform\", got "
+                        "\"td3\"");
   j["groups"][0]["policy"] = {{"type", "constnat"}};
   CHECK(error_for(j) == "test.json: groups[0].policy.type: expected a policy type: \"constant\", "
                         "\"baseline\", \"gaussian\", \"random\" or \"bounded_uniform\" (did you "
@@ -216,7 +217,8 @@ TEST_CASE("exploration policy types parse with their defaults filled in and roun
   CHECK(g[2].policy.json == R"({"type":"random","around":{"type":"baseline"}})");
   CHECK(g[3].policy.kind == PolicyKind::kBoundedUniform);
   CHECK(g[3].policy.bound == std::vector<double>{0.25});
-  CHECK(g[3].policy.json == R"({"type":"bounded_uniform","bound":0.25,"around":{"type":"baseline"}})");
+  CHECK(g[3].policy.json ==
+        R"({"type":"bounded_uniform","bound":0.25,"around":{"type":"baseline"}})");
   CHECK(g[4].policy.bound == std::vector<double>{0.1, 2.0});
   CHECK(g[4].policy.json ==
         R"({"type":"bounded_uniform","bound":[0.1,2.0],"around":{"type":"baseline"}})");
@@ -248,7 +250,8 @@ TEST_CASE("exploration policy values are validated with their JSON path") {
                         "array of 2 numbers in (0, 2] (one per fusion.dims entry), got [0.1] "
                         "(length 1)");
   j["groups"][0]["policy"] = {{"type", "bounded_uniform"}, {"bound", {0.1, -0.1}}};
-  CHECK(error_for(j) == "test.json: groups[0].policy.bound[1]: expected a number in (0, 2], got -0.1");
+  CHECK(error_for(j) ==
+        "test.json: groups[0].policy.bound[1]: expected a number in (0, 2], got -0.1");
   j["groups"][0]["policy"] = {{"type", "random"}, {"sigma", 0.1}};
   CHECK(error_for(j) == "test.json: groups[0].policy.sigma: expected one of the known keys: "
                         "type, around, got unknown key \"sigma\"");
