@@ -5,6 +5,7 @@
 #include <cassert>
 #include <cmath>
 
+#include "sim/exploration.h"
 #include "sim/state_features.h"
 
 namespace mtf {
@@ -25,6 +26,15 @@ void deterministic_info(std::span<const float> action, ActionInfo* info) {
     info->has_baseline = true;
   }
   info->log_density = std::numeric_limits<double>::infinity();
+}
+
+/// The deterministic policy an exploration spec is around (the baseline by default).
+PolicyPtr around_policy(const PolicySpec& spec, const Scenario& scenario) {
+  if (spec.around.empty()) return std::make_shared<BaselinePolicy>(scenario.fusion);
+  if (!is_deterministic(spec.around[0].kind))
+    throw ScenarioError(
+        "policy \"around\": expected a deterministic policy (constant or baseline)");
+  return make_policy(spec.around[0], scenario);
 }
 
 }  // namespace
@@ -75,6 +85,17 @@ PolicyPtr make_policy(const PolicySpec& spec, const Scenario& scenario) {
     }
     case PolicyKind::kBaseline:
       return std::make_shared<BaselinePolicy>(scenario.fusion);
+    case PolicyKind::kGaussian:
+      return std::make_shared<GaussianNoisePolicy>(around_policy(spec, scenario), spec.sigma);
+    case PolicyKind::kRandom:
+      return std::make_shared<UniformRandomPolicy>(scenario.action_dim(),
+                                                   around_policy(spec, scenario));
+    case PolicyKind::kBoundedUniform: {
+      PolicyPtr base = around_policy(spec, scenario);
+      if (spec.bound.size() == 1)
+        return std::make_shared<BoundedUniformPolicy>(base, spec.bound[0]);
+      return std::make_shared<BoundedUniformPolicy>(base, spec.bound);
+    }
   }
   throw ScenarioError("unknown policy kind");
 }

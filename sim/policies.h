@@ -42,7 +42,10 @@ class BaselinePolicy final : public Policy {
   FusionParams fusion_;
 };
 
-/// Builds the policy a group's spec names.
+/// Builds the policy a group's spec names (exploration kinds wrap the policy
+/// their `around` spec names, the BaselinePolicy when it is empty). Throws
+/// ScenarioError for a spec the parser would have rejected (a stochastic
+/// "around") and std::invalid_argument for out-of-range parameters.
 PolicyPtr make_policy(const PolicySpec& spec, const Scenario& scenario);
 
 }  // namespace mtf

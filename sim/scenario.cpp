@@ -653,6 +653,72 @@ void parse_baseline_policy(const Obj&, const Scenario&, PolicySpec& p) {
   p.kind = PolicyKind::kBaseline;
 }
 
+PolicySpec parse_policy(const Node& n, const Scenario& s);
+Json policy_block(const PolicySpec& p);
+std::vector<std::string_view> policy_type_names();
+
+/// The "around" block of an exploration policy: a deterministic policy, by
+/// default the baseline. Its type is checked before its keys, so a stochastic
+/// type is reported as such rather than through one of its own keys.
+void parse_around(const Obj& o, const Scenario& s, PolicySpec& p) {
+  p.around.clear();
+  const Node n = o.at("around");
+  if (n.missing()) {
+    PolicySpec base;
+    base.json = policy_block(base).dump();
+    p.around.push_back(std::move(base));
+    return;
+  }
+  const std::string what = "a deterministic policy type: \"constant\" or \"baseline\" (the "
+                           "action mu(s) the exploration is around)";
+  if (n.value->is_object()) {
+    const Node type = n.at("type");
+    if (!type.missing() && type.value->is_string()) {
+      const std::string name = type.value->get<std::string>();
+      const std::vector<std::string_view> names = policy_type_names();
+      const bool known = std::find(names.begin(), names.end(), name) != names.end();
+      if (known && name != "constant" && name != "baseline") type.fail(what);
+    }
+  }
+  PolicySpec base = parse_policy(n, s);
+  assert(is_deterministic(base.kind));
+  p.around.push_back(std::move(base));
+}
+
+/// The spec an exploration policy is around (the baseline when none was set in code).
+PolicySpec around_of(const PolicySpec& p) { return p.around.empty() ? PolicySpec{} : p.around[0]; }
+
+void parse_gaussian_policy(const Obj& o, const Scenario& s, PolicySpec& p) {
+  p.kind = PolicyKind::kGaussian;
+  o.read("sigma", p.sigma, above(0));
+  parse_around(o, s, p);
+}
+
+void parse_random_policy(const Obj& o, const Scenario& s, PolicySpec& p) {
+  p.kind = PolicyKind::kRandom;
+  parse_around(o, s, p);
+}
+
+void parse_bounded_uniform_policy(const Obj& o, const Scenario& s, PolicySpec& p) {
+  p.kind = PolicyKind::kBoundedUniform;
+  const Range half_width = {0, 2, true, false};  // 2 reaches the whole box from any mu
+  if (const Node b = o.at("bound"); !b.missing()) {
+    if (b.value->is_array()) {
+      const std::size_t d = s.fusion.dims.size();
+      if (b.value->size() != d) {
+        b.fail("a number in (0, 2] or an array of " + std::to_string(d) +
+                   " numbers in (0, 2] (one per fusion.dims entry)",
+               show(*b.value) + " (length " + std::to_string(b.value->size()) + ")");
+      }
+      p.bound.clear();
+      for (std::size_t i = 0; i < d; ++i) p.bound.push_back(b.at(i).number(half_width));
+    } else {
+      p.bound = {b.number(half_width)};
+    }
+  }
+  parse_around(o, s, p);
+}
+
 struct PolicyType {
   std::string_view name;
   PolicyKind kind;
@@ -667,6 +733,19 @@ const std::vector<PolicyType>& policy_types() {
        [](Json& j, const PolicySpec& p) { j["action"] = p.action; }},
       {"baseline", PolicyKind::kBaseline, {}, parse_baseline_policy,
        [](Json&, const PolicySpec&) {}},
+      {"gaussian", PolicyKind::kGaussian, {"sigma", "around"}, parse_gaussian_policy,
+       [](Json& j, const PolicySpec& p) {
+         j["sigma"] = p.sigma;
+         j["around"] = policy_block(around_of(p));
+       }},
+      {"random", PolicyKind::kRandom, {"around"}, parse_random_policy,
+       [](Json& j, const PolicySpec& p) { j["around"] = policy_block(around_of(p)); }},
+      {"bounded_uniform", PolicyKind::kBoundedUniform, {"bound", "around"},
+       parse_bounded_uniform_policy,
+       [](Json& j, const PolicySpec& p) {
+         j["bound"] = p.bound.size() == 1 ? Json(p.bound[0]) : Json(p.bound);
+         j["around"] = policy_block(around_of(p));
+       }},
   };
   return types;
 }

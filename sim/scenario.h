@@ -97,12 +97,34 @@ struct RewardParams {
   bool operator==(const RewardParams&) const = default;
 };
 
-enum class PolicyKind { kConstant, kBaseline };
+/// Policy types of a group (sim/policies.h, sim/exploration.h). Values are not
+/// stored anywhere; the JSON names are the contract.
+enum class PolicyKind {
+  kConstant,       ///< "constant"
+  kBaseline,       ///< "baseline": the production rule mu_bp
+  kGaussian,       ///< "gaussian": clip(mu(s) + N(0, sigma^2 I)), seed 000 Dataset 1 / 002 Eq. 8
+  kRandom,         ///< "random": U([-1, 1]^d), seed 002 section 3.3
+  kBoundedUniform  ///< "bounded_uniform": U(mu(s) -+ bound) within the box, seed 000 Formula 3
+};
+
+/// Whether a policy of this kind is deterministic (may serve as "around").
+constexpr bool is_deterministic(PolicyKind k) {
+  return k == PolicyKind::kConstant || k == PolicyKind::kBaseline;
+}
 
 struct PolicySpec {
   PolicyKind kind = PolicyKind::kBaseline;
   std::vector<double> action;  ///< kConstant: the action, in [-1, 1]^d
-  /// The original JSON of the policy block (kept so later kinds can read their own keys).
+  double sigma = 0.2;          ///< kGaussian: noise standard deviation, > 0 (action units)
+  /// kBoundedUniform: exploration half-width, one value for every dimension
+  /// (size 1) or one per dimension (size d); each in (0, 2].
+  std::vector<double> bound{0.15};
+  /// Exploration kinds: the deterministic policy mu(s) they perturb (kRandom: only
+  /// the recorded baseline). Parsing fills it with one spec (default {"type":
+  /// "baseline"}); empty means the baseline too. Empty for the deterministic kinds.
+  /// A vector so the spec stays a comparable value type.
+  std::vector<PolicySpec> around;
+  /// The policy block as run (canonical JSON, compact), stored with the run.
   std::string json;
   bool operator==(const PolicySpec&) const = default;
 };

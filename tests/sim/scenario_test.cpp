@@ -177,14 +177,96 @@ TEST_CASE("a constant policy needs exactly one action value in [-1, 1] per fusio
 TEST_CASE("an unknown policy type is rejected with the list of known types") {
   Json j = minimal();
   j["groups"][0]["policy"] = {{"type", "td3"}};
-  CHECK(error_for(j) == "test.json: groups[0].policy.type: expected a policy type: \"constant\" "
-                        "or \"baseline\", got \"td3\"");
+  CHECK(error_for(j) == "test.json: groups[0].policy.type: expected a policy type: \"constant\", "
+                        "\"baseline\", \"gaussian\", \"random\" or \"bounded_uniform\", got "
+                        "\"td3\"");
   j["groups"][0]["policy"] = {{"type", "constnat"}};
-  CHECK(error_for(j) == "test.json: groups[0].policy.type: expected a policy type: \"constant\" "
-                        "or \"baseline\" (did you mean \"constant\"?), got \"constnat\"");
+  CHECK(error_for(j) == "test.json: groups[0].policy.type: expected a policy type: \"constant\", "
+                        "\"baseline\", \"gaussian\", \"random\" or \"bounded_uniform\" (did you "
+                        "mean \"constant\"?), got \"constnat\"");
   j["groups"][0]["policy"] = {{"type", "baseline"}, {"action", {0, 0}}};
   CHECK(error_for(j) == "test.json: groups[0].policy.action: expected one of the known keys: "
                         "type, got unknown key \"action\"");
+}
+
+TEST_CASE("exploration policy types parse with their defaults filled in and round-trip") {
+  Json j = minimal();
+  j["groups"] = Json::parse(R"([
+    {"name": "g", "policy": {"type": "gaussian"}},
+    {"name": "g2", "policy": {"around": {"type": "constant", "action": [0.5, -1]}, "sigma": 0.1,
+                              "type": "gaussian"}},
+    {"name": "r", "policy": {"type": "random"}},
+    {"name": "b", "policy": {"type": "bounded_uniform", "bound": 0.25}},
+    {"name": "b2", "policy": {"type": "bounded_uniform", "bound": [0.1, 2]}}
+  ])");
+  const Scenario s = parse_scenario(j.dump());
+  const auto& g = s.groups;
+  REQUIRE(g.size() == 5);
+  CHECK(g[0].policy.kind == PolicyKind::kGaussian);
+  CHECK(g[0].policy.sigma == 0.2);  // seed 000 Dataset 1
+  REQUIRE(g[0].policy.around.size() == 1);
+  CHECK(g[0].policy.around[0].kind == PolicyKind::kBaseline);
+  CHECK(g[0].policy.json == R"({"type":"gaussian","sigma":0.2,"around":{"type":"baseline"}})");
+  CHECK(g[1].policy.sigma == 0.1);
+  CHECK(g[1].policy.around[0].kind == PolicyKind::kConstant);
+  CHECK(g[1].policy.around[0].action == std::vector<double>{0.5, -1.0});
+  // The author's key order is kept.
+  CHECK(g[1].policy.json ==
+        R"({"around":{"type":"constant","action":[0.5,-1.0]},"sigma":0.1,"type":"gaussian"})");
+  CHECK(g[2].policy.kind == PolicyKind::kRandom);
+  CHECK(g[2].policy.json == R"({"type":"random","around":{"type":"baseline"}})");
+  CHECK(g[3].policy.kind == PolicyKind::kBoundedUniform);
+  CHECK(g[3].policy.bound == std::vector<double>{0.25});
+  CHECK(g[3].policy.json ==
+        R"({"type":"bounded_uniform","bound":0.25,"around":{"type":"baseline"}})");
+  CHECK(g[4].policy.bound == std::vector<double>{0.1, 2.0});
+  CHECK(g[4].policy.json ==
+        R"({"type":"bounded_uniform","bound":[0.1,2.0],"around":{"type":"baseline"}})");
+  j["groups"][3]["policy"].erase("bound");
+  CHECK(parse_scenario(j.dump()).groups[3].policy.bound == std::vector<double>{0.15});  // Formula 3
+
+  const std::string text = scenario_to_json(s);
+  const Scenario back = parse_scenario(text, "written.json");
+  CHECK(back == s);
+  CHECK(scenario_to_json(back) == text);
+
+  Scenario other = back;
+  other.groups[1].policy.around[0].action[0] = 0.25;  // equality looks into "around"
+  CHECK_FALSE(other == s);
+}
+
+TEST_CASE("exploration policy values are validated with their JSON path") {
+  Json j = minimal();
+  j["groups"][0]["policy"] = {{"type", "gaussian"}, {"sigma", 0}};
+  CHECK(error_for(j) == "test.json: groups[0].policy.sigma: expected a number > 0, got 0");
+  j["groups"][0]["policy"] = {{"type", "gaussian"}, {"sigma", "0.2x"}};
+  CHECK(error_for(j) == "test.json: groups[0].policy.sigma: expected a number > 0, got \"0.2x\"");
+  j["groups"][0]["policy"] = {{"type", "bounded_uniform"}, {"bound", 0}};
+  CHECK(error_for(j) == "test.json: groups[0].policy.bound: expected a number in (0, 2], got 0");
+  j["groups"][0]["policy"] = {{"type", "bounded_uniform"}, {"bound", 2.5}};
+  CHECK(error_for(j) == "test.json: groups[0].policy.bound: expected a number in (0, 2], got 2.5");
+  j["groups"][0]["policy"] = {{"type", "bounded_uniform"}, {"bound", {0.1}}};
+  CHECK(error_for(j) == "test.json: groups[0].policy.bound: expected a number in (0, 2] or an "
+                        "array of 2 numbers in (0, 2] (one per fusion.dims entry), got [0.1] "
+                        "(length 1)");
+  j["groups"][0]["policy"] = {{"type", "bounded_uniform"}, {"bound", {0.1, -0.1}}};
+  CHECK(error_for(j) ==
+        "test.json: groups[0].policy.bound[1]: expected a number in (0, 2], got -0.1");
+  j["groups"][0]["policy"] = {{"type", "random"}, {"sigma", 0.1}};
+  CHECK(error_for(j) == "test.json: groups[0].policy.sigma: expected one of the known keys: "
+                        "type, around, got unknown key \"sigma\"");
+  j["groups"][0]["policy"] = {{"type", "gaussian"}, {"around", {{"type", "random"}}}};
+  CHECK(error_for(j) == "test.json: groups[0].policy.around.type: expected a deterministic policy "
+                        "type: \"constant\" or \"baseline\" (the action mu(s) the exploration is "
+                        "around), got \"random\"");
+  j["groups"][0]["policy"] = {{"type", "random"},
+                              {"around", {{"type", "constant"}, {"action", {2, 0}}}}};
+  CHECK(error_for(j) ==
+        "test.json: groups[0].policy.around.action[0]: expected a number in [-1, 1], got 2");
+  j["groups"][0]["policy"] = {{"type", "random"}, {"around", {{"type", "baselin"}}}};
+  CHECK(error_for(j) == "test.json: groups[0].policy.around.type: expected a policy type: "
+                        "\"constant\", \"baseline\", \"gaussian\", \"random\" or "
+                        "\"bounded_uniform\" (did you mean \"baseline\"?), got \"baselin\"");
 }
 
 TEST_CASE("duplicates are rejected: group names, fusion dimensions and JSON keys") {
