@@ -3,6 +3,8 @@
 //   mtfsim run SCENARIO.json [--out FILE.sqlite] [--seed N] [--threads N] [--quiet]
 //   mtfsim bench sim [--threads N] [--record] [--scenario FILE] [--users N] [--days N]
 //   mtfsim bench train --agent NAME [--hidden H] [--critics M] [--batch B] [--threads N]
+//   mtfsim report RUN.sqlite [--out FILE.md]
+//   mtfsim regress SCENARIO.json --baseline FILE.json [--update] [--threads N]
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
@@ -16,7 +18,10 @@
 
 #include "results/recorder.h"
 #include "sim/scenario.h"
+#include "sim/protocol/experiment.h"
+#include "sim/protocol/report.h"
 #include "sim/simulator.h"
+#include <fstream>
 #if __has_include("agents/train_bench.h")
 #include "agents/train_bench.h"
 #define MTF_HAVE_TRAIN_BENCH 1
@@ -34,10 +39,14 @@ constexpr const char* kUsage =
     "  mtfsim run SCENARIO.json [--out FILE.sqlite] [--seed N] [--threads N] [--quiet]\n"
     "  mtfsim bench sim [--threads N] [--record] [--scenario FILE] [--users N] [--days N]\n"
     "  mtfsim bench train --agent NAME [--hidden H] [--critics M] [--batch B] [--threads N]\n"
+    "  mtfsim report RUN.sqlite [--out FILE.md]\n"
+    "  mtfsim regress SCENARIO.json --baseline FILE.json [--update] [--threads N]\n"
     "  mtfsim COMMAND --help      help for one command\n"
     "\n"
     "Commands:\n"
-    "  run     simulate a scenario, print the summary table, write the run database\n"
+    "  run     simulate a scenario (or run its experiment protocol), write the run database\n"
+    "  report  the paper-style tables of an experiment's run database (markdown)\n"
+    "  regress run an experiment and fail when an agent's figures leave a recorded band\n"
     "  bench   measure simulator or training speed; the last line printed is JSON\n";
 
 /// A progress bar on stderr: days, users, requests/s. Silent when asked or when
@@ -76,6 +85,25 @@ fs::path default_out(const mtf::Scenario& s, const fs::path& scenario_path) {
   return fs::path("results") / (scenario_path.stem().string() + ".sqlite");
 }
 
+/// Runs a scenario's experiment protocol, then prints its report.
+void run_experiment_cmd(const mtf::Scenario& sc, const fs::path& path, const fs::path& out, int threads, bool quiet) {
+  const mtf::protocol::ExperimentSpec spec = mtf::protocol::parse_experiment(sc, path.string());
+  if (out.has_parent_path()) fs::create_directories(out.parent_path());
+  mtf::protocol::ExperimentOptions eo;
+  eo.threads = threads;
+  const auto t0 = std::chrono::steady_clock::now();
+  if (!quiet)
+    eo.log = [t0](const std::string& line) {
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::fprintf(stderr, "[%7.1f s] %s\n", s, line.c_str());
+    };
+  if (!quiet)
+    std::cerr << "mtfsim: experiment " << sc.name << ": " << sc.population.size << " users exploring for " << sc.days
+              << " days in " << sc.groups.size() << " groups, " << threads << " threads\n";
+  mtf::protocol::run_experiment(sc, spec, out, eo);
+  std::cout << mtf::protocol::report_markdown(out) << "\nrun database: " << out.string() << "\n";
+}
+
 int cmd_run(const std::vector<std::string>& args) {
   po::options_description opts("mtfsim run SCENARIO.json [options]");
   opts.add_options()("help,h", "show this help")
@@ -106,6 +134,12 @@ int cmd_run(const std::vector<std::string>& args) {
   if (threads < 1 || threads > 256) throw po::error("--threads: expected 1..256, got " + std::to_string(threads));
   const bool quiet = vm.count("quiet") > 0;
 
+  if (!sc.experiment_json.empty()) {
+    if (vm.count("no-record")) throw po::error("run: --no-record: an experiment always writes its run database");
+    const fs::path out = vm.count("out") ? fs::path(vm["out"].as<std::string>()) : default_out(sc, path);
+    run_experiment_cmd(sc, path, out, threads, quiet);
+    return 0;
+  }
   mtf::Simulator sim(sc);
   std::unique_ptr<mtf::Recorder> rec;
   fs::path out;
@@ -209,6 +243,93 @@ int cmd_bench_sim(const std::vector<std::string>& args) {
   return 0;
 }
 
+int cmd_report(const std::vector<std::string>& args) {
+  po::options_description opts("mtfsim report RUN.sqlite [options]");
+  opts.add_options()("help,h", "show this help")("out,o", po::value<std::string>(), "write the markdown here (default: stdout)");
+  po::options_description hidden;
+  hidden.add_options()("db", po::value<std::string>(), "run database");
+  po::options_description all;
+  all.add(opts).add(hidden);
+  po::positional_options_description pos;
+  pos.add("db", 1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
+  po::notify(vm);
+  if (vm.count("help")) {
+    std::cout << opts << "\nPrints the paper-style tables of an experiment's run database (markdown),\n"
+                         "with the paper's published numbers beside the testbed's.\n";
+    return 0;
+  }
+  if (!vm.count("db")) throw po::error("report: missing RUN.sqlite (written by mtfsim run on an experiment scenario)");
+  const std::string md = mtf::protocol::report_markdown(vm["db"].as<std::string>());
+  if (vm.count("out")) {
+    std::ofstream f(vm["out"].as<std::string>());
+    if (!f) throw std::runtime_error(vm["out"].as<std::string>() + ": cannot write (check the folder exists)");
+    f << md;
+  } else {
+    std::cout << md;
+  }
+  return 0;
+}
+
+int cmd_regress(const std::vector<std::string>& args) {
+  po::options_description opts("mtfsim regress SCENARIO.json --baseline FILE.json [options]");
+  opts.add_options()("help,h", "show this help")
+      ("baseline,b", po::value<std::string>(), "band file to check against (or to write with --update)")
+      ("update", "rewrite the band file from this run (on purpose: after an intended change)")
+      ("out,o", po::value<std::string>(), "run database (default: a temporary file, removed)")
+      ("threads,t", po::value<int>()->default_value(2), "threads (results do not depend on it)")
+      ("quiet,q", "no progress lines");
+  po::options_description hidden;
+  hidden.add_options()("scenario", po::value<std::string>(), "scenario file");
+  po::options_description all;
+  all.add(opts).add(hidden);
+  po::positional_options_description pos;
+  pos.add("scenario", 1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
+  po::notify(vm);
+  if (vm.count("help")) {
+    std::cout << opts << "\nRuns an experiment scenario and compares every agent's offline estimates\n"
+                         "and online lifts with the band recorded in the baseline file. Exit 0: all\n"
+                         "inside; exit 3: something moved (a table of what moved is printed).\n";
+    return 0;
+  }
+  if (!vm.count("scenario")) throw po::error("regress: missing SCENARIO.json");
+  if (!vm.count("baseline")) throw po::error("regress: missing --baseline FILE.json");
+  const fs::path path = vm["scenario"].as<std::string>();
+  const fs::path baseline = vm["baseline"].as<std::string>();
+  const mtf::Scenario sc = mtf::load_scenario(path);
+  if (sc.experiment_json.empty()) throw po::error("regress: " + path.string() + " has no experiment block");
+  if (!vm.count("update") && !fs::exists(baseline))
+    throw std::runtime_error(baseline.string() + ": no such baseline file; create it with --update");
+  const fs::path out = vm.count("out") ? fs::path(vm["out"].as<std::string>())
+                                       : fs::temp_directory_path() / ("mtfsim-regress-" + std::to_string(::getpid()) + ".sqlite");
+  const mtf::protocol::ExperimentSpec spec = mtf::protocol::parse_experiment(sc, path.string());
+  mtf::protocol::ExperimentOptions eo;
+  eo.threads = vm["threads"].as<int>();
+  if (!vm.count("quiet")) eo.log = [](const std::string& line) { std::fprintf(stderr, "  %s\n", line.c_str()); };
+  mtf::protocol::run_experiment(sc, spec, out, eo);
+  const mtf::RunContents run = mtf::read_run(out, false, false);
+  if (!vm.count("out")) fs::remove(out);
+  if (vm.count("update")) {
+    mtf::protocol::write_baseline(baseline, run);
+    std::cout << "regress: wrote " << mtf::protocol::tracked_figures(run).size() << " figures to " << baseline.string() << "\n";
+    return 0;
+  }
+  const auto checks = mtf::protocol::check_baseline(baseline, run);
+  const auto moved = std::count_if(checks.begin(), checks.end(), [](const auto& c) { return !c.inside; });
+  if (moved == 0) {
+    std::cout << "regress: all " << checks.size() << " figures inside their bands (" << baseline.string() << ")\n";
+    return 0;
+  }
+  std::cout << "regress: " << moved << " of " << checks.size() << " figures left their bands (" << baseline.string()
+            << "):\n\n" << mtf::protocol::format_checks(checks, true)
+            << "\nIf the change is intended, rewrite the baseline: mtfsim regress " << path.string()
+            << " --baseline " << baseline.string() << " --update\n";
+  return 3;
+}
+
 int cmd_bench(const std::vector<std::string>& args) {
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
     std::cout << "mtfsim bench sim|train [options]   (mtfsim bench sim --help)\n";
@@ -255,6 +376,8 @@ int main(int argc, char** argv) {
     const std::vector<std::string> rest(args.begin() + 1, args.end());
     if (cmd == "run") return cmd_run(rest);
     if (cmd == "bench") return cmd_bench(rest);
+    if (cmd == "report") return cmd_report(rest);
+    if (cmd == "regress") return cmd_regress(rest);
     std::cerr << "mtfsim: unknown command '" << cmd << "'\n\n" << kUsage;
     return 2;
   } catch (const po::error& e) {

@@ -37,6 +37,7 @@ enum class Stream : std::uint64_t {
   kAgentNoise = 12,
   kBenchmark = 13,
   kInterestDrift = 14,
+  kExperiment = 15,  ///< protocol engine: user samples of stages, agent seeds, evaluation draws
 };
 
 /// Derives a 64-bit seed from the master seed, a purpose and up to two indices

@@ -962,7 +962,7 @@ Scenario parse_scenario(const std::string& json_text, const std::string& origin)
   const Node root{&doc, "", &origin};
   const Obj top(root,
                 {"name", "seed", "days", "population", "catalogue", "retrieval", "mtl", "fusion",
-                 "reward", "user_model", "groups", "record"},
+                 "reward", "user_model", "groups", "record", "experiment"},
                 "a JSON object (the scenario)");
   Scenario s;
   top.read("name", s.name);
@@ -986,6 +986,12 @@ Scenario parse_scenario(const std::string& json_text, const std::string& origin)
   parse_user_model(top, s);
   parse_groups(top, s);
   parse_record(top, s);
+  // The experiment block is validated by the protocol engine (sim/protocol/),
+  // which knows the agents; here it only has to be an object.
+  if (const Node n = top.at("experiment"); !n.missing()) {
+    if (!n.value->is_object()) n.fail("an object (the experiment protocol, see docs/experiments.md)");
+    s.experiment_json = n.value->dump();
+  }
   return s;
 }
 
@@ -1056,6 +1062,7 @@ std::string scenario_to_json(const Scenario& s) {
   j["record"]["user_days"] = s.record.user_days;
   j["record"]["index_transitions"] = s.record.index_transitions;
   j["record"]["impressions"] = s.record.impressions;
+  if (!s.experiment_json.empty()) j["experiment"] = Json::parse(s.experiment_json);
   std::string out;
   write_pretty(j, 0, 0, out);
   return out + "\n";

@@ -162,6 +162,9 @@ struct Scenario {
   UserDynamicsParams user_model;
   std::vector<GroupSpec> groups;
   RecordParams record;
+  /// The "experiment" block as compact JSON (empty: a plain run). Validated and
+  /// run by the protocol engine (sim/protocol/experiment.h).
+  std::string experiment_json;
 
   bool operator==(const Scenario&) const = default;
   int action_dim() const { return static_cast<int>(fusion.dims.size()); }

@@ -1,0 +1,136 @@
+// The protocol engine: a paper's whole experiment from one scenario file.
+//
+// A scenario with an "experiment" block (docs/experiments.md) runs as:
+//   1. Exploration: the scenario's groups for its days, each with its policy
+//      (exploration policies record baseline, bounds and density). A group may
+//      explore in progressive rounds: after each round an agent trains on the
+//      group's data so far and becomes the next round's baseline.
+//   2. Training: each agent trains on a named dataset (a union of groups, an
+//      optional time window, an optional reward variant).
+//   3. Online learners (ES, BO, grid search): rounds of simulated days on their
+//      own users; the user-days they cost are reported.
+//   4. Offline evaluation of every policy: weighted GAUC on the test impressions
+//      (seed 000 section 4.3.1), Conservative-OPE, FQE and NCIS (seed 002).
+//   5. Online A/B: arms on disjoint random groups of a fresh user sample for D
+//      days, replicated over user seeds; lifts against the control arm with
+//      delta-method CIs and Welch p-values, optional CUPED with a pre-period.
+//   6. Ground truth: every offline metric set against the online lifts (Kendall tau).
+// Everything lands in one run database: the exploration's transitions and
+// impressions, and table `metrics` with every figure (read by `mtfsim report`).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "results/recorder.h"
+#include "sim/scenario.h"
+
+namespace mtf::protocol {
+
+/// Invalid experiment block: what() names the JSON path and the fix.
+class ExperimentError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct ProgressiveSpec {
+  std::string group;   ///< exploration group that explores in rounds
+  std::string agent;   ///< the agent (of `agents`) trained after each round
+  int rounds = 5;      ///< the scenario's days must divide into this many rounds
+};
+
+struct DatasetSpec {
+  std::string name;
+  std::vector<std::string> groups;  ///< exploration groups whose transitions it holds
+  double time_from = 0, time_to = 1;  ///< window as fractions of the exploration period
+};
+
+struct AgentSpec {
+  std::string name;      ///< as reported ("BatchRL-MTF")
+  std::string type;      ///< agents::make_agent name ("bcq")
+  std::string dataset;
+  std::int64_t steps = 2000;  ///< gradient steps (per round when progressive)
+  nlohmann::json hyperparameters = nlohmann::json::object();
+  std::optional<RewardParams> reward;  ///< reward variant: Formula 2 weights recomputed from the behaviours
+};
+
+struct LearnerSpec {
+  std::string name;      ///< "ES", "BO"
+  std::string type;      ///< "es", "bo", "grid"
+  int rounds = 5;
+  int days_per_round = 1;
+  std::int64_t users = 8000;  ///< users of the learner's own online population
+  nlohmann::json hyperparameters = nlohmann::json::object();
+};
+
+struct OpeSpec {
+  std::string dataset;   ///< evaluation data (empty: no OPE)
+  std::vector<std::string> methods{"conservative_ope", "fqe", "ncis"};
+  std::int64_t steps = 2000;
+  int batch = 512;
+  int hidden = 256;
+  double gamma = 0.95;
+  double cql_alpha = 0.5e-3;
+  double ncis_cap = 10.0;
+  double ncis_bandwidth = 0.1;
+};
+
+struct AbSpec {
+  int days = 7;
+  int pre_days = 0;          ///< CUPED pre-period (every arm runs the control policy)
+  std::int64_t users = 20000;
+  int replicates = 1;
+  std::string control;
+  std::vector<std::string> arms;  ///< includes the control
+  std::string primary = "valid_per_user_day";  ///< metric the offline-vs-online agreement uses
+};
+
+struct ExperimentSpec {
+  std::vector<ProgressiveSpec> progressive;
+  std::vector<DatasetSpec> datasets;
+  std::vector<AgentSpec> agents;
+  std::vector<LearnerSpec> learners;
+  std::string gauc_dataset;      ///< test dataset (its groups record impressions); empty: no GAUC
+  std::string exploration_control;  ///< group the exploration cost is measured against (empty: none)
+  OpeSpec ope;
+  std::optional<AbSpec> ab;
+  nlohmann::json paper = nlohmann::json::object();  ///< published numbers for the report
+};
+
+/// Parses and validates scenario.experiment_json against the scenario (group
+/// names, dimensions, agent types). `origin` prefixes messages (a file name).
+ExperimentSpec parse_experiment(const Scenario& scenario, const std::string& origin);
+
+struct ExperimentOptions {
+  int threads = 1;
+  bool quiet = false;
+  /// One line per stage and round, for the terminal; null: silent.
+  std::function<void(const std::string&)> log;
+};
+
+struct ExperimentResult {
+  std::vector<MetricRow> metrics;  ///< also written to the database
+  double wall_seconds = 0;
+};
+
+/// Runs the whole protocol and writes `out` (the run database; replaced if present).
+ExperimentResult run_experiment(const Scenario& scenario, const ExperimentSpec& spec,
+                                const std::filesystem::path& out, const ExperimentOptions& options);
+
+/// The A/B metrics, in report order, with their kind (mean of per-user values or
+/// ratio of sums).
+struct AbMetric {
+  const char* name;
+  const char* label;
+  bool ratio;
+};
+const std::vector<AbMetric>& ab_metrics();
+
+}  // namespace mtf::protocol

@@ -1,0 +1,394 @@
+// Markdown reports and regression bands (see report.h).
+#include "sim/protocol/report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "metrics/stats.h"
+#include "sim/protocol/experiment.h"
+#include "sim/scenario.h"
+
+namespace mtf::protocol {
+namespace {
+
+using nlohmann::json;
+
+std::string fmt(double x, int digits = 4) {
+  if (!std::isfinite(x)) return "n/a";
+  char b[64];
+  std::snprintf(b, sizeof b, "%.*f", digits, x);
+  return b;
+}
+std::string pct(double x, int digits = 2) {
+  if (!std::isfinite(x)) return "n/a";
+  char b[64];
+  std::snprintf(b, sizeof b, "%+.*f%%", digits, 100 * x);
+  return b;
+}
+std::string marks(const std::optional<double>& p) {
+  if (!p) return "";
+  return *p < 0.01 ? "**" : *p < 0.05 ? "*" : "";
+}
+
+struct Index {
+  std::vector<const MetricRow*> rows;
+  explicit Index(const std::vector<MetricRow>& m) {
+    for (const auto& r : m) rows.push_back(&r);
+  }
+  const MetricRow* find(const std::string& section, const std::string& subject, const std::string& metric,
+                        std::optional<std::int64_t> rep = std::nullopt) const {
+    for (const MetricRow* r : rows)
+      if (r->section == section && r->subject == subject && r->metric == metric && (!rep || r->rep == rep)) return r;
+    return nullptr;
+  }
+  std::vector<std::string> subjects(const std::string& section) const {
+    std::vector<std::string> out;
+    for (const MetricRow* r : rows)
+      if (r->section == section && std::find(out.begin(), out.end(), r->subject) == out.end())
+        out.push_back(r->subject);
+    return out;
+  }
+  bool any(const std::string& section) const {
+    return std::any_of(rows.begin(), rows.end(), [&](const MetricRow* r) { return r->section == section; });
+  }
+};
+
+/// The paper's number for (table, column, row), parsed from "+1.39%" or 0.7836; NaN when absent.
+double paper_number(const json& paper, const char* table, const std::string& column, const std::string& row,
+                    std::string* text = nullptr) {
+  if (!paper.contains(table) || !paper[table].contains(column) || !paper[table][column].contains(row))
+    return std::nan("");
+  const json& v = paper[table][column][row];
+  if (v.is_number()) {
+    if (text) *text = fmt(v.get<double>(), 4);
+    return v.get<double>();
+  }
+  if (v.is_string()) {
+    std::string s = v.get<std::string>();
+    if (text) *text = s;
+    s.erase(std::remove(s.begin(), s.end(), ' '), s.end());
+    const bool percent = !s.empty() && s.back() == '%';
+    if (percent) s.pop_back();
+    try {
+      return std::stod(s) / (percent ? 100.0 : 1.0);
+    } catch (...) {
+      return std::nan("");
+    }
+  }
+  return std::nan("");
+}
+
+/// "A > B > C" ordering of the rows by value (descending).
+std::string ordering(std::vector<std::pair<std::string, double>> v) {
+  std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::string out;
+  for (const auto& [n, x] : v) out += (out.empty() ? "" : " > ") + n;
+  return out;
+}
+
+/// A sentence comparing the testbed's ordering with the paper's over the rows both have.
+std::string agreement_line(const std::string& what, const std::vector<std::pair<std::string, double>>& ours,
+                           const std::vector<std::pair<std::string, double>>& paper) {
+  std::vector<std::pair<std::string, double>> a, b;
+  std::vector<double> x, y;
+  for (const auto& [n, v] : ours)
+    for (const auto& [m, w] : paper)
+      if (n == m && std::isfinite(v) && std::isfinite(w)) {
+        a.emplace_back(n, v);
+        b.emplace_back(m, w);
+        x.push_back(v);
+        y.push_back(w);
+      }
+  if (x.size() < 2) return "- " + what + ": fewer than two rows with both numbers; no comparison.\n";
+  const double tau = stats::kendall_tau_b(x, y);
+  std::string verdict = tau > 0.999 ? "the same ordering as the paper"
+                        : tau > 0.3 ? "partly the paper's ordering"
+                        : tau < -0.3 ? "the reverse of the paper's ordering, broadly"
+                                     : "no agreement with the paper's ordering";
+  return "- " + what + ": Kendall tau " + fmt(tau, 2) + " against the paper (" + verdict + ").\n  Testbed: " +
+         ordering(a) + ".\n  Paper: " + ordering(b) + ".\n";
+}
+
+}  // namespace
+
+std::string report_markdown(const std::filesystem::path& run_db) {
+  return report_markdown(read_run(run_db, /*with_transitions=*/false, /*with_rows=*/false));
+}
+
+std::string report_markdown(const RunContents& run) {
+  if (run.metrics.empty())
+    throw ExperimentError(run.info.scenario_name +
+                          ": the run database has no experiment metrics (run a scenario with an \"experiment\" block)");
+  const Index ix(run.metrics);
+  const Scenario sc = parse_scenario(run.info.scenario_json, "run database");
+  json paper = json::object();
+  if (!sc.experiment_json.empty()) {
+    const json e = json::parse(sc.experiment_json);
+    if (e.contains("paper")) paper = e["paper"];
+  }
+  const std::string source = paper.value("source", std::string("the paper"));
+  std::ostringstream o;
+  o << "# " << run.info.scenario_name << ": experiment report\n\n";
+  o << "Code " << run.info.code_version << ", seed " << run.info.seed << ", " << run.info.threads
+    << " threads (results do not depend on it)";
+  if (const MetricRow* w = ix.find("run", "all", "wall_seconds")) o << ", " << fmt(w->value / 60, 1) << " min";
+  o << ". Paper numbers: " << source << ". Significance: * p < 0.05, ** p < 0.01 (Welch t-test for per-user means, "
+    << "z-test of the delta-method difference for ratios); intervals are 95%, delta method on user-level means.\n\n";
+
+  // Exploration.
+  if (ix.any("exploration_level")) {
+    o << "## Exploration: what each group cost its users\n\n";
+    o << "Per-user figures over the exploration days; lifts against the control group.\n\n";
+    o << "| group | policy | valid / user-day | duration (s) / user-day | dwell (s) / user-day | reward / user-day | return rate |\n";
+    o << "|---|---|---|---|---|---|---|\n";
+    for (const std::string& g : ix.subjects("exploration_level")) {
+      std::string policy;
+      for (const auto& gr : run.groups)
+        if (gr.name == g) policy = gr.policy;
+      o << "| " << g << " | " << policy;
+      for (const char* m : {"valid_per_user_day", "watch_s_per_user_day", "dwell_s_per_user_day",
+                            "reward_per_user_day", "return_rate"}) {
+        const MetricRow* lv = ix.find("exploration_level", g, m);
+        const MetricRow* l = ix.find("exploration", g, m);
+        o << " | " << (lv ? fmt(lv->value, 3) : "n/a");
+        if (l) o << " (" << pct(l->value) << marks(l->p_value) << ")";
+      }
+      o << " |\n";
+    }
+    o << "\n";
+  }
+  if (ix.any("density")) {
+    const MetricRow* g = ix.find("density", "gaussian", "share_near_baseline");
+    const MetricRow* u = ix.find("density", "bounded_uniform", "share_near_baseline");
+    const MetricRow* m = ix.find("density", "ratio", "measured");
+    const MetricRow* a = ix.find("density", "ratio", "analytic");
+    const MetricRow* l2 = ix.find("density", "ratio", "log2_analytic");
+    o << "## Exploration density near the baseline (seed 000 section 4.5.2)\n\n";
+    if (g && u && m && a && l2) {
+      const json d = json::parse(g->details);
+      o << "Share of exploration actions within +-" << d["radius"] << " of the baseline action in every one of the "
+        << d["dims"] << " dimensions (at the mean recorded baseline action; 10^6 draws each): Gaussian sigma "
+        << d["sigma"] << " " << fmt(g->value, 5) << ", bounded uniform +-" << d["bound"] << " " << fmt(u->value, 5)
+        << ". Ratio measured " << fmt(m->value, 1) << ", analytic " << fmt(a->value, 1) << " = 2^" << fmt(l2->value, 2)
+        << "; the paper states about 2^10.\n\n";
+    }
+  }
+  if (ix.any("training")) {
+    o << "## Training\n\n| agent | type | dataset | transitions | steps | seconds |\n|---|---|---|---|---|---|\n";
+    for (const std::string& a : ix.subjects("training")) {
+      const MetricRow* s = ix.find("training", a, "seconds");
+      const json d = s && !s->details.empty() ? json::parse(s->details) : json::object();
+      o << "| " << a << " | " << d.value("type", "") << " | " << d.value("dataset", "") << " | "
+        << fmt(ix.find("training", a, "transitions")->value, 0) << " | " << fmt(ix.find("training", a, "steps")->value, 0)
+        << " | " << (s ? fmt(s->value, 1) : "n/a") << " |\n";
+    }
+    o << "\n";
+  }
+  if (ix.any("online_learning")) {
+    o << "## Online learners\n\n| learner | rounds | user-days spent | first round mean reward / user-day | last round | seconds |\n|---|---|---|---|---|---|\n";
+    for (const std::string& l : ix.subjects("online_learning")) {
+      std::vector<const MetricRow*> rounds;
+      for (const MetricRow* r : ix.rows)
+        if (r->section == "online_learning" && r->subject == l && r->metric == "mean_candidate_reward_per_user_day")
+          rounds.push_back(r);
+      const MetricRow* ud = ix.find("online_learning", l, "user_days");
+      const MetricRow* sec = ix.find("online_learning", l, "seconds");
+      o << "| " << l << " | " << rounds.size() << " | " << (ud ? fmt(ud->value, 0) : "n/a") << " | "
+        << (rounds.empty() ? "n/a" : fmt(rounds.front()->value, 3)) << " | "
+        << (rounds.empty() ? "n/a" : fmt(rounds.back()->value, 3)) << " | " << (sec ? fmt(sec->value, 1) : "n/a") << " |\n";
+    }
+    o << "\n";
+  }
+
+  // Offline table.
+  std::vector<std::string> agreement;
+  if (ix.any("offline")) {
+    o << "## Offline evaluation (Table 1)\n\n";
+    std::vector<std::string> methods;
+    for (const MetricRow* r : ix.rows)
+      if (r->section == "offline" && std::find(methods.begin(), methods.end(), r->metric) == methods.end())
+        methods.push_back(r->metric);
+    o << "| policy |";
+    for (const auto& m : methods) o << " " << m << " | paper |";
+    o << "\n|---|";
+    for (std::size_t i = 0; i < methods.size(); ++i) o << "---|---|";
+    o << "\n";
+    std::map<std::string, std::vector<std::pair<std::string, double>>> ours, theirs;
+    for (const std::string& p : ix.subjects("offline")) {
+      o << "| " << p << " |";
+      for (const auto& m : methods) {
+        const MetricRow* r = ix.find("offline", p, m);
+        std::string text;
+        const double pn = paper_number(paper, "offline", m, p, &text);
+        o << " " << (r ? fmt(r->value, 4) : "n/a") << " | " << (text.empty() ? "-" : text) << " |";
+        if (r) ours[m].emplace_back(p, r->value);
+        if (std::isfinite(pn)) theirs[m].emplace_back(p, pn);
+      }
+      o << "\n";
+    }
+    o << "\n";
+    for (const auto& m : methods)
+      if (!theirs[m].empty()) agreement.push_back(agreement_line("Offline " + m, ours[m], theirs[m]));
+  }
+
+  // Online A/B table.
+  if (ix.any("ab_level")) {
+    std::int64_t reps = 0;
+    for (const MetricRow* r : ix.rows)
+      if (r->section == "ab" && r->rep) reps = std::max(reps, *r->rep + 1);
+    o << "## Online A/B test (Table 2)\n\n";
+    o << "Lift against the control arm: replicate 0's lift [95% CI] and significance; over all " << reps
+      << " replicates (independent user samples), the mean lift and its standard deviation. CUPED-adjusted lifts, "
+         "where a pre-period was run, are in table `metrics` (section ab_cuped).\n\n";
+    const auto& ms = ab_metrics();
+    std::vector<std::string> shown;
+    for (const AbMetric& m : ms)
+      if (ix.find("ab_level", ix.subjects("ab_level")[0], m.name)) shown.push_back(m.name);
+    o << "| arm | metric | arm value | lift (rep 0) [95% CI] | mean lift (sd) over reps | paper |\n|---|---|---|---|---|---|\n";
+    std::map<std::string, std::vector<std::pair<std::string, double>>> ours, theirs;
+    for (const std::string& arm : ix.subjects("ab_level")) {
+      for (const AbMetric& m : ms) {
+        const MetricRow* lv = ix.find("ab_level", arm, m.name);
+        if (!lv) continue;
+        const MetricRow* l = ix.find("ab", arm, m.name, 0);
+        const MetricRow* s = ix.find("ab_summary", arm, m.name);
+        std::string text;
+        const double pn = paper_number(paper, "online", m.name, arm, &text);
+        o << "| " << arm << " | " << m.label << " | " << fmt(lv->value, 4) << " | ";
+        if (l) o << pct(l->value) << marks(l->p_value) << " [" << pct(*l->ci_low) << ", " << pct(*l->ci_high) << "]";
+        else o << "control";
+        o << " | ";
+        if (s) {
+          const json d = json::parse(s->details);
+          o << pct(s->value) << " (" << pct(d.value("sd", std::nan("")), 2) << ")";
+        }
+        o << " | " << (text.empty() ? "-" : text) << " |\n";
+        const double mine = s ? s->value : (l ? l->value : 0.0);
+        ours[m.name].emplace_back(arm, mine);
+        if (std::isfinite(pn)) theirs[m.name].emplace_back(arm, pn);
+        else if (!l && paper.contains("online") && paper["online"].contains(m.name)) theirs[m.name].emplace_back(arm, 0.0);
+      }
+    }
+    o << "\n";
+    for (const AbMetric& m : ms)
+      if (theirs[m.name].size() >= 2) agreement.push_back(agreement_line(std::string("Online ") + m.label, ours[m.name], theirs[m.name]));
+  }
+
+  if (ix.any("agreement")) {
+    o << "## Ground truth: offline metrics against the online lifts\n\n";
+    o << "Kendall tau between each offline estimate and the policies' mean online lift (A/B arms that were also "
+         "evaluated offline; the control arm counts with lift 0). No paper could measure this: here the online truth "
+         "is known.\n\n| offline metric | online metric | Kendall tau | policies |\n|---|---|---|---|\n";
+    for (const MetricRow* r : ix.rows)
+      if (r->section == "agreement") {
+        const json d = r->details.empty() ? json::object() : json::parse(r->details);
+        o << "| " << r->subject << " | " << r->metric << " | " << fmt(r->value, 2) << " | " << d.value("policies", "")
+          << " |\n";
+      }
+    o << "\n";
+  }
+  if (!agreement.empty()) {
+    o << "## Where the testbed agrees with the paper\n\n";
+    for (const auto& a : agreement) o << a;
+    o << "\nThe simulator is not tuned toward the papers' numbers: these orderings are what its mechanisms give.\n\n";
+  }
+  if (paper.contains("notes")) o << "## Notes\n\n" << paper["notes"].get<std::string>() << "\n";
+  return o.str();
+}
+
+// ---------------------------------------------------------------------------
+// Regression bands
+// ---------------------------------------------------------------------------
+
+std::vector<Tracked> tracked_figures(const RunContents& run) {
+  std::vector<Tracked> out;
+  for (const MetricRow& r : run.metrics) {
+    if (!std::isfinite(r.value)) continue;
+    double half = 0;
+    if (r.section == "offline") {
+      // Estimates of a trained agent move with any change to its numerics; the band
+      // is wide enough for that, narrow enough to catch a broken agent.
+      half = std::max(0.02 * std::fabs(r.value), r.metric == "weighted_gauc" ? 0.01 : 0.05);
+    } else if (r.section == "ab_summary") {
+      const json d = r.details.empty() ? json::object() : json::parse(r.details);
+      const double sd = d.value("sd", 0.0);
+      half = std::max({0.01, 3.0 * (std::isfinite(sd) ? sd : 0.0)});
+    } else if (r.section == "ab" && r.rep == 0 && r.ci_low && r.ci_high) {
+      half = std::max(0.01, 1.5 * (*r.ci_high - *r.ci_low) / 2);
+    } else {
+      continue;
+    }
+    std::string key = r.section + "/" + r.subject + "/" + r.metric;
+    out.push_back({key, r.value, half});
+  }
+  return out;
+}
+
+void write_baseline(const std::filesystem::path& file, const RunContents& run) {
+  json j = json::object();
+  for (const Tracked& t : tracked_figures(run))
+    j[t.key] = {{"value", t.value}, {"lo", t.value - t.half_width}, {"hi", t.value + t.half_width}};
+  json doc = {{"scenario", run.info.scenario_name},
+              {"code_version", run.info.code_version},
+              {"note", "written by mtfsim regress --update; each figure must stay within [lo, hi]"},
+              {"figures", j}};
+  std::ofstream f(file);
+  if (!f) throw std::runtime_error(file.string() + ": cannot write the baseline file (check the folder exists)");
+  f << doc.dump(2) << "\n";
+}
+
+std::vector<BandCheck> check_baseline(const std::filesystem::path& file, const RunContents& run) {
+  std::ifstream f(file);
+  if (!f)
+    throw std::runtime_error(file.string() + ": cannot read the baseline file; create it with mtfsim regress "
+                                             "SCENARIO --baseline FILE --update");
+  json doc;
+  try {
+    doc = json::parse(f);
+  } catch (const json::exception& e) {
+    throw std::runtime_error(file.string() + ": not valid JSON (" + e.what() + ")");
+  }
+  if (!doc.contains("figures") || !doc["figures"].is_object())
+    throw std::runtime_error(file.string() + ": no \"figures\" object; rewrite it with --update");
+  std::map<std::string, double> now;
+  for (const Tracked& t : tracked_figures(run)) now[t.key] = t.value;
+  std::vector<BandCheck> out;
+  for (auto it = doc["figures"].begin(); it != doc["figures"].end(); ++it) {
+    BandCheck c;
+    c.key = it.key();
+    if (!it.value().contains("lo") || !it.value().contains("hi"))
+      throw std::runtime_error(file.string() + ": figures." + it.key() + " needs lo and hi");
+    c.lo = it.value()["lo"].get<double>();
+    c.hi = it.value()["hi"].get<double>();
+    const auto n = now.find(c.key);
+    if (n == now.end()) {
+      c.missing = true;
+      c.inside = false;
+      c.value = std::nan("");
+    } else {
+      c.value = n->second;
+      c.inside = c.value >= c.lo && c.value <= c.hi;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+std::string format_checks(const std::vector<BandCheck>& checks, bool only_failures) {
+  std::ostringstream o;
+  o << "| figure | value | band | status |\n|---|---|---|---|\n";
+  for (const BandCheck& c : checks) {
+    if (only_failures && c.inside) continue;
+    o << "| " << c.key << " | " << (c.missing ? "missing" : fmt(c.value, 5)) << " | [" << fmt(c.lo, 5) << ", "
+      << fmt(c.hi, 5) << "] | " << (c.inside ? "ok" : c.missing ? "MISSING" : "MOVED") << " |\n";
+  }
+  return o.str();
+}
+
+}  // namespace mtf::protocol

@@ -1,0 +1,52 @@
+// Paper-style reports of an experiment's run database, and the regression check
+// of agents against a recorded band (mtfsim report / mtfsim regress).
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "results/recorder.h"
+
+namespace mtf::protocol {
+
+/// The markdown report of a run database written by run_experiment: exploration
+/// cost and density, training, online learners, the offline table (weighted GAUC,
+/// Conservative-OPE, FQE, NCIS) and the online A/B table, each with the paper's
+/// published numbers beside the testbed's, significance marks, the offline-vs-
+/// online agreement, and where the orderings agree with the paper's.
+/// Throws RecordError for a file that is not a run database, ExperimentError
+/// for one without experiment metrics.
+std::string report_markdown(const std::filesystem::path& run_db);
+/// The same from contents already read (read_run(path, false, false)).
+std::string report_markdown(const RunContents& run);
+
+/// One figure a regression baseline tracks.
+struct BandCheck {
+  std::string key;      ///< "section/subject/metric"
+  double value = 0;     ///< this run
+  double lo = 0, hi = 0;  ///< the band recorded in the baseline
+  bool inside = true;
+  bool missing = false;   ///< in the baseline, absent from this run
+};
+
+/// Figures tracked by regression baselines: offline estimates, A/B lifts
+/// (replicate means), exploration lifts, with the half-width of their band:
+/// max(absolute floor, relative share of |value|, the figure's own 95% CI
+/// half-width where it has one).
+struct Tracked {
+  std::string key;
+  double value = 0;
+  double half_width = 0;
+};
+std::vector<Tracked> tracked_figures(const RunContents& run);
+
+/// Writes a baseline file (JSON: key -> {value, lo, hi}) from a run.
+void write_baseline(const std::filesystem::path& file, const RunContents& run);
+/// Compares a run with a baseline file; throws std::runtime_error naming the
+/// file for an unreadable or malformed baseline.
+std::vector<BandCheck> check_baseline(const std::filesystem::path& file, const RunContents& run);
+/// A markdown table of the checks (all, or only the ones that moved).
+std::string format_checks(const std::vector<BandCheck>& checks, bool only_failures);
+
+}  // namespace mtf::protocol
