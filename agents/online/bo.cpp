@@ -19,16 +19,11 @@ namespace {
 
 const nlohmann::json& bo_defaults() {
   static const nlohmann::json kDefaults = {
-      {"candidates", 4},
-      {"acquisition", "ucb"},
-      {"beta", 2.0},
-      {"xi", 0.01},
-      {"kernel", "isotropic"},
-      {"batch", "kriging_believer"},
-      {"random_points", 4096},
-      {"local_points", 256},
-      {"init_radius", 0.5},
-      {"start", nlohmann::json::array()},
+      {"candidates", 4},       {"acquisition", "ucb"},
+      {"beta", 2.0},           {"xi", 0.01},
+      {"kernel", "isotropic"}, {"batch", "kriging_believer"},
+      {"random_points", 4096}, {"local_points", 256},
+      {"init_radius", 0.5},    {"start", nlohmann::json::array()},
       {"noise_aware", true},
   };
   return kDefaults;
@@ -36,7 +31,8 @@ const nlohmann::json& bo_defaults() {
 
 PolicyPtr constant_policy(const Eigen::VectorXd& x) {
   std::vector<float> a(static_cast<std::size_t>(x.size()));
-  for (Eigen::Index i = 0; i < x.size(); ++i) a[static_cast<std::size_t>(i)] = static_cast<float>(x(i));
+  for (Eigen::Index i = 0; i < x.size(); ++i)
+    a[static_cast<std::size_t>(i)] = static_cast<float>(x(i));
   return std::make_shared<FixedActionPolicy>(BayesianOptimisation::kName, std::move(a));
 }
 
@@ -48,7 +44,8 @@ Eigen::VectorXd no_history_action(const Policy& baseline, int state_dim, int d) 
   Rng rng(0);  // the production rule is deterministic; the stream is never drawn from
   baseline.act(s, a, rng, nullptr);
   Eigen::VectorXd x(d);
-  for (int i = 0; i < d; ++i) x(i) = std::clamp(static_cast<double>(a[static_cast<std::size_t>(i)]), -1.0, 1.0);
+  for (int i = 0; i < d; ++i)
+    x(i) = std::clamp(static_cast<double>(a[static_cast<std::size_t>(i)]), -1.0, 1.0);
   return x;
 }
 
@@ -57,8 +54,8 @@ double normal_pdf(double z) { return std::exp(-0.5 * z * z) / std::sqrt(2.0 * st
 
 }  // namespace
 
-BayesianOptimisation::BayesianOptimisation(const nlohmann::json& hyperparameters, int state_dim, int action_dim,
-                                           PolicyPtr baseline, std::uint64_t seed)
+BayesianOptimisation::BayesianOptimisation(const nlohmann::json& hyperparameters, int state_dim,
+                                           int action_dim, PolicyPtr baseline, std::uint64_t seed)
     : d_(action_dim), seed_(seed) {
   const Hyperparameters hp(kName, bo_defaults(), hyperparameters);
   resolved_ = hp.resolved();
@@ -67,7 +64,8 @@ BayesianOptimisation::BayesianOptimisation(const nlohmann::json& hyperparameters
   beta_ = hp.number("beta", 0.0, 100.0);
   xi_ = hp.number("xi", 0.0, 10.0);
   ard_ = hp.choice("kernel", {"isotropic", "ard"}) == "ard";
-  kriging_believer_ = hp.choice("batch", {"kriging_believer", "constant_liar"}) == "kriging_believer";
+  kriging_believer_ =
+      hp.choice("batch", {"kriging_believer", "constant_liar"}) == "kriging_believer";
   random_points_ = hp.integer("random_points", 16, 1000000);
   local_points_ = hp.integer("local_points", 0, 1000000);
   init_radius_ = hp.number("init_radius", 0.0, 2.0, true);
@@ -75,7 +73,8 @@ BayesianOptimisation::BayesianOptimisation(const nlohmann::json& hyperparameters
   const nlohmann::json& start = resolved_.at("start");
   if (!start.empty()) {
     bool ok = static_cast<int>(start.size()) == d_;
-    for (const auto& v : start) ok = ok && v.is_number() && v.get<double>() >= -1.0 && v.get<double>() <= 1.0;
+    for (const auto& v : start)
+      ok = ok && v.is_number() && v.get<double>() >= -1.0 && v.get<double>() <= 1.0;
     if (!ok)
       throw std::invalid_argument("bo.start: expected [] (start from the baseline) or a list of " +
                                   std::to_string(d_) + " numbers in [-1, 1], got " + start.dump());
@@ -83,7 +82,8 @@ BayesianOptimisation::BayesianOptimisation(const nlohmann::json& hyperparameters
     for (int i = 0; i < d_; ++i) start_(i) = start[static_cast<std::size_t>(i)].get<double>();
   } else if (baseline) {
     if (baseline->action_dim() != d_)
-      throw std::invalid_argument("bo: baseline: its action_dim " + std::to_string(baseline->action_dim()) +
+      throw std::invalid_argument("bo: baseline: its action_dim " +
+                                  std::to_string(baseline->action_dim()) +
                                   " differs from action_dim " + std::to_string(d_));
     start_ = no_history_action(*baseline, state_dim, d_);
   } else {
@@ -101,11 +101,13 @@ Eigen::VectorXd BayesianOptimisation::noise_weights() const {
   double mean = 0.0;
   for (std::int64_t u : users_) mean += static_cast<double>(u);
   mean /= static_cast<double>(n);
-  for (Eigen::Index i = 0; i < n; ++i) w(i) = mean / static_cast<double>(users_[static_cast<std::size_t>(i)]);
+  for (Eigen::Index i = 0; i < n; ++i)
+    w(i) = mean / static_cast<double>(users_[static_cast<std::size_t>(i)]);
   return w;
 }
 
-Eigen::VectorXd BayesianOptimisation::acquisition(const GaussianProcess& gp, const Eigen::MatrixXd& X,
+Eigen::VectorXd BayesianOptimisation::acquisition(const GaussianProcess& gp,
+                                                  const Eigen::MatrixXd& X,
                                                   double incumbent) const {
   Eigen::VectorXd mean, var;
   gp.predict(X, mean, &var);
@@ -129,18 +131,21 @@ Eigen::MatrixXd BayesianOptimisation::initial_design(Rng& rng) const {
   P.col(0) = start_;
   const int m = k_ - 1;
   for (int j = 0; j < d_ && m > 0; ++j) {
-    const double lo = std::max(-1.0, start_(j) - init_radius_), hi = std::min(1.0, start_(j) + init_radius_);
+    const double lo = std::max(-1.0, start_(j) - init_radius_),
+                 hi = std::min(1.0, start_(j) + init_radius_);
     std::vector<int> strata(static_cast<std::size_t>(m));
     std::iota(strata.begin(), strata.end(), 0);
-    for (int i = m - 1; i > 0; --i) std::swap(strata[static_cast<std::size_t>(i)], strata[rng.below(static_cast<std::uint32_t>(i + 1))]);
+    for (int i = m - 1; i > 0; --i)
+      std::swap(strata[static_cast<std::size_t>(i)],
+                strata[rng.below(static_cast<std::uint32_t>(i + 1))]);
     for (int i = 0; i < m; ++i)
       P(j, i + 1) = lo + (hi - lo) * (strata[static_cast<std::size_t>(i)] + rng.uniform01d()) / m;
   }
   return P;
 }
 
-Eigen::VectorXd BayesianOptimisation::maximise_acquisition(const GaussianProcess& gp, double incumbent,
-                                                           Rng& rng) const {
+Eigen::VectorXd BayesianOptimisation::maximise_acquisition(const GaussianProcess& gp,
+                                                           double incumbent, Rng& rng) const {
   Eigen::MatrixXd C(d_, random_points_ + 1);
   for (int i = 0; i < random_points_; ++i)
     for (int j = 0; j < d_; ++j) C(j, i) = 2.0 * rng.uniform01d() - 1.0;
@@ -202,7 +207,8 @@ std::vector<PolicyPtr> BayesianOptimisation::propose() {
   return out;
 }
 
-void BayesianOptimisation::observe(std::span<const double> scores, std::span<const std::int64_t> users) {
+void BayesianOptimisation::observe(std::span<const double> scores,
+                                   std::span<const std::int64_t> users) {
   detail::check_observation(kName, k_, has_pending_, scores, users);
   const Eigen::Index n = X_.cols();
   X_.conservativeResize(Eigen::NoChange, n + k_);
@@ -237,10 +243,11 @@ nlohmann::json BayesianOptimisation::describe() const {
   if (rounds_ > 0) {
     const GpHyper& h = gp_.hyper();
     j["best_posterior_mean"] = best_mean_;
-    j["gp"] = {{"length_scales", std::vector<double>(h.length.data(), h.length.data() + h.length.size())},
-               {"noise_ratio", h.noise_ratio},
-               {"signal_var", h.signal_var},
-               {"log_marginal_likelihood", gp_.log_marginal_likelihood()}};
+    j["gp"] = {
+        {"length_scales", std::vector<double>(h.length.data(), h.length.data() + h.length.size())},
+        {"noise_ratio", h.noise_ratio},
+        {"signal_var", h.signal_var},
+        {"log_marginal_likelihood", gp_.log_marginal_likelihood()}};
   }
   return j;
 }

@@ -15,8 +15,14 @@ namespace {
 
 const nlohmann::json& es_defaults() {
   static const nlohmann::json kDefaults = {
-      {"pairs", 4},           {"hidden", 8},         {"scale", 0.3},         {"learning_rate", 0.05},
-      {"noise_std", 0.05},    {"weight_decay", 0.0}, {"optimizer", "adam"},  {"rank_shaping", true},
+      {"pairs", 4},
+      {"hidden", 8},
+      {"scale", 0.3},
+      {"learning_rate", 0.05},
+      {"noise_std", 0.05},
+      {"weight_decay", 0.0},
+      {"optimizer", "adam"},
+      {"rank_shaping", true},
       {"state_scaling", "auto"},
   };
   return kDefaults;
@@ -40,15 +46,17 @@ Eigen::VectorXd centred_ranks(std::span<const double> x) {
     for (Eigen::Index k = i; k <= j; ++k) u(order[static_cast<std::size_t>(k)]) = rank;
     i = j + 1;
   }
-  if (n > 1) u = u.array() / static_cast<double>(n - 1) - 0.5;
-  else u.setZero();
+  if (n > 1)
+    u = u.array() / static_cast<double>(n - 1) - 0.5;
+  else
+    u.setZero();
   return u;
 }
 
 }  // namespace
 
-EvolutionStrategy::EvolutionStrategy(const nlohmann::json& hyperparameters, int state_dim, int action_dim,
-                                     PolicyPtr baseline, std::uint64_t seed)
+EvolutionStrategy::EvolutionStrategy(const nlohmann::json& hyperparameters, int state_dim,
+                                     int action_dim, PolicyPtr baseline, std::uint64_t seed)
     : baseline_(std::move(baseline)), seed_(seed) {
   const Hyperparameters hp(kName, es_defaults(), hyperparameters);
   resolved_ = hp.resolved();
@@ -64,14 +72,16 @@ EvolutionStrategy::EvolutionStrategy(const nlohmann::json& hyperparameters, int 
   rank_shaping_ = hp.flag("rank_shaping");
   const std::string scaling = hp.choice("state_scaling", {"auto", "features", "none"});
   if (!baseline_)
-    throw std::invalid_argument("es: baseline: ES starts from the production policy; pass a non-null baseline");
+    throw std::invalid_argument(
+        "es: baseline: ES starts from the production policy; pass a non-null baseline");
   if (baseline_->action_dim() != action_dim)
-    throw std::invalid_argument("es: baseline: its action_dim " + std::to_string(baseline_->action_dim()) +
+    throw std::invalid_argument("es: baseline: its action_dim " +
+                                std::to_string(baseline_->action_dim()) +
                                 " differs from action_dim " + std::to_string(action_dim));
   if (scaling == "features" && state_dim != kStateDim)
-    throw std::invalid_argument("es.state_scaling: \"features\" needs the simulator's " + std::to_string(kStateDim) +
-                                " state features, got state_dim " + std::to_string(state_dim) +
-                                "; use \"none\" or \"auto\"");
+    throw std::invalid_argument("es.state_scaling: \"features\" needs the simulator's " +
+                                std::to_string(kStateDim) + " state features, got state_dim " +
+                                std::to_string(state_dim) + "; use \"none\" or \"auto\"");
   if (scaling != "none" && state_dim == kStateDim) {
     for (const FeatureRange& r : state_feature_ranges()) {
       centre_.push_back(0.5f * (r.lo + r.hi));
@@ -91,10 +101,12 @@ EvolutionStrategy::EvolutionStrategy(const nlohmann::json& hyperparameters, int 
   best_ = make_policy(theta_, kName);
 }
 
-PolicyPtr EvolutionStrategy::make_policy(const Eigen::VectorXf& params, const std::string& name) const {
-  return std::make_shared<ResidualMlpPolicy>(name, baseline_, shape_,
-                                             std::span<const float>(params.data(), static_cast<std::size_t>(params.size())),
-                                             centre_, half_width_);
+PolicyPtr EvolutionStrategy::make_policy(const Eigen::VectorXf& params,
+                                         const std::string& name) const {
+  return std::make_shared<ResidualMlpPolicy>(
+      name, baseline_, shape_,
+      std::span<const float>(params.data(), static_cast<std::size_t>(params.size())), centre_,
+      half_width_);
 }
 
 void EvolutionStrategy::draw_noise() {
@@ -113,19 +125,23 @@ std::vector<PolicyPtr> EvolutionStrategy::propose() {
   std::vector<PolicyPtr> out;
   out.reserve(static_cast<std::size_t>(2 * pairs_));
   for (int p = 0; p < pairs_; ++p) {
-    out.push_back(make_policy(theta_ + sigma_ * noise_.col(p), std::string(kName) + "+" + std::to_string(p)));
-    out.push_back(make_policy(theta_ - sigma_ * noise_.col(p), std::string(kName) + "-" + std::to_string(p)));
+    out.push_back(
+        make_policy(theta_ + sigma_ * noise_.col(p), std::string(kName) + "+" + std::to_string(p)));
+    out.push_back(
+        make_policy(theta_ - sigma_ * noise_.col(p), std::string(kName) + "-" + std::to_string(p)));
   }
   return out;
 }
 
-void EvolutionStrategy::observe(std::span<const double> scores, std::span<const std::int64_t> users) {
+void EvolutionStrategy::observe(std::span<const double> scores,
+                                std::span<const std::int64_t> users) {
   detail::check_observation(kName, candidates_per_round(), pending_, scores, users);
   Eigen::VectorXd u;
   if (rank_shaping_) {
     u = centred_ranks(scores);
   } else {
-    const Eigen::Map<const Eigen::VectorXd> s(scores.data(), static_cast<Eigen::Index>(scores.size()));
+    const Eigen::Map<const Eigen::VectorXd> s(scores.data(),
+                                              static_cast<Eigen::Index>(scores.size()));
     const double sd = std::sqrt((s.array() - s.mean()).square().mean());
     u = sd > 0.0 ? Eigen::VectorXd((s.array() - s.mean()) / sd) : Eigen::VectorXd::Zero(s.size());
   }
@@ -142,12 +158,14 @@ void EvolutionStrategy::observe(std::span<const double> scores, std::span<const 
     adam_v_ = kBeta2 * adam_v_ + (1.0 - kBeta2) * g.cwiseAbs2();
     const double c1 = 1.0 - std::pow(kBeta1, static_cast<double>(adam_t_));
     const double c2 = 1.0 - std::pow(kBeta2, static_cast<double>(adam_t_));
-    step = static_cast<double>(lr_) * (adam_m_ / c1).array() / ((adam_v_ / c2).array().sqrt() + kEps);
+    step =
+        static_cast<double>(lr_) * (adam_m_ / c1).array() / ((adam_v_ / c2).array().sqrt() + kEps);
   } else {
     step = static_cast<double>(lr_) * g;
   }
   theta_ += step.cast<float>();  // ascent: higher scores are better
-  const Eigen::Map<const Eigen::VectorXd> s(scores.data(), static_cast<Eigen::Index>(scores.size()));
+  const Eigen::Map<const Eigen::VectorXd> s(scores.data(),
+                                            static_cast<Eigen::Index>(scores.size()));
   last_mean_ = s.mean();
   last_max_ = s.maxCoeff();
   pending_ = false;

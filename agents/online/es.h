@@ -42,8 +42,8 @@ class EvolutionStrategy final : public OnlineLearner {
   static constexpr const char* kName = "es";
   /// Throws std::invalid_argument for bad hyperparameters (naming "es.<key>"),
   /// a null baseline or a baseline whose action_dim differs from action_dim.
-  EvolutionStrategy(const nlohmann::json& hyperparameters, int state_dim, int action_dim, PolicyPtr baseline,
-                    std::uint64_t seed);
+  EvolutionStrategy(const nlohmann::json& hyperparameters, int state_dim, int action_dim,
+                    PolicyPtr baseline, std::uint64_t seed);
 
   std::string name() const override { return kName; }
   int candidates_per_round() const override { return 2 * pairs_; }

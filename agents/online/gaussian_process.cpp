@@ -10,7 +10,8 @@ namespace mtf::agents {
 namespace {
 
 // Correlation exp(-1/2 ||(a - b) / l||^2) between the columns of A (d x m) and B (d x n): m x n.
-Eigen::MatrixXd correlation(const Eigen::MatrixXd& A, const Eigen::MatrixXd& B, const Eigen::VectorXd& length) {
+Eigen::MatrixXd correlation(const Eigen::MatrixXd& A, const Eigen::MatrixXd& B,
+                            const Eigen::VectorXd& length) {
   const Eigen::MatrixXd a = length.cwiseInverse().asDiagonal() * A;
   const Eigen::MatrixXd b = length.cwiseInverse().asDiagonal() * B;
   Eigen::MatrixXd d2 = -2.0 * a.transpose() * b;
@@ -19,8 +20,8 @@ Eigen::MatrixXd correlation(const Eigen::MatrixXd& A, const Eigen::MatrixXd& B, 
   return (-0.5 * d2.cwiseMax(0.0)).array().exp().matrix();
 }
 
-Eigen::MatrixXd covariance(const Eigen::MatrixXd& X, const Eigen::VectorXd& w, const Eigen::VectorXd& length,
-                           double g) {
+Eigen::MatrixXd covariance(const Eigen::MatrixXd& X, const Eigen::VectorXd& w,
+                           const Eigen::VectorXd& length, double g) {
   Eigen::MatrixXd K = correlation(X, X, length);
   K.diagonal().array() += g * w.array();
   return K;
@@ -40,10 +41,11 @@ Eigen::VectorXd ones_if_empty(const Eigen::VectorXd& w, Eigen::Index n) {
 }  // namespace
 
 double GaussianProcess::profile_lml(const Eigen::MatrixXd& X, const Eigen::VectorXd& ys,
-                                    const Eigen::VectorXd& noise_weight, const Eigen::VectorXd& length,
-                                    double noise_ratio) {
+                                    const Eigen::VectorXd& noise_weight,
+                                    const Eigen::VectorXd& length, double noise_ratio) {
   const Eigen::Index n = X.cols();
-  const Eigen::LLT<Eigen::MatrixXd> llt(covariance(X, ones_if_empty(noise_weight, n), length, noise_ratio));
+  const Eigen::LLT<Eigen::MatrixXd> llt(
+      covariance(X, ones_if_empty(noise_weight, n), length, noise_ratio));
   if (llt.info() != Eigen::Success) return -std::numeric_limits<double>::infinity();
   const Eigen::VectorXd alpha = llt.solve(ys);
   const double sf2 = profiled_signal(ys, alpha);
@@ -61,8 +63,8 @@ void GaussianProcess::standardise(const Eigen::VectorXd& y) {
   ys_ = (y.array() - y_mean_) / y_scale_;
 }
 
-void GaussianProcess::fit(const Eigen::MatrixXd& X, const Eigen::VectorXd& y, const Eigen::VectorXd& noise_weight,
-                          const GpFitOptions& options) {
+void GaussianProcess::fit(const Eigen::MatrixXd& X, const Eigen::VectorXd& y,
+                          const Eigen::VectorXd& noise_weight, const GpFitOptions& options) {
   assert(X.cols() == y.size() && X.cols() >= 1);
   assert(!options.length_grid.empty() && !options.noise_grid.empty());
   standardise(y);
@@ -119,13 +121,16 @@ void GaussianProcess::condition(const Eigen::MatrixXd& X, const Eigen::VectorXd&
   lml_ = profile_lml(X, ys_, w, hyper_.length, hyper_.noise_ratio);
 }
 
-void GaussianProcess::predict(const Eigen::MatrixXd& Xs, Eigen::VectorXd& mean, Eigen::VectorXd* var) const {
+void GaussianProcess::predict(const Eigen::MatrixXd& Xs, Eigen::VectorXd& mean,
+                              Eigen::VectorXd* var) const {
   assert(X_.cols() >= 1 && Xs.rows() == X_.rows());
   const Eigen::MatrixXd r = correlation(X_, Xs, hyper_.length);  // n x m
   mean = (r.transpose() * alpha_).array() * y_scale_ + y_mean_;
   if (var == nullptr) return;
   const Eigen::MatrixXd v = llt_.matrixL().solve(r);
-  *var = ((1.0 - v.colwise().squaredNorm().array()).max(0.0) * hyper_.signal_var * y_scale_ * y_scale_).matrix();
+  *var =
+      ((1.0 - v.colwise().squaredNorm().array()).max(0.0) * hyper_.signal_var * y_scale_ * y_scale_)
+          .matrix();
 }
 
 }  // namespace mtf::agents

@@ -17,7 +17,7 @@
 namespace mtf::agents {
 
 struct GpHyper {
-  Eigen::VectorXd length;   ///< length scale per input dimension (all equal when isotropic)
+  Eigen::VectorXd length;     ///< length scale per input dimension (all equal when isotropic)
   double noise_ratio = 1e-6;  ///< g: noise variance / signal variance
   double signal_var = 1.0;    ///< sf2, in standardised units (set by fitting)
 };
@@ -44,13 +44,14 @@ class GaussianProcess {
            const GpFitOptions& options);
   /// Conditions on the data with fixed length scales and noise ratio (sf2 is
   /// re-profiled). Used for the fantasies of batch proposals.
-  void condition(const Eigen::MatrixXd& X, const Eigen::VectorXd& y, const Eigen::VectorXd& noise_weight,
-                 const GpHyper& hyper);
+  void condition(const Eigen::MatrixXd& X, const Eigen::VectorXd& y,
+                 const Eigen::VectorXd& noise_weight, const GpHyper& hyper);
 
   /// Posterior mean (original units of y) and, when var is not null, the
   /// posterior variance of the latent function (original units squared, noise
   /// excluded, floored at 0) at the columns of Xs (d x m).
-  void predict(const Eigen::MatrixXd& Xs, Eigen::VectorXd& mean, Eigen::VectorXd* var = nullptr) const;
+  void predict(const Eigen::MatrixXd& Xs, Eigen::VectorXd& mean,
+               Eigen::VectorXd* var = nullptr) const;
 
   const GpHyper& hyper() const { return hyper_; }
   /// Log marginal likelihood of the standardised targets under hyper().
@@ -64,8 +65,9 @@ class GaussianProcess {
   /// log marginal likelihood of standardised targets ys at X for the given
   /// length scales and noise ratio (sf2 profiled out); -infinity when the
   /// covariance is not positive definite. Exposed for tests.
-  static double profile_lml(const Eigen::MatrixXd& X, const Eigen::VectorXd& ys, const Eigen::VectorXd& noise_weight,
-                            const Eigen::VectorXd& length, double noise_ratio);
+  static double profile_lml(const Eigen::MatrixXd& X, const Eigen::VectorXd& ys,
+                            const Eigen::VectorXd& noise_weight, const Eigen::VectorXd& length,
+                            double noise_ratio);
 
  private:
   void standardise(const Eigen::VectorXd& y);

@@ -28,7 +28,8 @@ class GridSearch final : public OnlineLearner {
  public:
   static constexpr const char* kName = "grid";
   /// Throws std::invalid_argument for bad hyperparameters, naming "grid.<key>".
-  GridSearch(const nlohmann::json& hyperparameters, int action_dim, PolicyPtr baseline, std::uint64_t seed);
+  GridSearch(const nlohmann::json& hyperparameters, int action_dim, PolicyPtr baseline,
+             std::uint64_t seed);
 
   std::string name() const override { return kName; }
   int candidates_per_round() const override { return k_; }
@@ -54,12 +55,12 @@ class GridSearch final : public OnlineLearner {
   std::vector<int> dims_;
   std::int64_t size_ = 0;
   std::uint64_t seed_;
-  std::int64_t next_visit_ = 0;  // visits proposed and observed so far
+  std::int64_t next_visit_ = 0;      // visits proposed and observed so far
   std::vector<std::int64_t> order_;  // the current pass's permutation
   std::int64_t order_pass_ = -1;
   std::vector<std::int64_t> pending_;
   bool has_pending_ = false;
-  std::vector<double> sum_;    // user-weighted score sums per grid point
+  std::vector<double> sum_;     // user-weighted score sums per grid point
   std::vector<double> weight_;  // users per grid point
   std::int64_t best_index_ = -1;
   int rounds_ = 0;

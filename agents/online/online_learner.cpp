@@ -13,19 +13,24 @@ std::vector<std::string> online_learner_names() {
   return {EvolutionStrategy::kName, BayesianOptimisation::kName, GridSearch::kName};
 }
 
-std::unique_ptr<OnlineLearner> make_online_learner(const std::string& type, const nlohmann::json& hyperparameters,
-                                                   int state_dim, int action_dim, PolicyPtr baseline,
-                                                   std::uint64_t seed) {
+std::unique_ptr<OnlineLearner> make_online_learner(const std::string& type,
+                                                   const nlohmann::json& hyperparameters,
+                                                   int state_dim, int action_dim,
+                                                   PolicyPtr baseline, std::uint64_t seed) {
   if (state_dim < 1)
-    throw std::invalid_argument("online learner \"" + type + "\": state_dim: expected at least 1, got " +
+    throw std::invalid_argument("online learner \"" + type +
+                                "\": state_dim: expected at least 1, got " +
                                 std::to_string(state_dim));
   if (action_dim < 1 || action_dim > 64)
-    throw std::invalid_argument("online learner \"" + type + "\": action_dim: expected an integer in [1, 64], got " +
+    throw std::invalid_argument("online learner \"" + type +
+                                "\": action_dim: expected an integer in [1, 64], got " +
                                 std::to_string(action_dim));
   if (type == EvolutionStrategy::kName)
-    return std::make_unique<EvolutionStrategy>(hyperparameters, state_dim, action_dim, std::move(baseline), seed);
+    return std::make_unique<EvolutionStrategy>(hyperparameters, state_dim, action_dim,
+                                               std::move(baseline), seed);
   if (type == BayesianOptimisation::kName)
-    return std::make_unique<BayesianOptimisation>(hyperparameters, state_dim, action_dim, std::move(baseline), seed);
+    return std::make_unique<BayesianOptimisation>(hyperparameters, state_dim, action_dim,
+                                                  std::move(baseline), seed);
   if (type == GridSearch::kName)
     return std::make_unique<GridSearch>(hyperparameters, action_dim, std::move(baseline), seed);
   std::string known;

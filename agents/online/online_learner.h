@@ -66,8 +66,9 @@ std::vector<std::string> online_learner_names();
 /// and needs it; BO starts from its action for a user without history; grid
 /// returns it from best() until a grid point has been evaluated); may be null
 /// for BO and grid. seed: the master seed of the learner's own streams.
-std::unique_ptr<OnlineLearner> make_online_learner(const std::string& type, const nlohmann::json& hyperparameters,
-                                                   int state_dim, int action_dim, PolicyPtr baseline,
-                                                   std::uint64_t seed);
+std::unique_ptr<OnlineLearner> make_online_learner(const std::string& type,
+                                                   const nlohmann::json& hyperparameters,
+                                                   int state_dim, int action_dim,
+                                                   PolicyPtr baseline, std::uint64_t seed);
 
 }  // namespace mtf::agents

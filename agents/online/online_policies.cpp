@@ -26,7 +26,8 @@ FixedActionPolicy::FixedActionPolicy(std::string name, std::vector<float> action
   for ([[maybe_unused]] float a : action_) assert(a >= -1.0f && a <= 1.0f);
 }
 
-void FixedActionPolicy::act(std::span<const float>, std::span<float> action, Rng&, ActionInfo* info) const {
+void FixedActionPolicy::act(std::span<const float>, std::span<float> action, Rng&,
+                            ActionInfo* info) const {
   std::copy(action_.begin(), action_.end(), action.begin());
   deterministic_info(action, info);
 }
@@ -69,15 +70,17 @@ const std::array<FeatureRange, kStateDim>& state_feature_ranges() {
   return kRanges;
 }
 
-ResidualMlpPolicy::ResidualMlpPolicy(std::string name, PolicyPtr baseline, const ResidualNetShape& shape,
-                                     std::span<const float> params, std::span<const float> centre,
+ResidualMlpPolicy::ResidualMlpPolicy(std::string name, PolicyPtr baseline,
+                                     const ResidualNetShape& shape, std::span<const float> params,
+                                     std::span<const float> centre,
                                      std::span<const float> half_width)
     : name_(std::move(name)), baseline_(std::move(baseline)), shape_(shape) {
   const int S = shape.state_dim, H = shape.hidden, d = shape.action_dim;
   assert(baseline_ && baseline_->action_dim() == d);
   assert(H >= 1 && H <= ResidualNetShape::kMaxHidden);
   assert(static_cast<int>(params.size()) == shape.param_count());
-  assert(centre.size() == half_width.size() && (centre.empty() || static_cast<int>(centre.size()) == S));
+  assert(centre.size() == half_width.size() &&
+         (centre.empty() || static_cast<int>(centre.size()) == S));
   const float* p = params.data();
   w1_.assign(p, p + H * S);
   p += H * S;

@@ -23,7 +23,8 @@ class FixedActionPolicy final : public Policy {
   FixedActionPolicy(std::string name, std::vector<float> action);
   std::string name() const override { return name_; }
   int action_dim() const override { return static_cast<int>(action_.size()); }
-  void act(std::span<const float> state, std::span<float> action, Rng& rng, ActionInfo* info) const override;
+  void act(std::span<const float> state, std::span<float> action, Rng& rng,
+           ActionInfo* info) const override;
   const std::vector<float>& action() const { return action_; }
 
  private:
@@ -74,7 +75,8 @@ class ResidualMlpPolicy final : public Policy {
                     std::span<const float> half_width);
   std::string name() const override { return name_; }
   int action_dim() const override { return shape_.action_dim; }
-  void act(std::span<const float> state, std::span<float> action, Rng& rng, ActionInfo* info) const override;
+  void act(std::span<const float> state, std::span<float> action, Rng& rng,
+           ActionInfo* info) const override;
   /// The residual scale * tanh(net(s)) alone (before adding mu_bp and clipping),
   /// into `out` (size d). For tests and diagnostics.
   void residual(std::span<const float> state, std::span<float> out) const;

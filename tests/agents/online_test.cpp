@@ -39,8 +39,8 @@ double evaluate(const Policy& policy, const States& states, const Reward& reward
 }
 
 /// The engine's loop: `rounds` rounds of propose, score (+ N(0, noise_sd^2)), observe.
-void run_rounds(OnlineLearner& learner, int rounds, const States& states, const Reward& reward, double noise_sd,
-                std::uint64_t seed) {
+void run_rounds(OnlineLearner& learner, int rounds, const States& states, const Reward& reward,
+                double noise_sd, std::uint64_t seed) {
   Rng rng(seed);
   boost::random::normal_distribution<double> noise(0.0, noise_sd);
   for (int r = 0; r < rounds; ++r) {
@@ -89,7 +89,9 @@ std::string error_of(const std::function<void()>& f) {
 
 }  // namespace
 
-TEST_CASE("the feature ranges used to scale ES's inputs are the documented ranges of the state features") {
+TEST_CASE(
+    "the feature ranges used to scale ES's inputs are the documented ranges of the state "
+    "features") {
   for (int i = 0; i < kStateDim; ++i) {
     const auto& f = kStateFeatures[static_cast<std::size_t>(i)];
     const auto& r = state_feature_ranges()[static_cast<std::size_t>(i)];
@@ -131,11 +133,14 @@ TEST_CASE("the GP posterior matches a hand-computed two-point example") {
   CHECK(mean(1) == doctest::Approx((std::exp(-2.0) - r) / (1.0 - r)).epsilon(1e-12));
   CHECK(mean(2) == doctest::Approx(1.0).epsilon(1e-9));
   // At 0.5, r* = e^-1/8 (1, 1), an eigenvector with eigenvalue 1 + r.
-  CHECK(var(0) == doctest::Approx((1.0 - 2.0 * std::exp(-0.25) / (1.0 + r)) / (1.0 - r)).epsilon(1e-9));
+  CHECK(var(0) ==
+        doctest::Approx((1.0 - 2.0 * std::exp(-0.25) / (1.0 + r)) / (1.0 - r)).epsilon(1e-9));
   CHECK(var(2) == doctest::Approx(0.0).scale(1.0).epsilon(1e-9));
 }
 
-TEST_CASE("a GP fitted by marginal likelihood interpolates noiseless data and reverts to the mean far away") {
+TEST_CASE(
+    "a GP fitted by marginal likelihood interpolates noiseless data and reverts to the mean far "
+    "away") {
   Rng rng(11);
   const int n = 15;
   Eigen::MatrixXd X(2, n);
@@ -158,7 +163,8 @@ TEST_CASE("a GP fitted by marginal likelihood interpolates noiseless data and re
   far << 50.0, -50.0;
   gp.predict(far, mean, &var);
   CHECK(mean(0) == doctest::Approx(y.mean()).epsilon(1e-12));
-  CHECK(var(0) == doctest::Approx(gp.hyper().signal_var * gp.y_scale() * gp.y_scale()).epsilon(1e-12));
+  CHECK(var(0) ==
+        doctest::Approx(gp.hyper().signal_var * gp.y_scale() * gp.y_scale()).epsilon(1e-12));
 }
 
 TEST_CASE("an ARD GP gives a dimension the function ignores the longest length scale on the grid") {
@@ -184,7 +190,8 @@ TEST_CASE("an ARD GP gives a dimension the function ignores the longest length s
   CHECK(gp.log_marginal_likelihood() >= gp_iso.log_marginal_likelihood());
 }
 
-TEST_CASE("BO finds the maximiser of a smooth function of the constant action, with UCB and with EI") {
+TEST_CASE(
+    "BO finds the maximiser of a smooth function of the constant action, with UCB and with EI") {
   // score(a) = -||a - x*||^2 in d = 3, noise sd 0.002 (the spread of scores is ~1).
   const std::vector<float> target = {0.35f, -0.55f, 0.6f};
   const Reward reward = [&](std::span<const float>, std::span<const float> a) {
@@ -196,7 +203,8 @@ TEST_CASE("BO finds the maximiser of a smooth function of the constant action, w
   for (const char* acquisition : {"ucb", "ei"}) {
     CAPTURE(acquisition);
     auto bo = make_online_learner("bo", {{"acquisition", acquisition}}, kStateDim, 3, nullptr, 5);
-    CHECK(constant_action(*bo->best()) == std::vector<float>{0.0f, 0.0f, 0.0f});  // no baseline: start at 0
+    CHECK(constant_action(*bo->best()) ==
+          std::vector<float>{0.0f, 0.0f, 0.0f});  // no baseline: start at 0
     run_rounds(*bo, 12, states, reward, 0.002, 99);
     CHECK(bo->rounds_done() == 12);
     const auto a = constant_action(*bo->best());
@@ -209,8 +217,11 @@ TEST_CASE("BO finds the maximiser of a smooth function of the constant action, w
   }
 }
 
-TEST_CASE("BO's first round is its start point plus a design around it, and its batch holds distinct points") {
-  const PolicyPtr baseline = std::make_shared<FixedActionPolicy>("baseline", std::vector<float>{0.5f, -0.5f});
+TEST_CASE(
+    "BO's first round is its start point plus a design around it, and its batch holds distinct "
+    "points") {
+  const PolicyPtr baseline =
+      std::make_shared<FixedActionPolicy>("baseline", std::vector<float>{0.5f, -0.5f});
   auto bo = make_online_learner("bo", {{"init_radius", 0.25}}, kStateDim, 2, baseline, 3);
   CHECK(constant_action(*bo->best()) == std::vector<float>{0.5f, -0.5f});
   const auto first = bo->propose();
@@ -229,7 +240,8 @@ TEST_CASE("BO's first round is its start point plus a design around it, and its 
     b->observe(std::vector<double>{1.0, 0.2, 0.5, 0.4}, std::vector<std::int64_t>(4, 100));
     const auto second = b->propose();
     for (std::size_t i = 0; i < second.size(); ++i)
-      for (std::size_t j = 0; j < i; ++j) CHECK(constant_action(*second[i]) != constant_action(*second[j]));
+      for (std::size_t j = 0; j < i; ++j)
+        CHECK(constant_action(*second[i]) != constant_action(*second[j]));
   }
 }
 
@@ -238,23 +250,27 @@ TEST_CASE("ES learns a personalised policy that beats the baseline and the best 
   // constant, so no constant action can be optimal: the best one is mean_s f(s).
   const int watch = feature("hist_watch_per_play"), skip = feature("hist_skip_rate");
   const auto optimum = [&](std::span<const float> s) {
-    const double zw = s[static_cast<std::size_t>(watch)] - 1.0;          // [0, 2] -> [-1, 1]
-    const double zs = 2.0 * s[static_cast<std::size_t>(skip)] - 1.0;     // [0, 1] -> [-1, 1]
+    const double zw = s[static_cast<std::size_t>(watch)] - 1.0;       // [0, 2] -> [-1, 1]
+    const double zs = 2.0 * s[static_cast<std::size_t>(skip)] - 1.0;  // [0, 1] -> [-1, 1]
     return std::array<double, 3>{0.1 + 0.2 * zw, 0.1 - 0.2 * zs, 0.1 + 0.1 * zw + 0.1 * zs};
   };
   const Reward reward = [&](std::span<const float> s, std::span<const float> a) {
     const auto f = optimum(s);
     double r = 0.0;
-    for (int i = 0; i < 3; ++i) r -= (a[static_cast<std::size_t>(i)] - f[static_cast<std::size_t>(i)]) *
-                                     (a[static_cast<std::size_t>(i)] - f[static_cast<std::size_t>(i)]);
+    for (int i = 0; i < 3; ++i)
+      r -= (a[static_cast<std::size_t>(i)] - f[static_cast<std::size_t>(i)]) *
+           (a[static_cast<std::size_t>(i)] - f[static_cast<std::size_t>(i)]);
     return r;
   };
   const States states = feature_states(256, 21);
   std::array<float, 3> mean_f{};
   for (const auto& s : states)
-    for (int i = 0; i < 3; ++i) mean_f[static_cast<std::size_t>(i)] += static_cast<float>(optimum(s)[static_cast<std::size_t>(i)]) / 256.0f;
+    for (int i = 0; i < 3; ++i)
+      mean_f[static_cast<std::size_t>(i)] +=
+          static_cast<float>(optimum(s)[static_cast<std::size_t>(i)]) / 256.0f;
   const FixedActionPolicy best_constant("constant", {mean_f.begin(), mean_f.end()});
-  const PolicyPtr baseline = std::make_shared<FixedActionPolicy>("baseline", std::vector<float>{0.0f, 0.0f, 0.0f});
+  const PolicyPtr baseline =
+      std::make_shared<FixedActionPolicy>("baseline", std::vector<float>{0.0f, 0.0f, 0.0f});
   const double baseline_score = evaluate(*baseline, states, reward);
   const double constant_score = evaluate(best_constant, states, reward);
 
@@ -290,8 +306,10 @@ TEST_CASE("grid search returns the best grid point of a known function") {
     return -std::pow(a[0] - 0.4, 2) - std::pow(a[2] + 0.6, 2) - std::pow(a[1] - 0.2, 2);
   };
   const States states(1, std::vector<float>(kStateDim, 0.0f));
-  const PolicyPtr baseline = std::make_shared<FixedActionPolicy>("baseline", std::vector<float>{0.f, 0.f, 0.f});
-  auto grid = make_online_learner("grid", {{"levels", 5}, {"dims", {0, 2}}, {"center", 0.2}}, kStateDim, 3, baseline, 4);
+  const PolicyPtr baseline =
+      std::make_shared<FixedActionPolicy>("baseline", std::vector<float>{0.f, 0.f, 0.f});
+  auto grid = make_online_learner("grid", {{"levels", 5}, {"dims", {0, 2}}, {"center", 0.2}},
+                                  kStateDim, 3, baseline, 4);
   CHECK(grid->best() == baseline);
   // 25 points, 4 per round: 7 rounds visit every point at least once.
   std::set<std::vector<float>> seen;
@@ -307,10 +325,14 @@ TEST_CASE("grid search returns the best grid point of a known function") {
 
 TEST_CASE("the same seed gives identical proposals, another seed different ones") {
   const States states = feature_states(16, 3);
-  const Reward reward = [](std::span<const float> s, std::span<const float> a) { return -std::pow(a[0] - s[0], 2); };
-  const PolicyPtr baseline = std::make_shared<FixedActionPolicy>("baseline", std::vector<float>{0.f, 0.f});
+  const Reward reward = [](std::span<const float> s, std::span<const float> a) {
+    return -std::pow(a[0] - s[0], 2);
+  };
+  const PolicyPtr baseline =
+      std::make_shared<FixedActionPolicy>("baseline", std::vector<float>{0.f, 0.f});
   const auto actions = [&](const std::string& type, std::uint64_t seed) {
-    auto learner = make_online_learner(type, nlohmann::json::object(), kStateDim, 2, baseline, seed);
+    auto learner =
+        make_online_learner(type, nlohmann::json::object(), kStateDim, 2, baseline, seed);
     run_rounds(*learner, 3, states, reward, 0.01, 5);
     std::vector<float> out;
     for (const auto& p : learner->propose()) {
@@ -331,7 +353,8 @@ TEST_CASE("the same seed gives identical proposals, another seed different ones"
 }
 
 TEST_CASE("candidate policies are deterministic and report their own action as the baseline") {
-  const PolicyPtr baseline = std::make_shared<FixedActionPolicy>("baseline", std::vector<float>{0.9f, -0.2f});
+  const PolicyPtr baseline =
+      std::make_shared<FixedActionPolicy>("baseline", std::vector<float>{0.9f, -0.2f});
   auto es = make_online_learner("es", {{"scale", 0.5}}, kStateDim, 2, baseline, 1);
   const auto s = feature_states(1, 9)[0];
   std::vector<float> a(2), b(2, 0.0f);
@@ -349,21 +372,29 @@ TEST_CASE("candidate policies are deterministic and report their own action as t
 }
 
 TEST_CASE("bad hyperparameters and bad observations are reported with the key and the fix") {
-  const PolicyPtr baseline = std::make_shared<FixedActionPolicy>("baseline", std::vector<float>{0.f, 0.f});
+  const PolicyPtr baseline =
+      std::make_shared<FixedActionPolicy>("baseline", std::vector<float>{0.f, 0.f});
   const auto make = [&](const std::string& type, const nlohmann::json& hp) {
     return error_of([&] { make_online_learner(type, hp, kStateDim, 2, baseline, 1); });
   };
   CHECK(make("es", {{"foo", 1}}).find("es.foo: unknown hyperparameter; known:") == 0);
   CHECK(make("es", {{"pairs", 0}}) == "es.pairs: expected an integer in [1, 512], got 0");
-  CHECK(make("es", {{"learning_rate", "fast"}}) == "es.learning_rate: expected a number, got \"fast\"");
-  CHECK(make("es", {{"optimizer", "rmsprop"}}) == "es.optimizer: expected one of \"adam\", \"sgd\", got \"rmsprop\"");
+  CHECK(make("es", {{"learning_rate", "fast"}}) ==
+        "es.learning_rate: expected a number, got \"fast\"");
+  CHECK(make("es", {{"optimizer", "rmsprop"}}) ==
+        "es.optimizer: expected one of \"adam\", \"sgd\", got \"rmsprop\"");
   CHECK(error_of([&] { make_online_learner("es", {}, 5, 2, baseline, 1); }).empty());
-  CHECK(error_of([&] { make_online_learner("es", {{"state_scaling", "features"}}, 5, 2, baseline, 1); })
-            .find("es.state_scaling: \"features\" needs") == 0);
-  CHECK(error_of([&] { make_online_learner("es", {}, kStateDim, 2, nullptr, 1); }).find("es: baseline:") == 0);
-  CHECK(make("bo", {{"acquisition", "pi"}}) == "bo.acquisition: expected one of \"ucb\", \"ei\", got \"pi\"");
+  CHECK(error_of([&] {
+          make_online_learner("es", {{"state_scaling", "features"}}, 5, 2, baseline, 1);
+        }).find("es.state_scaling: \"features\" needs") == 0);
+  CHECK(error_of([&] {
+          make_online_learner("es", {}, kStateDim, 2, nullptr, 1);
+        }).find("es: baseline:") == 0);
+  CHECK(make("bo", {{"acquisition", "pi"}}) ==
+        "bo.acquisition: expected one of \"ucb\", \"ei\", got \"pi\"");
   CHECK(make("bo", {{"beta", -1.0}}) == "bo.beta: expected a number in [0, 100], got -1.0");
-  CHECK(make("bo", {{"start", {0.5}}}).find("bo.start: expected [] (start from the baseline) or a list of 2") == 0);
+  CHECK(make("bo", {{"start", {0.5}}})
+            .find("bo.start: expected [] (start from the baseline) or a list of 2") == 0);
   CHECK(make("grid", {{"dims", {0, 0}}}).find("grid.dims: expected") == 0);
   CHECK(make("grid", {{"levels", 1}}) == "grid.levels: expected an integer in [2, 1001], got 1");
   CHECK(make("cma", {}) == "online learner \"cma\": unknown type; known: \"es\", \"bo\", \"grid\"");
@@ -373,11 +404,15 @@ TEST_CASE("bad hyperparameters and bad observations are reported with the key an
   const std::vector<double> scores(4, 0.0);
   CHECK_THROWS_AS(grid->observe(scores, users), std::logic_error);
   grid->propose();
-  CHECK(error_of([&] { grid->observe(std::vector<double>(3, 0.0), users); }).find("grid.observe: expected 4 scores") == 0);
-  CHECK(error_of([&] { grid->observe(std::vector<double>{0.0, std::nan(""), 0.0, 0.0}, users); })
-            .find("grid.observe: scores[1] is not finite") == 0);
-  CHECK(error_of([&] { grid->observe(scores, std::vector<std::int64_t>{1, 1, 0, 1}); })
-            .find("grid.observe: users[2] = 0") == 0);
+  CHECK(error_of([&] {
+          grid->observe(std::vector<double>(3, 0.0), users);
+        }).find("grid.observe: expected 4 scores") == 0);
+  CHECK(error_of([&] {
+          grid->observe(std::vector<double>{0.0, std::nan(""), 0.0, 0.0}, users);
+        }).find("grid.observe: scores[1] is not finite") == 0);
+  CHECK(error_of([&] {
+          grid->observe(scores, std::vector<std::int64_t>{1, 1, 0, 1});
+        }).find("grid.observe: users[2] = 0") == 0);
   grid->observe(scores, users);
   CHECK(grid->rounds_done() == 1);
 }
