@@ -31,7 +31,7 @@
 // Streams: round r's design and acquisition search from (seed, kAgentNoise, r).
 // Cost with n observations: observe() fits 72 (l, g) pairs at O(n^3) each
 // (isotropic); propose() scores K * (random_points + local_points) points at
-// O(n^2) each. About a second per round at n = 400 with the defaults.
+// O(n^2) each.
 #pragma once
 
 #include <Eigen/Dense>
