@@ -1,0 +1,135 @@
+// Constant-action and residual-network policies of the online learners.
+#include "agents/online/online_policies.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+#include <limits>
+
+namespace mtf::agents {
+namespace {
+
+void deterministic_info(std::span<const float> action, ActionInfo* info) {
+  if (info == nullptr) return;
+  // mu_bp of a deterministic policy is its own action; its density is a point mass.
+  if (info->baseline.size() == action.size()) {
+    std::copy(action.begin(), action.end(), info->baseline.begin());
+    info->has_baseline = true;
+  }
+  info->log_density = std::numeric_limits<double>::infinity();
+}
+
+}  // namespace
+
+FixedActionPolicy::FixedActionPolicy(std::string name, std::vector<float> action)
+    : name_(std::move(name)), action_(std::move(action)) {
+  for ([[maybe_unused]] float a : action_) assert(a >= -1.0f && a <= 1.0f);
+}
+
+void FixedActionPolicy::act(std::span<const float>, std::span<float> action, Rng&,
+                            ActionInfo* info) const {
+  std::copy(action_.begin(), action_.end(), action.begin());
+  deterministic_info(action, info);
+}
+
+const std::array<FeatureRange, kStateDim>& state_feature_ranges() {
+  static const std::array<FeatureRange, kStateDim> kRanges = {{
+      {"age_group", 0, 1},
+      {"male", 0, 1},
+      {"activity", -1, 1},
+      {"topic_top1", 0, 1},
+      {"topic_top2", 0, 1},
+      {"topic_top3", 0, 1},
+      {"topics_played", 0, 2},
+      {"hist_play_rate", 0, 1},
+      {"hist_valid_rate", 0, 1},
+      {"hist_finish_rate", 0, 1},
+      {"hist_like_rate", 0, 1},
+      {"hist_share_rate", 0, 1},
+      {"hist_comment_rate", 0, 1},
+      {"hist_skip_rate", 0, 1},
+      {"hist_watch_per_play", 0, 2},
+      {"hist_fill", 0, 1},
+      {"session_requests", 0, 2},
+      {"session_minutes", 0, 2},
+      {"last_plays", 0, 1},
+      {"last_valid", 0, 1},
+      {"last_skips", 0, 1},
+      {"last_watch", 0, 2},
+      {"session_valid_rate", 0, 1},
+      {"session_skip_rate", 0, 1},
+      {"hour_sin", -1, 1},
+      {"hour_cos", -1, 1},
+      {"sessions_today", 0, 2},
+      {"hours_since_last_session", 0, 2},
+      {"last_session_requests", 0, 2},
+      {"last_session_valid_rate", 0, 1},
+      {"session_reward", -1, 3},
+      {"bias", -1, 1},
+  }};
+  return kRanges;
+}
+
+ResidualMlpPolicy::ResidualMlpPolicy(std::string name, PolicyPtr baseline,
+                                     const ResidualNetShape& shape, std::span<const float> params,
+                                     std::span<const float> centre,
+                                     std::span<const float> half_width)
+    : name_(std::move(name)), baseline_(std::move(baseline)), shape_(shape) {
+  const int S = shape.state_dim, H = shape.hidden, d = shape.action_dim;
+  assert(baseline_ && baseline_->action_dim() == d);
+  assert(H >= 1 && H <= ResidualNetShape::kMaxHidden);
+  assert(static_cast<int>(params.size()) == shape.param_count());
+  assert(centre.size() == half_width.size() &&
+         (centre.empty() || static_cast<int>(centre.size()) == S));
+  const float* p = params.data();
+  w1_.assign(p, p + H * S);
+  p += H * S;
+  b1_.assign(p, p + H);
+  p += H;
+  w2_.assign(p, p + d * H);
+  p += d * H;
+  b2_.assign(p, p + d);
+  if (!centre.empty()) {
+    // W1 ((s - c) / h) + b1 = (W1 / h) s + (b1 - W1 (c / h)).
+    for (int j = 0; j < H; ++j)
+      for (int i = 0; i < S; ++i) {
+        float& w = w1_[static_cast<std::size_t>(j * S + i)];
+        w /= half_width[static_cast<std::size_t>(i)];
+        b1_[static_cast<std::size_t>(j)] -= w * centre[static_cast<std::size_t>(i)];
+      }
+  }
+}
+
+void ResidualMlpPolicy::residual(std::span<const float> state, std::span<float> out) const {
+  const int S = shape_.state_dim, H = shape_.hidden, d = shape_.action_dim;
+  assert(static_cast<int>(state.size()) >= S && static_cast<int>(out.size()) == d);
+  std::array<float, ResidualNetShape::kMaxHidden> h;
+  for (int j = 0; j < H; ++j) {
+    const float* w = w1_.data() + static_cast<std::ptrdiff_t>(j) * S;
+    float z = b1_[static_cast<std::size_t>(j)];
+    for (int i = 0; i < S; ++i) z += w[i] * state[static_cast<std::size_t>(i)];
+    h[static_cast<std::size_t>(j)] = std::tanh(z);
+  }
+  for (int k = 0; k < d; ++k) {
+    const float* w = w2_.data() + static_cast<std::ptrdiff_t>(k) * H;
+    float z = b2_[static_cast<std::size_t>(k)];
+    for (int j = 0; j < H; ++j) z += w[j] * h[static_cast<std::size_t>(j)];
+    out[static_cast<std::size_t>(k)] = shape_.scale * std::tanh(z);
+  }
+}
+
+void ResidualMlpPolicy::act(std::span<const float> state, std::span<float> action, Rng& rng,
+                            ActionInfo* info) const {
+  const int d = shape_.action_dim;
+  std::array<float, 64> r;
+  assert(d <= static_cast<int>(r.size()));
+  baseline_->act(state, action, rng, nullptr);
+  residual(state, std::span<float>(r.data(), static_cast<std::size_t>(d)));
+  for (int k = 0; k < d; ++k) {
+    float& a = action[static_cast<std::size_t>(k)];
+    a = std::clamp(a + r[static_cast<std::size_t>(k)], -1.0f, 1.0f);
+  }
+  deterministic_info(action, info);
+}
+
+}  // namespace mtf::agents
