@@ -37,6 +37,7 @@ enum class Stream : std::uint64_t {
   kAgentNoise = 12,
   kBenchmark = 13,
   kInterestDrift = 14,
+  kOffPolicyEvaluation = 15,  ///< agents/ope.h: estimator networks, minibatches, target-policy draws
 };
 
 /// Derives a 64-bit seed from the master seed, a purpose and up to two indices
