@@ -40,8 +40,10 @@ void check_dims(const std::string& where, const Dataset& data, const Policy& tar
   if (target.action_dim() != data.action_dim())
     bad_option(where, "target policy \"" + target.name() + "\" has action_dim " +
                           std::to_string(target.action_dim()) + " but the dataset's actions have " +
-                          std::to_string(data.action_dim()) + " dimensions; evaluate it on data of its own scenario");
-  if (const auto* agent = dynamic_cast<const Agent*>(&target); agent && agent->state_dim() != data.state_dim())
+                          std::to_string(data.action_dim()) +
+                          " dimensions; evaluate it on data of its own scenario");
+  if (const auto* agent = dynamic_cast<const Agent*>(&target);
+      agent && agent->state_dim() != data.state_dim())
     bad_option(where, "target agent \"" + target.name() + "\" expects state_dim " +
                           std::to_string(agent->state_dim()) + " but the dataset's states have " +
                           std::to_string(data.state_dim()));
@@ -51,23 +53,26 @@ void check_dims(const std::string& where, const Dataset& data, const Policy& tar
 // asked in fixed chunks through act_batch (one stream per chunk and draw); any
 // other Policy state by state through act (one stream per state and draw). Both
 // splits are fixed, so the draws do not depend on the thread count.
-void draw_actions(const Policy& target, const Matrix& states, std::uint64_t seed, std::uint64_t purpose, int draw,
-                  Matrix& out) {
+void draw_actions(const Policy& target, const Matrix& states, std::uint64_t seed,
+                  std::uint64_t purpose, int draw, Matrix& out) {
   const Eigen::Index S = states.rows(), N = states.cols();
   const int A = target.action_dim();
   out.resize(A, N);
   const auto* agent = dynamic_cast<const Agent*>(&target);
   nn::parallel_for(chunks(N), [&](int c) {
-    const Eigen::Index begin = Eigen::Index(c) * kChunk, n = std::min<Eigen::Index>(kChunk, N - begin);
+    const Eigen::Index begin = Eigen::Index(c) * kChunk,
+                       n = std::min<Eigen::Index>(kChunk, N - begin);
     if (agent) {
-      Rng rng(mix64(derive_seed(seed, Stream::kOffPolicyEvaluation, purpose, std::uint64_t(c)) + std::uint64_t(draw)));
+      Rng rng(mix64(derive_seed(seed, Stream::kOffPolicyEvaluation, purpose, std::uint64_t(c)) +
+                    std::uint64_t(draw)));
       Matrix a;
       agent->act_batch(states.middleCols(begin, n), a, rng);
       out.middleCols(begin, n) = a;
       return;
     }
     for (Eigen::Index j = begin; j < begin + n; ++j) {
-      Rng rng(mix64(derive_seed(seed, Stream::kOffPolicyEvaluation, purpose, std::uint64_t(j)) + std::uint64_t(draw)));
+      Rng rng(mix64(derive_seed(seed, Stream::kOffPolicyEvaluation, purpose, std::uint64_t(j)) +
+                    std::uint64_t(draw)));
       target.act(std::span<const float>(states.col(j).data(), static_cast<std::size_t>(S)),
                  std::span<float>(out.col(j).data(), static_cast<std::size_t>(A)), rng, nullptr);
     }
@@ -75,10 +80,11 @@ void draw_actions(const Policy& target, const Matrix& states, std::uint64_t seed
 }
 
 // J draws of pi_e at every column of states: draws[k] is A x N.
-std::vector<Matrix> draw_many(const Policy& target, const Matrix& states, std::uint64_t seed, std::uint64_t purpose,
-                              int J) {
+std::vector<Matrix> draw_many(const Policy& target, const Matrix& states, std::uint64_t seed,
+                              std::uint64_t purpose, int J) {
   std::vector<Matrix> draws(static_cast<std::size_t>(J));
-  for (int k = 0; k < J; ++k) draw_actions(target, states, seed, purpose, k, draws[static_cast<std::size_t>(k)]);
+  for (int k = 0; k < J; ++k)
+    draw_actions(target, states, seed, purpose, k, draws[static_cast<std::size_t>(k)]);
   return draws;
 }
 
@@ -90,9 +96,12 @@ double mean_q(const nn::Mlp& net, const StateNormaliser& norm, const Matrix& sta
   const Eigen::Index S = states.rows();
   std::vector<double> sums(static_cast<std::size_t>(chunks(N)), 0.0);
   nn::parallel_for(chunks(N), [&](int c) {
-    const Eigen::Index begin = Eigen::Index(c) * kChunk, n = std::min<Eigen::Index>(kChunk, N - begin);
+    const Eigen::Index begin = Eigen::Index(c) * kChunk,
+                       n = std::min<Eigen::Index>(kChunk, N - begin);
     Matrix s(S, n), in, q;
-    const auto col = [&](Eigen::Index i) { return index.empty() ? i : Eigen::Index(index[std::size_t(i)]); };
+    const auto col = [&](Eigen::Index i) {
+      return index.empty() ? i : Eigen::Index(index[std::size_t(i)]);
+    };
     for (Eigen::Index i = 0; i < n; ++i) s.col(i) = states.col(col(begin + i));
     norm.apply(s, s);
     double sum = 0;
@@ -111,33 +120,41 @@ double mean_q(const nn::Mlp& net, const StateNormaliser& norm, const Matrix& sta
 }
 
 nlohmann::json options_json(const FqeOptions& o) {
-  return {{"gamma", o.gamma},   {"steps", o.steps}, {"batch", o.batch},
-          {"hidden", o.hidden}, {"layers", o.layers}, {"lr", o.lr},
+  return {{"gamma", o.gamma},   {"steps", o.steps},         {"batch", o.batch},
+          {"hidden", o.hidden}, {"layers", o.layers},       {"lr", o.lr},
           {"tau", o.tau},       {"cql_alpha", o.cql_alpha}, {"policy_samples", o.policy_samples},
           {"seed", o.seed}};
 }
 
-OpeEstimate fqe_impl(const Dataset& data, const Policy& target, const FqeOptions& opt, const std::string& method) {
+OpeEstimate fqe_impl(const Dataset& data, const Policy& target, const FqeOptions& opt,
+                     const std::string& method) {
   const std::string where = method;
   check_dims(where, data, target);
   if (!(opt.gamma >= 0.0 && opt.gamma < 1.0))
     bad_option(where, "options.gamma must be in [0, 1), got " + std::to_string(opt.gamma));
-  if (opt.steps < 0) bad_option(where, "options.steps must be >= 0, got " + std::to_string(opt.steps));
-  if (opt.batch < 1) bad_option(where, "options.batch must be >= 1, got " + std::to_string(opt.batch));
+  if (opt.steps < 0)
+    bad_option(where, "options.steps must be >= 0, got " + std::to_string(opt.steps));
+  if (opt.batch < 1)
+    bad_option(where, "options.batch must be >= 1, got " + std::to_string(opt.batch));
   if (opt.hidden < 1 || opt.layers < 0)
-    bad_option(where, "options.hidden must be >= 1 and options.layers >= 0, got " + std::to_string(opt.hidden) +
-                          " and " + std::to_string(opt.layers));
-  if (!(opt.lr > 0.0 && opt.lr <= 1.0)) bad_option(where, "options.lr must be in (0, 1], got " + std::to_string(opt.lr));
+    bad_option(where, "options.hidden must be >= 1 and options.layers >= 0, got " +
+                          std::to_string(opt.hidden) + " and " + std::to_string(opt.layers));
+  if (!(opt.lr > 0.0 && opt.lr <= 1.0))
+    bad_option(where, "options.lr must be in (0, 1], got " + std::to_string(opt.lr));
   if (!(opt.tau > 0.0 && opt.tau <= 1.0))
     bad_option(where, "options.tau must be in (0, 1], got " + std::to_string(opt.tau));
   if (!(opt.cql_alpha >= 0.0 && std::isfinite(opt.cql_alpha)))
-    bad_option(where, "options.cql_alpha must be a finite number >= 0, got " + std::to_string(opt.cql_alpha));
+    bad_option(where, "options.cql_alpha must be a finite number >= 0, got " +
+                          std::to_string(opt.cql_alpha));
   if (opt.policy_samples < 1)
-    bad_option(where, "options.policy_samples must be >= 1, got " + std::to_string(opt.policy_samples));
+    bad_option(where,
+               "options.policy_samples must be >= 1, got " + std::to_string(opt.policy_samples));
   const std::vector<int>& initial = data.initial_indices();
   if (initial.empty())
-    bad_option(where, "the dataset has no session-initial transition (step 0), so Eq. 9's value per session is "
-                      "undefined; record whole sessions");
+    bad_option(
+        where,
+        "the dataset has no session-initial transition (step 0), so Eq. 9's value per session is "
+        "undefined; record whole sessions");
 
   const int S = data.state_dim(), A = data.action_dim(), N = data.size();
   const Matrix& states = data.states();
@@ -147,7 +164,8 @@ OpeEstimate fqe_impl(const Dataset& data, const Policy& target, const FqeOptions
   // deterministic and one draw is kept.
   const int J_max = opt.policy_samples;
   std::vector<Matrix> at_s = draw_many(target, states, opt.seed, kDrawsAtState, std::min(J_max, 2));
-  std::vector<Matrix> at_next = draw_many(target, next_states, opt.seed, kDrawsAtNextState, std::min(J_max, 2));
+  std::vector<Matrix> at_next =
+      draw_many(target, next_states, opt.seed, kDrawsAtNextState, std::min(J_max, 2));
   const bool deterministic = J_max == 1 || (at_s[0] == at_s[1] && at_next[0] == at_next[1]);
   if (deterministic) {
     at_s.resize(1);
@@ -191,7 +209,8 @@ OpeEstimate fqe_impl(const Dataset& data, const Policy& target, const FqeOptions
     norm.apply(b.next_state, b.next_state);
     for (int i = 0; i < m; ++i) {
       const int j = index[std::size_t(i)];
-      const int k_next = J > 1 ? static_cast<int>(choice_rng.below(static_cast<std::uint32_t>(J))) : 0;
+      const int k_next =
+          J > 1 ? static_cast<int>(choice_rng.below(static_cast<std::uint32_t>(J))) : 0;
       a_next.col(i) = at_next[std::size_t(k_next)].col(j);
       if (conservative) {
         const int k = J > 1 ? static_cast<int>(choice_rng.below(static_cast<std::uint32_t>(J))) : 0;
@@ -271,15 +290,18 @@ OpeEstimate conservative_ope(const Dataset& data, const Policy& target, FqeOptio
   return fqe_impl(data, target, opt, "conservative_ope");
 }
 
-OpeEstimate ncis_from_log_densities(std::span<const double> rewards, std::span<const double> target_log_density,
+OpeEstimate ncis_from_log_densities(std::span<const double> rewards,
+                                    std::span<const double> target_log_density,
                                     std::span<const double> behaviour_log_density, double cap) {
   if (rewards.size() != target_log_density.size() || rewards.size() != behaviour_log_density.size())
-    throw std::invalid_argument("ncis: rewards, target and behaviour log densities must have one entry per "
-                                "transition, got " + std::to_string(rewards.size()) + ", " +
-                                std::to_string(target_log_density.size()) + " and " +
-                                std::to_string(behaviour_log_density.size()));
-  if (!(cap > 0.0)) throw std::invalid_argument("ncis: options.cap must be > 0 (infinity for no cap), got " +
-                                                std::to_string(cap));
+    throw std::invalid_argument(
+        "ncis: rewards, target and behaviour log densities must have one entry per "
+        "transition, got " +
+        std::to_string(rewards.size()) + ", " + std::to_string(target_log_density.size()) +
+        " and " + std::to_string(behaviour_log_density.size()));
+  if (!(cap > 0.0))
+    throw std::invalid_argument("ncis: options.cap must be > 0 (infinity for no cap), got " +
+                                std::to_string(cap));
   double sum_w = 0, sum_wr = 0, sum_w2 = 0, max_w = 0;
   std::int64_t used = 0, skipped = 0, capped = 0;
   for (std::size_t j = 0; j < rewards.size(); ++j) {
@@ -315,8 +337,9 @@ OpeEstimate ncis_from_log_densities(std::span<const double> rewards, std::span<c
 OpeEstimate ncis(const Dataset& data, const Policy& target, const NcisOptions& opt) {
   check_dims("ncis", data, target);
   if (!(opt.bandwidth > 0.0 && std::isfinite(opt.bandwidth)))
-    throw std::invalid_argument("ncis: options.bandwidth must be a finite number > 0 (action units), got " +
-                                std::to_string(opt.bandwidth));
+    throw std::invalid_argument(
+        "ncis: options.bandwidth must be a finite number > 0 (action units), got " +
+        std::to_string(opt.bandwidth));
   const int N = data.size(), A = data.action_dim();
   Matrix pi;
   draw_actions(target, data.states(), opt.seed, kNcisDraws, 0, pi);

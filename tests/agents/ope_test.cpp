@@ -2,6 +2,8 @@
 // in closed form: FQE on a deterministic chain, the Conservative-OPEstimator's
 // pessimism off the data's support, NCIS on one-step bandits and by hand.
 // Fixed seeds, no retries; every tolerance is justified next to it.
+#include "agents/ope.h"
+
 #include <doctest/doctest.h>
 
 #include <boost/random/normal_distribution.hpp>
@@ -12,7 +14,6 @@
 #include <numbers>
 
 #include "agents/nn/tensor.h"
-#include "agents/ope.h"
 
 using namespace mtf;
 using namespace mtf::agents;
@@ -161,7 +162,8 @@ TEST_CASE("ope: FQE recovers the discounted value of a fixed policy on a chain")
     CHECK(e.per_step == doctest::Approx(0.1 * e.value));
   }
   SUBCASE("linear rule in the position") {
-    const FnPolicy linear([](std::span<const float> s) { return -0.5f + 0.25f * float(position(s)); });
+    const FnPolicy linear(
+        [](std::span<const float> s) { return -0.5f + 0.25f * float(position(s)); });
     const OpeEstimate e = fitted_q_evaluation(data, linear, small_fqe());
     const double truth = chain_value([](int k) { return -0.5 + 0.25 * k; }, 0.9);
     CHECK(truth == doctest::Approx(2.340787).epsilon(1e-6));
@@ -267,7 +269,8 @@ TEST_CASE("ncis of the behaviour policy itself is the mean of the logged rewards
 TEST_CASE("ncis recovers the value of a shifted target on a Gaussian bandit") {
   const Dataset data(gaussian_bandit_rows(20000, 0.3, 17));
   const FnPolicy shifted([](std::span<const float>) { return 0.1f; });
-  const OpeEstimate e = ncis(data, shifted, {.cap = std::numeric_limits<double>::infinity(), .bandwidth = 0.1, .seed = 1});
+  const OpeEstimate e = ncis(
+      data, shifted, {.cap = std::numeric_limits<double>::infinity(), .bandwidth = 0.1, .seed = 1});
   double mean = 0;
   for (int j = 0; j < data.size(); ++j) mean += data.rewards()(0, j);
   mean /= data.size();
@@ -285,7 +288,8 @@ TEST_CASE("ncis caps large weights exactly as computed by hand") {
   const std::vector<double> lt = {std::log(0.5), std::log(2.0), std::log(1.0), 0.0};
   const std::vector<double> lb = {std::log(1.0), std::log(0.1), std::log(1.0),
                                   std::numeric_limits<double>::quiet_NaN()};
-  const OpeEstimate uncapped = ncis_from_log_densities(r, lt, lb, std::numeric_limits<double>::infinity());
+  const OpeEstimate uncapped =
+      ncis_from_log_densities(r, lt, lb, std::numeric_limits<double>::infinity());
   CHECK(uncapped.value == doctest::Approx(44.5 / 21.5).epsilon(1e-12));
   CHECK(uncapped.details["capped"] == 0);
   const OpeEstimate capped = ncis_from_log_densities(r, lt, lb, 10.0);
@@ -294,7 +298,8 @@ TEST_CASE("ncis caps large weights exactly as computed by hand") {
   CHECK(capped.details["skipped"] == 1);
   CHECK(capped.details["capped"] == 1);
   CHECK(capped.details["max_weight"] == 10.0);
-  CHECK(capped.details["ess"].get<double>() == doctest::Approx(11.5 * 11.5 / 101.25).epsilon(1e-12));
+  CHECK(capped.details["ess"].get<double>() ==
+        doctest::Approx(11.5 * 11.5 / 101.25).epsilon(1e-12));
   CHECK_THROWS_WITH_AS(ncis_from_log_densities(r, lt, lb, 0.0), doctest::Contains("options.cap"),
                        std::invalid_argument);
 }
@@ -304,15 +309,16 @@ TEST_CASE("ope: bad options and mismatched policies are rejected with the option
   const FnPolicy zero([](std::span<const float>) { return 0.0f; });
   FqeOptions o = small_fqe();
   o.gamma = 1.0;
-  CHECK_THROWS_WITH_AS(fitted_q_evaluation(data, zero, o), doctest::Contains("options.gamma"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(fitted_q_evaluation(data, zero, o), doctest::Contains("options.gamma"),
+                       std::invalid_argument);
   o = small_fqe();
   o.policy_samples = 0;
-  CHECK_THROWS_WITH_AS(fitted_q_evaluation(data, zero, o), doctest::Contains("options.policy_samples"),
-                       std::invalid_argument);
-  CHECK_THROWS_WITH_AS(ncis(data, zero, {.cap = 10, .bandwidth = 0, .seed = 1}), doctest::Contains("options.bandwidth"),
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(fitted_q_evaluation(data, zero, o),
+                       doctest::Contains("options.policy_samples"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(ncis(data, zero, {.cap = 10, .bandwidth = 0, .seed = 1}),
+                       doctest::Contains("options.bandwidth"), std::invalid_argument);
   std::vector<TransitionRow> middle = chain_rows(2, 1);
   for (auto& r : middle) r.step += 1;
-  CHECK_THROWS_WITH_AS(fitted_q_evaluation(Dataset(middle), zero, small_fqe()), doctest::Contains("session-initial"),
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(fitted_q_evaluation(Dataset(middle), zero, small_fqe()),
+                       doctest::Contains("session-initial"), std::invalid_argument);
 }
