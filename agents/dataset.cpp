@@ -95,6 +95,7 @@ Dataset::Dataset(const std::vector<TransitionRow>& rows) {
       any_bounds_ = true;
     }
     if (t.log_density) log_density_[r] = *t.log_density;
+    if (t.step == 0) initial_.push_back(static_cast<int>(r));
     by_key.emplace(Key{t.user, t.session, t.step}, j);
   }
   next_baseline_ = baseline_;

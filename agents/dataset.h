@@ -66,10 +66,18 @@ class Dataset {
   const Matrix& states() const { return state_; }
   const Matrix& actions() const { return action_; }
   const Matrix& rewards() const { return reward_; }
+  const Matrix& next_states() const { return next_state_; }
+  const Matrix& dones() const { return done_; }  ///< 1 x N, 1 where the session ended
   bool has_bounds() const { return any_bounds_; }
   /// Fraction of transitions with a known behaviour log density.
   double log_density_coverage() const;
   const std::vector<double>& log_densities() const { return log_density_; }
+  /// Indices (ascending) of the session-initial transitions: those recorded with
+  /// TransitionRow::step == 0, i.e. the first request of a session. Off-policy
+  /// estimators average over them to get a value per session (seed 002, Eq. 9).
+  /// Rows built without a step (the default 0) all count as initial, which is
+  /// right for one-step problems.
+  const std::vector<int>& initial_indices() const { return initial_; }
 
   /// Draws `batch` transitions uniformly with replacement from rng into out,
   /// reusing out's storage.
@@ -82,6 +90,7 @@ class Dataset {
   Matrix baseline_, lower_, upper_, has_bounds_;
   Matrix next_baseline_, next_lower_, next_upper_, next_has_bounds_;
   std::vector<double> log_density_;  ///< NaN when unknown
+  std::vector<int> initial_;         ///< transitions with step == 0
   StateNormaliser norm_;
   bool any_bounds_ = false;
 };

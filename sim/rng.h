@@ -37,7 +37,8 @@ enum class Stream : std::uint64_t {
   kAgentNoise = 12,
   kBenchmark = 13,
   kInterestDrift = 14,
-  kExperiment = 15,  ///< protocol engine: user samples of stages, agent seeds, evaluation draws
+  kOffPolicyEvaluation = 15,  ///< agents/ope.h: estimator networks, minibatches, target-policy draws
+  kExperiment = 16,  ///< protocol engine: user samples of stages, agent seeds, evaluation draws
 };
 
 /// Derives a 64-bit seed from the master seed, a purpose and up to two indices

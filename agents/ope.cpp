@@ -1,0 +1,360 @@
+// Offline policy evaluation: FQE, the Conservative-OPEstimator of seed 002 and
+// NCIS (see ope.h).
+#include "agents/ope.h"
+
+#include <cmath>
+#include <deque>
+#include <numbers>
+#include <stdexcept>
+#include <vector>
+
+#include "agents/agent.h"
+#include "agents/nn/adam.h"
+#include "agents/nn/heads.h"
+#include "agents/nn/mlp.h"
+
+namespace mtf::agents {
+
+namespace {
+
+// Sub-purposes of Stream::kOffPolicyEvaluation (first index of derive_seed).
+enum Purpose : std::uint64_t {
+  kInit = 1,
+  kBatch = 2,
+  kDrawChoice = 3,
+  kDrawsAtState = 4,
+  kDrawsAtNextState = 5,
+  kNcisDraws = 6,
+};
+
+// States per task when drawing target actions or evaluating Q over the data.
+constexpr int kChunk = 512;
+
+int chunks(Eigen::Index n) { return static_cast<int>((n + kChunk - 1) / kChunk); }
+
+[[noreturn]] void bad_option(const std::string& where, const std::string& what) {
+  throw std::invalid_argument(where + ": " + what);
+}
+
+void check_dims(const std::string& where, const Dataset& data, const Policy& target) {
+  if (target.action_dim() != data.action_dim())
+    bad_option(where, "target policy \"" + target.name() + "\" has action_dim " +
+                          std::to_string(target.action_dim()) + " but the dataset's actions have " +
+                          std::to_string(data.action_dim()) +
+                          " dimensions; evaluate it on data of its own scenario");
+  if (const auto* agent = dynamic_cast<const Agent*>(&target);
+      agent && agent->state_dim() != data.state_dim())
+    bad_option(where, "target agent \"" + target.name() + "\" expects state_dim " +
+                          std::to_string(agent->state_dim()) + " but the dataset's states have " +
+                          std::to_string(data.state_dim()));
+}
+
+// Draw `draw` of pi_e for every column of `states`, into out (A x N). An Agent is
+// asked in fixed chunks through act_batch (one stream per chunk and draw); any
+// other Policy state by state through act (one stream per state and draw). Both
+// splits are fixed, so the draws do not depend on the thread count.
+void draw_actions(const Policy& target, const Matrix& states, std::uint64_t seed,
+                  std::uint64_t purpose, int draw, Matrix& out) {
+  const Eigen::Index S = states.rows(), N = states.cols();
+  const int A = target.action_dim();
+  out.resize(A, N);
+  const auto* agent = dynamic_cast<const Agent*>(&target);
+  nn::parallel_for(chunks(N), [&](int c) {
+    const Eigen::Index begin = Eigen::Index(c) * kChunk,
+                       n = std::min<Eigen::Index>(kChunk, N - begin);
+    if (agent) {
+      Rng rng(mix64(derive_seed(seed, Stream::kOffPolicyEvaluation, purpose, std::uint64_t(c)) +
+                    std::uint64_t(draw)));
+      Matrix a;
+      agent->act_batch(states.middleCols(begin, n), a, rng);
+      out.middleCols(begin, n) = a;
+      return;
+    }
+    for (Eigen::Index j = begin; j < begin + n; ++j) {
+      Rng rng(mix64(derive_seed(seed, Stream::kOffPolicyEvaluation, purpose, std::uint64_t(j)) +
+                    std::uint64_t(draw)));
+      target.act(std::span<const float>(states.col(j).data(), static_cast<std::size_t>(S)),
+                 std::span<float>(out.col(j).data(), static_cast<std::size_t>(A)), rng, nullptr);
+    }
+  });
+}
+
+// J draws of pi_e at every column of states: draws[k] is A x N.
+std::vector<Matrix> draw_many(const Policy& target, const Matrix& states, std::uint64_t seed,
+                              std::uint64_t purpose, int J) {
+  std::vector<Matrix> draws(static_cast<std::size_t>(J));
+  for (int k = 0; k < J; ++k)
+    draw_actions(target, states, seed, purpose, k, draws[static_cast<std::size_t>(k)]);
+  return draws;
+}
+
+// Mean over the listed columns (all when index is empty) and over the action
+// sets of Q(norm(s_j), a_j). Chunk sums in double, added in chunk order.
+double mean_q(const nn::Mlp& net, const StateNormaliser& norm, const Matrix& states,
+              const std::vector<const Matrix*>& action_sets, const std::vector<int>& index) {
+  const Eigen::Index N = index.empty() ? states.cols() : Eigen::Index(index.size());
+  const Eigen::Index S = states.rows();
+  std::vector<double> sums(static_cast<std::size_t>(chunks(N)), 0.0);
+  nn::parallel_for(chunks(N), [&](int c) {
+    const Eigen::Index begin = Eigen::Index(c) * kChunk,
+                       n = std::min<Eigen::Index>(kChunk, N - begin);
+    Matrix s(S, n), in, q;
+    const auto col = [&](Eigen::Index i) {
+      return index.empty() ? i : Eigen::Index(index[std::size_t(i)]);
+    };
+    for (Eigen::Index i = 0; i < n; ++i) s.col(i) = states.col(col(begin + i));
+    norm.apply(s, s);
+    double sum = 0;
+    for (const Matrix* actions : action_sets) {
+      Matrix a(actions->rows(), n);
+      for (Eigen::Index i = 0; i < n; ++i) a.col(i) = actions->col(col(begin + i));
+      nn::vstack(s, a, in);
+      net.infer(in, q);
+      sum += q.cast<double>().sum();
+    }
+    sums[std::size_t(c)] = sum;
+  });
+  double total = 0;
+  for (double s : sums) total += s;
+  return total / (double(N) * double(action_sets.size()));
+}
+
+nlohmann::json options_json(const FqeOptions& o) {
+  return {{"gamma", o.gamma},   {"steps", o.steps},         {"batch", o.batch},
+          {"hidden", o.hidden}, {"layers", o.layers},       {"lr", o.lr},
+          {"tau", o.tau},       {"cql_alpha", o.cql_alpha}, {"policy_samples", o.policy_samples},
+          {"seed", o.seed}};
+}
+
+OpeEstimate fqe_impl(const Dataset& data, const Policy& target, const FqeOptions& opt,
+                     const std::string& method) {
+  const std::string where = method;
+  check_dims(where, data, target);
+  if (!(opt.gamma >= 0.0 && opt.gamma < 1.0))
+    bad_option(where, "options.gamma must be in [0, 1), got " + std::to_string(opt.gamma));
+  if (opt.steps < 0)
+    bad_option(where, "options.steps must be >= 0, got " + std::to_string(opt.steps));
+  if (opt.batch < 1)
+    bad_option(where, "options.batch must be >= 1, got " + std::to_string(opt.batch));
+  if (opt.hidden < 1 || opt.layers < 0)
+    bad_option(where, "options.hidden must be >= 1 and options.layers >= 0, got " +
+                          std::to_string(opt.hidden) + " and " + std::to_string(opt.layers));
+  if (!(opt.lr > 0.0 && opt.lr <= 1.0))
+    bad_option(where, "options.lr must be in (0, 1], got " + std::to_string(opt.lr));
+  if (!(opt.tau > 0.0 && opt.tau <= 1.0))
+    bad_option(where, "options.tau must be in (0, 1], got " + std::to_string(opt.tau));
+  if (!(opt.cql_alpha >= 0.0 && std::isfinite(opt.cql_alpha)))
+    bad_option(where, "options.cql_alpha must be a finite number >= 0, got " +
+                          std::to_string(opt.cql_alpha));
+  if (opt.policy_samples < 1)
+    bad_option(where,
+               "options.policy_samples must be >= 1, got " + std::to_string(opt.policy_samples));
+  const std::vector<int>& initial = data.initial_indices();
+  if (initial.empty())
+    bad_option(
+        where,
+        "the dataset has no session-initial transition (step 0), so Eq. 9's value per session is "
+        "undefined; record whole sessions");
+
+  const int S = data.state_dim(), A = data.action_dim(), N = data.size();
+  const Matrix& states = data.states();
+  const Matrix& next_states = data.next_states();
+
+  // Draws of pi_e. Two first: if they agree everywhere the target is treated as
+  // deterministic and one draw is kept.
+  const int J_max = opt.policy_samples;
+  std::vector<Matrix> at_s = draw_many(target, states, opt.seed, kDrawsAtState, std::min(J_max, 2));
+  std::vector<Matrix> at_next =
+      draw_many(target, next_states, opt.seed, kDrawsAtNextState, std::min(J_max, 2));
+  const bool deterministic = J_max == 1 || (at_s[0] == at_s[1] && at_next[0] == at_next[1]);
+  if (deterministic) {
+    at_s.resize(1);
+    at_next.resize(1);
+  } else {
+    for (int k = 2; k < J_max; ++k) {
+      at_s.emplace_back();
+      draw_actions(target, states, opt.seed, kDrawsAtState, k, at_s.back());
+      at_next.emplace_back();
+      draw_actions(target, next_states, opt.seed, kDrawsAtNextState, k, at_next.back());
+    }
+  }
+  const int J = static_cast<int>(at_s.size());
+
+  Rng init_rng(opt.seed, Stream::kOffPolicyEvaluation, kInit);
+  Rng batch_rng(opt.seed, Stream::kOffPolicyEvaluation, kBatch);
+  Rng choice_rng(opt.seed, Stream::kOffPolicyEvaluation, kDrawChoice);
+  nn::MlpSpec spec;
+  spec.input = S + A;
+  spec.hidden.assign(static_cast<std::size_t>(opt.layers), opt.hidden);
+  spec.output = 1;
+  spec.activation = nn::Activation::kRelu;
+  nn::Mlp q_net(spec, init_rng);
+  nn::Mlp q_target = q_net;
+  nn::Adam adam(q_net.params(), {static_cast<float>(opt.lr)});
+
+  const StateNormaliser& norm = data.normaliser();
+  const int m = opt.batch;
+  const float inv_m = 1.0f / static_cast<float>(m);
+  const float gamma = static_cast<float>(opt.gamma), alpha = static_cast<float>(opt.cql_alpha);
+  const bool conservative = opt.cql_alpha > 0.0;
+  std::vector<int> index(static_cast<std::size_t>(m));
+  Batch b;
+  Matrix a_next(A, m), a_pi(A, m), in_data, in_next, in_pi, dq, dq_pi;
+  nn::MlpWorkspace ws_data, ws_next, ws_pi;
+  std::deque<std::pair<double, double>> recent;  // (td, regulariser) of the last 100 steps
+  for (std::int64_t step = 1; step <= opt.steps; ++step) {
+    for (int& i : index) i = static_cast<int>(batch_rng.below(static_cast<std::uint32_t>(N)));
+    data.gather(index, b);
+    norm.apply(b.state, b.state);
+    norm.apply(b.next_state, b.next_state);
+    for (int i = 0; i < m; ++i) {
+      const int j = index[std::size_t(i)];
+      const int k_next =
+          J > 1 ? static_cast<int>(choice_rng.below(static_cast<std::uint32_t>(J))) : 0;
+      a_next.col(i) = at_next[std::size_t(k_next)].col(j);
+      if (conservative) {
+        const int k = J > 1 ? static_cast<int>(choice_rng.below(static_cast<std::uint32_t>(J))) : 0;
+        a_pi.col(i) = at_s[std::size_t(k)].col(j);
+      }
+    }
+    // Backup with the target network: y = r + gamma (1 - done) Q'(s', a').
+    nn::vstack(b.next_state, a_next, in_next);
+    const Matrix& q_next = q_target.forward(in_next, ws_next);
+    const RowVector y =
+        b.reward.row(0).array() + gamma * (1.0f - b.done.row(0).array()) * q_next.row(0).array();
+    nn::vstack(b.state, b.action, in_data);
+    const Matrix& q = q_net.forward(in_data, ws_data);
+    dq = q.rowwise() - y;
+    const double td = 0.5 * dq.squaredNorm() * inv_m;
+    const double q_data = q.cast<double>().mean();
+    dq *= inv_m;
+    double reg = 0.0;
+    if (conservative) {
+      // d/dQ of alpha * (mean Q(s, a_pi) - mean Q(s, a_data)).
+      dq.array() -= alpha * inv_m;
+      nn::vstack(b.state, a_pi, in_pi);
+      const Matrix& qp = q_net.forward(in_pi, ws_pi);
+      reg = qp.cast<double>().mean() - q_data;
+      dq_pi = Matrix::Constant(1, m, alpha * inv_m);
+    }
+    if (!std::isfinite(td)) throw TrainingDiverged("fqe", step, "td", td);
+    if (!std::isfinite(reg)) throw TrainingDiverged("fqe", step, "cql_regulariser", reg);
+    q_net.backward(in_data, dq, ws_data, nn::BackwardOptions{});
+    if (conservative) {
+      nn::BackwardOptions acc;
+      acc.accumulate = true;
+      q_net.backward(in_pi, dq_pi, ws_pi, acc);
+    }
+    adam.step();
+    q_target.soft_update_from(q_net, static_cast<float>(opt.tau));
+    recent.emplace_back(td, reg);
+    if (recent.size() > 100) recent.pop_front();
+  }
+  double td_recent = std::numeric_limits<double>::quiet_NaN(), reg_recent = td_recent;
+  if (!recent.empty()) {
+    td_recent = reg_recent = 0.0;
+    for (const auto& [t, r] : recent) {
+      td_recent += t;
+      reg_recent += r;
+    }
+    td_recent /= double(recent.size());
+    reg_recent /= double(recent.size());
+  }
+
+  std::vector<const Matrix*> pi_sets;
+  for (const Matrix& a : at_s) pi_sets.push_back(&a);
+  OpeEstimate est;
+  est.method = method;
+  est.value = mean_q(q_net, norm, states, pi_sets, initial);
+  est.per_step = (1.0 - opt.gamma) * est.value;
+  est.transitions = N;
+  est.details = {{"initial_states", initial.size()},
+                 {"policy_samples", J},
+                 {"target_deterministic", deterministic},
+                 {"td_loss", td_recent},
+                 {"cql_regulariser", reg_recent},
+                 {"q_data_mean", mean_q(q_net, norm, states, {&data.actions()}, {})},
+                 {"q_policy_mean", mean_q(q_net, norm, states, pi_sets, {})},
+                 {"options", options_json(opt)}};
+  return est;
+}
+
+}  // namespace
+
+OpeEstimate fitted_q_evaluation(const Dataset& data, const Policy& target, const FqeOptions& opt) {
+  return fqe_impl(data, target, opt, opt.cql_alpha > 0.0 ? "conservative_ope" : "fqe");
+}
+
+OpeEstimate conservative_ope(const Dataset& data, const Policy& target, FqeOptions opt) {
+  if (opt.cql_alpha == 0.0) opt.cql_alpha = 0.5e-3;  // seed 002 Appendix A
+  return fqe_impl(data, target, opt, "conservative_ope");
+}
+
+OpeEstimate ncis_from_log_densities(std::span<const double> rewards,
+                                    std::span<const double> target_log_density,
+                                    std::span<const double> behaviour_log_density, double cap) {
+  if (rewards.size() != target_log_density.size() || rewards.size() != behaviour_log_density.size())
+    throw std::invalid_argument(
+        "ncis: rewards, target and behaviour log densities must have one entry per "
+        "transition, got " +
+        std::to_string(rewards.size()) + ", " + std::to_string(target_log_density.size()) +
+        " and " + std::to_string(behaviour_log_density.size()));
+  if (!(cap > 0.0))
+    throw std::invalid_argument("ncis: options.cap must be > 0 (infinity for no cap), got " +
+                                std::to_string(cap));
+  double sum_w = 0, sum_wr = 0, sum_w2 = 0, max_w = 0;
+  std::int64_t used = 0, skipped = 0, capped = 0;
+  for (std::size_t j = 0; j < rewards.size(); ++j) {
+    const double lt = target_log_density[j], lb = behaviour_log_density[j];
+    if (std::isnan(lt) || std::isnan(lb)) {
+      ++skipped;
+      continue;
+    }
+    double w = std::exp(lt - lb);
+    if (w >= cap) {
+      w = cap;
+      ++capped;
+    }
+    ++used;
+    sum_w += w;
+    sum_wr += w * rewards[j];
+    sum_w2 += w * w;
+    max_w = std::max(max_w, w);
+  }
+  OpeEstimate est;
+  est.method = "ncis";
+  est.transitions = used;
+  if (sum_w > 0) est.value = est.per_step = sum_wr / sum_w;
+  est.details = {{"skipped", skipped},
+                 {"capped", capped},
+                 {"ess", sum_w2 > 0 ? sum_w * sum_w / sum_w2 : 0.0},
+                 {"sum_weights", sum_w},
+                 {"max_weight", max_w},
+                 {"cap", std::isfinite(cap) ? nlohmann::json(cap) : nlohmann::json("inf")}};
+  return est;
+}
+
+OpeEstimate ncis(const Dataset& data, const Policy& target, const NcisOptions& opt) {
+  check_dims("ncis", data, target);
+  if (!(opt.bandwidth > 0.0 && std::isfinite(opt.bandwidth)))
+    throw std::invalid_argument(
+        "ncis: options.bandwidth must be a finite number > 0 (action units), got " +
+        std::to_string(opt.bandwidth));
+  const int N = data.size(), A = data.action_dim();
+  Matrix pi;
+  draw_actions(target, data.states(), opt.seed, kNcisDraws, 0, pi);
+  const double h = opt.bandwidth;
+  const double log_norm = -0.5 * A * std::log(2.0 * std::numbers::pi * h * h);
+  std::vector<double> rewards(static_cast<std::size_t>(N)), log_target(rewards.size());
+  const std::vector<double>& log_behaviour = data.log_densities();
+  for (int j = 0; j < N; ++j) {
+    rewards[std::size_t(j)] = data.rewards()(0, j);
+    const double d2 = (data.actions().col(j) - pi.col(j)).cast<double>().squaredNorm();
+    log_target[std::size_t(j)] = log_norm - 0.5 * d2 / (h * h);
+  }
+  OpeEstimate est = ncis_from_log_densities(rewards, log_target, log_behaviour, opt.cap);
+  est.details["bandwidth"] = h;
+  return est;
+}
+
+}  // namespace mtf::agents
