@@ -16,6 +16,7 @@
 #include "metrics/gauc.h"
 #include "metrics/reward.h"
 #include "metrics/stats.h"
+#include "sim/event_queue.h"
 #include "sim/exploration.h"
 #include "sim/fusion.h"
 #include "sim/policies.h"
@@ -280,7 +281,7 @@ ExperimentResult run_experiment(const Scenario& sc, const ExperimentSpec& ex, co
   const auto log = [&](const std::string& line) {
     if (opt.log) opt.log(line);
   };
-  agents::nn::set_num_threads(opt.threads);
+  nn::set_num_threads(opt.threads);
   ExperimentResult res;
   std::vector<MetricRow>& M = res.metrics;
   const int S = kStateDim, A = sc.action_dim();

@@ -1,0 +1,163 @@
+// The protocol engine: validation of the experiment block, and a tiny
+// experiment end to end (every stage, every table, thread invariance).
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "sim/protocol/experiment.h"
+#include "sim/protocol/report.h"
+#include "test_world.h"
+
+using namespace mtf;
+using namespace mtf::protocol;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+json tiny_world() {
+  json s = json::parse(std::ifstream(test::source_dir() / "scenarios" / "quickstart.json"));
+  s["name"] = "tiny_experiment";
+  s["days"] = 2;
+  s["population"]["size"] = 900;
+  s["groups"] = json::array({
+      {{"name", "explore"}, {"share", 0.5}, {"policy", {{"type", "bounded_uniform"}, {"bound", 0.15}}}},
+      {{"name", "test"}, {"share", 0.5}, {"policy", {{"type", "baseline"}}}},
+  });
+  s["experiment"] = {
+      {"progressive", json::array({{{"group", "explore"}, {"agent", "IRL"}, {"rounds", 2}}})},
+      {"datasets", {{"explore", {{"groups", {"explore"}}}}, {"test", {{"groups", {"test"}}}},
+                    {"late", {{"groups", {"explore"}}, {"time", {0.5, 1.0}}}}}},
+      {"agents", json::array({
+           {{"name", "BC"}, {"type", "bc"}, {"dataset", "explore"}, {"steps", 30},
+            {"hyperparameters", {{"hidden", {16, 16}}}}},
+           {{"name", "IRL"}, {"type", "integratedrl_mtf"}, {"dataset", "explore"}, {"steps", 20},
+            {"hyperparameters", {{"hidden", {16, 16}}, {"critics", 2}}}},
+       })},
+      {"learners", json::array({{{"name", "ES"}, {"type", "es"}, {"rounds", 2}, {"users", 400}}})},
+      {"offline", {{"gauc", "test"},
+                   {"ope", {{"dataset", "late"}, {"steps", 20}, {"batch", 32}, {"hidden", 16}}}}},
+      {"exploration_control", "test"},
+      {"ab", {{"days", 2}, {"pre_days", 1}, {"users", 900}, {"replicates", 2}, {"control", "ES"},
+              {"arms", {"ES", "BC", "IRL", "baseline"}}}},
+      {"paper", {{"source", "a test"}, {"offline", {{"weighted_gauc", {{"BC", 0.7}, {"IRL", 0.8}}}}}}},
+  };
+  return s;
+}
+
+std::string error_of(const json& s) {
+  try {
+    const Scenario sc = parse_scenario(s.dump(), "t.json");
+    parse_experiment(sc, "t.json");
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("experiment blocks are validated with the JSON path and the fix") {
+  json s = tiny_world();
+  CHECK(error_of(s).empty());
+  auto with = [&](auto&& edit) {
+    json t = tiny_world();
+    edit(t["experiment"]);
+    return error_of(t);
+  };
+  CHECK(with([](json& e) { e["bogus"] = 1; }).find("experiment.bogus: unknown key") != std::string::npos);
+  CHECK(with([](json& e) { e["datasets"]["explore"]["groups"] = {"nope"}; })
+            .find("experiment.datasets.explore.groups[0]: expected the name of one of the scenario's groups (explore, test)") !=
+        std::string::npos);
+  CHECK(with([](json& e) { e["agents"][0]["type"] = "dqn"; }).find("experiment.agents[0].type: expected an agent type") !=
+        std::string::npos);
+  CHECK(with([](json& e) { e["agents"][0]["hyperparameters"]["hiden"] = 3; }).find("experiment.agents[0].hyperparameters") !=
+        std::string::npos);
+  CHECK(with([](json& e) { e["progressive"][0]["rounds"] = 3; })
+            .find("experiment.progressive[0].rounds: expected a divisor of the scenario's days (2)") != std::string::npos);
+  CHECK(with([](json& e) { e["progressive"][0]["group"] = "test"; }).find("bounded_uniform") != std::string::npos);
+  CHECK(with([](json& e) { e["ab"]["arms"][1] = "Nobody"; }).find("experiment.ab.arms[1]") != std::string::npos);
+  CHECK(with([](json& e) { e["ab"]["control"] = "IQL"; }).find("experiment.ab.control: expected one of the arms") !=
+        std::string::npos);
+  CHECK(with([](json& e) { e["agents"][1]["name"] = "BC"; }).find("a policy name not used before") != std::string::npos);
+  CHECK(with([](json& e) { e["datasets"]["late"]["time"] = {0.7, 0.2}; }).find("from < to") != std::string::npos);
+}
+
+TEST_CASE("a tiny experiment runs every stage, writes every table, and does not depend on the thread count") {
+  const Scenario sc = parse_scenario(tiny_world().dump(), "tiny");
+  const ExperimentSpec spec = parse_experiment(sc, "tiny");
+  const fs::path dir = fs::temp_directory_path() / "mtf_experiment_test";
+  fs::create_directories(dir);
+  ExperimentOptions o1, o2;
+  o1.threads = 1;
+  o2.threads = 2;
+  const ExperimentResult r1 = run_experiment(sc, spec, dir / "t1.sqlite", o1);
+  const ExperimentResult r2 = run_experiment(sc, spec, dir / "t2.sqlite", o2);
+  REQUIRE(r1.metrics.size() == r2.metrics.size());
+  for (std::size_t i = 0; i < r1.metrics.size(); ++i) {
+    const MetricRow &a = r1.metrics[i], &b = r2.metrics[i];
+    INFO(a.section << "/" << a.subject << "/" << a.metric);
+    REQUIRE(a.metric == b.metric);
+    if (a.metric == "seconds" || a.metric == "wall_seconds") continue;
+    if (std::isnan(a.value)) REQUIRE(std::isnan(b.value));
+    else REQUIRE(a.value == b.value);  // bit-identical
+  }
+
+  const RunContents run = read_run(dir / "t1.sqlite", false, false);
+  REQUIRE(run.metrics.size() == r1.metrics.size());
+  auto find = [&](const std::string& section, const std::string& subject, const std::string& metric) {
+    for (const auto& m : run.metrics)
+      if (m.section == section && m.subject == subject && m.metric == metric) return &m;
+    return static_cast<const MetricRow*>(nullptr);
+  };
+  for (const char* p : {"baseline", "ES", "BC", "IRL"}) {
+    INFO(p);
+    const MetricRow* g = find("offline", p, "weighted_gauc");
+    REQUIRE(g != nullptr);
+    CHECK(g->value > 0.5);  // the fused score ranks valid consumptions above the rest
+    CHECK(g->value < 1.0);
+    REQUIRE(find("offline", p, "conservative_ope") != nullptr);
+    REQUIRE(find("offline", p, "fqe") != nullptr);
+    REQUIRE(find("offline", p, "ncis") != nullptr);
+    REQUIRE(find("ab_level", p, "valid_per_user_day") != nullptr);
+  }
+  const MetricRow* lift = find("ab", "BC", "valid_per_user_day");
+  REQUIRE(lift != nullptr);
+  CHECK(*lift->ci_low < lift->value);
+  CHECK(lift->value < *lift->ci_high);
+  CHECK(find("ab_cuped", "BC", "valid_per_user_day") != nullptr);
+  CHECK(find("ab_summary", "IRL", "return_rate") != nullptr);
+  CHECK(find("exploration", "explore", "valid_per_user_day") != nullptr);
+  CHECK(find("progressive", "IRL", "transitions_after_round") != nullptr);
+  CHECK(find("online_learning", "ES", "user_days")->value == 400.0 * 2);
+  CHECK(find("agreement", "weighted_gauc", "valid_per_user_day") != nullptr);
+  // Seed 000 section 4.5.2: the density ratio, measured against analytic.
+  const double measured = find("density", "ratio", "measured")->value;
+  const double analytic = find("density", "ratio", "analytic")->value;
+  CHECK(measured == doctest::Approx(analytic).epsilon(0.1));
+  // The progressive agent trained twice (2 rounds of 20 steps).
+  CHECK(find("training", "IRL", "steps")->value == 40.0);
+
+  const std::string md = report_markdown(dir / "t1.sqlite");
+  for (const char* heading : {"## Exploration: what each group cost", "## Exploration density", "## Training",
+                              "## Online learners", "## Offline evaluation (Table 1)", "## Online A/B test (Table 2)",
+                              "## Ground truth", "## Where the testbed agrees with the paper"})
+    CHECK(md.find(heading) != std::string::npos);
+
+  // Regression bands: a run is inside its own band; a shifted band fails.
+  write_baseline(dir / "band.json", run);
+  auto checks = check_baseline(dir / "band.json", run);
+  REQUIRE(!checks.empty());
+  CHECK(std::all_of(checks.begin(), checks.end(), [](const BandCheck& c) { return c.inside; }));
+  json band = json::parse(std::ifstream(dir / "band.json"));
+  auto& fig = band["figures"]["offline/BC/weighted_gauc"];
+  fig["lo"] = fig["value"].get<double>() + 0.05;
+  fig["hi"] = fig["value"].get<double>() + 0.10;
+  std::ofstream(dir / "band.json") << band.dump();
+  checks = check_baseline(dir / "band.json", run);
+  CHECK(std::count_if(checks.begin(), checks.end(), [](const BandCheck& c) { return !c.inside; }) == 1);
+  CHECK(format_checks(checks, true).find("offline/BC/weighted_gauc") != std::string::npos);
+  fs::remove_all(dir);
+}
