@@ -44,12 +44,20 @@ bool UwacTd3::actor_weights(const ConstRef& input, RowVector& weight) {
   return true;
 }
 
-RowVector UwacTd3::uncertainty_weights(const ConstRef& states, const ConstRef& actions, Rng& rng) const {
-  Matrix s, in, mean, var;
+void UwacTd3::q_moments(const ConstRef& states, const ConstRef& actions, int samples, Rng& rng, Matrix& mean,
+                        Matrix& variance) const {
+  if (samples < 2) throw std::invalid_argument("uwac_td3.q_moments: samples must be at least 2, got " +
+                                               std::to_string(samples));
+  Matrix s, in;
   norm_.apply(states, s);
   critic_input(s, actions, in);
   nn::MlpWorkspace ws;
-  nn::mc_dropout_moments(critics_, in, samples_, rng, ws, mean, var);
+  nn::mc_dropout_moments(critics_, in, samples, rng, ws, mean, variance);
+}
+
+RowVector UwacTd3::uncertainty_weights(const ConstRef& states, const ConstRef& actions, Rng& rng) const {
+  Matrix mean, var;
+  q_moments(states, actions, samples_, rng, mean, var);
   return uwac_weights(var, beta_, wmin_, wmax_);
 }
 

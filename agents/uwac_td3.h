@@ -25,6 +25,12 @@ class UwacTd3 final : public Td3 {
   /// default clamp [0, 1.5] (exp(-beta v) <= 1); low where the critics disagree
   /// with themselves, i.e. away from the data.
   RowVector uncertainty_weights(const ConstRef& states, const ConstRef& actions, Rng& rng) const;
+  /// MC-dropout moments of the online critics at (raw states, actions) over
+  /// `samples` (>= 2) passes with masks from `rng`: mean and variance, critics x B.
+  /// The mean is the value UWAC's own targets bootstrap from; it differs from
+  /// q_values() (dropout off) by the nonlinearity's response to dropout.
+  void q_moments(const ConstRef& states, const ConstRef& actions, int samples, Rng& rng, Matrix& mean,
+                 Matrix& variance) const;
 
  private:
   bool bootstrap(const ConstRef& target_input, RowVector& value, RowVector& weight) override;
