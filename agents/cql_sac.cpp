@@ -177,6 +177,11 @@ std::vector<std::pair<std::string, nn::Mlp*>> CqlSac::networks() {
   return {{"actor", &actor_.net}, {"critics", &critics_}};
 }
 
-void CqlSac::after_load() { target_critics_.copy_from(critics_); }
+TrainingState CqlSac::training_state() {
+  return {{{"target_critics", &target_critics_, &critics_}},
+          {{"actor_opt", &actor_opt_}, {"critic_opt", &critic_opt_}, {"alpha_opt", &alpha_opt_}},
+          {},
+          {}};
+}
 
 }  // namespace mtf::agents

@@ -32,7 +32,7 @@ class CqlSac final : public AgentBase {
   Matrix q_normalised(const ConstRef& s, const ConstRef& a) const override;
   std::vector<std::pair<std::string, nn::Mlp*>> networks() override;
   std::vector<nn::Param*> extra_params() override { return {&log_alpha_}; }
-  void after_load() override;
+  TrainingState training_state() override;
 
  private:
   float gamma_, tau_, cql_alpha_, cql_temperature_, target_entropy_;

@@ -109,6 +109,11 @@ std::vector<std::pair<std::string, nn::Mlp*>> Iql::networks() {
   return {{"actor", &actor_.net}, {"critics", &critics_}, {"value", &value_}};
 }
 
-void Iql::after_load() { target_critics_.copy_from(critics_); }
+TrainingState Iql::training_state() {
+  return {{{"target_critics", &target_critics_, &critics_}},
+          {{"actor_opt", &actor_opt_}, {"critic_opt", &critic_opt_}, {"value_opt", &value_opt_}},
+          {},
+          {}};
+}
 
 }  // namespace mtf::agents

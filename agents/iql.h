@@ -32,7 +32,7 @@ class Iql final : public AgentBase {
   Matrix q_normalised(const ConstRef& s, const ConstRef& a) const override;
   std::vector<std::pair<std::string, nn::Mlp*>> networks() override;
   std::vector<nn::Param*> extra_params() override { return {&actor_.log_std}; }
-  void after_load() override;
+  TrainingState training_state() override;
 
  private:
   float gamma_, tau_, expectile_, temperature_, max_weight_;

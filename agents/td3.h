@@ -31,7 +31,7 @@ class Td3 : public AgentBase {
   void act_normalised(const ConstRef& s, Matrix& a, Rng& rng) const final;
   Matrix q_normalised(const ConstRef& s, const ConstRef& a) const final;
   std::vector<std::pair<std::string, nn::Mlp*>> networks() final;
-  void after_load() final;
+  TrainingState training_state() final;
 
   /// Hook: the bootstrap value per column of target_input = [s'; a'] (1 x B)
   /// and, optionally, per-sample weights of the critic loss. TD3: min_i Q'_i
