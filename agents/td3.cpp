@@ -32,7 +32,8 @@ nlohmann::json Td3::defaults() {
 Td3::Td3(const nlohmann::json& hp, int S, int A, std::uint64_t seed)
     : Td3(kName, Hyperparameters(kName, defaults(), hp), S, A, seed, nullptr) {}
 
-Td3::Td3(std::string name, Hyperparameters hp, int S, int A, std::uint64_t seed, const char* dropout_key)
+Td3::Td3(std::string name, Hyperparameters hp, int S, int A, std::uint64_t seed,
+         const char* dropout_key)
     : AgentBase(std::move(name), std::move(hp), S, A, seed) {
   gamma_ = hp_.number("gamma", 0.0, 1.0);
   tau_ = hp_.number("tau", 0.0, 1.0, true);
@@ -50,7 +51,8 @@ Td3::Td3(std::string name, Hyperparameters hp, int S, int A, std::uint64_t seed,
 }
 
 bool Td3::bootstrap(const ConstRef& target_input, RowVector& value, RowVector&) {
-  value = target_critics_.forward(target_input, ws_target_).colwise().minCoeff();  // clipped double Q
+  value =
+      target_critics_.forward(target_input, ws_target_).colwise().minCoeff();  // clipped double Q
   return false;
 }
 
@@ -62,14 +64,17 @@ Losses Td3::update(const Batch& b) {
   // Target policy smoothing: a' = clip(mu'(s') + clip(N(0, sigma), -c, c), -1, 1).
   next_a_ = target_actor_.forward(b.next_state, ws_target_actor_);
   nn::fill_normal(eps_, A_, B, noise_rng_);
-  next_a_ = (next_a_ + (noise_ * eps_).cwiseMax(-noise_clip_).cwiseMin(noise_clip_)).cwiseMax(-1.0f).cwiseMin(1.0f);
+  next_a_ = (next_a_ + (noise_ * eps_).cwiseMax(-noise_clip_).cwiseMin(noise_clip_))
+                .cwiseMax(-1.0f)
+                .cwiseMin(1.0f);
   critic_input(b.next_state, next_a_, in_target_);
   const bool weighted = bootstrap(in_target_, value_, weight_);
   // y = r + gamma (1 - done) V(s', a').
-  const RowVector y = b.reward.row(0).array() + gamma_ * (1.0f - b.done.row(0).array()) * value_.array();
+  const RowVector y =
+      b.reward.row(0).array() + gamma_ * (1.0f - b.done.row(0).array()) * value_.array();
   critic_input(b.state, b.action, in_);
-  const double critic_loss =
-      td_loss(critics_.forward(in_, ws_critic_, dropout_rng()), y, weighted ? &weight_ : nullptr, dq_);
+  const double critic_loss = td_loss(critics_.forward(in_, ws_critic_, dropout_rng()), y,
+                                     weighted ? &weight_ : nullptr, dq_);
   critics_.backward(in_, dq_, ws_critic_, nn::BackwardOptions{});
   critic_opt_.step();
 
@@ -111,7 +116,8 @@ std::vector<std::pair<std::string, nn::Mlp*>> Td3::networks() {
 }
 
 TrainingState Td3::training_state() {
-  return {{{"target_actor", &target_actor_.net, &actor_.net}, {"target_critics", &target_critics_, &critics_}},
+  return {{{"target_actor", &target_actor_.net, &actor_.net},
+           {"target_critics", &target_critics_, &critics_}},
           {{"actor_opt", &actor_opt_}, {"critic_opt", &critic_opt_}},
           {{"updates", &updates_}},
           {{"last_actor_loss", &last_actor_loss_}}};

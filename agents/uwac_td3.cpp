@@ -14,7 +14,11 @@ RowVector uwac_weights(const ConstRef& variance, float beta, float wmin, float w
 
 nlohmann::json UwacTd3::defaults() {
   nlohmann::json d = Td3::defaults();
-  d.update({{"dropout", 0.1}, {"mc_samples", 10}, {"beta", 1.0}, {"weight_min", 0.0}, {"weight_max", 1.5}});
+  d.update({{"dropout", 0.1},
+            {"mc_samples", 10},
+            {"beta", 1.0},
+            {"weight_min", 0.0},
+            {"weight_max", 1.5}});
   return d;
 }
 
@@ -25,8 +29,8 @@ UwacTd3::UwacTd3(const nlohmann::json& hp, int S, int A, std::uint64_t seed)
   wmin_ = hp_.number("weight_min", 0.0, 1e6);
   wmax_ = hp_.number("weight_max", 0.0, 1e6);
   if (wmax_ < wmin_)
-    throw std::invalid_argument("uwac_td3.weight_max: expected a number >= weight_min (" + std::to_string(wmin_) +
-                                "), got " + std::to_string(wmax_));
+    throw std::invalid_argument("uwac_td3.weight_max: expected a number >= weight_min (" +
+                                std::to_string(wmin_) + "), got " + std::to_string(wmax_));
 }
 
 // MC dropout over the target critics at (s', a'): the mean gives the target, the
@@ -44,10 +48,11 @@ bool UwacTd3::actor_weights(const ConstRef& input, RowVector& weight) {
   return true;
 }
 
-void UwacTd3::q_moments(const ConstRef& states, const ConstRef& actions, int samples, Rng& rng, Matrix& mean,
-                        Matrix& variance) const {
-  if (samples < 2) throw std::invalid_argument("uwac_td3.q_moments: samples must be at least 2, got " +
-                                               std::to_string(samples));
+void UwacTd3::q_moments(const ConstRef& states, const ConstRef& actions, int samples, Rng& rng,
+                        Matrix& mean, Matrix& variance) const {
+  if (samples < 2)
+    throw std::invalid_argument("uwac_td3.q_moments: samples must be at least 2, got " +
+                                std::to_string(samples));
   Matrix s, in;
   norm_.apply(states, s);
   critic_input(s, actions, in);
@@ -55,7 +60,8 @@ void UwacTd3::q_moments(const ConstRef& states, const ConstRef& actions, int sam
   nn::mc_dropout_moments(critics_, in, samples, rng, ws, mean, variance);
 }
 
-RowVector UwacTd3::uncertainty_weights(const ConstRef& states, const ConstRef& actions, Rng& rng) const {
+RowVector UwacTd3::uncertainty_weights(const ConstRef& states, const ConstRef& actions,
+                                       Rng& rng) const {
   Matrix mean, var;
   q_moments(states, actions, samples_, rng, mean, var);
   return uwac_weights(var, beta_, wmin_, wmax_);

@@ -29,8 +29,8 @@ class UwacTd3 final : public Td3 {
   /// `samples` (>= 2) passes with masks from `rng`: mean and variance, critics x B.
   /// The mean is the value UWAC's own targets bootstrap from; it differs from
   /// q_values() (dropout off) by the nonlinearity's response to dropout.
-  void q_moments(const ConstRef& states, const ConstRef& actions, int samples, Rng& rng, Matrix& mean,
-                 Matrix& variance) const;
+  void q_moments(const ConstRef& states, const ConstRef& actions, int samples, Rng& rng,
+                 Matrix& mean, Matrix& variance) const;
 
  private:
   bool bootstrap(const ConstRef& target_input, RowVector& value, RowVector& weight) override;

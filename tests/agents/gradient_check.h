@@ -18,7 +18,8 @@ namespace mtf::agents::testing {
 // truncation error O(h^2 f''') ~ 1e-4 and a rounding error ~ 1e-7 |f| / h ~ 1e-4
 // for losses of order 1, so a mismatch above 2e-3 + 1e-2 |g| is a real bug.
 // Smooth (tanh) hidden layers are used so that no ReLU kink is crossed.
-inline void check_gradients(const std::vector<nn::Param*>& params, const std::function<double()>& loss_and_grad,
+inline void check_gradients(const std::vector<nn::Param*>& params,
+                            const std::function<double()>& loss_and_grad,
                             const std::function<double()>& loss_only, int per_param = 12) {
   loss_and_grad();
   std::vector<nn::Matrix> analytic;
@@ -29,7 +30,8 @@ inline void check_gradients(const std::vector<nn::Param*>& params, const std::fu
     nn::Param* p = params[k];
     const int n = static_cast<int>(p->value.size());
     for (int t = 0; t < std::min(n, per_param); ++t) {
-      const int i = n <= per_param ? t : static_cast<int>(pick.below(static_cast<std::uint32_t>(n)));
+      const int i =
+          n <= per_param ? t : static_cast<int>(pick.below(static_cast<std::uint32_t>(n)));
       const float old = p->value.data()[i];
       p->value.data()[i] = old + h;
       const double up = loss_only();
@@ -48,7 +50,8 @@ inline void check_gradients(const std::vector<nn::Param*>& params, const std::fu
 // analytic gradient given: used for the agents' loss functions, whose inputs
 // are critic values, log-probabilities or values.
 inline void check_input_gradient(nn::Matrix x, const nn::Matrix& analytic,
-                                 const std::function<double(const nn::Matrix&)>& loss, float h = 1e-2f) {
+                                 const std::function<double(const nn::Matrix&)>& loss,
+                                 float h = 1e-2f) {
   REQUIRE(analytic.rows() == x.rows());
   REQUIRE(analytic.cols() == x.cols());
   for (Eigen::Index i = 0; i < x.size(); ++i) {

@@ -53,18 +53,22 @@ TEST_CASE("CQL's logsumexp term has the value and softmax gradient computed by h
   const Matrix q = row({0.5f, 1.0f, -0.2f});
   const Matrix logp = row({-std::log(2.0f), 0.3f, -0.1f});
   Matrix grad;
-  CHECK(cql_logsumexp(q, logp, 1, 3, 1.0f, 1.0f, grad) == doctest::Approx(1.827131868).epsilon(1e-6));
+  CHECK(cql_logsumexp(q, logp, 1, 3, 1.0f, 1.0f, grad) ==
+        doctest::Approx(1.827131868).epsilon(1e-6));
   CHECK(grad(0, 0) == doctest::Approx(0.530473812).epsilon(1e-5));
   CHECK(grad(0, 1) == doctest::Approx(0.323961088).epsilon(1e-5));
   CHECK(grad(0, 2) == doctest::Approx(0.145565100).epsilon(1e-5));
-  CHECK(cql_logsumexp(q, logp, 1, 3, 0.5f, 1.0f, grad) == doctest::Approx(1.378326778).epsilon(1e-6));
+  CHECK(cql_logsumexp(q, logp, 1, 3, 0.5f, 1.0f, grad) ==
+        doctest::Approx(1.378326778).epsilon(1e-6));
   CHECK(grad(0, 0) == doctest::Approx(0.690486267).epsilon(1e-5));
   // The gradient scale multiplies the gradient only (the agent passes cql_alpha).
-  CHECK(cql_logsumexp(q, logp, 1, 3, 1.0f, 5.0f, grad) == doctest::Approx(1.827131868).epsilon(1e-6));
+  CHECK(cql_logsumexp(q, logp, 1, 3, 1.0f, 5.0f, grad) ==
+        doctest::Approx(1.827131868).epsilon(1e-6));
   CHECK(grad(0, 1) == doctest::Approx(5 * 0.323961088).epsilon(1e-5));
   // Shifting every Q by c shifts the term by c; values of 1000 do not overflow.
   const Matrix big = (q.array() + 1000.0f).matrix();
-  CHECK(cql_logsumexp(big, logp, 1, 3, 1.0f, 1.0f, grad) == doctest::Approx(1001.827131868).epsilon(1e-6));
+  CHECK(cql_logsumexp(big, logp, 1, 3, 1.0f, 1.0f, grad) ==
+        doctest::Approx(1001.827131868).epsilon(1e-6));
   CHECK(grad(0, 0) == doctest::Approx(0.530473812).epsilon(1e-4));
 }
 
@@ -77,7 +81,9 @@ TEST_CASE("CQL's logsumexp term matches finite differences on the agent's column
   const float T = 0.7f;
   Matrix grad, scratch;
   cql_logsumexp(q, logp, n, blocks, T, 1.0f, grad);
-  check_input_gradient(q, grad, [&](const Matrix& x) { return cql_logsumexp(x, logp, n, blocks, T, 1.0f, scratch); });
+  check_input_gradient(q, grad, [&](const Matrix& x) {
+    return cql_logsumexp(x, logp, n, blocks, T, 1.0f, scratch);
+  });
   for (int i = 0; i < 2; ++i)
     for (int j = 0; j < B; ++j) {
       double sum = 0;
@@ -91,7 +97,8 @@ TEST_CASE("IQL's expectile loss has the hand-computed value, gradient and minimi
   // u = q - v = (0.5, -0.5, 0): weights tau = 0.7 above, 1 - tau = 0.3 below:
   // L = (0.7 * 0.25 + 0.3 * 0.25 + 0) / 3 = 1/12; dL/dv = -2 w u / 3 = (-0.2333, 0.1, 0).
   Matrix grad;
-  CHECK(expectile_loss(row({1, 0, 2}), row({0.5f, 0.5f, 2}), 0.7f, grad) == doctest::Approx(1.0 / 12).epsilon(1e-6));
+  CHECK(expectile_loss(row({1, 0, 2}), row({0.5f, 0.5f, 2}), 0.7f, grad) ==
+        doctest::Approx(1.0 / 12).epsilon(1e-6));
   CHECK(grad(0, 0) == doctest::Approx(-0.7 / 3).epsilon(1e-6));
   CHECK(grad(0, 1) == doctest::Approx(0.1).epsilon(1e-6));
   CHECK(grad(0, 2) == 0.0f);
@@ -111,7 +118,8 @@ TEST_CASE("IQL's expectile loss has the hand-computed value, gradient and minimi
     if (std::abs(q(0, j) - v(0, j)) < 0.05f) v(0, j) += 0.2f;
   Matrix scratch;
   expectile_loss(q, v, 0.7f, grad);
-  check_input_gradient(v, grad, [&](const Matrix& x) { return expectile_loss(q, x, 0.7f, scratch); });
+  check_input_gradient(v, grad,
+                       [&](const Matrix& x) { return expectile_loss(q, x, 0.7f, scratch); });
 }
 
 TEST_CASE("IQL's advantage-weighted actor loss has the hand-computed weights and its gradient") {
@@ -139,7 +147,8 @@ TEST_CASE("IQL's advantage-weighted actor loss has the hand-computed weights and
     if (with_grad) actor.backward(s, a, dlogp, ws);
     return l;
   };
-  check_gradients(actor.params(), [&] { return eval(true); }, [&] { return eval(false); });
+  check_gradients(
+      actor.params(), [&] { return eval(true); }, [&] { return eval(false); });
 }
 
 TEST_CASE("UWAC's weights and weighted critic loss have the hand-computed values and gradients") {
@@ -180,10 +189,13 @@ TEST_CASE("UWAC's weights and weighted critic loss have the hand-computed values
     if (with_grad) critics.backward(x, dq, ws, nn::BackwardOptions{});
     return l;
   };
-  check_gradients(critics.params(), [&] { return eval(true); }, [&] { return eval(false); });
+  check_gradients(
+      critics.params(), [&] { return eval(true); }, [&] { return eval(false); });
 }
 
-TEST_CASE("BCQ's perturbation gradient is zero through the clip and matches finite differences elsewhere") {
+TEST_CASE(
+    "BCQ's perturbation gradient is zero through the clip and matches finite differences "
+    "elsewhere") {
   // rho = 0.5 and data actions at +-0.9 push many a + xi past +-1, where the
   // clip makes the perturbed action constant.
   Rng rng(60);
@@ -221,5 +233,6 @@ TEST_CASE("BCQ's perturbation gradient is zero through the clip and matches fini
     if (with_grad) p.backward(w, ws);
     return l;
   };
-  check_gradients(p.net.params(), [&] { return eval(true); }, [&] { return eval(false); }, 30);
+  check_gradients(
+      p.net.params(), [&] { return eval(true); }, [&] { return eval(false); }, 30);
 }
