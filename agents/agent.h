@@ -63,7 +63,9 @@ class Agent : public Policy {
   virtual int state_dim() const = 0;
   /// Gradient steps done so far.
   virtual std::int64_t steps_trained() const = 0;
-  /// Writes the trained policy (see agent_file.h for the format).
+  /// Writes the trained agent and its training state (targets, optimiser
+  /// moments, counters, random streams), so that load_agent and train(m) after
+  /// train(n) give the bits of train(n + m). Format: agents/agent_base.cpp.
   virtual void save(const std::filesystem::path& path) const = 0;
 };
 
@@ -76,7 +78,9 @@ std::vector<std::string> agent_names();
 std::unique_ptr<Agent> make_agent(const std::string& name, const nlohmann::json& hyperparameters,
                                   int state_dim, int action_dim, std::uint64_t seed);
 
-/// Loads an agent saved with Agent::save. Throws AgentFileError.
+/// Loads an agent saved with Agent::save (format versions 1 and 2; a version 1
+/// file holds weights only, so its training resumes with fresh targets,
+/// optimisers and streams). Throws AgentFileError.
 std::unique_ptr<Agent> load_agent(const std::filesystem::path& path);
 
 }  // namespace mtf::agents

@@ -1,14 +1,24 @@
 // Shared agent machinery: training loop, acting, the agent file.
 //
-// Agent file (little-endian), format version 1:
+// Agent file (little-endian), format version 2:
 //   8 bytes  magic "MTFAGENT"
 //   u32      format version
 //   string   agent name            (u32 length + bytes)
 //   string   hyperparameters JSON
 //   i32 S, i32 A, u64 seed, i64 steps trained
 //   S floats normaliser mean, S floats normaliser std
-//   u32      tensor count, then per tensor: string name, i32 rows, i32 cols, rows*cols floats (column-major)
+//   tensors  the policy's and critics' parameters (named_params): u32 count, then
+//            per tensor: string name, i32 rows, i32 cols, rows*cols floats (column-major)
+//   -- training section (since version 2): what resumed training needs --
+//   3 x 4 u64  states of the init, batch and noise streams
+//   u32      counter count, then per counter: string name, i64 value (agent
+//            counters, then "<optimiser>.steps" per optimiser)
+//   u32      real count, then per real: string name, f64 value
+//   tensors  target networks ("<target>.<param>"), then per optimiser its
+//            moments ("<optimiser>.<i>.m", "<optimiser>.<i>.v"), same layout as above
 //   u64      FNV-1a hash of every byte above
+// Version 1 is version 2 without the training section; it still loads (targets
+// start as copies of the online networks, optimisers and streams start fresh).
 #include "agents/agent_base.h"
 
 #include <bit>
@@ -16,6 +26,7 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <sstream>
 
 namespace mtf::agents {
@@ -132,7 +143,8 @@ std::vector<std::pair<std::string, const nn::Param*>> AgentBase::named_params() 
 // ---------------------------------------------------------------- file I/O
 namespace {
 constexpr char kMagic[8] = {'M', 'T', 'F', 'A', 'G', 'E', 'N', 'T'};
-constexpr std::uint32_t kFormatVersion = 1;
+constexpr std::uint32_t kFormatVersion = 2;
+constexpr std::uint32_t kOldestReadableVersion = 1;
 
 struct Writer {
   std::string buf;
@@ -144,6 +156,16 @@ struct Writer {
     bytes(s.data(), s.size());
   }
 };
+
+void write_tensors(Writer& w, const std::vector<std::pair<std::string, const Matrix*>>& tensors) {
+  w.pod(static_cast<std::uint32_t>(tensors.size()));
+  for (const auto& [name, m] : tensors) {
+    w.str(name);
+    w.pod(static_cast<std::int32_t>(m->rows()));
+    w.pod(static_cast<std::int32_t>(m->cols()));
+    w.bytes(m->data(), sizeof(float) * static_cast<std::size_t>(m->size()));
+  }
+}
 
 std::uint64_t fnv1a(const char* p, std::size_t n) {
   std::uint64_t h = 0xcbf29ce484222325ULL;
@@ -177,6 +199,51 @@ struct Reader {
     return s;
   }
 };
+
+std::vector<std::pair<std::string, Matrix>> read_tensors(Reader& r) {
+  const auto count = r.pod<std::uint32_t>();
+  std::vector<std::pair<std::string, Matrix>> tensors;
+  for (std::uint32_t i = 0; i < count; ++i) {
+    std::string tname = r.str();
+    const int rows = r.pod<std::int32_t>(), cols = r.pod<std::int32_t>();
+    if (rows < 0 || cols < 0 || double(rows) * double(cols) * 4.0 > double(r.buf.size())) r.truncated();
+    Matrix m(rows, cols);
+    r.bytes(m.data(), sizeof(float) * static_cast<std::size_t>(m.size()));
+    tensors.emplace_back(std::move(tname), std::move(m));
+  }
+  return tensors;
+}
+
+// The training section's tensors, in file order: targets, then optimiser moments.
+std::vector<std::pair<std::string, Matrix*>> training_tensors(const TrainingState& ts) {
+  std::vector<std::pair<std::string, Matrix*>> out;
+  for (const auto& t : ts.targets)
+    for (nn::Param* p : t.target->params()) out.emplace_back(t.name + "." + p->name, &p->value);
+  for (const auto& [name, opt] : ts.optimisers)
+    for (std::size_t i = 0; i < opt->size(); ++i) {
+      out.emplace_back(name + "." + std::to_string(i) + ".m", &opt->first_moment(i));
+      out.emplace_back(name + "." + std::to_string(i) + ".v", &opt->second_moment(i));
+    }
+  return out;
+}
+
+// Copies file tensors into the agent's, checking names and shapes in order first.
+void assign_tensors(const std::vector<std::pair<std::string, Matrix>>& file,
+                    const std::vector<std::pair<std::string, Matrix*>>& agent, const std::string& what,
+                    const std::string& agent_name, const std::string& path) {
+  if (file.size() != agent.size())
+    throw AgentFileError(path + ": holds " + std::to_string(file.size()) + " " + what + " tensors, agent " +
+                         agent_name + " with these hyperparameters has " + std::to_string(agent.size()));
+  for (std::size_t i = 0; i < agent.size(); ++i) {
+    const auto& [name, m] = agent[i];
+    const Matrix& t = file[i].second;
+    if (file[i].first != name || t.rows() != m->rows() || t.cols() != m->cols())
+      throw AgentFileError(path + ": " + what + " tensor " + std::to_string(i) + " is \"" + file[i].first + "\" " +
+                           std::to_string(t.rows()) + "x" + std::to_string(t.cols()) + ", expected \"" + name +
+                           "\" " + std::to_string(m->rows()) + "x" + std::to_string(m->cols()));
+  }
+  for (std::size_t i = 0; i < agent.size(); ++i) *agent[i].second = file[i].second;
+}
 }  // namespace
 
 void AgentBase::save(const std::filesystem::path& path) const {
@@ -191,14 +258,30 @@ void AgentBase::save(const std::filesystem::path& path) const {
   w.pod(static_cast<std::int64_t>(steps_));
   w.bytes(norm_.mean.data(), sizeof(float) * static_cast<std::size_t>(S_));
   w.bytes(norm_.stddev.data(), sizeof(float) * static_cast<std::size_t>(S_));
-  const auto params = named_params();
-  w.pod(static_cast<std::uint32_t>(params.size()));
-  for (const auto& [pname, p] : params) {
-    w.str(pname);
-    w.pod(static_cast<std::int32_t>(p->value.rows()));
-    w.pod(static_cast<std::int32_t>(p->value.cols()));
-    w.bytes(p->value.data(), sizeof(float) * static_cast<std::size_t>(p->value.size()));
+  std::vector<std::pair<std::string, const Matrix*>> params;
+  for (const auto& [pname, p] : named_params()) params.emplace_back(pname, &p->value);
+  write_tensors(w, params);
+  // Training section.
+  const TrainingState ts = const_cast<AgentBase*>(this)->training_state();
+  for (const Rng* r : {&init_rng_, &batch_rng_, &noise_rng_})
+    for (const std::uint64_t word : r->state()) w.pod(word);
+  w.pod(static_cast<std::uint32_t>(ts.counters.size() + ts.optimisers.size()));
+  for (const auto& [cname, c] : ts.counters) {
+    w.str(cname);
+    w.pod(static_cast<std::int64_t>(*c));
   }
+  for (const auto& [oname, opt] : ts.optimisers) {
+    w.str(oname + ".steps");
+    w.pod(static_cast<std::int64_t>(opt->steps()));
+  }
+  w.pod(static_cast<std::uint32_t>(ts.reals.size()));
+  for (const auto& [rname, x] : ts.reals) {
+    w.str(rname);
+    w.pod(*x);
+  }
+  std::vector<std::pair<std::string, const Matrix*>> extra;
+  for (const auto& [tname, m] : training_tensors(ts)) extra.emplace_back(tname, m);
+  write_tensors(w, extra);
   w.pod(fnv1a(w.buf.data(), w.buf.size()));
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) throw AgentFileError(path.string() + ": cannot open for writing");
@@ -207,24 +290,45 @@ void AgentBase::save(const std::filesystem::path& path) const {
 }
 
 void AgentBase::restore(const StateNormaliser& norm, std::int64_t steps,
-                        const std::vector<std::pair<std::string, Matrix>>& tensors, const std::string& path) {
-  const auto params = named_params();
-  if (params.size() != tensors.size())
-    throw AgentFileError(path + ": holds " + std::to_string(tensors.size()) + " tensors, agent " + name_ +
-                         " with these hyperparameters has " + std::to_string(params.size()));
-  for (std::size_t i = 0; i < params.size(); ++i) {
-    const auto& [pname, p] = params[i];
-    const Matrix& t = tensors[i].second;
-    if (tensors[i].first != pname || t.rows() != p->value.rows() || t.cols() != p->value.cols())
-      throw AgentFileError(path + ": tensor " + std::to_string(i) + " is \"" + tensors[i].first + "\" " +
-                           std::to_string(t.rows()) + "x" + std::to_string(t.cols()) + ", expected \"" + pname +
-                           "\" " + std::to_string(p->value.rows()) + "x" + std::to_string(p->value.cols()));
-    const_cast<nn::Param*>(p)->value = t;
+                        const std::vector<std::pair<std::string, Matrix>>& tensors, const SavedTraining* training,
+                        const std::string& path) {
+  std::vector<std::pair<std::string, Matrix*>> params;
+  for (const auto& [pname, p] : named_params()) params.emplace_back(pname, &const_cast<nn::Param*>(p)->value);
+  assign_tensors(tensors, params, "parameter", name_, path);
+  const TrainingState ts = training_state();
+  if (training == nullptr) {
+    for (const auto& t : ts.targets) t.target->copy_from(*t.online);
+  } else {
+    assign_tensors(training->tensors, training_tensors(ts), "training", name_, path);
+    const std::size_t n_counters = ts.counters.size() + ts.optimisers.size();
+    if (training->counters.size() != n_counters || training->reals.size() != ts.reals.size())
+      throw AgentFileError(path + ": training section has " + std::to_string(training->counters.size()) +
+                           " counters and " + std::to_string(training->reals.size()) + " reals, agent " + name_ +
+                           " has " + std::to_string(n_counters) + " and " + std::to_string(ts.reals.size()));
+    auto expect = [&](const std::string& file_name, const std::string& want) {
+      if (file_name != want)
+        throw AgentFileError(path + ": training value \"" + file_name + "\" where \"" + want + "\" was expected");
+    };
+    for (std::size_t i = 0; i < ts.counters.size(); ++i) {
+      expect(training->counters[i].first, ts.counters[i].first);
+      *ts.counters[i].second = training->counters[i].second;
+    }
+    for (std::size_t i = 0; i < ts.optimisers.size(); ++i) {
+      const auto& [cname, value] = training->counters[ts.counters.size() + i];
+      expect(cname, ts.optimisers[i].first + ".steps");
+      ts.optimisers[i].second->set_steps(value);
+    }
+    for (std::size_t i = 0; i < ts.reals.size(); ++i) {
+      expect(training->reals[i].first, ts.reals[i].first);
+      *ts.reals[i].second = training->reals[i].second;
+    }
+    init_rng_.set_state(training->rng[0]);
+    batch_rng_.set_state(training->rng[1]);
+    noise_rng_.set_state(training->rng[2]);
   }
   norm_ = norm;
   fitted_ = true;
   steps_ = steps;
-  after_load();
 }
 
 std::unique_ptr<Agent> load_agent(const std::filesystem::path& path) {
@@ -238,9 +342,10 @@ std::unique_ptr<Agent> load_agent(const std::filesystem::path& path) {
     throw AgentFileError(p + ": not an agent file (no MTFAGENT header)");
   Reader r{buf, sizeof kMagic, p};
   const auto version = r.pod<std::uint32_t>();
-  if (version != kFormatVersion)
-    throw AgentFileError(p + ": agent file format version " + std::to_string(version) + ", this build reads version " +
-                         std::to_string(kFormatVersion) + "; retrain or convert the agent");
+  if (version < kOldestReadableVersion || version > kFormatVersion)
+    throw AgentFileError(p + ": agent file format version " + std::to_string(version) + ", this build reads versions " +
+                         std::to_string(kOldestReadableVersion) + " to " + std::to_string(kFormatVersion) +
+                         "; retrain or convert the agent");
   if (buf.size() < sizeof kMagic + 12) r.truncated();
   const std::uint64_t stored_hash = [&] {
     std::uint64_t h;
@@ -256,15 +361,23 @@ std::unique_ptr<Agent> load_agent(const std::filesystem::path& path) {
   StateNormaliser norm{Vector(S), Vector(S)};
   r.bytes(norm.mean.data(), sizeof(float) * static_cast<std::size_t>(S));
   r.bytes(norm.stddev.data(), sizeof(float) * static_cast<std::size_t>(S));
-  const auto count = r.pod<std::uint32_t>();
-  std::vector<std::pair<std::string, Matrix>> tensors;
-  for (std::uint32_t i = 0; i < count; ++i) {
-    std::string tname = r.str();
-    const int rows = r.pod<std::int32_t>(), cols = r.pod<std::int32_t>();
-    if (rows < 0 || cols < 0 || double(rows) * double(cols) * 4.0 > double(buf.size())) r.truncated();
-    Matrix m(rows, cols);
-    r.bytes(m.data(), sizeof(float) * static_cast<std::size_t>(m.size()));
-    tensors.emplace_back(std::move(tname), std::move(m));
+  const std::vector<std::pair<std::string, Matrix>> tensors = read_tensors(r);
+  std::optional<SavedTraining> training;
+  if (version >= 2) {
+    training.emplace();
+    for (auto& stream : training->rng)
+      for (auto& word : stream) word = r.pod<std::uint64_t>();
+    const auto n_counters = r.pod<std::uint32_t>();
+    for (std::uint32_t i = 0; i < n_counters; ++i) {
+      std::string cname = r.str();
+      training->counters.emplace_back(std::move(cname), r.pod<std::int64_t>());
+    }
+    const auto n_reals = r.pod<std::uint32_t>();
+    for (std::uint32_t i = 0; i < n_reals; ++i) {
+      std::string rname = r.str();
+      training->reals.emplace_back(std::move(rname), r.pod<double>());
+    }
+    training->tensors = read_tensors(r);
   }
   if (buf.size() - r.pos != 8) {
     if (buf.size() - r.pos < 8) r.truncated();
@@ -278,7 +391,7 @@ std::unique_ptr<Agent> load_agent(const std::filesystem::path& path) {
     throw AgentFileError(p + ": corrupt hyperparameters: " + e.what());
   }
   std::unique_ptr<Agent> agent = make_agent(name, hp, S, A, seed);
-  static_cast<AgentBase*>(agent.get())->restore(norm, steps, tensors, p);
+  static_cast<AgentBase*>(agent.get())->restore(norm, steps, tensors, training ? &*training : nullptr, p);
   return agent;
 }
 

@@ -4,15 +4,40 @@
 // normalised minibatch) and act_normalised().
 #pragma once
 
+#include <array>
 #include <string>
 #include <vector>
 
 #include "agents/agent.h"
 #include "agents/hyperparameters.h"
+#include "agents/nn/adam.h"
 #include "agents/nn/heads.h"
 #include "agents/nn/mlp.h"
 
 namespace mtf::agents {
+
+/// What resumed training needs beyond the policy's parameters: target networks
+/// (each with the online network it tracks), optimisers, counters (such as the
+/// updates that time delayed steps) and reported values. Pointers into the agent.
+struct TrainingState {
+  struct Target {
+    std::string name;
+    nn::Mlp* target;
+    const nn::Mlp* online;
+  };
+  std::vector<Target> targets;
+  std::vector<std::pair<std::string, nn::Adam*>> optimisers;
+  std::vector<std::pair<std::string, std::int64_t*>> counters;
+  std::vector<std::pair<std::string, double*>> reals;
+};
+
+/// The training section of an agent file (format version 2), as read.
+struct SavedTraining {
+  std::array<std::array<std::uint64_t, 4>, 3> rng;  ///< init, batch and noise streams
+  std::vector<std::pair<std::string, std::int64_t>> counters;
+  std::vector<std::pair<std::string, double>> reals;
+  std::vector<std::pair<std::string, Matrix>> tensors;
+};
 
 class AgentBase : public Agent {
  public:
@@ -28,9 +53,15 @@ class AgentBase : public Agent {
   Matrix q_values(const ConstRef& states, const ConstRef& actions) const override;
   void save(const std::filesystem::path& path) const override;
 
-  /// Restores what save() wrote after the header (used by load_agent).
+  /// Restores what save() wrote after the header (used by load_agent). With
+  /// `training` (format version 2) training resumes exactly where it stopped:
+  /// train(n); save; load; train(m) gives the bits of train(n + m). Without it
+  /// (version 1 files) the targets restart as copies of the online networks and
+  /// the optimisers and streams restart fresh. Throws AgentFileError naming
+  /// `path` when the file does not fit the agent.
   void restore(const StateNormaliser& norm, std::int64_t steps,
-               const std::vector<std::pair<std::string, Matrix>>& tensors, const std::string& path);
+               const std::vector<std::pair<std::string, Matrix>>& tensors, const SavedTraining* training,
+               const std::string& path);
   const StateNormaliser& normaliser() const { return norm_; }
   /// All parameters that define the trained agent, in a fixed order with unique names.
   std::vector<std::pair<std::string, const nn::Param*>> named_params() const;
@@ -46,12 +77,12 @@ class AgentBase : public Agent {
   virtual Matrix q_normalised(const ConstRef& states, const ConstRef& actions) const;
   /// True when act() is deterministic given the state (log density +infinity).
   virtual bool deterministic() const { return true; }
-  /// The networks saved to file, by name (targets are re-derived on load).
+  /// The networks that define the policy and its critics, by name.
   virtual std::vector<std::pair<std::string, nn::Mlp*>> networks() = 0;
   /// Extra parameters outside networks (e.g. a learned log std).
   virtual std::vector<nn::Param*> extra_params() { return {}; }
-  /// Called after load: copy online weights to targets and so on.
-  virtual void after_load() {}
+  /// Everything else training changes (saved in the file's training section).
+  virtual TrainingState training_state() = 0;
 
   /// An MlpSpec from the shared hyperparameters (hidden, activation, layer_norm, init).
   nn::MlpSpec spec(int input, int output, int members = 1) const;

@@ -17,6 +17,7 @@ class BehaviourCloning final : public AgentBase {
   Losses update(const Batch& b) override;
   void act_normalised(const ConstRef& s, Matrix& a, Rng& rng) const override;
   std::vector<std::pair<std::string, nn::Mlp*>> networks() override { return {{"actor", &actor_.net}}; }
+  TrainingState training_state() override { return {{}, {{"opt", &opt_}}, {}, {}}; }
 
  private:
   nn::TanhActor actor_;

@@ -125,9 +125,11 @@ std::vector<std::pair<std::string, nn::Mlp*>> Bcq::networks() {
           {"critics", &critics_}};
 }
 
-void Bcq::after_load() {
-  target_pert_.net.copy_from(pert_.net);
-  target_critics_.copy_from(critics_);
+TrainingState Bcq::training_state() {
+  return {{{"target_perturbation", &target_pert_.net, &pert_.net}, {"target_critics", &target_critics_, &critics_}},
+          {{"vae_opt", &vae_opt_}, {"perturbation_opt", &pert_opt_}, {"critic_opt", &critic_opt_}},
+          {{"updates", &updates_}},
+          {}};
 }
 
 }  // namespace mtf::agents

@@ -21,7 +21,7 @@ class Bcq final : public AgentBase {
   Matrix q_normalised(const ConstRef& s, const ConstRef& a) const override;
   bool deterministic() const override { return false; }
   std::vector<std::pair<std::string, nn::Mlp*>> networks() override;
-  void after_load() override;
+  TrainingState training_state() override;
 
  private:
   float gamma_, eta_t_, lambda_, kl_weight_;

@@ -7,9 +7,46 @@
 // cql_alpha 5, n 10, policy lr 1e-4, critic lr 3e-4, no entropy in the backup.
 #include "agents/cql_sac.h"
 
+#include <algorithm>
+#include <cassert>
 #include <cmath>
+#include <limits>
 
 namespace mtf::agents {
+
+double cql_logsumexp(const ConstRef& q, const ConstRef& logdens, int n, int blocks, float T, float grad_scale,
+                     Matrix& grad) {
+  const Eigen::Index nB = q.cols() / blocks, B = nB / n;
+  assert(nB * blocks == q.cols() && B * n == nB && logdens.cols() == q.cols());
+  const float inv_b = 1.0f / static_cast<float>(B);
+  grad.resize(q.rows(), q.cols());
+  double total = 0.0;
+  for (Eigen::Index i = 0; i < q.rows(); ++i)
+    for (Eigen::Index j = 0; j < B; ++j) {
+      float mx = -std::numeric_limits<float>::infinity();
+      for (int k = 0; k < blocks; ++k)
+        for (int r = 0; r < n; ++r) {
+          const Eigen::Index c = k * nB + j * n + r;
+          mx = std::max(mx, (q(i, c) - logdens(0, c)) / T);
+        }
+      double sum = 0.0;
+      for (int k = 0; k < blocks; ++k)
+        for (int r = 0; r < n; ++r) {
+          const Eigen::Index c = k * nB + j * n + r;
+          const float e = std::exp((q(i, c) - logdens(0, c)) / T - mx);
+          grad(i, c) = e;
+          sum += e;
+        }
+      total += T * (mx + std::log(sum));
+      // d/dQ of T * logsumexp(x / T) is the softmax weight.
+      for (int k = 0; k < blocks; ++k)
+        for (int r = 0; r < n; ++r) {
+          const Eigen::Index c = k * nB + j * n + r;
+          grad(i, c) = static_cast<float>(grad(i, c) / sum) * grad_scale * inv_b;
+        }
+    }
+  return total / static_cast<double>(B);
+}
 
 nlohmann::json CqlSac::defaults() {
   nlohmann::json d = common_defaults();
@@ -115,35 +152,8 @@ Losses CqlSac::update(const Batch& b) {
   for (int k = 0; k < 3; ++k) s_all.middleCols(k * nB, nB) = s_rep_;
   critic_input(s_all, a_all_, in_cql_);
   const Matrix& qs = critics_.forward(in_cql_, ws_cql_);
-  dq_cql_.resize(2, 3 * nB);
-  double lse_mean = 0.0;
-  const float T = cql_temperature_;
-  for (int i = 0; i < 2; ++i)
-    for (Eigen::Index j = 0; j < B; ++j) {
-      // logsumexp over the 3n importance-corrected values of state j, critic i.
-      float mx = -std::numeric_limits<float>::infinity();
-      for (int k = 0; k < 3; ++k)
-        for (int r = 0; r < n_; ++r) {
-          const Eigen::Index c = k * nB + j * n_ + r;
-          mx = std::max(mx, (qs(i, c) - logdens_(0, c)) / T);
-        }
-      double sum = 0.0;
-      for (int k = 0; k < 3; ++k)
-        for (int r = 0; r < n_; ++r) {
-          const Eigen::Index c = k * nB + j * n_ + r;
-          const float e = std::exp((qs(i, c) - logdens_(0, c)) / T - mx);
-          dq_cql_(i, c) = e;
-          sum += e;
-        }
-      lse_mean += T * (mx + std::log(sum));
-      // d/dQ of T * logsumexp(x / T) is the softmax weight.
-      for (int k = 0; k < 3; ++k)
-        for (int r = 0; r < n_; ++r) {
-          const Eigen::Index c = k * nB + j * n_ + r;
-          dq_cql_(i, c) = static_cast<float>(dq_cql_(i, c) / sum) * cql_alpha_ * inv_b;
-        }
-    }
-  lse_mean /= 2.0 * B;
+  // Each critic's loss is T * logsumexp(...) averaged over the states; reported averaged over the critics.
+  const double lse_mean = cql_logsumexp(qs, logdens_, n_, 3, cql_temperature_, cql_alpha_, dq_cql_) / 2.0;
   const double cql_loss = cql_alpha_ * (lse_mean - q_data);
   critics_.backward(in_, dq_, ws_critic_, nn::BackwardOptions{});
   nn::BackwardOptions acc;
@@ -167,6 +177,11 @@ std::vector<std::pair<std::string, nn::Mlp*>> CqlSac::networks() {
   return {{"actor", &actor_.net}, {"critics", &critics_}};
 }
 
-void CqlSac::after_load() { target_critics_.copy_from(critics_); }
+TrainingState CqlSac::training_state() {
+  return {{{"target_critics", &target_critics_, &critics_}},
+          {{"actor_opt", &actor_opt_}, {"critic_opt", &critic_opt_}, {"alpha_opt", &alpha_opt_}},
+          {},
+          {}};
+}
 
 }  // namespace mtf::agents

@@ -8,6 +8,18 @@
 
 namespace mtf::agents {
 
+/// CQL(H)'s logsumexp term (Kumar et al. 2020, Eq. 4, importance-sampled as in
+/// Appendix F). For critic i (row of q) and state j of B:
+///   L_ij = T * logsumexp_c((Q_i(s_j, a_c) - log p(a_c)) / T)
+/// over the n * blocks sampled actions c of state j, laid out in columns
+/// k * n * B + j * n + r (block k, sample r); q is critics x (blocks * n * B)
+/// and log_density 1 x (blocks * n * B). Returns (1/B) sum_i sum_j L_ij (each
+/// critic's batch mean, summed over critics) and writes grad_scale * dL/dQ into
+/// grad: the softmax weights divided by B. Computed with the max subtracted, so
+/// large Q or log densities do not overflow.
+double cql_logsumexp(const ConstRef& q, const ConstRef& log_density, int n, int blocks, float temperature,
+                     float grad_scale, Matrix& grad);
+
 class CqlSac final : public AgentBase {
  public:
   static constexpr const char* kName = "cql_sac";
@@ -20,7 +32,7 @@ class CqlSac final : public AgentBase {
   Matrix q_normalised(const ConstRef& s, const ConstRef& a) const override;
   std::vector<std::pair<std::string, nn::Mlp*>> networks() override;
   std::vector<nn::Param*> extra_params() override { return {&log_alpha_}; }
-  void after_load() override;
+  TrainingState training_state() override;
 
  private:
   float gamma_, tau_, cql_alpha_, cql_temperature_, target_entropy_;

@@ -62,9 +62,11 @@ std::vector<std::pair<std::string, nn::Mlp*>> Ddpg::networks() {
   return {{"actor", &actor_.net}, {"critic", &critic_}};
 }
 
-void Ddpg::after_load() {
-  target_actor_.net.copy_from(actor_.net);
-  target_critic_.copy_from(critic_);
+TrainingState Ddpg::training_state() {
+  return {{{"target_actor", &target_actor_.net, &actor_.net}, {"target_critic", &target_critic_, &critic_}},
+          {{"actor_opt", &actor_opt_}, {"critic_opt", &critic_opt_}},
+          {},
+          {}};
 }
 
 }  // namespace mtf::agents

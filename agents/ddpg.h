@@ -17,7 +17,7 @@ class Ddpg final : public AgentBase {
   void act_normalised(const ConstRef& s, Matrix& a, Rng& rng) const override;
   Matrix q_normalised(const ConstRef& s, const ConstRef& a) const override;
   std::vector<std::pair<std::string, nn::Mlp*>> networks() override;
-  void after_load() override;
+  TrainingState training_state() override;
 
  private:
   float gamma_, tau_;

@@ -176,9 +176,11 @@ std::vector<std::pair<std::string, nn::Mlp*>> IntegratedRlMtf::networks() {
   return {{"actor", &actor_.net}, {"critics", &critics_}};
 }
 
-void IntegratedRlMtf::after_load() {
-  target_actor_.net.copy_from(actor_.net);
-  target_critics_.copy_from(critics_);
+TrainingState IntegratedRlMtf::training_state() {
+  return {{{"target_actor", &target_actor_.net, &actor_.net}, {"target_critics", &target_critics_, &critics_}},
+          {{"actor_opt", &actor_opt_}, {"critic_opt", &critic_opt_}},
+          {{"updates", &updates_}},
+          {}};
 }
 
 }  // namespace mtf::agents

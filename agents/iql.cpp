@@ -8,6 +8,34 @@
 
 namespace mtf::agents {
 
+double expectile_loss(const ConstRef& q, const ConstRef& v, float tau, Matrix& grad_v) {
+  const Eigen::Index B = q.cols();
+  const float inv_b = 1.0f / static_cast<float>(B);
+  grad_v.resize(1, B);
+  double loss = 0.0;
+  for (Eigen::Index j = 0; j < B; ++j) {
+    const float u = q(0, j) - v(0, j);
+    const float w = u < 0.0f ? 1.0f - tau : tau;  // |tau - 1(u < 0)|
+    loss += w * u * u;
+    grad_v(0, j) = -2.0f * w * u * inv_b;
+  }
+  return loss * inv_b;
+}
+
+double awr_loss(const ConstRef& advantage, const ConstRef& log_prob, float temperature, float max_weight,
+                Matrix& grad_log_prob) {
+  const Eigen::Index B = advantage.cols();
+  const float inv_b = 1.0f / static_cast<float>(B);
+  grad_log_prob.resize(1, B);
+  double loss = 0.0;
+  for (Eigen::Index j = 0; j < B; ++j) {
+    const float w = std::min(std::exp(temperature * advantage(0, j)), max_weight);
+    loss -= w * log_prob(0, j);
+    grad_log_prob(0, j) = -w * inv_b;
+  }
+  return loss * inv_b;
+}
+
 nlohmann::json Iql::defaults() {
   nlohmann::json d = common_defaults();
   d.update({{"gamma", 0.99},
@@ -44,15 +72,7 @@ Losses Iql::update(const Batch& b) {
   critic_input(b.state, b.action, in_);
   const RowVector q_target = target_critics_.forward(in_, ws_target_).colwise().minCoeff();
   const RowVector v = value_.forward(b.state, ws_value_).row(0);
-  const RowVector u = q_target - v;
-  dv_.resize(1, B);
-  double value_loss = 0.0;
-  for (Eigen::Index j = 0; j < B; ++j) {
-    const float w = u(j) < 0.0f ? 1.0f - expectile_ : expectile_;  // |tau - 1(u < 0)|
-    value_loss += w * u(j) * u(j);
-    dv_(0, j) = -2.0f * w * u(j) * inv_b;
-  }
-  value_loss *= inv_b;
+  const double value_loss = expectile_loss(q_target, v, expectile_, dv_);
   value_.backward(b.state, dv_, ws_value_, nn::BackwardOptions{});
   value_opt_.step();
   // The actor is weighted with the updated value function, as in the reference IQL.
@@ -60,14 +80,7 @@ Losses Iql::update(const Batch& b) {
 
   // ---- Eq. 7: advantage-weighted regression, weights exp(beta (Q - V)) clipped.
   actor_.log_prob(b.state, b.action, ws_actor_);
-  dlogp_.resize(1, B);
-  double actor_loss = 0.0;
-  for (Eigen::Index j = 0; j < B; ++j) {
-    const float w = std::min(std::exp(temperature_ * u_new(j)), max_weight_);
-    actor_loss -= w * actor_.logp(0, j);
-    dlogp_(0, j) = -w * inv_b;
-  }
-  actor_loss *= inv_b;
+  const double actor_loss = awr_loss(u_new, actor_.logp, temperature_, max_weight_, dlogp_);
   actor_.backward(b.state, b.action, dlogp_, ws_actor_);
   actor_opt_.step();
 
@@ -96,6 +109,11 @@ std::vector<std::pair<std::string, nn::Mlp*>> Iql::networks() {
   return {{"actor", &actor_.net}, {"critics", &critics_}, {"value", &value_}};
 }
 
-void Iql::after_load() { target_critics_.copy_from(critics_); }
+TrainingState Iql::training_state() {
+  return {{{"target_critics", &target_critics_, &critics_}},
+          {{"actor_opt", &actor_opt_}, {"critic_opt", &critic_opt_}, {"value_opt", &value_opt_}},
+          {},
+          {}};
+}
 
 }  // namespace mtf::agents

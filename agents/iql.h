@@ -7,6 +7,19 @@
 
 namespace mtf::agents {
 
+/// IQL's expectile value loss (Kostrikov et al. 2022, Eq. 5) with u = q - v
+/// (1 x B each): L = (1/B) sum_j |tau - 1(u_j < 0)| u_j^2. Writes dL/dv (1 x B)
+/// into grad_v; q is a constant (the target critics). At u = 0 both sides agree
+/// (value and gradient 0).
+double expectile_loss(const ConstRef& q, const ConstRef& v, float tau, Matrix& grad_v);
+
+/// IQL's advantage-weighted actor loss (Eq. 7):
+///   L = -(1/B) sum_j min(exp(temperature * advantage_j), max_weight) * log_prob_j.
+/// The weights are constants (no gradient flows into the advantage); writes
+/// dL/dlog_prob (1 x B) into grad_log_prob.
+double awr_loss(const ConstRef& advantage, const ConstRef& log_prob, float temperature, float max_weight,
+                Matrix& grad_log_prob);
+
 class Iql final : public AgentBase {
  public:
   static constexpr const char* kName = "iql";
@@ -19,7 +32,7 @@ class Iql final : public AgentBase {
   Matrix q_normalised(const ConstRef& s, const ConstRef& a) const override;
   std::vector<std::pair<std::string, nn::Mlp*>> networks() override;
   std::vector<nn::Param*> extra_params() override { return {&actor_.log_std}; }
-  void after_load() override;
+  TrainingState training_state() override;
 
  private:
   float gamma_, tau_, expectile_, temperature_, max_weight_;

@@ -1,37 +1,46 @@
 // UWAC+TD3 (Wu et al. 2021, "Uncertainty Weighted Actor-Critic"), the variant
 // seed 002 compares: TD3 whose critic and actor losses are weighted per sample
 // by clamp(exp(-beta * Var[Q]), weight_min, weight_max), Var from MC dropout.
+// Everything else (targets, smoothing, delays, file layout) is Td3's.
 #pragma once
 
-#include "agents/agent_base.h"
-#include "agents/nn/adam.h"
+#include "agents/td3.h"
 
 namespace mtf::agents {
 
-class UwacTd3 final : public AgentBase {
+/// UWAC's per-sample weights (Wu et al. 2021, Eqs. 8, 9): for each column of
+/// `variance` (critics x B, MC-dropout variances of Q), clamp(exp(-beta * v),
+/// wmin, wmax) with v the variance averaged over the critics. Returns 1 x B.
+RowVector uwac_weights(const ConstRef& variance, float beta, float wmin, float wmax);
+
+class UwacTd3 final : public Td3 {
  public:
   static constexpr const char* kName = "uwac_td3";
   static nlohmann::json defaults();
   UwacTd3(const nlohmann::json& hp, int state_dim, int action_dim, std::uint64_t seed);
 
- protected:
-  Losses update(const Batch& b) override;
-  void act_normalised(const ConstRef& s, Matrix& a, Rng& rng) const override;
-  Matrix q_normalised(const ConstRef& s, const ConstRef& a) const override;
-  std::vector<std::pair<std::string, nn::Mlp*>> networks() override;
-  void after_load() override;
+  /// The weights the actor loss would give the pairs (raw states S x B,
+  /// actions A x B): uwac_weights of the online critics' MC-dropout variance
+  /// with mc_samples passes whose masks come from `rng`. In (0, 1] with the
+  /// default clamp [0, 1.5] (exp(-beta v) <= 1); low where the critics disagree
+  /// with themselves, i.e. away from the data.
+  RowVector uncertainty_weights(const ConstRef& states, const ConstRef& actions, Rng& rng) const;
+  /// MC-dropout moments of the online critics at (raw states, actions) over
+  /// `samples` (>= 2) passes with masks from `rng`: mean and variance, critics x B.
+  /// The mean is the value UWAC's own targets bootstrap from; it differs from
+  /// q_values() (dropout off) by the nonlinearity's response to dropout.
+  void q_moments(const ConstRef& states, const ConstRef& actions, int samples, Rng& rng,
+                 Matrix& mean, Matrix& variance) const;
 
  private:
-  RowVector weights(const Matrix& variance) const;
-  float gamma_, tau_, noise_, noise_clip_, beta_, wmin_, wmax_;
-  int delay_, samples_;
-  nn::TanhActor actor_, target_actor_;
-  nn::Mlp critics_, target_critics_;
-  nn::Adam actor_opt_, critic_opt_;
-  std::int64_t updates_ = 0;
-  double last_actor_loss_ = 0.0;
-  nn::MlpWorkspace ws_actor_, ws_target_actor_, ws_critic_, ws_mc_;
-  Matrix in_, in_target_, next_a_, eps_, mean_, var_, dq_, da_;
+  bool bootstrap(const ConstRef& target_input, RowVector& value, RowVector& weight) override;
+  bool actor_weights(const ConstRef& input, RowVector& weight) override;
+  Rng* dropout_rng() override { return &noise_rng_; }  // dropout stays on while training
+
+  float beta_, wmin_, wmax_;
+  int samples_;
+  nn::MlpWorkspace ws_mc_;
+  Matrix mean_, var_;
 };
 
 }  // namespace mtf::agents

@@ -7,6 +7,7 @@
 // come from Boost.Random, whose algorithms are fixed across standard libraries.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <limits>
 
@@ -69,6 +70,15 @@ class Rng {
       x += 0x9e3779b97f4a7c15ULL;
       w = mix64(x);
     }
+  }
+
+  /// The engine's whole state (for checkpoints): an engine given it with
+  /// set_state() continues the stream exactly where this one is.
+  std::array<std::uint64_t, 4> state() const noexcept { return {s_[0], s_[1], s_[2], s_[3]}; }
+  /// Restores a state from state(). An all-zero state is not one xoshiro can
+  /// reach (it would only give zeros); callers restore states they saved.
+  void set_state(const std::array<std::uint64_t, 4>& s) noexcept {
+    for (int i = 0; i < 4; ++i) s_[i] = s[static_cast<std::size_t>(i)];
   }
 
   static constexpr result_type min() noexcept { return 0; }

@@ -23,6 +23,13 @@ class Adam {
   /// One update from the gradients currently in the parameters.
   void step();
   std::int64_t steps() const { return t_; }
+  /// Checkpoint access: the number of parameters (in construction order), the
+  /// first and second moment estimates of parameter i (its shape), and the
+  /// step count that drives the bias correction.
+  std::size_t size() const { return slots_.size(); }
+  Matrix& first_moment(std::size_t i) { return slots_[i].m; }
+  Matrix& second_moment(std::size_t i) { return slots_[i].v; }
+  void set_steps(std::int64_t t) { t_ = t; }
   const AdamOptions& options() const { return opt_; }
 
  private:

@@ -8,9 +8,11 @@
 #include "agents/nn/adam.h"
 #include "agents/nn/heads.h"
 #include "agents/nn/mlp.h"
+#include "gradient_check.h"
 
 using namespace mtf;
 using namespace mtf::nn;
+using mtf::agents::testing::check_gradients;
 
 namespace {
 
@@ -19,37 +21,6 @@ Matrix random_matrix(int rows, int cols, std::uint64_t seed, float scale = 1.0f)
   Matrix m;
   fill_normal(m, rows, cols, rng);
   return m * scale;
-}
-
-// Compares analytic gradients of a scalar loss with central differences, for a
-// sample of the entries of each parameter. Float32 with h = 1e-2 gives a
-// truncation error O(h^2 f''') ~ 1e-4 and a rounding error ~ 1e-7 |f| / h ~ 1e-4
-// for losses of order 1, so a mismatch above 2e-3 + 1e-2 |g| is a real bug.
-// Smooth (tanh) hidden layers are used so that no ReLU kink is crossed.
-void check_gradients(const std::vector<Param*>& params, const std::function<double()>& loss_and_grad,
-                     const std::function<double()>& loss_only, int per_param = 12) {
-  loss_and_grad();
-  std::vector<Matrix> analytic;
-  for (Param* p : params) analytic.push_back(p->grad);
-  Rng pick(99);
-  const float h = 1e-2f;
-  for (std::size_t k = 0; k < params.size(); ++k) {
-    Param* p = params[k];
-    const int n = static_cast<int>(p->value.size());
-    for (int t = 0; t < std::min(n, per_param); ++t) {
-      const int i = n <= per_param ? t : static_cast<int>(pick.below(static_cast<std::uint32_t>(n)));
-      const float old = p->value.data()[i];
-      p->value.data()[i] = old + h;
-      const double up = loss_only();
-      p->value.data()[i] = old - h;
-      const double down = loss_only();
-      p->value.data()[i] = old;
-      const double numeric = (up - down) / (2.0 * h);
-      const double a = analytic[k].data()[i];
-      INFO("param " << p->name << " entry " << i << " analytic " << a << " numeric " << numeric);
-      CHECK(std::abs(a - numeric) <= 2e-3 + 1e-2 * std::abs(numeric));
-    }
-  }
 }
 
 MlpSpec small_spec(int in, int out, int members = 1, bool ln = false) {
