@@ -3,10 +3,13 @@
 #include "sim/protocol/experiment.h"
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <numeric>
+#include <set>
 #include <unistd.h>
 
 #include "agents/agent.h"
@@ -89,8 +92,10 @@ std::vector<TransitionRow> select_rows(const TransitionColumns& c, const std::ve
 
 /// A frozen copy of an agent (save + load), safe to deploy while the original trains on.
 PolicyPtr snapshot(const agents::Agent& a, const std::string& tag) {
+  static std::atomic<int> counter{0};
   const auto path = std::filesystem::temp_directory_path() /
-                    ("mtfsim-" + std::to_string(::getpid()) + "-" + tag + ".agent");
+                    ("mtfsim-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" +
+                     std::to_string(std::hash<std::string>{}(tag)) + ".agent");
   a.save(path);
   std::shared_ptr<agents::Agent> copy = agents::load_agent(path);
   std::filesystem::remove(path);
@@ -325,13 +330,45 @@ ExperimentResult run_experiment(const Scenario& sc, const ExperimentSpec& ex, co
   }
   std::map<std::string, double> train_seconds;
   std::map<std::string, std::int64_t> train_rows;
-  const auto train = [&](const AgentSpec& a, const std::vector<TransitionRow>& rows) {
-    if (rows.empty()) throw ExperimentError("experiment: agent " + a.name + ": its dataset " + a.dataset + " is empty");
+  std::set<std::string> failed;  // agents whose training diverged: reported, not deployed
+  const auto train = [&](const AgentSpec& a, const agents::Dataset& data) {
     const auto t = Clock::now();
-    const agents::Dataset data(rows);
-    agent.at(a.name)->train(data, a.steps);
+    try {
+      agent.at(a.name)->train(data, a.steps);
+    } catch (const agents::TrainingDiverged& e) {
+      failed.insert(a.name);
+      M.push_back(plain("training", a.name, "diverged_at_step", static_cast<double>(e.step()), std::nullopt,
+                        json{{"error", e.what()}}.dump()));
+      log("training " + a.name + " diverged: " + e.what());
+    }
     train_seconds[a.name] += seconds_since(t);
     train_rows[a.name] = data.size();
+  };
+  // Datasets are built once per (dataset, reward variant).
+  std::map<std::string, std::shared_ptr<const agents::Dataset>> datasets;
+  const auto dataset_for = [&](const AgentSpec& a) -> const agents::Dataset& {
+    std::string key = a.dataset;
+    if (a.reward) {
+      const RewardParams& w = *a.reward;
+      for (double x : {w.play, w.valid, w.watch_minutes, w.finish, w.like, w.share, w.comment, w.skip})
+        key.append("|").append(json(x).dump());
+    }
+    auto& d = datasets[key];
+    if (!d) {
+      const DatasetSpec& ds = dataset(a.dataset);
+      const auto rows = select_rows(col.transitions, dataset_groups(ds), ds.time_from * period, ds.time_to * period,
+                                    a.reward ? &*a.reward : nullptr);
+      if (rows.empty())
+        throw ExperimentError("experiment: agent " + a.name + ": its dataset " + a.dataset +
+                              " holds no transitions (check its groups and time window)");
+      d = std::make_shared<const agents::Dataset>(rows);
+    }
+    return *d;
+  };
+  std::size_t written = 0;
+  const auto flush = [&] {
+    rec.write_metrics(std::vector<MetricRow>(M.begin() + static_cast<std::ptrdiff_t>(written), M.end()));
+    written = M.size();
   };
   const auto agent_spec = [&](const std::string& name) -> const AgentSpec& {
     for (const auto& a : ex.agents)
@@ -341,7 +378,7 @@ ExperimentResult run_experiment(const Scenario& sc, const ExperimentSpec& ex, co
 
   // Progressive rounds split the days; all groups advance together.
   int round_days = sc.days;
-  for (const auto& p : ex.progressive) round_days = std::min(round_days, sc.days / p.rounds);
+  for (const auto& p : ex.progressive) round_days = std::gcd(round_days, sc.days / p.rounds);
   for (int day = 0; day < sc.days; day += round_days) {
     const RunResult r = sim.run_days(round_days, ro, &rec);
     log("exploration: days " + std::to_string(day) + "-" + std::to_string(day + round_days - 1) + ", " +
@@ -352,15 +389,18 @@ ExperimentResult run_experiment(const Scenario& sc, const ExperimentSpec& ex, co
       const int g = group_index(sc, p.group);
       const AgentSpec& a = agent_spec(p.agent);
       const int round = (day + round_days) / days_per_round;
-      train(a, select_rows(col.transitions, {g}, 0, 1e300, a.reward ? &*a.reward : nullptr));
+      const auto rows = select_rows(col.transitions, {g}, 0, 1e300, a.reward ? &*a.reward : nullptr);
+      if (rows.empty()) throw ExperimentError("experiment: progressive group " + p.group + " recorded no transitions");
+      train(a, agents::Dataset(rows));
       log("progressive: " + a.name + " trained after round " + std::to_string(round) + " of " + std::to_string(p.rounds));
       M.push_back(plain("progressive", a.name, "transitions_after_round", static_cast<double>(train_rows[a.name]), round));
-      if (day + round_days < sc.days)
+      if (day + round_days < sc.days && !failed.count(a.name))
         sim.set_policy(g, bounded_around(sc.groups[g], snapshot(*agent.at(a.name), a.name)));
     }
   }
   M.push_back(plain("exploration", "all", "transitions", static_cast<double>(col.transitions.size())));
   M.push_back(plain("exploration", "all", "impressions", static_cast<double>(col.impressions.size())));
+  flush();
 
   // Exploration cost: each group against the control group over the exploration days.
   if (!ex.exploration_control.empty()) {
@@ -376,12 +416,13 @@ ExperimentResult run_experiment(const Scenario& sc, const ExperimentSpec& ex, co
     }
   }
   // Seed 000 section 4.5.2: density of samples near the baseline, bounded uniform vs Gaussian.
-  {
-    double sigma = 0.2, bound = 0.15;
-    for (const auto& g : sc.groups) {
-      if (g.policy.kind == PolicyKind::kGaussian) sigma = g.policy.sigma;
-      if (g.policy.kind == PolicyKind::kBoundedUniform) bound = g.policy.bound[0];
-    }
+  // Only when the exploration has both kinds (seed 000's comparison).
+  double sigma = 0, bound = 0;
+  for (const auto& g : sc.groups) {
+    if (g.policy.kind == PolicyKind::kGaussian) sigma = g.policy.sigma;
+    if (g.policy.kind == PolicyKind::kBoundedUniform) bound = g.policy.bound[0];
+  }
+  if (sigma > 0 && bound > 0) {
     std::vector<float> mu(static_cast<std::size_t>(A), 0.0f);
     std::int64_t nb = 0;
     for (std::size_t i = 0; i < col.transitions.size(); ++i)
@@ -406,9 +447,7 @@ ExperimentResult run_experiment(const Scenario& sc, const ExperimentSpec& ex, co
     const bool progressive = std::any_of(ex.progressive.begin(), ex.progressive.end(),
                                          [&](const ProgressiveSpec& p) { return p.agent == a.name; });
     if (!progressive) {
-      const DatasetSpec& d = dataset(a.dataset);
-      train(a, select_rows(col.transitions, dataset_groups(d), d.time_from * period, d.time_to * period,
-                           a.reward ? &*a.reward : nullptr));
+      train(a, dataset_for(a));
       log("trained " + a.name + " (" + a.type + ") on " + a.dataset + ": " + std::to_string(train_rows[a.name]) +
           " transitions, " + std::to_string(a.steps) + " steps, " + std::to_string(train_seconds[a.name]).substr(0, 5) + " s");
     }
@@ -464,7 +503,9 @@ ExperimentResult run_experiment(const Scenario& sc, const ExperimentSpec& ex, co
     M.push_back(plain("online_learning", l.name, "seconds", seconds_since(tl)));
     policies.emplace_back(l.name, learner->best());
   }
-  for (const AgentSpec& a : ex.agents) policies.emplace_back(a.name, std::shared_ptr<const Policy>(std::move(agent.at(a.name))));
+  flush();
+  for (const AgentSpec& a : ex.agents)
+    if (!failed.count(a.name)) policies.emplace_back(a.name, std::shared_ptr<const Policy>(std::move(agent.at(a.name))));
 
   // ---- 4. Offline evaluation -----------------------------------------------
   std::map<std::string, std::map<std::string, double>> offline;  // metric -> policy -> value
@@ -487,6 +528,7 @@ ExperimentResult run_experiment(const Scenario& sc, const ExperimentSpec& ex, co
       for (const std::string& method : ex.ope.methods) {
         const auto t = Clock::now();
         agents::OpeEstimate e;
+        try {
         if (method == "ncis") {
           agents::NcisOptions no;
           no.cap = ex.ope.ncis_cap;
@@ -507,6 +549,12 @@ ExperimentResult run_experiment(const Scenario& sc, const ExperimentSpec& ex, co
             e = agents::fitted_q_evaluation(data, *policies[i].second, fo);
           }
         }
+        } catch (const std::exception& err) {
+          // A diverging estimator (likely for targets far outside the data) is a
+          // finding, not a reason to lose the run.
+          e.value = std::nan("");
+          e.details = json{{"error", err.what()}};
+        }
         offline[method][policies[i].first] = e.value;
         M.push_back(plain("offline", policies[i].first, method, e.value, e.transitions,
                           json{{"per_step", e.per_step}, {"seconds", seconds_since(t)}, {"details", e.details}}.dump()));
@@ -514,6 +562,8 @@ ExperimentResult run_experiment(const Scenario& sc, const ExperimentSpec& ex, co
       log("offline: " + policies[i].first + " evaluated (" + std::to_string(data.size()) + " transitions)");
     }
   }
+
+  flush();
 
   // ---- 5. Online A/B -------------------------------------------------------
   std::map<std::string, std::map<std::string, std::vector<double>>> online;  // metric -> arm -> lifts over reps
@@ -551,6 +601,9 @@ ExperimentResult run_experiment(const Scenario& sc, const ExperimentSpec& ex, co
       if (ab.pre_days > 0) c_pre = arm_values(pre_totals, asim, control, ab.pre_days);
       for (std::size_t k = 0; k < ab.arms.size(); ++k) {
         const ArmValues t = arm_values(asim.user_totals(), asim, static_cast<int>(k), ab.days);
+        std::optional<ArmValues> t_pre;
+        if (ab.pre_days > 0 && static_cast<int>(k) != control)
+          t_pre = arm_values(pre_totals, asim, static_cast<int>(k), ab.pre_days);
         for (const AbMetric& m : ab_metrics()) {
           M.push_back(plain("ab_level", ab.arms[k], m.name, arm_level(t, m), t.users));
           if (static_cast<int>(k) == control) {
@@ -561,15 +614,18 @@ ExperimentResult run_experiment(const Scenario& sc, const ExperimentSpec& ex, co
           if (!l) continue;
           M.push_back(lift_row("ab", ab.arms[k], m.name, *l, rep));
           online[m.name][ab.arms[k]].push_back(l->lift);
-          if (c_pre && !m.ratio) {
-            const ArmValues t_pre = arm_values(pre_totals, asim, static_cast<int>(k), ab.pre_days);
-            const stats::Cuped cu = stats::cuped(c.value.at(m.name), c_pre->value.at(m.name), t.value.at(m.name),
-                                                 t_pre.value.at(m.name));
+          if (t_pre && !m.ratio) {
             try {
+              const stats::Cuped cu = stats::cuped(c.value.at(m.name), c_pre->value.at(m.name), t.value.at(m.name),
+                                                   t_pre->value.at(m.name));
               MetricRow r = lift_row("ab_cuped", ab.arms[k], m.name, stats::mean_lift(cu.control, cu.treatment), rep);
-              r.details = json{{"theta", cu.theta}, {"variance_reduction", cu.variance_reduction}}.dump();
+              json d = json::parse(r.details);
+              d["theta"] = cu.theta;
+              d["variance_reduction"] = cu.variance_reduction;
+              r.details = d.dump();
               M.push_back(r);
             } catch (const std::invalid_argument&) {
+              // No variance in the pre-period (tiny arms): no CUPED row.
             }
           }
         }
@@ -595,8 +651,12 @@ ExperimentResult run_experiment(const Scenario& sc, const ExperimentSpec& ex, co
         for (const std::string& arm : ab.arms) {
           const auto it = values.find(arm);
           if (it == values.end() || !std::isfinite(it->second)) continue;
+          const auto& lifts = online[online_metric][arm];
+          if (lifts.empty()) continue;
+          const double mean_lift = stats::summarise(lifts).mean;
+          if (!std::isfinite(mean_lift)) continue;
           x.push_back(it->second);
-          y.push_back(stats::summarise(online[online_metric][arm]).mean);
+          y.push_back(mean_lift);
           used += (used.empty() ? "" : ", ") + arm;
         }
         const double tau = x.size() >= 2 ? stats::kendall_tau_b(x, y) : std::nan("");
@@ -608,7 +668,7 @@ ExperimentResult run_experiment(const Scenario& sc, const ExperimentSpec& ex, co
 
   res.wall_seconds = seconds_since(t0);
   M.push_back(plain("run", "all", "wall_seconds", res.wall_seconds));
-  rec.write_metrics(M);
+  flush();
   std::vector<SummaryRow> summary;
   rec.finish(summary, res.wall_seconds);
   return res;

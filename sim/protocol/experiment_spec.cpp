@@ -6,6 +6,9 @@
 #include <set>
 
 #include "agents/agent.h"
+#include "agents/online/online_learner.h"
+#include "sim/policies.h"
+#include "sim/state_features.h"
 #include "sim/protocol/experiment.h"
 
 namespace mtf::protocol {
@@ -214,6 +217,16 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin) {
         if (!o.at("hyperparameters").v->is_object()) o.at("hyperparameters").fail("an object");
         l.hyperparameters = *o.at("hyperparameters").v;
       }
+      // Validated now, not after the exploration: the learner's own checks, and
+      // one simulator group per candidate (at most 255).
+      try {
+        const auto learner = agents::make_online_learner(l.type, l.hyperparameters, kStateDim, s.action_dim(),
+                                                         std::make_shared<BaselinePolicy>(s.fusion), 1);
+        if (learner->candidates_per_round() > 255)
+          o.at("hyperparameters").fail("at most 255 candidates per round (one simulator group each)");
+      } catch (const std::invalid_argument& ex) {
+        o.at("hyperparameters").fail(std::string("hyperparameters the learner accepts (") + ex.what() + ")");
+      }
       e.learners.push_back(std::move(l));
     }
   }
@@ -283,6 +296,9 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin) {
     top.at("paper").object({"source", "offline", "online", "notes"});
     e.paper = *top.at("paper").v;
   }
+  if ((!e.agents.empty() || !e.ope.dataset.empty() || !e.gauc_dataset.empty()) && !s.record.transitions)
+    throw ExperimentError(origin + ": record.transitions: expected true: the experiment's agents and offline "
+                                   "metrics learn from the recorded transitions");
   if (e.gauc_dataset.empty() && e.ope.dataset.empty() && !e.ab && e.agents.empty() && e.learners.empty())
     top.fail("at least one of agents, learners, offline or ab");
   return e;

@@ -243,37 +243,67 @@ std::string report_markdown(const RunContents& run) {
     for (const MetricRow* r : ix.rows)
       if (r->section == "ab" && r->rep) reps = std::max(reps, *r->rep + 1);
     o << "## Online A/B test (Table 2)\n\n";
-    o << "Lift against the control arm: replicate 0's lift [95% CI] and significance; over all " << reps
-      << " replicates (independent user samples), the mean lift and its standard deviation. CUPED-adjusted lifts, "
-         "where a pre-period was run, are in table `metrics` (section ab_cuped).\n\n";
+    o << reps << " replicates (independent user samples of the same world). ";
     const auto& ms = ab_metrics();
-    std::vector<std::string> shown;
-    for (const AbMetric& m : ms)
-      if (ix.find("ab_level", ix.subjects("ab_level")[0], m.name)) shown.push_back(m.name);
-    o << "| arm | metric | arm value | lift (rep 0) [95% CI] | mean lift (sd) over reps | paper |\n|---|---|---|---|---|---|\n";
+    // Columns: the metrics the paper reports, the primary metric, reward and return rate.
+    std::string primary;
+    if (!sc.experiment_json.empty()) {
+      const json e = json::parse(sc.experiment_json);
+      if (e.contains("ab")) primary = e["ab"].value("primary", std::string("valid_per_user_day"));
+    }
+    std::vector<const AbMetric*> cols;
+    for (const AbMetric& m : ms) {
+      const bool in_paper = paper.contains("online") && paper["online"].contains(m.name);
+      if (in_paper || m.name == primary || std::string(m.name) == "reward_per_user_day" ||
+          std::string(m.name) == "return_rate")
+        cols.push_back(&m);
+    }
+    const std::vector<std::string> arms = ix.subjects("ab_level");
+    std::string control;
+    for (const std::string& arm : arms)
+      if (!ix.find("ab", arm, cols[0]->name)) control = arm;
+    o << "Control arm: " << control << " (";
+    for (std::size_t c = 0; c < cols.size(); ++c) {
+      const MetricRow* lv = ix.find("ab_level", control, cols[c]->name);
+      o << (c ? ", " : "") << cols[c]->label << " " << (lv ? fmt(lv->value, 4) : "n/a");
+    }
+    o << "). Each cell: replicate 0's lift [95% CI] with significance marks, then the mean lift over replicates "
+         "(standard deviation); the paper's number follows in its own column. Every metric of every arm, the "
+         "arms' own values and the CUPED-adjusted lifts are in table `metrics` (sections ab, ab_level, "
+         "ab_cuped, ab_summary).\n\n";
+    o << "| arm |";
+    for (const AbMetric* m : cols) o << " " << m->label << " | paper |";
+    o << "\n|---|";
+    for (std::size_t c = 0; c < cols.size(); ++c) o << "---|---|";
+    o << "\n";
     std::map<std::string, std::vector<std::pair<std::string, double>>> ours, theirs;
-    for (const std::string& arm : ix.subjects("ab_level")) {
-      for (const AbMetric& m : ms) {
-        const MetricRow* lv = ix.find("ab_level", arm, m.name);
-        if (!lv) continue;
-        const MetricRow* l = ix.find("ab", arm, m.name, 0);
-        const MetricRow* s = ix.find("ab_summary", arm, m.name);
+    for (const std::string& arm : arms) {
+      o << "| " << arm << " |";
+      for (const AbMetric* m : cols) {
+        const MetricRow* l = ix.find("ab", arm, m->name, 0);
+        const MetricRow* s = ix.find("ab_summary", arm, m->name);
         std::string text;
-        const double pn = paper_number(paper, "online", m.name, arm, &text);
-        o << "| " << arm << " | " << m.label << " | " << fmt(lv->value, 4) << " | ";
-        if (l) o << pct(l->value) << marks(l->p_value) << " [" << pct(*l->ci_low) << ", " << pct(*l->ci_high) << "]";
-        else o << "control";
-        o << " | ";
-        if (s) {
-          const json d = json::parse(s->details);
-          o << pct(s->value) << " (" << pct(d.value("sd", std::nan("")), 2) << ")";
+        const double pn = paper_number(paper, "online", m->name, arm, &text);
+        o << " ";
+        if (arm == control) {
+          o << "control";
+        } else if (l) {
+          o << pct(l->value) << marks(l->p_value) << " [" << pct(*l->ci_low) << ", " << pct(*l->ci_high) << "]";
+          if (s) {
+            const json d = json::parse(s->details);
+            o << "; " << pct(s->value) << " (" << fmt(100 * d.value("sd", std::nan("")), 2) << ")";
+          }
+        } else {
+          o << "n/a";
         }
-        o << " | " << (text.empty() ? "-" : text) << " |\n";
+        o << " | " << (arm == control && paper.contains("online") && paper["online"].contains(m->name) ? "*" : text.empty() ? "-" : text) << " |";
         const double mine = s ? s->value : (l ? l->value : 0.0);
-        ours[m.name].emplace_back(arm, mine);
-        if (std::isfinite(pn)) theirs[m.name].emplace_back(arm, pn);
-        else if (!l && paper.contains("online") && paper["online"].contains(m.name)) theirs[m.name].emplace_back(arm, 0.0);
+        ours[m->name].emplace_back(arm, mine);
+        if (std::isfinite(pn)) theirs[m->name].emplace_back(arm, pn);
+        else if (arm == control && paper.contains("online") && paper["online"].contains(m->name))
+          theirs[m->name].emplace_back(arm, 0.0);
       }
+      o << "\n";
     }
     o << "\n";
     for (const AbMetric& m : ms)
@@ -314,13 +344,13 @@ std::vector<Tracked> tracked_figures(const RunContents& run) {
     if (r.section == "offline") {
       // Estimates of a trained agent move with any change to its numerics; the band
       // is wide enough for that, narrow enough to catch a broken agent.
-      half = std::max(0.02 * std::fabs(r.value), r.metric == "weighted_gauc" ? 0.01 : 0.05);
+      half = std::max(0.05 * std::fabs(r.value), r.metric == "weighted_gauc" ? 0.015 : 0.1);
     } else if (r.section == "ab_summary") {
       const json d = r.details.empty() ? json::object() : json::parse(r.details);
       const double sd = d.value("sd", 0.0);
-      half = std::max({0.01, 3.0 * (std::isfinite(sd) ? sd : 0.0)});
+      half = std::max({0.02, 3.0 * (std::isfinite(sd) ? sd : 0.0)});
     } else if (r.section == "ab" && r.rep == 0 && r.ci_low && r.ci_high) {
-      half = std::max(0.01, 1.5 * (*r.ci_high - *r.ci_low) / 2);
+      half = std::max(0.02, 1.5 * (*r.ci_high - *r.ci_low) / 2);
     } else {
       continue;
     }

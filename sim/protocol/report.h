@@ -31,9 +31,8 @@ struct BandCheck {
 };
 
 /// Figures tracked by regression baselines: offline estimates, A/B lifts
-/// (replicate means), exploration lifts, with the half-width of their band:
-/// max(absolute floor, relative share of |value|, the figure's own 95% CI
-/// half-width where it has one).
+/// (replicate means and replicate 0), with the half-width of their band (see
+/// docs/experiments.md, "Regression tests of agents").
 struct Tracked {
   std::string key;
   double value = 0;

@@ -23,15 +23,17 @@ json tiny_world() {
   s["days"] = 2;
   s["population"]["size"] = 900;
   s["groups"] = json::array({
-      {{"name", "explore"}, {"share", 0.5}, {"policy", {{"type", "bounded_uniform"}, {"bound", 0.15}}}},
-      {{"name", "test"}, {"share", 0.5}, {"policy", {{"type", "baseline"}}}},
+      {{"name", "explore"}, {"share", 0.4}, {"policy", {{"type", "bounded_uniform"}, {"bound", 0.15}}}},
+      {{"name", "gauss"}, {"share", 0.2}, {"policy", {{"type", "gaussian"}, {"sigma", 0.2}}}},
+      {{"name", "test"}, {"share", 0.4}, {"policy", {{"type", "baseline"}}}},
   });
   s["experiment"] = {
       {"progressive", json::array({{{"group", "explore"}, {"agent", "IRL"}, {"rounds", 2}}})},
       {"datasets", {{"explore", {{"groups", {"explore"}}}}, {"test", {{"groups", {"test"}}}},
+                    {"both", {{"groups", {"explore", "gauss"}}}},
                     {"late", {{"groups", {"explore"}}, {"time", {0.5, 1.0}}}}}},
       {"agents", json::array({
-           {{"name", "BC"}, {"type", "bc"}, {"dataset", "explore"}, {"steps", 30},
+           {{"name", "BC"}, {"type", "bc"}, {"dataset", "both"}, {"steps", 30},
             {"hyperparameters", {{"hidden", {16, 16}}}}},
            {{"name", "IRL"}, {"type", "integratedrl_mtf"}, {"dataset", "explore"}, {"steps", 20},
             {"hyperparameters", {{"hidden", {16, 16}}, {"critics", 2}}}},
@@ -69,7 +71,7 @@ TEST_CASE("experiment blocks are validated with the JSON path and the fix") {
   };
   CHECK(with([](json& e) { e["bogus"] = 1; }).find("experiment.bogus: unknown key") != std::string::npos);
   CHECK(with([](json& e) { e["datasets"]["explore"]["groups"] = {"nope"}; })
-            .find("experiment.datasets.explore.groups[0]: expected the name of one of the scenario's groups (explore, test)") !=
+            .find("experiment.datasets.explore.groups[0]: expected the name of one of the scenario's groups (explore, gauss, test)") !=
         std::string::npos);
   CHECK(with([](json& e) { e["agents"][0]["type"] = "dqn"; }).find("experiment.agents[0].type: expected an agent type") !=
         std::string::npos);
@@ -131,13 +133,16 @@ TEST_CASE("a tiny experiment runs every stage, writes every table, and does not 
   CHECK(find("ab_summary", "IRL", "return_rate") != nullptr);
   CHECK(find("exploration", "explore", "valid_per_user_day") != nullptr);
   CHECK(find("progressive", "IRL", "transitions_after_round") != nullptr);
+  REQUIRE(find("online_learning", "ES", "user_days") != nullptr);
   CHECK(find("online_learning", "ES", "user_days")->value == 400.0 * 2);
   CHECK(find("agreement", "weighted_gauc", "valid_per_user_day") != nullptr);
   // Seed 000 section 4.5.2: the density ratio, measured against analytic.
+  REQUIRE(find("density", "ratio", "measured") != nullptr);
   const double measured = find("density", "ratio", "measured")->value;
   const double analytic = find("density", "ratio", "analytic")->value;
   CHECK(measured == doctest::Approx(analytic).epsilon(0.1));
   // The progressive agent trained twice (2 rounds of 20 steps).
+  REQUIRE(find("training", "IRL", "steps") != nullptr);
   CHECK(find("training", "IRL", "steps")->value == 40.0);
 
   const std::string md = report_markdown(dir / "t1.sqlite");
