@@ -310,8 +310,54 @@ std::string report_markdown(const RunContents& run) {
       if (theirs[m.name].size() >= 2) agreement.push_back(agreement_line(std::string("Online ") + m.label, ours[m.name], theirs[m.name]));
   }
 
+  std::string primary_metric;
+  if (!sc.experiment_json.empty()) {
+    const json e = json::parse(sc.experiment_json);
+    if (e.contains("ab")) primary_metric = e["ab"].value("primary", std::string("valid_per_user_day"));
+  }
+  if (ix.any("ab_cuped")) {
+    o << "### CUPED on the primary metric (" << primary_metric
+      << "; the pre-period's value as covariate), replicate 0\n\n| arm | lift [95% CI] | variance reduction |\n|---|---|---|\n";
+    for (const MetricRow* r : ix.rows) {
+      if (r->section != "ab_cuped" || r->rep != 0 || r->metric != primary_metric) continue;
+      const json d = r->details.empty() ? json::object() : json::parse(r->details);
+      o << "| " << r->subject << " | " << pct(r->value) << marks(r->p_value) << " ["
+        << pct(*r->ci_low) << ", " << pct(*r->ci_high) << "] | " << fmt(100 * d.value("variance_reduction", std::nan("")), 1)
+        << "% |\n";
+    }
+    o << "\n";
+  }
+
   if (ix.any("agreement")) {
     o << "## Ground truth: offline metrics against the online lifts\n\n";
+    // Per policy: every offline estimate next to its mean online lifts.
+    std::vector<std::string> offline_metrics, online_metrics;
+    for (const MetricRow* r : ix.rows) {
+      if (r->section != "agreement") continue;
+      if (std::find(offline_metrics.begin(), offline_metrics.end(), r->subject) == offline_metrics.end())
+        offline_metrics.push_back(r->subject);
+      if (std::find(online_metrics.begin(), online_metrics.end(), r->metric) == online_metrics.end())
+        online_metrics.push_back(r->metric);
+    }
+    o << "| policy |";
+    for (const auto& m : offline_metrics) o << " " << m << " |";
+    for (const auto& m : online_metrics) o << " online " << m << " (mean lift) |";
+    o << "\n|---|";
+    for (std::size_t i = 0; i < offline_metrics.size() + online_metrics.size(); ++i) o << "---|";
+    o << "\n";
+    for (const std::string& arm : ix.subjects("ab_level")) {
+      o << "| " << arm << " |";
+      for (const auto& m : offline_metrics) {
+        const MetricRow* r = ix.find("offline", arm, m);
+        o << " " << (r ? fmt(r->value, 4) : "n/a") << " |";
+      }
+      for (const auto& m : online_metrics) {
+        const MetricRow* r = ix.find("ab_summary", arm, m);
+        o << " " << (r ? pct(r->value) : "0 (control)") << " |";
+      }
+      o << "\n";
+    }
+    o << "\n";
     o << "Kendall tau between each offline estimate and the policies' mean online lift (A/B arms that were also "
          "evaluated offline; the control arm counts with lift 0). No paper could measure this: here the online truth "
          "is known.\n\n| offline metric | online metric | Kendall tau | policies |\n|---|---|---|---|\n";
