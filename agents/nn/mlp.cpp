@@ -16,6 +16,9 @@ constexpr int kRowChunk = 64;
 
 int chunks(int n, int size) { return std::max(1, (n + size - 1) / size); }
 
+/// Rows of an ensemble's stacked first layer per task (fixed, see Mlp::forward).
+constexpr int kFirstLayerSlab = 768;
+
 void fill_uniform(Eigen::Block<Matrix> m, float bound, Rng& rng) {
   for (Eigen::Index j = 0; j < m.cols(); ++j)
     for (Eigen::Index i = 0; i < m.rows(); ++i) m(i, j) = (2.0f * rng.uniform01() - 1.0f) * bound;
@@ -193,12 +196,31 @@ const Matrix& Mlp::forward(const ConstRef& x, MlpWorkspace& ws, Rng* dropout_rng
   }
   ws.out.resize(M * spec_.output, B);
 
+  // An ensemble's first layers are one product W_0 (M n x in) * X (in x B), cut
+  // into fixed slabs of rows for the threads (a fixed cut: the results do not
+  // depend on the thread count); the deeper layers are per-member blocks.
+  const bool stacked_first = M > 1 && L > 1 && !spec_.layer_norm;
+  if (stacked_first) {
+    const int rows = M * width(0);
+    parallel_for(chunks(rows, kFirstLayerSlab), [&](int t) {
+      const Eigen::Index r0 = static_cast<Eigen::Index>(t) * kFirstLayerSlab;
+      const Eigen::Index nr = std::min<Eigen::Index>(kFirstLayerSlab, rows - r0);
+      auto z = ws.act[0].middleRows(r0, nr);
+      z.colwise() = bias_[0].value.middleRows(r0, nr).col(0);
+      gemm_add(z, weight_[0].value.middleRows(r0, nr), x);
+      if (spec_.activation == Activation::kRelu)
+        z = z.cwiseMax(0.0f);
+      else
+        z = z.array().tanh();
+      if (dropout) ws.drop[0].middleRows(r0, nr) = z.cwiseProduct(ws.mask[0].middleRows(r0, nr));
+    });
+  }
   const int col_chunks = M == 1 ? chunks(static_cast<int>(B), kColumnChunk) : 1;
   parallel_for(M * col_chunks, [&](int task) {
     const int m = task / col_chunks;
     const Eigen::Index c0 = static_cast<Eigen::Index>(task % col_chunks) * kColumnChunk;
     const Eigen::Index nc = col_chunks == 1 ? B : std::min<Eigen::Index>(kColumnChunk, B - c0);
-    for (int l = 0; l < L; ++l) {
+    for (int l = stacked_first ? 1 : 0; l < L; ++l) {
       const int n = width(l);
       const auto w = weight_[l].value.middleRows(m * n, n);
       const auto b = bias_[l].value.middleRows(m * n, n);

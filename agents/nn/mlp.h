@@ -6,9 +6,11 @@
 // Every layer is stored stacked: layer l is one (M * n_l) x n_{l-1} matrix whose
 // rows [m * n_l, (m + 1) * n_l) belong to member m, so the first layers of all
 // members form one product W_0 * X, and the deeper layers are per-member blocks.
-// The work is split into one task per member (each a full-batch GEMM chain, no
-// per-sample loops); a single network (M = 1) splits its batch into fixed
-// column chunks instead. Members never interact, so one Adam over the stacked
+// The forward pass computes that first product for all members at once (cut
+// into fixed slabs of rows for the threads; without layer norm), then one task
+// per member for the deeper layers (each a full-batch GEMM chain, no per-sample
+// loops); a single network (M = 1) splits its batch into fixed column chunks
+// instead. Members never interact, so one Adam over the stacked
 // matrices is M independent optimisers.
 #pragma once
 
