@@ -123,7 +123,10 @@ int cmd_run(const std::vector<std::string>& args) {
   po::notify(vm);
   if (vm.count("help")) {
     std::cout << opts << "\nSimulates the scenario's groups for its days, prints the summary table\n"
-                         "and writes every transition and online metric to an SQLite database.\n";
+                         "and writes every transition and online metric to an SQLite database.\n"
+                         "A scenario with an \"experiment\" block runs its whole protocol instead\n"
+                         "(exploration, training, online learners, offline evaluation, A/B test;\n"
+                         "docs/experiments.md) and prints the report (see also: mtfsim report).\n";
     return 0;
   }
   if (!vm.count("scenario")) throw po::error("run: missing SCENARIO.json (try: mtfsim run scenarios/quickstart.json)");
