@@ -36,5 +36,16 @@ check "run --help works" "$mtfsim" run --help
 check "an unknown command fails" bash -c "! '$mtfsim' frobnicate 2>/dev/null"
 check "a bad thread count fails" bash -c "! '$mtfsim' run '$src/tests/data/tiny.json' --threads 0 --no-record 2>/dev/null"
 
+# report and regress: clear errors for the wrong kind of input.
+check "report of a plain run fails" bash -c "! '$mtfsim' report '$work/tiny.sqlite' 2> '$work/err'"
+check "report says what is missing" grep -q "no experiment metrics" "$work/err"
+check "report of a missing file fails" bash -c "! '$mtfsim' report '$work/none.sqlite' 2>/dev/null"
+check "regress of a plain scenario fails" bash -c "! '$mtfsim' regress '$src/tests/data/tiny.json' --baseline '$work/b.json' 2> '$work/err'"
+check "regress says the scenario has no experiment" grep -q "no experiment block" "$work/err"
+check "regress without a baseline file fails" bash -c "! '$mtfsim' regress '$src/scenarios/integratedrl_mtf_small.json' --baseline '$work/none.json' 2> '$work/err'"
+check "regress says how to create the baseline" grep -q -- "--update" "$work/err"
+check "report --help works" "$mtfsim" report --help
+check "regress --help works" "$mtfsim" regress --help
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
