@@ -85,6 +85,28 @@ fs::path default_out(const mtf::Scenario& s, const fs::path& scenario_path) {
   return fs::path("results") / (scenario_path.stem().string() + ".sqlite");
 }
 
+/// Parses a command's flags plus one positional argument stored as `positional`.
+po::variables_map parse_command(const std::vector<std::string>& args, const po::options_description& opts,
+                                const char* positional, const char* what) {
+  po::options_description hidden;
+  hidden.add_options()(positional, po::value<std::string>(), what);
+  po::options_description all;
+  all.add(opts).add(hidden);
+  po::positional_options_description pos;
+  pos.add(positional, 1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
+  po::notify(vm);
+  return vm;
+}
+
+/// --threads, checked.
+int threads_flag(const po::variables_map& vm) {
+  const int threads = vm["threads"].as<int>();
+  if (threads < 1 || threads > 256) throw po::error("--threads: expected 1..256, got " + std::to_string(threads));
+  return threads;
+}
+
 /// Runs a scenario's experiment protocol, then prints its report.
 void run_experiment_cmd(const mtf::Scenario& sc, const fs::path& path, const fs::path& out, int threads, bool quiet) {
   const mtf::protocol::ExperimentSpec spec = mtf::protocol::parse_experiment(sc, path.string());
@@ -112,15 +134,7 @@ int cmd_run(const std::vector<std::string>& args) {
       ("threads,t", po::value<int>()->default_value(2), "simulation threads (results do not depend on it)")
       ("quiet,q", "no progress bar")
       ("no-record", "write no database (summary only)");
-  po::options_description hidden;
-  hidden.add_options()("scenario", po::value<std::string>(), "scenario file");
-  po::options_description all;
-  all.add(opts).add(hidden);
-  po::positional_options_description pos;
-  pos.add("scenario", 1);
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
-  po::notify(vm);
+  const po::variables_map vm = parse_command(args, opts, "scenario", "scenario file");
   if (vm.count("help")) {
     std::cout << opts << "\nSimulates the scenario's groups for its days, prints the summary table\n"
                          "and writes every transition and online metric to an SQLite database.\n"
@@ -133,8 +147,7 @@ int cmd_run(const std::vector<std::string>& args) {
   const fs::path path = vm["scenario"].as<std::string>();
   mtf::Scenario sc = mtf::load_scenario(path);
   if (vm.count("seed")) sc.seed = vm["seed"].as<std::uint64_t>();
-  const int threads = vm["threads"].as<int>();
-  if (threads < 1 || threads > 256) throw po::error("--threads: expected 1..256, got " + std::to_string(threads));
+  const int threads = threads_flag(vm);
   const bool quiet = vm.count("quiet") > 0;
 
   if (!sc.experiment_json.empty()) {
@@ -249,15 +262,7 @@ int cmd_bench_sim(const std::vector<std::string>& args) {
 int cmd_report(const std::vector<std::string>& args) {
   po::options_description opts("mtfsim report RUN.sqlite [options]");
   opts.add_options()("help,h", "show this help")("out,o", po::value<std::string>(), "write the markdown here (default: stdout)");
-  po::options_description hidden;
-  hidden.add_options()("db", po::value<std::string>(), "run database");
-  po::options_description all;
-  all.add(opts).add(hidden);
-  po::positional_options_description pos;
-  pos.add("db", 1);
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
-  po::notify(vm);
+  const po::variables_map vm = parse_command(args, opts, "db", "run database");
   if (vm.count("help")) {
     std::cout << opts << "\nPrints the paper-style tables of an experiment's run database (markdown),\n"
                          "with the paper's published numbers beside the testbed's.\n";
@@ -283,15 +288,7 @@ int cmd_regress(const std::vector<std::string>& args) {
       ("out,o", po::value<std::string>(), "run database (default: a temporary file, removed)")
       ("threads,t", po::value<int>()->default_value(2), "threads (results do not depend on it)")
       ("quiet,q", "no progress lines");
-  po::options_description hidden;
-  hidden.add_options()("scenario", po::value<std::string>(), "scenario file");
-  po::options_description all;
-  all.add(opts).add(hidden);
-  po::positional_options_description pos;
-  pos.add("scenario", 1);
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
-  po::notify(vm);
+  const po::variables_map vm = parse_command(args, opts, "scenario", "scenario file");
   if (vm.count("help")) {
     std::cout << opts << "\nRuns an experiment scenario and compares every agent's offline estimates\n"
                          "and online lifts with the band recorded in the baseline file. Exit 0: all\n"
@@ -310,7 +307,7 @@ int cmd_regress(const std::vector<std::string>& args) {
                                        : fs::temp_directory_path() / ("mtfsim-regress-" + std::to_string(::getpid()) + ".sqlite");
   const mtf::protocol::ExperimentSpec spec = mtf::protocol::parse_experiment(sc, path.string());
   mtf::protocol::ExperimentOptions eo;
-  eo.threads = vm["threads"].as<int>();
+  eo.threads = threads_flag(vm);
   if (!vm.count("quiet")) eo.log = [](const std::string& line) { std::fprintf(stderr, "  %s\n", line.c_str()); };
   mtf::protocol::run_experiment(sc, spec, out, eo);
   const mtf::RunContents run = mtf::read_run(out, false, false);
