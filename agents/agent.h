@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "agents/dataset.h"
-#include "sim/policy.h"
+#include "core/policy.h"
 
 namespace mtf::agents {
 

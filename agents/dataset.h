@@ -1,6 +1,7 @@
 // The offline dataset agents learn from: transitions (s, a, r, s', done) plus
 // what the behaviour policy knew (baseline action mu_bp(s), exploration bounds,
-// log density), from memory or from a run database; the state normalisation
+// log density), from recorded transitions (a run database is read by
+// experiments/datasets.h); the state normalisation
 // computed from the data; seeded minibatches.
 //
 // Layout (see nn/tensor.h): every per-transition quantity is a column, so a
@@ -13,8 +14,8 @@
 #include <vector>
 
 #include "agents/nn/tensor.h"
-#include "results/recorder.h"
-#include "sim/rng.h"
+#include "core/rng.h"
+#include "core/transitions.h"
 
 namespace mtf::agents {
 
@@ -54,8 +55,6 @@ class Dataset {
   /// the row is missing) the transition's own bounds stand in for them.
   /// Throws std::invalid_argument naming the row when dimensions disagree.
   explicit Dataset(const std::vector<TransitionRow>& rows);
-  /// Reads the transitions of a run database (results/recorder.h read_run).
-  static Dataset from_run(const std::filesystem::path& path);
 
   int size() const { return static_cast<int>(state_.cols()); }
   int state_dim() const { return static_cast<int>(state_.rows()); }

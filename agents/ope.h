@@ -22,7 +22,7 @@
 #include <string>
 
 #include "agents/dataset.h"
-#include "sim/policy.h"
+#include "core/policy.h"
 
 namespace mtf::agents {
 

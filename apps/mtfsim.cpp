@@ -18,8 +18,8 @@
 
 #include "results/recorder.h"
 #include "sim/scenario.h"
-#include "sim/protocol/experiment.h"
-#include "sim/protocol/report.h"
+#include "experiments/experiment.h"
+#include "experiments/report.h"
 #include "sim/simulator.h"
 #include <fstream>
 #if __has_include("agents/train_bench.h")
@@ -109,9 +109,9 @@ int threads_flag(const po::variables_map& vm) {
 
 /// Runs a scenario's experiment protocol, then prints its report.
 void run_experiment_cmd(const mtf::Scenario& sc, const fs::path& path, const fs::path& out, int threads, bool quiet) {
-  const mtf::protocol::ExperimentSpec spec = mtf::protocol::parse_experiment(sc, path.string());
+  const mtf::experiments::ExperimentSpec spec = mtf::experiments::parse_experiment(sc, path.string());
   if (out.has_parent_path()) fs::create_directories(out.parent_path());
-  mtf::protocol::ExperimentOptions eo;
+  mtf::experiments::ExperimentOptions eo;
   eo.threads = threads;
   const auto t0 = std::chrono::steady_clock::now();
   if (!quiet)
@@ -122,8 +122,8 @@ void run_experiment_cmd(const mtf::Scenario& sc, const fs::path& path, const fs:
   if (!quiet)
     std::cerr << "mtfsim: experiment " << sc.name << ": " << sc.population.size << " users exploring for " << sc.days
               << " days in " << sc.groups.size() << " groups, " << threads << " threads\n";
-  mtf::protocol::run_experiment(sc, spec, out, eo);
-  std::cout << mtf::protocol::report_markdown(out) << "\nrun database: " << out.string() << "\n";
+  mtf::experiments::run_experiment(sc, spec, out, eo);
+  std::cout << mtf::experiments::report_markdown(out) << "\nrun database: " << out.string() << "\n";
 }
 
 int cmd_run(const std::vector<std::string>& args) {
@@ -269,7 +269,7 @@ int cmd_report(const std::vector<std::string>& args) {
     return 0;
   }
   if (!vm.count("db")) throw po::error("report: missing RUN.sqlite (written by mtfsim run on an experiment scenario)");
-  const std::string md = mtf::protocol::report_markdown(vm["db"].as<std::string>());
+  const std::string md = mtf::experiments::report_markdown(vm["db"].as<std::string>());
   if (vm.count("out")) {
     std::ofstream f(vm["out"].as<std::string>());
     if (!f) throw std::runtime_error(vm["out"].as<std::string>() + ": cannot write (check the folder exists)");
@@ -305,26 +305,26 @@ int cmd_regress(const std::vector<std::string>& args) {
     throw std::runtime_error(baseline.string() + ": no such baseline file; create it with --update");
   const fs::path out = vm.count("out") ? fs::path(vm["out"].as<std::string>())
                                        : fs::temp_directory_path() / ("mtfsim-regress-" + std::to_string(::getpid()) + ".sqlite");
-  const mtf::protocol::ExperimentSpec spec = mtf::protocol::parse_experiment(sc, path.string());
-  mtf::protocol::ExperimentOptions eo;
+  const mtf::experiments::ExperimentSpec spec = mtf::experiments::parse_experiment(sc, path.string());
+  mtf::experiments::ExperimentOptions eo;
   eo.threads = threads_flag(vm);
   if (!vm.count("quiet")) eo.log = [](const std::string& line) { std::fprintf(stderr, "  %s\n", line.c_str()); };
-  mtf::protocol::run_experiment(sc, spec, out, eo);
+  mtf::experiments::run_experiment(sc, spec, out, eo);
   const mtf::RunContents run = mtf::read_run(out, false, false);
   if (!vm.count("out")) fs::remove(out);
   if (vm.count("update")) {
-    mtf::protocol::write_baseline(baseline, run);
-    std::cout << "regress: wrote " << mtf::protocol::tracked_figures(run).size() << " figures to " << baseline.string() << "\n";
+    mtf::experiments::write_baseline(baseline, run);
+    std::cout << "regress: wrote " << mtf::experiments::tracked_figures(run).size() << " figures to " << baseline.string() << "\n";
     return 0;
   }
-  const auto checks = mtf::protocol::check_baseline(baseline, run);
+  const auto checks = mtf::experiments::check_baseline(baseline, run);
   const auto moved = std::count_if(checks.begin(), checks.end(), [](const auto& c) { return !c.inside; });
   if (moved == 0) {
     std::cout << "regress: all " << checks.size() << " figures inside their bands (" << baseline.string() << ")\n";
     return 0;
   }
   std::cout << "regress: " << moved << " of " << checks.size() << " figures left their bands (" << baseline.string()
-            << "):\n\n" << mtf::protocol::format_checks(checks, true)
+            << "):\n\n" << mtf::experiments::format_checks(checks, true)
             << "\nIf the change is intended, rewrite the baseline: mtfsim regress " << path.string()
             << " --baseline " << baseline.string() << " --update\n";
   return 3;

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "sim/tasks.h"
+#include "core/tasks.h"
 
 namespace mtf {
 

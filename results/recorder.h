@@ -15,7 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "sim/tasks.h"
+#include "core/tasks.h"
+#include "core/transitions.h"
 
 namespace mtf {
 
@@ -60,22 +61,6 @@ struct SessionRow {
   BehaviourCounts counts;    ///< summed over the session
 };
 
-/// One request of one session: (s, a, r, s', done) plus what the behaviour policy knew.
-struct TransitionRow {
-  std::int64_t user = 0;
-  std::int32_t session = 0;
-  std::int32_t step = 0;      ///< request index within the session, from 0
-  std::int32_t group = 0;
-  double time = 0;            ///< simulated seconds at the request
-  std::vector<float> state, action, next_state;
-  float reward = 0;
-  bool done = false;          ///< the session ended after this request
-  BehaviourCounts counts;
-  std::vector<float> baseline;            ///< empty when unknown
-  std::vector<float> lower, upper;        ///< empty when unknown
-  std::optional<double> log_density;      ///< nullopt when unknown
-};
-
 /// Online metrics of one user on one day (only days the user was active).
 struct UserDayRow {
   std::int64_t user = 0;
@@ -97,7 +82,7 @@ struct ImpressionRow {
   std::int32_t item = 0;
   bool valid = false;          ///< label: watched more than 10 s
   float reward = 0;            ///< Formula 2 over this item's behaviours alone
-  std::array<float, kNumTasks> pred{};  ///< the MTL predictions the ranker fused (sim/tasks.h order)
+  std::array<float, kNumTasks> pred{};  ///< the MTL predictions the ranker fused (core/tasks.h order)
 };
 
 /// One figure of an experiment (table `metrics`): an offline estimate, an A/B
@@ -111,45 +96,6 @@ struct MetricRow {
   std::optional<std::int64_t> rep;  ///< replicate (A/B seed index, learner round); nullopt: aggregate
   std::optional<std::int64_t> n;    ///< sample size behind the figure
   std::string details;   ///< JSON object or empty
-};
-
-/// Transitions in columnar form, which is how the simulator hands them over:
-/// no allocation per row, and the writer binds the blobs straight from the flat
-/// arrays. Row i's vectors are the slices [i * dim, (i + 1) * dim); baseline,
-/// lower and upper hold action_dim values for every row and are written as NULL
-/// where the row's has_baseline / has_bounds flag is false.
-struct TransitionColumns {
-  struct Row {
-    std::int64_t user = 0;
-    std::int32_t session = 0, step = 0, group = 0;
-    double time = 0;
-    float reward = 0;
-    bool done = false, has_baseline = false, has_bounds = false;
-    BehaviourCounts counts;
-    std::optional<double> log_density;
-  };
-  int state_dim = 0, action_dim = 0;
-  std::vector<Row> rows;
-  std::vector<float> state, action, next_state, baseline, lower, upper;
-
-  std::size_t size() const { return rows.size(); }
-  void clear() {
-    rows.clear();
-    for (auto* v : {&state, &action, &next_state, &baseline, &lower, &upper}) v->clear();
-  }
-  /// Appends all of `other`'s rows (same dimensions).
-  void append(const TransitionColumns& other) {
-    rows.insert(rows.end(), other.rows.begin(), other.rows.end());
-    const auto add = [](std::vector<float>& to, const std::vector<float>& from) {
-      to.insert(to.end(), from.begin(), from.end());
-    };
-    add(state, other.state);
-    add(action, other.action);
-    add(next_state, other.next_state);
-    add(baseline, other.baseline);
-    add(lower, other.lower);
-    add(upper, other.upper);
-  }
 };
 
 /// A unit of work for the writer: rows produced by one block of users on one day.

@@ -10,7 +10,7 @@
 #include <numeric>
 #include <queue>
 
-#include "sim/rng.h"
+#include "core/rng.h"
 
 namespace mtf {
 namespace {

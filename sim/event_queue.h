@@ -9,12 +9,9 @@
 #include <queue>
 #include <vector>
 
+#include "core/sim_time.h"
+
 namespace mtf {
-
-/// Simulated time in seconds since the start of the run.
-using SimTime = double;
-
-inline constexpr SimTime kSecondsPerDay = 86400.0;
 
 enum class EventKind : std::uint8_t {
   kSessionStart,

@@ -27,7 +27,7 @@
 #include <span>
 #include <vector>
 
-#include "sim/policy.h"
+#include "core/policy.h"
 
 namespace mtf {
 

@@ -12,10 +12,9 @@ namespace mtf {
 namespace {
 
 int feature(std::string_view name) {
-  for (int i = 0; i < kStateDim; ++i)
-    if (kStateFeatures[i].name == name) return i;
-  assert(false && "unknown state feature");
-  return 0;
+  const int i = state_feature_index(name);
+  assert(i >= 0 && "unknown state feature");
+  return i;
 }
 
 void deterministic_info(std::span<const float> action, ActionInfo* info) {

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "sim/fusion.h"
-#include "sim/policy.h"
+#include "core/policy.h"
 #include "sim/scenario.h"
 
 namespace mtf {

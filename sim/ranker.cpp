@@ -1,7 +1,7 @@
 // Retrieval, MTL predictions, fusion and top-L selection (see ranker.h).
 #include "sim/ranker.h"
 
-#include "sim/fast_math.h"
+#include "core/fast_math.h"
 
 #include <algorithm>
 #include <array>

@@ -23,7 +23,7 @@
 
 #include "sim/catalogue.h"
 #include "sim/fusion.h"
-#include "sim/rng.h"
+#include "core/rng.h"
 #include "users/user_model.h"
 
 namespace mtf {

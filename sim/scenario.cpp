@@ -949,14 +949,6 @@ void write_pretty(const Json& v, std::size_t indent, std::size_t prefix, std::st
 // Public API
 // ---------------------------------------------------------------------------
 
-bool operator==(const SegmentParams& a, const SegmentParams& b) {
-  return a.name == b.name && a.age_mix == b.age_mix && equal_fields(segment_fields(), a, b);
-}
-
-bool operator==(const UserDynamicsParams& a, const UserDynamicsParams& b) {
-  return equal_fields(user_model_fields(), a, b);
-}
-
 Scenario parse_scenario(const std::string& json_text, const std::string& origin) {
   const Json doc = parse_json(json_text, origin);
   const Node root{&doc, "", &origin};
@@ -986,7 +978,7 @@ Scenario parse_scenario(const std::string& json_text, const std::string& origin)
   parse_user_model(top, s);
   parse_groups(top, s);
   parse_record(top, s);
-  // The experiment block is validated by the protocol engine (sim/protocol/),
+  // The experiment block is validated by the protocol engine (experiments/),
   // which knows the agents; here it only has to be an object.
   if (const Node n = top.at("experiment"); !n.missing()) {
     if (!n.value->is_object()) n.fail("an object (the experiment protocol, see docs/experiments.md)");

@@ -13,7 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "sim/tasks.h"
+#include "core/tasks.h"
+#include "metrics/reward.h"
 #include "users/user_params.h"
 
 namespace mtf {
@@ -22,17 +23,6 @@ namespace mtf {
 class ScenarioError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
-};
-
-/// Field-by-field equality of the user parameter structs (users/user_params.h
-/// declares none); scenario structs below default theirs on top of these.
-bool operator==(const SegmentParams& a, const SegmentParams& b);
-bool operator==(const UserDynamicsParams& a, const UserDynamicsParams& b);
-
-struct PopulationParams {
-  std::int64_t size = 20000;          ///< number of users, >= 1
-  std::vector<SegmentParams> segments;  ///< at least one
-  bool operator==(const PopulationParams&) const = default;
 };
 
 struct CatalogueParams {
@@ -88,13 +78,6 @@ struct FusionParams {
   std::array<double, kNumTasks> fixed_bias{};
   std::vector<FusionDim> dims;  ///< the action's dimensions, in order (d = dims.size())
   bool operator==(const FusionParams&) const = default;
-};
-
-/// Formula 2 of seed 000: reward = sum_i w_i v_i over the behaviours of one request.
-struct RewardParams {
-  double play = 0.0, valid = 1.0, watch_minutes = 0.5, finish = 0.3, like = 1.0, share = 2.0,
-         comment = 1.0, skip = -0.1;
-  bool operator==(const RewardParams&) const = default;
 };
 
 /// Policy types of a group (sim/policies.h, sim/exploration.h). Values are not
@@ -163,7 +146,7 @@ struct Scenario {
   std::vector<GroupSpec> groups;
   RecordParams record;
   /// The "experiment" block as compact JSON (empty: a plain run). Validated and
-  /// run by the protocol engine (sim/protocol/experiment.h).
+  /// run by the protocol engine (experiments/experiment.h).
   std::string experiment_json;
 
   bool operator==(const Scenario&) const = default;

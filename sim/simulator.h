@@ -14,7 +14,7 @@
 #include "metrics/online_metrics.h"
 #include "results/recorder.h"
 #include "sim/catalogue.h"
-#include "sim/policy.h"
+#include "core/policy.h"
 #include "sim/scenario.h"
 #include "users/population.h"
 #include "users/user_model.h"

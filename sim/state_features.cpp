@@ -6,7 +6,7 @@
 #include <cmath>
 #include <numbers>
 
-#include "sim/event_queue.h"
+#include "core/sim_time.h"
 
 namespace mtf {
 namespace {

@@ -1,59 +1,13 @@
-// The agent-facing state: a fixed-length feature vector built from what a real
-// recommender could observe (the profile's age group and gender, and behaviour
-// history), never from the user's hidden truth (interests, activity rate,
-// fatigue, satisfaction, tastes). This table is the one place the features are
-// defined; README's "State features" section mirrors it.
+// Building the agent-facing state of a user (the feature table is
+// core/state_features.h).
 #pragma once
 
-#include <array>
 #include <span>
-#include <string_view>
 
+#include "core/state_features.h"
 #include "users/user.h"
 
 namespace mtf {
-
-inline constexpr int kStateDim = 32;
-
-struct StateFeature {
-  std::string_view name;
-  std::string_view meaning;  ///< what it is and its scale
-};
-
-inline constexpr std::array<StateFeature, kStateDim> kStateFeatures = {{
-    {"age_group", "age group 0..3 divided by 3, in [0, 1]"},
-    {"male", "1 if male, else 0"},
-    {"activity", "log2(sessions per day since the run started, this one included) / 3, clipped to [-1, 1]"},
-    {"topic_top1", "share of the most played topic among plays in the last 100 shown items, [0, 1]"},
-    {"topic_top2", "share of the second most played topic (last 100), [0, 1]"},
-    {"topic_top3", "share of the third most played topic (last 100), [0, 1]"},
-    {"topics_played", "distinct topics played in the last 100 shown items / 10, clipped to [0, 2]"},
-    {"hist_play_rate", "plays / items shown over the last 100 shown items, [0, 1]"},
-    {"hist_valid_rate", "valid consumptions / items shown (last 100), [0, 1]"},
-    {"hist_finish_rate", "finishes / items shown (last 100), [0, 1]"},
-    {"hist_like_rate", "10 x likes / items shown (last 100), clipped to [0, 1]"},
-    {"hist_share_rate", "20 x shares / items shown (last 100), clipped to [0, 1]"},
-    {"hist_comment_rate", "20 x comments / items shown (last 100), clipped to [0, 1]"},
-    {"hist_skip_rate", "fast slides / items shown (last 100), [0, 1]"},
-    {"hist_watch_per_play", "mean watch seconds per play (last 100) / 60, clipped to [0, 2]"},
-    {"hist_fill", "items in the history window / 100, [0, 1]"},
-    {"session_requests", "requests so far in this session / 20, clipped to [0, 2] (flush num)"},
-    {"session_minutes", "minutes since the session started / 30, clipped to [0, 2]"},
-    {"last_plays", "plays in the previous request / items shown, [0, 1] (0 at session start)"},
-    {"last_valid", "valid consumptions in the previous request / items shown, [0, 1]"},
-    {"last_skips", "fast slides in the previous request / items shown, [0, 1]"},
-    {"last_watch", "watch seconds in the previous request / 120, clipped to [0, 2]"},
-    {"session_valid_rate", "valid consumptions / items shown in this session so far, [0, 1]"},
-    {"session_skip_rate", "fast slides / items shown in this session so far, [0, 1]"},
-    {"hour_sin", "sin(2 pi hour / 24), [-1, 1]"},
-    {"hour_cos", "cos(2 pi hour / 24), [-1, 1]"},
-    {"sessions_today", "sessions started today before this one / 5, clipped to [0, 2]"},
-    {"hours_since_last_session", "hours since the previous session ended / 24, clipped to [0, 2]; 2 if none"},
-    {"last_session_requests", "requests in the previous session / 20, clipped to [0, 2]"},
-    {"last_session_valid_rate", "valid consumptions / items shown in the previous session, [0, 1]"},
-    {"session_reward", "reward (Formula 2) accumulated in this session so far / 10, clipped to [-1, 3]"},
-    {"bias", "constant 1"},
-}};
 
 /// Writes the state of a user at simulated time `now` into `out` (size kStateDim).
 void build_state(const UserProfile& profile, const UserState& state, double now, std::span<float> out);

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <vector>
 
-#include "sim/rng.h"
+#include "core/rng.h"
 
 namespace mtf {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "sim/scenario.h"
+#include "users/user_params.h"
 #include "users/user.h"
 
 namespace mtf {

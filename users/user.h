@@ -6,7 +6,7 @@
 #include <array>
 #include <cstdint>
 
-#include "sim/tasks.h"
+#include "core/tasks.h"
 
 namespace mtf {
 

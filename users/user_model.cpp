@@ -6,13 +6,13 @@
 #include <boost/random/normal_distribution.hpp>
 #include <cmath>
 
-#include "sim/event_queue.h"
-#include "sim/fast_math.h"
+#include "core/sim_time.h"
+#include "core/fast_math.h"
 
 namespace mtf {
 namespace {
 
-inline float sigmoidf(float x) { return fast_sigmoid(x); }  // sim/fast_math.h: relative error < 2e-6
+inline float sigmoidf(float x) { return fast_sigmoid(x); }  // core/fast_math.h: relative error < 2e-6
 constexpr float kFinishFraction = 0.97f;
 constexpr float kInteractionShock = 0.8f;  // how strongly z couples interactions to watching
 

@@ -36,8 +36,8 @@
 #include <span>
 #include <vector>
 
-#include "sim/rng.h"
-#include "sim/tasks.h"
+#include "core/rng.h"
+#include "core/tasks.h"
 #include "users/user.h"
 #include "users/user_params.h"
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,7 @@ struct SegmentParams {
   double interaction = 0.0;           ///< mean logit shift of like/share/comment propensity
   double patience = 0.0;              ///< logit shift of staying after each request (+ stays longer)
   int interest_topics = 3;            ///< number of primary interest topics, >= 1
+  bool operator==(const SegmentParams&) const = default;
 };
 
 /// Constants of the user dynamics shared by all users (see users/user_model.h for
@@ -57,6 +59,14 @@ struct UserDynamicsParams {
   double interest_spill = 0.3;        ///< share of a change that spills to neighbouring topics
   double interest_daily_drift = 0.05; ///< daily mass moved along the topic graph
   double browse_seconds = 1.5;        ///< dwell of an item slid past without playing
+  bool operator==(const UserDynamicsParams&) const = default;
+};
+
+/// The scenario's "population" block.
+struct PopulationParams {
+  std::int64_t size = 20000;          ///< number of users, >= 1
+  std::vector<SegmentParams> segments;  ///< at least one
+  bool operator==(const PopulationParams&) const = default;
 };
 
 }  // namespace mtf

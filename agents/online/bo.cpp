@@ -12,7 +12,7 @@
 #include "agents/hyperparameters.h"
 #include "agents/online/online_detail.h"
 #include "agents/online/online_policies.h"
-#include "sim/state_features.h"
+#include "core/state_features.h"
 
 namespace mtf::agents {
 namespace {
@@ -36,10 +36,10 @@ PolicyPtr constant_policy(const Eigen::VectorXd& x) {
   return std::make_shared<FixedActionPolicy>(BayesianOptimisation::kName, std::move(a));
 }
 
-// The baseline's action for a user with no history: all features 0 but the bias (last) feature 1.
+// The baseline's action for a user with no history: all features 0 but the bias feature 1.
 Eigen::VectorXd no_history_action(const Policy& baseline, int state_dim, int d) {
   std::vector<float> s(static_cast<std::size_t>(state_dim), 0.0f);
-  if (state_dim == kStateDim) s.back() = 1.0f;
+  if (state_dim == kStateDim) s[kBiasFeature] = 1.0f;
   std::vector<float> a(static_cast<std::size_t>(d), 0.0f);
   Rng rng(0);  // the production rule is deterministic; the stream is never drawn from
   baseline.act(s, a, rng, nullptr);

@@ -83,7 +83,7 @@ EvolutionStrategy::EvolutionStrategy(const nlohmann::json& hyperparameters, int 
                                 std::to_string(kStateDim) + " state features, got state_dim " +
                                 std::to_string(state_dim) + "; use \"none\" or \"auto\"");
   if (scaling != "none" && state_dim == kStateDim) {
-    for (const FeatureRange& r : state_feature_ranges()) {
+    for (const StateFeature& r : kStateFeatures) {
       centre_.push_back(0.5f * (r.lo + r.hi));
       half_width_.push_back(0.5f * (r.hi - r.lo));
     }

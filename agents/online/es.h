@@ -22,7 +22,7 @@
 //   rank_shaping true: centred ranks in [-0.5, 0.5] (ties share their mean
 //     rank); false: z-scores of the round's scores.
 //   state_scaling "auto": "features" maps each feature's documented range
-//     (state_feature_ranges()) onto [-1, 1] and needs state_dim = kStateDim;
+//     (their ranges in core/state_features.h) onto [-1, 1] and needs state_dim = kStateDim;
 //     "none" feeds raw states; "auto" is "features" when state_dim = kStateDim.
 // Streams: network init from (seed, kAgentInit); round r's perturbations from
 // (seed, kAgentNoise, r).

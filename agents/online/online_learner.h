@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "sim/policy.h"
+#include "core/policy.h"
 
 namespace mtf::agents {
 

@@ -32,44 +32,6 @@ void FixedActionPolicy::act(std::span<const float>, std::span<float> action, Rng
   deterministic_info(action, info);
 }
 
-const std::array<FeatureRange, kStateDim>& state_feature_ranges() {
-  static const std::array<FeatureRange, kStateDim> kRanges = {{
-      {"age_group", 0, 1},
-      {"male", 0, 1},
-      {"activity", -1, 1},
-      {"topic_top1", 0, 1},
-      {"topic_top2", 0, 1},
-      {"topic_top3", 0, 1},
-      {"topics_played", 0, 2},
-      {"hist_play_rate", 0, 1},
-      {"hist_valid_rate", 0, 1},
-      {"hist_finish_rate", 0, 1},
-      {"hist_like_rate", 0, 1},
-      {"hist_share_rate", 0, 1},
-      {"hist_comment_rate", 0, 1},
-      {"hist_skip_rate", 0, 1},
-      {"hist_watch_per_play", 0, 2},
-      {"hist_fill", 0, 1},
-      {"session_requests", 0, 2},
-      {"session_minutes", 0, 2},
-      {"last_plays", 0, 1},
-      {"last_valid", 0, 1},
-      {"last_skips", 0, 1},
-      {"last_watch", 0, 2},
-      {"session_valid_rate", 0, 1},
-      {"session_skip_rate", 0, 1},
-      {"hour_sin", -1, 1},
-      {"hour_cos", -1, 1},
-      {"sessions_today", 0, 2},
-      {"hours_since_last_session", 0, 2},
-      {"last_session_requests", 0, 2},
-      {"last_session_valid_rate", 0, 1},
-      {"session_reward", -1, 3},
-      {"bias", -1, 1},
-  }};
-  return kRanges;
-}
-
 ResidualMlpPolicy::ResidualMlpPolicy(std::string name, PolicyPtr baseline,
                                      const ResidualNetShape& shape, std::span<const float> params,
                                      std::span<const float> centre,

@@ -9,8 +9,8 @@
 #include <string_view>
 #include <vector>
 
-#include "sim/policy.h"
-#include "sim/state_features.h"
+#include "core/policy.h"
+#include "core/state_features.h"
 
 namespace mtf::agents {
 
@@ -31,20 +31,6 @@ class FixedActionPolicy final : public Policy {
   std::string name_;
   std::vector<float> action_;
 };
-
-/// The documented range [lo, hi] of one state feature (sim/state_features.h).
-struct FeatureRange {
-  std::string_view name;
-  float lo = 0.0f;
-  float hi = 1.0f;
-};
-
-/// The ranges of the kStateDim features, in kStateFeatures' order, copied from
-/// the "[lo, hi]" in each feature's documentation ("male": [0, 1]; "bias": the
-/// constant 1 is given the range [-1, 1] so that it stays 1 after scaling).
-/// ES maps feature i to (x - centre) / half-width, i.e. onto [-1, 1] at the
-/// documented bounds. A test checks that this table matches kStateFeatures.
-const std::array<FeatureRange, kStateDim>& state_feature_ranges();
 
 /// Layout and scale of ES's residual network: state (S) -> hidden (H, tanh) -> d.
 /// Parameters form one flat vector, in this order: W1 (H x S, row-major),

@@ -1,11 +1,9 @@
-// The offline dataset: columns, next-state bounds, normalisation, minibatches,
-// and reading a run database.
+// The offline dataset: columns, next-state bounds, normalisation, minibatches.
 #include <doctest/doctest.h>
 
 #include <filesystem>
 
 #include "agents/dataset.h"
-#include "results/recorder.h"
 
 using namespace mtf;
 using namespace mtf::agents;
@@ -73,37 +71,4 @@ TEST_CASE("inconsistent transitions are rejected with the row named") {
   CHECK_THROWS_WITH_AS(Dataset{rows}, doctest::Contains("transition 1.action has 2 values, expected 1"),
                        std::invalid_argument);
   CHECK_THROWS_AS(Dataset{std::vector<TransitionRow>{}}, std::invalid_argument);
-}
-
-TEST_CASE("a dataset reads the transitions of a run database") {
-  const auto path = std::filesystem::temp_directory_path() / "mtf_agents_dataset_test.sqlite";
-  RunInfo info;
-  info.scenario_name = "dataset-test";
-  info.scenario_json = "{}";
-  info.state_dim = 2;
-  info.action_dim = 1;
-  info.state_features = {"x", "bias"};
-  info.action_names = {"w"};
-  {
-    Recorder rec(path, info);
-    RecordBatch batch;
-    batch.transitions = {row(1, 0, 0, 1, false), row(1, 0, 1, 2, true), row(2, 0, 0, 7, true)};
-    batch.transitions[2].lower.clear();  // unknown bounds
-    batch.transitions[2].upper.clear();
-    batch.transitions[2].log_density = -1.5;
-    rec.submit(std::move(batch));
-    rec.finish({}, 0.0);
-  }
-  const Dataset d = Dataset::from_run(path);
-  std::filesystem::remove(path);
-  REQUIRE(d.size() == 3);
-  CHECK(d.state_dim() == 2);
-  CHECK(d.action_dim() == 1);
-  Batch b;
-  std::vector<int> all = {0, 1, 2};
-  d.gather(all, b);
-  // Row order is the database's; find the user-2 transition by its reward.
-  int k = b.reward(0, 0) == 7.0f ? 0 : (b.reward(0, 1) == 7.0f ? 1 : 2);
-  CHECK(b.has_bounds(0, k) == 0.0f);
-  CHECK(d.log_density_coverage() == doctest::Approx(1.0 / 3.0));
 }

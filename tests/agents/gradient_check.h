@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "agents/nn/tensor.h"
-#include "sim/rng.h"
+#include "core/rng.h"
 
 namespace mtf::agents::testing {
 

@@ -17,7 +17,7 @@
 #include "agents/online/grid.h"
 #include "agents/online/online_learner.h"
 #include "agents/online/online_policies.h"
-#include "sim/state_features.h"
+#include "core/state_features.h"
 
 namespace mtf::agents {
 namespace {
@@ -58,7 +58,7 @@ States feature_states(int n, std::uint64_t seed) {
   States states(static_cast<std::size_t>(n), std::vector<float>(kStateDim));
   for (auto& s : states)
     for (int i = 0; i < kStateDim; ++i) {
-      const FeatureRange& r = state_feature_ranges()[static_cast<std::size_t>(i)];
+      const StateFeature& r = kStateFeatures[static_cast<std::size_t>(i)];
       s[static_cast<std::size_t>(i)] = r.lo + (r.hi - r.lo) * rng.uniform01();
     }
   for (auto& s : states) s.back() = 1.0f;
@@ -94,8 +94,7 @@ TEST_CASE(
     "features") {
   for (int i = 0; i < kStateDim; ++i) {
     const auto& f = kStateFeatures[static_cast<std::size_t>(i)];
-    const auto& r = state_feature_ranges()[static_cast<std::size_t>(i)];
-    CHECK(r.name == f.name);
+    const auto& r = f;
     const std::string meaning(f.meaning);
     const auto open = meaning.rfind('[');
     if (open == std::string::npos) continue;  // "male" and "bias" have no bracketed range

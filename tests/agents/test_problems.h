@@ -7,7 +7,7 @@
 #include "agents/agent.h"
 #include "agents/nn/heads.h"
 #include "results/recorder.h"
-#include "sim/rng.h"
+#include "core/rng.h"
 
 namespace mtf::agents::testing {
 

@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "sim/rng.h"
+#include "core/rng.h"
 
 using mtf::GaucResult;
 using mtf::weighted_gauc;

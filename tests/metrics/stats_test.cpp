@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "sim/rng.h"
+#include "core/rng.h"
 
 using namespace mtf::stats;
 

@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "sim/fast_math.h"
+#include "core/fast_math.h"
 
 using namespace mtf;
 

@@ -11,7 +11,7 @@
 #include <span>
 #include <string>
 
-#include "sim/rng.h"
+#include "core/rng.h"
 
 namespace mtf {
 

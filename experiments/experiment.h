@@ -32,7 +32,7 @@
 #include "results/recorder.h"
 #include "sim/scenario.h"
 
-namespace mtf::protocol {
+namespace mtf::experiments {
 
 /// Invalid experiment block: what() names the JSON path and the fix.
 class ExperimentError : public std::runtime_error {
@@ -133,4 +133,4 @@ struct AbMetric {
 };
 const std::vector<AbMetric>& ab_metrics();
 
-}  // namespace mtf::protocol
+}  // namespace mtf::experiments

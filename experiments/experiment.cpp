@@ -1,6 +1,6 @@
 // The protocol engine (see experiment.h): exploration with progressive rounds,
 // training, online learners, offline evaluation, replicated A/B tests.
-#include "sim/protocol/experiment.h"
+#include "experiments/experiment.h"
 
 #include <algorithm>
 #include <atomic>
@@ -19,14 +19,14 @@
 #include "metrics/gauc.h"
 #include "metrics/reward.h"
 #include "metrics/stats.h"
-#include "sim/event_queue.h"
+#include "core/sim_time.h"
 #include "sim/exploration.h"
 #include "sim/fusion.h"
 #include "sim/policies.h"
 #include "sim/simulator.h"
 #include "sim/state_features.h"
 
-namespace mtf::protocol {
+namespace mtf::experiments {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -674,4 +674,4 @@ ExperimentResult run_experiment(const Scenario& sc, const ExperimentSpec& ex, co
   return res;
 }
 
-}  // namespace mtf::protocol
+}  // namespace mtf::experiments

@@ -1,5 +1,5 @@
 // Markdown reports and regression bands (see report.h).
-#include "sim/protocol/report.h"
+#include "experiments/report.h"
 
 #include <algorithm>
 #include <cmath>
@@ -11,10 +11,10 @@
 #include <sstream>
 
 #include "metrics/stats.h"
-#include "sim/protocol/experiment.h"
+#include "experiments/experiment.h"
 #include "sim/scenario.h"
 
-namespace mtf::protocol {
+namespace mtf::experiments {
 namespace {
 
 using nlohmann::json;
@@ -467,4 +467,4 @@ std::string format_checks(const std::vector<BandCheck>& checks, bool only_failur
   return o.str();
 }
 
-}  // namespace mtf::protocol
+}  // namespace mtf::experiments

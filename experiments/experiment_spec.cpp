@@ -9,9 +9,9 @@
 #include "agents/online/online_learner.h"
 #include "sim/policies.h"
 #include "sim/state_features.h"
-#include "sim/protocol/experiment.h"
+#include "experiments/experiment.h"
 
-namespace mtf::protocol {
+namespace mtf::experiments {
 namespace {
 
 using Json = nlohmann::json;
@@ -317,4 +317,4 @@ const std::vector<AbMetric>& ab_metrics() {
   return m;
 }
 
-}  // namespace mtf::protocol
+}  // namespace mtf::experiments

@@ -6,12 +6,12 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "sim/protocol/experiment.h"
-#include "sim/protocol/report.h"
+#include "experiments/experiment.h"
+#include "experiments/report.h"
 #include "test_world.h"
 
 using namespace mtf;
-using namespace mtf::protocol;
+using namespace mtf::experiments;
 using nlohmann::json;
 namespace fs = std::filesystem;
 

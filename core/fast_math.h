@@ -2,7 +2,7 @@
 //
 // Written as plain scalar functions of IEEE arithmetic and bit operations so
 // that loops over candidates auto-vectorise (AVX-512 / AVX2) without library
-// calls. Accuracy, checked in tests/sim/fast_math_test.cpp: relative error below
+// calls. Accuracy, checked in tests/core/fast_math_test.cpp: relative error below
 // 2e-6 for fast_exp on [-87, 87] (the float argument reduction x / ln 2 loses up
 // to half an ulp of a number as large as 125) and absolute error below 5e-6 for
 // fast_log from 1e-20 to 1e20 (k ln 2 in float, |k| <= 66); near 1 both are

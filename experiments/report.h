@@ -8,7 +8,7 @@
 
 #include "results/recorder.h"
 
-namespace mtf::protocol {
+namespace mtf::experiments {
 
 /// The markdown report of a run database written by run_experiment: exploration
 /// cost and density, training, online learners, the offline table (weighted GAUC,
@@ -48,4 +48,4 @@ std::vector<BandCheck> check_baseline(const std::filesystem::path& file, const R
 /// A markdown table of the checks (all, or only the ones that moved).
 std::string format_checks(const std::vector<BandCheck>& checks, bool only_failures);
 
-}  // namespace mtf::protocol
+}  // namespace mtf::experiments
