@@ -53,6 +53,7 @@ class Agent : public Policy {
   /// `data`; later calls keep it. Calls `progress` after every step. Throws
   /// TrainingDiverged on a non-finite loss.
   virtual void train(const Dataset& data, std::int64_t steps, const ProgressCallback& progress = {}) = 0;
+  using Policy::act_batch;
   /// Actions (A x B) for raw states (S x B). Stochastic parts draw from rng.
   virtual void act_batch(const ConstRef& states, Matrix& actions, Rng& rng) const = 0;
   /// The critics' values Q_i(s, a) (one row per critic) for raw states; agents

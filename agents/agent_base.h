@@ -49,6 +49,7 @@ class AgentBase : public Agent {
 
   void train(const Dataset& data, std::int64_t steps, const ProgressCallback& progress = {}) override;
   void act(std::span<const float> state, std::span<float> action, Rng& rng, ActionInfo* info) const override;
+  using Policy::act_batch;
   void act_batch(const ConstRef& states, Matrix& actions, Rng& rng) const override;
   Matrix q_values(const ConstRef& states, const ConstRef& actions) const override;
   void save(const std::filesystem::path& path) const override;

@@ -1,6 +1,6 @@
 // The policy interface: maps an agent-facing state to a fusion action.
 //
-// States are the fixed-length feature vectors of sim/state_features.h; actions
+// States are the fixed-length feature vectors of core/state_features.h; actions
 // live in [-1, 1]^d and are mapped to fusion weights by the scenario's fusion
 // block. Agents (agents/) implement this interface; the simulator only calls it.
 #pragma once
@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <cstddef>
 #include <span>
 #include <string>
 
@@ -44,6 +45,22 @@ class Policy {
   /// the policy fills in what it knows about its action.
   virtual void act(std::span<const float> state, std::span<float> action, Rng& rng,
                    ActionInfo* info) const = 0;
+  /// Actions for n = rngs.size() states at once. The rows of a batch are
+  /// contiguous: state i is states[i * S, (i + 1) * S) with S = states.size() / n,
+  /// action i is actions[i * d, (i + 1) * d) (the layout of TransitionColumns and
+  /// of an S x n column-major matrix, agents/nn/tensor.h). rngs[i] is the stream
+  /// of row i's user; infos is empty or holds n entries (each may be null).
+  /// Gives exactly what n calls of act() in row order give, draws included; the
+  /// default does that. Policies with a cheaper batched form (networks)
+  /// override it.
+  virtual void act_batch(std::span<const float> states, std::span<float> actions,
+                         std::span<Rng* const> rngs, std::span<ActionInfo* const> infos) const {
+    const std::size_t n = rngs.size();
+    if (n == 0) return;
+    const std::size_t S = states.size() / n, d = actions.size() / n;
+    for (std::size_t i = 0; i < n; ++i)
+      act(states.subspan(i * S, S), actions.subspan(i * d, d), *rngs[i], infos.empty() ? nullptr : infos[i]);
+  }
 };
 
 using PolicyPtr = std::shared_ptr<const Policy>;
