@@ -6,7 +6,7 @@
 
 #include "agents/agent.h"
 #include "agents/nn/heads.h"
-#include "results/recorder.h"
+#include "core/transitions.h"
 #include "core/rng.h"
 
 namespace mtf::agents::testing {
