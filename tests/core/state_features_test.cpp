@@ -27,7 +27,9 @@ std::vector<std::string> cells(const std::string& line) {
   return out;
 }
 std::string range_text(float lo, float hi) {
-  return "[" + std::to_string(static_cast<int>(lo)) + ", " + std::to_string(static_cast<int>(hi)) + "]";
+  std::ostringstream o;  // not a chain of operator+: GCC 12 warns falsely on it (-Wrestrict)
+  o << '[' << static_cast<int>(lo) << ", " << static_cast<int>(hi) << ']';
+  return o.str();
 }
 }  // namespace
 
