@@ -1,11 +1,24 @@
-// Hyperparameter merging and validation.
+// Hyperparameter merging and validation, through the shared JSON reader
+// (core/json_reader.h): messages read `<agent>.<key>: expected ..., got ...`, an
+// unknown key names the closest known one, and errors are std::invalid_argument.
 #include "agents/hyperparameters.h"
 
-#include <sstream>
 #include <stdexcept>
+
+#include "core/json_reader.h"
 
 namespace mtf::agents {
 namespace {
+
+namespace jr = json_reader;
+
+/// Errors of hyperparameters are std::invalid_argument (callers catch that); no
+/// origin: the path starts with the agent's name.
+const jr::Source& source() {
+  static const jr::Source s{"", &jr::raise_as<std::invalid_argument>};
+  return s;
+}
+
 const char* type_word(const nlohmann::json& v) {
   if (v.is_boolean()) return "true or false";
   if (v.is_number_integer()) return "an integer";
@@ -14,7 +27,7 @@ const char* type_word(const nlohmann::json& v) {
   if (v.is_array()) return "a list of integers";
   return "a value";
 }
-bool same_kind(const nlohmann::json& def, const nlohmann::json& v) {
+bool same_kind(const nlohmann::json& def, const jr::Value& v) {
   if (def.is_boolean()) return v.is_boolean();
   if (def.is_number_integer()) return v.is_number_integer();
   if (def.is_number()) return v.is_number();
@@ -22,45 +35,43 @@ bool same_kind(const nlohmann::json& def, const nlohmann::json& v) {
   if (def.is_array()) return v.is_array();
   return false;
 }
+
+/// Runs `read` on the node of `key` (a copy of the resolved value, with its path).
+template <class F>
+auto with_node(const std::string& agent, const nlohmann::json& values, const std::string& key, F&& read) {
+  const jr::Value v(values.at(key));
+  return read(jr::Node{&v, agent + "." + key, &source()});
+}
+
 }  // namespace
 
 Hyperparameters::Hyperparameters(std::string agent, nlohmann::json defaults, const nlohmann::json& overrides)
     : agent_(std::move(agent)), values_(std::move(defaults)) {
   if (overrides.is_null()) return;
-  if (!overrides.is_object())
-    throw std::invalid_argument(agent_ + ": expected an object of hyperparameters, got " + overrides.dump());
+  const jr::Value doc(overrides);
+  const jr::Node root{&doc, agent_, &source()};
+  std::vector<std::string_view> known;
+  for (auto d = values_.begin(); d != values_.end(); ++d) known.push_back(d.key());
+  const jr::Obj o(root, known, "an object of hyperparameters");
   for (auto it = overrides.begin(); it != overrides.end(); ++it) {
-    if (!values_.contains(it.key())) {
-      std::ostringstream known;
-      for (auto d = values_.begin(); d != values_.end(); ++d) known << (d == values_.begin() ? "" : ", ") << d.key();
-      throw std::invalid_argument(agent_ + "." + it.key() + ": unknown hyperparameter; known: " + known.str());
-    }
     const nlohmann::json& def = values_[it.key()];
-    if (!same_kind(def, it.value()))
-      fail(it.key(), std::string(type_word(def)) + ", got " + it.value().dump());
+    if (!same_kind(def, doc.at(it.key()))) o.at(it.key()).fail(type_word(def));
     values_[it.key()] = it.value();
   }
 }
 
 void Hyperparameters::fail(const std::string& key, const std::string& expected) const {
-  throw std::invalid_argument(agent_ + "." + key + ": expected " + expected);
+  const jr::Value v(values_.at(key));
+  jr::Node{&v, agent_ + "." + key, &source()}.fail(expected);
 }
 
 float Hyperparameters::number(const std::string& key, double lo, double hi, bool lo_open) const {
-  const double v = values_.at(key).get<double>();
-  if (!(lo_open ? v > lo : v >= lo) || !(v <= hi)) {
-    std::ostringstream e;
-    e << "a number in " << (lo_open ? "(" : "[") << lo << ", " << hi << "], got " << values_.at(key).dump();
-    fail(key, e.str());
-  }
-  return static_cast<float>(v);
+  const jr::Range r{lo, hi, lo_open, false};
+  return static_cast<float>(with_node(agent_, values_, key, [&](const jr::Node& n) { return n.number(r); }));
 }
 
 int Hyperparameters::integer(const std::string& key, int lo, int hi) const {
-  const auto v = values_.at(key).get<long long>();
-  if (v < lo || v > hi)
-    fail(key, "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + std::to_string(v));
-  return static_cast<int>(v);
+  return with_node(agent_, values_, key, [&](const jr::Node& n) { return n.integer(jr::int_range(lo, hi)); });
 }
 
 bool Hyperparameters::flag(const std::string& key) const { return values_.at(key).get<bool>(); }
@@ -72,7 +83,7 @@ std::string Hyperparameters::choice(const std::string& key, std::initializer_lis
     if (v == c) return v;
     list += (list.empty() ? "\"" : ", \"") + std::string(c) + "\"";
   }
-  fail(key, "one of " + list + ", got \"" + v + "\"");
+  fail(key, "one of " + list);
 }
 
 std::vector<int> Hyperparameters::widths(const std::string& key) const {
@@ -80,10 +91,10 @@ std::vector<int> Hyperparameters::widths(const std::string& key) const {
   std::vector<int> out;
   for (const auto& e : v) {
     if (!e.is_number_integer() || e.get<long long>() <= 0 || e.get<long long>() > 65536)
-      fail(key, "a non-empty list of positive integers, got " + v.dump());
+      fail(key, "a non-empty list of positive integers");
     out.push_back(e.get<int>());
   }
-  if (out.empty()) fail(key, "a non-empty list of positive integers, got " + v.dump());
+  if (out.empty()) fail(key, "a non-empty list of positive integers");
   return out;
 }
 

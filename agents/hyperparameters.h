@@ -1,5 +1,6 @@
 // Hyperparameters of an agent: the paper's defaults, overridden from a
-// scenario's agent block, with every key and type checked.
+// scenario's agent block, with every key and type checked by the shared JSON
+// reader (core/json_reader.h).
 #pragma once
 
 #include <initializer_list>
@@ -12,8 +13,9 @@ namespace mtf::agents {
 class Hyperparameters {
  public:
   /// Merges `overrides` into `defaults`. Throws std::invalid_argument for a key
-  /// not in `defaults` or a value whose JSON type differs from the default's
-  /// (an integer default needs an integer), naming "<agent>.<key>".
+  /// not in `defaults` (naming the closest known one) or a value whose JSON type
+  /// differs from the default's (an integer default needs an integer). Messages
+  /// have the shared form "<agent>.<key>: expected ..., got ..." (core/json_reader.h).
   Hyperparameters(std::string agent, nlohmann::json defaults, const nlohmann::json& overrides);
 
   /// A number in [lo, hi] (or (lo, hi] with lo_open).

@@ -1,11 +1,13 @@
 // Parsing and validation of the "experiment" block (see experiment.h and
-// docs/experiments.md). Every error names the JSON path, what was expected and
-// what was found.
+// docs/experiments.md), through the shared JSON reader (core/json_reader.h):
+// every error reads `<origin>: experiment.<path>: expected <what>, got <found>`,
+// and an unknown key names the closest known one.
 #include <algorithm>
 #include <cmath>
 #include <set>
 
 #include "agents/agent.h"
+#include "core/json_reader.h"
 #include "agents/online/online_learner.h"
 #include "sim/policies.h"
 #include "sim/state_features.h"
@@ -14,62 +16,30 @@
 namespace mtf::experiments {
 namespace {
 
-using Json = nlohmann::json;
+namespace jr = json_reader;
+using jr::Node;
+using jr::Obj;
 
-/// A JSON value and its path, for messages.
-struct At {
-  const Json* v = nullptr;
-  std::string path;
-  const std::string* origin = nullptr;
+/// The keys of an object, in the order nlohmann::json iterates them (sorted):
+/// datasets are built in this order, as before the shared reader.
+std::vector<std::string> sorted_keys(const Node& n) {
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : n.value->items()) keys.push_back(k);
+  std::sort(keys.begin(), keys.end());
+  return keys;
+}
 
-  [[noreturn]] void fail(const std::string& expected) const {
-    const std::string got = v ? v->dump().substr(0, 80) : std::string("nothing (the key is required)");
-    throw ExperimentError(*origin + ": experiment" + path + ": expected " + expected + ", got " + got);
-  }
-  bool has(const char* key) const { return v->contains(key); }
-  At at(const char* key) const {
-    auto it = v->find(key);
-    return {it == v->end() ? nullptr : &*it, path + "." + key, origin};
-  }
-  At at(std::size_t i) const { return {&(*v)[i], path + "[" + std::to_string(i) + "]", origin}; }
-  /// An object whose keys are all in `allowed`.
-  void object(const std::vector<std::string>& allowed) const {
-    if (!v || !v->is_object()) fail("an object");
-    for (auto it = v->begin(); it != v->end(); ++it) {
-      if (std::find(allowed.begin(), allowed.end(), it.key()) == allowed.end()) {
-        std::string known;
-        for (const auto& k : allowed) known += (known.empty() ? "" : ", ") + k;
-        throw ExperimentError(*origin + ": experiment" + path + "." + it.key() +
-                              ": unknown key; the known keys are " + known);
-      }
-    }
-  }
-  std::string string() const {
-    if (!v || !v->is_string() || v->get<std::string>().empty()) fail("a non-empty string");
-    return v->get<std::string>();
-  }
-  double number(double lo, double hi) const {
-    if (!v || !v->is_number() || !(v->get<double>() >= lo && v->get<double>() <= hi))
-      fail("a number in [" + Json(lo).dump() + ", " + Json(hi).dump() + "]");
-    return v->get<double>();
-  }
-  std::int64_t integer(std::int64_t lo, std::int64_t hi) const {
-    if (!v || !v->is_number_integer() || v->get<std::int64_t>() < lo || v->get<std::int64_t>() > hi)
-      fail("an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
-    return v->get<std::int64_t>();
-  }
-  std::vector<std::string> strings(std::size_t min_size) const {
-    if (!v || !v->is_array() || v->size() < min_size)
-      fail("an array of at least " + std::to_string(min_size) + " names");
-    std::vector<std::string> out;
-    for (std::size_t i = 0; i < v->size(); ++i) out.push_back(at(i).string());
-    return out;
-  }
-};
+/// An array of at least `min_size` non-empty names.
+std::vector<std::string> strings(const Node& n, std::size_t min_size) {
+  const std::size_t count = n.array("an array of at least " + std::to_string(min_size) + " names", min_size);
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < count; ++i) out.push_back(n.at(i).string());
+  return out;
+}
 
 template <class T>
-void opt_read(const At& o, const char* key, T& out, auto&& read) {
-  if (o.has(key)) out = read(o.at(key));
+void opt_read(const Obj& o, const char* key, T& out, auto&& read) {
+  if (const Node n = o.at(key); !n.missing()) out = read(n);
 }
 
 int group_index(const Scenario& s, const std::string& name) {
@@ -84,10 +54,10 @@ std::string group_names(const Scenario& s) {
   return out;
 }
 
-RewardParams parse_reward(const At& o, const RewardParams& base) {
-  o.object({"play", "valid", "watch_minutes", "finish", "like", "share", "comment", "skip"});
+RewardParams parse_reward(const Node& n, const RewardParams& base) {
+  const Obj o(n, {"play", "valid", "watch_minutes", "finish", "like", "share", "comment", "skip"});
   RewardParams r = base;
-  const auto rd = [&](const char* k, double& x) { opt_read(o, k, x, [](const At& a) { return a.number(-1e6, 1e6); }); };
+  const auto rd = [&](const char* k, double& x) { o.read(k, x, jr::closed(-1e6, 1e6)); };
   rd("play", r.play);
   rd("valid", r.valid);
   rd("watch_minutes", r.watch_minutes);
@@ -105,85 +75,80 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin) {
   ExperimentSpec e;
   if (s.experiment_json.empty())
     throw ExperimentError(origin + ": the scenario has no \"experiment\" block (see docs/experiments.md)");
-  const Json doc = Json::parse(s.experiment_json);
-  const At top{&doc, "", &origin};
-  top.object({"progressive", "datasets", "agents", "learners", "offline", "ab", "exploration_control", "paper"});
+  const jr::Value doc = jr::Value::parse(s.experiment_json);
+  const jr::Source source{origin, &jr::raise_as<ExperimentError>};
+  const Obj top(Node{&doc, "experiment", &source},
+                {"progressive", "datasets", "agents", "learners", "offline", "ab", "exploration_control", "paper"});
 
   std::set<std::string> names{"baseline"};  // policy names: agents, learners, the baseline
-  const auto new_name = [&](const At& a) {
+  const auto new_name = [&](const Node& a) {
     const std::string n = a.string();
     if (!names.insert(n).second) a.fail("a policy name not used before (\"baseline\" is taken)");
     return n;
   };
 
-  if (top.has("datasets") && !top.at("datasets").v->is_object())
-    top.at("datasets").fail("an object {name: {groups, time}}");
-  if (top.has("datasets")) {
-    const Json& obj = *top.at("datasets").v;
-    for (auto it = obj.begin(); it != obj.end(); ++it) {
-      const At o{&it.value(), ".datasets." + it.key(), &origin};
-      o.object({"groups", "time"});
+  if (const Node datasets = top.at("datasets"); !datasets.missing()) {
+    if (!datasets.value->is_object()) datasets.fail("an object {name: {groups, time}}");
+    for (const std::string& key : sorted_keys(datasets)) {
+      const Obj o(datasets.at(key), {"groups", "time"});
       DatasetSpec ds;
-      ds.name = it.key();
-      ds.groups = o.at("groups").strings(1);
+      ds.name = key;
+      ds.groups = strings(o.at("groups"), 1);
       for (std::size_t i = 0; i < ds.groups.size(); ++i)
         if (group_index(s, ds.groups[i]) < 0)
           o.at("groups").at(i).fail("the name of one of the scenario's groups (" + group_names(s) + ")");
-      if (o.has("time")) {
-        const At t = o.at("time");
-        if (!t.v->is_array() || t.v->size() != 2) t.fail("[from, to] as fractions of the exploration period");
-        ds.time_from = t.at(std::size_t{0}).number(0, 1);
-        ds.time_to = t.at(1).number(0, 1);
+      if (const Node t = o.at("time"); !t.missing()) {
+        if (!t.value->is_array() || t.value->size() != 2) t.fail("[from, to] as fractions of the exploration period");
+        ds.time_from = t.at(std::size_t{0}).number(jr::closed(0, 1));
+        ds.time_to = t.at(1).number(jr::closed(0, 1));
         if (!(ds.time_from < ds.time_to)) t.fail("from < to");
       }
       e.datasets.push_back(ds);
     }
   }
-  const auto dataset_ref = [&](const At& a) {
+  const auto dataset_ref = [&](const Node& a) {
     const std::string n = a.string();
     for (const auto& d : e.datasets)
       if (d.name == n) return n;
     a.fail("the name of a dataset defined under experiment.datasets");
   };
 
-  if (top.has("agents")) {
-    const At arr = top.at("agents");
-    if (!arr.v->is_array()) arr.fail("an array of agents");
+  if (const Node arr = top.at("agents"); !arr.missing()) {
+    if (!arr.value->is_array()) arr.fail("an array of agents");
     const auto known = agents::agent_names();
-    for (std::size_t i = 0; i < arr.v->size(); ++i) {
-      const At o = arr.at(i);
-      o.object({"name", "type", "dataset", "steps", "hyperparameters", "reward"});
+    for (std::size_t i = 0; i < arr.value->size(); ++i) {
+      const Obj o(arr.at(i), {"name", "type", "dataset", "steps", "hyperparameters", "reward"});
       AgentSpec a;
       a.name = new_name(o.at("name"));
       a.type = o.at("type").string();
       if (std::find(known.begin(), known.end(), a.type) == known.end()) {
         std::string k;
         for (const auto& n : known) k += (k.empty() ? "" : ", ") + n;
-        o.at("type").fail("an agent type: " + k);
+        const std::vector<std::string_view> kv(known.begin(), known.end());
+        const std::string_view near = jr::closest(a.type, kv);
+        o.at("type").fail("an agent type: " + k + (near.empty() ? "" : " (did you mean " + jr::in_quotes(near) + "?)"));
       }
       a.dataset = dataset_ref(o.at("dataset"));
-      opt_read(o, "steps", a.steps, [](const At& x) { return x.integer(1, 100000000); });
-      if (o.has("hyperparameters")) {
-        if (!o.at("hyperparameters").v->is_object()) o.at("hyperparameters").fail("an object");
-        a.hyperparameters = *o.at("hyperparameters").v;
+      opt_read(o, "steps", a.steps, [](const Node& x) { return x.integer(jr::int_range(1, 100000000)); });
+      if (const Node h = o.at("hyperparameters"); !h.missing()) {
+        if (!h.value->is_object()) h.fail("an object");
+        a.hyperparameters = nlohmann::json(*h.value);
         // Validated now (make_agent throws naming the key), not after the exploration.
         try {
           (void)agents::make_agent(a.type, a.hyperparameters, 32, s.action_dim(), 1);
         } catch (const std::invalid_argument& ex) {
-          o.at("hyperparameters").fail(std::string("hyperparameters the agent accepts (") + ex.what() + ")");
+          h.fail(std::string("hyperparameters the agent accepts (") + ex.what() + ")");
         }
       }
-      if (o.has("reward")) a.reward = parse_reward(o.at("reward"), s.reward);
+      if (const Node r = o.at("reward"); !r.missing()) a.reward = parse_reward(r, s.reward);
       e.agents.push_back(std::move(a));
     }
   }
 
-  if (top.has("progressive")) {
-    const At arr = top.at("progressive");
-    if (!arr.v->is_array()) arr.fail("an array of {group, agent, rounds}");
-    for (std::size_t i = 0; i < arr.v->size(); ++i) {
-      const At o = arr.at(i);
-      o.object({"group", "agent", "rounds"});
+  if (const Node arr = top.at("progressive"); !arr.missing()) {
+    if (!arr.value->is_array()) arr.fail("an array of {group, agent, rounds}");
+    for (std::size_t i = 0; i < arr.value->size(); ++i) {
+      const Obj o(arr.at(i), {"group", "agent", "rounds"});
       ProgressiveSpec p;
       p.group = o.at("group").string();
       const int g = group_index(s, p.group);
@@ -193,29 +158,27 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin) {
       p.agent = o.at("agent").string();
       if (std::none_of(e.agents.begin(), e.agents.end(), [&](const AgentSpec& a) { return a.name == p.agent; }))
         o.at("agent").fail("the name of an agent under experiment.agents");
-      opt_read(o, "rounds", p.rounds, [](const At& x) { return static_cast<int>(x.integer(1, 64)); });
+      o.read("rounds", p.rounds, jr::int_range(1, 64));
       if (s.days % p.rounds != 0)
         o.at("rounds").fail("a divisor of the scenario's days (" + std::to_string(s.days) + ")");
       e.progressive.push_back(p);
     }
   }
 
-  if (top.has("learners")) {
-    const At arr = top.at("learners");
-    if (!arr.v->is_array()) arr.fail("an array of online learners");
-    for (std::size_t i = 0; i < arr.v->size(); ++i) {
-      const At o = arr.at(i);
-      o.object({"name", "type", "rounds", "days_per_round", "users", "hyperparameters"});
+  if (const Node arr = top.at("learners"); !arr.missing()) {
+    if (!arr.value->is_array()) arr.fail("an array of online learners");
+    for (std::size_t i = 0; i < arr.value->size(); ++i) {
+      const Obj o(arr.at(i), {"name", "type", "rounds", "days_per_round", "users", "hyperparameters"});
       LearnerSpec l;
       l.name = new_name(o.at("name"));
       l.type = o.at("type").string();
       if (l.type != "es" && l.type != "bo" && l.type != "grid") o.at("type").fail("\"es\", \"bo\" or \"grid\"");
-      opt_read(o, "rounds", l.rounds, [](const At& x) { return static_cast<int>(x.integer(1, 60)); });
-      opt_read(o, "days_per_round", l.days_per_round, [](const At& x) { return static_cast<int>(x.integer(1, 30)); });
-      opt_read(o, "users", l.users, [](const At& x) { return x.integer(10, 100000000); });
-      if (o.has("hyperparameters")) {
-        if (!o.at("hyperparameters").v->is_object()) o.at("hyperparameters").fail("an object");
-        l.hyperparameters = *o.at("hyperparameters").v;
+      o.read("rounds", l.rounds, jr::int_range(1, 60));
+      o.read("days_per_round", l.days_per_round, jr::int_range(1, 30));
+      opt_read(o, "users", l.users, [](const Node& x) { return x.integer(jr::int_range(10, 100000000)); });
+      if (const Node h = o.at("hyperparameters"); !h.missing()) {
+        if (!h.value->is_object()) h.fail("an object");
+        l.hyperparameters = nlohmann::json(*h.value);
       }
       // Validated now, not after the exploration: the learner's own checks, and
       // one simulator group per candidate (at most 255).
@@ -231,47 +194,45 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin) {
     }
   }
 
-  if (top.has("offline")) {
-    const At o = top.at("offline");
-    o.object({"gauc", "ope"});
-    if (o.has("gauc")) e.gauc_dataset = dataset_ref(o.at("gauc"));
-    if (o.has("ope")) {
-      const At p = o.at("ope");
-      p.object({"dataset", "methods", "steps", "batch", "hidden", "gamma", "cql_alpha", "ncis_cap", "ncis_bandwidth"});
+  if (const Node off = top.at("offline"); !off.missing()) {
+    const Obj o(off, {"gauc", "ope"});
+    if (const Node g = o.at("gauc"); !g.missing()) e.gauc_dataset = dataset_ref(g);
+    if (const Node ope = o.at("ope"); !ope.missing()) {
+      const Obj p(ope,
+                  {"dataset", "methods", "steps", "batch", "hidden", "gamma", "cql_alpha", "ncis_cap", "ncis_bandwidth"});
       e.ope.dataset = dataset_ref(p.at("dataset"));
-      if (p.has("methods")) {
-        e.ope.methods = p.at("methods").strings(1);
+      if (const Node m = p.at("methods"); !m.missing()) {
+        e.ope.methods = strings(m, 1);
         for (std::size_t i = 0; i < e.ope.methods.size(); ++i) {
-          const auto& m = e.ope.methods[i];
-          if (m != "conservative_ope" && m != "fqe" && m != "ncis")
-            p.at("methods").at(i).fail("\"conservative_ope\", \"fqe\" or \"ncis\"");
+          const auto& name = e.ope.methods[i];
+          if (name != "conservative_ope" && name != "fqe" && name != "ncis")
+            m.at(i).fail("\"conservative_ope\", \"fqe\" or \"ncis\"");
         }
       }
-      opt_read(p, "steps", e.ope.steps, [](const At& x) { return x.integer(1, 10000000); });
-      opt_read(p, "batch", e.ope.batch, [](const At& x) { return static_cast<int>(x.integer(1, 65536)); });
-      opt_read(p, "hidden", e.ope.hidden, [](const At& x) { return static_cast<int>(x.integer(1, 4096)); });
-      opt_read(p, "gamma", e.ope.gamma, [](const At& x) { return x.number(0, 0.9999); });
-      opt_read(p, "cql_alpha", e.ope.cql_alpha, [](const At& x) { return x.number(0, 1e6); });
-      opt_read(p, "ncis_cap", e.ope.ncis_cap, [](const At& x) { return x.number(1, 1e12); });
-      opt_read(p, "ncis_bandwidth", e.ope.ncis_bandwidth, [](const At& x) { return x.number(1e-6, 10); });
+      opt_read(p, "steps", e.ope.steps, [](const Node& x) { return x.integer(jr::int_range(1, 10000000)); });
+      p.read("batch", e.ope.batch, jr::int_range(1, 65536));
+      p.read("hidden", e.ope.hidden, jr::int_range(1, 4096));
+      p.read("gamma", e.ope.gamma, jr::closed(0, 0.9999));
+      p.read("cql_alpha", e.ope.cql_alpha, jr::closed(0, 1e6));
+      p.read("ncis_cap", e.ope.ncis_cap, jr::closed(1, 1e12));
+      p.read("ncis_bandwidth", e.ope.ncis_bandwidth, jr::closed(1e-6, 10));
     }
   }
 
-  if (top.has("exploration_control")) {
-    e.exploration_control = top.at("exploration_control").string();
+  if (const Node c = top.at("exploration_control"); !c.missing()) {
+    e.exploration_control = c.string();
     if (group_index(s, e.exploration_control) < 0)
-      top.at("exploration_control").fail("the name of one of the scenario's groups (" + group_names(s) + ")");
+      c.fail("the name of one of the scenario's groups (" + group_names(s) + ")");
   }
 
-  if (top.has("ab")) {
-    const At o = top.at("ab");
-    o.object({"days", "pre_days", "users", "replicates", "control", "arms", "primary"});
+  if (const Node abn = top.at("ab"); !abn.missing()) {
+    const Obj o(abn, {"days", "pre_days", "users", "replicates", "control", "arms", "primary"});
     AbSpec ab;
-    opt_read(o, "days", ab.days, [](const At& x) { return static_cast<int>(x.integer(1, 60)); });
-    opt_read(o, "pre_days", ab.pre_days, [](const At& x) { return static_cast<int>(x.integer(0, 3)); });
-    opt_read(o, "users", ab.users, [](const At& x) { return x.integer(10, 100000000); });
-    opt_read(o, "replicates", ab.replicates, [](const At& x) { return static_cast<int>(x.integer(1, 100)); });
-    ab.arms = o.at("arms").strings(2);
+    o.read("days", ab.days, jr::int_range(1, 60));
+    o.read("pre_days", ab.pre_days, jr::int_range(0, 3));
+    opt_read(o, "users", ab.users, [](const Node& x) { return x.integer(jr::int_range(10, 100000000)); });
+    o.read("replicates", ab.replicates, jr::int_range(1, 100));
+    ab.arms = strings(o.at("arms"), 2);
     for (std::size_t i = 0; i < ab.arms.size(); ++i)
       if (!names.count(ab.arms[i]))
         o.at("arms").at(i).fail("\"baseline\" or the name of an agent or learner of this experiment");
@@ -280,27 +241,27 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin) {
     ab.control = o.at("control").string();
     if (std::find(ab.arms.begin(), ab.arms.end(), ab.control) == ab.arms.end())
       o.at("control").fail("one of the arms");
-    if (o.has("primary")) {
-      ab.primary = o.at("primary").string();
+    if (const Node primary = o.at("primary"); !primary.missing()) {
+      ab.primary = primary.string();
       const auto& ms = ab_metrics();
       if (std::none_of(ms.begin(), ms.end(), [&](const AbMetric& m) { return ab.primary == m.name; })) {
         std::string k;
         for (const auto& m : ms) k += (k.empty() ? "" : ", ") + std::string(m.name);
-        o.at("primary").fail("one of the A/B metrics: " + k);
+        primary.fail("one of the A/B metrics: " + k);
       }
     }
     if (ab.days + ab.pre_days > 64) o.at("days").fail("days + pre_days <= 64");
     e.ab = ab;
   }
-  if (top.has("paper")) {
-    top.at("paper").object({"source", "offline", "online", "notes"});
-    e.paper = *top.at("paper").v;
+  if (const Node paper = top.at("paper"); !paper.missing()) {
+    (void)Obj(paper, {"source", "offline", "online", "notes"});
+    e.paper = nlohmann::json(*paper.value);
   }
   if ((!e.agents.empty() || !e.ope.dataset.empty() || !e.gauc_dataset.empty()) && !s.record.transitions)
     throw ExperimentError(origin + ": record.transitions: expected true: the experiment's agents and offline "
                                    "metrics learn from the recorded transitions");
   if (e.gauc_dataset.empty() && e.ope.dataset.empty() && !e.ab && e.agents.empty() && e.learners.empty())
-    top.fail("at least one of agents, learners, offline or ab");
+    top.node().fail("at least one of agents, learners, offline or ab");
   return e;
 }
 

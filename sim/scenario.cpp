@@ -2,7 +2,8 @@
 //
 // The format is documented in docs/scenario-format.md. Every message has the form
 //   <origin>: <json path>: expected <what>, got <what was found>
-// so a person can find the key and knows what to write instead.
+// so a person can find the key and knows what to write instead; the reader
+// (nodes, checked objects, ranges, "did you mean") is core/json_reader.h.
 //
 // Numeric fields of the simple blocks are described once, in tables of
 // (key, member, range); parsing, writing and equality all walk the same tables,
@@ -10,10 +11,11 @@
 // parse function): a later policy kind adds one entry there.
 #include "sim/scenario.h"
 
+#include "core/json_reader.h"
+
 #include <algorithm>
 #include <cassert>
 #include <cerrno>
-#include <climits>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -27,233 +29,26 @@
 namespace mtf {
 namespace {
 
-using Json = nlohmann::ordered_json;  // keeps the author's key order (policy blocks, output)
+using Json = json_reader::Value;  // keeps the author's key order (policy blocks, output)
 
-// ---------------------------------------------------------------------------
-// Formatting helpers
-// ---------------------------------------------------------------------------
-
-/// A JSON value as it appears in a message: compact, cut if long.
-std::string show(const Json& v) {
-  std::string s = v.dump();
-  constexpr std::size_t kMax = 80;
-  if (s.size() > kMax) s = s.substr(0, kMax - 3) + "...";
-  return s;
-}
-
-/// A bound in a message: 1 rather than 1.0, 0.5 as 0.5.
-std::string show_number(double x) {
-  if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
-  if (x == std::floor(x) && std::fabs(x) < 1e15) {
-    return std::to_string(static_cast<long long>(x));
-  }
-  return Json(x).dump();
-}
-
-std::string in_quotes(std::string_view s) { return Json(std::string(s)).dump(); }
-
-std::string join_quoted(const std::vector<std::string_view>& names) {
-  std::string out;
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    if (i) out += i + 1 == names.size() ? " or " : ", ";
-    out += in_quotes(names[i]);
-  }
-  return out;
-}
-
-/// Levenshtein distance (small strings: keys).
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diag = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
-
-/// The closest known name within edit distance 2, or empty.
-std::string_view closest(std::string_view word, const std::vector<std::string_view>& known) {
-  std::string_view best;
-  std::size_t best_d = 3;
-  for (std::string_view k : known) {
-    const std::size_t d = edit_distance(word, k);
-    if (d < best_d) {
-      best_d = d;
-      best = k;
-    }
-  }
-  return best;
-}
-
-std::string child_path(const std::string& path, std::string_view key) {
-  return path.empty() ? std::string(key) : path + "." + std::string(key);
-}
-std::string index_path(const std::string& path, std::size_t i) {
-  return path + "[" + std::to_string(i) + "]";
-}
-
-// ---------------------------------------------------------------------------
-// Ranges
-// ---------------------------------------------------------------------------
-
-/// An allowed interval of a number; `integer` also requires an integral value
-/// (that fits the destination type).
-struct Range {
-  double lo = -std::numeric_limits<double>::infinity();
-  double hi = std::numeric_limits<double>::infinity();
-  bool lo_open = false, hi_open = false;
-  bool integer = false;
-
-  bool contains(double x) const {
-    if (!std::isfinite(x)) return false;
-    if (lo_open ? !(x > lo) : !(x >= lo)) return false;
-    if (hi_open ? !(x < hi) : !(x <= hi)) return false;
-    return !integer || x == std::floor(x);
-  }
-
-  std::string describe() const {
-    std::string what = integer ? "an integer" : "a number";
-    const bool has_lo = std::isfinite(lo), has_hi = std::isfinite(hi);
-    if (has_lo && has_hi) {
-      what += std::string(" in ") + (lo_open ? "(" : "[") + show_number(lo) + ", " +
-              show_number(hi) + (hi_open ? ")" : "]");
-    } else if (has_lo) {
-      what += std::string(lo_open ? " > " : " >= ") + show_number(lo);
-    } else if (has_hi) {
-      what += std::string(hi_open ? " < " : " <= ") + show_number(hi);
-    }
-    return what;
-  }
-};
-
-Range any_number() { return {}; }
-Range at_least(double lo) { return {lo, std::numeric_limits<double>::infinity()}; }
-Range above(double lo) { return {lo, std::numeric_limits<double>::infinity(), true}; }
-Range closed(double lo, double hi) { return {lo, hi}; }
-Range half_open(double lo, double hi) { return {lo, hi, false, true}; }
-Range probability() { return closed(0, 1); }
-Range int_range(double lo, double hi = std::numeric_limits<double>::infinity()) {
-  return {lo, hi, false, false, true};
-}
-
-// ---------------------------------------------------------------------------
-// Reading JSON with paths
-// ---------------------------------------------------------------------------
-
-/// A JSON value and where it is; every error names origin and path.
-struct Node {
-  const Json* value = nullptr;  // null: the key is missing
-  std::string path;
-  const std::string* origin = nullptr;
-
-  bool missing() const { return value == nullptr; }
-
-  [[noreturn]] void fail(const std::string& expected, const std::string& got) const {
-    throw ScenarioError(*origin + ": " + (path.empty() ? "(top level)" : path) + ": expected " +
-                        expected + ", got " + got);
-  }
-  /// Fails showing the value found (or "nothing" when the key is missing).
-  [[noreturn]] void fail(const std::string& expected) const {
-    fail(expected, value ? show(*value) : std::string("nothing (the key is required)"));
-  }
-
-  Node at(std::string_view key) const {
-    auto it = value->find(std::string(key));
-    return {it == value->end() ? nullptr : &*it, child_path(path, key), origin};
-  }
-  Node at(std::size_t i) const { return {&(*value)[i], index_path(path, i), origin}; }
-
-  double number(const Range& r) const {
-    if (!value->is_number() || !r.contains(value->get<double>())) fail(r.describe());
-    return value->get<double>();
-  }
-  int integer(const Range& r) const {
-    Range ri = r;
-    ri.integer = true;
-    const double x = number(ri);
-    if (x < INT_MIN || x > INT_MAX) {
-      ri.lo = std::max(ri.lo, static_cast<double>(INT_MIN));
-      ri.hi = std::min(ri.hi, static_cast<double>(INT_MAX));
-      fail(ri.describe());
-    }
-    return static_cast<int>(x);
-  }
-  bool boolean() const {
-    if (!value->is_boolean()) fail("true or false");
-    return value->get<bool>();
-  }
-  std::string string(const std::string& what = "a non-empty string") const {
-    if (!value->is_string() || value->get_ref<const std::string&>().empty()) fail(what);
-    return value->get<std::string>();
-  }
-  /// An array of at least `min_size` elements.
-  std::size_t array(const std::string& what, std::size_t min_size) const {
-    if (!value || !value->is_array() || value->size() < min_size) fail(what);
-    return value->size();
-  }
-};
-
-/// A JSON object whose keys were checked against the known ones.
-class Obj {
- public:
-  Obj(const Node& n, std::vector<std::string_view> known, const std::string& what = "an object")
-      : node_(n) {
-    if (!n.value->is_object()) n.fail(what);
-    for (const auto& [key, v] : n.value->items()) {
-      if (std::find(known.begin(), known.end(), key) != known.end()) continue;
-      const std::string_view near = closest(key, known);
-      const Node bad{&v, child_path(n.path, key), n.origin};
-      if (!near.empty()) {
-        bad.fail("a known key (did you mean " + in_quotes(near) + "?)", "unknown key " + in_quotes(key));
-      }
-      std::string list;
-      for (std::string_view k : known) list += (list.empty() ? "" : ", ") + std::string(k);
-      bad.fail("one of the known keys: " + list, "unknown key " + in_quotes(key));
-    }
-  }
-
-  const Node& node() const { return node_; }
-  Node at(std::string_view key) const { return node_.at(key); }
-  bool has(std::string_view key) const { return !at(key).missing(); }
-
-  // Each read leaves `out` (the struct default) alone when the key is missing.
-  void read(std::string_view key, double& out, const Range& r) const {
-    if (const Node n = at(key); !n.missing()) out = n.number(r);
-  }
-  void read(std::string_view key, int& out, const Range& r) const {
-    if (const Node n = at(key); !n.missing()) out = n.integer(r);
-  }
-  void read(std::string_view key, bool& out, const Range&) const {
-    if (const Node n = at(key); !n.missing()) out = n.boolean();
-  }
-  void read(std::string_view key, std::string& out) const {
-    if (const Node n = at(key); !n.missing()) out = n.string();
-  }
-
- private:
-  Node node_;
-};
-
-/// A sub-block: present → checked object; missing → nullopt (all defaults).
-std::optional<Obj> block(const Obj& parent, std::string_view key,
-                         std::vector<std::string_view> known) {
-  const Node n = parent.at(key);
-  if (n.missing()) return std::nullopt;
-  return Obj(n, std::move(known));
-}
-
-/// The value found at `key` for a cross-field message: the JSON text, or the
-/// default that was used when the key is missing.
-std::string found(const Obj& o, std::string_view key, double value) {
-  const Node n = o.at(key);
-  return n.missing() ? show_number(value) + " (the default)" : show(*n.value);
-}
+using json_reader::above;
+using json_reader::any_number;
+using json_reader::at_least;
+using json_reader::block;
+using json_reader::child_path;
+using json_reader::closed;
+using json_reader::closest;
+using json_reader::found;
+using json_reader::half_open;
+using json_reader::in_quotes;
+using json_reader::int_range;
+using json_reader::join_quoted;
+using json_reader::Node;
+using json_reader::Obj;
+using json_reader::probability;
+using json_reader::Range;
+using json_reader::show;
+using json_reader::show_number;
 
 // ---------------------------------------------------------------------------
 // Field tables
@@ -822,80 +617,6 @@ void parse_groups(const Obj& top, Scenario& s) {
   }
 }
 
-// --- JSON syntax: duplicate keys are an error, not a silent overwrite.
-
-/// Tracks where the parser is, to name the path of a duplicated key.
-class DuplicateKeyCheck {
- public:
-  explicit DuplicateKeyCheck(const std::string& origin) : origin_(origin) {}
-
-  bool operator()(int, Json::parse_event_t event, Json& parsed) {
-    using E = Json::parse_event_t;
-    switch (event) {
-      case E::object_start:
-        frames_.push_back(Frame{false, 0, {}, {}});
-        break;
-      case E::array_start:
-        frames_.push_back(Frame{true, 0, {}, {}});
-        break;
-      case E::key: {
-        Frame& f = frames_.back();
-        f.key = parsed.get<std::string>();
-        if (!f.keys.insert(f.key).second) {
-          throw ScenarioError(origin_ + ": " + path() + ": expected each key once per object, got " +
-                              in_quotes(f.key) + " a second time");
-        }
-        break;
-      }
-      case E::object_end:
-      case E::array_end:
-        frames_.pop_back();
-        element_done();
-        break;
-      case E::value:
-        element_done();
-        break;
-    }
-    return true;
-  }
-
- private:
-  struct Frame {
-    bool is_array;
-    std::size_t index = 0;
-    std::string key;
-    std::set<std::string> keys;
-  };
-  void element_done() {
-    if (!frames_.empty() && frames_.back().is_array) ++frames_.back().index;
-  }
-  std::string path() const {
-    std::string p;
-    for (const Frame& f : frames_) p = f.is_array ? index_path(p, f.index) : child_path(p, f.key);
-    return p;
-  }
-
-  const std::string& origin_;
-  std::vector<Frame> frames_;
-};
-
-Json parse_json(const std::string& text, const std::string& origin) {
-  try {
-    return Json::parse(text, DuplicateKeyCheck(origin));
-  } catch (const Json::parse_error& e) {
-    // nlohmann's text: "[json.exception.parse_error.101] parse error at line 3,
-    // column 14: syntax error while parsing ..."; keep the position and the reason.
-    const std::string what = e.what();
-    const auto at = what.find(" at line ");
-    const auto reason = what.find(": ", at == std::string::npos ? 0 : at);
-    if (at != std::string::npos && reason != std::string::npos) {
-      throw ScenarioError(origin + ": " + what.substr(at + 4, reason - at - 4) +
-                          ": invalid JSON: " + what.substr(reason + 2));
-    }
-    throw ScenarioError(origin + ": invalid JSON: " + what);
-  }
-}
-
 // --- Output layout: nlohmann's dump(2) puts every number of an array on its own
 // line; a scenario reads better with short containers of scalars on one line.
 
@@ -950,8 +671,9 @@ void write_pretty(const Json& v, std::size_t indent, std::size_t prefix, std::st
 // ---------------------------------------------------------------------------
 
 Scenario parse_scenario(const std::string& json_text, const std::string& origin) {
-  const Json doc = parse_json(json_text, origin);
-  const Node root{&doc, "", &origin};
+  const json_reader::Source source{origin, &json_reader::raise_as<ScenarioError>};
+  const Json doc = json_reader::parse(json_text, source);
+  const Node root{&doc, "", &source};
   const Obj top(root,
                 {"name", "seed", "days", "population", "catalogue", "retrieval", "mtl", "fusion",
                  "reward", "user_model", "groups", "record", "experiment"},

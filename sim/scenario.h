@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/json_error.h"
 #include "core/tasks.h"
 #include "metrics/reward.h"
 #include "users/user_params.h"
@@ -20,9 +21,9 @@
 namespace mtf {
 
 /// Thrown for invalid scenario input; what() names the JSON path and the fix.
-class ScenarioError : public std::runtime_error {
+class ScenarioError : public JsonInputError {
  public:
-  using std::runtime_error::runtime_error;
+  using JsonInputError::JsonInputError;
 };
 
 struct CatalogueParams {

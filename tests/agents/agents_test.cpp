@@ -298,10 +298,16 @@ TEST_CASE("hyperparameters: every default is overridable, unknown keys and wrong
     const nlohmann::json defaults = agent->hyperparameters();
     // Passing the defaults back is accepted unchanged.
     CHECK(make_agent(name, defaults, 3, 2, 1)->hyperparameters() == defaults);
-    CHECK_THROWS_WITH_AS(make_agent(name, {{"learning_rate_typo", 1}}, 3, 2, 1),
-                         doctest::Contains(doctest::String((name + ".learning_rate_typo: unknown hyperparameter").c_str())),
-                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(
+        make_agent(name, {{"learning_rate_typo", 1}}, 3, 2, 1),
+        doctest::Contains(doctest::String(
+            (name + ".learning_rate_typo: expected one of the known keys: ").c_str())),
+        std::invalid_argument);
   }
+  // A near miss names the key meant.
+  CHECK_THROWS_WITH_AS(make_agent("td3", {{"gama", 0.9}}, 3, 2, 1),
+                       "td3.gama: expected a known key (did you mean \"gamma\"?), got unknown key \"gama\"",
+                       std::invalid_argument);
   CHECK_THROWS_WITH_AS(make_agent("td3", {{"gamma", "0.9x"}}, 3, 2, 1),
                        doctest::Contains("td3.gamma: expected a number"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(make_agent("td3", {{"gamma", 1.5}}, 3, 2, 1),

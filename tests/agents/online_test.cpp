@@ -376,7 +376,8 @@ TEST_CASE("bad hyperparameters and bad observations are reported with the key an
   const auto make = [&](const std::string& type, const nlohmann::json& hp) {
     return error_of([&] { make_online_learner(type, hp, kStateDim, 2, baseline, 1); });
   };
-  CHECK(make("es", {{"foo", 1}}).find("es.foo: unknown hyperparameter; known:") == 0);
+  CHECK(make("es", {{"foo", 1}}).find("es.foo: expected one of the known keys: ") == 0);
+  CHECK(make("es", {{"pair", 1}}) == "es.pair: expected a known key (did you mean \"pairs\"?), got unknown key \"pair\"");
   CHECK(make("es", {{"pairs", 0}}) == "es.pairs: expected an integer in [1, 512], got 0");
   CHECK(make("es", {{"learning_rate", "fast"}}) ==
         "es.learning_rate: expected a number, got \"fast\"");

@@ -69,7 +69,13 @@ TEST_CASE("experiment blocks are validated with the JSON path and the fix") {
     edit(t["experiment"]);
     return error_of(t);
   };
-  CHECK(with([](json& e) { e["bogus"] = 1; }).find("experiment.bogus: unknown key") != std::string::npos);
+  CHECK(with([](json& e) { e["bogus"] = 1; }).find("t.json: experiment.bogus: expected one of the known keys: ") == 0);
+  CHECK(with([](json& e) { e["agents"][0]["stesp"] = 1; }) ==
+        "t.json: experiment.agents[0].stesp: expected a known key (did you mean \"steps\"?), got unknown key \"stesp\"");
+  CHECK(with([](json& e) { e["agents"][0]["type"] = "bcqq"; }).find("(did you mean \"bcq\"?)") != std::string::npos);
+  CHECK(with([](json& e) { e["agents"][0]["hyperparameters"]["hiden"] = 3; })
+            .find("(did you mean \"hidden\"?)") != std::string::npos);
+  CHECK(with([](json& e) { e["ab"]["days"] = 0; }) == "t.json: experiment.ab.days: expected an integer in [1, 60], got 0");
   CHECK(with([](json& e) { e["datasets"]["explore"]["groups"] = {"nope"}; })
             .find("experiment.datasets.explore.groups[0]: expected the name of one of the scenario's groups (explore, gauss, test)") !=
         std::string::npos);

@@ -1,0 +1,241 @@
+// Reading a run database back (read_run): the header and schema-version checks
+// with a clear message for a file that is not a run database, then the tables
+// into a RunContents. Goes through the SQLite wrapper of results/sqlite_db.h.
+#include "results/recorder.h"
+
+#include <algorithm>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <string_view>
+#include <system_error>
+
+#include "results/run_schema.h"
+#include "results/sqlite_db.h"
+
+namespace mtf {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace sqlite;
+using namespace run_schema;
+
+std::vector<std::string> names_from_json(const std::string& text, const fs::path& path,
+                                         std::string_view column) {
+  try {
+    return nlohmann::json::parse(text).get<std::vector<std::string>>();
+  } catch (const nlohmann::json::exception&) {
+    throw RecordError(path.string() + ": run." + std::string(column) +
+                      " is not a JSON array of strings (the file is damaged or was not "
+                      "written by mtfsim)");
+  }
+}
+
+BehaviourCounts read_counts(const Statement& st, int first) {
+  BehaviourCounts c;
+  c.shown = st.int32(first + 0);
+  c.plays = st.int32(first + 1);
+  c.valid = st.int32(first + 2);
+  c.finishes = st.int32(first + 3);
+  c.likes = st.int32(first + 4);
+  c.shares = st.int32(first + 5);
+  c.comments = st.int32(first + 6);
+  c.skips = st.int32(first + 7);
+  c.watch_seconds = static_cast<float>(st.real(first + 8));
+  c.dwell_seconds = static_cast<float>(st.real(first + 9));
+  return c;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Reading back
+// ---------------------------------------------------------------------------
+
+RunContents read_run(const fs::path& path, bool with_transitions, bool with_rows) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) {
+    throw RecordError(path.string() +
+                      ": no such run database (check the path; runs are written by "
+                      "`mtfsim run SCENARIO.json --out FILE.sqlite`)");
+  }
+  Database db(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX);
+
+  // The header check: SQLite reports a non-database file on the first read.
+  std::int64_t version = 0;
+  try {
+    version = pragma_int(db, "PRAGMA user_version");
+  } catch (const RecordError&) {
+    if (db.error_code() != SQLITE_NOTADB) throw;
+    throw RecordError(path.string() +
+                      ": not an SQLite database, so not a run database (expected a file "
+                      "written by `mtfsim run`; check the path)");
+  }
+  const std::int64_t app_id = pragma_int(db, "PRAGMA application_id");
+  if (app_id != kApplicationId) {
+    throw RecordError(path.string() +
+                      ": an SQLite database, but not a run database written by mtfsim "
+                      "(application_id " +
+                      std::to_string(app_id) + ", user_version " + std::to_string(version) +
+                      "); check the path");
+  }
+  if (version != kSchemaVersion) {
+    const bool newer = version > kSchemaVersion;
+    throw RecordError(
+        path.string() + ": run database schema version " + std::to_string(version) +
+        ", but this build reads version " + std::to_string(kSchemaVersion) + ": " +
+        (newer ? "it was written by a newer mtfsim; read it with that version, or re-run the "
+                 "scenario with this build"
+               : "it was written by an older mtfsim; re-run the scenario with this build (the "
+                 "scenario is stored in the file: sqlite3 FILE 'SELECT scenario_json FROM "
+                 "run' > scenario.json)"));
+  }
+
+  RunContents out;
+  out.schema_version = static_cast<int>(version);
+  {
+    Statement st(db,
+                 "SELECT scenario_name, scenario_json, seed, code_version, state_dim, "
+                 "action_dim, state_features, action_names, threads, started_at, finished_at, "
+                 "wall_seconds FROM run");
+    if (!st.step()) {
+      throw RecordError(path.string() +
+                        ": the run table is empty (the run did not get past its start; "
+                        "re-run the scenario)");
+    }
+    RunInfo& info = out.info;
+    info.scenario_name = st.text(0);
+    info.scenario_json = st.text(1);
+    info.seed = static_cast<std::uint64_t>(st.int64(2));
+    info.code_version = st.text(3);
+    info.state_dim = st.int32(4);
+    info.action_dim = st.int32(5);
+    info.state_features = names_from_json(st.text(6), path, "state_features");
+    info.action_names = names_from_json(st.text(7), path, "action_names");
+    info.threads = st.int32(8);
+    out.started_at = st.text(9);
+    out.finished_at = st.text(10);
+    out.wall_seconds = st.optional_real(11);
+  }
+  {
+    Statement st(db,
+                 "SELECT grp, name, share, policy, policy_json, users FROM groups ORDER BY grp");
+    while (st.step()) {
+      GroupRow g;
+      g.group = st.int32(0);
+      g.name = st.text(1);
+      g.share = st.real(2);
+      g.policy = st.text(3);
+      g.policy_json = st.text(4);
+      g.users = st.int64(5);
+      out.groups.push_back(std::move(g));
+    }
+  }
+  if (with_rows) {
+    Statement st(db, "SELECT * FROM sessions ORDER BY rowid");
+    while (st.step()) {
+      SessionRow s;
+      s.user = st.int64(0);
+      s.session = st.int32(1);
+      s.group = st.int32(2);
+      s.day = st.int32(3);
+      s.start_time = st.real(4);
+      s.end_time = st.real(5);
+      s.requests = st.int32(6);
+      s.reward = st.real(7);
+      s.counts = read_counts(st, 8);
+      out.sessions.push_back(s);
+    }
+  }
+  if (with_transitions) {
+    Statement st(db, "SELECT * FROM transitions ORDER BY rowid");
+    while (st.step()) {
+      TransitionRow t;
+      t.user = st.int64(0);
+      t.session = st.int32(1);
+      t.step = st.int32(2);
+      t.group = st.int32(3);
+      t.time = st.real(4);
+      t.state = st.floats(5, "transitions.state");
+      t.action = st.floats(6, "transitions.action");
+      t.next_state = st.floats(7, "transitions.next_state");
+      t.reward = static_cast<float>(st.real(8));
+      t.done = st.int64(9) != 0;
+      t.counts = read_counts(st, 10);
+      t.baseline = st.floats(20, "transitions.baseline");
+      t.lower = st.floats(21, "transitions.lower");
+      t.upper = st.floats(22, "transitions.upper");
+      t.log_density = st.optional_real(23);
+      out.transitions.push_back(std::move(t));
+    }
+  }
+  if (with_rows) {
+    Statement st(db, "SELECT * FROM user_days ORDER BY rowid");
+    while (st.step()) {
+      UserDayRow u;
+      u.user = st.int64(0);
+      u.day = st.int32(1);
+      u.group = st.int32(2);
+      u.segment = st.int32(3);
+      u.sessions = st.int32(4);
+      u.requests = st.int32(5);
+      u.reward = st.real(6);
+      u.counts = read_counts(st, 7);
+      out.user_days.push_back(u);
+    }
+  }
+  {
+    Statement st(db, "SELECT grp, name, metric, value FROM summary ORDER BY rowid");
+    while (st.step()) {
+      SummaryRow r;
+      r.group = st.int32(0);
+      r.name = st.text(1);
+      r.metric = st.text(2);
+      r.value = st.is_null(3) ? std::nan("") : st.real(3);
+      out.summary.push_back(std::move(r));
+    }
+  }
+  if (with_rows) {
+    Statement st(db, "SELECT * FROM impressions ORDER BY rowid");
+    while (st.step()) {
+      ImpressionRow r;
+      r.user = st.int64(0);
+      r.session = st.int32(1);
+      r.step = st.int32(2);
+      r.group = st.int32(3);
+      r.position = st.int32(4);
+      r.item = st.int32(5);
+      r.valid = st.int64(6) != 0;
+      r.reward = static_cast<float>(st.real(7));
+      const std::vector<float> pred = st.floats(8, "impressions.pred");
+      if (pred.size() != r.pred.size())
+        throw RecordError(path.string() + ": impressions.pred holds " + std::to_string(pred.size()) +
+                          " floats, expected " + std::to_string(r.pred.size()) + " (damaged file)");
+      std::copy(pred.begin(), pred.end(), r.pred.begin());
+      out.impressions.push_back(r);
+    }
+  }
+  {
+    Statement st(db, "SELECT * FROM metrics ORDER BY rowid");
+    const auto opt_int = [&](int col) -> std::optional<std::int64_t> {
+      if (st.is_null(col)) return std::nullopt;
+      return st.int64(col);
+    };
+    while (st.step()) {
+      MetricRow r;
+      r.section = st.text(0);
+      r.subject = st.text(1);
+      r.metric = st.text(2);
+      r.value = st.is_null(3) ? std::nan("") : st.real(3);
+      r.ci_low = st.optional_real(4);
+      r.ci_high = st.optional_real(5);
+      r.p_value = st.optional_real(6);
+      r.rep = opt_int(7);
+      r.n = opt_int(8);
+      r.details = st.is_null(9) ? std::string() : st.text(9);
+      out.metrics.push_back(std::move(r));
+    }
+  }
+  return out;
+}
+
+}  // namespace mtf

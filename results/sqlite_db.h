@@ -1,0 +1,223 @@
+// The SQLite RAII wrapper of the run database: a connection (unique_ptr with
+// its closer), prepared statements (bind, step, reset, typed column reads) and a
+// transaction object; every SQLite error becomes a RecordError naming the file.
+//
+// Internal to results/: included by the writer (recorder.cpp) and the reader
+// (run_reader.cpp) only, never by a public header, so sqlite3.h stays inside
+// results/. Everything that touches a connection goes through Database /
+// Statement / Transaction below. The hot paths (binds, steps) are defined here,
+// inline, as they were in the single recorder.cpp.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <bit>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "results/recorder.h"
+
+namespace mtf::sqlite {
+
+// ---------------------------------------------------------------------------
+// RAII wrapper
+// ---------------------------------------------------------------------------
+
+struct ConnectionCloser {
+  void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
+};
+struct StatementFinalizer {
+  void operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
+};
+
+/// One open connection; errors become RecordError naming the file.
+class Database {
+ public:
+  Database(const std::filesystem::path& path, int flags) : path_(path) {
+    sqlite3* raw = nullptr;
+    const int rc = sqlite3_open_v2(path.string().c_str(), &raw, flags, nullptr);
+    db_.reset(raw);  // sqlite3_open_v2 may hand out a handle even on failure
+    if (rc != SQLITE_OK) {
+      throw RecordError(path.string() + ": cannot open the database (" +
+                        (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)) + ")");
+    }
+    sqlite3_extended_result_codes(raw, 1);
+  }
+
+  sqlite3* get() const noexcept { return db_.get(); }
+  const std::filesystem::path& path() const noexcept { return path_; }
+
+  /// Runs constant SQL (never SQL with values spliced in: those are bound).
+  void exec(const char* sql) {
+    char* msg = nullptr;
+    if (sqlite3_exec(db_.get(), sql, nullptr, nullptr, &msg) != SQLITE_OK) {
+      std::string text = msg ? msg : sqlite3_errmsg(db_.get());
+      sqlite3_free(msg);
+      throw RecordError(path_.string() + ": " + text + " (while running: " + sql + ")");
+    }
+  }
+
+  /// Primary result code of the last failed call (SQLITE_NOTADB, SQLITE_BUSY...).
+  int error_code() const noexcept { return sqlite3_errcode(db_.get()) & 0xff; }
+
+  [[noreturn]] void fail(std::string_view doing) const {
+    throw RecordError(path_.string() + ": " + sqlite3_errmsg(db_.get()) + " (while " +
+                      std::string(doing) + ")");
+  }
+
+ private:
+  std::filesystem::path path_;
+  std::unique_ptr<sqlite3, ConnectionCloser> db_;
+};
+
+/// A prepared statement, reused: bind, step, reset.
+class Statement {
+ public:
+  Statement(Database& db, const char* sql) : db_(&db), sql_(sql) {
+    sqlite3_stmt* raw = nullptr;
+    if (sqlite3_prepare_v3(db.get(), sql, -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr) !=
+        SQLITE_OK) {
+      db.fail(std::string("preparing: ") + sql);
+    }
+    stmt_.reset(raw);
+  }
+
+  void bind(int i, std::int64_t v) { check(sqlite3_bind_int64(stmt_.get(), i, v)); }
+  void bind(int i, int v) { check(sqlite3_bind_int(stmt_.get(), i, v)); }
+  void bind(int i, double v) { check(sqlite3_bind_double(stmt_.get(), i, v)); }
+  void bind_null(int i) { check(sqlite3_bind_null(stmt_.get(), i)); }
+  /// Text is copied by SQLite (these statements are not on the hot path).
+  void bind(int i, std::string_view v) {
+    check(sqlite3_bind_text64(stmt_.get(), i, v.data(), v.size(), SQLITE_TRANSIENT,
+                              SQLITE_UTF8));
+  }
+  void bind(int i, const std::optional<double>& v) {
+    if (v) bind(i, *v);
+    else bind_null(i);
+  }
+  /// Binds float32 little-endian bytes. Without copying on little-endian
+  /// machines: `v` must stay alive and unchanged until reset()/clear_bindings().
+  /// An empty vector becomes a zero-length blob when `empty_is_null` is false.
+  void bind_floats(int i, std::span<const float> v, bool empty_is_null) {
+    if (v.empty()) {
+      check(empty_is_null ? sqlite3_bind_null(stmt_.get(), i)
+                          : sqlite3_bind_zeroblob(stmt_.get(), i, 0));
+      return;
+    }
+    if constexpr (std::endian::native == std::endian::little) {
+      check(sqlite3_bind_blob64(stmt_.get(), i, v.data(), v.size_bytes(), SQLITE_STATIC));
+    } else {
+      std::vector<std::uint32_t> swapped(v.size());
+      for (std::size_t k = 0; k < v.size(); ++k) {
+        std::uint32_t u;
+        std::memcpy(&u, &v[k], 4);
+        swapped[k] = __builtin_bswap32(u);
+      }
+      check(sqlite3_bind_blob64(stmt_.get(), i, swapped.data(), v.size_bytes(),
+                                SQLITE_TRANSIENT));
+    }
+  }
+
+  /// Steps once: true when a row is available, false when done. Throws on error.
+  bool step() {
+    const int rc = sqlite3_step(stmt_.get());
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    sqlite3_reset(stmt_.get());
+    db_->fail(std::string("running: ") + sql_);
+  }
+  /// Steps a statement that returns no rows, then resets it for the next use.
+  void run() {
+    step();
+    reset();
+  }
+  void reset() noexcept { sqlite3_reset(stmt_.get()); }
+  void clear_bindings() noexcept { sqlite3_clear_bindings(stmt_.get()); }
+
+  bool is_null(int col) const { return sqlite3_column_type(stmt_.get(), col) == SQLITE_NULL; }
+  std::int64_t int64(int col) const { return sqlite3_column_int64(stmt_.get(), col); }
+  int int32(int col) const { return sqlite3_column_int(stmt_.get(), col); }
+  double real(int col) const { return sqlite3_column_double(stmt_.get(), col); }
+  std::string text(int col) const {
+    const auto* p = sqlite3_column_text(stmt_.get(), col);
+    const int n = sqlite3_column_bytes(stmt_.get(), col);
+    return p ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n))
+             : std::string();
+  }
+  std::optional<double> optional_real(int col) const {
+    if (is_null(col)) return std::nullopt;
+    return real(col);
+  }
+  /// NULL and zero-length blobs both read as an empty vector.
+  std::vector<float> floats(int col, std::string_view column_name) const {
+    const void* p = sqlite3_column_blob(stmt_.get(), col);
+    const int n = sqlite3_column_bytes(stmt_.get(), col);
+    if (n % 4 != 0) {
+      throw RecordError(db_->path().string() + ": column " + std::string(column_name) +
+                        " holds a blob of " + std::to_string(n) +
+                        " bytes, expected float32 values (a multiple of 4 bytes): the file "
+                        "is damaged or was not written by mtfsim");
+    }
+    std::vector<float> v(static_cast<std::size_t>(n / 4));
+    if (n > 0) std::memcpy(v.data(), p, static_cast<std::size_t>(n));
+    if constexpr (std::endian::native != std::endian::little) {
+      for (float& x : v) {
+        std::uint32_t u;
+        std::memcpy(&u, &x, 4);
+        u = __builtin_bswap32(u);
+        std::memcpy(&x, &u, 4);
+      }
+    }
+    return v;
+  }
+
+ private:
+  void check(int rc) {
+    if (rc != SQLITE_OK) [[unlikely]]
+      db_->fail(std::string("binding a parameter of: ") + sql_);
+  }
+
+  Database* db_;
+  const char* sql_;
+  std::unique_ptr<sqlite3_stmt, StatementFinalizer> stmt_;
+};
+
+/// BEGIN on construction; ROLLBACK in the destructor unless commit() was called.
+class Transaction {
+ public:
+  explicit Transaction(Database& db) : db_(&db) { db.exec("BEGIN"); }
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  ~Transaction() {
+    if (db_) sqlite3_exec(db_->get(), "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  void commit() {
+    db_->exec("COMMIT");  // on failure the destructor still rolls back
+    db_ = nullptr;
+  }
+
+ private:
+  Database* db_;
+};
+
+inline std::int64_t pragma_int(Database& db, const char* sql) {
+  Statement st(db, sql);
+  if (!st.step()) return 0;
+  return st.int64(0);
+}
+
+/// Sets a pragma whose value is a number we compute; pragmas cannot take bound
+/// parameters, and an integer formatted by std::to_string cannot inject SQL.
+inline void set_pragma(Database& db, const char* name, std::int64_t value) {
+  const std::string sql = std::string("PRAGMA ") + name + " = " + std::to_string(value);
+  db.exec(sql.c_str());
+}
+
+}  // namespace mtf::sqlite
