@@ -106,12 +106,41 @@ void AgentBase::act(std::span<const float> state, std::span<float> action, Rng& 
   Matrix a;
   act_normalised(s, a, rng);
   for (int i = 0; i < A_; ++i) action[static_cast<std::size_t>(i)] = std::clamp(a(i, 0), -1.0f, 1.0f);
-  if (info) {
-    info->has_baseline = false;
-    info->has_bounds = false;
-    info->log_density = deterministic() ? std::numeric_limits<double>::infinity()
-                                        : std::numeric_limits<double>::quiet_NaN();
+  fill_info(info);
+}
+
+void AgentBase::fill_info(ActionInfo* info) const {
+  if (!info) return;
+  info->has_baseline = false;
+  info->has_bounds = false;
+  info->log_density = deterministic() ? std::numeric_limits<double>::infinity()
+                                      : std::numeric_limits<double>::quiet_NaN();
+}
+
+void AgentBase::act_batch(std::span<const float> states, std::span<float> actions, std::span<Rng* const> rngs,
+                          std::span<ActionInfo* const> infos) const {
+  const std::size_t n = rngs.size();
+  if (n == 0) return;
+  if (states.size() != n * static_cast<std::size_t>(S_) || actions.size() != n * static_cast<std::size_t>(A_) ||
+      (!infos.empty() && infos.size() != n))
+    throw std::invalid_argument(name_ + ": act_batch() got state/action/info sizes that do not match the agent");
+  // A stochastic actor draws from each row's own stream: row by row, as act().
+  if (!deterministic()) return Policy::act_batch(states, actions, rngs, infos);
+  // One normalisation for the batch (elementwise: the bits of act()'s), then the
+  // actor column by column. Not one product over the S x n matrix: Eigen sums a
+  // matrix-matrix product in another order than the matrix-vector product of a
+  // single state (blocked partial sums, paired accumulators), so a column of the
+  // batch would differ from act() in the last bits, and results would depend on
+  // how requests happen to be batched.
+  const Eigen::Map<const Matrix> raw(states.data(), S_, static_cast<Eigen::Index>(n));
+  Matrix s, a;
+  norm_.apply(raw, s);
+  for (Eigen::Index j = 0; j < static_cast<Eigen::Index>(n); ++j) {
+    act_normalised(s.col(j), a, *rngs[static_cast<std::size_t>(j)]);  // deterministic: draws nothing
+    float* out = actions.data() + static_cast<std::size_t>(j) * static_cast<std::size_t>(A_);
+    for (int i = 0; i < A_; ++i) out[i] = std::clamp(a(i, 0), -1.0f, 1.0f);
   }
+  for (std::size_t i = 0; i < infos.size(); ++i) fill_info(infos[i]);
 }
 
 void AgentBase::act_batch(const ConstRef& states, Matrix& actions, Rng& rng) const {

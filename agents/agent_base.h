@@ -49,7 +49,15 @@ class AgentBase : public Agent {
 
   void train(const Dataset& data, std::int64_t steps, const ProgressCallback& progress = {}) override;
   void act(std::span<const float> state, std::span<float> action, Rng& rng, ActionInfo* info) const override;
-  using Policy::act_batch;
+  /// A batch of the simulator's requests (Policy::act_batch). A deterministic
+  /// agent maps the contiguous states as one S x n matrix, normalises it at once
+  /// and runs its actor per column into reused buffers (bit-identical to act();
+  /// agent_base.cpp says why not one product); a stochastic one acts row by row,
+  /// drawing from rngs[i] exactly as act() does. Each row's action and
+  /// ActionInfo are those act() gives. Throws std::invalid_argument on sizes
+  /// that do not fit the agent.
+  void act_batch(std::span<const float> states, std::span<float> actions, std::span<Rng* const> rngs,
+                 std::span<ActionInfo* const> infos) const override;
   void act_batch(const ConstRef& states, Matrix& actions, Rng& rng) const override;
   Matrix q_values(const ConstRef& states, const ConstRef& actions) const override;
   void save(const std::filesystem::path& path) const override;
@@ -99,6 +107,9 @@ class AgentBase : public Agent {
   int batch_size_;
 
  private:
+  /// What act() reports about its action: no baseline, no bounds, the density.
+  void fill_info(ActionInfo* info) const;
+
   Batch batch_;
 };
 

@@ -2,6 +2,7 @@
 //
 //   mtfsim run SCENARIO.json [--out FILE.sqlite] [--seed N] [--threads N] [--quiet]
 //   mtfsim bench sim [--threads N] [--record] [--scenario FILE] [--users N] [--days N]
+//                    [--agent NAME [--train-steps N]]
 //   mtfsim bench train --agent NAME [--hidden H] [--critics M] [--batch B] [--threads N]
 //   mtfsim report RUN.sqlite [--out FILE.md]
 //   mtfsim regress SCENARIO.json --baseline FILE.json [--update] [--threads N]
@@ -16,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "agents/agent.h"
+#include "core/state_features.h"
 #include "results/recorder.h"
 #include "sim/scenario.h"
 #include "experiments/experiment.h"
@@ -38,6 +41,7 @@ constexpr const char* kUsage =
     "Usage:\n"
     "  mtfsim run SCENARIO.json [--out FILE.sqlite] [--seed N] [--threads N] [--quiet]\n"
     "  mtfsim bench sim [--threads N] [--record] [--scenario FILE] [--users N] [--days N]\n"
+    "                   [--agent NAME [--train-steps N]]\n"
     "  mtfsim bench train --agent NAME [--hidden H] [--critics M] [--batch B] [--threads N]\n"
     "  mtfsim report RUN.sqlite [--out FILE.md]\n"
     "  mtfsim regress SCENARIO.json --baseline FILE.json [--update] [--threads N]\n"
@@ -197,6 +201,70 @@ fs::path find_scenario(const std::string& given) {
   return given;
 }
 
+/// The policy of bench sim --agent: an agent of type `name` trained for `steps`
+/// steps on a short exploration of `world` (2,000 users, one day, one group
+/// exploring uniformly within 0.15 of the baseline action). Fixed seeds, so the
+/// benchmarked policy is the same from run to run.
+mtf::PolicyPtr bench_agent(const mtf::Scenario& world, const std::string& name, int steps) {
+  mtf::Scenario sc = world;
+  sc.population.size = 2000;
+  sc.days = 1;
+  sc.record.transitions = true;
+  sc.record.user_days = false;
+  mtf::GroupSpec g;
+  g.name = "explore";
+  g.policy.kind = mtf::PolicyKind::kBoundedUniform;
+  g.policy.bound = {0.15};
+  g.policy.json = R"({"type":"bounded_uniform","bound":0.15})";
+  sc.groups = {g};
+  mtf::Simulator sim(sc);
+  std::vector<mtf::TransitionRow> rows;
+  mtf::RunOptions ro;
+  ro.threads = 1;
+  ro.collect = true;
+  ro.on_batch = [&rows](const mtf::RecordBatch& b) {
+    const mtf::TransitionColumns& c = b.transition_columns;
+    const std::size_t S = static_cast<std::size_t>(mtf::kStateDim), d = static_cast<std::size_t>(c.action_dim);
+    for (std::size_t i = 0; i < c.size(); ++i) {
+      const mtf::TransitionColumns::Row& r = c.rows[i];
+      mtf::TransitionRow& t = rows.emplace_back();
+      t.user = r.user;
+      t.session = r.session;
+      t.step = r.step;
+      t.group = r.group;
+      t.time = r.time;
+      t.reward = r.reward;
+      t.done = r.done;
+      t.counts = r.counts;
+      t.log_density = r.log_density;
+      const auto slice = [i](const std::vector<float>& v, std::size_t n) {
+        return std::vector<float>(v.begin() + static_cast<std::ptrdiff_t>(i * n),
+                                  v.begin() + static_cast<std::ptrdiff_t>((i + 1) * n));
+      };
+      t.state = slice(c.state, S);
+      t.next_state = slice(c.next_state, S);
+      t.action = slice(c.action, d);
+      if (r.has_baseline) t.baseline = slice(c.baseline, d);
+      if (r.has_bounds) {
+        t.lower = slice(c.lower, d);
+        t.upper = slice(c.upper, d);
+      }
+    }
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  sim.run(ro, nullptr);
+  const auto t1 = std::chrono::steady_clock::now();
+  const mtf::agents::Dataset data(rows);
+  std::unique_ptr<mtf::agents::Agent> agent =
+      mtf::agents::make_agent(name, nlohmann::json::object(), mtf::kStateDim, sc.action_dim(), sc.seed);
+  agent->train(data, steps);
+  const auto t2 = std::chrono::steady_clock::now();
+  std::fprintf(stderr, "bench sim: agent %s trained %d steps on %zu transitions (explore %.1f s, train %.1f s)\n",
+               name.c_str(), steps, rows.size(), std::chrono::duration<double>(t1 - t0).count(),
+               std::chrono::duration<double>(t2 - t1).count());
+  return mtf::PolicyPtr(std::move(agent));
+}
+
 int cmd_bench_sim(const std::vector<std::string>& args) {
   po::options_description opts("mtfsim bench sim [options]");
   opts.add_options()("help,h", "show this help")
@@ -205,14 +273,17 @@ int cmd_bench_sim(const std::vector<std::string>& args) {
       ("out", po::value<std::string>()->default_value("/tmp/mtfsim-bench.sqlite"), "database for --record")
       ("scenario", po::value<std::string>()->default_value("scenarios/quickstart.json"), "scenario to take the world from")
       ("users", po::value<std::int64_t>()->default_value(50000), "population size")
-      ("days", po::value<int>()->default_value(2), "days to simulate");
+      ("days", po::value<int>()->default_value(2), "days to simulate")
+      ("agent", po::value<std::string>(), "policy: this agent, trained on a short exploration (default: the baseline)")
+      ("train-steps", po::value<int>()->default_value(200), "training steps of --agent");
   po::variables_map vm;
   po::store(po::command_line_parser(args).options(opts).run(), vm);
   po::notify(vm);
   if (vm.count("help")) {
     std::cout << opts << "\nSimulates the scenario's world with one group under the production\n"
                          "baseline policy and reports simulated requests per second. The last\n"
-                         "line is JSON.\n";
+                         "line is JSON. With --agent the group's policy is that agent instead,\n"
+                         "trained first (untimed) on a short bounded-uniform exploration.\n";
     return 0;
   }
   mtf::Scenario base = mtf::load_scenario(find_scenario(vm["scenario"].as<std::string>()));
@@ -223,16 +294,27 @@ int cmd_bench_sim(const std::vector<std::string>& args) {
   g.policy.kind = mtf::PolicyKind::kBaseline;
   g.policy.json = R"({"type":"baseline"})";
   base.groups = {g};
+  std::vector<mtf::PolicyPtr> policies;
+  std::string agent;
+  if (vm.count("agent")) {
+    agent = vm["agent"].as<std::string>();
+    const int steps = vm["train-steps"].as<int>();
+    if (steps < 0) throw po::error("--train-steps: expected >= 0, got " + std::to_string(steps));
+    policies = {bench_agent(base, agent, steps)};
+    base.groups[0].name = agent;
+  }
   const bool record = vm.count("record") > 0;
   std::vector<int> thread_counts = vm.count("threads") ? std::vector<int>{vm["threads"].as<int>()} : std::vector<int>{1, 2};
   std::ostringstream json;
-  json << "{\"bench\":\"sim\",\"record\":" << (record ? "true" : "false") << ",\"candidates\":"
+  json << "{\"bench\":\"sim\",";
+  if (!agent.empty()) json << "\"agent\":\"" << agent << "\",";
+  json << "\"record\":" << (record ? "true" : "false") << ",\"candidates\":"
        << base.retrieval.candidates << ",\"tasks\":" << mtf::kNumTasks << ",\"shown\":" << base.retrieval.shown
        << ",\"users\":" << base.population.size << ",\"days\":" << base.days << ",\"runs\":[";
   std::printf("%8s %12s %10s %14s %16s\n", "threads", "requests", "seconds", "requests/s", "writer CPU (s)");
   for (std::size_t i = 0; i < thread_counts.size(); ++i) {
     const int t = thread_counts[i];
-    mtf::Simulator sim(base);
+    mtf::Simulator sim(base, policies);
     std::unique_ptr<mtf::Recorder> rec;
     const fs::path out = vm["out"].as<std::string>();
     mtf::RecorderOptions ropt;

@@ -1,7 +1,10 @@
 // The discrete-event kernel: a clock and an event queue ordered by
 // (simulated time, sequence number), so events at the same time run in the
 // order they were scheduled. A plain object: the simulator owns one per block
-// of users it simulates, so there is no global clock.
+// of users it simulates, so there is no global clock. The clock only moves
+// forward, except through rewind(): for subjects that are independent of each
+// other (the simulator's users), an event may be scheduled after later events of
+// other subjects have run.
 #pragma once
 
 #include <cassert>
@@ -50,6 +53,26 @@ class EventQueue {
       handler(e.event);
     }
     if (until > now_) now_ = until;
+  }
+
+  /// Removes and returns the next event, setting now() to its time. Only when !empty().
+  Event pop() {
+    const Entry e = heap_.top();
+    heap_.pop();
+    now_ = e.time;
+    return e.event;
+  }
+  /// The next event (not removed); only valid when !empty().
+  const Event& next_event() const { return heap_.top().event; }
+
+  /// Moves the clock back to `time` (<= now()) so that events from `time` on can
+  /// be scheduled again. The queue still runs events in (time, sequence) order,
+  /// but events already run at times after `time` are not undone: use it only
+  /// when the events scheduled after the rewind concern subjects independent of
+  /// those that ran since (the simulator finishes deferred requests this way).
+  void rewind(SimTime time) {
+    assert(time <= now_);
+    now_ = time;
   }
 
   SimTime now() const { return now_; }

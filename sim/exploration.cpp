@@ -79,6 +79,21 @@ void copy_baseline(std::span<const float> mu, ActionInfo* info) {
   info->has_baseline = true;
 }
 
+/// The batched form of "base action, then noise" shared by the wrappers: the
+/// base policy's batch first (its draws from rngs[i] come before row i's noise,
+/// as in act(), and rows draw from distinct streams), then perturb(row i,
+/// rngs[i], infos[i]) in row order.
+template <class Perturb>
+void perturb_batch(const Policy& base, std::span<const float> states, std::span<float> actions,
+                   std::span<Rng* const> rngs, std::span<ActionInfo* const> infos, Perturb&& perturb) {
+  const std::size_t n = rngs.size();
+  if (n == 0) return;
+  base.act_batch(states, actions, rngs, {});  // actions hold mu(s) until perturbed
+  const std::size_t d = actions.size() / n;
+  for (std::size_t i = 0; i < n; ++i)
+    perturb(actions.subspan(i * d, d), *rngs[i], infos.empty() ? nullptr : infos[i]);
+}
+
 void check_near_args(std::span<const float> mu, double sigma, double bound, double radius,
                      const char* where) {
   check_sigma(sigma, where);
@@ -106,6 +121,16 @@ GaussianNoisePolicy::GaussianNoisePolicy(PolicyPtr base, double sigma)
 void GaussianNoisePolicy::act(std::span<const float> state, std::span<float> action, Rng& rng,
                               ActionInfo* info) const {
   base_->act(state, action, rng, nullptr);  // action holds mu(s) until overwritten below
+  perturb(action, rng, info);
+}
+
+void GaussianNoisePolicy::act_batch(std::span<const float> states, std::span<float> actions,
+                                    std::span<Rng* const> rngs, std::span<ActionInfo* const> infos) const {
+  perturb_batch(*base_, states, actions, rngs, infos,
+                [this](std::span<float> a, Rng& rng, ActionInfo* info) { perturb(a, rng, info); });
+}
+
+void GaussianNoisePolicy::perturb(std::span<float> action, Rng& rng, ActionInfo* info) const {
   copy_baseline(action, info);
   boost::random::normal_distribution<double> normal(0.0, 1.0);
   double log_density = 0;
@@ -134,10 +159,20 @@ UniformRandomPolicy::UniformRandomPolicy(int d, PolicyPtr base) : d_(d), base_(s
 void UniformRandomPolicy::act(std::span<const float> state, std::span<float> action, Rng& rng,
                               ActionInfo* info) const {
   assert(action.size() == static_cast<std::size_t>(d_));
-  if (base_) {  // called even without info, so the rng is used the same either way
-    base_->act(state, action, rng, nullptr);
-    copy_baseline(action, info);
-  }
+  // The base is called even without info, so the rng is used the same either way.
+  if (base_) base_->act(state, action, rng, nullptr);
+  perturb(action, rng, info);
+}
+
+void UniformRandomPolicy::act_batch(std::span<const float> states, std::span<float> actions,
+                                    std::span<Rng* const> rngs, std::span<ActionInfo* const> infos) const {
+  if (!base_) return Policy::act_batch(states, actions, rngs, infos);
+  perturb_batch(*base_, states, actions, rngs, infos,
+                [this](std::span<float> a, Rng& rng, ActionInfo* info) { perturb(a, rng, info); });
+}
+
+void UniformRandomPolicy::perturb(std::span<float> action, Rng& rng, ActionInfo* info) const {
+  if (base_) copy_baseline(action, info);
   for (float& a : action) a = uniform_in({-1.0f, 1.0f}, rng);
   if (info != nullptr) {
     info->has_bounds = info->lower.size() == action.size() && info->upper.size() == action.size();
@@ -171,6 +206,16 @@ BoundedUniformPolicy::BoundedUniformPolicy(PolicyPtr base, std::vector<double> b
 void BoundedUniformPolicy::act(std::span<const float> state, std::span<float> action, Rng& rng,
                                ActionInfo* info) const {
   base_->act(state, action, rng, nullptr);
+  perturb(action, rng, info);
+}
+
+void BoundedUniformPolicy::act_batch(std::span<const float> states, std::span<float> actions,
+                                     std::span<Rng* const> rngs, std::span<ActionInfo* const> infos) const {
+  perturb_batch(*base_, states, actions, rngs, infos,
+                [this](std::span<float> a, Rng& rng, ActionInfo* info) { perturb(a, rng, info); });
+}
+
+void BoundedUniformPolicy::perturb(std::span<float> action, Rng& rng, ActionInfo* info) const {
   copy_baseline(action, info);
   const bool record =
       info != nullptr && info->lower.size() == action.size() && info->upper.size() == action.size();

@@ -68,9 +68,16 @@ class GaussianNoisePolicy final : public Policy {
   /// has_bounds = false and log_density as documented on the class.
   void act(std::span<const float> state, std::span<float> action, Rng& rng,
            ActionInfo* info) const override;
+  /// The base policy's act_batch, then each row's noise from rngs[i]: the bits,
+  /// draws and ActionInfo of act() row by row (rows have distinct streams).
+  void act_batch(std::span<const float> states, std::span<float> actions, std::span<Rng* const> rngs,
+                 std::span<ActionInfo* const> infos) const override;
   double sigma() const { return sigma_; }
 
  private:
+  /// Replaces mu(s) in `action` by the noisy action, filling info.
+  void perturb(std::span<float> action, Rng& rng, ActionInfo* info) const;
+
   PolicyPtr base_;
   double sigma_;
 };
@@ -88,8 +95,15 @@ class UniformRandomPolicy final : public Policy {
   int action_dim() const override { return d_; }
   void act(std::span<const float> state, std::span<float> action, Rng& rng,
            ActionInfo* info) const override;
+  /// The base policy's act_batch (when there is one), then each row's draws from
+  /// rngs[i]: the bits, draws and ActionInfo of act() row by row.
+  void act_batch(std::span<const float> states, std::span<float> actions, std::span<Rng* const> rngs,
+                 std::span<ActionInfo* const> infos) const override;
 
  private:
+  /// Draws the action over mu(s) (recorded as the baseline), filling info.
+  void perturb(std::span<float> action, Rng& rng, ActionInfo* info) const;
+
   int d_;
   PolicyPtr base_;
 };
@@ -116,9 +130,16 @@ class BoundedUniformPolicy final : public Policy {
   /// above, log_density as above. Requires mu in [-1, 1]^d (asserted).
   void act(std::span<const float> state, std::span<float> action, Rng& rng,
            ActionInfo* info) const override;
+  /// The base policy's act_batch, then each row's draws from rngs[i]: the bits,
+  /// draws and ActionInfo of act() row by row (rows have distinct streams).
+  void act_batch(std::span<const float> states, std::span<float> actions, std::span<Rng* const> rngs,
+                 std::span<ActionInfo* const> infos) const override;
   double bound(int i) const { return bounds_[static_cast<std::size_t>(i)]; }
 
  private:
+  /// Replaces mu(s) in `action` by a draw within the bounds, filling info.
+  void perturb(std::span<float> action, Rng& rng, ActionInfo* info) const;
+
   PolicyPtr base_;
   std::vector<double> bounds_;
 };

@@ -1,4 +1,6 @@
 // The day loop, the block kernel and the ordered parallel merge (see simulator.h).
+// A block-day is a Simulator::Block: event dispatch with deferred, batched
+// policy calls, the user's session handlers, and the row builders.
 #include "sim/simulator.h"
 
 #include <algorithm>
@@ -87,6 +89,13 @@ struct Simulator::ThreadScratch {
   Ranker::Workspace ws;
   std::vector<UserSlot> slots;
   std::vector<int> top;
+  // Deferred requests: per group, the block's users waiting for an action, and
+  // the buffers of one act_batch call (row r: the r-th waiting user).
+  std::vector<std::vector<std::uint32_t>> pending;
+  std::vector<float> states, actions;
+  std::vector<Rng*> rngs;
+  std::vector<ActionInfo> infos;
+  std::vector<ActionInfo*> info_ptrs;
 };
 
 Simulator::Simulator(Scenario scenario, std::vector<PolicyPtr> policies, std::uint64_t user_seed)
@@ -143,47 +152,107 @@ RunInfo Simulator::run_info(const std::string& version, int threads) const {
   return info;
 }
 
-void Simulator::simulate_block(int day, std::int64_t begin, std::int64_t end, bool record,
-                               ThreadScratch& scratch, BlockOut& out) {
-  const Scenario& sc = scenario_;
-  const int d = sc.action_dim();
-  const int shown = sc.retrieval.shown;
-  const bool rec_transitions = record && sc.record.transitions;
-  const auto rec_impressions = [&](int g) {
-    return record && (sc.record.impressions ||
-                      (static_cast<std::size_t>(g) < impression_groups_.size() && impression_groups_[g]));
-  };
-  const double day_start = day * kSecondsPerDay;
-  const double day_end = day_start + kSecondsPerDay;
-  const Ranker& ranker = *ranker_;
-  auto neighbours = [this](int t) {
-    const TopicGraph& g = catalogue_->graph;
-    return std::span<const int>(g.neighbours_begin(t), g.neighbours_end(t));
-  };
+/// One block of users on one day. Event dispatch (run, dispatch), the user's
+/// session bookkeeping (the on_* handlers, with the UserState updates in
+/// UserModel) and the building of rows (the *_row functions, merge) are apart.
+///
+/// Requests are deferred so that policies act on batches: a request builds the
+/// user's state and puts the user on its group's pending list; when nothing else
+/// can happen before the day boundary (every user of the block waits for an
+/// action or is done for the day), each group's policy acts once for all its
+/// pending users (Policy::act_batch), and each request is finished (retrieve,
+/// predict, fuse, select, react) and its feedback scheduled at the request's own
+/// time plus the dwell time, after a rewind of the queue's clock. Users are
+/// independent given the policies (each draws from its own streams; the
+/// catalogue and the policies are read-only), a user has at most one event
+/// pending, and the interests drift at the boundary only once every event
+/// before it has run, so every user sees exactly the event times and the
+/// states of the undeferred kernel: results are bit-identical to it.
+struct Simulator::Block {
+  Simulator& sim;
+  const Scenario& sc;
+  ThreadScratch& scratch;
+  BlockOut& out;
+  const int day;
+  const std::int64_t begin;
+  const std::size_t n;
+  const bool record, rec_transitions;
+  const int d;
+  const double day_start, day_end;
+  EventQueue q;
+  std::size_t pending = 0;  // requests waiting for an action, over all groups
 
+  Block(Simulator& s, ThreadScratch& scr, BlockOut& o, int dy, std::int64_t b, std::int64_t e, bool rec)
+      : sim(s),
+        sc(s.scenario_),
+        scratch(scr),
+        out(o),
+        day(dy),
+        begin(b),
+        n(static_cast<std::size_t>(e - b)),
+        record(rec),
+        rec_transitions(rec && s.scenario_.record.transitions),
+        d(s.scenario_.action_dim()),
+        day_start(dy * kSecondsPerDay),
+        day_end(dy * kSecondsPerDay + kSecondsPerDay) {}
+
+  std::span<const int> neighbours(int t) const {
+    const TopicGraph& g = sim.catalogue_->graph;
+    return {g.neighbours_begin(t), g.neighbours_end(t)};
+  }
+  bool rec_impressions(int g) const {
+    return record && (sc.record.impressions || (static_cast<std::size_t>(g) < sim.impression_groups_.size() &&
+                                                sim.impression_groups_[static_cast<std::size_t>(g)]));
+  }
+  std::int64_t user(std::uint32_t i) const { return begin + i; }
+  int group(std::uint32_t i) const { return sim.group_[static_cast<std::size_t>(user(i))]; }
+
+  // --- event dispatch
+  void setup();
+  void run();
+  void dispatch(const Event& ev);
+  void flush_requests();
+
+  // --- a user's session
+  void on_session_start(std::uint32_t i, double now);
+  void on_request(std::uint32_t i, double now);
+  void finish_request(std::uint32_t i);
+  void on_feedback(std::uint32_t i, double now);
+  void on_session_end(std::uint32_t i, double now);
+  void on_day_boundary();
+
+  // --- rows
+  void impression_row(std::uint32_t i, int position, int item, const ItemFeedback& fb);
+  void transition_row(std::uint32_t i, double reward, bool done, double now);
+  void session_row(std::uint32_t i, double now);
+  void merge();
+};
+
+void Simulator::Block::setup() {
   out.active.clear();
   out.requests = 0;
   out.batch = RecordBatch{};
   out.batch.transition_columns.state_dim = kStateDim;
-  out.batch.transition_columns.action_dim = sc.action_dim();
-
-  const auto n = static_cast<std::size_t>(end - begin);
+  out.batch.transition_columns.action_dim = d;
+  const int shown = sc.retrieval.shown;
   auto& slots = scratch.slots;
   if (slots.size() < n) slots.resize(n);
-  scratch.top.resize(shown);
-  EventQueue q;
+  scratch.top.resize(static_cast<std::size_t>(shown));
+  scratch.pending.resize(sc.groups.size());
+  for (auto& p : scratch.pending) p.clear();
   q.reset(day_start);
   for (std::size_t i = 0; i < n; ++i) {
     const std::int64_t u = begin + static_cast<std::int64_t>(i);
     UserSlot& s = slots[i];
-    s.env.reseed(derive_seed(user_seed_, Stream::kUserBehaviour, static_cast<std::uint64_t>(u), day));
-    s.ret.reseed(derive_seed(user_seed_, Stream::kRetrieval, static_cast<std::uint64_t>(u), day));
-    s.pol.reseed(derive_seed(user_seed_, Stream::kPolicy, static_cast<std::uint64_t>(u), day));
-    s.mtl_key = derive_seed(user_seed_, Stream::kMtlNoise, static_cast<std::uint64_t>(u));
+    const std::uint64_t su = static_cast<std::uint64_t>(u);
+    s.env.reseed(derive_seed(sim.user_seed_, Stream::kUserBehaviour, su, static_cast<std::uint64_t>(day)));
+    s.ret.reseed(derive_seed(sim.user_seed_, Stream::kRetrieval, su, static_cast<std::uint64_t>(day)));
+    s.pol.reseed(derive_seed(sim.user_seed_, Stream::kPolicy, su, static_cast<std::uint64_t>(day)));
+    s.mtl_key = derive_seed(sim.user_seed_, Stream::kMtlNoise, su);
     s.state.resize(kStateDim);
-    for (auto* v : {&s.action, &s.baseline, &s.lower, &s.upper}) v->resize(d);
-    s.views.resize(shown);
-    s.feedback.resize(shown);
+    for (auto* v : {&s.action, &s.baseline, &s.lower, &s.upper}) v->resize(static_cast<std::size_t>(d));
+    s.views.resize(static_cast<std::size_t>(shown));
+    s.feedback.resize(static_cast<std::size_t>(shown));
     s.active = s.returned = false;
     s.sessions = s.requests = s.first_count = 0;
     s.reward = s.first_reward = 0;
@@ -193,189 +262,256 @@ void Simulator::simulate_block(int day, std::int64_t begin, std::int64_t end, bo
     s.transitions.action_dim = d;
     s.sessions_rows.clear();
     s.impressions.clear();
-    UserState& st = population_->state(u);
+    UserState& st = sim.population_->state(u);
     if (day == 0 && st.sessions_total == 0 && st.next_session < 0)
-      st.next_session = model_.first_session_start(population_->profile(u), s.env);
+      st.next_session = sim.model_.first_session_start(sim.population_->profile(u), s.env);
     if (st.next_session >= 0 && st.next_session < day_end)
       q.schedule(std::max(st.next_session, day_start), Event{EventKind::kSessionStart, static_cast<std::uint32_t>(i)});
   }
   q.schedule(day_end, Event{EventKind::kDayBoundary, 0});
+}
 
-  auto handle = [&](const Event& ev) {
-    const double now = q.now();
-    if (ev.kind == EventKind::kDayBoundary) {
-      // Interests drift along the topic graph once a day (own stream: independent of event order).
-      for (std::size_t i = 0; i < n; ++i) {
-        const std::int64_t u = begin + static_cast<std::int64_t>(i);
-        Rng drift(user_seed_, Stream::kInterestDrift, static_cast<std::uint64_t>(u), day);
-        model_.drift_interests(population_->interests(u), drift, neighbours);
-      }
-      return;
+void Simulator::Block::run() {
+  setup();
+  for (;;) {
+    // Everything up to the boundary (or, after it, to the end); requests wait.
+    while (!q.empty() && q.next_event().kind != EventKind::kDayBoundary) dispatch(q.pop());
+    if (pending > 0) {
+      flush_requests();
+      continue;
     }
-    const std::uint32_t i = ev.subject;
-    const std::int64_t u = begin + i;
-    UserSlot& s = slots[i];
-    UserState& st = population_->state(u);
-    const UserProfile& prof = population_->profile(u);
-    const int g = group_[static_cast<std::size_t>(u)];
-    std::span<float> interests = population_->interests(u);
+    if (q.empty()) break;
+    dispatch(q.pop());  // the day boundary: every event before it has run
+  }
+  merge();
+}
 
-    switch (ev.kind) {
-      case EventKind::kSessionStart: {
-        if (st.last_session_end >= 0) model_.rest(st, now - st.last_session_end);
-        st.sessions_today = s.sessions;
-        st.session_start = now;
-        st.requests_in_session = 0;
-        st.session = {};
-        st.last_request = {};
-        st.session_reward = 0;
-        st.next_session = -1;
-        if (!s.active) {
-          s.active = true;
-          s.returned = st.last_active_day == day - 1;
-          st.last_active_day = day;
-        }
-        ++s.sessions;
-        q.schedule(now, Event{EventKind::kRequest, i});
-        break;
-      }
-      case EventKind::kRequest: {
-        build_state(prof, st, now, s.state);
-        ActionInfo info;
-        info.baseline = s.baseline;
-        info.lower = s.lower;
-        info.upper = s.upper;
-        policies_[g]->act(s.state, s.action, s.pol, &info);
-        s.has_baseline = info.has_baseline;
-        s.has_bounds = info.has_bounds;
-        s.log_density = info.log_density;
-        const FusionWeights w = weights_from_action(sc.fusion, s.action);
-        const ResponseCoeffs k = model_.coeffs(prof, st);
-        ranker.retrieve(interests, s.ret, scratch.ws);
-        ranker.predict(k, s.mtl_key, interests, scratch.ws);
-        ranker.fuse(w, scratch.ws);
-        const int got = ranker.select_top(scratch.ws, scratch.top);
-        const bool impressions = rec_impressions(g);
-        s.counts = {};
-        for (int j = 0; j < got; ++j) {
-          const int item = scratch.ws.items[scratch.top[j]];
-          const ItemView& v = s.views[j] = catalogue_->view[static_cast<std::size_t>(item)];
-          const ItemFeedback fb = model_.react(k, prof, v, interests[v.topic], s.env);
-          s.feedback[j] = fb;
-          if (impressions) {
-            ImpressionRow& row = s.impressions.emplace_back();
-            row.user = u;
-            row.session = st.sessions_total;
-            row.step = st.requests_in_session;
-            row.group = g;
-            row.position = j;
-            row.item = item;
-            row.valid = fb.valid;
-            BehaviourCounts one;
-            one.shown = 1;
-            one.plays = fb.played;
-            one.valid = fb.valid;
-            one.finishes = fb.finished;
-            one.likes = fb.liked;
-            one.shares = fb.shared;
-            one.comments = fb.commented;
-            one.skips = fb.skipped;
-            one.watch_seconds = fb.watch_seconds;
-            one.dwell_seconds = fb.dwell_seconds;
-            row.reward = static_cast<float>(reward_of(sc.reward, one));
-            for (int t = 0; t < kNumTasks; ++t) row.pred[t] = scratch.ws.pred[t][scratch.top[j]];
-          }
-          BehaviourCounts& bc = s.counts;
-          ++bc.shown;
-          bc.plays += fb.played;
-          bc.valid += fb.valid;
-          bc.finishes += fb.finished;
-          bc.likes += fb.liked;
-          bc.shares += fb.shared;
-          bc.comments += fb.commented;
-          bc.skips += fb.skipped;
-          bc.watch_seconds += fb.watch_seconds;
-          bc.dwell_seconds += fb.dwell_seconds;
-        }
-        s.request_time = now;
-        ++out.requests;
-        q.schedule(now + s.counts.dwell_seconds, Event{EventKind::kFeedback, i});
-        break;
-      }
-      case EventKind::kFeedback: {
-        const int got = s.counts.shown;
-        model_.absorb(st, prof.taste_long, interests, std::span<const ItemView>(s.views.data(), got),
-                      std::span<const ItemFeedback>(s.feedback.data(), got), neighbours);
-        const double r = reward_of(sc.reward, s.counts);
-        if (st.requests_in_session == 0) {
-          s.first_reward += r;
-          ++s.first_count;
-        }
-        ++st.requests_in_session;
-        st.last_request = s.counts;
-        st.session += s.counts;
-        st.session_reward += static_cast<float>(r);
-        ++s.requests;
-        s.reward += r;
-        s.day += s.counts;
-        const bool leave = st.requests_in_session >= kMaxRequestsPerSession ||
-                           s.env.uniform01d() < model_.leave_probability(prof, st);
-        if (rec_transitions) {
-          TransitionColumns& tc = s.transitions;
-          TransitionColumns::Row& row = tc.rows.emplace_back();
-          row.user = u;
-          row.session = st.sessions_total;
-          row.step = st.requests_in_session - 1;
-          row.group = g;
-          row.time = s.request_time;
-          row.reward = static_cast<float>(r);
-          row.done = leave;
-          row.counts = s.counts;
-          row.has_baseline = s.has_baseline;
-          row.has_bounds = s.has_bounds;
-          if (std::isfinite(s.log_density)) row.log_density = s.log_density;
-          tc.state.insert(tc.state.end(), s.state.begin(), s.state.end());
-          tc.action.insert(tc.action.end(), s.action.begin(), s.action.end());
-          tc.baseline.insert(tc.baseline.end(), s.baseline.begin(), s.baseline.end());
-          tc.lower.insert(tc.lower.end(), s.lower.begin(), s.lower.end());
-          tc.upper.insert(tc.upper.end(), s.upper.begin(), s.upper.end());
-          tc.next_state.resize(tc.next_state.size() + kStateDim);
-          build_state(prof, st, now,
-                      std::span<float>(tc.next_state.data() + tc.next_state.size() - kStateDim, kStateDim));
-        }
-        q.schedule(now, Event{leave ? EventKind::kSessionEnd : EventKind::kRequest, i});
-        break;
-      }
-      case EventKind::kSessionEnd: {
-        if (record) {
-          SessionRow row;
-          row.user = u;
-          row.session = st.sessions_total;
-          row.group = g;
-          row.day = day;
-          row.start_time = st.session_start;
-          row.end_time = now;
-          row.requests = st.requests_in_session;
-          row.reward = st.session_reward;
-          row.counts = st.session;
-          s.sessions_rows.push_back(row);
-        }
-        st.last_session_end = now;
-        st.last_session_requests = st.requests_in_session;
-        st.last_session_valid_rate =
-            st.session.shown > 0 ? static_cast<float>(st.session.valid) / st.session.shown : 0.0f;
-        ++st.sessions_total;
-        st.next_session = model_.next_session_start(prof, st, now, s.env);
-        if (st.next_session < day_end) q.schedule(st.next_session, Event{EventKind::kSessionStart, i});
-        break;
-      }
-      case EventKind::kDayBoundary:
-        break;
+void Simulator::Block::dispatch(const Event& ev) {
+  const double now = q.now();
+  switch (ev.kind) {
+    case EventKind::kSessionStart: on_session_start(ev.subject, now); break;
+    case EventKind::kRequest: on_request(ev.subject, now); break;
+    case EventKind::kFeedback: on_feedback(ev.subject, now); break;
+    case EventKind::kSessionEnd: on_session_end(ev.subject, now); break;
+    case EventKind::kDayBoundary: on_day_boundary(); break;
+  }
+}
+
+void Simulator::Block::flush_requests() {
+  // Feedback goes at each request's own time, earlier than events of other users
+  // that ran meanwhile: rewind to the earliest waiting request (class comment).
+  double earliest = q.now();
+  for (const auto& p : scratch.pending)
+    for (const std::uint32_t i : p) earliest = std::min(earliest, scratch.slots[i].request_time);
+  q.rewind(earliest);
+  constexpr std::size_t S = kStateDim;
+  const auto A = static_cast<std::size_t>(d);
+  for (std::size_t g = 0; g < scratch.pending.size(); ++g) {
+    std::vector<std::uint32_t>& users = scratch.pending[g];
+    if (users.empty()) continue;
+    const std::size_t m = users.size();
+    scratch.states.resize(m * S);
+    scratch.actions.resize(m * A);
+    scratch.rngs.resize(m);
+    scratch.infos.resize(m);
+    scratch.info_ptrs.resize(m);
+    for (std::size_t r = 0; r < m; ++r) {
+      UserSlot& s = scratch.slots[users[r]];
+      std::copy(s.state.begin(), s.state.end(), scratch.states.begin() + static_cast<std::ptrdiff_t>(r * S));
+      scratch.rngs[r] = &s.pol;
+      ActionInfo& info = scratch.infos[r] = ActionInfo{};
+      info.baseline = s.baseline;
+      info.lower = s.lower;
+      info.upper = s.upper;
+      scratch.info_ptrs[r] = &info;
     }
-  };
-  q.run_until(std::numeric_limits<double>::infinity(), handle);
+    sim.policies_[g]->act_batch(scratch.states, scratch.actions, scratch.rngs, scratch.info_ptrs);
+    for (std::size_t r = 0; r < m; ++r) {
+      UserSlot& s = scratch.slots[users[r]];
+      const auto a = scratch.actions.begin() + static_cast<std::ptrdiff_t>(r * A);
+      std::copy(a, a + static_cast<std::ptrdiff_t>(A), s.action.begin());
+      s.has_baseline = scratch.infos[r].has_baseline;
+      s.has_bounds = scratch.infos[r].has_bounds;
+      s.log_density = scratch.infos[r].log_density;
+    }
+    for (const std::uint32_t i : users) finish_request(i);
+    pending -= m;
+    users.clear();
+  }
+}
 
-  // Merge in user order: totals and rows do not depend on event interleaving.
+void Simulator::Block::on_session_start(std::uint32_t i, double now) {
+  UserSlot& s = scratch.slots[i];
+  UserState& st = sim.population_->state(user(i));
+  sim.model_.start_session(st, now, s.sessions);
+  if (!s.active) {
+    s.active = true;
+    s.returned = UserModel::mark_active(st, day);
+  }
+  ++s.sessions;
+  q.schedule(now, Event{EventKind::kRequest, i});
+}
+
+void Simulator::Block::on_request(std::uint32_t i, double now) {
+  UserSlot& s = scratch.slots[i];
+  const std::int64_t u = user(i);
+  build_state(sim.population_->profile(u), sim.population_->state(u), now, s.state);
+  s.request_time = now;
+  scratch.pending[static_cast<std::size_t>(group(i))].push_back(i);
+  ++pending;
+}
+
+void Simulator::Block::finish_request(std::uint32_t i) {
+  UserSlot& s = scratch.slots[i];
+  const std::int64_t u = user(i);
+  const UserState& st = sim.population_->state(u);
+  const UserProfile& prof = sim.population_->profile(u);
+  std::span<float> interests = sim.population_->interests(u);
+  const Ranker& ranker = *sim.ranker_;
+  const FusionWeights w = weights_from_action(sc.fusion, s.action);
+  const ResponseCoeffs k = sim.model_.coeffs(prof, st);
+  ranker.retrieve(interests, s.ret, scratch.ws);
+  ranker.predict(k, s.mtl_key, interests, scratch.ws);
+  ranker.fuse(w, scratch.ws);
+  const int got = ranker.select_top(scratch.ws, scratch.top);
+  const bool impressions = rec_impressions(group(i));
+  s.counts = {};
+  for (int j = 0; j < got; ++j) {
+    const int item = scratch.ws.items[static_cast<std::size_t>(scratch.top[static_cast<std::size_t>(j)])];
+    const ItemView& v = s.views[static_cast<std::size_t>(j)] = sim.catalogue_->view[static_cast<std::size_t>(item)];
+    const ItemFeedback fb = sim.model_.react(k, prof, v, interests[static_cast<std::size_t>(v.topic)], s.env);
+    s.feedback[static_cast<std::size_t>(j)] = fb;
+    if (impressions) impression_row(i, j, item, fb);
+    BehaviourCounts& bc = s.counts;
+    ++bc.shown;
+    bc.plays += fb.played;
+    bc.valid += fb.valid;
+    bc.finishes += fb.finished;
+    bc.likes += fb.liked;
+    bc.shares += fb.shared;
+    bc.comments += fb.commented;
+    bc.skips += fb.skipped;
+    bc.watch_seconds += fb.watch_seconds;
+    bc.dwell_seconds += fb.dwell_seconds;
+  }
+  ++out.requests;
+  q.schedule(s.request_time + s.counts.dwell_seconds, Event{EventKind::kFeedback, i});
+}
+
+void Simulator::Block::on_feedback(std::uint32_t i, double now) {
+  UserSlot& s = scratch.slots[i];
+  const std::int64_t u = user(i);
+  UserState& st = sim.population_->state(u);
+  const UserProfile& prof = sim.population_->profile(u);
+  const int got = s.counts.shown;
+  sim.model_.absorb(st, prof.taste_long, sim.population_->interests(u),
+                    std::span<const ItemView>(s.views.data(), static_cast<std::size_t>(got)),
+                    std::span<const ItemFeedback>(s.feedback.data(), static_cast<std::size_t>(got)),
+                    [this](int t) { return neighbours(t); });
+  const double r = reward_of(sc.reward, s.counts);
+  if (st.requests_in_session == 0) {
+    s.first_reward += r;
+    ++s.first_count;
+  }
+  UserModel::record_request(st, s.counts, r);
+  ++s.requests;
+  s.reward += r;
+  s.day += s.counts;
+  const bool leave = st.requests_in_session >= kMaxRequestsPerSession ||
+                     s.env.uniform01d() < sim.model_.leave_probability(prof, st);
+  if (rec_transitions) transition_row(i, r, leave, now);
+  q.schedule(now, Event{leave ? EventKind::kSessionEnd : EventKind::kRequest, i});
+}
+
+void Simulator::Block::on_session_end(std::uint32_t i, double now) {
+  if (record) session_row(i, now);
+  UserSlot& s = scratch.slots[i];
+  const std::int64_t u = user(i);
+  const double next = sim.model_.end_session(sim.population_->profile(u), sim.population_->state(u), now, s.env);
+  if (next < day_end) q.schedule(next, Event{EventKind::kSessionStart, i});
+}
+
+void Simulator::Block::on_day_boundary() {
+  // Interests drift along the topic graph once a day (own stream: independent of event order).
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::int64_t u = begin + static_cast<std::int64_t>(i);
+    Rng drift(sim.user_seed_, Stream::kInterestDrift, static_cast<std::uint64_t>(u), static_cast<std::uint64_t>(day));
+    sim.model_.drift_interests(sim.population_->interests(u), drift, [this](int t) { return neighbours(t); });
+  }
+}
+
+void Simulator::Block::impression_row(std::uint32_t i, int position, int item, const ItemFeedback& fb) {
+  UserSlot& s = scratch.slots[i];
+  const UserState& st = sim.population_->state(user(i));
+  ImpressionRow& row = s.impressions.emplace_back();
+  row.user = user(i);
+  row.session = st.sessions_total;
+  row.step = st.requests_in_session;
+  row.group = group(i);
+  row.position = position;
+  row.item = item;
+  row.valid = fb.valid;
+  BehaviourCounts one;
+  one.shown = 1;
+  one.plays = fb.played;
+  one.valid = fb.valid;
+  one.finishes = fb.finished;
+  one.likes = fb.liked;
+  one.shares = fb.shared;
+  one.comments = fb.commented;
+  one.skips = fb.skipped;
+  one.watch_seconds = fb.watch_seconds;
+  one.dwell_seconds = fb.dwell_seconds;
+  row.reward = static_cast<float>(reward_of(sc.reward, one));
+  for (int t = 0; t < kNumTasks; ++t)
+    row.pred[t] = scratch.ws.pred[t][static_cast<std::size_t>(scratch.top[static_cast<std::size_t>(position)])];
+}
+
+void Simulator::Block::transition_row(std::uint32_t i, double reward, bool done, double now) {
+  UserSlot& s = scratch.slots[i];
+  const std::int64_t u = user(i);
+  const UserState& st = sim.population_->state(u);
+  TransitionColumns& tc = s.transitions;
+  TransitionColumns::Row& row = tc.rows.emplace_back();
+  row.user = u;
+  row.session = st.sessions_total;
+  row.step = st.requests_in_session - 1;
+  row.group = group(i);
+  row.time = s.request_time;
+  row.reward = static_cast<float>(reward);
+  row.done = done;
+  row.counts = s.counts;
+  row.has_baseline = s.has_baseline;
+  row.has_bounds = s.has_bounds;
+  if (std::isfinite(s.log_density)) row.log_density = s.log_density;
+  tc.state.insert(tc.state.end(), s.state.begin(), s.state.end());
+  tc.action.insert(tc.action.end(), s.action.begin(), s.action.end());
+  tc.baseline.insert(tc.baseline.end(), s.baseline.begin(), s.baseline.end());
+  tc.lower.insert(tc.lower.end(), s.lower.begin(), s.lower.end());
+  tc.upper.insert(tc.upper.end(), s.upper.begin(), s.upper.end());
+  tc.next_state.resize(tc.next_state.size() + kStateDim);
+  build_state(sim.population_->profile(u), st, now,
+              std::span<float>(tc.next_state.data() + tc.next_state.size() - kStateDim, kStateDim));
+}
+
+void Simulator::Block::session_row(std::uint32_t i, double now) {
+  const UserState& st = sim.population_->state(user(i));
+  SessionRow row;
+  row.user = user(i);
+  row.session = st.sessions_total;
+  row.group = group(i);
+  row.day = day;
+  row.start_time = st.session_start;
+  row.end_time = now;
+  row.requests = st.requests_in_session;
+  row.reward = st.session_reward;
+  row.counts = st.session;
+  scratch.slots[i].sessions_rows.push_back(row);
+}
+
+void Simulator::Block::merge() {
+  // In user order: totals and rows do not depend on event interleaving.
+  auto& slots = scratch.slots;
   if (rec_transitions) {
     std::size_t rows = 0;
     for (std::size_t i = 0; i < n; ++i) rows += slots[i].transitions.size();
@@ -386,7 +522,7 @@ void Simulator::simulate_block(int day, std::int64_t begin, std::int64_t end, bo
   }
   for (std::size_t i = 0; i < n; ++i) {
     const std::int64_t u = begin + static_cast<std::int64_t>(i);
-    const int g = group_[static_cast<std::size_t>(u)];
+    const int g = sim.group_[static_cast<std::size_t>(u)];
     UserSlot& s = slots[i];
     if (s.active)
       out.active.push_back({u, g, s.returned, s.sessions, s.requests, s.first_count, s.reward, s.first_reward, s.day});
@@ -399,7 +535,7 @@ void Simulator::simulate_block(int day, std::int64_t begin, std::int64_t end, bo
       row.user = u;
       row.day = day;
       row.group = g;
-      row.segment = population_->profile(u).segment;
+      row.segment = sim.population_->profile(u).segment;
       row.sessions = s.sessions;
       row.requests = s.requests;
       row.reward = s.reward;
@@ -407,6 +543,12 @@ void Simulator::simulate_block(int day, std::int64_t begin, std::int64_t end, bo
       out.batch.user_days.push_back(row);
     }
   }
+}
+
+void Simulator::simulate_block(int day, std::int64_t begin, std::int64_t end, bool record,
+                               ThreadScratch& scratch, BlockOut& out) {
+  Block block(*this, scratch, out, day, begin, end, record);
+  block.run();
 }
 
 void Simulator::set_policy(int group, PolicyPtr policy) {

@@ -105,6 +105,7 @@ class Simulator {
  private:
   struct BlockOut;
   struct ThreadScratch;
+  struct Block;  // one block-day: dispatch, session handlers, row builders (simulator.cpp)
   void simulate_block(int day, std::int64_t begin, std::int64_t end, bool record,
                       ThreadScratch& scratch, BlockOut& out);
 

@@ -22,6 +22,40 @@ UserModel::UserModel(const UserDynamicsParams& p) : p_(p), mean_activity_table_(
   for (int i = 0; i < 240; ++i) mean_activity_table_[static_cast<std::size_t>(i)] = mean_activity_exact(i / 10.0);
 }
 
+void UserModel::start_session(UserState& st, double now, int sessions_today) const {
+  if (st.last_session_end >= 0) rest(st, now - st.last_session_end);
+  st.sessions_today = sessions_today;
+  st.session_start = now;
+  st.requests_in_session = 0;
+  st.session = {};
+  st.last_request = {};
+  st.session_reward = 0;
+  st.next_session = -1;
+}
+
+bool UserModel::mark_active(UserState& st, int day) {
+  const bool returned = st.last_active_day == day - 1;
+  st.last_active_day = day;
+  return returned;
+}
+
+void UserModel::record_request(UserState& st, const BehaviourCounts& counts, double reward) {
+  ++st.requests_in_session;
+  st.last_request = counts;
+  st.session += counts;
+  st.session_reward += static_cast<float>(reward);
+}
+
+double UserModel::end_session(const UserProfile& profile, UserState& st, double now, Rng& rng) const {
+  st.last_session_end = now;
+  st.last_session_requests = st.requests_in_session;
+  st.last_session_valid_rate =
+      st.session.shown > 0 ? static_cast<float>(st.session.valid) / st.session.shown : 0.0f;
+  ++st.sessions_total;
+  st.next_session = next_session_start(profile, st, now, rng);
+  return st.next_session;
+}
+
 ResponseCoeffs UserModel::coeffs(const UserProfile& u, const UserState& s) const {
   const float F = s.fatigue;
   ResponseCoeffs k{};

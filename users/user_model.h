@@ -150,6 +150,21 @@ class UserModel {
   /// Between sessions: fatigue recovers, satisfaction fades toward neutral.
   void rest(UserState& state, double gap_seconds) const;
 
+  /// A session starts at `now`: rest since the last session ends, then the
+  /// session's counters start afresh (`sessions_today` sessions so far today,
+  /// no next session planned).
+  void start_session(UserState& state, double now, int sessions_today) const;
+  /// The user's first session of `day`: returns whether the user was active the
+  /// day before, and marks `day` as the last active day.
+  static bool mark_active(UserState& state, int day);
+  /// A request's feedback was absorbed: counts it in the session (requests,
+  /// last request, session totals and reward).
+  static void record_request(UserState& state, const BehaviourCounts& counts, double reward);
+  /// The session ends at `now`: closes its totals into the last-session features,
+  /// counts it, and draws and returns the next session's start (also stored in
+  /// state.next_session) from `rng`.
+  double end_session(const UserProfile& profile, UserState& state, double now, Rng& rng) const;
+
   /// Once per day: part of the interest mass drifts to neighbouring topics.
   template <typename Neighbours>
   void drift_interests(std::span<float> interests, Rng& rng, Neighbours&& neighbours) const;

@@ -393,3 +393,63 @@ TEST_CASE("networks large enough to be split across threads still train to the s
     CHECK(bytes[0] == bytes[1]);
   }
 }
+
+TEST_CASE("a batched act gives, row by row, the bits and the information of act()") {
+  // The simulator's shapes: 32 state features, 6 action dimensions, the default
+  // 256 x 256 networks; batches of many sizes, so every tiling of the products
+  // (full and partial column groups) is exercised.
+  constexpr int S = 32, A = 6;
+  Rng data_rng(21);
+  std::vector<TransitionRow> rows(300);
+  for (TransitionRow& r : rows) {
+    for (int k = 0; k < S; ++k) {
+      r.state.push_back(static_cast<float>(3 * data_rng.uniform01d() - 1));
+      r.next_state.push_back(static_cast<float>(3 * data_rng.uniform01d() - 1));
+    }
+    for (int k = 0; k < A; ++k) {
+      r.baseline.push_back(static_cast<float>(data_rng.uniform01d() - 0.5));
+      r.lower.push_back(r.baseline.back() - 0.15f);
+      r.upper.push_back(r.baseline.back() + 0.15f);
+      r.action.push_back(r.baseline.back() + static_cast<float>(0.3 * data_rng.uniform01d() - 0.15));
+    }
+    r.reward = static_cast<float>(data_rng.uniform01d());
+  }
+  const Dataset data(rows);
+  for (const std::string& name : {std::string("integratedrl_mtf"), std::string("td3"), std::string("iql"),
+                                  std::string("bcq")}) {
+    INFO("agent " << name);
+    nlohmann::json hp = nlohmann::json::object();
+    if (name == "integratedrl_mtf") hp["critics"] = 2;
+    auto agent = make_agent(name, hp, S, A, 3);
+    agent->train(data, 2);
+    for (const int n : {1, 2, 3, 4, 5, 7, 8, 9, 13, 16, 31, 64, 100, 257}) {
+      INFO("batch of " << n);
+      std::vector<float> states(static_cast<std::size_t>(n) * S);
+      for (float& x : states) x = static_cast<float>(4 * data_rng.uniform01d() - 2);
+      std::vector<float> batched(static_cast<std::size_t>(n) * A, 9.0f), single(batched.size(), 9.0f);
+      std::vector<Rng> batch_rngs, single_rngs;
+      for (int i = 0; i < n; ++i) {
+        batch_rngs.emplace_back(100 + static_cast<std::uint64_t>(i));
+        single_rngs.emplace_back(100 + static_cast<std::uint64_t>(i));
+      }
+      std::vector<Rng*> rng_ptrs;
+      for (Rng& r : batch_rngs) rng_ptrs.push_back(&r);
+      std::vector<ActionInfo> infos(static_cast<std::size_t>(n)), single_infos(infos.size());
+      std::vector<ActionInfo*> info_ptrs;
+      for (ActionInfo& info : infos) info_ptrs.push_back(&info);
+      agent->act_batch(states, batched, rng_ptrs, info_ptrs);
+      for (int i = 0; i < n; ++i)
+        agent->act(std::span<const float>(states).subspan(static_cast<std::size_t>(i) * S, S),
+                   std::span<float>(single).subspan(static_cast<std::size_t>(i) * A, A),
+                   single_rngs[static_cast<std::size_t>(i)], &single_infos[static_cast<std::size_t>(i)]);
+      CHECK(std::memcmp(batched.data(), single.data(), batched.size() * sizeof(float)) == 0);
+      for (int i = 0; i < n; ++i) {
+        const auto k = static_cast<std::size_t>(i);
+        CHECK(batch_rngs[k]() == single_rngs[k]());  // the same draws were taken
+        CHECK(infos[k].has_baseline == single_infos[k].has_baseline);
+        CHECK(infos[k].has_bounds == single_infos[k].has_bounds);
+        CHECK(std::memcmp(&infos[k].log_density, &single_infos[k].log_density, sizeof(double)) == 0);
+      }
+    }
+  }
+}

@@ -56,3 +56,24 @@ TEST_CASE("run_until leaves later events pending and includes events exactly at 
   CHECK(q.next_time() == 6.0);
   CHECK(q.now() == 4.0);
 }
+
+TEST_CASE("pop takes events one at a time and a rewind lets independent subjects schedule earlier again") {
+  EventQueue q;
+  q.schedule(10.0, {EventKind::kRequest, 1});
+  q.schedule(20.0, {EventKind::kRequest, 2});
+  q.schedule(50.0, {EventKind::kDayBoundary, 0});
+  CHECK(q.next_event().subject == 1);
+  CHECK(q.pop().subject == 1);
+  CHECK(q.now() == 10.0);
+  CHECK(q.pop().subject == 2);
+  CHECK(q.now() == 20.0);
+  // Subject 1 waited since 10: after a rewind its next event may come before 20.
+  q.rewind(10.0);
+  CHECK(q.now() == 10.0);
+  q.schedule(15.0, {EventKind::kFeedback, 1});
+  CHECK(q.next_time() == 15.0);
+  CHECK(q.pop().kind == EventKind::kFeedback);
+  CHECK(q.now() == 15.0);
+  CHECK(q.pop().kind == EventKind::kDayBoundary);
+  CHECK(q.empty());
+}

@@ -459,3 +459,68 @@ TEST_CASE("exploration runs record what a dataset reader needs to recompute ever
   MESSAGE("rows per group: " << rows[0] << ", " << rows[1] << ", " << rows[2]);
   for (int r : rows) CHECK(r > 30);  // every group served requests
 }
+
+TEST_CASE("a batched act of an exploration policy gives, row by row, the bits, draws and information of act()") {
+  const Scenario s = parse_scenario(R"({
+    "fusion": {"dims": [{"task": "play", "term": "pow", "range": [0, 2]},
+                        {"task": "watch_time", "term": "pow", "range": [0, 2]},
+                        {"task": "skip", "term": "pow", "range": [-2, 0.5]}]},
+    "groups": [{"name": "g", "policy": {"type": "gaussian", "sigma": 0.3}},
+               {"name": "r", "policy": {"type": "random"}},
+               {"name": "b", "policy": {"type": "bounded_uniform", "bound": [0.1, 0.2, 0.3]}},
+               {"name": "c", "policy": {"type": "bounded_uniform",
+                                        "around": {"type": "constant", "action": [1, 0, -1]}}}]
+  })");
+  constexpr std::size_t d = 3, S = kStateDim;
+  Rng state_rng(31);
+  for (const GroupSpec& group : s.groups) {
+    const PolicyPtr p = make_policy(group.policy, s);
+    INFO("policy " << group.name);
+    for (const std::size_t n : {std::size_t{1}, std::size_t{2}, std::size_t{7}, std::size_t{40}}) {
+      INFO("batch of " << n);
+      std::vector<float> states(n * S);
+      for (float& x : states) x = state_rng.uniform01();
+      std::vector<Rng> batch_rngs, row_rngs;
+      for (std::size_t i = 0; i < n; ++i) {
+        batch_rngs.emplace_back(50, Stream::kExploration, i);
+        row_rngs.emplace_back(50, Stream::kExploration, i);
+      }
+      std::vector<Rng*> rng_ptrs;
+      for (Rng& r : batch_rngs) rng_ptrs.push_back(&r);
+      std::vector<float> actions(n * d, 9.0f);
+      std::vector<Draw> batch_draws(n, Draw(d)), row_draws(n, Draw(d));
+      std::vector<ActionInfo*> infos;
+      for (Draw& w : batch_draws) {
+        w.info.baseline = w.baseline;
+        w.info.lower = w.lower;
+        w.info.upper = w.upper;
+        infos.push_back(&w.info);
+      }
+      p->act_batch(states, actions, rng_ptrs, infos);
+      for (std::size_t i = 0; i < n; ++i) {
+        Draw& w = row_draws[i];
+        w.info.baseline = w.baseline;
+        w.info.lower = w.lower;
+        w.info.upper = w.upper;
+        p->act(std::span<const float>(states).subspan(i * S, S), w.action, row_rngs[i], &w.info);
+        const Draw& b = batch_draws[i];
+        CHECK(std::equal(w.action.begin(), w.action.end(), actions.begin() + static_cast<std::ptrdiff_t>(i * d)));
+        CHECK(b.baseline == w.baseline);
+        CHECK(b.lower == w.lower);
+        CHECK(b.upper == w.upper);
+        CHECK(b.info.has_baseline == w.info.has_baseline);
+        CHECK(b.info.has_bounds == w.info.has_bounds);
+        CHECK(b.info.log_density == w.info.log_density);
+        CHECK(batch_rngs[i]() == row_rngs[i]());  // the same number of draws
+      }
+      // Without infos the actions and draws are the same.
+      std::vector<Rng> again;
+      std::vector<Rng*> again_ptrs;
+      for (std::size_t i = 0; i < n; ++i) again.emplace_back(50, Stream::kExploration, i);
+      for (Rng& r : again) again_ptrs.push_back(&r);
+      std::vector<float> bare(n * d);
+      p->act_batch(states, bare, again_ptrs, {});
+      CHECK(bare == actions);
+    }
+  }
+}

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <atomic>
 #include <numeric>
 
 #include "results/recorder.h"
@@ -444,4 +445,64 @@ TEST_CASE("impressions: one row per shown item of the flagged groups, with the i
   }
   // Formula 2 is linear in the behaviours: item rewards add up to the request rewards.
   CHECK(sum == doctest::Approx(reward_g1).epsilon(1e-4));
+}
+
+namespace {
+
+/// Wraps a policy and acts on a batch's rows in reverse order (allowed: rows are
+/// independent, each with its own stream), noting the largest batch it saw.
+class ReversedBatchPolicy final : public Policy {
+ public:
+  explicit ReversedBatchPolicy(PolicyPtr base) : base_(std::move(base)) {}
+  std::string name() const override { return base_->name(); }
+  int action_dim() const override { return base_->action_dim(); }
+  void act(std::span<const float> state, std::span<float> action, Rng& rng, ActionInfo* info) const override {
+    base_->act(state, action, rng, info);
+  }
+  void act_batch(std::span<const float> states, std::span<float> actions, std::span<Rng* const> rngs,
+                 std::span<ActionInfo* const> infos) const override {
+    const std::size_t n = rngs.size();
+    std::size_t seen = largest_.load();
+    while (n > seen && !largest_.compare_exchange_weak(seen, n)) {
+    }
+    const std::size_t S = states.size() / n, d = actions.size() / n;
+    for (std::size_t i = n; i-- > 0;)
+      base_->act(states.subspan(i * S, S), actions.subspan(i * d, d), *rngs[i], infos.empty() ? nullptr : infos[i]);
+  }
+  std::size_t largest_batch() const { return largest_.load(); }
+
+ private:
+  PolicyPtr base_;
+  mutable std::atomic<std::size_t> largest_{0};
+};
+
+}  // namespace
+
+TEST_CASE("the simulator asks policies for batches of waiting users, and the rows' order in a batch does not matter") {
+  Scenario s = two_group_world(1200, 2);
+  s.groups[1].policy.kind = PolicyKind::kBoundedUniform;
+  s.groups[1].policy.json = R"({"type":"bounded_uniform","bound":0.15})";
+  std::vector<PolicyPtr> plain, reversed;
+  for (const GroupSpec& g : s.groups) plain.push_back(make_policy(g.policy, s));
+  std::vector<std::shared_ptr<const ReversedBatchPolicy>> wrappers;
+  for (const PolicyPtr& p : plain) {
+    wrappers.push_back(std::make_shared<const ReversedBatchPolicy>(p));
+    reversed.push_back(wrappers.back());
+  }
+  auto collect = [&](std::vector<PolicyPtr> policies) {
+    Simulator sim(s, std::move(policies));
+    RunOptions o;
+    o.threads = 2;
+    o.collect = true;
+    std::vector<float> actions;
+    o.on_batch = [&](const RecordBatch& b) {
+      actions.insert(actions.end(), b.transition_columns.action.begin(), b.transition_columns.action.end());
+    };
+    const RunResult r = sim.run(o, nullptr);
+    return std::make_pair(r.requests, actions);
+  };
+  const auto want = collect(plain), got = collect(reversed);
+  CHECK(want.first == got.first);
+  CHECK(want.second == got.second);
+  for (const auto& w : wrappers) CHECK(w->largest_batch() > 1);
 }
