@@ -1,4 +1,4 @@
-// Shared agent machinery: training loop, acting, the agent file.
+// Shared agent machinery: training loop, acting, the agent file, cloning.
 //
 // Agent file (little-endian), format version 2:
 //   8 bytes  magic "MTFAGENT"
@@ -329,6 +329,28 @@ void AgentBase::restore(const StateNormaliser& norm, std::int64_t steps,
   norm_ = norm;
   fitted_ = true;
   steps_ = steps;
+}
+
+std::unique_ptr<Agent> AgentBase::clone() const {
+  std::unique_ptr<Agent> copy = make_agent(name_, hp_.resolved(), S_, A_, seed_);
+  auto& c = static_cast<AgentBase&>(*copy);
+  auto* self = const_cast<AgentBase*>(this);
+  const auto mine = named_params(), theirs = c.named_params();
+  for (std::size_t i = 0; i < mine.size(); ++i) const_cast<nn::Param*>(theirs[i].second)->value = mine[i].second->value;
+  const TrainingState from = self->training_state(), to = c.training_state();
+  const auto from_tensors = training_tensors(from), to_tensors = training_tensors(to);
+  for (std::size_t i = 0; i < from_tensors.size(); ++i) *to_tensors[i].second = *from_tensors[i].second;
+  for (std::size_t i = 0; i < from.counters.size(); ++i) *to.counters[i].second = *from.counters[i].second;
+  for (std::size_t i = 0; i < from.optimisers.size(); ++i)
+    to.optimisers[i].second->set_steps(from.optimisers[i].second->steps());
+  for (std::size_t i = 0; i < from.reals.size(); ++i) *to.reals[i].second = *from.reals[i].second;
+  c.init_rng_ = init_rng_;
+  c.batch_rng_ = batch_rng_;
+  c.noise_rng_ = noise_rng_;
+  c.norm_ = norm_;
+  c.fitted_ = fitted_;
+  c.steps_ = steps_;
+  return copy;
 }
 
 std::unique_ptr<Agent> load_agent(const std::filesystem::path& path) {

@@ -1,6 +1,6 @@
 // What all agents share: hyperparameters, the three seeded streams, the state
 // normalisation, the training loop with NaN detection, acting as a Policy, and
-// the agent file. An agent implements update() (one gradient step on a
+// the agent file, cloning. An agent implements update() (one gradient step on a
 // normalised minibatch) and act_normalised().
 #pragma once
 
@@ -53,6 +53,10 @@ class AgentBase : public Agent {
   void act_batch(const ConstRef& states, Matrix& actions, Rng& rng) const override;
   Matrix q_values(const ConstRef& states, const ConstRef& actions) const override;
   void save(const std::filesystem::path& path) const override;
+  /// Every agent clones the same way: a fresh agent of the same name,
+  /// hyperparameters, dimensions and seed, given a copy of all that save()
+  /// writes (in memory, so the copy is exact by the same argument).
+  std::unique_ptr<Agent> clone() const override;
 
   /// Restores what save() wrote after the header (used by load_agent). With
   /// `training` (format version 2) training resumes exactly where it stopped:

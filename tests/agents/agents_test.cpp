@@ -1,5 +1,5 @@
 // The agent interface: Formula 5's exact values, per-transition bounds,
-// determinism across runs and thread counts, save/load, hyperparameter errors,
+// determinism across runs and thread counts, save/load, clones, hyperparameter errors,
 // NaN detection, acting as a Policy.
 #include <doctest/doctest.h>
 
@@ -238,6 +238,52 @@ TEST_CASE("training resumed from a saved agent gives the bits of uninterrupted t
     CHECK(file_bytes(path) != file_bytes(path_whole));
     std::filesystem::remove(path);
     std::filesystem::remove(path_whole);
+  }
+}
+
+TEST_CASE("a clone acts identically to its original and stays unchanged while the original trains on") {
+  nn::set_num_threads(1);
+  const Dataset data(bandit_rows(500, 4));
+  Matrix s(2, 10);
+  Rng srng(5);
+  for (Eigen::Index k = 0; k < s.size(); ++k) s.data()[k] = 2 * srng.uniform01() - 1;
+  const auto actions = [&](const Agent& a) {
+    Matrix out;
+    Rng r(6);  // BCQ samples candidates: same stream, same actions
+    a.act_batch(s, out, r);
+    return out;
+  };
+  for (const std::string& name : agent_names()) {
+    INFO("agent " << name);
+    nlohmann::json hp = kTiny;
+    if (name == "integratedrl_mtf") hp.update({{"critics", 3}, {"target_update_every", 4}});
+    if (name == "bcq") hp["target_update_every"] = 4;
+    auto original = make_agent(name, hp, 2, 2, 17);
+    original->train(data, 7);
+    const std::unique_ptr<Agent> copy = original->clone();
+    CHECK(copy->name() == name);
+    CHECK(copy->steps_trained() == 7);
+    CHECK(copy->hyperparameters() == original->hyperparameters());
+    const Matrix before = actions(*original);
+    CHECK(actions(*copy) == before);
+    float st[2] = {0.3f, -0.4f}, x1[2], x2[2];
+    Rng p1(8), p2(8);
+    original->act(st, x1, p1, nullptr);
+    copy->act(st, x2, p2, nullptr);
+    CHECK(std::memcmp(x1, x2, sizeof x1) == 0);
+    // The original trains on: the clone does not move.
+    original->train(data, 6);
+    CHECK(copy->steps_trained() == 7);
+    CHECK(actions(*copy) == before);
+    CHECK(actions(*original) != before);
+    // The clone carries the training state: training it the same way gives the original's bits.
+    copy->train(data, 6);
+    const auto path = temp_path("clone_" + name), path_copy = temp_path("clone_copy_" + name);
+    original->save(path);
+    copy->save(path_copy);
+    CHECK(file_bytes(path) == file_bytes(path_copy));
+    std::filesystem::remove(path);
+    std::filesystem::remove(path_copy);
   }
 }
 
