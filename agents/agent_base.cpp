@@ -21,6 +21,7 @@
 // start as copies of the online networks, optimisers and streams start fresh).
 #include "agents/agent_base.h"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -112,6 +113,29 @@ void AgentBase::act(std::span<const float> state, std::span<float> action, Rng& 
     info->log_density = deterministic() ? std::numeric_limits<double>::infinity()
                                         : std::numeric_limits<double>::quiet_NaN();
   }
+}
+
+void AgentBase::act_batch(std::span<const float> states, std::span<float> actions, std::span<Rng* const> rngs,
+                          std::span<ActionInfo* const> infos) const {
+  const std::size_t n = rngs.size();
+  if (n == 0) return;
+  if (std::any_of(rngs.begin(), rngs.end(), [&](const Rng* r) { return r != rngs[0]; })) {
+    Policy::act_batch(states, actions, rngs, infos);
+    return;
+  }
+  if (states.size() != n * static_cast<std::size_t>(S_) || actions.size() != n * static_cast<std::size_t>(A_))
+    throw std::invalid_argument(name_ + ": act_batch() got state/action sizes that do not match the agent");
+  const Eigen::Index N = static_cast<Eigen::Index>(n);
+  Matrix a;
+  act_batch(Eigen::Map<const Matrix>(states.data(), S_, N), a, *rngs[0]);
+  Eigen::Map<Matrix>(actions.data(), A_, N) = a;
+  for (ActionInfo* info : infos)
+    if (info) {
+      info->has_baseline = false;
+      info->has_bounds = false;
+      info->log_density = deterministic() ? std::numeric_limits<double>::infinity()
+                                          : std::numeric_limits<double>::quiet_NaN();
+    }
 }
 
 void AgentBase::act_batch(const ConstRef& states, Matrix& actions, Rng& rng) const {

@@ -49,7 +49,13 @@ class AgentBase : public Agent {
 
   void train(const Dataset& data, std::int64_t steps, const ProgressCallback& progress = {}) override;
   void act(std::span<const float> state, std::span<float> action, Rng& rng, ActionInfo* info) const override;
-  using Policy::act_batch;
+  /// Policy::act_batch. Rows with streams of their own: act() per row (the
+  /// default). Rows that all share one stream (rngs[i] the same object): one
+  /// batched pass drawing from it, as act_batch(states, actions, rng) does,
+  /// which is how offline evaluation asks; its draws differ from act() per row
+  /// for agents that sample (BCQ).
+  void act_batch(std::span<const float> states, std::span<float> actions, std::span<Rng* const> rngs,
+                 std::span<ActionInfo* const> infos) const override;
   void act_batch(const ConstRef& states, Matrix& actions, Rng& rng) const override;
   Matrix q_values(const ConstRef& states, const ConstRef& actions) const override;
   void save(const std::filesystem::path& path) const override;

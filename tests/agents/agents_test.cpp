@@ -411,6 +411,41 @@ TEST_CASE("an agent is a Policy: act() fills the action and what it knows") {
   CHECK_FALSE(info.has_bounds);
 }
 
+TEST_CASE("a batch through Policy::act_batch is one batched pass for a shared stream and act() per row otherwise") {
+  nn::set_num_threads(1);
+  const Dataset data(bandit_rows(200, 4));
+  auto agent = make_agent("bcq", kTiny, 2, 2, 3);  // samples candidates: the streams matter
+  agent->train(data, 5);
+  const Policy& policy = *agent;
+  constexpr int n = 6;
+  Matrix s(2, n);
+  Rng srng(5);
+  for (Eigen::Index k = 0; k < s.size(); ++k) s.data()[k] = 2 * srng.uniform01() - 1;
+  // One stream shared by every row: the agent's own batched act_batch.
+  Matrix expected, got(2, n);
+  Rng r1(6), r2(6);
+  agent->act_batch(s, expected, r1);
+  std::vector<Rng*> shared(n, &r2);
+  std::vector<ActionInfo> info(n);
+  std::vector<ActionInfo*> infos;
+  for (auto& i : info) infos.push_back(&i);
+  policy.act_batch(std::span<const float>(s.data(), 2 * n), std::span<float>(got.data(), 2 * n), shared, infos);
+  CHECK(got == expected);
+  CHECK(std::isnan(info[n - 1].log_density));  // BCQ is stochastic
+  // A stream per row: exactly act() row by row.
+  std::vector<Rng> own, own_again;
+  for (int i = 0; i < n; ++i) own.emplace_back(100 + i), own_again.emplace_back(100 + i);
+  std::vector<Rng*> per_row;
+  for (auto& r : own) per_row.push_back(&r);
+  policy.act_batch(std::span<const float>(s.data(), 2 * n), std::span<float>(got.data(), 2 * n), per_row, {});
+  for (int i = 0; i < n; ++i) {
+    float a[2];
+    policy.act(std::span<const float>(s.col(i).data(), 2), a, own_again[static_cast<std::size_t>(i)], nullptr);
+    CHECK(got(0, i) == a[0]);
+    CHECK(got(1, i) == a[1]);
+  }
+}
+
 TEST_CASE("networks large enough to be split across threads still train to the same bits") {
   // Batch 384 > the 128-column chunk and hidden 128 > the 64-row chunk, so the
   // forward, backward and Adam passes really run as several tasks on 2 threads.
