@@ -115,16 +115,18 @@ void AgentBase::act(std::span<const float> state, std::span<float> action, Rng& 
   }
 }
 
-void AgentBase::act_batch(std::span<const float> states, std::span<float> actions, std::span<Rng* const> rngs,
-                          std::span<ActionInfo* const> infos) const {
+void AgentBase::act_batch(std::span<const float> states, std::span<float> actions,
+                          std::span<Rng* const> rngs, std::span<ActionInfo* const> infos) const {
   const std::size_t n = rngs.size();
   if (n == 0) return;
   if (std::any_of(rngs.begin(), rngs.end(), [&](const Rng* r) { return r != rngs[0]; })) {
     Policy::act_batch(states, actions, rngs, infos);
     return;
   }
-  if (states.size() != n * static_cast<std::size_t>(S_) || actions.size() != n * static_cast<std::size_t>(A_))
-    throw std::invalid_argument(name_ + ": act_batch() got state/action sizes that do not match the agent");
+  if (states.size() != n * static_cast<std::size_t>(S_) ||
+      actions.size() != n * static_cast<std::size_t>(A_))
+    throw std::invalid_argument(name_ +
+                                ": act_batch() got state/action sizes that do not match the agent");
   const Eigen::Index N = static_cast<Eigen::Index>(n);
   Matrix a;
   act_batch(Eigen::Map<const Matrix>(states.data(), S_, N), a, *rngs[0]);
@@ -360,11 +362,14 @@ std::unique_ptr<Agent> AgentBase::clone() const {
   auto& c = static_cast<AgentBase&>(*copy);
   auto* self = const_cast<AgentBase*>(this);
   const auto mine = named_params(), theirs = c.named_params();
-  for (std::size_t i = 0; i < mine.size(); ++i) const_cast<nn::Param*>(theirs[i].second)->value = mine[i].second->value;
+  for (std::size_t i = 0; i < mine.size(); ++i)
+    const_cast<nn::Param*>(theirs[i].second)->value = mine[i].second->value;
   const TrainingState from = self->training_state(), to = c.training_state();
   const auto from_tensors = training_tensors(from), to_tensors = training_tensors(to);
-  for (std::size_t i = 0; i < from_tensors.size(); ++i) *to_tensors[i].second = *from_tensors[i].second;
-  for (std::size_t i = 0; i < from.counters.size(); ++i) *to.counters[i].second = *from.counters[i].second;
+  for (std::size_t i = 0; i < from_tensors.size(); ++i)
+    *to_tensors[i].second = *from_tensors[i].second;
+  for (std::size_t i = 0; i < from.counters.size(); ++i)
+    *to.counters[i].second = *from.counters[i].second;
   for (std::size_t i = 0; i < from.optimisers.size(); ++i)
     to.optimisers[i].second->set_steps(from.optimisers[i].second->steps());
   for (std::size_t i = 0; i < from.reals.size(); ++i) *to.reals[i].second = *from.reals[i].second;

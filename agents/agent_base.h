@@ -54,8 +54,8 @@ class AgentBase : public Agent {
   /// batched pass drawing from it, as act_batch(states, actions, rng) does,
   /// which is how offline evaluation asks; its draws differ from act() per row
   /// for agents that sample (BCQ).
-  void act_batch(std::span<const float> states, std::span<float> actions, std::span<Rng* const> rngs,
-                 std::span<ActionInfo* const> infos) const override;
+  void act_batch(std::span<const float> states, std::span<float> actions,
+                 std::span<Rng* const> rngs, std::span<ActionInfo* const> infos) const override;
   void act_batch(const ConstRef& states, Matrix& actions, Rng& rng) const override;
   Matrix q_values(const ConstRef& states, const ConstRef& actions) const override;
   void save(const std::filesystem::path& path) const override;

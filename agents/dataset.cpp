@@ -107,21 +107,25 @@ Dataset::Dataset(const std::vector<TransitionRow>& rows) {
   build(c, all, {});
 }
 
-Dataset::Dataset(const TransitionColumns& columns, std::span<const std::size_t> selection, const RewardOf& reward) {
+Dataset::Dataset(const TransitionColumns& columns, std::span<const std::size_t> selection,
+                 const RewardOf& reward) {
   build(columns, selection, reward);
 }
 
-void Dataset::build(const TransitionColumns& c, std::span<const std::size_t> selection, const RewardOf& reward) {
+void Dataset::build(const TransitionColumns& c, std::span<const std::size_t> selection,
+                    const RewardOf& reward) {
   if (selection.empty()) throw std::invalid_argument("dataset: no transitions");
   if (c.state_dim <= 0 || c.action_dim <= 0)
     throw std::invalid_argument("dataset: transition 0 has an empty state or action");
-  const std::size_t S = static_cast<std::size_t>(c.state_dim), A = static_cast<std::size_t>(c.action_dim);
+  const std::size_t S = static_cast<std::size_t>(c.state_dim),
+                    A = static_cast<std::size_t>(c.action_dim);
   const std::size_t n = c.size();
   const auto check_column = [&](const std::vector<float>& v, std::size_t d, const char* field) {
     if (v.size() != n * d)
-      throw std::invalid_argument(std::string("dataset: column ") + field + " holds " + std::to_string(v.size()) +
-                                  " values, expected " + std::to_string(n * d) + " (" + std::to_string(n) +
-                                  " rows x " + std::to_string(d) + ")");
+      throw std::invalid_argument(std::string("dataset: column ") + field + " holds " +
+                                  std::to_string(v.size()) + " values, expected " +
+                                  std::to_string(n * d) + " (" + std::to_string(n) + " rows x " +
+                                  std::to_string(d) + ")");
   };
   check_column(c.state, S, "state");
   check_column(c.next_state, S, "next_state");
@@ -147,19 +151,25 @@ void Dataset::build(const TransitionColumns& c, std::span<const std::size_t> sel
   for (std::size_t r = 0; r < selection.size(); ++r) {
     const std::size_t i = selection[r];
     if (i >= n)
-      throw std::invalid_argument("dataset: selected row " + std::to_string(i) + " of " + std::to_string(n) +
-                                  " transitions");
+      throw std::invalid_argument("dataset: selected row " + std::to_string(i) + " of " +
+                                  std::to_string(n) + " transitions");
     const TransitionColumns::Row& t = c.rows[i];
     const Eigen::Index j = static_cast<Eigen::Index>(r);
     state_.col(j) = Eigen::Map<const Vector>(c.state.data() + i * S, static_cast<Eigen::Index>(S));
-    next_state_.col(j) = Eigen::Map<const Vector>(c.next_state.data() + i * S, static_cast<Eigen::Index>(S));
-    action_.col(j) = Eigen::Map<const Vector>(c.action.data() + i * A, static_cast<Eigen::Index>(A));
+    next_state_.col(j) =
+        Eigen::Map<const Vector>(c.next_state.data() + i * S, static_cast<Eigen::Index>(S));
+    action_.col(j) =
+        Eigen::Map<const Vector>(c.action.data() + i * A, static_cast<Eigen::Index>(A));
     reward_(0, j) = reward ? reward(t) : t.reward;
     done_(0, j) = t.done ? 1.0f : 0.0f;
-    if (t.has_baseline) baseline_.col(j) = Eigen::Map<const Vector>(c.baseline.data() + i * A, static_cast<Eigen::Index>(A));
+    if (t.has_baseline)
+      baseline_.col(j) =
+          Eigen::Map<const Vector>(c.baseline.data() + i * A, static_cast<Eigen::Index>(A));
     if (t.has_bounds) {
-      lower_.col(j) = Eigen::Map<const Vector>(c.lower.data() + i * A, static_cast<Eigen::Index>(A));
-      upper_.col(j) = Eigen::Map<const Vector>(c.upper.data() + i * A, static_cast<Eigen::Index>(A));
+      lower_.col(j) =
+          Eigen::Map<const Vector>(c.lower.data() + i * A, static_cast<Eigen::Index>(A));
+      upper_.col(j) =
+          Eigen::Map<const Vector>(c.upper.data() + i * A, static_cast<Eigen::Index>(A));
       if ((upper_.col(j).array() < lower_.col(j).array()).any())
         throw std::invalid_argument("dataset: transition " + std::to_string(r) + " has upper < lower");
       has_bounds_(0, j) = 1.0f;

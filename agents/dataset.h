@@ -67,7 +67,8 @@ class Dataset {
   /// the dataset of the same rows as TransitionRows. Throws
   /// std::invalid_argument for an empty selection, an index out of range or
   /// columns whose sizes disagree with their dimensions.
-  Dataset(const TransitionColumns& columns, std::span<const std::size_t> selection, const RewardOf& reward = {});
+  Dataset(const TransitionColumns& columns, std::span<const std::size_t> selection,
+          const RewardOf& reward = {});
 
   int size() const { return static_cast<int>(state_.cols()); }
   int state_dim() const { return static_cast<int>(state_.rows()); }
@@ -104,7 +105,8 @@ class Dataset {
   std::vector<double> log_density_;  ///< NaN when unknown
   std::vector<int> initial_;         ///< transitions with step == 0
   StateNormaliser norm_;
-  void build(const TransitionColumns& c, std::span<const std::size_t> selection, const RewardOf& reward);
+  void build(const TransitionColumns& c, std::span<const std::size_t> selection,
+             const RewardOf& reward);
   bool any_bounds_ = false;
 };
 

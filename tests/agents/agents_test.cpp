@@ -241,7 +241,8 @@ TEST_CASE("training resumed from a saved agent gives the bits of uninterrupted t
   }
 }
 
-TEST_CASE("a clone acts identically to its original and stays unchanged while the original trains on") {
+TEST_CASE(
+    "a clone acts identically to its original and stays unchanged while the original trains on") {
   nn::set_num_threads(1);
   const Dataset data(bandit_rows(500, 4));
   Matrix s(2, 10);
@@ -411,7 +412,9 @@ TEST_CASE("an agent is a Policy: act() fills the action and what it knows") {
   CHECK_FALSE(info.has_bounds);
 }
 
-TEST_CASE("a batch through Policy::act_batch is one batched pass for a shared stream and act() per row otherwise") {
+TEST_CASE(
+    "a batch through Policy::act_batch is one batched pass for a shared stream and act() per row "
+    "otherwise") {
   nn::set_num_threads(1);
   const Dataset data(bandit_rows(200, 4));
   auto agent = make_agent("bcq", kTiny, 2, 2, 3);  // samples candidates: the streams matter
@@ -429,7 +432,8 @@ TEST_CASE("a batch through Policy::act_batch is one batched pass for a shared st
   std::vector<ActionInfo> info(n);
   std::vector<ActionInfo*> infos;
   for (auto& i : info) infos.push_back(&i);
-  policy.act_batch(std::span<const float>(s.data(), 2 * n), std::span<float>(got.data(), 2 * n), shared, infos);
+  policy.act_batch(std::span<const float>(s.data(), 2 * n), std::span<float>(got.data(), 2 * n),
+                   shared, infos);
   CHECK(got == expected);
   CHECK(std::isnan(info[n - 1].log_density));  // BCQ is stochastic
   // A stream per row: exactly act() row by row.
@@ -437,10 +441,12 @@ TEST_CASE("a batch through Policy::act_batch is one batched pass for a shared st
   for (int i = 0; i < n; ++i) own.emplace_back(100 + i), own_again.emplace_back(100 + i);
   std::vector<Rng*> per_row;
   for (auto& r : own) per_row.push_back(&r);
-  policy.act_batch(std::span<const float>(s.data(), 2 * n), std::span<float>(got.data(), 2 * n), per_row, {});
+  policy.act_batch(std::span<const float>(s.data(), 2 * n), std::span<float>(got.data(), 2 * n),
+                   per_row, {});
   for (int i = 0; i < n; ++i) {
     float a[2];
-    policy.act(std::span<const float>(s.col(i).data(), 2), a, own_again[static_cast<std::size_t>(i)], nullptr);
+    policy.act(std::span<const float>(s.col(i).data(), 2), a,
+               own_again[static_cast<std::size_t>(i)], nullptr);
     CHECK(got(0, i) == a[0]);
     CHECK(got(1, i) == a[1]);
   }

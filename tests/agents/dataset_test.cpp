@@ -1,11 +1,11 @@
 // The offline dataset: columns, next-state bounds, normalisation, minibatches.
+#include "agents/dataset.h"
+
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <filesystem>
 #include <optional>
-
-#include "agents/dataset.h"
 
 using namespace mtf;
 using namespace mtf::agents;
@@ -108,7 +108,9 @@ TEST_CASE("a dataset built from the simulator's columns equals the one built fro
     c.upper.push_back(r.has_bounds ? t.upper[0] : 8.0f);
   }
   const std::vector<std::size_t> selection = {5, 0, 1, 2, 9, 4, 3, 11, 10};
-  const auto reward = [](const TransitionColumns::Row& r) { return 0.5f * static_cast<float>(r.counts.valid); };
+  const auto reward = [](const TransitionColumns::Row& r) {
+    return 0.5f * static_cast<float>(r.counts.valid);
+  };
   std::vector<TransitionRow> rows;
   for (std::size_t i : selection) {
     rows.push_back(all[i]);
@@ -121,9 +123,10 @@ TEST_CASE("a dataset built from the simulator's columns equals the one built fro
   for (std::size_t k = 0; k < index.size(); ++k) index[k] = static_cast<int>(k);
   from_rows.gather(index, a);
   from_columns.gather(index, b);
-  for (auto m : {&Batch::state, &Batch::action, &Batch::reward, &Batch::next_state, &Batch::done, &Batch::baseline,
-                 &Batch::lower, &Batch::upper, &Batch::has_bounds, &Batch::next_baseline, &Batch::next_lower,
-                 &Batch::next_upper, &Batch::next_has_bounds})
+  for (auto m :
+       {&Batch::state, &Batch::action, &Batch::reward, &Batch::next_state, &Batch::done,
+        &Batch::baseline, &Batch::lower, &Batch::upper, &Batch::has_bounds, &Batch::next_baseline,
+        &Batch::next_lower, &Batch::next_upper, &Batch::next_has_bounds})
     CHECK(a.*m == b.*m);
   CHECK(from_rows.normaliser().mean == from_columns.normaliser().mean);
   CHECK(from_rows.normaliser().stddev == from_columns.normaliser().stddev);
