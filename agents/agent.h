@@ -1,5 +1,5 @@
 // The interface every learning agent implements: train on an offline dataset,
-// act as a Policy, save and load. Agents see states, actions and rewards only;
+// act as a Policy, save, load and clone. Agents see states, actions and rewards only;
 // they never reach into the simulator.
 #pragma once
 
@@ -68,6 +68,12 @@ class Agent : public Policy {
   /// moments, counters, random streams), so that load_agent and train(m) after
   /// train(n) give the bits of train(n + m). Format: agents/agent_base.cpp.
   virtual void save(const std::filesystem::path& path) const = 0;
+  /// An independent copy with the training state (the parameters, targets,
+  /// optimiser moments, counters, normalisation and random streams): it acts as
+  /// this agent does, train(m) on it gives the bits of train(m) on this one, and
+  /// training either later leaves the other unchanged (a frozen policy to deploy
+  /// while the original trains on).
+  virtual std::unique_ptr<Agent> clone() const = 0;
 };
 
 /// Agent names accepted by make_agent.

@@ -1,4 +1,4 @@
-// Shared agent machinery: training loop, acting, the agent file.
+// Shared agent machinery: training loop, acting, the agent file, cloning.
 //
 // Agent file (little-endian), format version 2:
 //   8 bytes  magic "MTFAGENT"
@@ -21,6 +21,7 @@
 // start as copies of the online networks, optimisers and streams start fresh).
 #include "agents/agent_base.h"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -124,6 +125,15 @@ void AgentBase::act_batch(std::span<const float> states, std::span<float> action
   if (states.size() != n * static_cast<std::size_t>(S_) || actions.size() != n * static_cast<std::size_t>(A_) ||
       (!infos.empty() && infos.size() != n))
     throw std::invalid_argument(name_ + ": act_batch() got state/action/info sizes that do not match the agent");
+  const auto N = static_cast<Eigen::Index>(n);
+  if (std::all_of(rngs.begin(), rngs.end(), [&](const Rng* r) { return r == rngs[0]; })) {
+    // One shared stream (offline evaluation): one batched pass, as before batches existed.
+    Matrix a;
+    act_batch(Eigen::Map<const Matrix>(states.data(), S_, N), a, *rngs[0]);
+    Eigen::Map<Matrix>(actions.data(), A_, N) = a;
+    for (ActionInfo* info : infos) fill_info(info);
+    return;
+  }
   // A stochastic actor draws from each row's own stream: row by row, as act().
   if (!deterministic()) return Policy::act_batch(states, actions, rngs, infos);
   // One normalisation for the batch (elementwise: the bits of act()'s), then the
@@ -132,10 +142,10 @@ void AgentBase::act_batch(std::span<const float> states, std::span<float> action
   // single state (blocked partial sums, paired accumulators), so a column of the
   // batch would differ from act() in the last bits, and results would depend on
   // how requests happen to be batched.
-  const Eigen::Map<const Matrix> raw(states.data(), S_, static_cast<Eigen::Index>(n));
+  const Eigen::Map<const Matrix> raw(states.data(), S_, N);
   Matrix s, a;
   norm_.apply(raw, s);
-  for (Eigen::Index j = 0; j < static_cast<Eigen::Index>(n); ++j) {
+  for (Eigen::Index j = 0; j < N; ++j) {
     act_normalised(s.col(j), a, *rngs[static_cast<std::size_t>(j)]);  // deterministic: draws nothing
     float* out = actions.data() + static_cast<std::size_t>(j) * static_cast<std::size_t>(A_);
     for (int i = 0; i < A_; ++i) out[i] = std::clamp(a(i, 0), -1.0f, 1.0f);
@@ -358,6 +368,31 @@ void AgentBase::restore(const StateNormaliser& norm, std::int64_t steps,
   norm_ = norm;
   fitted_ = true;
   steps_ = steps;
+}
+
+std::unique_ptr<Agent> AgentBase::clone() const {
+  std::unique_ptr<Agent> copy = make_agent(name_, hp_.resolved(), S_, A_, seed_);
+  auto& c = static_cast<AgentBase&>(*copy);
+  auto* self = const_cast<AgentBase*>(this);
+  const auto mine = named_params(), theirs = c.named_params();
+  for (std::size_t i = 0; i < mine.size(); ++i)
+    const_cast<nn::Param*>(theirs[i].second)->value = mine[i].second->value;
+  const TrainingState from = self->training_state(), to = c.training_state();
+  const auto from_tensors = training_tensors(from), to_tensors = training_tensors(to);
+  for (std::size_t i = 0; i < from_tensors.size(); ++i)
+    *to_tensors[i].second = *from_tensors[i].second;
+  for (std::size_t i = 0; i < from.counters.size(); ++i)
+    *to.counters[i].second = *from.counters[i].second;
+  for (std::size_t i = 0; i < from.optimisers.size(); ++i)
+    to.optimisers[i].second->set_steps(from.optimisers[i].second->steps());
+  for (std::size_t i = 0; i < from.reals.size(); ++i) *to.reals[i].second = *from.reals[i].second;
+  c.init_rng_ = init_rng_;
+  c.batch_rng_ = batch_rng_;
+  c.noise_rng_ = noise_rng_;
+  c.norm_ = norm_;
+  c.fitted_ = fitted_;
+  c.steps_ = steps_;
+  return copy;
 }
 
 std::unique_ptr<Agent> load_agent(const std::filesystem::path& path) {

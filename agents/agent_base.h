@@ -1,6 +1,6 @@
 // What all agents share: hyperparameters, the three seeded streams, the state
 // normalisation, the training loop with NaN detection, acting as a Policy, and
-// the agent file. An agent implements update() (one gradient step on a
+// the agent file, cloning. An agent implements update() (one gradient step on a
 // normalised minibatch) and act_normalised().
 #pragma once
 
@@ -49,18 +49,23 @@ class AgentBase : public Agent {
 
   void train(const Dataset& data, std::int64_t steps, const ProgressCallback& progress = {}) override;
   void act(std::span<const float> state, std::span<float> action, Rng& rng, ActionInfo* info) const override;
-  /// A batch of the simulator's requests (Policy::act_batch). A deterministic
-  /// agent maps the contiguous states as one S x n matrix, normalises it at once
-  /// and runs its actor per column into reused buffers (bit-identical to act();
-  /// agent_base.cpp says why not one product); a stochastic one acts row by row,
-  /// drawing from rngs[i] exactly as act() does. Each row's action and
-  /// ActionInfo are those act() gives. Throws std::invalid_argument on sizes
-  /// that do not fit the agent.
+  /// Policy::act_batch. Rows with streams of their own (the simulator's
+  /// requests): each row's action, draws and ActionInfo are those act() gives; a
+  /// deterministic agent normalises the batch at once and runs its actor per
+  /// column (agent_base.cpp says why not one product), a stochastic one acts row
+  /// by row. Rows that all share one stream (offline evaluation): one batched
+  /// pass drawing from it, as act_batch(states, actions, rng) does; for agents
+  /// that sample (BCQ) its draws differ from act() per row. Throws
+  /// std::invalid_argument on sizes that do not fit the agent.
   void act_batch(std::span<const float> states, std::span<float> actions, std::span<Rng* const> rngs,
                  std::span<ActionInfo* const> infos) const override;
   void act_batch(const ConstRef& states, Matrix& actions, Rng& rng) const override;
   Matrix q_values(const ConstRef& states, const ConstRef& actions) const override;
   void save(const std::filesystem::path& path) const override;
+  /// Every agent clones the same way: a fresh agent of the same name,
+  /// hyperparameters, dimensions and seed, given a copy of all that save()
+  /// writes (in memory, so the copy is exact by the same argument).
+  std::unique_ptr<Agent> clone() const override;
 
   /// Restores what save() wrote after the header (used by load_agent). With
   /// `training` (format version 2) training resumes exactly where it stopped:

@@ -1,16 +1,19 @@
 // The offline dataset agents learn from: transitions (s, a, r, s', done) plus
 // what the behaviour policy knew (baseline action mu_bp(s), exploration bounds,
-// log density), from recorded transitions (a run database is read by
-// experiments/datasets.h); the state normalisation
-// computed from the data; seeded minibatches.
+// log density), from recorded transitions (as rows, or straight from the
+// simulator's columns; a run database is read by experiments/datasets.h); the
+// state normalisation computed from the data; seeded minibatches.
 //
 // Layout (see nn/tensor.h): every per-transition quantity is a column, so a
 // dataset of N transitions holds a state_dim x N state matrix, and a minibatch is
 // a state_dim x B matrix.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <span>
 #include <vector>
 
 #include "agents/nn/tensor.h"
@@ -56,6 +59,17 @@ class Dataset {
   /// Throws std::invalid_argument naming the row when dimensions disagree.
   explicit Dataset(const std::vector<TransitionRow>& rows);
 
+  /// The reward a transition is learnt with, from its recorded row (a reward
+  /// variant recomputed from the behaviour counts, say).
+  using RewardOf = std::function<float(const TransitionColumns::Row&)>;
+  /// Builds the dataset from rows `selection` (in that order) of `columns`,
+  /// with each row's recorded reward or, when given, reward(row). Gives exactly
+  /// the dataset of the same rows as TransitionRows. Throws
+  /// std::invalid_argument for an empty selection, an index out of range or
+  /// columns whose sizes disagree with their dimensions.
+  Dataset(const TransitionColumns& columns, std::span<const std::size_t> selection,
+          const RewardOf& reward = {});
+
   int size() const { return static_cast<int>(state_.cols()); }
   int state_dim() const { return static_cast<int>(state_.rows()); }
   int action_dim() const { return static_cast<int>(action_.rows()); }
@@ -91,6 +105,8 @@ class Dataset {
   std::vector<double> log_density_;  ///< NaN when unknown
   std::vector<int> initial_;         ///< transitions with step == 0
   StateNormaliser norm_;
+  void build(const TransitionColumns& c, std::span<const std::size_t> selection,
+             const RewardOf& reward);
   bool any_bounds_ = false;
 };
 

@@ -52,7 +52,8 @@ class Policy {
   /// of row i's user; infos is empty or holds n entries (each may be null).
   /// Gives exactly what n calls of act() in row order give, draws included; the
   /// default does that. Policies with a cheaper batched form (networks)
-  /// override it.
+  /// override it. One exception: when every row passes the same stream (offline
+  /// evaluation asks so), a policy may draw from it in its own batched order.
   virtual void act_batch(std::span<const float> states, std::span<float> actions,
                          std::span<Rng* const> rngs, std::span<ActionInfo* const> infos) const {
     const std::size_t n = rngs.size();

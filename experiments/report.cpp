@@ -10,8 +10,9 @@
 #include <set>
 #include <sstream>
 
-#include "metrics/stats.h"
 #include "experiments/experiment.h"
+#include "experiments/metric_keys.h"
+#include "metrics/stats.h"
 #include "sim/scenario.h"
 
 namespace mtf::experiments {
@@ -126,36 +127,37 @@ std::string report_markdown(const RunContents& run) {
     throw ExperimentError(run.info.scenario_name +
                           ": the run database has no experiment metrics (run a scenario with an \"experiment\" block)");
   const Index ix(run.metrics);
+  // The experiment block as run_experiment read it: the paper's numbers and the primary A/B metric.
   const Scenario sc = parse_scenario(run.info.scenario_json, "run database");
-  json paper = json::object();
-  if (!sc.experiment_json.empty()) {
-    const json e = json::parse(sc.experiment_json);
-    if (e.contains("paper")) paper = e["paper"];
-  }
+  const ExperimentSpec spec =
+      sc.experiment_json.empty() ? ExperimentSpec{} : parse_experiment(sc, "run database");
+  const json& paper = spec.paper;
+  const std::string primary = spec.ab ? spec.ab->primary : std::string();
   const std::string source = paper.value("source", std::string("the paper"));
   std::ostringstream o;
   o << "# " << run.info.scenario_name << ": experiment report\n\n";
   o << "Code " << run.info.code_version << ", seed " << run.info.seed << ", " << run.info.threads
     << " threads (results do not depend on it)";
-  if (const MetricRow* w = ix.find("run", "all", "wall_seconds")) o << ", " << fmt(w->value / 60, 1) << " min";
+  if (const MetricRow* w = ix.find(keys::kRun, keys::kAll, keys::kWallSeconds))
+    o << ", " << fmt(w->value / 60, 1) << " min";
   o << ". Paper numbers: " << source << ". Significance: * p < 0.05, ** p < 0.01 (Welch t-test for per-user means, "
     << "z-test of the delta-method difference for ratios); intervals are 95%, delta method on user-level means.\n\n";
 
   // Exploration.
-  if (ix.any("exploration_level")) {
+  if (ix.any(keys::kExplorationLevel)) {
     o << "## Exploration: what each group cost its users\n\n";
     o << "Per-user figures over the exploration days; lifts against the control group.\n\n";
     o << "| group | policy | valid / user-day | duration (s) / user-day | dwell (s) / user-day | reward / user-day | return rate |\n";
     o << "|---|---|---|---|---|---|---|\n";
-    for (const std::string& g : ix.subjects("exploration_level")) {
+    for (const std::string& g : ix.subjects(keys::kExplorationLevel)) {
       std::string policy;
       for (const auto& gr : run.groups)
         if (gr.name == g) policy = gr.policy;
       o << "| " << g << " | " << policy;
-      for (const char* m : {"valid_per_user_day", "watch_s_per_user_day", "dwell_s_per_user_day",
-                            "reward_per_user_day", "return_rate"}) {
-        const MetricRow* lv = ix.find("exploration_level", g, m);
-        const MetricRow* l = ix.find("exploration", g, m);
+      for (const char* m : {keys::kValidPerUserDay, keys::kWatchPerUserDay, keys::kDwellPerUserDay,
+                            keys::kRewardPerUserDay, keys::kReturnRate}) {
+        const MetricRow* lv = ix.find(keys::kExplorationLevel, g, m);
+        const MetricRow* l = ix.find(keys::kExploration, g, m);
         o << " | " << (lv ? fmt(lv->value, 3) : "n/a");
         if (l) o << " (" << pct(l->value) << marks(l->p_value) << ")";
       }
@@ -163,12 +165,12 @@ std::string report_markdown(const RunContents& run) {
     }
     o << "\n";
   }
-  if (ix.any("density")) {
-    const MetricRow* g = ix.find("density", "gaussian", "share_near_baseline");
-    const MetricRow* u = ix.find("density", "bounded_uniform", "share_near_baseline");
-    const MetricRow* m = ix.find("density", "ratio", "measured");
-    const MetricRow* a = ix.find("density", "ratio", "analytic");
-    const MetricRow* l2 = ix.find("density", "ratio", "log2_analytic");
+  if (ix.any(keys::kDensity)) {
+    const MetricRow* g = ix.find(keys::kDensity, keys::kGaussian, keys::kShareNearBaseline);
+    const MetricRow* u = ix.find(keys::kDensity, keys::kBoundedUniform, keys::kShareNearBaseline);
+    const MetricRow* m = ix.find(keys::kDensity, keys::kRatio, keys::kMeasured);
+    const MetricRow* a = ix.find(keys::kDensity, keys::kRatio, keys::kAnalytic);
+    const MetricRow* l2 = ix.find(keys::kDensity, keys::kRatio, keys::kLog2Analytic);
     o << "## Exploration density near the baseline (seed 000 section 4.5.2)\n\n";
     if (g && u && m && a && l2) {
       const json d = json::parse(g->details);
@@ -179,26 +181,28 @@ std::string report_markdown(const RunContents& run) {
         << "; the paper states about 2^10.\n\n";
     }
   }
-  if (ix.any("training")) {
+  if (ix.any(keys::kTraining)) {
     o << "## Training\n\n| agent | type | dataset | transitions | steps | seconds |\n|---|---|---|---|---|---|\n";
-    for (const std::string& a : ix.subjects("training")) {
-      const MetricRow* s = ix.find("training", a, "seconds");
+    for (const std::string& a : ix.subjects(keys::kTraining)) {
+      const MetricRow* s = ix.find(keys::kTraining, a, keys::kSeconds);
       const json d = s && !s->details.empty() ? json::parse(s->details) : json::object();
       o << "| " << a << " | " << d.value("type", "") << " | " << d.value("dataset", "") << " | "
-        << fmt(ix.find("training", a, "transitions")->value, 0) << " | " << fmt(ix.find("training", a, "steps")->value, 0)
-        << " | " << (s ? fmt(s->value, 1) : "n/a") << " |\n";
+        << fmt(ix.find(keys::kTraining, a, keys::kTransitions)->value, 0) << " | "
+        << fmt(ix.find(keys::kTraining, a, keys::kSteps)->value, 0) << " | "
+        << (s ? fmt(s->value, 1) : "n/a") << " |\n";
     }
     o << "\n";
   }
-  if (ix.any("online_learning")) {
+  if (ix.any(keys::kOnlineLearning)) {
     o << "## Online learners\n\n| learner | rounds | user-days spent | first round mean reward / user-day | last round | seconds |\n|---|---|---|---|---|---|\n";
-    for (const std::string& l : ix.subjects("online_learning")) {
+    for (const std::string& l : ix.subjects(keys::kOnlineLearning)) {
       std::vector<const MetricRow*> rounds;
       for (const MetricRow* r : ix.rows)
-        if (r->section == "online_learning" && r->subject == l && r->metric == "mean_candidate_reward_per_user_day")
+        if (r->section == keys::kOnlineLearning && r->subject == l &&
+            r->metric == keys::kMeanCandidateReward)
           rounds.push_back(r);
-      const MetricRow* ud = ix.find("online_learning", l, "user_days");
-      const MetricRow* sec = ix.find("online_learning", l, "seconds");
+      const MetricRow* ud = ix.find(keys::kOnlineLearning, l, keys::kUserDays);
+      const MetricRow* sec = ix.find(keys::kOnlineLearning, l, keys::kSeconds);
       o << "| " << l << " | " << rounds.size() << " | " << (ud ? fmt(ud->value, 0) : "n/a") << " | "
         << (rounds.empty() ? "n/a" : fmt(rounds.front()->value, 3)) << " | "
         << (rounds.empty() ? "n/a" : fmt(rounds.back()->value, 3)) << " | " << (sec ? fmt(sec->value, 1) : "n/a") << " |\n";
@@ -208,11 +212,12 @@ std::string report_markdown(const RunContents& run) {
 
   // Offline table.
   std::vector<std::string> agreement;
-  if (ix.any("offline")) {
+  if (ix.any(keys::kOffline)) {
     o << "## Offline evaluation (Table 1)\n\n";
     std::vector<std::string> methods;
     for (const MetricRow* r : ix.rows)
-      if (r->section == "offline" && std::find(methods.begin(), methods.end(), r->metric) == methods.end())
+      if (r->section == keys::kOffline &&
+          std::find(methods.begin(), methods.end(), r->metric) == methods.end())
         methods.push_back(r->metric);
     o << "| policy |";
     for (const auto& m : methods) o << " " << m << " | paper |";
@@ -220,10 +225,10 @@ std::string report_markdown(const RunContents& run) {
     for (std::size_t i = 0; i < methods.size(); ++i) o << "---|---|";
     o << "\n";
     std::map<std::string, std::vector<std::pair<std::string, double>>> ours, theirs;
-    for (const std::string& p : ix.subjects("offline")) {
+    for (const std::string& p : ix.subjects(keys::kOffline)) {
       o << "| " << p << " |";
       for (const auto& m : methods) {
-        const MetricRow* r = ix.find("offline", p, m);
+        const MetricRow* r = ix.find(keys::kOffline, p, m);
         std::string text;
         const double pn = paper_number(paper, "offline", m, p, &text);
         o << " " << (r ? fmt(r->value, 4) : "n/a") << " | " << (text.empty() ? "-" : text) << " |";
@@ -238,33 +243,28 @@ std::string report_markdown(const RunContents& run) {
   }
 
   // Online A/B table.
-  if (ix.any("ab_level")) {
+  if (ix.any(keys::kAbLevel)) {
     std::int64_t reps = 0;
     for (const MetricRow* r : ix.rows)
-      if (r->section == "ab" && r->rep) reps = std::max(reps, *r->rep + 1);
+      if (r->section == keys::kAb && r->rep) reps = std::max(reps, *r->rep + 1);
     o << "## Online A/B test (Table 2)\n\n";
     o << reps << " replicates (independent user samples of the same world). ";
     const auto& ms = ab_metrics();
     // Columns: the metrics the paper reports, the primary metric, reward and return rate.
-    std::string primary;
-    if (!sc.experiment_json.empty()) {
-      const json e = json::parse(sc.experiment_json);
-      if (e.contains("ab")) primary = e["ab"].value("primary", std::string("valid_per_user_day"));
-    }
     std::vector<const AbMetric*> cols;
     for (const AbMetric& m : ms) {
       const bool in_paper = paper.contains("online") && paper["online"].contains(m.name);
-      if (in_paper || m.name == primary || std::string(m.name) == "reward_per_user_day" ||
-          std::string(m.name) == "return_rate")
+      if (in_paper || m.name == primary || std::string(m.name) == keys::kRewardPerUserDay ||
+          std::string(m.name) == keys::kReturnRate)
         cols.push_back(&m);
     }
-    const std::vector<std::string> arms = ix.subjects("ab_level");
+    const std::vector<std::string> arms = ix.subjects(keys::kAbLevel);
     std::string control;
     for (const std::string& arm : arms)
-      if (!ix.find("ab", arm, cols[0]->name)) control = arm;
+      if (!ix.find(keys::kAb, arm, cols[0]->name)) control = arm;
     o << "Control arm: " << control << " (";
     for (std::size_t c = 0; c < cols.size(); ++c) {
-      const MetricRow* lv = ix.find("ab_level", control, cols[c]->name);
+      const MetricRow* lv = ix.find(keys::kAbLevel, control, cols[c]->name);
       o << (c ? ", " : "") << cols[c]->label << " " << (lv ? fmt(lv->value, 4) : "n/a");
     }
     o << "). Each cell: replicate 0's lift [95% CI] with significance marks, then the mean lift over replicates "
@@ -280,8 +280,8 @@ std::string report_markdown(const RunContents& run) {
     for (const std::string& arm : arms) {
       o << "| " << arm << " |";
       for (const AbMetric* m : cols) {
-        const MetricRow* l = ix.find("ab", arm, m->name, 0);
-        const MetricRow* s = ix.find("ab_summary", arm, m->name);
+        const MetricRow* l = ix.find(keys::kAb, arm, m->name, 0);
+        const MetricRow* s = ix.find(keys::kAbSummary, arm, m->name);
         std::string text;
         const double pn = paper_number(paper, "online", m->name, arm, &text);
         o << " ";
@@ -310,16 +310,12 @@ std::string report_markdown(const RunContents& run) {
       if (theirs[m.name].size() >= 2) agreement.push_back(agreement_line(std::string("Online ") + m.label, ours[m.name], theirs[m.name]));
   }
 
-  std::string primary_metric;
-  if (!sc.experiment_json.empty()) {
-    const json e = json::parse(sc.experiment_json);
-    if (e.contains("ab")) primary_metric = e["ab"].value("primary", std::string("valid_per_user_day"));
-  }
-  if (ix.any("ab_cuped")) {
-    o << "### CUPED on the primary metric (" << primary_metric
-      << "; the pre-period's value as covariate), replicate 0\n\n| arm | lift [95% CI] | variance reduction |\n|---|---|---|\n";
+  if (ix.any(keys::kAbCuped)) {
+    o << "### CUPED on the primary metric (" << primary
+      << "; the pre-period's value as covariate), replicate 0\n\n| arm | lift [95% CI] | variance "
+         "reduction |\n|---|---|---|\n";
     for (const MetricRow* r : ix.rows) {
-      if (r->section != "ab_cuped" || r->rep != 0 || r->metric != primary_metric) continue;
+      if (r->section != keys::kAbCuped || r->rep != 0 || r->metric != primary) continue;
       const json d = r->details.empty() ? json::object() : json::parse(r->details);
       o << "| " << r->subject << " | " << pct(r->value) << marks(r->p_value) << " ["
         << pct(*r->ci_low) << ", " << pct(*r->ci_high) << "] | " << fmt(100 * d.value("variance_reduction", std::nan("")), 1)
@@ -328,12 +324,12 @@ std::string report_markdown(const RunContents& run) {
     o << "\n";
   }
 
-  if (ix.any("agreement")) {
+  if (ix.any(keys::kAgreement)) {
     o << "## Ground truth: offline metrics against the online lifts\n\n";
     // Per policy: every offline estimate next to its mean online lifts.
     std::vector<std::string> offline_metrics, online_metrics;
     for (const MetricRow* r : ix.rows) {
-      if (r->section != "agreement") continue;
+      if (r->section != keys::kAgreement) continue;
       if (std::find(offline_metrics.begin(), offline_metrics.end(), r->subject) == offline_metrics.end())
         offline_metrics.push_back(r->subject);
       if (std::find(online_metrics.begin(), online_metrics.end(), r->metric) == online_metrics.end())
@@ -345,14 +341,14 @@ std::string report_markdown(const RunContents& run) {
     o << "\n|---|";
     for (std::size_t i = 0; i < offline_metrics.size() + online_metrics.size(); ++i) o << "---|";
     o << "\n";
-    for (const std::string& arm : ix.subjects("ab_level")) {
+    for (const std::string& arm : ix.subjects(keys::kAbLevel)) {
       o << "| " << arm << " |";
       for (const auto& m : offline_metrics) {
-        const MetricRow* r = ix.find("offline", arm, m);
+        const MetricRow* r = ix.find(keys::kOffline, arm, m);
         o << " " << (r ? fmt(r->value, 4) : "n/a") << " |";
       }
       for (const auto& m : online_metrics) {
-        const MetricRow* r = ix.find("ab_summary", arm, m);
+        const MetricRow* r = ix.find(keys::kAbSummary, arm, m);
         o << " " << (r ? pct(r->value) : "0 (control)") << " |";
       }
       o << "\n";
@@ -362,7 +358,7 @@ std::string report_markdown(const RunContents& run) {
          "evaluated offline; the control arm counts with lift 0). No paper could measure this: here the online truth "
          "is known.\n\n| offline metric | online metric | Kendall tau | policies |\n|---|---|---|---|\n";
     for (const MetricRow* r : ix.rows)
-      if (r->section == "agreement") {
+      if (r->section == keys::kAgreement) {
         const json d = r->details.empty() ? json::object() : json::parse(r->details);
         o << "| " << r->subject << " | " << r->metric << " | " << fmt(r->value, 2) << " | " << d.value("policies", "")
           << " |\n";
@@ -387,15 +383,15 @@ std::vector<Tracked> tracked_figures(const RunContents& run) {
   for (const MetricRow& r : run.metrics) {
     if (!std::isfinite(r.value)) continue;
     double half = 0;
-    if (r.section == "offline") {
+    if (r.section == keys::kOffline) {
       // Estimates of a trained agent move with any change to its numerics; the band
       // is wide enough for that, narrow enough to catch a broken agent.
-      half = std::max(0.05 * std::fabs(r.value), r.metric == "weighted_gauc" ? 0.015 : 0.1);
-    } else if (r.section == "ab_summary") {
+      half = std::max(0.05 * std::fabs(r.value), r.metric == keys::kWeightedGauc ? 0.015 : 0.1);
+    } else if (r.section == keys::kAbSummary) {
       const json d = r.details.empty() ? json::object() : json::parse(r.details);
       const double sd = d.value("sd", 0.0);
       half = std::max({0.02, 3.0 * (std::isfinite(sd) ? sd : 0.0)});
-    } else if (r.section == "ab" && r.rep == 0 && r.ci_low && r.ci_high) {
+    } else if (r.section == keys::kAb && r.rep == 0 && r.ci_low && r.ci_high) {
       half = std::max(0.02, 1.5 * (*r.ci_high - *r.ci_low) / 2);
     } else {
       continue;

@@ -1,5 +1,5 @@
 // The agent interface: Formula 5's exact values, per-transition bounds,
-// determinism across runs and thread counts, save/load, hyperparameter errors,
+// determinism across runs and thread counts, save/load, clones, hyperparameter errors,
 // NaN detection, acting as a Policy.
 #include <doctest/doctest.h>
 
@@ -241,6 +241,53 @@ TEST_CASE("training resumed from a saved agent gives the bits of uninterrupted t
   }
 }
 
+TEST_CASE(
+    "a clone acts identically to its original and stays unchanged while the original trains on") {
+  nn::set_num_threads(1);
+  const Dataset data(bandit_rows(500, 4));
+  Matrix s(2, 10);
+  Rng srng(5);
+  for (Eigen::Index k = 0; k < s.size(); ++k) s.data()[k] = 2 * srng.uniform01() - 1;
+  const auto actions = [&](const Agent& a) {
+    Matrix out;
+    Rng r(6);  // BCQ samples candidates: same stream, same actions
+    a.act_batch(s, out, r);
+    return out;
+  };
+  for (const std::string& name : agent_names()) {
+    INFO("agent " << name);
+    nlohmann::json hp = kTiny;
+    if (name == "integratedrl_mtf") hp.update({{"critics", 3}, {"target_update_every", 4}});
+    if (name == "bcq") hp["target_update_every"] = 4;
+    auto original = make_agent(name, hp, 2, 2, 17);
+    original->train(data, 7);
+    const std::unique_ptr<Agent> copy = original->clone();
+    CHECK(copy->name() == name);
+    CHECK(copy->steps_trained() == 7);
+    CHECK(copy->hyperparameters() == original->hyperparameters());
+    const Matrix before = actions(*original);
+    CHECK(actions(*copy) == before);
+    float st[2] = {0.3f, -0.4f}, x1[2], x2[2];
+    Rng p1(8), p2(8);
+    original->act(st, x1, p1, nullptr);
+    copy->act(st, x2, p2, nullptr);
+    CHECK(std::memcmp(x1, x2, sizeof x1) == 0);
+    // The original trains on: the clone does not move.
+    original->train(data, 6);
+    CHECK(copy->steps_trained() == 7);
+    CHECK(actions(*copy) == before);
+    CHECK(actions(*original) != before);
+    // The clone carries the training state: training it the same way gives the original's bits.
+    copy->train(data, 6);
+    const auto path = temp_path("clone_" + name), path_copy = temp_path("clone_copy_" + name);
+    original->save(path);
+    copy->save(path_copy);
+    CHECK(file_bytes(path) == file_bytes(path_copy));
+    std::filesystem::remove(path);
+    std::filesystem::remove(path_copy);
+  }
+}
+
 TEST_CASE("a version 1 agent file (weights only) still loads and acts the same") {
   nn::set_num_threads(1);
   const Dataset data(bandit_rows(300, 4));
@@ -369,6 +416,46 @@ TEST_CASE("an agent is a Policy: act() fills the action and what it knows") {
   CHECK(std::abs(a[0]) <= 1.0f);
   CHECK(std::isinf(info.log_density));  // deterministic
   CHECK_FALSE(info.has_bounds);
+}
+
+TEST_CASE(
+    "a batch through Policy::act_batch is one batched pass for a shared stream and act() per row "
+    "otherwise") {
+  nn::set_num_threads(1);
+  const Dataset data(bandit_rows(200, 4));
+  auto agent = make_agent("bcq", kTiny, 2, 2, 3);  // samples candidates: the streams matter
+  agent->train(data, 5);
+  const Policy& policy = *agent;
+  constexpr int n = 6;
+  Matrix s(2, n);
+  Rng srng(5);
+  for (Eigen::Index k = 0; k < s.size(); ++k) s.data()[k] = 2 * srng.uniform01() - 1;
+  // One stream shared by every row: the agent's own batched act_batch.
+  Matrix expected, got(2, n);
+  Rng r1(6), r2(6);
+  agent->act_batch(s, expected, r1);
+  std::vector<Rng*> shared(n, &r2);
+  std::vector<ActionInfo> info(n);
+  std::vector<ActionInfo*> infos;
+  for (auto& i : info) infos.push_back(&i);
+  policy.act_batch(std::span<const float>(s.data(), 2 * n), std::span<float>(got.data(), 2 * n),
+                   shared, infos);
+  CHECK(got == expected);
+  CHECK(std::isnan(info[n - 1].log_density));  // BCQ is stochastic
+  // A stream per row: exactly act() row by row.
+  std::vector<Rng> own, own_again;
+  for (int i = 0; i < n; ++i) own.emplace_back(100 + i), own_again.emplace_back(100 + i);
+  std::vector<Rng*> per_row;
+  for (auto& r : own) per_row.push_back(&r);
+  policy.act_batch(std::span<const float>(s.data(), 2 * n), std::span<float>(got.data(), 2 * n),
+                   per_row, {});
+  for (int i = 0; i < n; ++i) {
+    float a[2];
+    policy.act(std::span<const float>(s.col(i).data(), 2), a,
+               own_again[static_cast<std::size_t>(i)], nullptr);
+    CHECK(got(0, i) == a[0]);
+    CHECK(got(1, i) == a[1]);
+  }
 }
 
 TEST_CASE("networks large enough to be split across threads still train to the same bits") {

@@ -1,9 +1,11 @@
 // The offline dataset: columns, next-state bounds, normalisation, minibatches.
+#include "agents/dataset.h"
+
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <filesystem>
-
-#include "agents/dataset.h"
+#include <optional>
 
 using namespace mtf;
 using namespace mtf::agents;
@@ -71,4 +73,72 @@ TEST_CASE("inconsistent transitions are rejected with the row named") {
   CHECK_THROWS_WITH_AS(Dataset{rows}, doctest::Contains("transition 1.action has 2 values, expected 1"),
                        std::invalid_argument);
   CHECK_THROWS_AS(Dataset{std::vector<TransitionRow>{}}, std::invalid_argument);
+}
+
+TEST_CASE("a dataset built from the simulator's columns equals the one built from the same rows") {
+  // Columns of 2 users' sessions; some rows without baseline or bounds. The
+  // selection skips rows and is out of order; the reward is recomputed.
+  TransitionColumns c;
+  c.state_dim = 2;
+  c.action_dim = 1;
+  std::vector<TransitionRow> all;
+  for (int i = 0; i < 12; ++i) {
+    TransitionRow t = row(i / 6, i / 3 % 2, i % 3, float(i), i % 3 == 2);
+    t.log_density = i % 4 == 0 ? std::optional<double>(-0.5 * i) : std::nullopt;
+    t.counts.valid = i;
+    if (i % 5 == 1) t.baseline.clear();
+    if (i % 4 == 3) t.lower.clear(), t.upper.clear();
+    all.push_back(t);
+    TransitionColumns::Row r;
+    r.user = t.user;
+    r.session = t.session;
+    r.step = t.step;
+    r.reward = t.reward;
+    r.done = t.done;
+    r.counts = t.counts;
+    r.log_density = t.log_density;
+    r.has_baseline = !t.baseline.empty();
+    r.has_bounds = !t.lower.empty();
+    c.rows.push_back(r);
+    c.state.insert(c.state.end(), t.state.begin(), t.state.end());
+    c.next_state.insert(c.next_state.end(), t.next_state.begin(), t.next_state.end());
+    c.action.insert(c.action.end(), t.action.begin(), t.action.end());
+    c.baseline.push_back(r.has_baseline ? t.baseline[0] : 7.0f);  // garbage where unknown
+    c.lower.push_back(r.has_bounds ? t.lower[0] : 7.0f);
+    c.upper.push_back(r.has_bounds ? t.upper[0] : 8.0f);
+  }
+  const std::vector<std::size_t> selection = {5, 0, 1, 2, 9, 4, 3, 11, 10};
+  const auto reward = [](const TransitionColumns::Row& r) {
+    return 0.5f * static_cast<float>(r.counts.valid);
+  };
+  std::vector<TransitionRow> rows;
+  for (std::size_t i : selection) {
+    rows.push_back(all[i]);
+    rows.back().reward = 0.5f * static_cast<float>(all[i].counts.valid);
+  }
+  const Dataset from_rows(rows), from_columns(c, selection, reward);
+  REQUIRE(from_columns.size() == from_rows.size());
+  Batch a, b;
+  std::vector<int> index(selection.size());
+  for (std::size_t k = 0; k < index.size(); ++k) index[k] = static_cast<int>(k);
+  from_rows.gather(index, a);
+  from_columns.gather(index, b);
+  for (auto m :
+       {&Batch::state, &Batch::action, &Batch::reward, &Batch::next_state, &Batch::done,
+        &Batch::baseline, &Batch::lower, &Batch::upper, &Batch::has_bounds, &Batch::next_baseline,
+        &Batch::next_lower, &Batch::next_upper, &Batch::next_has_bounds})
+    CHECK(a.*m == b.*m);
+  CHECK(from_rows.normaliser().mean == from_columns.normaliser().mean);
+  CHECK(from_rows.normaliser().stddev == from_columns.normaliser().stddev);
+  CHECK(from_rows.initial_indices() == from_columns.initial_indices());
+  CHECK(from_rows.has_bounds() == from_columns.has_bounds());
+  for (std::size_t k = 0; k < selection.size(); ++k) {
+    const double x = from_rows.log_densities()[k], y = from_columns.log_densities()[k];
+    CHECK(((std::isnan(x) && std::isnan(y)) || x == y));
+  }
+  // Without a reward function the recorded rewards stand.
+  const Dataset recorded(c, selection);
+  CHECK(recorded.rewards()(0, 0) == all[5].reward);
+  CHECK_THROWS_AS(Dataset(c, std::vector<std::size_t>{}), std::invalid_argument);
+  CHECK_THROWS_AS(Dataset(c, std::vector<std::size_t>{12}), std::invalid_argument);
 }

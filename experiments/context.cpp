@@ -1,0 +1,180 @@
+// The shared context of an experiment's stages (see context.h): set-up, lookups,
+// row selection, metric rows and the user-level A/B metrics.
+#include "experiments/context.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "core/sim_time.h"
+#include "core/state_features.h"
+#include "experiments/metric_keys.h"
+
+namespace mtf::experiments {
+
+using nlohmann::json;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+int group_index(const Scenario& s, const std::string& name) {
+  for (std::size_t g = 0; g < s.groups.size(); ++g)
+    if (s.groups[g].name == name) return static_cast<int>(g);
+  return -1;
+}
+
+std::vector<std::size_t> select_rows(const TransitionColumns& c, const std::vector<int>& groups,
+                                     double t_from, double t_to) {
+  std::vector<std::size_t> out;
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    const auto& r = c.rows[i];
+    if (std::find(groups.begin(), groups.end(), r.group) == groups.end()) continue;
+    if (r.time < t_from || r.time >= t_to) continue;
+    out.push_back(i);
+  }
+  return out;
+}
+
+agents::Dataset::RewardOf reward_function(const RewardParams* reward) {
+  if (!reward) return {};
+  return [w = *reward](const TransitionColumns::Row& r) {
+    return static_cast<float>(reward_of(w, r.counts));
+  };
+}
+
+ExperimentContext::ExperimentContext(const Scenario& scenario, const ExperimentSpec& spec,
+                                     const std::filesystem::path& out,
+                                     const ExperimentOptions& options, Clock::time_point start)
+    : sc(scenario),
+      ex(spec),
+      opt(options),
+      t0(start),
+      S(kStateDim),
+      A(scenario.action_dim()),
+      period(scenario.days * kSecondsPerDay),
+      sim(scenario),
+      rec(out, sim.run_info(code_version(), options.threads)) {
+  col.transitions.state_dim = S;
+  col.transitions.action_dim = A;
+}
+
+void ExperimentContext::log(const std::string& line) const {
+  if (opt.log) opt.log(line);
+}
+
+void ExperimentContext::flush() {
+  rec.write_metrics(
+      std::vector<MetricRow>(M.begin() + static_cast<std::ptrdiff_t>(written_), M.end()));
+  written_ = M.size();
+}
+
+std::uint64_t ExperimentContext::sub_seed(Purpose p, std::uint64_t i) const {
+  return derive_seed(sc.seed, Stream::kExperiment, p, i);
+}
+
+const DatasetSpec& ExperimentContext::dataset(const std::string& name) const {
+  for (const auto& d : ex.datasets)
+    if (d.name == name) return d;
+  throw ExperimentError("experiment: no dataset " + name);
+}
+
+std::vector<int> ExperimentContext::dataset_groups(const DatasetSpec& d) const {
+  std::vector<int> g;
+  for (const auto& n : d.groups) g.push_back(group_index(sc, n));
+  return g;
+}
+
+const AgentSpec& ExperimentContext::agent_spec(const std::string& name) const {
+  for (const auto& a : ex.agents)
+    if (a.name == name) return a;
+  throw ExperimentError("experiment: no agent " + name);
+}
+
+// ---------------------------------------------------------------------------
+// Metric rows
+// ---------------------------------------------------------------------------
+
+MetricRow lift_row(const std::string& section, const std::string& subject,
+                   const std::string& metric, const stats::Lift& l,
+                   std::optional<std::int64_t> rep) {
+  MetricRow r;
+  r.section = section;
+  r.subject = subject;
+  r.metric = metric;
+  r.value = l.lift;
+  r.ci_low = l.ci_low;
+  r.ci_high = l.ci_high;
+  r.p_value = l.p_value;
+  r.rep = rep;
+  r.n = static_cast<std::int64_t>(l.n_treatment);
+  r.details =
+      json{{"control", l.control}, {"treatment", l.treatment}, {"n_control", l.n_control}}.dump();
+  return r;
+}
+
+MetricRow plain(const std::string& section, const std::string& subject, const std::string& metric,
+                double value, std::optional<std::int64_t> n, std::string details) {
+  MetricRow r;
+  r.section = section;
+  r.subject = subject;
+  r.metric = metric;
+  r.value = value;
+  r.n = n;
+  r.details = std::move(details);
+  return r;
+}
+
+// ---------------------------------------------------------------------------
+// User-level metrics
+// ---------------------------------------------------------------------------
+
+ArmValues arm_values(const std::vector<UserTotals>& totals, const Simulator& sim, int group,
+                     int days) {
+  using namespace keys;
+  ArmValues a;
+  for (std::size_t u = 0; u < totals.size(); ++u) {
+    if (sim.group_of(static_cast<std::int64_t>(u)) != group) continue;
+    const UserTotals& t = totals[u];
+    ++a.users;
+    const double d = days;
+    a.value[kValidPerUserDay].push_back(t.counts.valid / d);
+    a.value[kWatchPerUserDay].push_back(t.counts.watch_seconds / d);
+    a.value[kDwellPerUserDay].push_back(t.counts.dwell_seconds / d);
+    a.value[kRewardPerUserDay].push_back(t.reward / d);
+    a.value[kActiveDayShare].push_back(std::popcount(t.active_days) / d);
+    a.num[kPositiveRate].push_back(t.counts.likes + t.counts.shares + t.counts.comments);
+    a.den[kPositiveRate].push_back(t.counts.plays);
+    int eligible = 0, returned = 0;
+    for (int k = 0; k + 1 < days; ++k) {
+      if (!(t.active_days >> k & 1u)) continue;
+      ++eligible;
+      returned += static_cast<int>(t.active_days >> (k + 1) & 1u);
+    }
+    a.num[kReturnRate].push_back(returned);
+    a.den[kReturnRate].push_back(eligible);
+  }
+  return a;
+}
+
+double arm_level(const ArmValues& a, const AbMetric& m) {
+  if (!m.ratio) return stats::summarise(a.value.at(m.name)).mean;
+  double n = 0, d = 0;
+  for (double x : a.num.at(m.name)) n += x;
+  for (double x : a.den.at(m.name)) d += x;
+  return d > 0 ? n / d : std::nan("");
+}
+
+std::optional<stats::Lift> lift(const ArmValues& c, const ArmValues& t, const AbMetric& m) {
+  try {
+    if (!m.ratio) return stats::mean_lift(c.value.at(m.name), t.value.at(m.name));
+    return stats::ratio_lift(c.num.at(m.name), c.den.at(m.name), t.num.at(m.name),
+                             t.den.at(m.name));
+  } catch (const std::invalid_argument&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace mtf::experiments

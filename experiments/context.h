@@ -1,0 +1,137 @@
+// What the stages of one experiment share (internal to experiments/): the
+// scenario and its experiment block, the exploration's simulator and run
+// database, the data it collected, the agents, the policies under evaluation,
+// the offline and online figures, and the metric rows written so far. The
+// stages (stages.h) read and extend it in protocol order.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "agents/agent.h"
+#include "agents/dataset.h"
+#include "core/policy.h"
+#include "core/transitions.h"
+#include "experiments/experiment.h"
+#include "metrics/reward.h"
+#include "metrics/stats.h"
+#include "results/recorder.h"
+#include "sim/simulator.h"
+
+namespace mtf::experiments {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0);
+
+/// Index of the scenario's group `name`, or -1.
+int group_index(const Scenario& s, const std::string& name);
+
+/// Sub-seeds of the experiment (Stream::kExperiment, purpose, index).
+enum Purpose : std::uint64_t {
+  kLearnerUsers = 1,
+  kAbUsers = 2,
+  kAgentSeed = 3,
+  kEvalDraws = 4,
+  kLearnerSeed = 5,
+  kOpeSeed = 6
+};
+
+/// What the exploration recorded, kept in memory for datasets and GAUC.
+struct Collected {
+  TransitionColumns transitions;  // all groups
+  std::vector<ImpressionRow> impressions;
+};
+
+/// Indices of the transitions of `groups` recorded in [t_from, t_to) (simulated seconds).
+std::vector<std::size_t> select_rows(const TransitionColumns& c, const std::vector<int>& groups,
+                                     double t_from, double t_to);
+/// The reward a dataset learns with: the recorded one (null) or a variant
+/// recomputed from the behaviour counts (Formula 2 with other weights).
+agents::Dataset::RewardOf reward_function(const RewardParams* reward);
+
+struct ExperimentContext {
+  /// Creates the exploration's simulator and opens the run database `out`.
+  ExperimentContext(const Scenario& scenario, const ExperimentSpec& spec,
+                    const std::filesystem::path& out, const ExperimentOptions& options,
+                    Clock::time_point start);
+
+  const Scenario& sc;
+  const ExperimentSpec& ex;
+  const ExperimentOptions& opt;
+  const Clock::time_point t0;
+  const int S, A;       ///< state and action dimensions
+  const double period;  ///< the exploration's length in simulated seconds
+
+  Simulator sim;  ///< the exploration
+  Recorder rec;   ///< the run database
+  Collected col;
+
+  /// The agents, created up front (progressive ones train during the
+  /// exploration), until they are deployed as policies after the online learners.
+  std::map<std::string, std::unique_ptr<agents::Agent>> agent;
+  std::map<std::string, double> train_seconds;
+  std::map<std::string, std::int64_t> train_rows;
+  std::set<std::string> failed;  ///< agents whose training diverged: reported, not deployed
+  /// Datasets, built once per (dataset, reward variant).
+  std::map<std::string, std::shared_ptr<const agents::Dataset>> datasets;
+
+  /// The policies under evaluation, in a fixed order: the baseline, the
+  /// learners' best, the agents that trained.
+  std::vector<std::pair<std::string, PolicyPtr>> policies;
+  std::map<std::string, std::map<std::string, double>> offline;  ///< metric -> policy -> value
+  std::map<std::string, std::map<std::string, std::vector<double>>>
+      online;  ///< metric -> arm -> lifts over reps
+
+  ExperimentResult result;
+  std::vector<MetricRow>& M = result.metrics;  ///< every row, in write order
+
+  void log(const std::string& line) const;
+  /// Writes the rows added since the last flush to the run database.
+  void flush();
+  std::uint64_t sub_seed(Purpose p, std::uint64_t i) const;
+  const DatasetSpec& dataset(const std::string& name) const;
+  std::vector<int> dataset_groups(const DatasetSpec& d) const;
+  const AgentSpec& agent_spec(const std::string& name) const;
+
+ private:
+  std::size_t written_ = 0;
+};
+
+// ---------------------------------------------------------------------------
+// Metric rows
+// ---------------------------------------------------------------------------
+
+MetricRow plain(const std::string& section, const std::string& subject, const std::string& metric,
+                double value, std::optional<std::int64_t> n = std::nullopt,
+                std::string details = {});
+MetricRow lift_row(const std::string& section, const std::string& subject,
+                   const std::string& metric, const stats::Lift& l,
+                   std::optional<std::int64_t> rep);
+
+// ---------------------------------------------------------------------------
+// User-level metrics (A/B and exploration cost)
+// ---------------------------------------------------------------------------
+
+/// Per-user values of every A/B metric for the users of one group over a
+/// window of `days` days (bit 0 of active_days = the window's first day).
+struct ArmValues {
+  std::map<std::string, std::vector<double>> value;     // mean metrics
+  std::map<std::string, std::vector<double>> num, den;  // ratio metrics
+  std::int64_t users = 0;
+};
+
+ArmValues arm_values(const std::vector<UserTotals>& totals, const Simulator& sim, int group,
+                     int days);
+double arm_level(const ArmValues& a, const AbMetric& m);
+/// Lift of `t` over `c` for metric m, or nullopt when undefined (control 0, too few users).
+std::optional<stats::Lift> lift(const ArmValues& c, const ArmValues& t, const AbMetric& m);
+
+}  // namespace mtf::experiments

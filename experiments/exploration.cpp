@@ -1,0 +1,138 @@
+// Stage 1 of the protocol (see stages.h): the exploration with its progressive
+// rounds, what it cost each group's users, and the density of its samples near
+// the baseline.
+#include "sim/exploration.h"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <numeric>
+
+#include "experiments/metric_keys.h"
+#include "experiments/stages.h"
+#include "sim/policies.h"
+
+namespace mtf::experiments {
+
+using nlohmann::json;
+
+namespace {
+
+PolicyPtr bounded_around(const GroupSpec& g, PolicyPtr base) {
+  const auto& b = g.policy.bound;
+  if (b.size() == 1) return std::make_shared<BoundedUniformPolicy>(std::move(base), b[0]);
+  return std::make_shared<BoundedUniformPolicy>(std::move(base), b);
+}
+
+/// Runs the exploration's days; after each progressive round its agent trains
+/// on the group's data so far and, frozen as a clone, becomes the group's baseline.
+void run_rounds(ExperimentContext& ctx) {
+  const Scenario& sc = ctx.sc;
+  RunOptions ro;
+  ro.threads = ctx.opt.threads;
+  ro.collect = true;
+  ro.on_batch = [&](const RecordBatch& b) {
+    ctx.col.transitions.append(b.transition_columns);
+    ctx.col.impressions.insert(ctx.col.impressions.end(), b.impressions.begin(),
+                               b.impressions.end());
+  };
+  // Progressive rounds split the days; all groups advance together.
+  int round_days = sc.days;
+  for (const auto& p : ctx.ex.progressive) round_days = std::gcd(round_days, sc.days / p.rounds);
+  for (int day = 0; day < sc.days; day += round_days) {
+    const RunResult r = ctx.sim.run_days(round_days, ro, &ctx.rec);
+    ctx.log("exploration: days " + std::to_string(day) + "-" +
+            std::to_string(day + round_days - 1) + ", " + std::to_string(r.requests) + " requests");
+    for (const auto& p : ctx.ex.progressive) {
+      const int days_per_round = sc.days / p.rounds;
+      if ((day + round_days) % days_per_round != 0) continue;
+      const int g = group_index(sc, p.group);
+      const AgentSpec& a = ctx.agent_spec(p.agent);
+      const int round = (day + round_days) / days_per_round;
+      const std::vector<std::size_t> rows = select_rows(ctx.col.transitions, {g}, 0, 1e300);
+      if (rows.empty())
+        throw ExperimentError("experiment: progressive group " + p.group +
+                              " recorded no transitions");
+      train_agent(ctx, a,
+                  agents::Dataset(ctx.col.transitions, rows,
+                                  reward_function(a.reward ? &*a.reward : nullptr)));
+      ctx.log("progressive: " + a.name + " trained after round " + std::to_string(round) + " of " +
+              std::to_string(p.rounds));
+      ctx.M.push_back(plain(keys::kProgressive, a.name, keys::kTransitionsAfterRound,
+                            static_cast<double>(ctx.train_rows[a.name]), round));
+      if (day + round_days < sc.days && !ctx.failed.count(a.name))
+        ctx.sim.set_policy(g, bounded_around(sc.groups[g], ctx.agent.at(a.name)->clone()));
+    }
+  }
+  ctx.M.push_back(plain(keys::kExploration, keys::kAll, keys::kTransitions,
+                        static_cast<double>(ctx.col.transitions.size())));
+  ctx.M.push_back(plain(keys::kExploration, keys::kAll, keys::kImpressions,
+                        static_cast<double>(ctx.col.impressions.size())));
+  ctx.flush();
+}
+
+/// Exploration cost: each group against the control group over the exploration days.
+void exploration_cost(ExperimentContext& ctx) {
+  const Scenario& sc = ctx.sc;
+  const int cg = group_index(sc, ctx.ex.exploration_control);
+  const ArmValues c = arm_values(ctx.sim.user_totals(), ctx.sim, cg, sc.days);
+  for (std::size_t g = 0; g < sc.groups.size(); ++g) {
+    const ArmValues t = arm_values(ctx.sim.user_totals(), ctx.sim, static_cast<int>(g), sc.days);
+    for (const AbMetric& m : ab_metrics()) {
+      ctx.M.push_back(
+          plain(keys::kExplorationLevel, sc.groups[g].name, m.name, arm_level(t, m), t.users));
+      if (static_cast<int>(g) == cg) continue;
+      if (const auto l = lift(c, t, m))
+        ctx.M.push_back(lift_row(keys::kExploration, sc.groups[g].name, m.name, *l, std::nullopt));
+    }
+  }
+}
+
+/// Seed 000 section 4.5.2: density of samples near the baseline, bounded
+/// uniform vs Gaussian. Only when the exploration has both kinds (seed 000's comparison).
+void density_near_baseline(ExperimentContext& ctx) {
+  const int A = ctx.A;
+  double sigma = 0, bound = 0;
+  for (const auto& g : ctx.sc.groups) {
+    if (g.policy.kind == PolicyKind::kGaussian) sigma = g.policy.sigma;
+    if (g.policy.kind == PolicyKind::kBoundedUniform) bound = g.policy.bound[0];
+  }
+  if (!(sigma > 0 && bound > 0)) return;
+  const TransitionColumns& c = ctx.col.transitions;
+  std::vector<float> mu(static_cast<std::size_t>(A), 0.0f);
+  std::int64_t nb = 0;
+  for (std::size_t i = 0; i < c.size(); ++i)
+    if (c.rows[i].has_baseline) {
+      for (int k = 0; k < A; ++k) mu[k] += c.baseline[i * A + k];
+      ++nb;
+    }
+  if (nb > 0)
+    for (float& x : mu) x /= static_cast<float>(nb);
+  const NearBaselineDensity meas =
+      near_baseline_density(mu, sigma, bound, bound, 1000000, ctx.sub_seed(kEvalDraws, 99));
+  const NearBaselineDensity ana = near_baseline_density_analytic(mu, sigma, bound, bound);
+  const std::string det =
+      json{{"sigma", sigma}, {"bound", bound}, {"radius", bound}, {"dims", A}}.dump();
+  using namespace keys;
+  ctx.M.push_back(
+      plain(kDensity, kGaussian, kShareNearBaseline, meas.gaussian_share, 1000000, det));
+  ctx.M.push_back(
+      plain(kDensity, kBoundedUniform, kShareNearBaseline, meas.uniform_share, 1000000, det));
+  ctx.M.push_back(plain(kDensity, kRatio, kMeasured, meas.ratio, 1000000, det));
+  ctx.M.push_back(plain(kDensity, kRatio, kAnalytic, ana.ratio, std::nullopt, det));
+  ctx.M.push_back(plain(kDensity, kRatio, kLog2Analytic, std::log2(ana.ratio), std::nullopt, det));
+}
+
+}  // namespace
+
+void explore(ExperimentContext& ctx) {
+  std::vector<bool> imp_groups(ctx.sc.groups.size(), false);
+  if (!ctx.ex.gauc_dataset.empty())
+    for (int g : ctx.dataset_groups(ctx.dataset(ctx.ex.gauc_dataset))) imp_groups[g] = true;
+  ctx.sim.set_impression_groups(imp_groups);
+  ctx.sim.track_user_totals(true);
+  run_rounds(ctx);
+  if (!ctx.ex.exploration_control.empty()) exploration_cost(ctx);
+  density_near_baseline(ctx);
+}
+
+}  // namespace mtf::experiments

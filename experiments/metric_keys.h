@@ -1,0 +1,66 @@
+// The names of the rows in table `metrics` of a run database: sections,
+// subjects and metrics that the experiment stages write and the report and the
+// regression bands read. One spelling for both sides.
+#pragma once
+
+namespace mtf::experiments::keys {
+
+// Sections, in the order the protocol writes them: exploration (lifts of each
+// group against the control) and exploration_level (each group's own values),
+// density (samples near the baseline), progressive, training, online_learning,
+// offline, ab_level (each arm's own values), ab (lifts against the control arm
+// per replicate), ab_cuped (CUPED-adjusted lifts), ab_summary (lifts over the
+// replicates), agreement (offline metric against online lift), run.
+inline constexpr const char* kExploration = "exploration";
+inline constexpr const char* kExplorationLevel = "exploration_level";
+inline constexpr const char* kDensity = "density";
+inline constexpr const char* kProgressive = "progressive";
+inline constexpr const char* kTraining = "training";
+inline constexpr const char* kOnlineLearning = "online_learning";
+inline constexpr const char* kOffline = "offline";
+inline constexpr const char* kAbLevel = "ab_level";
+inline constexpr const char* kAb = "ab";
+inline constexpr const char* kAbCuped = "ab_cuped";
+inline constexpr const char* kAbSummary = "ab_summary";
+inline constexpr const char* kAgreement = "agreement";
+inline constexpr const char* kRun = "run";
+
+// Subjects that are not a group, policy, agent or learner name.
+inline constexpr const char* kAll = "all";
+inline constexpr const char* kGaussian = "gaussian";
+inline constexpr const char* kBoundedUniform = "bounded_uniform";
+inline constexpr const char* kRatio = "ratio";
+
+// Metrics of exploration, density, progressive, training, online_learning and run.
+inline constexpr const char* kTransitions = "transitions";
+inline constexpr const char* kImpressions = "impressions";
+inline constexpr const char* kShareNearBaseline = "share_near_baseline";
+inline constexpr const char* kMeasured = "measured";
+inline constexpr const char* kAnalytic = "analytic";
+inline constexpr const char* kLog2Analytic = "log2_analytic";
+inline constexpr const char* kTransitionsAfterRound = "transitions_after_round";
+inline constexpr const char* kDivergedAtStep = "diverged_at_step";
+inline constexpr const char* kSteps = "steps";
+inline constexpr const char* kSeconds = "seconds";
+inline constexpr const char* kBestCandidateReward = "best_candidate_reward_per_user_day";
+inline constexpr const char* kMeanCandidateReward = "mean_candidate_reward_per_user_day";
+inline constexpr const char* kUserDays = "user_days";
+inline constexpr const char* kWallSeconds = "wall_seconds";
+
+// Offline metrics: weighted GAUC and the off-policy estimators (the methods of
+// the experiment block's "offline" entry).
+inline constexpr const char* kWeightedGauc = "weighted_gauc";
+inline constexpr const char* kConservativeOpe = "conservative_ope";
+inline constexpr const char* kFqe = "fqe";
+inline constexpr const char* kNcis = "ncis";
+
+// A/B metrics (ab_metrics() lists them with their labels and kinds).
+inline constexpr const char* kValidPerUserDay = "valid_per_user_day";
+inline constexpr const char* kWatchPerUserDay = "watch_s_per_user_day";
+inline constexpr const char* kDwellPerUserDay = "dwell_s_per_user_day";
+inline constexpr const char* kRewardPerUserDay = "reward_per_user_day";
+inline constexpr const char* kActiveDayShare = "active_day_share";
+inline constexpr const char* kPositiveRate = "positive_rate";
+inline constexpr const char* kReturnRate = "return_rate";
+
+}  // namespace mtf::experiments::keys

@@ -1,0 +1,184 @@
+// Stage 4 of the protocol (see stages.h): every policy evaluated offline,
+// weighted GAUC on the test impressions (seed 000 section 4.3.1) and the
+// off-policy estimators Conservative-OPE, FQE and NCIS (seed 002).
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <span>
+#include <tuple>
+
+#include "agents/ope.h"
+#include "experiments/metric_keys.h"
+#include "experiments/stages.h"
+#include "metrics/gauc.h"
+#include "sim/fusion.h"
+
+namespace mtf::experiments {
+
+using nlohmann::json;
+
+namespace {
+
+/// Actions of `policy` for the columns of `states` (S x N) through
+/// Policy::act_batch, every row drawing from one stream seeded `seed` in row
+/// order: agents act on the whole batch in one pass (AgentBase::act_batch),
+/// other policies state by state.
+agents::Matrix policy_actions(const Policy& policy, const agents::Matrix& states,
+                              std::uint64_t seed) {
+  agents::Matrix actions(policy.action_dim(), states.cols());
+  Rng rng(seed);
+  const std::vector<Rng*> rngs(static_cast<std::size_t>(states.cols()), &rng);
+  policy.act_batch(std::span<const float>(states.data(), static_cast<std::size_t>(states.size())),
+                   std::span<float>(actions.data(), static_cast<std::size_t>(actions.size())), rngs,
+                   {});
+  return actions;
+}
+
+struct GaucData {
+  agents::Matrix states;          // one column per test request
+  std::vector<std::size_t> kept;  // impressions with a test request
+  std::vector<int> request_of;    // kept impression -> request column
+  std::vector<std::int64_t> user;
+  std::vector<std::uint8_t> label;
+  std::vector<double> weight;
+  std::int64_t clamped = 0;  // weights below 0 set to 0
+  const std::vector<ImpressionRow>* imps = nullptr;
+};
+
+GaucData gauc_data(const Collected& col, const std::vector<int>& groups) {
+  GaucData g;
+  std::map<std::tuple<std::int64_t, int, int>, int> request;
+  const TransitionColumns& c = col.transitions;
+  std::vector<std::size_t> rows;
+  for (std::size_t i = 0; i < c.size(); ++i)
+    if (std::find(groups.begin(), groups.end(), c.rows[i].group) != groups.end()) {
+      request[{c.rows[i].user, c.rows[i].session, c.rows[i].step}] = static_cast<int>(rows.size());
+      rows.push_back(i);
+    }
+  g.states.resize(c.state_dim, static_cast<Eigen::Index>(rows.size()));
+  for (std::size_t k = 0; k < rows.size(); ++k)
+    for (int i = 0; i < c.state_dim; ++i)
+      g.states(i, static_cast<Eigen::Index>(k)) = c.state[rows[k] * c.state_dim + i];
+  g.imps = &col.impressions;
+  for (std::size_t k = 0; k < col.impressions.size(); ++k) {
+    const ImpressionRow& r = col.impressions[k];
+    const auto it = request.find({r.user, r.session, r.step});
+    if (it == request.end()) continue;  // not a test group (or the request was not recorded)
+    g.kept.push_back(k);
+    g.request_of.push_back(it->second);
+    g.user.push_back(r.user);
+    g.label.push_back(r.valid ? 1 : 0);
+    double w = r.reward + 1.0;  // seed 000 section 4.3.1: reward plus a constant 1
+    if (w < 0) {
+      w = 0;
+      ++g.clamped;
+    }
+    g.weight.push_back(w);
+  }
+  return g;
+}
+
+GaucResult policy_gauc(const GaucData& g, const Policy& policy, const FusionParams& fusion,
+                       std::uint64_t seed) {
+  const agents::Matrix actions = policy_actions(policy, g.states, seed);
+  std::vector<FusionWeights> w(static_cast<std::size_t>(actions.cols()));
+  std::vector<float> a(static_cast<std::size_t>(actions.rows()));
+  for (Eigen::Index j = 0; j < actions.cols(); ++j) {
+    for (Eigen::Index i = 0; i < actions.rows(); ++i) a[i] = static_cast<float>(actions(i, j));
+    w[static_cast<std::size_t>(j)] = weights_from_action(fusion, a);
+  }
+  std::vector<double> score(g.kept.size());
+  for (std::size_t k = 0; k < g.kept.size(); ++k) {
+    const ImpressionRow& r = (*g.imps)[g.kept[k]];
+    const FusionWeights& fw = w[static_cast<std::size_t>(g.request_of[k])];
+    // The log of Formula 1 (a monotone transform: the same per-user AUC) or Eq. 1 exactly.
+    double x = 0;
+    for (int t = 0; t < kNumTasks; ++t)
+      x += fw.weight[t] * std::log(static_cast<double>(r.pred[t]) + fw.bias[t]);
+    score[k] = x;
+  }
+  return weighted_gauc(g.user, g.label, g.weight, score);
+}
+
+void weighted_gauc_of_policies(ExperimentContext& ctx) {
+  const GaucData g = gauc_data(ctx.col, ctx.dataset_groups(ctx.dataset(ctx.ex.gauc_dataset)));
+  for (std::size_t i = 0; i < ctx.policies.size(); ++i) {
+    const auto& [name, policy] = ctx.policies[i];
+    const GaucResult r = policy_gauc(g, *policy, ctx.sc.fusion, ctx.sub_seed(kEvalDraws, i));
+    ctx.offline[keys::kWeightedGauc][name] = r.gauc;
+    ctx.M.push_back(plain(keys::kOffline, name, keys::kWeightedGauc, r.gauc,
+                          static_cast<std::int64_t>(g.user.size()),
+                          json{{"users_used", r.users_used},
+                               {"users_skipped", r.users_skipped},
+                               {"weights_clamped_at_0", g.clamped}}
+                              .dump()));
+  }
+  ctx.log("offline: weighted GAUC of " + std::to_string(ctx.policies.size()) + " policies on " +
+          std::to_string(g.user.size()) + " impressions");
+}
+
+/// One off-policy estimate of `policy` (policy index i) by `method`; a
+/// diverging estimator gives NaN with the error in its details.
+agents::OpeEstimate estimate(const ExperimentContext& ctx, const agents::Dataset& data,
+                             const Policy& policy, std::size_t i, const std::string& method) {
+  const OpeSpec& ope = ctx.ex.ope;
+  agents::OpeEstimate e;
+  try {
+    if (method == keys::kNcis) {
+      agents::NcisOptions no;
+      no.cap = ope.ncis_cap;
+      no.bandwidth = ope.ncis_bandwidth;
+      no.seed = ctx.sub_seed(kOpeSeed, i);
+      e = agents::ncis(data, policy, no);
+    } else {
+      agents::FqeOptions fo;
+      fo.gamma = ope.gamma;
+      fo.steps = ope.steps;
+      fo.batch = ope.batch;
+      fo.hidden = ope.hidden;
+      fo.seed = ctx.sub_seed(kOpeSeed, i);
+      if (method == keys::kConservativeOpe) {
+        fo.cql_alpha = ope.cql_alpha;
+        e = agents::conservative_ope(data, policy, fo);
+      } else {
+        e = agents::fitted_q_evaluation(data, policy, fo);
+      }
+    }
+  } catch (const std::exception& err) {
+    // A diverging estimator (likely for targets far outside the data) is a
+    // finding, not a reason to lose the run.
+    e.value = std::nan("");
+    e.details = json{{"error", err.what()}};
+  }
+  return e;
+}
+
+void off_policy_estimates(ExperimentContext& ctx) {
+  const DatasetSpec& d = ctx.dataset(ctx.ex.ope.dataset);
+  const agents::Dataset data(ctx.col.transitions,
+                             select_rows(ctx.col.transitions, ctx.dataset_groups(d),
+                                         d.time_from * ctx.period, d.time_to * ctx.period));
+  for (std::size_t i = 0; i < ctx.policies.size(); ++i) {
+    const auto& [name, policy] = ctx.policies[i];
+    for (const std::string& method : ctx.ex.ope.methods) {
+      const auto t = Clock::now();
+      const agents::OpeEstimate e = estimate(ctx, data, *policy, i, method);
+      ctx.offline[method][name] = e.value;
+      ctx.M.push_back(plain(
+          keys::kOffline, name, method, e.value, e.transitions,
+          json{{"per_step", e.per_step}, {"seconds", seconds_since(t)}, {"details", e.details}}
+              .dump()));
+    }
+    ctx.log("offline: " + name + " evaluated (" + std::to_string(data.size()) + " transitions)");
+  }
+}
+
+}  // namespace
+
+void evaluate_offline(ExperimentContext& ctx) {
+  if (!ctx.ex.gauc_dataset.empty()) weighted_gauc_of_policies(ctx);
+  if (!ctx.ex.ope.dataset.empty()) off_policy_estimates(ctx);
+}
+
+}  // namespace mtf::experiments

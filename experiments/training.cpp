@@ -1,0 +1,87 @@
+// Stage 2 of the protocol (see stages.h): the agents, created up front and
+// trained on their datasets (one dataset per dataset name and reward variant).
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "experiments/metric_keys.h"
+#include "experiments/stages.h"
+
+namespace mtf::experiments {
+
+using nlohmann::json;
+
+namespace {
+
+/// The dataset agent `a` trains on, built once per (dataset, reward variant).
+const agents::Dataset& dataset_for(ExperimentContext& ctx, const AgentSpec& a) {
+  std::string key = a.dataset;
+  if (a.reward) {
+    const RewardParams& w = *a.reward;
+    for (double x :
+         {w.play, w.valid, w.watch_minutes, w.finish, w.like, w.share, w.comment, w.skip})
+      key.append("|").append(json(x).dump());
+  }
+  auto& d = ctx.datasets[key];
+  if (!d) {
+    const DatasetSpec& ds = ctx.dataset(a.dataset);
+    const std::vector<std::size_t> rows =
+        select_rows(ctx.col.transitions, ctx.dataset_groups(ds), ds.time_from * ctx.period,
+                    ds.time_to * ctx.period);
+    if (rows.empty())
+      throw ExperimentError("experiment: agent " + a.name + ": its dataset " + a.dataset +
+                            " holds no transitions (check its groups and time window)");
+    d = std::make_shared<const agents::Dataset>(ctx.col.transitions, rows,
+                                                reward_function(a.reward ? &*a.reward : nullptr));
+  }
+  return *d;
+}
+
+}  // namespace
+
+void create_agents(ExperimentContext& ctx) {
+  for (std::size_t i = 0; i < ctx.ex.agents.size(); ++i) {
+    const AgentSpec& a = ctx.ex.agents[i];
+    ctx.agent[a.name] =
+        agents::make_agent(a.type, a.hyperparameters, ctx.S, ctx.A, ctx.sub_seed(kAgentSeed, i));
+  }
+}
+
+void train_agent(ExperimentContext& ctx, const AgentSpec& a, const agents::Dataset& data) {
+  const auto t = Clock::now();
+  try {
+    ctx.agent.at(a.name)->train(data, a.steps);
+  } catch (const agents::TrainingDiverged& e) {
+    ctx.failed.insert(a.name);
+    ctx.M.push_back(plain(keys::kTraining, a.name, keys::kDivergedAtStep,
+                          static_cast<double>(e.step()), std::nullopt,
+                          json{{"error", e.what()}}.dump()));
+    ctx.log("training " + a.name + " diverged: " + e.what());
+  }
+  ctx.train_seconds[a.name] += seconds_since(t);
+  ctx.train_rows[a.name] = data.size();
+}
+
+void train_agents(ExperimentContext& ctx) {
+  for (const AgentSpec& a : ctx.ex.agents) {
+    const bool progressive =
+        std::any_of(ctx.ex.progressive.begin(), ctx.ex.progressive.end(),
+                    [&](const ProgressiveSpec& p) { return p.agent == a.name; });
+    if (!progressive) {
+      train_agent(ctx, a, dataset_for(ctx, a));
+      ctx.log("trained " + a.name + " (" + a.type + ") on " + a.dataset + ": " +
+              std::to_string(ctx.train_rows[a.name]) + " transitions, " + std::to_string(a.steps) +
+              " steps, " + std::to_string(ctx.train_seconds[a.name]).substr(0, 5) + " s");
+    }
+    const agents::Agent& agent = *ctx.agent.at(a.name);
+    ctx.M.push_back(plain(keys::kTraining, a.name, keys::kTransitions,
+                          static_cast<double>(ctx.train_rows[a.name])));
+    ctx.M.push_back(
+        plain(keys::kTraining, a.name, keys::kSteps, static_cast<double>(agent.steps_trained())));
+    ctx.M.push_back(plain(
+        keys::kTraining, a.name, keys::kSeconds, ctx.train_seconds[a.name], std::nullopt,
+        json{{"type", a.type}, {"dataset", a.dataset}, {"hyperparameters", agent.hyperparameters()}}
+            .dump()));
+  }
+}
+
+}  // namespace mtf::experiments
