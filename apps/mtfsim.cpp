@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <numeric>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -127,7 +128,8 @@ void run_experiment_cmd(const mtf::Scenario& sc, const fs::path& path, const fs:
     std::cerr << "mtfsim: experiment " << sc.name << ": " << sc.population.size << " users exploring for " << sc.days
               << " days in " << sc.groups.size() << " groups, " << threads << " threads\n";
   mtf::experiments::run_experiment(sc, spec, out, eo);
-  std::cout << mtf::experiments::report_markdown(out) << "\nrun database: " << out.string() << "\n";
+  std::cout << mtf::experiments::report_markdown(mtf::read_run(out, /*with_transitions=*/false, /*with_rows=*/false), spec)
+            << "\nrun database: " << out.string() << "\n";
 }
 
 int cmd_run(const std::vector<std::string>& args) {
@@ -218,49 +220,25 @@ mtf::PolicyPtr bench_agent(const mtf::Scenario& world, const std::string& name, 
   g.policy.json = R"({"type":"bounded_uniform","bound":0.15})";
   sc.groups = {g};
   mtf::Simulator sim(sc);
-  std::vector<mtf::TransitionRow> rows;
+  mtf::TransitionColumns columns;
+  columns.state_dim = mtf::kStateDim;
+  columns.action_dim = sc.action_dim();
   mtf::RunOptions ro;
   ro.threads = 1;
   ro.collect = true;
-  ro.on_batch = [&rows](const mtf::RecordBatch& b) {
-    const mtf::TransitionColumns& c = b.transition_columns;
-    const std::size_t S = static_cast<std::size_t>(mtf::kStateDim), d = static_cast<std::size_t>(c.action_dim);
-    for (std::size_t i = 0; i < c.size(); ++i) {
-      const mtf::TransitionColumns::Row& r = c.rows[i];
-      mtf::TransitionRow& t = rows.emplace_back();
-      t.user = r.user;
-      t.session = r.session;
-      t.step = r.step;
-      t.group = r.group;
-      t.time = r.time;
-      t.reward = r.reward;
-      t.done = r.done;
-      t.counts = r.counts;
-      t.log_density = r.log_density;
-      const auto slice = [i](const std::vector<float>& v, std::size_t n) {
-        return std::vector<float>(v.begin() + static_cast<std::ptrdiff_t>(i * n),
-                                  v.begin() + static_cast<std::ptrdiff_t>((i + 1) * n));
-      };
-      t.state = slice(c.state, S);
-      t.next_state = slice(c.next_state, S);
-      t.action = slice(c.action, d);
-      if (r.has_baseline) t.baseline = slice(c.baseline, d);
-      if (r.has_bounds) {
-        t.lower = slice(c.lower, d);
-        t.upper = slice(c.upper, d);
-      }
-    }
-  };
+  ro.on_batch = [&columns](const mtf::RecordBatch& b) { columns.append(b.transition_columns); };
   const auto t0 = std::chrono::steady_clock::now();
   sim.run(ro, nullptr);
   const auto t1 = std::chrono::steady_clock::now();
-  const mtf::agents::Dataset data(rows);
+  std::vector<std::size_t> all(columns.size());
+  std::iota(all.begin(), all.end(), std::size_t{0});
+  const mtf::agents::Dataset data(columns, all);
   std::unique_ptr<mtf::agents::Agent> agent =
       mtf::agents::make_agent(name, nlohmann::json::object(), mtf::kStateDim, sc.action_dim(), sc.seed);
   agent->train(data, steps);
   const auto t2 = std::chrono::steady_clock::now();
   std::fprintf(stderr, "bench sim: agent %s trained %d steps on %zu transitions (explore %.1f s, train %.1f s)\n",
-               name.c_str(), steps, rows.size(), std::chrono::duration<double>(t1 - t0).count(),
+               name.c_str(), steps, columns.size(), std::chrono::duration<double>(t1 - t0).count(),
                std::chrono::duration<double>(t2 - t1).count());
   return mtf::PolicyPtr(std::move(agent));
 }

@@ -3,7 +3,9 @@
 # 1. every #include "<folder>/..." in <folder2>/ (and tests/<folder2>/) names a
 #    folder that <folder2> may include from;
 # 2. every folder's CMakeLists.txt links exactly the project libraries (mtf_<folder>)
-#    of the folders its own sources include.
+#    of the folders its own sources include;
+# 3. every test executable tests one floor (its sources under tests/<floor>/)
+#    and links that floor's library.
 # Prints every violation with the file, the line and the fix; fails if any.
 cmake_minimum_required(VERSION 3.20)
 if(NOT SOURCE_DIR)
@@ -75,6 +77,33 @@ foreach(floor IN LISTS MTF_FLOORS)
     endif()
   endforeach()
 endforeach()
+
+# Test executables (tests/CMakeLists.txt, mtf_test(name SOURCES ... LIBS ...)):
+# each tests one floor, from files under tests/<floor>/, and links that floor's library.
+set(tests_cml ${SOURCE_DIR}/tests/CMakeLists.txt)
+if(EXISTS ${tests_cml})
+  file(READ ${tests_cml} text)
+  string(REGEX MATCHALL "mtf_test\\([^)]*\\)" calls "${text}")
+  foreach(call IN LISTS calls)
+    string(REGEX REPLACE "^mtf_test\\(([a-z_]+).*" "\\1" test_name "${call}")
+    string(REGEX MATCHALL "[a-z_]+/[a-z_]+\\.cpp" sources "${call}")
+    set(test_floors "")
+    foreach(src IN LISTS sources)
+      string(REGEX REPLACE "/.*" "" f "${src}")
+      list(APPEND test_floors ${f})
+    endforeach()
+    list(REMOVE_DUPLICATES test_floors)
+    list(LENGTH test_floors count)
+    if(NOT count EQUAL 1)
+      string(REPLACE ";" " and " floors_text "${test_floors}")
+      message(NOTICE "error: tests/CMakeLists.txt: ${test_name} compiles tests of ${floors_text}; give each floor its own test executable")
+      math(EXPR problems "${problems} + 1")
+    elseif(NOT call MATCHES "LIBS[^)]*mtf_${test_floors}[ )\n]")
+      message(NOTICE "error: tests/CMakeLists.txt: ${test_name} tests ${test_floors}/ but does not link mtf_${test_floors}")
+      math(EXPR problems "${problems} + 1")
+    endif()
+  endforeach()
+endif()
 
 if(problems GREATER 0)
   message(FATAL_ERROR "check_layers: ${problems} violation(s) of the floor plan")

@@ -67,8 +67,8 @@ void run_ab_tests(ExperimentContext& ctx) {
             MetricRow r = lift_row(kAbCuped, ab.arms[k], m.name,
                                    stats::mean_lift(cu.control, cu.treatment), rep);
             json d = json::parse(r.details);
-            d["theta"] = cu.theta;
-            d["variance_reduction"] = cu.variance_reduction;
+            d[keys::detail::kTheta] = cu.theta;
+            d[keys::detail::kVarianceReduction] = cu.variance_reduction;
             r.details = d.dump();
             ctx.M.push_back(r);
           } catch (const std::invalid_argument&) {
@@ -88,7 +88,7 @@ void run_ab_tests(ExperimentContext& ctx) {
       if (arm == ab.control) continue;
       const stats::Summary s = stats::summarise(lifts);
       ctx.M.push_back(plain(kAbSummary, arm, metric, s.mean, static_cast<std::int64_t>(s.n),
-                            json{{"sd", s.sd}, {"min", s.min}, {"max", s.max}}.dump()));
+                            json{{keys::detail::kSd, s.sd}, {keys::detail::kMin, s.min}, {keys::detail::kMax, s.max}}.dump()));
     }
 }
 

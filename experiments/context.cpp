@@ -111,7 +111,7 @@ MetricRow lift_row(const std::string& section, const std::string& subject,
   r.rep = rep;
   r.n = static_cast<std::int64_t>(l.n_treatment);
   r.details =
-      json{{"control", l.control}, {"treatment", l.treatment}, {"n_control", l.n_control}}.dump();
+      json{{keys::detail::kControl, l.control}, {keys::detail::kTreatment, l.treatment}, {keys::detail::kNControl, l.n_control}}.dump();
   return r;
 }
 

@@ -25,7 +25,7 @@ ExperimentResult run_experiment(const Scenario& sc, const ExperimentSpec& ex,
   train_agents(ctx);
   // The policies under evaluation, in a fixed order: the baseline, the online
   // learners' best, the agents whose training did not diverge.
-  ctx.policies.emplace_back("baseline", std::make_shared<BaselinePolicy>(sc.fusion));
+  ctx.policies.emplace_back(keys::kBaseline, std::make_shared<BaselinePolicy>(sc.fusion));
   // 3. Online learners.
   run_online_learners(ctx);
   ctx.flush();

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "experiments/metric_keys.h"
 #include "results/recorder.h"
 #include "sim/scenario.h"
 
@@ -72,7 +73,7 @@ struct LearnerSpec {
 
 struct OpeSpec {
   std::string dataset;   ///< evaluation data (empty: no OPE)
-  std::vector<std::string> methods{"conservative_ope", "fqe", "ncis"};
+  std::vector<std::string> methods{keys::kConservativeOpe, keys::kFqe, keys::kNcis};
   std::int64_t steps = 2000;
   int batch = 512;
   int hidden = 256;
@@ -89,7 +90,7 @@ struct AbSpec {
   int replicates = 1;
   std::string control;
   std::vector<std::string> arms;  ///< includes the control
-  std::string primary = "valid_per_user_day";  ///< metric the offline-vs-online agreement uses
+  std::string primary = keys::kValidPerUserDay;  ///< metric the offline-vs-online agreement uses
 };
 
 struct ExperimentSpec {
@@ -106,7 +107,11 @@ struct ExperimentSpec {
 
 /// Parses and validates scenario.experiment_json against the scenario (group
 /// names, dimensions, agent types). `origin` prefixes messages (a file name).
-ExperimentSpec parse_experiment(const Scenario& scenario, const std::string& origin);
+/// With `check_hyperparameters` false, agents' and learners' hyperparameters are
+/// kept as written without building the agents to check them (what a report of
+/// a finished run needs).
+ExperimentSpec parse_experiment(const Scenario& scenario, const std::string& origin,
+                                bool check_hyperparameters = true);
 
 struct ExperimentOptions {
   int threads = 1;

@@ -8,9 +8,9 @@
 
 #include "agents/agent.h"
 #include "core/json_reader.h"
+#include "core/state_features.h"
 #include "agents/online/online_learner.h"
 #include "sim/policies.h"
-#include "sim/state_features.h"
 #include "experiments/experiment.h"
 
 namespace mtf::experiments {
@@ -18,6 +18,20 @@ namespace {
 
 namespace jr = json_reader;
 using jr::Node;
+
+/// Re-raises an agent's or learner's hyperparameter error at its place in the
+/// experiment block: "<type>.<key>: expected ..., got ..." (agents/hyperparameters.h)
+/// becomes "<origin>: <path of the block>.<key>: expected ..., got ...". Other
+/// messages (cross-key checks) are reported against the block as a whole.
+[[noreturn]] void hyperparameter_error(const Node& block, const std::string& type, const std::string& what,
+                                       const std::string& kind) {
+  const std::string prefix = type + ".";
+  if (what.rfind(prefix, 0) == 0) {
+    const std::string& origin = block.origin->name;
+    block.origin->fail((origin.empty() ? "" : origin + ": ") + block.path + "." + what.substr(prefix.size()));
+  }
+  block.fail("hyperparameters the " + kind + " accepts (" + what + ")");
+}
 using jr::Obj;
 
 /// The keys of an object, in the order nlohmann::json iterates them (sorted):
@@ -71,7 +85,7 @@ RewardParams parse_reward(const Node& n, const RewardParams& base) {
 
 }  // namespace
 
-ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin) {
+ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin, bool check_hyperparameters) {
   ExperimentSpec e;
   if (s.experiment_json.empty())
     throw ExperimentError(origin + ": the scenario has no \"experiment\" block (see docs/experiments.md)");
@@ -80,7 +94,7 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin) {
   const Obj top(Node{&doc, "experiment", &source},
                 {"progressive", "datasets", "agents", "learners", "offline", "ab", "exploration_control", "paper"});
 
-  std::set<std::string> names{"baseline"};  // policy names: agents, learners, the baseline
+  std::set<std::string> names{keys::kBaseline};  // policy names: agents, learners, the baseline
   const auto new_name = [&](const Node& a) {
     const std::string n = a.string();
     if (!names.insert(n).second) a.fail("a policy name not used before (\"baseline\" is taken)");
@@ -134,10 +148,10 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin) {
         if (!h.value->is_object()) h.fail("an object");
         a.hyperparameters = nlohmann::json(*h.value);
         // Validated now (make_agent throws naming the key), not after the exploration.
-        try {
-          (void)agents::make_agent(a.type, a.hyperparameters, 32, s.action_dim(), 1);
+        if (check_hyperparameters) try {
+          (void)agents::make_agent(a.type, a.hyperparameters, kStateDim, s.action_dim(), 1);
         } catch (const std::invalid_argument& ex) {
-          h.fail(std::string("hyperparameters the agent accepts (") + ex.what() + ")");
+          hyperparameter_error(h, a.type, ex.what(), "agent");
         }
       }
       if (const Node r = o.at("reward"); !r.missing()) a.reward = parse_reward(r, s.reward);
@@ -182,13 +196,15 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin) {
       }
       // Validated now, not after the exploration: the learner's own checks, and
       // one simulator group per candidate (at most 255).
-      try {
+      if (check_hyperparameters) try {
         const auto learner = agents::make_online_learner(l.type, l.hyperparameters, kStateDim, s.action_dim(),
                                                          std::make_shared<BaselinePolicy>(s.fusion), 1);
         if (learner->candidates_per_round() > 255)
           o.at("hyperparameters").fail("at most 255 candidates per round (one simulator group each)");
       } catch (const std::invalid_argument& ex) {
-        o.at("hyperparameters").fail(std::string("hyperparameters the learner accepts (") + ex.what() + ")");
+        const Node h = o.at("hyperparameters");
+        if (h.missing()) o.node().fail(std::string("a learner its type accepts (") + ex.what() + ")");
+        hyperparameter_error(h, l.type, ex.what(), "learner");
       }
       e.learners.push_back(std::move(l));
     }
@@ -205,7 +221,7 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin) {
         e.ope.methods = strings(m, 1);
         for (std::size_t i = 0; i < e.ope.methods.size(); ++i) {
           const auto& name = e.ope.methods[i];
-          if (name != "conservative_ope" && name != "fqe" && name != "ncis")
+          if (name != keys::kConservativeOpe && name != keys::kFqe && name != keys::kNcis)
             m.at(i).fail("\"conservative_ope\", \"fqe\" or \"ncis\"");
         }
       }
@@ -267,13 +283,13 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin) {
 
 const std::vector<AbMetric>& ab_metrics() {
   static const std::vector<AbMetric> m = {
-      {"valid_per_user_day", "valid consumption / user-day", false},
-      {"watch_s_per_user_day", "duration time (watch s) / user-day", false},
-      {"dwell_s_per_user_day", "app dwell time (s) / user-day", false},
-      {"reward_per_user_day", "reward (Formula 2) / user-day", false},
-      {"active_day_share", "active days / user-days", false},
-      {"positive_rate", "positive interactions / play", true},
-      {"return_rate", "next-day return rate", true},
+      {keys::kValidPerUserDay, "valid consumption / user-day", false},
+      {keys::kWatchPerUserDay, "duration time (watch s) / user-day", false},
+      {keys::kDwellPerUserDay, "app dwell time (s) / user-day", false},
+      {keys::kRewardPerUserDay, "reward (Formula 2) / user-day", false},
+      {keys::kActiveDayShare, "active days / user-days", false},
+      {keys::kPositiveRate, "positive interactions / play", true},
+      {keys::kReturnRate, "next-day return rate", true},
   };
   return m;
 }

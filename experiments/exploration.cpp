@@ -111,7 +111,7 @@ void density_near_baseline(ExperimentContext& ctx) {
       near_baseline_density(mu, sigma, bound, bound, 1000000, ctx.sub_seed(kEvalDraws, 99));
   const NearBaselineDensity ana = near_baseline_density_analytic(mu, sigma, bound, bound);
   const std::string det =
-      json{{"sigma", sigma}, {"bound", bound}, {"radius", bound}, {"dims", A}}.dump();
+      json{{keys::detail::kSigma, sigma}, {keys::detail::kBound, bound}, {keys::detail::kRadius, bound}, {keys::detail::kDims, A}}.dump();
   using namespace keys;
   ctx.M.push_back(
       plain(kDensity, kGaussian, kShareNearBaseline, meas.gaussian_share, 1000000, det));

@@ -30,7 +30,7 @@ void compare_with_ground_truth(ExperimentContext& ctx) {
       }
       const double tau = x.size() >= 2 ? stats::kendall_tau_b(x, y) : std::nan("");
       ctx.M.push_back(plain(keys::kAgreement, metric, online_metric, tau,
-                            static_cast<std::int64_t>(x.size()), json{{"policies", used}}.dump()));
+                            static_cast<std::int64_t>(x.size()), json{{keys::detail::kPolicies, used}}.dump()));
     }
   }
 }

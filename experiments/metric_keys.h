@@ -27,6 +27,8 @@ inline constexpr const char* kRun = "run";
 
 // Subjects that are not a group, policy, agent or learner name.
 inline constexpr const char* kAll = "all";
+/// The production baseline policy, always the first policy evaluated.
+inline constexpr const char* kBaseline = "baseline";
 inline constexpr const char* kGaussian = "gaussian";
 inline constexpr const char* kBoundedUniform = "bounded_uniform";
 inline constexpr const char* kRatio = "ratio";
@@ -62,5 +64,25 @@ inline constexpr const char* kRewardPerUserDay = "reward_per_user_day";
 inline constexpr const char* kActiveDayShare = "active_day_share";
 inline constexpr const char* kPositiveRate = "positive_rate";
 inline constexpr const char* kReturnRate = "return_rate";
+
+// Keys inside a row's `details` JSON that the report or the regression bands read.
+namespace detail {
+inline constexpr const char* kSigma = "sigma";        ///< density: the Gaussian exploration's sigma
+inline constexpr const char* kBound = "bound";        ///< density: the bounded uniform half-width
+inline constexpr const char* kRadius = "radius";      ///< density: the radius counted as "near"
+inline constexpr const char* kDims = "dims";          ///< density: action dimensions
+inline constexpr const char* kType = "type";          ///< training: the agent's type
+inline constexpr const char* kDataset = "dataset";    ///< training: its dataset
+inline constexpr const char* kHyperparameters = "hyperparameters";  ///< training: as resolved
+inline constexpr const char* kControl = "control";    ///< lifts: the control's level
+inline constexpr const char* kTreatment = "treatment";  ///< lifts: the treatment's level
+inline constexpr const char* kNControl = "n_control";   ///< lifts: users in the control arm
+inline constexpr const char* kTheta = "theta";        ///< ab_cuped: the CUPED coefficient
+inline constexpr const char* kVarianceReduction = "variance_reduction";  ///< ab_cuped
+inline constexpr const char* kSd = "sd";              ///< ab_summary: sd of the replicates' lifts
+inline constexpr const char* kMin = "min";            ///< ab_summary
+inline constexpr const char* kMax = "max";            ///< ab_summary
+inline constexpr const char* kPolicies = "policies";  ///< agreement: the policies behind a tau
+}  // namespace detail
 
 }  // namespace mtf::experiments::keys

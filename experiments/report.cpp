@@ -126,11 +126,26 @@ std::string report_markdown(const RunContents& run) {
   if (run.metrics.empty())
     throw ExperimentError(run.info.scenario_name +
                           ": the run database has no experiment metrics (run a scenario with an \"experiment\" block)");
-  const Index ix(run.metrics);
-  // The experiment block as run_experiment read it: the paper's numbers and the primary A/B metric.
+  // The experiment block as run_experiment read it (the paper's numbers, the
+  // primary A/B metric); the agents are not built again. A block that this
+  // build no longer accepts still gets its figures, without the paper's numbers.
   const Scenario sc = parse_scenario(run.info.scenario_json, "run database");
-  const ExperimentSpec spec =
-      sc.experiment_json.empty() ? ExperimentSpec{} : parse_experiment(sc, "run database");
+  ExperimentSpec spec;
+  std::string note;
+  if (!sc.experiment_json.empty()) try {
+      spec = parse_experiment(sc, "run database", /*check_hyperparameters=*/false);
+    } catch (const ExperimentError& e) {
+      note = std::string("The experiment block of this run does not validate in this build (") + e.what() +
+             "); the paper's numbers and the primary metric are left out.\n\n";
+    }
+  return note + report_markdown(run, spec);
+}
+
+std::string report_markdown(const RunContents& run, const ExperimentSpec& spec) {
+  if (run.metrics.empty())
+    throw ExperimentError(run.info.scenario_name +
+                          ": the run database has no experiment metrics (run a scenario with an \"experiment\" block)");
+  const Index ix(run.metrics);
   const json& paper = spec.paper;
   const std::string primary = spec.ab ? spec.ab->primary : std::string();
   const std::string source = paper.value("source", std::string("the paper"));
@@ -174,9 +189,9 @@ std::string report_markdown(const RunContents& run) {
     o << "## Exploration density near the baseline (seed 000 section 4.5.2)\n\n";
     if (g && u && m && a && l2) {
       const json d = json::parse(g->details);
-      o << "Share of exploration actions within +-" << d["radius"] << " of the baseline action in every one of the "
-        << d["dims"] << " dimensions (at the mean recorded baseline action; 10^6 draws each): Gaussian sigma "
-        << d["sigma"] << " " << fmt(g->value, 5) << ", bounded uniform +-" << d["bound"] << " " << fmt(u->value, 5)
+      o << "Share of exploration actions within +-" << d[keys::detail::kRadius] << " of the baseline action in every one of the "
+        << d[keys::detail::kDims] << " dimensions (at the mean recorded baseline action; 10^6 draws each): Gaussian sigma "
+        << d[keys::detail::kSigma] << " " << fmt(g->value, 5) << ", bounded uniform +-" << d[keys::detail::kBound] << " " << fmt(u->value, 5)
         << ". Ratio measured " << fmt(m->value, 1) << ", analytic " << fmt(a->value, 1) << " = 2^" << fmt(l2->value, 2)
         << "; the paper states about 2^10.\n\n";
     }
@@ -186,7 +201,7 @@ std::string report_markdown(const RunContents& run) {
     for (const std::string& a : ix.subjects(keys::kTraining)) {
       const MetricRow* s = ix.find(keys::kTraining, a, keys::kSeconds);
       const json d = s && !s->details.empty() ? json::parse(s->details) : json::object();
-      o << "| " << a << " | " << d.value("type", "") << " | " << d.value("dataset", "") << " | "
+      o << "| " << a << " | " << d.value(keys::detail::kType, "") << " | " << d.value(keys::detail::kDataset, "") << " | "
         << fmt(ix.find(keys::kTraining, a, keys::kTransitions)->value, 0) << " | "
         << fmt(ix.find(keys::kTraining, a, keys::kSteps)->value, 0) << " | "
         << (s ? fmt(s->value, 1) : "n/a") << " |\n";
@@ -291,7 +306,7 @@ std::string report_markdown(const RunContents& run) {
           o << pct(l->value) << marks(l->p_value) << " [" << pct(*l->ci_low) << ", " << pct(*l->ci_high) << "]";
           if (s) {
             const json d = json::parse(s->details);
-            o << "; " << pct(s->value) << " (" << fmt(100 * d.value("sd", std::nan("")), 2) << ")";
+            o << "; " << pct(s->value) << " (" << fmt(100 * d.value(keys::detail::kSd, std::nan("")), 2) << ")";
           }
         } else {
           o << "n/a";
@@ -318,7 +333,7 @@ std::string report_markdown(const RunContents& run) {
       if (r->section != keys::kAbCuped || r->rep != 0 || r->metric != primary) continue;
       const json d = r->details.empty() ? json::object() : json::parse(r->details);
       o << "| " << r->subject << " | " << pct(r->value) << marks(r->p_value) << " ["
-        << pct(*r->ci_low) << ", " << pct(*r->ci_high) << "] | " << fmt(100 * d.value("variance_reduction", std::nan("")), 1)
+        << pct(*r->ci_low) << ", " << pct(*r->ci_high) << "] | " << fmt(100 * d.value(keys::detail::kVarianceReduction, std::nan("")), 1)
         << "% |\n";
     }
     o << "\n";
@@ -360,7 +375,7 @@ std::string report_markdown(const RunContents& run) {
     for (const MetricRow* r : ix.rows)
       if (r->section == keys::kAgreement) {
         const json d = r->details.empty() ? json::object() : json::parse(r->details);
-        o << "| " << r->subject << " | " << r->metric << " | " << fmt(r->value, 2) << " | " << d.value("policies", "")
+        o << "| " << r->subject << " | " << r->metric << " | " << fmt(r->value, 2) << " | " << d.value(keys::detail::kPolicies, "")
           << " |\n";
       }
     o << "\n";
@@ -389,7 +404,7 @@ std::vector<Tracked> tracked_figures(const RunContents& run) {
       half = std::max(0.05 * std::fabs(r.value), r.metric == keys::kWeightedGauc ? 0.015 : 0.1);
     } else if (r.section == keys::kAbSummary) {
       const json d = r.details.empty() ? json::object() : json::parse(r.details);
-      const double sd = d.value("sd", 0.0);
+      const double sd = d.value(keys::detail::kSd, 0.0);
       half = std::max({0.02, 3.0 * (std::isfinite(sd) ? sd : 0.0)});
     } else if (r.section == keys::kAb && r.rep == 0 && r.ci_low && r.ci_high) {
       half = std::max(0.02, 1.5 * (*r.ci_high - *r.ci_low) / 2);

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "experiments/experiment.h"
 #include "results/recorder.h"
 
 namespace mtf::experiments {
@@ -18,8 +19,12 @@ namespace mtf::experiments {
 /// Throws RecordError for a file that is not a run database, ExperimentError
 /// for one without experiment metrics.
 std::string report_markdown(const std::filesystem::path& run_db);
-/// The same from contents already read (read_run(path, false, false)).
+/// The same from contents already read (read_run(path, false, false)); the
+/// experiment block is read from the run's stored scenario.
 std::string report_markdown(const RunContents& run);
+/// The same with the experiment block already parsed (mtfsim run and regress:
+/// the block is parsed once per command).
+std::string report_markdown(const RunContents& run, const ExperimentSpec& spec);
 
 /// One figure a regression baseline tracks.
 struct BandCheck {

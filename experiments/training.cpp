@@ -79,7 +79,7 @@ void train_agents(ExperimentContext& ctx) {
         plain(keys::kTraining, a.name, keys::kSteps, static_cast<double>(agent.steps_trained())));
     ctx.M.push_back(plain(
         keys::kTraining, a.name, keys::kSeconds, ctx.train_seconds[a.name], std::nullopt,
-        json{{"type", a.type}, {"dataset", a.dataset}, {"hyperparameters", agent.hyperparameters()}}
+        json{{keys::detail::kType, a.type}, {keys::detail::kDataset, a.dataset}, {keys::detail::kHyperparameters, agent.hyperparameters()}}
             .dump()));
   }
 }

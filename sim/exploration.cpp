@@ -82,12 +82,16 @@ void copy_baseline(std::span<const float> mu, ActionInfo* info) {
 /// The batched form of "base action, then noise" shared by the wrappers: the
 /// base policy's batch first (its draws from rngs[i] come before row i's noise,
 /// as in act(), and rows draw from distinct streams), then perturb(row i,
-/// rngs[i], infos[i]) in row order.
+/// rngs[i], infos[i]) in row order. Rows that share one stream would see the
+/// draws in another order than act() row by row: they go row by row.
 template <class Perturb>
-void perturb_batch(const Policy& base, std::span<const float> states, std::span<float> actions,
-                   std::span<Rng* const> rngs, std::span<ActionInfo* const> infos, Perturb&& perturb) {
+void perturb_batch(const Policy& self, const Policy& base, std::span<const float> states,
+                   std::span<float> actions, std::span<Rng* const> rngs, std::span<ActionInfo* const> infos,
+                   Perturb&& perturb) {
   const std::size_t n = rngs.size();
   if (n == 0) return;
+  if (n > 1 && std::all_of(rngs.begin(), rngs.end(), [&](const Rng* r) { return r == rngs[0]; }))
+    return self.Policy::act_batch(states, actions, rngs, infos);
   base.act_batch(states, actions, rngs, {});  // actions hold mu(s) until perturbed
   const std::size_t d = actions.size() / n;
   for (std::size_t i = 0; i < n; ++i)
@@ -126,7 +130,7 @@ void GaussianNoisePolicy::act(std::span<const float> state, std::span<float> act
 
 void GaussianNoisePolicy::act_batch(std::span<const float> states, std::span<float> actions,
                                     std::span<Rng* const> rngs, std::span<ActionInfo* const> infos) const {
-  perturb_batch(*base_, states, actions, rngs, infos,
+  perturb_batch(*this, *base_, states, actions, rngs, infos,
                 [this](std::span<float> a, Rng& rng, ActionInfo* info) { perturb(a, rng, info); });
 }
 
@@ -167,7 +171,7 @@ void UniformRandomPolicy::act(std::span<const float> state, std::span<float> act
 void UniformRandomPolicy::act_batch(std::span<const float> states, std::span<float> actions,
                                     std::span<Rng* const> rngs, std::span<ActionInfo* const> infos) const {
   if (!base_) return Policy::act_batch(states, actions, rngs, infos);
-  perturb_batch(*base_, states, actions, rngs, infos,
+  perturb_batch(*this, *base_, states, actions, rngs, infos,
                 [this](std::span<float> a, Rng& rng, ActionInfo* info) { perturb(a, rng, info); });
 }
 
@@ -211,7 +215,7 @@ void BoundedUniformPolicy::act(std::span<const float> state, std::span<float> ac
 
 void BoundedUniformPolicy::act_batch(std::span<const float> states, std::span<float> actions,
                                      std::span<Rng* const> rngs, std::span<ActionInfo* const> infos) const {
-  perturb_batch(*base_, states, actions, rngs, infos,
+  perturb_batch(*this, *base_, states, actions, rngs, infos,
                 [this](std::span<float> a, Rng& rng, ActionInfo* info) { perturb(a, rng, info); });
 }
 

@@ -6,8 +6,8 @@
 // (nodes, checked objects, ranges, "did you mean") is core/json_reader.h.
 //
 // Numeric fields of the simple blocks are described once, in tables of
-// (key, member, range); parsing, writing and equality all walk the same tables,
-// so a new field is one table line. Policy types are a second table (name, keys,
+// (key, member, range); parsing and writing both walk the same tables, so a new
+// field is one table line (equality is the structs' defaulted operator==). Policy types are a second table (name, keys,
 // parse function): a later policy kind adds one entry there.
 #include "sim/scenario.h"
 
@@ -79,15 +79,6 @@ void read_fields(const Obj& o, const std::vector<Field<S>>& fields, S& out) {
 template <class S>
 void write_fields(Json& j, const std::vector<Field<S>>& fields, const S& s) {
   for (const auto& f : fields) std::visit([&](auto member) { j[f.key] = s.*member; }, f.member);
-}
-
-template <class S>
-bool equal_fields(const std::vector<Field<S>>& fields, const S& a, const S& b) {
-  for (const auto& f : fields) {
-    const bool same = std::visit([&](auto member) { return a.*member == b.*member; }, f.member);
-    if (!same) return false;
-  }
-  return true;
 }
 
 using D = double;

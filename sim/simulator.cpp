@@ -49,6 +49,7 @@ int assign_group(std::uint64_t seed, std::int64_t user, const std::vector<GroupS
 
 /// Per-user bookkeeping for one block-day.
 struct UserSlot {
+  bool queued = false;  // an event of the user is in the queue (at most one: see Simulator::Block)
   Rng env, ret, pol;  // the user's reaction, retrieval and policy streams for this day
   std::uint64_t mtl_key = 0;  // keys the user's fixed MTL errors
   std::vector<float> state, action, baseline, lower, upper;
@@ -208,6 +209,13 @@ struct Simulator::Block {
   int group(std::uint32_t i) const { return sim.group_[static_cast<std::size_t>(user(i))]; }
 
   // --- event dispatch
+  /// Schedules user i's next event. A user has at most one event queued (or one
+  /// request pending): the deferred requests rely on it, so it is asserted.
+  void schedule(std::uint32_t i, SimTime time, EventKind kind) {
+    assert(!scratch.slots[i].queued && "a user has at most one event in the queue");
+    scratch.slots[i].queued = true;
+    q.schedule(time, Event{kind, i});
+  }
   void setup();
   void run();
   void dispatch(const Event& ev);
@@ -253,7 +261,7 @@ void Simulator::Block::setup() {
     for (auto* v : {&s.action, &s.baseline, &s.lower, &s.upper}) v->resize(static_cast<std::size_t>(d));
     s.views.resize(static_cast<std::size_t>(shown));
     s.feedback.resize(static_cast<std::size_t>(shown));
-    s.active = s.returned = false;
+    s.active = s.returned = s.queued = false;
     s.sessions = s.requests = s.first_count = 0;
     s.reward = s.first_reward = 0;
     s.day = {};
@@ -266,7 +274,7 @@ void Simulator::Block::setup() {
     if (day == 0 && st.sessions_total == 0 && st.next_session < 0)
       st.next_session = sim.model_.first_session_start(sim.population_->profile(u), s.env);
     if (st.next_session >= 0 && st.next_session < day_end)
-      q.schedule(std::max(st.next_session, day_start), Event{EventKind::kSessionStart, static_cast<std::uint32_t>(i)});
+      schedule(static_cast<std::uint32_t>(i), std::max(st.next_session, day_start), EventKind::kSessionStart);
   }
   q.schedule(day_end, Event{EventKind::kDayBoundary, 0});
 }
@@ -288,6 +296,7 @@ void Simulator::Block::run() {
 
 void Simulator::Block::dispatch(const Event& ev) {
   const double now = q.now();
+  if (ev.kind != EventKind::kDayBoundary) scratch.slots[ev.subject].queued = false;
   switch (ev.kind) {
     case EventKind::kSessionStart: on_session_start(ev.subject, now); break;
     case EventKind::kRequest: on_request(ev.subject, now); break;
@@ -349,7 +358,7 @@ void Simulator::Block::on_session_start(std::uint32_t i, double now) {
     s.returned = UserModel::mark_active(st, day);
   }
   ++s.sessions;
-  q.schedule(now, Event{EventKind::kRequest, i});
+  schedule(i, now, EventKind::kRequest);
 }
 
 void Simulator::Block::on_request(std::uint32_t i, double now) {
@@ -395,7 +404,7 @@ void Simulator::Block::finish_request(std::uint32_t i) {
     bc.dwell_seconds += fb.dwell_seconds;
   }
   ++out.requests;
-  q.schedule(s.request_time + s.counts.dwell_seconds, Event{EventKind::kFeedback, i});
+  schedule(i, s.request_time + s.counts.dwell_seconds, EventKind::kFeedback);
 }
 
 void Simulator::Block::on_feedback(std::uint32_t i, double now) {
@@ -420,7 +429,7 @@ void Simulator::Block::on_feedback(std::uint32_t i, double now) {
   const bool leave = st.requests_in_session >= kMaxRequestsPerSession ||
                      s.env.uniform01d() < sim.model_.leave_probability(prof, st);
   if (rec_transitions) transition_row(i, r, leave, now);
-  q.schedule(now, Event{leave ? EventKind::kSessionEnd : EventKind::kRequest, i});
+  schedule(i, now, leave ? EventKind::kSessionEnd : EventKind::kRequest);
 }
 
 void Simulator::Block::on_session_end(std::uint32_t i, double now) {
@@ -428,7 +437,7 @@ void Simulator::Block::on_session_end(std::uint32_t i, double now) {
   UserSlot& s = scratch.slots[i];
   const std::int64_t u = user(i);
   const double next = sim.model_.end_session(sim.population_->profile(u), sim.population_->state(u), now, s.env);
-  if (next < day_end) q.schedule(next, Event{EventKind::kSessionStart, i});
+  if (next < day_end) schedule(i, next, EventKind::kSessionStart);
 }
 
 void Simulator::Block::on_day_boundary() {

@@ -81,8 +81,11 @@ TEST_CASE("experiment blocks are validated with the JSON path and the fix") {
         std::string::npos);
   CHECK(with([](json& e) { e["agents"][0]["type"] = "dqn"; }).find("experiment.agents[0].type: expected an agent type") !=
         std::string::npos);
-  CHECK(with([](json& e) { e["agents"][0]["hyperparameters"]["hiden"] = 3; }).find("experiment.agents[0].hyperparameters") !=
-        std::string::npos);
+  CHECK(with([](json& e) { e["agents"][0]["hyperparameters"]["hiden"] = 3; }) ==
+        "t.json: experiment.agents[0].hyperparameters.hiden: expected a known key (did you mean \"hidden\"?), got "
+        "unknown key \"hiden\"");
+  CHECK(with([](json& e) { e["agents"][1]["hyperparameters"]["critics"] = 0; })
+            .find("t.json: experiment.agents[1].hyperparameters.critics: expected an integer in [") == 0);
   CHECK(with([](json& e) { e["progressive"][0]["rounds"] = 3; })
             .find("experiment.progressive[0].rounds: expected a divisor of the scenario's days (2)") != std::string::npos);
   CHECK(with([](json& e) { e["progressive"][0]["group"] = "test"; }).find("bounded_uniform") != std::string::npos);

@@ -101,3 +101,48 @@ TEST_CASE("a user's profile depends only on the seed and the user id") {
   const Population large(pp, 10, 5);
   CHECK(small.profile(42).taste_long == large.profile(42).taste_long);
 }
+
+TEST_CASE("a session's bookkeeping: counters start afresh, requests add up, the end closes the totals") {
+  const UserModel m(UserDynamicsParams{});
+  UserProfile p;
+  UserState s;
+  s.fatigue = 0.5f;
+  s.last_session_end = 0.0;
+  s.session_reward = 3.0f;  // left over from the last session
+  s.requests_in_session = 7;
+  m.start_session(s, 6 * 3600.0, 2);
+  CHECK(s.fatigue < 0.5f);  // six hours of rest since the last session ended
+  CHECK(s.sessions_today == 2);
+  CHECK(s.session_start == 6 * 3600.0);
+  CHECK(s.requests_in_session == 0);
+  CHECK(s.session_reward == 0.0f);
+  CHECK(s.session.shown == 0);
+  CHECK(s.next_session == -1);
+
+  CHECK_FALSE(UserModel::mark_active(s, 3));  // never active before
+  CHECK(UserModel::mark_active(s, 4));        // active the day before
+  CHECK(s.last_active_day == 4);
+
+  BehaviourCounts a, b;
+  a.shown = 6;
+  a.valid = 3;
+  b.shown = 6;
+  b.valid = 1;
+  UserModel::record_request(s, a, 2.5);
+  UserModel::record_request(s, b, -0.5);
+  CHECK(s.requests_in_session == 2);
+  CHECK(s.last_request.valid == 1);
+  CHECK(s.session.shown == 12);
+  CHECK(s.session.valid == 4);
+  CHECK(s.session_reward == doctest::Approx(2.0f));
+
+  Rng rng(7);
+  const int before = s.sessions_total;
+  const double next = m.end_session(p, s, 7 * 3600.0, rng);
+  CHECK(s.last_session_end == 7 * 3600.0);
+  CHECK(s.last_session_requests == 2);
+  CHECK(s.last_session_valid_rate == doctest::Approx(4.0f / 12.0f));
+  CHECK(s.sessions_total == before + 1);
+  CHECK(next == s.next_session);
+  CHECK(next > 7 * 3600.0);  // the next session starts after this one ended
+}
