@@ -133,6 +133,17 @@ struct RecordParams {
   bool operator==(const RecordParams&) const = default;
 };
 
+/// Hard caps that end a runaway session, whatever the user model says: a
+/// session ends after `max_session_requests` requests or once it has lasted
+/// `max_session_hours` of simulated time (checked after each request), and is
+/// counted as capped (GroupSummary::sessions_capped). The defaults are far above
+/// any session of the shipped scenarios (at most 13 requests and about 2 hours).
+struct LimitsParams {
+  int max_session_requests = 400;  ///< [1, 100000]
+  double max_session_hours = 24;   ///< (0, 720]
+  bool operator==(const LimitsParams&) const = default;
+};
+
 struct Scenario {
   std::string name = "scenario";
   std::uint64_t seed = 1;
@@ -146,6 +157,7 @@ struct Scenario {
   UserDynamicsParams user_model;
   std::vector<GroupSpec> groups;
   RecordParams record;
+  LimitsParams limits;
   /// The "experiment" block as compact JSON (empty: a plain run). Validated and
   /// run by the protocol engine (experiments/experiment.h).
   std::string experiment_json;
