@@ -289,6 +289,7 @@ ExperimentResult run_experiment(const Scenario& sc, const ExperimentSpec& ex, co
   nn::set_num_threads(opt.threads);
   ExperimentResult res;
   std::vector<MetricRow>& M = res.metrics;
+  std::int64_t sessions_capped = 0;  // over every simulation of every stage (scenario "limits")
   const int S = kStateDim, A = sc.action_dim();
   const double period = sc.days * kSecondsPerDay;
 
@@ -381,6 +382,7 @@ ExperimentResult run_experiment(const Scenario& sc, const ExperimentSpec& ex, co
   for (const auto& p : ex.progressive) round_days = std::gcd(round_days, sc.days / p.rounds);
   for (int day = 0; day < sc.days; day += round_days) {
     const RunResult r = sim.run_days(round_days, ro, &rec);
+    sessions_capped += r.sessions_capped;
     log("exploration: days " + std::to_string(day) + "-" + std::to_string(day + round_days - 1) + ", " +
         std::to_string(r.requests) + " requests");
     for (const auto& p : ex.progressive) {
@@ -481,6 +483,7 @@ ExperimentResult run_experiment(const Scenario& sc, const ExperimentSpec& ex, co
       const std::vector<PolicyPtr> cand = learner->propose();
       for (int k = 0; k < K; ++k) lsim.set_policy(k, cand[static_cast<std::size_t>(k)]);
       const RunResult r = lsim.run_days(l.days_per_round, lo, nullptr);
+      sessions_capped += r.sessions_capped;
       std::vector<double> score(static_cast<std::size_t>(K));
       std::vector<std::int64_t> users(static_cast<std::size_t>(K));
       for (int k = 0; k < K; ++k) {
@@ -590,12 +593,12 @@ ExperimentResult run_experiment(const Scenario& sc, const ExperimentSpec& ex, co
       ao.threads = opt.threads;
       std::vector<UserTotals> pre_totals;
       if (ab.pre_days > 0) {
-        asim.run_days(ab.pre_days, ao, nullptr);
+        sessions_capped += asim.run_days(ab.pre_days, ao, nullptr).sessions_capped;
         pre_totals = asim.user_totals();
         asim.reset_user_totals();
         for (std::size_t k = 0; k < arm_policy.size(); ++k) asim.set_policy(static_cast<int>(k), arm_policy[k]);
       }
-      asim.run_days(ab.days, ao, nullptr);
+      sessions_capped += asim.run_days(ab.days, ao, nullptr).sessions_capped;
       const ArmValues c = arm_values(asim.user_totals(), asim, control, ab.days);
       std::optional<ArmValues> c_pre;
       if (ab.pre_days > 0) c_pre = arm_values(pre_totals, asim, control, ab.pre_days);
@@ -668,6 +671,9 @@ ExperimentResult run_experiment(const Scenario& sc, const ExperimentSpec& ex, co
 
   res.wall_seconds = seconds_since(t0);
   M.push_back(plain("run", "all", "wall_seconds", res.wall_seconds));
+  M.push_back(plain("run", "all", "sessions_capped", static_cast<double>(sessions_capped)));
+  if (sessions_capped > 0)
+    log(std::to_string(sessions_capped) + " sessions were ended by the scenario's limits (see docs/scenario-format.md#limits)");
   flush();
   std::vector<SummaryRow> summary;
   rec.finish(summary, res.wall_seconds);
