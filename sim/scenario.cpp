@@ -733,6 +733,11 @@ Scenario parse_scenario(const std::string& json_text, const std::string& origin)
 }
 
 Scenario load_scenario(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw ScenarioError(path.string() + ": is a directory, not a scenario file (check the path)");
+  if (std::filesystem::is_regular_file(path, ec) && std::filesystem::file_size(path, ec) == 0 && !ec)
+    throw ScenarioError(path.string() + ": the scenario file is empty (expected a JSON object)");
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     throw ScenarioError(path.string() + ": cannot read the scenario file (" +
