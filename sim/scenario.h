@@ -27,8 +27,8 @@ class ScenarioError : public JsonInputError {
 };
 
 struct CatalogueParams {
-  int items = 20000;                  ///< >= 100
-  int topics = 24;                    ///< >= 2
+  int items = 20000;                  ///< [100, 10^7]
+  int topics = 24;                    ///< [2, min(10000, items)]
   int topic_graph_degree = 3;         ///< neighbours per topic in the ring-lattice-plus-shortcuts graph
   double duration_median_s = 35.0;    ///< lognormal median of item duration, seconds
   double duration_sigma = 0.9;        ///< lognormal sigma; durations clipped to [5, 300] s
@@ -39,7 +39,7 @@ struct CatalogueParams {
 struct RetrievalParams {
   int candidates = 200;               ///< candidates per request, >= shown
   double interest_bias = 0.7;         ///< share of candidates drawn from the user's interests, [0, 1]
-  int shown = 6;                      ///< items shown per request (top L), >= 1
+  int shown = 6;                      ///< items shown per request (top L), [1, 1000]
   bool operator==(const RetrievalParams&) const = default;
 };
 
