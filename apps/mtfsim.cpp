@@ -9,16 +9,20 @@
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
+#include <charconv>
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <numeric>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "agents/agent.h"
+#include "core/json_reader.h"
 #include "core/state_features.h"
 #include "results/recorder.h"
 #include "sim/scenario.h"
@@ -105,17 +109,84 @@ po::variables_map parse_command(const std::vector<std::string>& args, const po::
   return vm;
 }
 
-/// --threads, checked.
-int threads_flag(const po::variables_map& vm) {
-  const int threads = vm["threads"].as<int>();
-  if (threads < 1 || threads > 256) throw po::error("--threads: expected 1..256, got " + std::to_string(threads));
-  return threads;
+// --- Flags: every command reads its numeric flags as text and checks them here,
+// so each bad value gets the one message form (exit code 2):
+//   mtfsim: <command>: --<flag>: expected <what>, got <value>
+// the form of the JSON reader's messages, with the same ranges where a flag
+// overrides a scenario key (--seed, --users, --days).
+
+[[noreturn]] void bad_flag(const std::string& cmd, const std::string& flag, const std::string& expected,
+                           const std::string& got) {
+  throw po::error(cmd + ": --" + flag + ": expected " + expected + ", got " + got);
+}
+
+/// A flag's text as a message shows it: numbers as written, anything else quoted.
+std::string shown_flag(const std::string& text) {
+  char* end = nullptr;
+  if (!text.empty()) {
+    (void)std::strtod(text.c_str(), &end);
+    if (end && *end == '\0') return text;
+  }
+  return mtf::json_reader::in_quotes(text);
+}
+
+/// An integer flag in [lo, hi] (decimal, optional sign, nothing else).
+std::int64_t int_flag(const po::variables_map& vm, const std::string& cmd, const std::string& flag,
+                      std::int64_t lo, std::int64_t hi) {
+  const std::string text = vm[flag].as<std::string>();
+  const std::string what = mtf::json_reader::int_range(static_cast<double>(lo), static_cast<double>(hi)).describe();
+  std::int64_t v = 0;
+  const char* first = text.data() + (text.size() > 1 && text[0] == '+' ? 1 : 0);
+  const auto [ptr, ec] = std::from_chars(first, text.data() + text.size(), v);
+  if (ec == std::errc::result_out_of_range) bad_flag(cmd, flag, what, text);
+  if (ec != std::errc{} || ptr != text.data() + text.size()) bad_flag(cmd, flag, what, shown_flag(text));
+  if (v < lo || v > hi) bad_flag(cmd, flag, what, text);
+  return v;
+}
+
+/// --seed: any 64-bit unsigned integer, as "seed" in a scenario.
+std::uint64_t seed_flag(const po::variables_map& vm, const std::string& cmd) {
+  const std::string text = vm["seed"].as<std::string>();
+  std::uint64_t v = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc{} || ptr != text.data() + text.size())
+    bad_flag(cmd, "seed", "an integer in [0, 18446744073709551615]", shown_flag(text));
+  return v;
+}
+
+/// --threads: 1 to 256 (results never depend on it).
+int threads_flag(const po::variables_map& vm, const std::string& cmd) {
+  return static_cast<int>(int_flag(vm, cmd, "threads", 1, 256));
+}
+
+// --- Files. Inputs: a directory or an empty file is named as such (the
+// libraries check scenarios and run databases; the baseline is checked here).
+// Outputs, for every command and flag alike: a path that is a directory is
+// refused, and missing parent folders are created.
+
+void check_input_file(const fs::path& path, const std::string& what) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw std::runtime_error(path.string() + ": is a directory, not " + what + " (check the path)");
+  if (fs::is_regular_file(path, ec) && fs::file_size(path, ec) == 0 && !ec)
+    throw std::runtime_error(path.string() + ": the file is empty, not " + what + " (check the path)");
+}
+
+fs::path output_file(const fs::path& path, const std::string& cmd, const std::string& flag) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec))
+    bad_flag(cmd, flag, "a file path (missing folders are created)", path.string() + ", a directory");
+  if (path.has_parent_path()) {
+    fs::create_directories(path.parent_path(), ec);
+    if (ec)
+      throw std::runtime_error(path.parent_path().string() + ": cannot create the output folder (" + ec.message() +
+                               "): create it or choose another path");
+  }
+  return path;
 }
 
 /// Runs a scenario's experiment protocol, then prints its report.
 void run_experiment_cmd(const mtf::Scenario& sc, const fs::path& path, const fs::path& out, int threads, bool quiet) {
   const mtf::experiments::ExperimentSpec spec = mtf::experiments::parse_experiment(sc, path.string());
-  if (out.has_parent_path()) fs::create_directories(out.parent_path());
   mtf::experiments::ExperimentOptions eo;
   eo.threads = threads;
   const auto t0 = std::chrono::steady_clock::now();
@@ -136,8 +207,8 @@ int cmd_run(const std::vector<std::string>& args) {
   po::options_description opts("mtfsim run SCENARIO.json [options]");
   opts.add_options()("help,h", "show this help")
       ("out,o", po::value<std::string>(), "run database to write (default results/<scenario>.sqlite)")
-      ("seed", po::value<std::uint64_t>(), "override the scenario's master seed")
-      ("threads,t", po::value<int>()->default_value(2), "simulation threads (results do not depend on it)")
+      ("seed", po::value<std::string>(), "override the scenario's master seed, 0 .. 2^64-1")
+      ("threads,t", po::value<std::string>()->default_value("2"), "simulation threads, 1 .. 256 (results do not depend on it)")
       ("quiet,q", "no progress bar")
       ("no-record", "write no database (summary only)");
   const po::variables_map vm = parse_command(args, opts, "scenario", "scenario file");
@@ -151,14 +222,17 @@ int cmd_run(const std::vector<std::string>& args) {
   }
   if (!vm.count("scenario")) throw po::error("run: missing SCENARIO.json (try: mtfsim run scenarios/quickstart.json)");
   const fs::path path = vm["scenario"].as<std::string>();
+  const int threads = threads_flag(vm, "run");
+  const std::optional<std::uint64_t> seed =
+      vm.count("seed") ? std::optional<std::uint64_t>(seed_flag(vm, "run")) : std::nullopt;
   mtf::Scenario sc = mtf::load_scenario(path);
-  if (vm.count("seed")) sc.seed = vm["seed"].as<std::uint64_t>();
-  const int threads = threads_flag(vm);
+  if (seed) sc.seed = *seed;
   const bool quiet = vm.count("quiet") > 0;
 
   if (!sc.experiment_json.empty()) {
     if (vm.count("no-record")) throw po::error("run: --no-record: an experiment always writes its run database");
-    const fs::path out = vm.count("out") ? fs::path(vm["out"].as<std::string>()) : default_out(sc, path);
+    const fs::path out =
+        output_file(vm.count("out") ? fs::path(vm["out"].as<std::string>()) : default_out(sc, path), "run", "out");
     run_experiment_cmd(sc, path, out, threads, quiet);
     return 0;
   }
@@ -166,7 +240,7 @@ int cmd_run(const std::vector<std::string>& args) {
   std::unique_ptr<mtf::Recorder> rec;
   fs::path out;
   if (!vm.count("no-record")) {
-    out = vm.count("out") ? fs::path(vm["out"].as<std::string>()) : default_out(sc, path);
+    out = output_file(vm.count("out") ? fs::path(vm["out"].as<std::string>()) : default_out(sc, path), "run", "out");
     mtf::RecorderOptions ropt;
     ropt.index_transitions = sc.record.index_transitions;
     rec = std::make_unique<mtf::Recorder>(out, sim.run_info(mtf::code_version(), threads), ropt);
@@ -246,14 +320,14 @@ mtf::PolicyPtr bench_agent(const mtf::Scenario& world, const std::string& name, 
 int cmd_bench_sim(const std::vector<std::string>& args) {
   po::options_description opts("mtfsim bench sim [options]");
   opts.add_options()("help,h", "show this help")
-      ("threads,t", po::value<int>(), "threads (default: run 1 and 2)")
+      ("threads,t", po::value<std::string>(), "threads, 1 .. 256 (default: run 1 and 2)")
       ("record", "record every transition to a database (default: off)")
       ("out", po::value<std::string>()->default_value("/tmp/mtfsim-bench.sqlite"), "database for --record")
       ("scenario", po::value<std::string>()->default_value("scenarios/quickstart.json"), "scenario to take the world from")
-      ("users", po::value<std::int64_t>()->default_value(50000), "population size")
-      ("days", po::value<int>()->default_value(2), "days to simulate")
+      ("users", po::value<std::string>()->default_value("50000"), "population size, 1 .. 10^9")
+      ("days", po::value<std::string>()->default_value("2"), "days to simulate, 1 .. 3650")
       ("agent", po::value<std::string>(), "policy: this agent, trained on a short exploration (default: the baseline)")
-      ("train-steps", po::value<int>()->default_value(200), "training steps of --agent");
+      ("train-steps", po::value<std::string>()->default_value("200"), "training steps of --agent, 0 .. 10^8");
   po::variables_map vm;
   po::store(po::command_line_parser(args).options(opts).run(), vm);
   po::notify(vm);
@@ -264,9 +338,17 @@ int cmd_bench_sim(const std::vector<std::string>& args) {
                          "trained first (untimed) on a short bounded-uniform exploration.\n";
     return 0;
   }
+  const std::string cmd = "bench sim";
+  const std::int64_t users = int_flag(vm, cmd, "users", 1, 1000000000);  // as population.size
+  const int days = static_cast<int>(int_flag(vm, cmd, "days", 1, 3650));  // as "days"
+  const int steps = static_cast<int>(int_flag(vm, cmd, "train-steps", 0, 100000000));
+  std::vector<int> thread_counts = {1, 2};
+  if (vm.count("threads")) thread_counts = {threads_flag(vm, cmd)};
+  const bool record = vm.count("record") > 0;
+  const fs::path out = record ? output_file(vm["out"].as<std::string>(), cmd, "out") : fs::path();
   mtf::Scenario base = mtf::load_scenario(find_scenario(vm["scenario"].as<std::string>()));
-  base.population.size = vm["users"].as<std::int64_t>();
-  base.days = vm["days"].as<int>();
+  base.population.size = users;
+  base.days = days;
   mtf::GroupSpec g;
   g.name = "baseline";
   g.policy.kind = mtf::PolicyKind::kBaseline;
@@ -276,13 +358,9 @@ int cmd_bench_sim(const std::vector<std::string>& args) {
   std::string agent;
   if (vm.count("agent")) {
     agent = vm["agent"].as<std::string>();
-    const int steps = vm["train-steps"].as<int>();
-    if (steps < 0) throw po::error("--train-steps: expected >= 0, got " + std::to_string(steps));
     policies = {bench_agent(base, agent, steps)};
     base.groups[0].name = agent;
   }
-  const bool record = vm.count("record") > 0;
-  std::vector<int> thread_counts = vm.count("threads") ? std::vector<int>{vm["threads"].as<int>()} : std::vector<int>{1, 2};
   std::ostringstream json;
   json << "{\"bench\":\"sim\",";
   if (!agent.empty()) json << "\"agent\":\"" << agent << "\",";
@@ -294,7 +372,6 @@ int cmd_bench_sim(const std::vector<std::string>& args) {
     const int t = thread_counts[i];
     mtf::Simulator sim(base, policies);
     std::unique_ptr<mtf::Recorder> rec;
-    const fs::path out = vm["out"].as<std::string>();
     mtf::RecorderOptions ropt;
     ropt.index_transitions = base.record.index_transitions;
     if (record) rec = std::make_unique<mtf::Recorder>(out, sim.run_info(mtf::code_version(), t), ropt);
@@ -329,10 +406,11 @@ int cmd_report(const std::vector<std::string>& args) {
     return 0;
   }
   if (!vm.count("db")) throw po::error("report: missing RUN.sqlite (written by mtfsim run on an experiment scenario)");
+  const fs::path out = vm.count("out") ? output_file(vm["out"].as<std::string>(), "report", "out") : fs::path();
   const std::string md = mtf::experiments::report_markdown(vm["db"].as<std::string>());
-  if (vm.count("out")) {
-    std::ofstream f(vm["out"].as<std::string>());
-    if (!f) throw std::runtime_error(vm["out"].as<std::string>() + ": cannot write (check the folder exists)");
+  if (!out.empty()) {
+    std::ofstream f(out);
+    if (!f) throw std::runtime_error(out.string() + ": cannot write the report");
     f << md;
   } else {
     std::cout << md;
@@ -346,7 +424,7 @@ int cmd_regress(const std::vector<std::string>& args) {
       ("baseline,b", po::value<std::string>(), "band file to check against (or to write with --update)")
       ("update", "rewrite the band file from this run (on purpose: after an intended change)")
       ("out,o", po::value<std::string>(), "run database (default: a temporary file, removed)")
-      ("threads,t", po::value<int>()->default_value(2), "threads (results do not depend on it)")
+      ("threads,t", po::value<std::string>()->default_value("2"), "threads, 1 .. 256 (results do not depend on it)")
       ("quiet,q", "no progress lines");
   const po::variables_map vm = parse_command(args, opts, "scenario", "scenario file");
   if (vm.count("help")) {
@@ -358,16 +436,21 @@ int cmd_regress(const std::vector<std::string>& args) {
   if (!vm.count("scenario")) throw po::error("regress: missing SCENARIO.json");
   if (!vm.count("baseline")) throw po::error("regress: missing --baseline FILE.json");
   const fs::path path = vm["scenario"].as<std::string>();
-  const fs::path baseline = vm["baseline"].as<std::string>();
+  const int threads = threads_flag(vm, "regress");
+  const fs::path baseline = vm.count("update") ? output_file(vm["baseline"].as<std::string>(), "regress", "baseline")
+                                               : fs::path(vm["baseline"].as<std::string>());
+  const fs::path out = vm.count("out") ? output_file(vm["out"].as<std::string>(), "regress", "out")
+                                       : fs::temp_directory_path() / ("mtfsim-regress-" + std::to_string(::getpid()) + ".sqlite");
   const mtf::Scenario sc = mtf::load_scenario(path);
   if (sc.experiment_json.empty()) throw po::error("regress: " + path.string() + " has no experiment block");
-  if (!vm.count("update") && !fs::exists(baseline))
-    throw std::runtime_error(baseline.string() + ": no such baseline file; create it with --update");
-  const fs::path out = vm.count("out") ? fs::path(vm["out"].as<std::string>())
-                                       : fs::temp_directory_path() / ("mtfsim-regress-" + std::to_string(::getpid()) + ".sqlite");
+  if (!vm.count("update")) {
+    if (!fs::exists(baseline))
+      throw std::runtime_error(baseline.string() + ": no such baseline file; create it with --update");
+    check_input_file(baseline, "a baseline file (written by mtfsim regress --update)");
+  }
   const mtf::experiments::ExperimentSpec spec = mtf::experiments::parse_experiment(sc, path.string());
   mtf::experiments::ExperimentOptions eo;
-  eo.threads = threads_flag(vm);
+  eo.threads = threads;
   if (!vm.count("quiet")) eo.log = [](const std::string& line) { std::fprintf(stderr, "  %s\n", line.c_str()); };
   mtf::experiments::run_experiment(sc, spec, out, eo);
   const mtf::RunContents run = mtf::read_run(out, false, false);
@@ -401,13 +484,14 @@ int cmd_bench(const std::vector<std::string>& args) {
 #ifdef MTF_HAVE_TRAIN_BENCH
     po::options_description opts("mtfsim bench train [options]");
     mtf::agents::TrainBenchOptions o;
+    const auto text = [](int v) { return po::value<std::string>()->default_value(std::to_string(v)); };
     opts.add_options()("help,h", "show this help")
         ("agent", po::value<std::string>(&o.agent)->default_value(o.agent), "agent to train")
-        ("hidden", po::value<int>(&o.hidden)->default_value(o.hidden), "hidden units per layer (two layers)")
-        ("critics", po::value<int>(&o.critics)->default_value(o.critics), "critics in the ensemble")
-        ("batch", po::value<int>(&o.batch)->default_value(o.batch), "minibatch size")
-        ("threads", po::value<int>(&o.threads)->default_value(o.threads), "threads")
-        ("steps", po::value<int>(&o.steps)->default_value(o.steps), "timed training steps");
+        ("hidden", text(o.hidden), "hidden units per layer (two layers), 1 .. 4096")
+        ("critics", text(o.critics), "critics in the ensemble, 1 .. 256")
+        ("batch", text(o.batch), "minibatch size, 1 .. 65536")
+        ("threads", text(o.threads), "threads, 1 .. 256")
+        ("steps", text(o.steps), "timed training steps, 1 .. 10^6");
     po::variables_map vm;
     po::store(po::command_line_parser(rest).options(opts).run(), vm);
     po::notify(vm);
@@ -415,6 +499,12 @@ int cmd_bench(const std::vector<std::string>& args) {
       std::cout << opts;
       return 0;
     }
+    const std::string cmd = "bench train";
+    o.hidden = static_cast<int>(int_flag(vm, cmd, "hidden", 1, 4096));
+    o.critics = static_cast<int>(int_flag(vm, cmd, "critics", 1, 256));
+    o.batch = static_cast<int>(int_flag(vm, cmd, "batch", 1, 65536));
+    o.threads = threads_flag(vm, cmd);
+    o.steps = static_cast<int>(int_flag(vm, cmd, "steps", 1, 1000000));
     return mtf::agents::run_train_bench(o, std::cout);
 #else
     throw po::error("bench train: this build has no learning core");

@@ -35,13 +35,13 @@ void run_ab_tests(ExperimentContext& ctx) {
     ao.threads = ctx.opt.threads;
     std::vector<UserTotals> pre_totals;
     if (ab.pre_days > 0) {
-      asim.run_days(ab.pre_days, ao, nullptr);
+      ctx.sessions_capped += asim.run_days(ab.pre_days, ao, nullptr).sessions_capped;
       pre_totals = asim.user_totals();
       asim.reset_user_totals();
       for (std::size_t k = 0; k < arm_policy.size(); ++k)
         asim.set_policy(static_cast<int>(k), arm_policy[k]);
     }
-    asim.run_days(ab.days, ao, nullptr);
+    ctx.sessions_capped += asim.run_days(ab.days, ao, nullptr).sessions_capped;
     const ArmValues c = arm_values(asim.user_totals(), asim, control, ab.days);
     std::optional<ArmValues> c_pre;
     if (ab.pre_days > 0) c_pre = arm_values(pre_totals, asim, control, ab.pre_days);

@@ -40,6 +40,7 @@ void run_rounds(ExperimentContext& ctx) {
   for (const auto& p : ctx.ex.progressive) round_days = std::gcd(round_days, sc.days / p.rounds);
   for (int day = 0; day < sc.days; day += round_days) {
     const RunResult r = ctx.sim.run_days(round_days, ro, &ctx.rec);
+    ctx.sessions_capped += r.sessions_capped;
     ctx.log("exploration: days " + std::to_string(day) + "-" +
             std::to_string(day + round_days - 1) + ", " + std::to_string(r.requests) + " requests");
     for (const auto& p : ctx.ex.progressive) {

@@ -48,6 +48,8 @@ inline constexpr const char* kBestCandidateReward = "best_candidate_reward_per_u
 inline constexpr const char* kMeanCandidateReward = "mean_candidate_reward_per_user_day";
 inline constexpr const char* kUserDays = "user_days";
 inline constexpr const char* kWallSeconds = "wall_seconds";
+/// Sessions the scenario's limits ended, over every simulation of the run.
+inline constexpr const char* kSessionsCapped = "sessions_capped";
 
 // Offline metrics: weighted GAUC and the off-policy estimators (the methods of
 // the experiment block's "offline" entry).

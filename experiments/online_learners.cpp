@@ -32,6 +32,7 @@ void run_online_learners(ExperimentContext& ctx) {
       const std::vector<PolicyPtr> cand = learner->propose();
       for (int k = 0; k < K; ++k) lsim.set_policy(k, cand[static_cast<std::size_t>(k)]);
       const RunResult r = lsim.run_days(l.days_per_round, lo, nullptr);
+      ctx.sessions_capped += r.sessions_capped;
       std::vector<double> score(static_cast<std::size_t>(K));
       std::vector<std::int64_t> users(static_cast<std::size_t>(K));
       for (int k = 0; k < K; ++k) {

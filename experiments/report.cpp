@@ -157,6 +157,9 @@ std::string report_markdown(const RunContents& run, const ExperimentSpec& spec) 
     o << ", " << fmt(w->value / 60, 1) << " min";
   o << ". Paper numbers: " << source << ". Significance: * p < 0.05, ** p < 0.01 (Welch t-test for per-user means, "
     << "z-test of the delta-method difference for ratios); intervals are 95%, delta method on user-level means.\n\n";
+  if (const MetricRow* c = ix.find(keys::kRun, keys::kAll, keys::kSessionsCapped); c && c->value > 0)
+    o << "**" << fmt(c->value, 0) << " sessions were ended by the scenario's limits** (a runaway user model: "
+      << "see docs/scenario-format.md#limits); the figures below include them.\n\n";
 
   // Exploration.
   if (ix.any(keys::kExplorationLevel)) {

@@ -18,6 +18,7 @@ GroupSummary OnlineMetrics::summarise(int g, std::int64_t users) const {
     sum.active += t.active;
     sum.sessions += t.sessions;
     sum.requests += t.requests;
+    sum.sessions_capped += t.sessions_capped;
     sum.reward += t.reward;
     sum.counts += t.counts;
     if (d + 1 < days_) {
@@ -27,6 +28,7 @@ GroupSummary OnlineMetrics::summarise(int g, std::int64_t users) const {
   }
   const double user_days = static_cast<double>(users) * days_;
   auto per = [](double x, double n) { return n > 0 ? x / n : 0.0; };
+  s.sessions_capped = sum.sessions_capped;
   s.dau_share = per(static_cast<double>(sum.active), user_days);
   s.valid_per_user_day = per(sum.counts.valid, user_days);
   s.watch_s_per_user_day = per(sum.counts.watch_seconds, user_days);
@@ -50,7 +52,8 @@ std::vector<std::pair<std::string, double>> OnlineMetrics::rows(const GroupSumma
           {"dwell_s_per_user_day", s.dwell_s_per_user_day},
           {"positive_rate", s.positive_rate},
           {"reward_per_session", s.reward_per_session},
-          {"return_rate", s.return_rate}};
+          {"return_rate", s.return_rate},
+          {"sessions_capped", static_cast<double>(s.sessions_capped)}};
 }
 
 std::string format_summary_table(const std::vector<GroupSummary>& groups) {
@@ -75,7 +78,8 @@ std::string format_summary_table(const std::vector<GroupSummary>& groups) {
     row(names[r].first.c_str(), [&](const GroupSummary& g) {
       const double v = OnlineMetrics::rows(g)[r].second;
       char cell[32];
-      std::snprintf(cell, sizeof cell, r == 0 ? "%.0f" : "%.4f", v);
+      const bool count = r == 0 || names[r].first == "sessions_capped";
+      std::snprintf(cell, sizeof cell, count ? "%.0f" : "%.4f", v);
       return std::string(cell);
     });
   return out.str();

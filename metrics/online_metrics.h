@@ -19,6 +19,8 @@ struct GroupDayTotals {
   std::int64_t returned = 0;      ///< of those active that day, active again the next day
   std::int64_t sessions = 0;
   std::int64_t requests = 0;
+  /// Sessions ended by a cap of the scenario's limits block, not by the user.
+  std::int64_t sessions_capped = 0;
   double reward = 0;
   BehaviourCounts counts;
 };
@@ -38,6 +40,7 @@ struct GroupSummary {
   double requests_per_session = 0;
   double reward_per_session = 0;
   double return_rate = 0;             ///< next-day return rate (days 0..D-2); NaN for one-day runs
+  std::int64_t sessions_capped = 0;   ///< sessions ended by a cap (scenario "limits"), over the run
 };
 
 /// Accumulates per (group, day) totals; add() must be called in a fixed order for

@@ -53,6 +53,13 @@ BehaviourCounts read_counts(const Statement& st, int first) {
 
 RunContents read_run(const fs::path& path, bool with_transitions, bool with_rows) {
   std::error_code ec;
+  if (fs::is_directory(path, ec))
+    throw RecordError(path.string() + ": is a directory, not a run database (check the path)");
+  if (fs::is_regular_file(path, ec) && fs::file_size(path, ec) == 0 && !ec) {
+    throw RecordError(path.string() +
+                      ": the file is empty, not a run database (expected a file written by `mtfsim run`; "
+                      "check the path)");
+  }
   if (!fs::is_regular_file(path, ec)) {
     throw RecordError(path.string() +
                       ": no such run database (check the path; runs are written by "

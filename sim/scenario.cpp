@@ -31,9 +31,6 @@ namespace {
 
 using Json = json_reader::Value;  // keeps the author's key order (policy blocks, output)
 
-using json_reader::above;
-using json_reader::any_number;
-using json_reader::at_least;
 using json_reader::block;
 using json_reader::child_path;
 using json_reader::closed;
@@ -83,18 +80,26 @@ void write_fields(Json& j, const std::vector<Field<S>>& fields, const S& s) {
 
 using D = double;
 
+// Every number has a finite range: generous (far beyond any realistic scenario)
+// but bounded, so that no valid scenario overflows or runs without end. The
+// ranges are documented in docs/scenario-format.md.
+const Range kCoefficient = closed(-100, 100);  // logit coefficients and shifts
+const Range kShare = {0, 1e6, true, false};    // relative sizes, normalised over their siblings
+
 const std::vector<Field<SegmentParams>>& segment_fields() {
   using S = SegmentParams;
   static const std::vector<Field<S>> f = {
-      {"share", &S::share, above(0)},
+      {"share", &S::share, kShare},
       {"male_prob", &S::male_prob, probability()},
-      {"sessions_per_day", &S::sessions_per_day, above(0)},
-      {"activity_spread", &S::activity_spread, at_least(0)},
+      {"sessions_per_day", &S::sessions_per_day, {0, 100, true, false}},
+      {"activity_spread", &S::activity_spread, closed(0, 3)},
       {"preferred_hour", &S::preferred_hour, half_open(0, 24)},
       {"taste_long", &S::taste_long, closed(-1, 1)},
-      {"clickbait_sensitivity", &S::clickbait_sensitivity, at_least(0)},
-      {"interaction", &S::interaction, any_number()},
-      {"patience", &S::patience, any_number()},
+      {"clickbait_sensitivity", &S::clickbait_sensitivity, closed(0, 10)},
+      {"interaction", &S::interaction, closed(-10, 10)},
+      // Beyond 10 the leave hazard is below 1e-5 per request: sessions end only
+      // at the caps of the limits block.
+      {"patience", &S::patience, closed(-10, 10)},
       // interest_topics: also checked against catalogue.topics in parse_segment.
       {"interest_topics", &S::interest_topics, int_range(1)},
   };
@@ -104,8 +109,8 @@ const std::vector<Field<SegmentParams>>& segment_fields() {
 const std::vector<Field<CatalogueParams>>& catalogue_fields() {
   using S = CatalogueParams;
   static const std::vector<Field<S>> f = {
-      {"items", &S::items, int_range(100)},
-      {"topics", &S::topics, int_range(2)},
+      {"items", &S::items, int_range(100, 10000000)},
+      {"topics", &S::topics, int_range(2, 10000)},
       {"topic_graph_degree", &S::topic_graph_degree, int_range(1)},
       {"duration_median_s", &S::duration_median_s, closed(5, 300)},
       {"duration_sigma", &S::duration_sigma, closed(0, 5)},
@@ -117,9 +122,9 @@ const std::vector<Field<CatalogueParams>>& catalogue_fields() {
 const std::vector<Field<RetrievalParams>>& retrieval_fields() {
   using S = RetrievalParams;
   static const std::vector<Field<S>> f = {
-      {"candidates", &S::candidates, int_range(1)},
+      {"candidates", &S::candidates, int_range(1, 100000)},
       {"interest_bias", &S::interest_bias, probability()},
-      {"shown", &S::shown, int_range(1)},
+      {"shown", &S::shown, int_range(1, 1000)},
   };
   return f;
 }
@@ -127,28 +132,30 @@ const std::vector<Field<RetrievalParams>>& retrieval_fields() {
 const std::vector<Field<TaskModelParams>>& task_model_fields() {
   using S = TaskModelParams;
   static const std::vector<Field<S>> f = {
-      {"noise", &S::noise, at_least(0)},
-      {"scale", &S::scale, above(0)},
-      {"offset", &S::offset, any_number()},
+      {"noise", &S::noise, closed(0, 10)},
+      {"scale", &S::scale, {0, 10, true, false}},
+      {"offset", &S::offset, closed(-10, 10)},
   };
   return f;
 }
 
 const std::vector<Field<RewardParams>>& reward_fields() {
   using S = RewardParams;
+  const Range w = closed(-1e6, 1e6);  // as the experiment's per-agent reward overrides
   static const std::vector<Field<S>> f = {
-      {"play", &S::play, any_number()},       {"valid", &S::valid, any_number()},
-      {"watch_minutes", &S::watch_minutes, any_number()},
-      {"finish", &S::finish, any_number()},   {"like", &S::like, any_number()},
-      {"share", &S::share, any_number()},     {"comment", &S::comment, any_number()},
-      {"skip", &S::skip, any_number()},
+      {"play", &S::play, w},       {"valid", &S::valid, w},
+      {"watch_minutes", &S::watch_minutes, w},
+      {"finish", &S::finish, w},   {"like", &S::like, w},
+      {"share", &S::share, w},     {"comment", &S::comment, w},
+      {"skip", &S::skip, w},
   };
   return f;
 }
 
 const std::vector<Field<UserDynamicsParams>>& user_model_fields() {
   using S = UserDynamicsParams;
-  const Range any = any_number();
+  const Range any = kCoefficient;
+  const Range fatigue = closed(0, 10);
   static const std::vector<Field<S>> f = {
       {"play_bias", &S::play_bias, any},
       {"play_interest", &S::play_interest, any},
@@ -163,7 +170,7 @@ const std::vector<Field<UserDynamicsParams>>& user_model_fields() {
       {"watch_length", &S::watch_length, any},
       {"watch_duration", &S::watch_duration, any},
       {"watch_fatigue", &S::watch_fatigue, any},
-      {"watch_noise", &S::watch_noise, above(0)},  // the MTL divides by it
+      {"watch_noise", &S::watch_noise, {0, 10, true, false}},  // the MTL divides by it
       {"like_bias", &S::like_bias, any},
       {"share_bias", &S::share_bias, any},
       {"comment_bias", &S::comment_bias, any},
@@ -172,11 +179,11 @@ const std::vector<Field<UserDynamicsParams>>& user_model_fields() {
       {"interact_watch", &S::interact_watch, any},
       {"satisfaction_rate", &S::satisfaction_rate, {0, 1, true, false}},
       {"utility_reference", &S::utility_reference, any},
-      {"fatigue_per_item", &S::fatigue_per_item, at_least(0)},
-      {"fatigue_unenjoyed", &S::fatigue_unenjoyed, at_least(0)},
-      {"fatigue_repetition", &S::fatigue_repetition, at_least(0)},
-      {"fatigue_per_minute", &S::fatigue_per_minute, at_least(0)},
-      {"fatigue_recovery_hours", &S::fatigue_recovery_hours, above(0)},
+      {"fatigue_per_item", &S::fatigue_per_item, fatigue},
+      {"fatigue_unenjoyed", &S::fatigue_unenjoyed, fatigue},
+      {"fatigue_repetition", &S::fatigue_repetition, fatigue},
+      {"fatigue_per_minute", &S::fatigue_per_minute, fatigue},
+      {"fatigue_recovery_hours", &S::fatigue_recovery_hours, {0, 1000, true, false}},
       {"leave_bias", &S::leave_bias, any},
       {"leave_satisfaction", &S::leave_satisfaction, any},
       {"leave_fatigue", &S::leave_fatigue, any},
@@ -187,11 +194,20 @@ const std::vector<Field<UserDynamicsParams>>& user_model_fields() {
       {"interest_learning", &S::interest_learning, probability()},
       {"interest_spill", &S::interest_spill, probability()},
       {"interest_daily_drift", &S::interest_daily_drift, probability()},
-      {"browse_seconds", &S::browse_seconds, at_least(0)},
+      {"browse_seconds", &S::browse_seconds, closed(0, 300)},
   };
   return f;
 }
 constexpr std::size_t kUserModelFields = 38;
+
+const std::vector<Field<LimitsParams>>& limits_fields() {
+  using S = LimitsParams;
+  static const std::vector<Field<S>> f = {
+      {"max_session_requests", &S::max_session_requests, int_range(1, 100000)},
+      {"max_session_hours", &S::max_session_hours, {0, 720, true, false}},
+  };
+  return f;
+}
 // A new field of UserDynamicsParams must be added to user_model_fields(), or the
 // scenario could neither set it nor write it back.
 static_assert(sizeof(UserDynamicsParams) == kUserModelFields * sizeof(double),
@@ -322,8 +338,8 @@ void parse_fusion(const Obj& top, Scenario& s) {
       const Node t = fx.at(kTaskNames[i]);
       if (t.missing()) continue;
       const Obj term(t, {"weight", "bias"});
-      term.read("weight", f.fixed_weight[i], any_number());
-      term.read("bias", f.fixed_bias[i], at_least(0));
+      term.read("weight", f.fixed_weight[i], kCoefficient);
+      term.read("bias", f.fixed_bias[i], closed(0, 1000));
     }
   }
 
@@ -357,8 +373,9 @@ void parse_fusion(const Obj& top, Scenario& s) {
     const Node range = d.at("range");
     if (range.missing() || !range.value->is_array() || range.value->size() != 2)
       range.fail("an array [lo, hi] of two numbers");
-    dim.lo = range.at(std::size_t{0}).number(dim.is_bias ? at_least(0) : any_number());
-    dim.hi = range.at(std::size_t{1}).number(any_number());
+    const Range term_range = dim.is_bias ? closed(0, 1000) : kCoefficient;
+    dim.lo = range.at(std::size_t{0}).number(term_range);
+    dim.hi = range.at(std::size_t{1}).number(term_range);
     if (!(dim.lo < dim.hi)) range.fail("an array [lo, hi] with lo < hi");
     for (const FusionDim& prev : f.dims) {
       if (prev.task == dim.task && prev.is_bias == dim.is_bias) {
@@ -407,6 +424,11 @@ void parse_reward(const Obj& top, Scenario& s) {
 void parse_user_model(const Obj& top, Scenario& s) {
   if (const auto o = block(top, "user_model", keys_of(user_model_fields())))
     read_fields(*o, user_model_fields(), s.user_model);
+}
+
+void parse_limits(const Obj& top, Scenario& s) {
+  if (const auto o = block(top, "limits", keys_of(limits_fields())))
+    read_fields(*o, limits_fields(), s.limits);
 }
 
 void parse_record(const Obj& top, Scenario& s) {
@@ -476,7 +498,7 @@ PolicySpec around_of(const PolicySpec& p) { return p.around.empty() ? PolicySpec
 
 void parse_gaussian_policy(const Obj& o, const Scenario& s, PolicySpec& p) {
   p.kind = PolicyKind::kGaussian;
-  o.read("sigma", p.sigma, above(0));
+  o.read("sigma", p.sigma, {0, 10, true, false});
   parse_around(o, s, p);
 }
 
@@ -595,7 +617,7 @@ void parse_groups(const Obj& top, Scenario& s) {
     GroupSpec g;
     g.name = "group" + std::to_string(i);
     o.read("name", g.name);
-    o.read("share", g.share, above(0));
+    o.read("share", g.share, kShare);
     if (const Node p = o.at("policy"); !p.missing()) {
       g.policy = parse_policy(p, s);
     } else {
@@ -667,7 +689,7 @@ Scenario parse_scenario(const std::string& json_text, const std::string& origin)
   const Node root{&doc, "", &source};
   const Obj top(root,
                 {"name", "seed", "days", "population", "catalogue", "retrieval", "mtl", "fusion",
-                 "reward", "user_model", "groups", "record", "experiment"},
+                 "reward", "user_model", "groups", "record", "limits", "experiment"},
                 "a JSON object (the scenario)");
   Scenario s;
   top.read("name", s.name);
@@ -691,6 +713,7 @@ Scenario parse_scenario(const std::string& json_text, const std::string& origin)
   parse_user_model(top, s);
   parse_groups(top, s);
   parse_record(top, s);
+  parse_limits(top, s);
   // The experiment block is validated by the protocol engine (experiments/),
   // which knows the agents; here it only has to be an object.
   if (const Node n = top.at("experiment"); !n.missing()) {
@@ -701,6 +724,11 @@ Scenario parse_scenario(const std::string& json_text, const std::string& origin)
 }
 
 Scenario load_scenario(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw ScenarioError(path.string() + ": is a directory, not a scenario file (check the path)");
+  if (std::filesystem::is_regular_file(path, ec) && std::filesystem::file_size(path, ec) == 0 && !ec)
+    throw ScenarioError(path.string() + ": the scenario file is empty (expected a JSON object)");
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     throw ScenarioError(path.string() + ": cannot read the scenario file (" +
@@ -767,6 +795,7 @@ std::string scenario_to_json(const Scenario& s) {
   j["record"]["user_days"] = s.record.user_days;
   j["record"]["index_transitions"] = s.record.index_transitions;
   j["record"]["impressions"] = s.record.impressions;
+  write_fields(j["limits"], limits_fields(), s.limits);
   if (!s.experiment_json.empty()) j["experiment"] = Json::parse(s.experiment_json);
   std::string out;
   write_pretty(j, 0, 0, out);

@@ -27,8 +27,8 @@ class ScenarioError : public JsonInputError {
 };
 
 struct CatalogueParams {
-  int items = 20000;                  ///< >= 100
-  int topics = 24;                    ///< >= 2
+  int items = 20000;                  ///< [100, 10^7]
+  int topics = 24;                    ///< [2, min(10000, items)]
   int topic_graph_degree = 3;         ///< neighbours per topic in the ring-lattice-plus-shortcuts graph
   double duration_median_s = 35.0;    ///< lognormal median of item duration, seconds
   double duration_sigma = 0.9;        ///< lognormal sigma; durations clipped to [5, 300] s
@@ -39,7 +39,7 @@ struct CatalogueParams {
 struct RetrievalParams {
   int candidates = 200;               ///< candidates per request, >= shown
   double interest_bias = 0.7;         ///< share of candidates drawn from the user's interests, [0, 1]
-  int shown = 6;                      ///< items shown per request (top L), >= 1
+  int shown = 6;                      ///< items shown per request (top L), [1, 1000]
   bool operator==(const RetrievalParams&) const = default;
 };
 
@@ -133,6 +133,17 @@ struct RecordParams {
   bool operator==(const RecordParams&) const = default;
 };
 
+/// Hard caps that end a runaway session, whatever the user model says: a
+/// session ends after `max_session_requests` requests or once it has lasted
+/// `max_session_hours` of simulated time (checked after each request), and is
+/// counted as capped (GroupSummary::sessions_capped). The defaults are far above
+/// any session of the shipped scenarios (at most 13 requests and about 2 hours).
+struct LimitsParams {
+  int max_session_requests = 400;  ///< [1, 100000]
+  double max_session_hours = 24;   ///< (0, 720]
+  bool operator==(const LimitsParams&) const = default;
+};
+
 struct Scenario {
   std::string name = "scenario";
   std::uint64_t seed = 1;
@@ -146,6 +157,7 @@ struct Scenario {
   UserDynamicsParams user_model;
   std::vector<GroupSpec> groups;
   RecordParams record;
+  LimitsParams limits;
   /// The "experiment" block as compact JSON (empty: a plain run). Validated and
   /// run by the protocol engine (experiments/experiment.h).
   std::string experiment_json;

@@ -27,11 +27,6 @@
 #endif
 
 namespace mtf {
-namespace {
-
-constexpr int kMaxRequestsPerSession = 400;  // a safety stop; real sessions end far earlier
-
-}  // namespace
 
 std::string code_version() { return std::string(MTF_VERSION) + "+" + MTF_GIT_REVISION; }
 
@@ -61,7 +56,7 @@ struct UserSlot {
   double request_time = 0;
   // Day totals.
   bool active = false, returned = false;
-  int sessions = 0, requests = 0, first_count = 0;
+  int sessions = 0, requests = 0, first_count = 0, capped = 0;
   double reward = 0, first_reward = 0;
   BehaviourCounts day;
   TransitionColumns transitions;  // reused across blocks: no allocation per row
@@ -76,7 +71,7 @@ struct Simulator::BlockOut {
     std::int64_t user;
     int group;
     bool returned;  // active yesterday too
-    int sessions, requests, first_count;
+    int sessions, requests, first_count, capped;
     double reward, first_reward;
     BehaviourCounts counts;
   };
@@ -180,6 +175,8 @@ struct Simulator::Block {
   const bool record, rec_transitions;
   const int d;
   const double day_start, day_end;
+  const int max_requests;        // the scenario's limits: a session ends at either cap
+  const double max_session_s;
   EventQueue q;
   std::size_t pending = 0;  // requests waiting for an action, over all groups
 
@@ -195,7 +192,9 @@ struct Simulator::Block {
         rec_transitions(rec && s.scenario_.record.transitions),
         d(s.scenario_.action_dim()),
         day_start(dy * kSecondsPerDay),
-        day_end(dy * kSecondsPerDay + kSecondsPerDay) {}
+        day_end(dy * kSecondsPerDay + kSecondsPerDay),
+        max_requests(s.scenario_.limits.max_session_requests),
+        max_session_s(s.scenario_.limits.max_session_hours * 3600.0) {}
 
   std::span<const int> neighbours(int t) const {
     const TopicGraph& g = sim.catalogue_->graph;
@@ -262,7 +261,7 @@ void Simulator::Block::setup() {
     s.views.resize(static_cast<std::size_t>(shown));
     s.feedback.resize(static_cast<std::size_t>(shown));
     s.active = s.returned = s.queued = false;
-    s.sessions = s.requests = s.first_count = 0;
+    s.sessions = s.requests = s.first_count = s.capped = 0;
     s.reward = s.first_reward = 0;
     s.day = {};
     s.transitions.clear();
@@ -426,8 +425,11 @@ void Simulator::Block::on_feedback(std::uint32_t i, double now) {
   ++s.requests;
   s.reward += r;
   s.day += s.counts;
-  const bool leave = st.requests_in_session >= kMaxRequestsPerSession ||
-                     s.env.uniform01d() < sim.model_.leave_probability(prof, st);
+  // The caps are checked before the user's own draw, which they leave alone
+  // when they do not bind: results of sessions below the caps do not move.
+  const bool capped = st.requests_in_session >= max_requests || now - st.session_start >= max_session_s;
+  const bool leave = capped || s.env.uniform01d() < sim.model_.leave_probability(prof, st);
+  s.capped += capped;
   if (rec_transitions) transition_row(i, r, leave, now);
   schedule(i, now, leave ? EventKind::kSessionEnd : EventKind::kRequest);
 }
@@ -534,7 +536,8 @@ void Simulator::Block::merge() {
     const int g = sim.group_[static_cast<std::size_t>(u)];
     UserSlot& s = slots[i];
     if (s.active)
-      out.active.push_back({u, g, s.returned, s.sessions, s.requests, s.first_count, s.reward, s.first_reward, s.day});
+      out.active.push_back(
+          {u, g, s.returned, s.sessions, s.requests, s.first_count, s.capped, s.reward, s.first_reward, s.day});
     if (!record) continue;
     for (auto& row : s.sessions_rows) out.batch.sessions.push_back(std::move(row));
     out.batch.impressions.insert(out.batch.impressions.end(), s.impressions.begin(), s.impressions.end());
@@ -661,6 +664,7 @@ RunResult Simulator::run_days(int ndays, const RunOptions& opt, Recorder* record
           ++t.active;
           t.sessions += a.sessions;
           t.requests += a.requests;
+          t.sessions_capped += a.capped;
           t.reward += a.reward;
           t.counts += a.counts;
           if (day > first_day && a.returned) ++res.metrics.at(a.group, day - first_day - 1).returned;
@@ -711,6 +715,7 @@ RunResult Simulator::run_days(int ndays, const RunOptions& opt, Recorder* record
     s.name = sc.groups[g].name;
     s.policy = policies_[g]->name();
     for (int d = 0; d < ndays; ++d) res.sessions += res.metrics.at(g, d).sessions;
+    res.sessions_capped += s.sessions_capped;
     res.groups.push_back(std::move(s));
     res.group_first_request_reward.push_back(first_n[g] ? first_sum[g] / first_n[g] : 0.0);
     fsum += first_sum[g];

@@ -55,6 +55,8 @@ struct RunResult {
   std::vector<GroupSummary> groups;
   OnlineMetrics metrics{0, 0};
   std::int64_t requests = 0, sessions = 0;
+  /// Sessions ended by a cap of the scenario's limits block (per group: GroupSummary).
+  std::int64_t sessions_capped = 0;
   double first_request_reward = 0;  ///< mean reward of a session's first request, over all groups
   double wall_seconds = 0;
   std::vector<double> group_first_request_reward;  ///< per group

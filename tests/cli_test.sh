@@ -47,5 +47,82 @@ check "regress says how to create the baseline" grep -q -- "--update" "$work/err
 check "report --help works" "$mtfsim" report --help
 check "regress --help works" "$mtfsim" regress --help
 
+# fails_with NAME CODE TEXT COMMAND...: the command must exit with CODE and say TEXT on stderr.
+fails_with() {
+  local name=$1 code=$2 text=$3; shift 3
+  local rc=0
+  "$@" >"$work/out" 2>"$work/err" || rc=$?
+  if [ "$rc" -eq "$code" ] && grep -qF -- "$text" "$work/err"; then passed=$((passed + 1)); else
+    failed=$((failed + 1)); echo "FAILED: $name (exit $rc, expected $code and: $text)"; cat "$work/err"; fi
+}
+tiny="$src/tests/data/tiny.json"
+
+# Numeric flags: one check per flag, one message form, exit code 2.
+fails_with "run --threads 0" 2 "mtfsim: run: --threads: expected an integer in [1, 256], got 0" \
+  "$mtfsim" run "$tiny" --threads 0 --no-record
+fails_with "run --threads abc" 2 'mtfsim: run: --threads: expected an integer in [1, 256], got "abc"' \
+  "$mtfsim" run "$tiny" --threads abc --no-record
+fails_with "run --seed -1 (as \"seed\": -1 in JSON)" 2 "mtfsim: run: --seed: expected an integer in [0, 18446744073709551615], got -1" \
+  "$mtfsim" run "$tiny" --seed -1 --no-record
+fails_with "run --seed 1.5" 2 "run: --seed: expected an integer in [0, 18446744073709551615], got 1.5" \
+  "$mtfsim" run "$tiny" --seed 1.5 --no-record
+fails_with "run --seed 2^64" 2 "run: --seed: expected an integer in [0, 18446744073709551615], got 18446744073709551616" \
+  "$mtfsim" run "$tiny" --seed 18446744073709551616 --no-record
+check "run --seed 2^64-1 is accepted" "$mtfsim" run "$tiny" --seed 18446744073709551615 --no-record --quiet
+fails_with "bench sim --threads 0" 2 "mtfsim: bench sim: --threads: expected an integer in [1, 256], got 0" \
+  "$mtfsim" bench sim --threads 0 --scenario "$tiny"
+fails_with "bench sim --users 0" 2 "mtfsim: bench sim: --users: expected an integer in [1, 1000000000], got 0" \
+  "$mtfsim" bench sim --users 0 --scenario "$tiny"
+fails_with "bench sim --days 0" 2 "mtfsim: bench sim: --days: expected an integer in [1, 3650], got 0" \
+  "$mtfsim" bench sim --days 0 --scenario "$tiny"
+fails_with "bench sim --train-steps -1" 2 "mtfsim: bench sim: --train-steps: expected an integer in [0, 100000000], got -1" \
+  "$mtfsim" bench sim --train-steps -1 --scenario "$tiny"
+fails_with "bench train --hidden 0" 2 "mtfsim: bench train: --hidden: expected an integer in [1, 4096], got 0" \
+  "$mtfsim" bench train --hidden 0
+fails_with "bench train --threads 0" 2 "mtfsim: bench train: --threads: expected an integer in [1, 256], got 0" \
+  "$mtfsim" bench train --threads 0
+fails_with "regress --threads 0" 2 "mtfsim: regress: --threads: expected an integer in [1, 256], got 0" \
+  "$mtfsim" regress "$src/scenarios/integratedrl_mtf_small.json" --baseline "$work/b.json" --threads 0
+
+# Input files: a directory, an empty file, a file that is not a run database.
+mkdir -p "$work/adir"
+: > "$work/empty.json"
+echo "not a database" > "$work/text.sqlite"
+fails_with "run of a directory" 1 "$work/adir: is a directory, not a scenario file" "$mtfsim" run "$work/adir" --no-record
+fails_with "run of an empty file" 1 "$work/empty.json: the scenario file is empty" "$mtfsim" run "$work/empty.json" --no-record
+fails_with "regress of a directory" 1 "is a directory, not a scenario file" \
+  "$mtfsim" regress "$work/adir" --baseline "$work/b.json"
+fails_with "bench sim --scenario of a directory" 1 "is a directory, not a scenario file" \
+  "$mtfsim" bench sim --scenario "$work/adir"
+fails_with "report of a directory" 1 "$work/adir: is a directory, not a run database" "$mtfsim" report "$work/adir"
+fails_with "report of an empty file" 1 "$work/empty.json: the file is empty, not a run database" \
+  "$mtfsim" report "$work/empty.json"
+fails_with "report of a text file" 1 "$work/text.sqlite: not an SQLite database, so not a run database" \
+  "$mtfsim" report "$work/text.sqlite"
+fails_with "regress against a directory as baseline" 1 "$work/adir: is a directory, not a baseline file" \
+  "$mtfsim" regress "$src/scenarios/integratedrl_mtf_small.json" --baseline "$work/adir"
+fails_with "regress against an empty baseline" 1 "$work/empty.json: the file is empty, not a baseline file" \
+  "$mtfsim" regress "$src/scenarios/integratedrl_mtf_small.json" --baseline "$work/empty.json"
+
+# Output files: every command creates missing folders and refuses a directory.
+check "run --out creates missing folders" "$mtfsim" run "$tiny" --out "$work/new/deeper/tiny.sqlite" --quiet
+check "the database is in the new folder" test -s "$work/new/deeper/tiny.sqlite"
+fails_with "run --out of a directory" 2 "mtfsim: run: --out: expected a file path (missing folders are created), got $work/adir, a directory" \
+  "$mtfsim" run "$tiny" --out "$work/adir" --quiet
+fails_with "report --out of a directory" 2 "mtfsim: report: --out: expected a file path (missing folders are created), got $work/adir, a directory" \
+  "$mtfsim" report "$work/tiny.sqlite" --out "$work/adir"
+fails_with "regress --out of a directory" 2 "mtfsim: regress: --out: expected a file path" \
+  "$mtfsim" regress "$src/scenarios/integratedrl_mtf_small.json" --baseline "$work/b.json" --update --out "$work/adir"
+fails_with "bench sim --record --out of a directory" 2 "mtfsim: bench sim: --out: expected a file path" \
+  "$mtfsim" bench sim --record --out "$work/adir" --scenario "$tiny"
+# report --out makes its folder before reading the database (here a plain run:
+# no report, but the folder is there as for run --out).
+fails_with "report of a plain run with --out in a new folder" 1 "no experiment metrics" \
+  "$mtfsim" report "$work/tiny.sqlite" --out "$work/rep/new/r.md"
+check "report --out created the missing folders" test -d "$work/rep/new"
+
+# The summary counts capped sessions (none in a realistic scenario).
+check "the summary has sessions_capped" grep -q "sessions_capped" "$work/run.txt"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -17,13 +17,13 @@ struct SegmentParams {
   double share = 1.0;                 ///< fraction of the population, > 0 (normalised over segments)
   std::array<double, 4> age_mix = {0.25, 0.25, 0.25, 0.25};  ///< P(age group 0..3)
   double male_prob = 0.5;             ///< P(gender = male)
-  double sessions_per_day = 2.0;      ///< mean sessions per day when satisfied (> 0)
+  double sessions_per_day = 2.0;      ///< mean sessions per day when satisfied, (0, 100]
   double activity_spread = 0.5;       ///< lognormal sigma of per-user activity around the mean
   double preferred_hour = 20.0;       ///< centre of the daily activity window, hour in [0, 24)
   double taste_long = 0.0;            ///< mean taste for long videos in [-1, 1] (+1 loves long ones)
   double clickbait_sensitivity = 1.0; ///< mean disappointment from clickbait, >= 0
   double interaction = 0.0;           ///< mean logit shift of like/share/comment propensity
-  double patience = 0.0;              ///< logit shift of staying after each request (+ stays longer)
+  double patience = 0.0;              ///< logit shift of staying after each request (+ stays longer), [-10, 10]
   int interest_topics = 3;            ///< number of primary interest topics, >= 1
   bool operator==(const SegmentParams&) const = default;
 };

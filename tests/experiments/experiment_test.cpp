@@ -141,6 +141,9 @@ TEST_CASE("a tiny experiment runs every stage, writes every table, and does not 
   CHECK(find("ab_cuped", "BC", "valid_per_user_day") != nullptr);
   CHECK(find("ab_summary", "IRL", "return_rate") != nullptr);
   CHECK(find("exploration", "explore", "valid_per_user_day") != nullptr);
+  const MetricRow* capped = find("run", "all", "sessions_capped");
+  REQUIRE(capped != nullptr);
+  CHECK(capped->value == 0);  // the default limits never bind on the quickstart world
   CHECK(find("progressive", "IRL", "transitions_after_round") != nullptr);
   REQUIRE(find("online_learning", "ES", "user_days") != nullptr);
   CHECK(find("online_learning", "ES", "user_days")->value == 400.0 * 2);
@@ -174,4 +177,33 @@ TEST_CASE("a tiny experiment runs every stage, writes every table, and does not 
   CHECK(std::count_if(checks.begin(), checks.end(), [](const BandCheck& c) { return !c.inside; }) == 1);
   CHECK(format_checks(checks, true).find("offline/BC/weighted_gauc") != std::string::npos);
   fs::remove_all(dir);
+}
+
+TEST_CASE("an experiment counts the sessions its simulations capped, and the report says so") {
+  json s = tiny_world();
+  s["days"] = 1;
+  s["population"]["size"] = 300;
+  s["limits"] = {{"max_session_requests", 2}};
+  s["experiment"] = {
+      {"learners", json::array({{{"name", "ES"}, {"type", "es"}, {"rounds", 1}, {"users", 100}}})},
+      {"ab", {{"days", 1}, {"users", 200}, {"control", "baseline"}, {"arms", {"baseline", "ES"}}}},
+  };
+  const Scenario sc = parse_scenario(s.dump(), "capped");
+  const ExperimentSpec spec = parse_experiment(sc, "capped");
+  const fs::path dir = fs::temp_directory_path() / "mtf_experiment_test";
+  fs::create_directories(dir);
+  const fs::path db = dir / "capped.sqlite";
+  ExperimentOptions o;
+  o.threads = 2;
+  std::string log;
+  o.log = [&](const std::string& line) { log += line + "\n"; };
+  (void)run_experiment(sc, spec, db, o);
+  const RunContents run = read_run(db, false, false);
+  const auto it = std::find_if(run.metrics.begin(), run.metrics.end(), [](const MetricRow& m) {
+    return m.section == "run" && m.subject == "all" && m.metric == "sessions_capped";
+  });
+  REQUIRE(it != run.metrics.end());
+  CHECK(it->value > 0);
+  CHECK(log.find("sessions were ended by the scenario's limits") != std::string::npos);
+  CHECK(report_markdown(db).find("sessions were ended by the scenario's limits") != std::string::npos);
 }

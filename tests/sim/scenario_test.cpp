@@ -114,7 +114,7 @@ TEST_CASE("a value of the wrong type is rejected with what was expected and what
 TEST_CASE("an out-of-range value is rejected with the allowed range") {
   Json j = minimal();
   j["population"]["segments"] = Json::array({Json::object(), {{"name", "b"}, {"share", 0}}});
-  CHECK(error_for(j) == "test.json: population.segments[1].share: expected a number > 0, got 0");
+  CHECK(error_for(j) == "test.json: population.segments[1].share: expected a number in (0, 1000000], got 0");
 
   j = minimal();
   j["population"]["segments"] = Json::array({{{"preferred_hour", 24}}});
@@ -150,7 +150,7 @@ TEST_CASE("an out-of-range value is rejected with the allowed range") {
   j = minimal();
   j["catalogue"] = {{"items", 1e12}};
   CHECK(error_for(j) ==
-        "test.json: catalogue.items: expected an integer in [100, 2147483647], got 1000000000000.0");
+        "test.json: catalogue.items: expected an integer in [100, 10000000], got 1000000000000.0");
 }
 
 TEST_CASE("a constant policy needs exactly one action value in [-1, 1] per fusion dimension") {
@@ -238,9 +238,9 @@ TEST_CASE("exploration policy types parse with their defaults filled in and roun
 TEST_CASE("exploration policy values are validated with their JSON path") {
   Json j = minimal();
   j["groups"][0]["policy"] = {{"type", "gaussian"}, {"sigma", 0}};
-  CHECK(error_for(j) == "test.json: groups[0].policy.sigma: expected a number > 0, got 0");
+  CHECK(error_for(j) == "test.json: groups[0].policy.sigma: expected a number in (0, 10], got 0");
   j["groups"][0]["policy"] = {{"type", "gaussian"}, {"sigma", "0.2x"}};
-  CHECK(error_for(j) == "test.json: groups[0].policy.sigma: expected a number > 0, got \"0.2x\"");
+  CHECK(error_for(j) == "test.json: groups[0].policy.sigma: expected a number in (0, 10], got \"0.2x\"");
   j["groups"][0]["policy"] = {{"type", "bounded_uniform"}, {"bound", 0}};
   CHECK(error_for(j) == "test.json: groups[0].policy.bound: expected a number in (0, 2], got 0");
   j["groups"][0]["policy"] = {{"type", "bounded_uniform"}, {"bound", 2.5}};
@@ -394,7 +394,7 @@ TEST_CASE("writing a scenario and parsing it back gives the same scenario") {
   for (const auto& [key, v] : written.items()) keys.push_back(key);
   CHECK(keys == std::vector<std::string>{"name", "seed", "days", "population", "catalogue",
                                          "retrieval", "mtl", "fusion", "reward", "user_model",
-                                         "groups", "record"});
+                                         "groups", "record", "limits"});
 
   SUBCASE("a change anywhere makes the scenarios differ") {
     Scenario other = back;
@@ -420,4 +420,90 @@ TEST_CASE("every shipped scenario file loads and round-trips") {
     }
   }
   MESSAGE(files << " scenario files checked");
+}
+
+namespace {
+
+/// Every numeric leaf of `v` with its JSON path, as messages write it.
+void numeric_paths(const Json& v, const std::string& path, std::vector<std::string>& out,
+                   std::vector<Json::json_pointer>& ptrs, const Json::json_pointer& ptr) {
+  if (v.is_object()) {
+    for (const auto& [k, c] : v.items())
+      numeric_paths(c, path.empty() ? k : path + "." + k, out, ptrs, ptr / k);
+  } else if (v.is_array()) {
+    for (std::size_t i = 0; i < v.size(); ++i)
+      numeric_paths(v[i], path + "[" + std::to_string(i) + "]", out, ptrs, ptr / i);
+  } else if (v.is_number()) {
+    out.push_back(path);
+    ptrs.push_back(ptr);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("every number of a scenario has a finite range: a huge value anywhere is rejected naming its path") {
+  // The quickstart scenario as written back (every key present, policies of
+  // each kind), then each number in turn set to +1e300 and to -1e300.
+  Json j = Json::parse(scenario_to_json(load_scenario(std::string(MTF_SOURCE_DIR) + "/scenarios/quickstart.json")));
+  j["groups"].push_back({{"name", "g"}, {"policy", {{"type", "gaussian"}, {"sigma", 0.2}}}});
+  j["groups"].push_back({{"name", "b"}, {"policy", {{"type", "bounded_uniform"}, {"bound", 0.15}}}});
+  std::vector<std::string> paths;
+  std::vector<Json::json_pointer> ptrs;
+  numeric_paths(j, "", paths, ptrs, Json::json_pointer{});
+  REQUIRE(paths.size() > 150);
+  for (std::size_t i = 0; i < paths.size(); ++i) {
+    if (paths[i] == "seed") continue;  // any 64-bit integer (checked in its own test)
+    for (const double huge : {1e300, -1e300}) {
+      Json bad = j;
+      bad[ptrs[i]] = huge;
+      const std::string msg = error_for(bad);
+      INFO(paths[i] << " = " << huge << ": " << msg);
+      CHECK(msg.rfind("test.json: " + paths[i] + ": expected ", 0) == 0);
+    }
+  }
+}
+
+TEST_CASE("patience and the session caps are bounded, and out-of-range values name the range") {
+  Json j = minimal();
+  j["population"]["segments"] = Json::array({{{"patience", 1e6}}});
+  CHECK(error_for(j) == "test.json: population.segments[0].patience: expected a number in [-10, 10], got 1000000.0");
+
+  j = minimal();
+  j["limits"] = {{"max_session_requests", 0}};
+  CHECK(error_for(j) == "test.json: limits.max_session_requests: expected an integer in [1, 100000], got 0");
+
+  j = minimal();
+  j["limits"] = {{"max_session_hours", 0}};
+  CHECK(error_for(j) == "test.json: limits.max_session_hours: expected a number in (0, 720], got 0");
+
+  j = minimal();
+  j["limits"] = {{"max_session_hours", 1000}};
+  CHECK(error_for(j) == "test.json: limits.max_session_hours: expected a number in (0, 720], got 1000");
+
+  j = minimal();
+  j["limits"] = {{"max_session_request", 10}};
+  CHECK(error_for(j) == "test.json: limits.max_session_request: expected a known key (did you mean "
+                        "\"max_session_requests\"?), got unknown key \"max_session_request\"");
+
+  j = minimal();
+  j["user_model"] = {{"leave_bias", -1000}};
+  CHECK(error_for(j) == "test.json: user_model.leave_bias: expected a number in [-100, 100], got -1000");
+
+  j = minimal();
+  j["population"]["segments"] = Json::array({{{"sessions_per_day", 1000}}});
+  CHECK(error_for(j) ==
+        "test.json: population.segments[0].sessions_per_day: expected a number in (0, 100], got 1000");
+}
+
+TEST_CASE("the limits block defaults to caps far above real sessions and round-trips") {
+  const Scenario s = parse_scenario(minimal().dump());
+  CHECK(s.limits.max_session_requests == 400);
+  CHECK(s.limits.max_session_hours == 24);
+  Json j = minimal();
+  j["limits"] = {{"max_session_requests", 7}, {"max_session_hours", 0.5}};
+  const Scenario t = parse_scenario(j.dump());
+  CHECK(t.limits.max_session_requests == 7);
+  CHECK(t.limits.max_session_hours == 0.5);
+  CHECK(parse_scenario(scenario_to_json(t)) == t);
+  CHECK_FALSE(t == s);
 }

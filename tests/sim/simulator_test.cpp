@@ -506,3 +506,90 @@ TEST_CASE("the simulator asks policies for batches of waiting users, and the row
   CHECK(want.second == got.second);
   for (const auto& w : wrappers) CHECK(w->largest_batch() > 1);
 }
+
+namespace {
+
+/// The quickstart world whose users never choose to leave: patience at its
+/// maximum and a leave hazard of sigmoid(-110) whatever happens.
+Scenario endless_world(std::int64_t users) {
+  Scenario s = test::quickstart_world(users, 1);
+  for (SegmentParams& seg : s.population.segments) seg.patience = 10;
+  s.user_model.leave_bias = -100;
+  s.user_model.leave_satisfaction = 0;
+  s.user_model.leave_fatigue = 0;
+  s.user_model.leave_requests = 0;
+  return s;
+}
+
+/// Runs the scenario with its own policies and collects the session rows.
+RunResult run_collecting_sessions(const Scenario& s, std::vector<SessionRow>& sessions) {
+  Simulator sim(s);
+  RunOptions o;
+  o.threads = 2;
+  o.collect = true;
+  o.on_batch = [&](const RecordBatch& b) { sessions.insert(sessions.end(), b.sessions.begin(), b.sessions.end()); };
+  return sim.run(o, nullptr);
+}
+
+}  // namespace
+
+TEST_CASE("a scenario whose users never leave finishes, every session ended by a cap and counted") {
+  const Scenario s = endless_world(40);
+  std::vector<SessionRow> sessions;
+  const RunResult r = run_collecting_sessions(s, sessions);
+  REQUIRE(r.sessions > 0);
+  CHECK(r.sessions_capped == r.sessions);
+  CHECK(r.groups.at(0).sessions_capped == r.sessions);
+  REQUIRE(static_cast<std::int64_t>(sessions.size()) == r.sessions);
+  for (const SessionRow& x : sessions) {
+    // Either cap ended it: 400 requests, or 24 simulated hours.
+    CHECK(x.requests <= 400);
+    CHECK((x.requests == 400 || x.end_time - x.start_time >= 24 * 3600.0));
+  }
+  const auto rows = OnlineMetrics::rows(r.groups.at(0));
+  const auto it = std::find_if(rows.begin(), rows.end(), [](const auto& p) { return p.first == "sessions_capped"; });
+  REQUIRE(it != rows.end());
+  CHECK(it->second == static_cast<double>(r.sessions));
+}
+
+TEST_CASE("a lowered request cap ends sessions at that many requests and counts them") {
+  Scenario s = test::quickstart_world(400, 1);
+  s.limits.max_session_requests = 3;
+  std::vector<SessionRow> sessions;
+  const RunResult r = run_collecting_sessions(s, sessions);
+  std::int64_t at_cap = 0;
+  for (const SessionRow& x : sessions) {
+    CHECK(x.requests <= 3);
+    at_cap += x.requests == 3;
+  }
+  CHECK(at_cap > 0);
+  CHECK(r.sessions_capped == at_cap);  // the cap is checked before the user's own choice
+  CHECK(r.groups.at(0).sessions_capped == at_cap);
+}
+
+TEST_CASE("a lowered session-time cap ends sessions after that much simulated time") {
+  Scenario s = endless_world(40);
+  s.limits.max_session_hours = 0.05;  // three minutes
+  std::vector<SessionRow> sessions;
+  const RunResult r = run_collecting_sessions(s, sessions);
+  REQUIRE(r.sessions > 0);
+  CHECK(r.sessions_capped == r.sessions);
+  for (const SessionRow& x : sessions) {
+    CHECK(x.end_time - x.start_time >= 180.0);
+    CHECK(x.requests < 400);
+  }
+}
+
+TEST_CASE("the default caps never bind on the quickstart world: results equal those without caps") {
+  const Scenario s = two_group_world(3000, 2);
+  Scenario loose = s;
+  loose.limits.max_session_requests = 100000;
+  loose.limits.max_session_hours = 720;
+  RunOptions o;
+  o.threads = 2;
+  Simulator a(s), b(loose);
+  const RunResult x = a.run(o, nullptr), y = b.run(o, nullptr);
+  CHECK(x.sessions_capped == 0);
+  for (const GroupSummary& g : x.groups) CHECK(g.sessions_capped == 0);
+  require_same_summary(x, y);
+}
