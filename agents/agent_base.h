@@ -50,9 +50,10 @@ class AgentBase : public Agent {
   void train(const Dataset& data, std::int64_t steps, const ProgressCallback& progress = {}) override;
   void act(std::span<const float> state, std::span<float> action, Rng& rng, ActionInfo* info) const override;
   /// A batch of the simulator's requests (Policy::act_batch). A deterministic
-  /// agent maps the contiguous states as one S x n matrix, normalises it at once
-  /// and runs its actor per column into reused buffers (bit-identical to act();
-  /// agent_base.cpp says why not one product); a stochastic one acts row by row,
+  /// agent maps the contiguous states as one S x n matrix, normalises it and runs
+  /// its actor once over it: the acting path computes every column on its own
+  /// (Mlp::infer_columns), so each row is bit-identical to act() and results do
+  /// not depend on how requests are batched; a stochastic one acts row by row,
   /// drawing from rngs[i] exactly as act() does. Each row's action and
   /// ActionInfo are those act() gives. Throws std::invalid_argument on sizes
   /// that do not fit the agent.
@@ -81,6 +82,8 @@ class AgentBase : public Agent {
   /// One gradient step on a minibatch with normalised states; returns its losses.
   virtual Losses update(const Batch& batch) = 0;
   /// Actions for normalised states. Must be thread-safe (no shared scratch).
+  /// A deterministic agent's column j must depend only on column j (use the
+  /// heads' acting functions, built on Mlp::infer_columns): act_batch relies on it.
   virtual void act_normalised(const ConstRef& states, Matrix& actions, Rng& rng) const = 0;
   /// Critic values for normalised states; default: no critic.
   virtual Matrix q_normalised(const ConstRef& states, const ConstRef& actions) const;
