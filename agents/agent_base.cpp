@@ -136,19 +136,17 @@ void AgentBase::act_batch(std::span<const float> states, std::span<float> action
   }
   // A stochastic actor draws from each row's own stream: row by row, as act().
   if (!deterministic()) return Policy::act_batch(states, actions, rngs, infos);
-  // One normalisation for the batch (elementwise: the bits of act()'s), then the
-  // actor column by column. Not one product over the S x n matrix: Eigen sums a
-  // matrix-matrix product in another order than the matrix-vector product of a
-  // single state (blocked partial sums, paired accumulators), so a column of the
-  // batch would differ from act() in the last bits, and results would depend on
-  // how requests happen to be batched.
+  // One normalisation and one actor pass for the whole S x n batch. The heads'
+  // acting functions compute each column on its own (Mlp::infer_columns: fixed
+  // fma chains, no Eigen GEMM/GEMV whose summation order depends on the shape),
+  // so column j has the bits act() gives for state j alone, whatever the batch.
   const Eigen::Map<const Matrix> raw(states.data(), S_, N);
   Matrix s, a;
   norm_.apply(raw, s);
+  act_normalised(s, a, *rngs[0]);  // deterministic: draws nothing
   for (Eigen::Index j = 0; j < N; ++j) {
-    act_normalised(s.col(j), a, *rngs[static_cast<std::size_t>(j)]);  // deterministic: draws nothing
     float* out = actions.data() + static_cast<std::size_t>(j) * static_cast<std::size_t>(A_);
-    for (int i = 0; i < A_; ++i) out[i] = std::clamp(a(i, 0), -1.0f, 1.0f);
+    for (int i = 0; i < A_; ++i) out[i] = std::clamp(a(i, j), -1.0f, 1.0f);
   }
   for (std::size_t i = 0; i < infos.size(); ++i) fill_info(infos[i]);
 }

@@ -51,9 +51,10 @@ class AgentBase : public Agent {
   void act(std::span<const float> state, std::span<float> action, Rng& rng, ActionInfo* info) const override;
   /// Policy::act_batch. Rows with streams of their own (the simulator's
   /// requests): each row's action, draws and ActionInfo are those act() gives; a
-  /// deterministic agent normalises the batch at once and runs its actor per
-  /// column (agent_base.cpp says why not one product), a stochastic one acts row
-  /// by row. Rows that all share one stream (offline evaluation): one batched
+  /// deterministic agent normalises the batch and runs its actor once over it
+  /// (the acting path computes every column on its own, Mlp::infer_columns, so
+  /// results do not depend on how requests are batched), a stochastic one acts
+  /// row by row. Rows that all share one stream (offline evaluation): one batched
   /// pass drawing from it, as act_batch(states, actions, rng) does; for agents
   /// that sample (BCQ) its draws differ from act() per row. Throws
   /// std::invalid_argument on sizes that do not fit the agent.
@@ -86,6 +87,8 @@ class AgentBase : public Agent {
   /// One gradient step on a minibatch with normalised states; returns its losses.
   virtual Losses update(const Batch& batch) = 0;
   /// Actions for normalised states. Must be thread-safe (no shared scratch).
+  /// A deterministic agent's column j must depend only on column j (use the
+  /// heads' acting functions, built on Mlp::infer_columns): act_batch relies on it.
   virtual void act_normalised(const ConstRef& states, Matrix& actions, Rng& rng) const = 0;
   /// Critic values for normalised states; default: no critic.
   virtual Matrix q_normalised(const ConstRef& states, const ConstRef& actions) const;

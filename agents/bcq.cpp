@@ -104,7 +104,7 @@ void Bcq::act_normalised(const ConstRef& s, Matrix& a, Rng& rng) const {
   vae_.sample(rep, rng, cand);
   pert_.infer(rep, cand, pert);
   critic_input(rep, pert, in);
-  critics_.infer(in, q);
+  critics_.infer_columns(in, q);  // per column, as the decoder and perturbation: independent of the batch
   a.resize(A_, B);
   for (Eigen::Index j = 0; j < B; ++j) {
     Eigen::Index best;

@@ -1,7 +1,11 @@
 // Output heads: tanh actor, tanh-Gaussian (SAC), Gaussian (IQL), conditional VAE
-// and perturbation network (BCQ), MC dropout moments (UWAC).
+// and perturbation network (BCQ), MC dropout moments (UWAC). The functions of
+// acting (infer, infer_mean, the const sample, Perturbation::infer) use
+// Mlp::infer_columns and tanh_exact_order: a column's action does not depend on
+// the batch it is computed in. Training keeps forward()/infer().
 #include "agents/nn/heads.h"
 
+#include <algorithm>
 #include <boost/random/normal_distribution.hpp>
 #include <cassert>
 #include <cmath>
@@ -52,8 +56,8 @@ void TanhActor::backward(const ConstRef& s, const ConstRef& da, MlpWorkspace& ws
 }
 
 void TanhActor::infer(const ConstRef& s, Matrix& a) const {
-  net.infer(s, a);
-  a = a.array().tanh();
+  net.infer_columns(s, a);
+  tanh_in_place(a);
 }
 
 // ---------------------------------------------------------------- TanhGaussianActor
@@ -105,8 +109,9 @@ void TanhGaussianActor::backward(const ConstRef& s, const ConstRef& da, const Co
 
 void TanhGaussianActor::infer_mean(const ConstRef& s, Matrix& a) const {
   Matrix out;
-  net.infer(s, out);
-  a = out.topRows(action_dim()).array().tanh();
+  net.infer_columns(s, out);
+  a = out.topRows(action_dim());
+  tanh_in_place(a);
 }
 
 // ---------------------------------------------------------------- GaussianActor
@@ -145,8 +150,8 @@ void GaussianActor::backward(const ConstRef& s, const ConstRef& a, const ConstRe
 }
 
 void GaussianActor::infer_mean(const ConstRef& s, Matrix& a) const {
-  net.infer(s, a);
-  a = a.array().tanh();
+  net.infer_columns(s, a);
+  tanh_in_place(a);
 }
 
 std::vector<Param*> GaussianActor::params() {
@@ -219,8 +224,8 @@ void ConditionalVae::sample(const ConstRef& s, Rng& rng, Matrix& a, float clip) 
   z = z.cwiseMax(-clip).cwiseMin(clip);
   Matrix in;
   vstack(s, z, in);
-  decoder.infer(in, a);
-  a = a.array().tanh();
+  decoder.infer_columns(in, a);
+  tanh_in_place(a);
 }
 
 void ConditionalVae::sample(const ConstRef& s, Rng& rng, MlpWorkspace& ws, Matrix& a, float clip) const {
@@ -259,8 +264,10 @@ void Perturbation::backward(const ConstRef& da, MlpWorkspace& ws) {
 void Perturbation::infer(const ConstRef& s, const ConstRef& a, Matrix& out) const {
   Matrix in;
   vstack(s, a, in);
-  net.infer(in, out);
-  out = (a.array() + rho_ * out.array().tanh()).cwiseMax(-1.0f).cwiseMin(1.0f);
+  net.infer_columns(in, out);
+  for (Eigen::Index j = 0; j < out.cols(); ++j)
+    for (Eigen::Index i = 0; i < out.rows(); ++i)
+      out(i, j) = std::clamp(std::fma(rho_, tanh_exact_order(out(i, j)), a(i, j)), -1.0f, 1.0f);
 }
 
 // ---------------------------------------------------------------- MC dropout

@@ -25,6 +25,8 @@ class TanhActor {
   const Matrix& forward(const ConstRef& s, MlpWorkspace& ws);
   /// Parameter gradients from dL/da (A x B).
   void backward(const ConstRef& s, const ConstRef& da, MlpWorkspace& ws, bool accumulate = false);
+  /// Acting: a = tanh(f(s)) column by column (Mlp::infer_columns,
+  /// tanh_exact_order), so each column is independent of the batch.
   void infer(const ConstRef& s, Matrix& a) const;
 
   Mlp net;
@@ -49,7 +51,7 @@ class TanhGaussianActor {
   /// Parameter gradients from dL/da (A x B) and dL/dlog_prob (1 x B), through the reparameterisation.
   void backward(const ConstRef& s, const ConstRef& da, const ConstRef& dlogp, MlpWorkspace& ws,
                 bool accumulate = false);
-  /// Deterministic action tanh(mu(s)).
+  /// Deterministic action tanh(mu(s)); acting, per column (Mlp::infer_columns).
   void infer_mean(const ConstRef& s, Matrix& a) const;
 
   Mlp net;
@@ -68,6 +70,7 @@ class GaussianActor {
   const Matrix& log_prob(const ConstRef& s, const ConstRef& a, MlpWorkspace& ws);
   /// Parameter gradients from dL/dlog_prob (1 x B).
   void backward(const ConstRef& s, const ConstRef& a, const ConstRef& dlogp, MlpWorkspace& ws);
+  /// Acting: the mean tanh(f(s)), per column (Mlp::infer_columns).
   void infer_mean(const ConstRef& s, Matrix& a) const;
   std::vector<Param*> params();
 
@@ -90,7 +93,8 @@ class ConditionalVae {
   /// with eps drawn from rng. Writes the parameter gradients; returns the loss.
   double loss_and_grad(const ConstRef& s, const ConstRef& a, float kl_weight, Rng& rng);
   /// Decodes actions for states s with latents drawn from N(0, I) clipped to
-  /// [-clip, clip] (BCQ's sampling rule). Thread-safe (local buffers).
+  /// [-clip, clip] (BCQ's sampling rule). Thread-safe (local buffers). Acting:
+  /// the decoder runs per column (Mlp::infer_columns).
   void sample(const ConstRef& s, Rng& rng, Matrix& a, float clip = 0.5f) const;
   /// As sample(), with the batch split across threads (ws holds the activations).
   void sample(const ConstRef& s, Rng& rng, MlpWorkspace& ws, Matrix& a, float clip = 0.5f) const;
@@ -115,6 +119,7 @@ class Perturbation {
   const Matrix& forward(const ConstRef& s, const ConstRef& a, MlpWorkspace& ws);
   /// Parameter gradients from dL/d(perturbed action).
   void backward(const ConstRef& da, MlpWorkspace& ws);
+  /// Acting: perturbed actions per column (Mlp::infer_columns, tanh_exact_order).
   void infer(const ConstRef& s, const ConstRef& a, Matrix& out) const;
 
   Mlp net;

@@ -429,4 +429,68 @@ void Mlp::infer(const ConstRef& x, Matrix& out) const {
   }
 }
 
+namespace {
+
+// Layer norm of one column (n entries, in place) with fixed-order sums: 16
+// partial sums by position, combined in order, so every column of every batch
+// is normalised by the same operations.
+void layer_norm_column(float* z, int n, const float* gain, const float* beta) {
+  constexpr int kLanes = 16;
+  // step(s, i): s plus the term of entry i.
+  auto ordered_sum = [&](auto step) {
+    float part[kLanes] = {};
+    int i = 0;
+    for (; i + kLanes <= n; i += kLanes)
+      for (int l = 0; l < kLanes; ++l) part[l] = step(part[l], i + l);
+    for (int l = 0; i < n; ++i, ++l) part[l] = step(part[l], i);
+    float s = 0.0f;
+    for (int l = 0; l < kLanes; ++l) s += part[l];
+    return s;
+  };
+  const float inv_n = 1.0f / static_cast<float>(n);
+  const float mean = ordered_sum([&](float s, int i) { return s + z[i]; }) * inv_n;
+  for (int i = 0; i < n; ++i) z[i] -= mean;
+  const float sq = ordered_sum([&](float s, int i) { return std::fma(z[i], z[i], s); });
+  const float r = 1.0f / std::sqrt(std::fma(sq, inv_n, kLayerNormEps));
+  for (int i = 0; i < n; ++i) z[i] = std::fma(z[i] * r, gain[i], beta[i]);
+}
+
+}  // namespace
+
+void Mlp::infer_columns(const ConstRef& x, Matrix& out) const {
+  assert(x.rows() == spec_.input);
+  const int M = spec_.members, L = layers();
+  const Eigen::Index B = x.cols();
+  out.resize(M * spec_.output, B);
+  Matrix cur, next;
+  for (int m = 0; m < M; ++m) {
+    for (int l = 0; l < L; ++l) {
+      const int n = width(l);
+      const Matrix& w = weight_[l].value;
+      const float* in = l == 0 ? x.data() : cur.data();
+      const Eigen::Index ld_in = l == 0 ? x.outerStride() : cur.rows();
+      const float* wm = w.data() + static_cast<Eigen::Index>(m) * n;
+      const float* bm = bias_[l].value.data() + static_cast<Eigen::Index>(m) * n;
+      if (l + 1 == L) {
+        affine_columns(wm, w.rows(), bm, n, w.cols(), in, ld_in, B, out.data() + static_cast<Eigen::Index>(m) * n,
+                       out.rows());
+        break;
+      }
+      next.resize(n, B);
+      affine_columns(wm, w.rows(), bm, n, w.cols(), in, ld_in, B, next.data(), n);
+      if (spec_.layer_norm)
+        for (Eigen::Index j = 0; j < B; ++j)
+          layer_norm_column(next.col(j).data(), n, ln_gain_[l].value.data() + static_cast<Eigen::Index>(m) * n,
+                            ln_bias_[l].value.data() + static_cast<Eigen::Index>(m) * n);
+      if (spec_.activation == Activation::kRelu) {
+        float* p = next.data();
+        for (Eigen::Index i = 0; i < next.size(); ++i) p[i] = std::max(p[i], 0.0f);
+      } else {
+        tanh_in_place(next);
+      }
+      std::swap(cur, next);
+    }
+  }
+}
+
 }  // namespace mtf::nn

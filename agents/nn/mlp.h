@@ -12,6 +12,9 @@
 // loops); a single network (M = 1) splits its batch into fixed column chunks
 // instead. Members never interact, so one Adam over the stacked
 // matrices is M independent optimisers.
+//
+// infer_columns is the forward pass of acting: built on affine_columns
+// (tensor.h), a column's output does not depend on the rest of the batch.
 #pragma once
 
 #include <cstdint>
@@ -92,6 +95,16 @@ class Mlp {
   /// Forward pass without dropout into out, with local buffers: safe to call
   /// concurrently from many threads.
   void infer(const ConstRef& x, Matrix& out) const;
+
+  /// The forward pass of acting: as infer() (same layers, layer norm and
+  /// activations, no dropout), but each column of out depends only on the same
+  /// column of x, bit for bit, whatever the other columns and the batch size
+  /// (affine_columns products; layer norm summed per column in a fixed order).
+  /// So a policy can act on a whole batch of requests at once and give each one
+  /// exactly the action it gets alone. Agrees with infer() to float rounding,
+  /// not bit for bit (infer() sums its products in Eigen's order), so training
+  /// and critic targets keep infer()/forward(). Thread-safe (local buffers).
+  void infer_columns(const ConstRef& x, Matrix& out) const;
 
   std::vector<Param*> params();
   std::vector<const Param*> params() const;

@@ -1,8 +1,10 @@
-// Finite-difference checks of every layer and head of agents/nn, and the
-// thread-count independence of the batched products.
+// Finite-difference checks of every layer and head of agents/nn, the
+// thread-count independence of the batched products, and the batch
+// independence of the acting product (infer_columns).
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 #include <functional>
 
 #include "agents/nn/adam.h"
@@ -295,4 +297,69 @@ TEST_CASE("Adam moves a parameter against its gradient by about lr on the first 
   // First bias-corrected step is lr * g / |g| (up to eps).
   CHECK(p.value(0, 0) == doctest::Approx(0.9f).epsilon(1e-5));
   CHECK(p.value(1, 0) == doctest::Approx(1.1f).epsilon(1e-5));
+}
+
+TEST_CASE("infer_columns gives a column the same bits in every batch and agrees with infer to float rounding") {
+  // The actor shapes of the agents (32 -> 256 -> 256 -> 10), narrower ones with
+  // layer norm and tanh, and an ensemble whose widths are not multiples of the
+  // kernel's tiles: every padded row panel and partial column group is used.
+  struct Case {
+    int input, output, members;
+    std::vector<int> hidden;
+    bool layer_norm;
+    Activation act;
+  };
+  const std::vector<Case> cases = {{32, 10, 1, {256, 256}, false, Activation::kRelu},
+                                   {32, 6, 1, {64, 64}, true, Activation::kRelu},
+                                   {38, 12, 1, {128, 128}, false, Activation::kTanh},
+                                   {7, 3, 3, {100, 37}, true, Activation::kTanh}};
+  std::uint64_t seed = 500;
+  for (const Case& c : cases) {
+    INFO("input " << c.input << ", first hidden " << c.hidden[0] << ", members " << c.members);
+    MlpSpec spec;
+    spec.input = c.input;
+    spec.hidden = c.hidden;
+    spec.output = c.output;
+    spec.members = c.members;
+    spec.layer_norm = c.layer_norm;
+    spec.activation = c.act;
+    Rng rng(++seed);
+    const Mlp net(spec, rng);
+    const Matrix x = random_matrix(c.input, 257, ++seed, 1.5f);
+    Matrix all, part, ref;
+    net.infer_columns(x, all);
+    for (const int n : {1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 64, 65, 100, 257}) {
+      for (const int offset : {0, 1, 257 - n}) {
+        if (offset + n > 257) continue;
+        INFO("batch of " << n << " from column " << offset);
+        net.infer_columns(x.middleCols(offset, n), part);
+        REQUIRE(part.rows() == all.rows());
+        REQUIRE(part.cols() == n);
+        CHECK(std::memcmp(part.data(), all.middleCols(offset, n).eval().data(), sizeof(float) * part.size()) == 0);
+      }
+    }
+    // Against infer() (Eigen's products): the same sums of at most 256 float
+    // terms in another order, a few roundings of 6e-8 relative per layer (the
+    // worst case is depth * eps * sum |terms|, about 1.5e-5; the typical error
+    // is ~sqrt(depth) * eps). 1e-4 relative to the column's scale leaves room
+    // for three layers and layer norm, yet any wrong or missing term (of order
+    // 1 / sqrt(fan_in), several 1e-2) would fail.
+    net.infer(x, ref);
+    for (Eigen::Index j = 0; j < x.cols(); ++j) {
+      const float scale = 1.0f + ref.col(j).cwiseAbs().maxCoeff();
+      CHECK((all.col(j) - ref.col(j)).cwiseAbs().maxCoeff() <= 1e-4f * scale);
+    }
+  }
+}
+
+TEST_CASE("the acting tanh is within a few float ulps of std::tanh and exact at zero") {
+  float worst = 0.0f;
+  for (int k = -20000; k <= 20000; ++k) {
+    const float v = static_cast<float>(k) * 5e-4f;  // [-10, 10]
+    worst = std::max(worst, std::abs(tanh_exact_order(v) - std::tanh(v)));
+  }
+  CHECK(worst <= 1e-6f);  // a few ulps of values near 1 (ulp 6e-8)
+  CHECK(tanh_exact_order(0.0f) == 0.0f);
+  CHECK(tanh_exact_order(1e-5f) == 1e-5f);
+  CHECK(std::isnan(tanh_exact_order(std::nanf(""))));
 }
