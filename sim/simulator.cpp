@@ -390,17 +390,7 @@ void Simulator::Block::finish_request(std::uint32_t i) {
     const ItemFeedback fb = sim.model_.react(k, prof, v, interests[static_cast<std::size_t>(v.topic)], s.env);
     s.feedback[static_cast<std::size_t>(j)] = fb;
     if (impressions) impression_row(i, j, item, fb);
-    BehaviourCounts& bc = s.counts;
-    ++bc.shown;
-    bc.plays += fb.played;
-    bc.valid += fb.valid;
-    bc.finishes += fb.finished;
-    bc.likes += fb.liked;
-    bc.shares += fb.shared;
-    bc.comments += fb.commented;
-    bc.skips += fb.skipped;
-    bc.watch_seconds += fb.watch_seconds;
-    bc.dwell_seconds += fb.dwell_seconds;
+    s.counts += counts_of(fb);
   }
   ++out.requests;
   schedule(i, s.request_time + s.counts.dwell_seconds, EventKind::kFeedback);
@@ -462,18 +452,7 @@ void Simulator::Block::impression_row(std::uint32_t i, int position, int item, c
   row.position = position;
   row.item = item;
   row.valid = fb.valid;
-  BehaviourCounts one;
-  one.shown = 1;
-  one.plays = fb.played;
-  one.valid = fb.valid;
-  one.finishes = fb.finished;
-  one.likes = fb.liked;
-  one.shares = fb.shared;
-  one.comments = fb.commented;
-  one.skips = fb.skipped;
-  one.watch_seconds = fb.watch_seconds;
-  one.dwell_seconds = fb.dwell_seconds;
-  row.reward = static_cast<float>(reward_of(sc.reward, one));
+  row.reward = static_cast<float>(reward_of(sc.reward, counts_of(fb)));
   for (int t = 0; t < kNumTasks; ++t)
     row.pred[t] = scratch.ws.pred[t][static_cast<std::size_t>(scratch.top[static_cast<std::size_t>(position)])];
 }

@@ -104,6 +104,22 @@ struct ItemFeedback {
   float utility = 0;   ///< contribution to satisfaction
 };
 
+/// The behaviour counts of one shown item (shown = 1).
+inline BehaviourCounts counts_of(const ItemFeedback& fb) {
+  BehaviourCounts c;
+  c.shown = 1;
+  c.plays = fb.played;
+  c.valid = fb.valid;
+  c.finishes = fb.finished;
+  c.likes = fb.liked;
+  c.shares = fb.shared;
+  c.comments = fb.commented;
+  c.skips = fb.skipped;
+  c.watch_seconds = fb.watch_seconds;
+  c.dwell_seconds = fb.dwell_seconds;
+  return c;
+}
+
 inline constexpr double kActivityFloor = 0.25;        // activity away from the preferred hour
 inline constexpr double kActivitySpreadHours = 3.0;   // width of the activity bump
 
