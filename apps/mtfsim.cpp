@@ -6,8 +6,11 @@
 //   mtfsim bench train --agent NAME [--hidden H] [--critics M] [--batch B] [--threads N]
 //   mtfsim report RUN.sqlite [--out FILE.md]
 //   mtfsim regress SCENARIO.json --baseline FILE.json [--update] [--threads N]
+//   mtfsim evaluate SCENARIO.json --policy SPEC [--policy SPEC ...] [--users N] [--days D]
+//                   [--seed S] [--threads T] [--json FILE]
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <charconv>
 #include <chrono>
@@ -27,7 +30,9 @@
 #include "results/recorder.h"
 #include "sim/scenario.h"
 #include "experiments/experiment.h"
+#include "experiments/oracle.h"
 #include "experiments/report.h"
+#include "sim/policies.h"
 #include "sim/simulator.h"
 #include <fstream>
 #if __has_include("agents/train_bench.h")
@@ -50,13 +55,16 @@ constexpr const char* kUsage =
     "  mtfsim bench train --agent NAME [--hidden H] [--critics M] [--batch B] [--threads N]\n"
     "  mtfsim report RUN.sqlite [--out FILE.md]\n"
     "  mtfsim regress SCENARIO.json --baseline FILE.json [--update] [--threads N]\n"
+    "  mtfsim evaluate SCENARIO.json --policy SPEC [--policy SPEC ...] [--users N] [--days D]\n"
+    "                  [--seed S] [--threads N] [--json FILE]\n"
     "  mtfsim COMMAND --help      help for one command\n"
     "\n"
     "Commands:\n"
     "  run     simulate a scenario (or run its experiment protocol), write the run database\n"
     "  report  the paper-style tables of an experiment's run database (markdown)\n"
     "  regress run an experiment and fail when an agent's figures leave a recorded band\n"
-    "  bench   measure simulator or training speed; the last line printed is JSON\n";
+    "  bench   measure simulator or training speed; the last line printed is JSON\n"
+    "  evaluate  the oracle: policies' true values on the same simulated users, paired differences\n";
 
 /// A progress bar on stderr: days, users, requests/s. Silent when asked or when
 /// stderr is not a terminal.
@@ -473,6 +481,93 @@ int cmd_regress(const std::vector<std::string>& args) {
   return 3;
 }
 
+/// A --policy of evaluate: baseline, constant:a1,...,ad (in [-1, 1]) or an agent file.
+std::pair<std::string, mtf::PolicyPtr> policy_flag(const std::string& spec, const mtf::Scenario& sc) {
+  const std::string cmd = "evaluate";
+  const int d = sc.action_dim();
+  const std::string expected = "baseline, constant:a1,...,a" + std::to_string(d) + " (" + std::to_string(d) +
+                               " numbers in [-1, 1]) or an agent file (*.mtfa)";
+  if (spec == "baseline") return {spec, std::make_shared<mtf::BaselinePolicy>(sc.fusion)};
+  const std::string prefix = "constant:";
+  if (spec.rfind(prefix, 0) == 0) {
+    std::vector<float> action;
+    std::stringstream list(spec.substr(prefix.size()));
+    std::string item;
+    while (std::getline(list, item, ',')) {
+      double v = 0;
+      const auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
+      if (item.empty() || ec != std::errc{} || ptr != item.data() + item.size() || !(v >= -1.0 && v <= 1.0))
+        bad_flag(cmd, "policy", expected, mtf::json_reader::in_quotes(spec));
+      action.push_back(static_cast<float>(v));
+    }
+    if (static_cast<int>(action.size()) != d || spec.back() == ',')
+      bad_flag(cmd, "policy", expected, mtf::json_reader::in_quotes(spec) + ", " + std::to_string(action.size()) + (action.size() == 1 ? " number" : " numbers"));
+    return {spec, std::make_shared<mtf::ConstantPolicy>(std::move(action))};
+  }
+  const fs::path path = spec;
+  std::error_code ec;
+  if (path.extension() != ".mtfa" && !fs::is_regular_file(path, ec))
+    bad_flag(cmd, "policy", expected, mtf::json_reader::in_quotes(spec));
+  if (!fs::exists(path, ec)) bad_flag(cmd, "policy", expected, mtf::json_reader::in_quotes(spec) + ", no such file");
+  check_input_file(path, "an agent file");
+  std::unique_ptr<mtf::agents::Agent> agent = mtf::agents::load_agent(path);
+  if (agent->action_dim() != d)
+    throw std::runtime_error(path.string() + ": the agent acts in " + std::to_string(agent->action_dim()) +
+                             " dimensions, the scenario in " + std::to_string(d));
+  return {path.stem().string(), mtf::PolicyPtr(std::move(agent))};
+}
+
+int cmd_evaluate(const std::vector<std::string>& args) {
+  po::options_description opts("mtfsim evaluate SCENARIO.json --policy SPEC [--policy SPEC ...] [options]");
+  opts.add_options()("help,h", "show this help")
+      ("policy,p", po::value<std::vector<std::string>>()->composing(),
+       "a policy: baseline, constant:a1,...,ad (in [-1, 1]) or an agent file (*.mtfa); repeat for more")
+      ("users", po::value<std::string>()->default_value("20000"), "evaluation users, 2 .. 10^9")
+      ("days", po::value<std::string>()->default_value("3"), "days to simulate, 1 .. 60")
+      ("seed", po::value<std::string>(), "the users' seed, 0 .. 2^64-1 (default: the scenario's seed)")
+      ("threads,t", po::value<std::string>()->default_value("2"), "threads, 1 .. 256 (results do not depend on it)")
+      ("json", po::value<std::string>(), "also write the tables as JSON to this file");
+  const po::variables_map vm = parse_command(args, opts, "scenario", "scenario file");
+  if (vm.count("help")) {
+    std::cout << opts << "\nThe oracle: runs each policy on the same simulated users of the scenario's\n"
+                         "world (common random numbers: every user keeps its own streams, so two\n"
+                         "policies differ only through their actions) and prints each policy's\n"
+                         "values per user-day with 95% intervals, and the paired differences of\n"
+                         "every policy against the reference: the first policy, the baseline\n"
+                         "(added first when no --policy names it).\n";
+    return 0;
+  }
+  const std::string cmd = "evaluate";
+  if (!vm.count("scenario")) throw po::error("evaluate: missing SCENARIO.json (try: mtfsim evaluate scenarios/quickstart.json --policy baseline)");
+  if (!vm.count("policy")) throw po::error("evaluate: missing --policy (baseline, constant:a1,...,ad or an agent file)");
+  mtf::experiments::OracleOptions o;
+  o.users = int_flag(vm, cmd, "users", 2, 1000000000);
+  o.days = static_cast<int>(int_flag(vm, cmd, "days", 1, 60));
+  o.threads = threads_flag(vm, cmd);
+  if (vm.count("seed")) o.user_seed = seed_flag(vm, cmd);
+  const fs::path json_out = vm.count("json") ? output_file(vm["json"].as<std::string>(), cmd, "json") : fs::path();
+  const mtf::Scenario sc = mtf::load_scenario(vm["scenario"].as<std::string>());
+  if (o.user_seed == 0) o.user_seed = sc.seed;
+  std::vector<std::string> specs = vm["policy"].as<std::vector<std::string>>();
+  if (std::find(specs.begin(), specs.end(), "baseline") == specs.end()) specs.insert(specs.begin(), "baseline");
+  std::vector<std::pair<std::string, mtf::PolicyPtr>> policies;
+  for (const std::string& spec : specs) policies.push_back(policy_flag(spec, sc));
+  const auto t0 = std::chrono::steady_clock::now();
+  const mtf::experiments::OracleResult r = mtf::experiments::evaluate_policies(sc, policies, o);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::cout << mtf::experiments::oracle_markdown(r) << "\n" << policies.size() << " policies x " << o.users
+            << " users x " << o.days << " days in " << secs << " s (" << o.threads << " threads)\n";
+  if (!json_out.empty()) {
+    nlohmann::json j = mtf::experiments::oracle_json(r);
+    j["wall_seconds"] = secs;
+    j["threads"] = o.threads;
+    std::ofstream f(json_out);
+    if (!f) throw std::runtime_error(json_out.string() + ": cannot write the JSON");
+    f << j.dump(2) << "\n";
+  }
+  return 0;
+}
+
 int cmd_bench(const std::vector<std::string>& args) {
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
     std::cout << "mtfsim bench sim|train [options]   (mtfsim bench sim --help)\n";
@@ -528,6 +623,7 @@ int main(int argc, char** argv) {
     if (cmd == "bench") return cmd_bench(rest);
     if (cmd == "report") return cmd_report(rest);
     if (cmd == "regress") return cmd_regress(rest);
+    if (cmd == "evaluate") return cmd_evaluate(rest);
     std::cerr << "mtfsim: unknown command '" << cmd << "'\n\n" << kUsage;
     return 2;
   } catch (const po::error& e) {

@@ -124,5 +124,22 @@ check "report --out created the missing folders" test -d "$work/rep/new"
 # The summary counts capped sessions (none in a realistic scenario).
 check "the summary has sessions_capped" grep -q "sessions_capped" "$work/run.txt"
 
+# evaluate: the oracle on the tiny world; each --policy is checked before anything runs.
+d=$(python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))['fusion']['dims']))" "$tiny" 2>/dev/null || echo 0)
+if [ "$d" -gt 0 ]; then
+  zeros=$(printf '0,%.0s' $(seq "$d")); zeros=${zeros%,}
+  check "evaluate runs and writes JSON" "$mtfsim" evaluate "$tiny" --policy "constant:$zeros" --users 50 --days 2 \
+    --json "$work/eval/o.json"
+  check "evaluate's JSON has the paired differences" grep -q "variance_reduction" "$work/eval/o.json"
+fi
+fails_with "evaluate with a bad --policy" 2 "mtfsim: evaluate: --policy: expected baseline, constant:a1,...,a" \
+  "$mtfsim" evaluate "$tiny" --policy nonsense
+fails_with "evaluate with a constant out of range" 2 "got \"constant:2\"" "$mtfsim" evaluate "$tiny" --policy constant:2
+fails_with "evaluate with a missing agent file" 2 "got \"$work/none.mtfa\", no such file" \
+  "$mtfsim" evaluate "$tiny" --policy "$work/none.mtfa"
+fails_with "evaluate --users 1" 2 "mtfsim: evaluate: --users: expected an integer in [2, 1000000000], got 1" \
+  "$mtfsim" evaluate "$tiny" --policy baseline --users 1
+fails_with "evaluate without --policy" 2 "evaluate: missing --policy" "$mtfsim" evaluate "$tiny"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
