@@ -522,7 +522,7 @@ int cmd_evaluate(const std::vector<std::string>& args) {
   opts.add_options()("help,h", "show this help")
       ("policy,p", po::value<std::vector<std::string>>()->composing(),
        "a policy: baseline, constant:a1,...,ad (in [-1, 1]) or an agent file (*.mtfa); repeat for more")
-      ("users", po::value<std::string>()->default_value("20000"), "evaluation users, 2 .. 10^9")
+      ("users", po::value<std::string>()->default_value("150000"), "evaluation users, 2 .. 10^9")
       ("days", po::value<std::string>()->default_value("3"), "days to simulate, 1 .. 60")
       ("seed", po::value<std::string>(), "the users' seed, 0 .. 2^64-1 (default: the scenario's seed)")
       ("threads,t", po::value<std::string>()->default_value("2"), "threads, 1 .. 256 (results do not depend on it)")
