@@ -1,5 +1,6 @@
 // The offline dataset: columns, next-state bounds, normalisation, minibatches.
 #include "agents/dataset.h"
+#include "transition_rows.h"
 
 #include <doctest/doctest.h>
 
@@ -10,23 +11,7 @@
 using namespace mtf;
 using namespace mtf::agents;
 
-namespace {
-TransitionRow row(std::int64_t user, int session, int step, float s, bool done) {
-  TransitionRow r;
-  r.user = user;
-  r.session = session;
-  r.step = step;
-  r.state = {s, 1.0f};
-  r.next_state = {s + 1, 1.0f};
-  r.action = {0.1f * step};
-  r.reward = s;
-  r.done = done;
-  r.baseline = {0.1f * step};
-  r.lower = {0.1f * step - 0.15f};
-  r.upper = {0.1f * step + 0.15f};
-  return r;
-}
-}  // namespace
+using mtf::testing::row;
 
 TEST_CASE("a dataset links each transition to the bounds of the next request in its session") {
   // Out of order on purpose: the link is by (user, session, step), not by position.

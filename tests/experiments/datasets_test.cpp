@@ -5,27 +5,12 @@
 
 #include "experiments/datasets.h"
 #include "results/recorder.h"
+#include "../agents/transition_rows.h"
 
 using namespace mtf;
 using namespace mtf::agents;
 
-namespace {
-TransitionRow row(std::int64_t user, int session, int step, float s, bool done) {
-  TransitionRow r;
-  r.user = user;
-  r.session = session;
-  r.step = step;
-  r.state = {s, 1.0f};
-  r.next_state = {s + 1, 1.0f};
-  r.action = {0.1f * step};
-  r.reward = s;
-  r.done = done;
-  r.baseline = {0.1f * step};
-  r.lower = {0.1f * step - 0.15f};
-  r.upper = {0.1f * step + 0.15f};
-  return r;
-}
-}  // namespace
+using mtf::testing::row;
 
 TEST_CASE("a dataset reads the transitions of a run database") {
   const auto path = std::filesystem::temp_directory_path() / "mtf_agents_dataset_test.sqlite";
