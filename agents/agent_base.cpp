@@ -1,11 +1,14 @@
 // Shared agent machinery: training loop, acting, the agent file, cloning.
 //
-// Agent file (little-endian), format version 2:
+// Agent file (little-endian), format version 3:
 //   8 bytes  magic "MTFAGENT"
 //   u32      format version
 //   string   agent name            (u32 length + bytes)
 //   string   hyperparameters JSON
 //   i32 S, i32 A, u64 seed, i64 steps trained
+//   u8       1 when the normaliser was fitted (since version 3; earlier files
+//            count as fitted): an agent saved before its first train() fits it
+//            on the data of that first train() after loading, as the original would
 //   S floats normaliser mean, S floats normaliser std
 //   tensors  the policy's and critics' parameters (named_params): u32 count, then
 //            per tensor: string name, i32 rows, i32 cols, rows*cols floats (column-major)
@@ -17,6 +20,7 @@
 //   tensors  target networks ("<target>.<param>"), then per optimiser its
 //            moments ("<optimiser>.<i>.m", "<optimiser>.<i>.v"), same layout as above
 //   u64      FNV-1a hash of every byte above
+// Version 2 is version 3 without the fitted byte.
 // Version 1 is version 2 without the training section; it still loads (targets
 // start as copies of the online networks, optimisers and streams start fresh).
 #include "agents/agent_base.h"
@@ -180,7 +184,7 @@ std::vector<std::pair<std::string, const nn::Param*>> AgentBase::named_params() 
 // ---------------------------------------------------------------- file I/O
 namespace {
 constexpr char kMagic[8] = {'M', 'T', 'F', 'A', 'G', 'E', 'N', 'T'};
-constexpr std::uint32_t kFormatVersion = 2;
+constexpr std::uint32_t kFormatVersion = 3;
 constexpr std::uint32_t kOldestReadableVersion = 1;
 
 struct Writer {
@@ -293,6 +297,7 @@ void AgentBase::save(const std::filesystem::path& path) const {
   w.pod(static_cast<std::int32_t>(A_));
   w.pod(static_cast<std::uint64_t>(seed_));
   w.pod(static_cast<std::int64_t>(steps_));
+  w.pod(static_cast<std::uint8_t>(fitted_ ? 1 : 0));
   w.bytes(norm_.mean.data(), sizeof(float) * static_cast<std::size_t>(S_));
   w.bytes(norm_.stddev.data(), sizeof(float) * static_cast<std::size_t>(S_));
   std::vector<std::pair<std::string, const Matrix*>> params;
@@ -326,7 +331,7 @@ void AgentBase::save(const std::filesystem::path& path) const {
   if (!out) throw AgentFileError(path.string() + ": write failed");
 }
 
-void AgentBase::restore(const StateNormaliser& norm, std::int64_t steps,
+void AgentBase::restore(const StateNormaliser& norm, bool fitted, std::int64_t steps,
                         const std::vector<std::pair<std::string, Matrix>>& tensors, const SavedTraining* training,
                         const std::string& path) {
   std::vector<std::pair<std::string, Matrix*>> params;
@@ -364,7 +369,7 @@ void AgentBase::restore(const StateNormaliser& norm, std::int64_t steps,
     noise_rng_.set_state(training->rng[2]);
   }
   norm_ = norm;
-  fitted_ = true;
+  fitted_ = fitted;
   steps_ = steps;
 }
 
@@ -419,6 +424,7 @@ std::unique_ptr<Agent> load_agent(const std::filesystem::path& path) {
   const int S = r.pod<std::int32_t>(), A = r.pod<std::int32_t>();
   const auto seed = r.pod<std::uint64_t>();
   const auto steps = r.pod<std::int64_t>();
+  const bool fitted = version >= 3 ? r.pod<std::uint8_t>() != 0 : true;
   if (S <= 0 || A <= 0 || S > (1 << 24) || A > (1 << 24)) throw AgentFileError(p + ": corrupt header");
   StateNormaliser norm{Vector(S), Vector(S)};
   r.bytes(norm.mean.data(), sizeof(float) * static_cast<std::size_t>(S));
@@ -453,7 +459,7 @@ std::unique_ptr<Agent> load_agent(const std::filesystem::path& path) {
     throw AgentFileError(p + ": corrupt hyperparameters: " + e.what());
   }
   std::unique_ptr<Agent> agent = make_agent(name, hp, S, A, seed);
-  static_cast<AgentBase*>(agent.get())->restore(norm, steps, tensors, training ? &*training : nullptr, p);
+  static_cast<AgentBase*>(agent.get())->restore(norm, fitted, steps, tensors, training ? &*training : nullptr, p);
   return agent;
 }
 

@@ -74,7 +74,7 @@ class AgentBase : public Agent {
   /// (version 1 files) the targets restart as copies of the online networks and
   /// the optimisers and streams restart fresh. Throws AgentFileError naming
   /// `path` when the file does not fit the agent.
-  void restore(const StateNormaliser& norm, std::int64_t steps,
+  void restore(const StateNormaliser& norm, bool fitted, std::int64_t steps,
                const std::vector<std::pair<std::string, Matrix>>& tensors, const SavedTraining* training,
                const std::string& path);
   const StateNormaliser& normaliser() const { return norm_; }

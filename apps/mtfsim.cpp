@@ -8,6 +8,7 @@
 //   mtfsim regress SCENARIO.json --baseline FILE.json [--update] [--threads N]
 //   mtfsim evaluate SCENARIO.json --policy SPEC [--policy SPEC ...] [--users N] [--days D]
 //                   [--seed S] [--threads T] [--json FILE]
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "agents/agent.h"
+#include "core/atomic_file.h"
 #include "core/json_reader.h"
 #include "core/state_features.h"
 #include "results/recorder.h"
@@ -192,17 +194,39 @@ fs::path output_file(const fs::path& path, const std::string& cmd, const std::st
   return path;
 }
 
+/// Refuses an output path that names one of the command's inputs (the same
+/// file, whatever the spelling): --out never replaces what the command reads.
+void refuse_input_as_output(const fs::path& out, const fs::path& input, const std::string& cmd,
+                            const std::string& flag, const std::string& what) {
+  std::error_code ec;
+  if (fs::exists(out, ec) && fs::exists(input, ec) && fs::equivalent(out, input, ec))
+    bad_flag(cmd, flag, "a path other than the " + what + " it reads", out.string() + ", the " + what + " itself");
+}
+
+/// A test hook for the resume tests: with MTFSIM_TEST_KILL_ON=TEXT in the
+/// environment, the process kills itself (SIGKILL, as `kill -9` would) as soon
+/// as an experiment logs a line containing TEXT.
+void kill_on_log_line(const std::string& line) {
+  static const char* text = std::getenv("MTFSIM_TEST_KILL_ON");
+  if (text && *text && line.find(text) != std::string::npos) ::kill(::getpid(), SIGKILL);
+}
+
 /// Runs a scenario's experiment protocol, then prints its report.
-void run_experiment_cmd(const mtf::Scenario& sc, const fs::path& path, const fs::path& out, int threads, bool quiet) {
+void run_experiment_cmd(const mtf::Scenario& sc, const fs::path& path, const fs::path& out, int threads, bool quiet,
+                        bool resume, bool force) {
   const mtf::experiments::ExperimentSpec spec = mtf::experiments::parse_experiment(sc, path.string());
   mtf::experiments::ExperimentOptions eo;
   eo.threads = threads;
+  eo.resume = resume;
+  eo.force = force;
   const auto t0 = std::chrono::steady_clock::now();
-  if (!quiet)
-    eo.log = [t0](const std::string& line) {
+  eo.log = [t0, quiet](const std::string& line) {
+    if (!quiet) {
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       std::fprintf(stderr, "[%7.1f s] %s\n", s, line.c_str());
-    };
+    }
+    kill_on_log_line(line);
+  };
   if (!quiet)
     std::cerr << "mtfsim: experiment " << sc.name << ": " << sc.population.size << " users exploring for " << sc.days
               << " days in " << sc.groups.size() << " groups, " << threads << " threads\n";
@@ -218,14 +242,19 @@ int cmd_run(const std::vector<std::string>& args) {
       ("seed", po::value<std::string>(), "override the scenario's master seed, 0 .. 2^64-1")
       ("threads,t", po::value<std::string>()->default_value("2"), "simulation threads, 1 .. 256 (results do not depend on it)")
       ("quiet,q", "no progress bar")
-      ("no-record", "write no database (summary only)");
+      ("no-record", "write no database (summary only)")
+      ("resume", "continue the experiment killed while writing this --out (its .partial file) from its last completed stage")
+      ("force", "replace --out even when it is not a run database; discard an unfinished .partial file");
   const po::variables_map vm = parse_command(args, opts, "scenario", "scenario file");
   if (vm.count("help")) {
     std::cout << opts << "\nSimulates the scenario's groups for its days, prints the summary table\n"
                          "and writes every transition and online metric to an SQLite database.\n"
                          "A scenario with an \"experiment\" block runs its whole protocol instead\n"
                          "(exploration, training, online learners, offline evaluation, A/B test;\n"
-                         "docs/experiments.md) and prints the report (see also: mtfsim report).\n";
+                         "docs/experiments.md) and prints the report (see also: mtfsim report).\n"
+                         "The database is written to FILE.sqlite.partial and renamed onto FILE.sqlite\n"
+                         "when the run finishes, so an earlier FILE.sqlite survives a failed or killed\n"
+                         "run; a killed experiment continues with --resume.\n";
     return 0;
   }
   if (!vm.count("scenario")) throw po::error("run: missing SCENARIO.json (try: mtfsim run scenarios/quickstart.json)");
@@ -237,20 +266,27 @@ int cmd_run(const std::vector<std::string>& args) {
   if (seed) sc.seed = *seed;
   const bool quiet = vm.count("quiet") > 0;
 
+  const bool resume = vm.count("resume") > 0, force = vm.count("force") > 0;
   if (!sc.experiment_json.empty()) {
     if (vm.count("no-record")) throw po::error("run: --no-record: an experiment always writes its run database");
     const fs::path out =
         output_file(vm.count("out") ? fs::path(vm["out"].as<std::string>()) : default_out(sc, path), "run", "out");
-    run_experiment_cmd(sc, path, out, threads, quiet);
+    refuse_input_as_output(out, path, "run", "out", "scenario file");
+    run_experiment_cmd(sc, path, out, threads, quiet, resume, force);
     return 0;
   }
+  if (resume)
+    throw po::error("run: --resume: only an experiment (a scenario with an \"experiment\" block) resumes; "
+                    "run a plain simulation again without --resume");
   mtf::Simulator sim(sc);
   std::unique_ptr<mtf::Recorder> rec;
   fs::path out;
   if (!vm.count("no-record")) {
     out = output_file(vm.count("out") ? fs::path(vm["out"].as<std::string>()) : default_out(sc, path), "run", "out");
+    refuse_input_as_output(out, path, "run", "out", "scenario file");
     mtf::RecorderOptions ropt;
     ropt.index_transitions = sc.record.index_transitions;
+    ropt.replace_any_file = force;
     rec = std::make_unique<mtf::Recorder>(out, sim.run_info(mtf::code_version(), threads), ropt);
   }
   if (!quiet)
@@ -406,7 +442,8 @@ int cmd_bench_sim(const std::vector<std::string>& args) {
 
 int cmd_report(const std::vector<std::string>& args) {
   po::options_description opts("mtfsim report RUN.sqlite [options]");
-  opts.add_options()("help,h", "show this help")("out,o", po::value<std::string>(), "write the markdown here (default: stdout)");
+  opts.add_options()("help,h", "show this help")("out,o", po::value<std::string>(), "write the markdown here (default: stdout)")
+      ("allow-partial", "report a run that did not finish (killed or failed) as far as it got");
   const po::variables_map vm = parse_command(args, opts, "db", "run database");
   if (vm.count("help")) {
     std::cout << opts << "\nPrints the paper-style tables of an experiment's run database (markdown),\n"
@@ -414,12 +451,12 @@ int cmd_report(const std::vector<std::string>& args) {
     return 0;
   }
   if (!vm.count("db")) throw po::error("report: missing RUN.sqlite (written by mtfsim run on an experiment scenario)");
+  const fs::path db = vm["db"].as<std::string>();
   const fs::path out = vm.count("out") ? output_file(vm["out"].as<std::string>(), "report", "out") : fs::path();
-  const std::string md = mtf::experiments::report_markdown(vm["db"].as<std::string>());
+  if (!out.empty()) refuse_input_as_output(out, db, "report", "out", "run database");
+  const std::string md = mtf::experiments::report_markdown(db, vm.count("allow-partial") > 0);
   if (!out.empty()) {
-    std::ofstream f(out);
-    if (!f) throw std::runtime_error(out.string() + ": cannot write the report");
-    f << md;
+    mtf::write_file_atomically(out, md);
   } else {
     std::cout << md;
   }
@@ -449,6 +486,8 @@ int cmd_regress(const std::vector<std::string>& args) {
                                                : fs::path(vm["baseline"].as<std::string>());
   const fs::path out = vm.count("out") ? output_file(vm["out"].as<std::string>(), "regress", "out")
                                        : fs::temp_directory_path() / ("mtfsim-regress-" + std::to_string(::getpid()) + ".sqlite");
+  refuse_input_as_output(out, path, "regress", "out", "scenario file");
+  refuse_input_as_output(baseline, path, "regress", "baseline", "scenario file");
   const mtf::Scenario sc = mtf::load_scenario(path);
   if (sc.experiment_json.empty()) throw po::error("regress: " + path.string() + " has no experiment block");
   if (!vm.count("update")) {
@@ -546,6 +585,7 @@ int cmd_evaluate(const std::vector<std::string>& args) {
   o.threads = threads_flag(vm, cmd);
   if (vm.count("seed")) o.user_seed = seed_flag(vm, cmd);
   const fs::path json_out = vm.count("json") ? output_file(vm["json"].as<std::string>(), cmd, "json") : fs::path();
+  if (!json_out.empty()) refuse_input_as_output(json_out, vm["scenario"].as<std::string>(), cmd, "json", "scenario file");
   const mtf::Scenario sc = mtf::load_scenario(vm["scenario"].as<std::string>());
   if (o.user_seed == 0) o.user_seed = sc.seed;
   std::vector<std::string> specs = vm["policy"].as<std::vector<std::string>>();
@@ -561,9 +601,7 @@ int cmd_evaluate(const std::vector<std::string>& args) {
     nlohmann::json j = mtf::experiments::oracle_json(r);
     j["wall_seconds"] = secs;
     j["threads"] = o.threads;
-    std::ofstream f(json_out);
-    if (!f) throw std::runtime_error(json_out.string() + ": cannot write the JSON");
-    f << j.dump(2) << "\n";
+    mtf::write_file_atomically(json_out, j.dump(2) + "\n");
   }
   return 0;
 }

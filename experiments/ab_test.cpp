@@ -10,7 +10,7 @@ namespace mtf::experiments {
 
 using nlohmann::json;
 
-void run_ab_tests(ExperimentContext& ctx) {
+void run_ab_tests(ExperimentContext& ctx, int first_rep, const std::function<void(int)>& after_replicate) {
   using namespace keys;
   const AbSpec& ab = *ctx.ex.ab;
   Scenario as = ctx.sc;
@@ -25,7 +25,7 @@ void run_ab_tests(ExperimentContext& ctx) {
       if (p.first == ab.arms[k]) arm_policy.push_back(p.second);
     if (ab.arms[k] == ab.control) control = static_cast<int>(k);
   }
-  for (int rep = 0; rep < ab.replicates; ++rep) {
+  for (int rep = first_rep; rep < ab.replicates; ++rep) {
     const auto ta = Clock::now();
     std::vector<PolicyPtr> pre(arm_policy.size(), arm_policy[static_cast<std::size_t>(control)]);
     Simulator asim(as, ab.pre_days > 0 ? pre : arm_policy,
@@ -82,6 +82,7 @@ void run_ab_tests(ExperimentContext& ctx) {
             std::to_string(ab.users / static_cast<std::int64_t>(ab.arms.size())) + " users x " +
             std::to_string(ab.days) + " days, " + std::to_string(seconds_since(ta)).substr(0, 5) +
             " s");
+    if (after_replicate) after_replicate(rep);
   }
   for (const auto& [metric, arms] : ctx.online)
     for (const auto& [arm, lifts] : arms) {

@@ -56,7 +56,8 @@ ExperimentContext::ExperimentContext(const Scenario& scenario, const ExperimentS
       A(scenario.action_dim()),
       period(scenario.days * kSecondsPerDay),
       sim(scenario),
-      rec(out, sim.run_info(code_version(), options.threads)) {
+      rec(out, sim.run_info(code_version(), options.threads),
+          RecorderOptions{.replace_any_file = options.force, .resume = options.resume}) {
   col.transitions.state_dim = S;
   col.transitions.action_dim = A;
 }
@@ -68,6 +69,11 @@ void ExperimentContext::log(const std::string& line) const {
 void ExperimentContext::flush() {
   rec.write_metrics(
       std::vector<MetricRow>(M.begin() + static_cast<std::ptrdiff_t>(written_), M.end()));
+  written_ = M.size();
+}
+
+void ExperimentContext::restore_metrics(std::vector<MetricRow> rows) {
+  M = std::move(rows);
   written_ = M.size();
 }
 

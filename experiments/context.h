@@ -98,6 +98,9 @@ struct ExperimentContext {
   void log(const std::string& line) const;
   /// Writes the rows added since the last flush to the run database.
   void flush();
+  /// The rows a resumed run had written before its checkpoint: they are in
+  /// the database already.
+  void restore_metrics(std::vector<MetricRow> rows);
   std::uint64_t sub_seed(Purpose p, std::uint64_t i) const;
   const DatasetSpec& dataset(const std::string& name) const;
   std::vector<int> dataset_groups(const DatasetSpec& d) const;

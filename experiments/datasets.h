@@ -10,8 +10,9 @@
 namespace mtf::experiments {
 
 /// The transitions of a run database (results/recorder.h read_run) as a
-/// dataset. Throws RecordError for an unreadable file, std::invalid_argument
+/// dataset. Throws RecordError for an unreadable file (UnfinishedRunError for
+/// a run that did not finish, unless allow_partial), std::invalid_argument
 /// when it holds no transitions.
-agents::Dataset load_dataset(const std::filesystem::path& path);
+agents::Dataset load_dataset(const std::filesystem::path& path, bool allow_partial = false);
 
 }  // namespace mtf::experiments

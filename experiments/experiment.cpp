@@ -16,29 +16,51 @@ ExperimentResult run_experiment(const Scenario& sc, const ExperimentSpec& ex,
                                 const std::filesystem::path& out, const ExperimentOptions& opt) {
   const auto t0 = Clock::now();
   nn::set_num_threads(opt.threads);
+  std::error_code ec;
+  if (!opt.resume && !opt.force && std::filesystem::exists(partial_path(out), ec))
+    throw ExperimentError(partial_path(out).string() +
+                          " holds an unfinished run (killed or failed): continue it with --resume, or pass "
+                          "--force to discard it and start again");
   ExperimentContext ctx(sc, ex, out, opt, t0);
 
-  // 1. Exploration (agents are created up front: progressive ones train during it).
+  // Agents are created up front (progressive ones train during the
+  // exploration); a resumed run then takes back what its checkpoint saved.
   create_agents(ctx);
-  explore(ctx);
+  const ResumePoint rp = restore_checkpoint(ctx);
+  // 1. Exploration.
+  if (rp.done < Done::kExploration) {
+    explore(ctx);
+    save_checkpoint(ctx, Done::kExploration, 0, /*with_agents=*/true);
+  }
   // 2. Training.
-  train_agents(ctx);
+  if (rp.done < Done::kTraining) {
+    train_agents(ctx);
+    save_checkpoint(ctx, Done::kTraining, 0, /*with_agents=*/true);
+  }
   // The policies under evaluation, in a fixed order: the baseline, the online
   // learners' best, the agents whose training did not diverge.
   ctx.policies.emplace_back(keys::kBaseline, std::make_shared<BaselinePolicy>(sc.fusion));
   // 3. Online learners.
-  run_online_learners(ctx);
-  ctx.flush();
+  if (rp.done < Done::kLearners) {
+    run_online_learners(ctx);
+    save_checkpoint(ctx, Done::kLearners, 0, false);
+  } else {
+    restore_learner_policies(ctx, rp);
+  }
   for (const AgentSpec& a : ex.agents)
     if (!ctx.failed.count(a.name))
       ctx.policies.emplace_back(a.name,
                                 std::shared_ptr<const Policy>(std::move(ctx.agent.at(a.name))));
   // 4. Offline evaluation.
-  evaluate_offline(ctx);
-  ctx.flush();
-  // 5. Online A/B and 6. the ground truth: offline metrics against the online lifts.
+  if (rp.done < Done::kOffline) {
+    evaluate_offline(ctx);
+    save_checkpoint(ctx, Done::kOffline, 0, false);
+  }
+  // 5. Online A/B (a checkpoint after each replicate) and 6. the ground
+  // truth: offline metrics against the online lifts.
   if (ex.ab) {
-    run_ab_tests(ctx);
+    run_ab_tests(ctx, rp.done == Done::kAbReplicate ? rp.ab_replicates : 0,
+                 [&ctx](int rep) { save_checkpoint(ctx, Done::kAbReplicate, rep + 1, false); });
     compare_with_ground_truth(ctx);
   }
 

@@ -116,6 +116,14 @@ ExperimentSpec parse_experiment(const Scenario& scenario, const std::string& ori
 struct ExperimentOptions {
   int threads = 1;
   bool quiet = false;
+  /// Continue the killed run in `<out>.partial` from its last completed stage
+  /// (exploration, training, online learners, offline evaluation, each A/B
+  /// replicate); the result is the uninterrupted run's, every table but timings.
+  /// Without a .partial file the run starts from the beginning.
+  bool resume = false;
+  /// Replace `out` even when it is not a run database, and discard an
+  /// unfinished `<out>.partial` instead of refusing to start.
+  bool force = false;
   /// One line per stage and round, for the terminal; null: silent.
   std::function<void(const std::string&)> log;
 };
@@ -125,7 +133,12 @@ struct ExperimentResult {
   double wall_seconds = 0;
 };
 
-/// Runs the whole protocol and writes `out` (the run database; replaced if present).
+/// Runs the whole protocol and writes `out` (the run database). The run is
+/// written to `<out>.partial`, with a checkpoint after every stage, and
+/// renamed onto `out` when it finishes: an earlier `out` stays untouched until
+/// then. Refuses (ExperimentError) to start over an unfinished `<out>.partial`
+/// unless resuming or forced, and (RecordError) to replace a file that is not
+/// a run database unless forced.
 ExperimentResult run_experiment(const Scenario& scenario, const ExperimentSpec& spec,
                                 const std::filesystem::path& out, const ExperimentOptions& options);
 

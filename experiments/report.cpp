@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/atomic_file.h"
 #include "experiments/experiment.h"
 #include "experiments/metric_keys.h"
 #include "metrics/stats.h"
@@ -118,11 +119,15 @@ std::string agreement_line(const std::string& what, const std::vector<std::pair<
 
 }  // namespace
 
-std::string report_markdown(const std::filesystem::path& run_db) {
-  return report_markdown(read_run(run_db, /*with_transitions=*/false, /*with_rows=*/false));
+std::string report_markdown(const std::filesystem::path& run_db, bool allow_partial) {
+  return report_markdown(read_run(run_db, /*with_transitions=*/false, /*with_rows=*/false, allow_partial));
 }
 
 std::string report_markdown(const RunContents& run) {
+  const bool unfinished = run.finished_at.empty();
+  if (run.metrics.empty() && unfinished)  // read with allow_partial: say how far it got
+    return "# " + run.info.scenario_name + ": experiment report\n\nThe run did not finish (started " +
+           run.started_at + ") and wrote no figure yet: it stopped inside its exploration.\n";
   if (run.metrics.empty())
     throw ExperimentError(run.info.scenario_name +
                           ": the run database has no experiment metrics (run a scenario with an \"experiment\" block)");
@@ -151,6 +156,9 @@ std::string report_markdown(const RunContents& run, const ExperimentSpec& spec) 
   const std::string source = paper.value("source", std::string("the paper"));
   std::ostringstream o;
   o << "# " << run.info.scenario_name << ": experiment report\n\n";
+  if (run.finished_at.empty())
+    o << "**This run did not finish** (started " << run.started_at
+      << "): the tables below hold only the stages it completed.\n\n";
   o << "Code " << run.info.code_version << ", seed " << run.info.seed << ", " << run.info.threads
     << " threads (results do not depend on it)";
   if (const MetricRow* w = ix.find(keys::kRun, keys::kAll, keys::kWallSeconds))
@@ -428,9 +436,7 @@ void write_baseline(const std::filesystem::path& file, const RunContents& run) {
               {"code_version", run.info.code_version},
               {"note", "written by mtfsim regress --update; each figure must stay within [lo, hi]"},
               {"figures", j}};
-  std::ofstream f(file);
-  if (!f) throw std::runtime_error(file.string() + ": cannot write the baseline file (check the folder exists)");
-  f << doc.dump(2) << "\n";
+  write_file_atomically(file, doc.dump(2) + "\n");
 }
 
 std::vector<BandCheck> check_baseline(const std::filesystem::path& file, const RunContents& run) {

@@ -18,7 +18,7 @@ namespace mtf::experiments {
 /// online agreement, and where the orderings agree with the paper's.
 /// Throws RecordError for a file that is not a run database, ExperimentError
 /// for one without experiment metrics.
-std::string report_markdown(const std::filesystem::path& run_db);
+std::string report_markdown(const std::filesystem::path& run_db, bool allow_partial = false);
 /// The same from contents already read (read_run(path, false, false)); the
 /// experiment block is read from the run's stored scenario.
 std::string report_markdown(const RunContents& run);

@@ -3,6 +3,9 @@
 // appends its metric rows in a fixed order (see experiment.h for the protocol).
 #pragma once
 
+#include <functional>
+#include <nlohmann/json.hpp>
+
 #include "experiments/context.h"
 
 namespace mtf::experiments {
@@ -33,8 +36,30 @@ void run_online_learners(ExperimentContext& ctx);
 void evaluate_offline(ExperimentContext& ctx);
 
 // ab_test.cpp
-/// Stage 5: the replicated A/B test of the experiment's arms.
-void run_ab_tests(ExperimentContext& ctx);
+/// Stage 5: the replicated A/B test of the experiment's arms, from replicate
+/// `first_rep` (a resumed run); `after_replicate(rep)` runs after each one.
+void run_ab_tests(ExperimentContext& ctx, int first_rep,
+                  const std::function<void(int)>& after_replicate);
+
+// resume.cpp
+/// The stages after which the run database gets a checkpoint, in protocol order.
+enum class Done { kNothing, kExploration, kTraining, kLearners, kOffline, kAbReplicate };
+/// What a resumed run starts from (Done::kNothing: a fresh run).
+struct ResumePoint {
+  Done done = Done::kNothing;
+  int ab_replicates = 0;  ///< A/B replicates finished
+  nlohmann::json state;   ///< the checkpoint's state (resume.cpp)
+};
+/// Saves a checkpoint after `stage` (flushing the metric rows first): the
+/// counters, the learners' policies, the offline and online figures, and with
+/// `with_agents` every agent's full training state.
+void save_checkpoint(ExperimentContext& ctx, Done stage, int ab_replicates, bool with_agents);
+/// For a resumed run (the recorder's checkpoint): restores the metric rows,
+/// counters, agents, and the exploration's data; returns how far it got.
+ResumePoint restore_checkpoint(ExperimentContext& ctx);
+/// The online learners' policies of a checkpoint at or after Done::kLearners,
+/// appended to ctx.policies (after the baseline).
+void restore_learner_policies(ExperimentContext& ctx, const ResumePoint& rp);
 
 // ground_truth.cpp
 /// Stage 6: every offline metric against the arms' mean online lifts (Kendall tau).

@@ -187,6 +187,17 @@ constexpr const char* kInsertImpression =
     "INSERT INTO impressions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 constexpr const char* kInsertMetric =
     "INSERT INTO metrics VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+// Checkpoint tables: only in unfinished files (created by the first
+// checkpoint, dropped by finish()).
+constexpr const char* kCheckpointSchemaSql = R"sql(
+CREATE TABLE IF NOT EXISTS resume_state (
+  stage TEXT NOT NULL, metrics_rows INTEGER NOT NULL, state TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS resume_blobs (name TEXT PRIMARY KEY, data BLOB NOT NULL);
+)sql";
+constexpr const char* kInsertCheckpoint =
+    "INSERT INTO resume_state(stage, metrics_rows, state) VALUES (?1, ?2, ?3)";
+constexpr const char* kInsertBlob = "INSERT OR REPLACE INTO resume_blobs(name, data) VALUES (?1, ?2)";
 constexpr const char* kInsertSummary =
     "INSERT INTO summary(grp, name, metric, value) VALUES (?1, ?2, ?3, ?4)";
 
@@ -203,6 +214,95 @@ void remove_database_files(const fs::path& path) {
   }
 }
 
+bool table_exists(Database& db, const char* name) {
+  Statement st(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1");
+  st.bind(1, std::string_view(name));
+  return st.step();
+}
+
+/// The last checkpoint of an unfinished file, with every blob; nullopt if none.
+std::optional<Checkpoint> read_checkpoint(Database& db) {
+  if (!table_exists(db, "resume_state")) return std::nullopt;
+  Checkpoint c;
+  {
+    Statement st(db, "SELECT stage, metrics_rows, state FROM resume_state");
+    if (!st.step()) return std::nullopt;
+    c.stage = st.text(0);
+    c.metrics_rows = st.int64(1);
+    c.state = st.text(2);
+  }
+  Statement st(db, "SELECT name, data FROM resume_blobs ORDER BY name");
+  while (st.step()) c.blobs[st.text(0)] = st.bytes(1);
+  return c;
+}
+
+}  // namespace
+
+fs::path partial_path(const fs::path& target) {
+  fs::path p = target;
+  p += ".partial";
+  return p;
+}
+
+namespace {
+
+/// Refuses to replace `target` when it is not a run database (unless allowed).
+void check_replaceable(const fs::path& target, const RecorderOptions& opts) {
+  std::error_code ec;
+  if (!fs::exists(target, ec)) return;
+  if (!opts.overwrite) {
+    throw RecordError(target.string() +
+                      ": the file already exists: choose another output path or allow "
+                      "overwriting");
+  }
+  if (fs::is_directory(target, ec))
+    throw RecordError(target.string() + ": is a directory: choose a file path for the run database");
+  if (!opts.replace_any_file && !is_run_database(target)) {
+    throw RecordError(target.string() +
+                      ": the file exists and is not an mtfsim run database, so it is not replaced: "
+                      "choose another output path, or pass --force to replace it");
+  }
+}
+
+/// Checks that the unfinished file `file` is the run `info` describes, drops
+/// the metric rows written after its last checkpoint, and returns that
+/// checkpoint (nullopt: none, the run starts again).
+std::optional<Checkpoint> open_for_resume(Database& db, const fs::path& file, const RunInfo& info) {
+  std::int64_t app_id = 0, version = 0;
+  try {
+    app_id = pragma_int(db, "PRAGMA application_id");
+    version = pragma_int(db, "PRAGMA user_version");
+  } catch (const RecordError&) {
+    app_id = 0;
+  }
+  if (app_id != kApplicationId || version != kSchemaVersion)
+    throw RecordError(file.string() + ": cannot resume: not a run database of this mtfsim version; "
+                      "remove it, or run again without --resume");
+  std::string scenario_json, finished;
+  std::int64_t seed = 0;
+  {
+    Statement st(db, "SELECT scenario_json, seed, finished_at FROM run");
+    if (!st.step()) return std::nullopt;
+    scenario_json = st.text(0);
+    seed = st.int64(1);
+    finished = st.is_null(2) ? std::string() : st.text(2);
+  }
+  if (!finished.empty())
+    throw RecordError(file.string() + ": cannot resume: that run finished (at " + finished + ")");
+  if (scenario_json != info.scenario_json || static_cast<std::uint64_t>(seed) != info.seed)
+    throw RecordError(file.string() + ": cannot resume: it was started from another scenario or seed (" +
+                      std::string(static_cast<std::uint64_t>(seed) != info.seed ? "seed " + std::to_string(static_cast<std::uint64_t>(seed)) : "the scenario differs") +
+                      "); run it as it was started, or run again without --resume (with --force to discard it)");
+  std::optional<Checkpoint> cp = read_checkpoint(db);
+  if (!cp) return std::nullopt;
+  Transaction txn(db);
+  Statement del(db, "DELETE FROM metrics WHERE rowid > ?1");
+  del.bind(1, cp->metrics_rows);
+  del.run();
+  txn.commit();
+  return cp;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -210,9 +310,13 @@ void remove_database_files(const fs::path& path) {
 // ---------------------------------------------------------------------------
 
 struct Recorder::Impl {
-  using Job = std::variant<RecordBatch, std::vector<GroupRow>, std::vector<MetricRow>>;
+  using Job = std::variant<RecordBatch, std::vector<GroupRow>, std::vector<MetricRow>, Checkpoint>;
 
   RecorderOptions opts;
+  fs::path target;  // where the finished run goes
+  fs::path file;    // what is written (target, or its .partial when atomic)
+  std::optional<Checkpoint> resumed;
+  bool commit_now = false;  // writer thread: a checkpoint asks for a commit
   int state_dim = 0, action_dim = 0;
   std::optional<Database> db;
   std::optional<Statement> ins_group, ins_session, ins_transition, ins_transitions_block,
@@ -345,6 +449,26 @@ struct Recorder::Impl {
     st.clear_bindings();
   }
 
+  void write(const Checkpoint& c) {
+    db->exec(kCheckpointSchemaSql);
+    db->exec("DELETE FROM resume_state");
+    {
+      Statement st(*db, kInsertCheckpoint);
+      st.bind(1, std::string_view(c.stage));
+      st.bind(2, c.metrics_rows);
+      st.bind(3, std::string_view(c.state));
+      st.run();
+    }
+    Statement st(*db, kInsertBlob);
+    for (const auto& [name, data] : c.blobs) {
+      st.bind(1, std::string_view(name));
+      st.bind_bytes(2, data);
+      st.run();
+    }
+    st.clear_bindings();
+    commit_now = true;
+  }
+
   void write(const RecordBatch& b) {
     {
       Statement& st = *ins_impression;
@@ -435,7 +559,8 @@ struct Recorder::Impl {
           std::lock_guard lock(mutex);
           idle = queue.empty();
         }
-        if (idle && txn) {
+        if ((idle || commit_now) && txn) {
+          commit_now = false;
           txn->commit();
           txn.reset();
           rows_in_txn = 0;
@@ -505,6 +630,8 @@ Recorder::Recorder(const fs::path& path, const RunInfo& info, const RecorderOpti
   if (m.opts.max_queued_batches == 0) m.opts.max_queued_batches = 1;
   m.state_dim = info.state_dim;
   m.action_dim = info.action_dim;
+  m.target = path;
+  m.file = opts.atomic ? partial_path(path) : path;
 
   if (path.has_parent_path()) {
     std::error_code ec;
@@ -514,20 +641,26 @@ Recorder::Recorder(const fs::path& path, const RunInfo& info, const RecorderOpti
                         ec.message() + "): create it or choose another output path");
     }
   }
+  check_replaceable(path, opts);
   std::error_code ec;
-  if (fs::exists(path, ec)) {
-    if (!opts.overwrite) {
-      throw RecordError(path.string() +
-                        ": the file already exists: choose another output path or allow "
-                        "overwriting");
-    }
-    remove_database_files(path);
-  }
+  if (opts.resume && !opts.atomic)
+    throw RecordError(path.string() + ": only an atomic run (written to its .partial file) can resume");
+  const bool resuming = opts.resume && fs::exists(m.file, ec);
+  if (!resuming) remove_database_files(m.file);  // a stale .partial, or the target itself when not atomic
 
-  m.db.emplace(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX);
+  m.db.emplace(m.file, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX);
+  sqlite3_busy_timeout(m.db->get(), opts.busy_timeout_ms);
+  if (resuming) {
+    m.resumed = open_for_resume(*m.db, m.file, info);
+    if (!m.resumed) {  // nothing worth keeping: start again
+      m.db.reset();
+      remove_database_files(m.file);
+      m.db.emplace(m.file, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX);
+      sqlite3_busy_timeout(m.db->get(), opts.busy_timeout_ms);
+    }
+  }
   Database& db = *m.db;
-  sqlite3_busy_timeout(db.get(), opts.busy_timeout_ms);
-  set_pragma(db, "page_size", opts.page_size);  // before the first table: fixes the file's page size
+  if (!m.resumed) set_pragma(db, "page_size", opts.page_size);  // before the first table: fixes the file's page size
   set_pragma(db, "cache_size", -static_cast<std::int64_t>(opts.cache_mib) * 1024);
   db.exec(opts.wal ? "PRAGMA journal_mode = WAL" : "PRAGMA journal_mode = DELETE");
   db.exec("PRAGMA synchronous = OFF");  // bulk load; NORMAL again in close_file()
@@ -536,7 +669,10 @@ Recorder::Recorder(const fs::path& path, const RunInfo& info, const RecorderOpti
   // default 1000 pages, with a bounded WAL file.
   set_pragma(db, "wal_autocheckpoint", std::max(1000, (64 << 20) / std::max(512, opts.page_size)));
 
-  {
+  if (!m.resumed) {
+    // Incremental vacuum: finish() gives the pages of dropped checkpoint
+    // tables back to the file system (set before the first table).
+    db.exec("PRAGMA auto_vacuum = INCREMENTAL");
     Transaction txn(db);
     db.exec(kSchemaSql);
     set_pragma(db, "user_version", kSchemaVersion);
@@ -558,7 +694,6 @@ Recorder::Recorder(const fs::path& path, const RunInfo& info, const RecorderOpti
     st.run();
     txn.commit();
   }
-
   m.ins_group.emplace(db, kInsertGroup);
   m.ins_session.emplace(db, kInsertSession);
   m.ins_transition.emplace(db, kInsertTransition);
@@ -627,11 +762,26 @@ void Recorder::finish(const std::vector<SummaryRow>& summary, double wall_second
     fin.bind(1, std::string_view(utc_now_iso8601()));
     fin.bind(2, wall_seconds);
     fin.run();
+    db.exec("DROP TABLE IF EXISTS resume_state; DROP TABLE IF EXISTS resume_blobs");
     txn.commit();
   }
+  db.exec("PRAGMA incremental_vacuum");
   db.exec("PRAGMA optimize");
   m.close_file();
+  if (m.file != m.target) {
+    std::error_code ec;
+    fs::rename(m.file, m.target, ec);
+    if (ec)
+      throw RecordError(m.file.string() + ": the run finished but cannot be moved onto " + m.target.string() +
+                        " (" + ec.message() + "); the finished run is in " + m.file.string());
+  }
 }
+
+void Recorder::checkpoint(Checkpoint c) { impl_->enqueue(std::move(c)); }
+
+const std::optional<Checkpoint>& Recorder::resumed() const { return impl_->resumed; }
+
+const fs::path& Recorder::file() const { return impl_->file; }
 
 std::int64_t Recorder::transitions_written() const {
   return impl_->transitions_written.load(std::memory_order_relaxed);

@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -119,7 +120,9 @@ struct SummaryRow {
 /// How the run database is opened and written. The connection settings (WAL,
 /// busy timeout, page size, cache, schema version) live here and nowhere else.
 struct RecorderOptions {
-  bool overwrite = true;              ///< replace an existing file at the path
+  /// Replace an existing file at the path. Only a run database is replaced
+  /// unless `replace_any_file` is set (mtfsim's --force).
+  bool overwrite = true;
   std::size_t batch_rows = 20000;     ///< rows per transaction
   std::size_t max_queued_batches = 8; ///< submit() blocks beyond this (bounded memory)
   bool index_transitions = false;     ///< finish() indexes transitions(user, session, step)
@@ -131,7 +134,37 @@ struct RecorderOptions {
   int busy_timeout_ms = 5000;         ///< wait this long for a lock held by a reader
   int page_size = 65536;              ///< bytes (512..65536, a power of 2); set when the file is created
   int cache_mib = 64;                 ///< page cache of the connection, MiB
+  /// Write the run to `<path>.partial` (partial_path) and rename it onto the
+  /// path in finish(): a run that fails or is killed never touches an earlier
+  /// file at the path, and the file at the path is always a finished run.
+  /// false: written in place.
+  bool atomic = true;
+  /// With `overwrite`: replace an existing file at the path even when it is not
+  /// an mtfsim run database. Off: such a file is refused (RecordError).
+  bool replace_any_file = false;
+  /// Continue the unfinished run in `<path>.partial` from its last checkpoint
+  /// (resumed()); the run's scenario and seed (RunInfo) must be the ones it
+  /// was started with. A partial file without a checkpoint starts again.
+  bool resume = false;
 };
+
+/// What an experiment saves at the end of a stage, so that a killed run can
+/// continue from there (Recorder::checkpoint, RecorderOptions::resume). Stored in
+/// tables resume_state and resume_blobs of the unfinished file; finish() drops
+/// them, so a finished run has none.
+struct Checkpoint {
+  std::string stage;              ///< the last completed stage, as the engine names it
+  std::string state;              ///< the engine's own state, JSON text
+  std::int64_t metrics_rows = 0;  ///< rows of table metrics written by then; later ones are dropped on resume
+  /// Named binary states (agents). A checkpoint replaces the blobs it names
+  /// and keeps the others.
+  std::map<std::string, std::string> blobs;
+};
+
+/// Where a run bound for `target` is written until it finishes: `<target>.partial`.
+std::filesystem::path partial_path(const std::filesystem::path& target);
+/// True when `path` is an SQLite file with a run database's application id.
+bool is_run_database(const std::filesystem::path& path);
 
 /// Writes one run database. Not copyable. Errors on the writer thread are
 /// rethrown from the next submit() or from finish().
@@ -147,7 +180,18 @@ class Recorder {
   void write_metrics(const std::vector<MetricRow>& rows);
   /// Queues a batch for the writer thread (in order). Blocks while the queue is full.
   void submit(RecordBatch&& batch);
-  /// Drains the queue, writes the summary and run end time, creates indexes, closes.
+  /// Queues a checkpoint: everything submitted before it is committed with it,
+  /// in one transaction, so a resumed run starts from a consistent file.
+  /// Rows of tables other than metrics must all come before the checkpoint.
+  void checkpoint(Checkpoint c);
+  /// The checkpoint this recorder resumed from (RecorderOptions::resume), with
+  /// every blob; nullopt for a fresh run.
+  const std::optional<Checkpoint>& resumed() const;
+  /// The file being written (`<path>.partial` when atomic).
+  const std::filesystem::path& file() const;
+  /// Drains the queue, writes the summary and run end time, creates indexes,
+  /// drops the checkpoint tables, closes, and (atomic) renames the file onto
+  /// the path.
   void finish(const std::vector<SummaryRow>& summary, double wall_seconds);
 
   /// Rows written so far (transitions), for progress and benchmarks.
@@ -178,11 +222,27 @@ struct RunContents {
 };
 
 /// Reads a whole run database (for small runs). Throws RecordError with the path and
-/// the reason (not a run database, schema version newer/older than this build...).
+/// the reason (not a run database, schema version newer/older than this build,
+/// UnfinishedRunError for a run that did not finish unless allow_partial...).
 /// with_rows = false skips the per-row tables (sessions, user_days, impressions):
 /// run info, groups, summary and metrics only (what reports need).
 RunContents read_run(const std::filesystem::path& path, bool with_transitions = true,
-                     bool with_rows = true);
+                     bool with_rows = true, bool allow_partial = false);
+
+/// Readers refuse a run that did not finish (run.finished_at NULL: killed,
+/// failed, or still running) with this error naming the file, how far it got
+/// and the way on, unless they are asked to read it anyway (allow_partial).
+class UnfinishedRunError : public RecordError {
+ public:
+  using RecordError::RecordError;
+};
+
+/// The transitions of a run database as columns, in the order they were
+/// recorded (what an experiment collected in memory; baselines and bounds a
+/// row does not have are 0, -1 and 1). Refuses an unfinished run unless allow_partial.
+TransitionColumns read_transition_columns(const std::filesystem::path& path, bool allow_partial = false);
+/// The impressions of a run database, in the order they were recorded.
+std::vector<ImpressionRow> read_impressions(const std::filesystem::path& path, bool allow_partial = false);
 
 /// Figures of one recorder benchmark (see bench_recorder).
 struct RecorderBenchResult {

@@ -51,7 +51,12 @@ BehaviourCounts read_counts(const Statement& st, int first) {
 // Reading back
 // ---------------------------------------------------------------------------
 
-RunContents read_run(const fs::path& path, bool with_transitions, bool with_rows) {
+namespace {
+
+/// Opens `path` read-only after the checks every reader makes: a regular,
+/// non-empty SQLite file with a run database's application id and this build's
+/// schema version. Returns the schema version.
+std::int64_t open_checked(const fs::path& path, std::optional<Database>& out) {
   std::error_code ec;
   if (fs::is_directory(path, ec))
     throw RecordError(path.string() + ": is a directory, not a run database (check the path)");
@@ -65,7 +70,8 @@ RunContents read_run(const fs::path& path, bool with_transitions, bool with_rows
                       ": no such run database (check the path; runs are written by "
                       "`mtfsim run SCENARIO.json --out FILE.sqlite`)");
   }
-  Database db(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX);
+  out.emplace(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX);
+  Database& db = *out;
 
   // The header check: SQLite reports a non-database file on the first read.
   std::int64_t version = 0;
@@ -96,6 +102,90 @@ RunContents read_run(const fs::path& path, bool with_transitions, bool with_rows
                  "scenario is stored in the file: sqlite3 FILE 'SELECT scenario_json FROM "
                  "run' > scenario.json)"));
   }
+  return version;
+}
+
+bool has_table(Database& db, const char* name) {
+  Statement st(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1");
+  st.bind(1, std::string_view(name));
+  return st.step();
+}
+
+/// Refuses an unfinished run (unless allow_partial), naming how far it got.
+void check_finished(Database& db, const fs::path& path, bool allow_partial) {
+  if (allow_partial) return;
+  Statement st(db, "SELECT started_at, finished_at FROM run");
+  if (!st.step()) {
+    throw UnfinishedRunError(path.string() +
+                             ": the run table is empty (the run did not get past its start; "
+                             "re-run the scenario)");
+  }
+  if (!st.is_null(1)) return;
+  std::string got_to;
+  if (has_table(db, "resume_state")) {
+    Statement cp(db, "SELECT stage FROM resume_state");
+    if (cp.step()) got_to = "; its experiment completed stages up to '" + cp.text(0) + "'";
+  }
+  fs::path target = path;
+  if (target.extension() == ".partial") target.replace_extension();
+  throw UnfinishedRunError(
+      path.string() + ": the run did not finish (started " + st.text(0) +
+      ", no finished_at: it was killed, failed or is still running" + got_to +
+      "), so its tables are incomplete. Continue an experiment with `mtfsim run SCENARIO.json --resume --out " +
+      target.string() + "`, run it again, or read it as it is with --allow-partial");
+}
+
+TransitionColumns::Row column_row(const Statement& st) {
+  TransitionColumns::Row r;
+  r.user = st.int64(0);
+  r.session = st.int32(1);
+  r.step = st.int32(2);
+  r.group = st.int32(3);
+  r.time = st.real(4);
+  r.reward = static_cast<float>(st.real(8));
+  r.done = st.int64(9) != 0;
+  r.counts = read_counts(st, 10);
+  r.log_density = st.optional_real(23);
+  return r;
+}
+
+ImpressionRow impression_row(const Statement& st, const fs::path& path) {
+  ImpressionRow r;
+  r.user = st.int64(0);
+  r.session = st.int32(1);
+  r.step = st.int32(2);
+  r.group = st.int32(3);
+  r.position = st.int32(4);
+  r.item = st.int32(5);
+  r.valid = st.int64(6) != 0;
+  r.reward = static_cast<float>(st.real(7));
+  const std::vector<float> pred = st.floats(8, "impressions.pred");
+  if (pred.size() != r.pred.size())
+    throw RecordError(path.string() + ": impressions.pred holds " + std::to_string(pred.size()) +
+                      " floats, expected " + std::to_string(r.pred.size()) + " (damaged file)");
+  std::copy(pred.begin(), pred.end(), r.pred.begin());
+  return r;
+}
+
+}  // namespace
+
+bool is_run_database(const fs::path& path) {
+  try {
+    std::optional<Database> db;
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec) || fs::file_size(path, ec) == 0) return false;
+    db.emplace(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX);
+    return pragma_int(*db, "PRAGMA application_id") == kApplicationId;
+  } catch (const RecordError&) {
+    return false;
+  }
+}
+
+RunContents read_run(const fs::path& path, bool with_transitions, bool with_rows, bool allow_partial) {
+  std::optional<Database> opened;
+  const std::int64_t version = open_checked(path, opened);
+  Database& db = *opened;
+  check_finished(db, path, allow_partial);
 
   RunContents out;
   out.schema_version = static_cast<int>(version);
@@ -204,20 +294,7 @@ RunContents read_run(const fs::path& path, bool with_transitions, bool with_rows
   if (with_rows) {
     Statement st(db, "SELECT * FROM impressions ORDER BY rowid");
     while (st.step()) {
-      ImpressionRow r;
-      r.user = st.int64(0);
-      r.session = st.int32(1);
-      r.step = st.int32(2);
-      r.group = st.int32(3);
-      r.position = st.int32(4);
-      r.item = st.int32(5);
-      r.valid = st.int64(6) != 0;
-      r.reward = static_cast<float>(st.real(7));
-      const std::vector<float> pred = st.floats(8, "impressions.pred");
-      if (pred.size() != r.pred.size())
-        throw RecordError(path.string() + ": impressions.pred holds " + std::to_string(pred.size()) +
-                          " floats, expected " + std::to_string(r.pred.size()) + " (damaged file)");
-      std::copy(pred.begin(), pred.end(), r.pred.begin());
+      const ImpressionRow r = impression_row(st, path);
       out.impressions.push_back(r);
     }
   }
@@ -242,6 +319,61 @@ RunContents read_run(const fs::path& path, bool with_transitions, bool with_rows
       out.metrics.push_back(std::move(r));
     }
   }
+  return out;
+}
+
+TransitionColumns read_transition_columns(const fs::path& path, bool allow_partial) {
+  std::optional<Database> opened;
+  open_checked(path, opened);
+  Database& db = *opened;
+  check_finished(db, path, allow_partial);
+  TransitionColumns c;
+  {
+    Statement st(db, "SELECT state_dim, action_dim FROM run");
+    if (st.step()) {
+      c.state_dim = st.int32(0);
+      c.action_dim = st.int32(1);
+    }
+  }
+  if (c.state_dim <= 0 || c.action_dim <= 0)
+    throw RecordError(path.string() + ": run.state_dim and run.action_dim must be positive (damaged file)");
+  const auto S = static_cast<std::size_t>(c.state_dim), A = static_cast<std::size_t>(c.action_dim);
+  Statement st(db, "SELECT * FROM transitions ORDER BY rowid");
+  const auto take = [&](std::vector<float>& to, int col, const char* name, std::size_t n, float fill,
+                        bool may_be_empty) {
+    const std::vector<float> v = st.floats(col, name);
+    if (v.empty() && may_be_empty) {
+      to.insert(to.end(), n, fill);
+      return false;
+    }
+    if (v.size() != n)
+      throw RecordError(path.string() + ": " + name + " of transition " + std::to_string(c.size()) + " holds " +
+                        std::to_string(v.size()) + " floats, expected " + std::to_string(n) + " (damaged file)");
+    to.insert(to.end(), v.begin(), v.end());
+    return true;
+  };
+  while (st.step()) {
+    TransitionColumns::Row r = column_row(st);
+    take(c.state, 5, "transitions.state", S, 0.0f, false);
+    take(c.action, 6, "transitions.action", A, 0.0f, false);
+    take(c.next_state, 7, "transitions.next_state", S, 0.0f, true);
+    r.has_baseline = take(c.baseline, 20, "transitions.baseline", A, 0.0f, true);
+    const bool lower = take(c.lower, 21, "transitions.lower", A, -1.0f, true);
+    const bool upper = take(c.upper, 22, "transitions.upper", A, 1.0f, true);
+    r.has_bounds = lower || upper;
+    c.rows.push_back(r);
+  }
+  return c;
+}
+
+std::vector<ImpressionRow> read_impressions(const fs::path& path, bool allow_partial) {
+  std::optional<Database> opened;
+  open_checked(path, opened);
+  Database& db = *opened;
+  check_finished(db, path, allow_partial);
+  std::vector<ImpressionRow> out;
+  Statement st(db, "SELECT * FROM impressions ORDER BY rowid");
+  while (st.step()) out.push_back(impression_row(st, path));
   return out;
 }
 

@@ -93,6 +93,10 @@ class Statement {
   void bind(int i, int v) { check(sqlite3_bind_int(stmt_.get(), i, v)); }
   void bind(int i, double v) { check(sqlite3_bind_double(stmt_.get(), i, v)); }
   void bind_null(int i) { check(sqlite3_bind_null(stmt_.get(), i)); }
+  /// Bytes as a blob, bound SQLITE_STATIC: `v` must outlive the step.
+  void bind_bytes(int i, std::string_view v) {
+    check(sqlite3_bind_blob64(stmt_.get(), i, v.data(), v.size(), SQLITE_STATIC));
+  }
   /// Text is copied by SQLite (these statements are not on the hot path).
   void bind(int i, std::string_view v) {
     check(sqlite3_bind_text64(stmt_.get(), i, v.data(), v.size(), SQLITE_TRANSIENT,
@@ -150,6 +154,12 @@ class Statement {
     const int n = sqlite3_column_bytes(stmt_.get(), col);
     return p ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n))
              : std::string();
+  }
+  /// A blob (or text) column's bytes.
+  std::string bytes(int col) const {
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_.get(), col));
+    const int n = sqlite3_column_bytes(stmt_.get(), col);
+    return p ? std::string(p, static_cast<std::size_t>(n)) : std::string();
   }
   std::optional<double> optional_real(int col) const {
     if (is_null(col)) return std::nullopt;

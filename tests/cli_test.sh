@@ -138,5 +138,26 @@ fails_with "evaluate --users 1" 2 "mtfsim: evaluate: --users: expected an intege
   "$mtfsim" evaluate "$tiny" --policy baseline --users 1
 fails_with "evaluate without --policy" 2 "evaluate: missing --policy" "$mtfsim" evaluate "$tiny"
 
+# Outputs never replace what they should not: the scenario itself, a file that is
+# not a run database (unless --force), the run database a report reads.
+cp "$tiny" "$work/self.json"
+fails_with "run --out onto its own scenario" 2 "got $work/self.json, the scenario file itself" \
+  "$mtfsim" run "$work/self.json" --out "$work/self.json" --quiet
+fails_with "  even with --force" 2 "the scenario file itself" \
+  "$mtfsim" run "$work/self.json" --out "$work/self.json" --quiet --force
+check "  the scenario is intact" cmp "$tiny" "$work/self.json"
+echo "my notes" > "$work/notes.txt"
+fails_with "run --out onto a file that is not a run database" 1 "is not an mtfsim run database" \
+  "$mtfsim" run "$tiny" --out "$work/notes.txt" --quiet
+check "  the file is intact" grep -q "my notes" "$work/notes.txt"
+check "  --force replaces it" "$mtfsim" run "$tiny" --out "$work/notes.txt" --quiet --force
+check "  with a run database" test "$(sqlite3 "$work/notes.txt" 'PRAGMA application_id')" = 1297368690
+check "run --out replaces an earlier run database" "$mtfsim" run "$tiny" --out "$work/tiny.sqlite" --quiet
+fails_with "report --out onto the database it reads" 2 "the run database itself" \
+  "$mtfsim" report "$work/tiny.sqlite" --out "$work/tiny.sqlite"
+fails_with "evaluate --json onto its scenario" 2 "the scenario file itself" \
+  "$mtfsim" evaluate "$work/self.json" --policy baseline --users 10 --json "$work/self.json"
+fails_with "run --resume of a plain simulation" 2 "only an experiment" "$mtfsim" run "$tiny" --resume --quiet --no-record
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -140,8 +140,11 @@ void EvolutionStrategy::observe(std::span<const double> scores,
   if (rank_shaping_) {
     u = centred_ranks(scores);
   } else {
-    const Eigen::Map<const Eigen::VectorXd> s(scores.data(),
-                                              static_cast<Eigen::Index>(scores.size()));
+    // An owned (aligned) copy: Eigen's vectorised reductions over a Map peel
+    // according to the data's address, so their rounding would depend on where
+    // the caller's allocator put the scores (seen as a thread-count dependence).
+    const Eigen::VectorXd s = Eigen::Map<const Eigen::VectorXd>(scores.data(),
+                                                                static_cast<Eigen::Index>(scores.size()));
     const double sd = std::sqrt((s.array() - s.mean()).square().mean());
     u = sd > 0.0 ? Eigen::VectorXd((s.array() - s.mean()) / sd) : Eigen::VectorXd::Zero(s.size());
   }
@@ -164,9 +167,9 @@ void EvolutionStrategy::observe(std::span<const double> scores,
     step = static_cast<double>(lr_) * g;
   }
   theta_ += step.cast<float>();  // ascent: higher scores are better
-  const Eigen::Map<const Eigen::VectorXd> s(scores.data(),
-                                            static_cast<Eigen::Index>(scores.size()));
-  last_mean_ = s.mean();
+  const Eigen::VectorXd s = Eigen::Map<const Eigen::VectorXd>(scores.data(),
+                                                              static_cast<Eigen::Index>(scores.size()));
+  last_mean_ = s.mean();  // an owned copy, as above: the same bits wherever the scores lie
   last_max_ = s.maxCoeff();
   pending_ = false;
   ++rounds_;

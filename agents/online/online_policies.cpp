@@ -5,6 +5,7 @@
 #include <cassert>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
 
 namespace mtf::agents {
 namespace {
@@ -36,7 +37,12 @@ ResidualMlpPolicy::ResidualMlpPolicy(std::string name, PolicyPtr baseline,
                                      const ResidualNetShape& shape, std::span<const float> params,
                                      std::span<const float> centre,
                                      std::span<const float> half_width)
-    : name_(std::move(name)), baseline_(std::move(baseline)), shape_(shape) {
+    : name_(std::move(name)),
+      baseline_(std::move(baseline)),
+      shape_(shape),
+      params_(params.begin(), params.end()),
+      centre_(centre.begin(), centre.end()),
+      half_width_(half_width.begin(), half_width.end()) {
   const int S = shape.state_dim, H = shape.hidden, d = shape.action_dim;
   assert(baseline_ && baseline_->action_dim() == d);
   assert(H >= 1 && H <= ResidualNetShape::kMaxHidden);
@@ -92,6 +98,53 @@ void ResidualMlpPolicy::act(std::span<const float> state, std::span<float> actio
     a = std::clamp(a + r[static_cast<std::size_t>(k)], -1.0f, 1.0f);
   }
   deterministic_info(action, info);
+}
+
+nlohmann::json policy_to_json(const PolicyPtr& policy, const PolicyPtr& baseline) {
+  if (policy == baseline) return {{"type", "baseline"}};
+  if (const auto* f = dynamic_cast<const FixedActionPolicy*>(policy.get()))
+    return {{"type", "fixed_action"}, {"name", f->name()}, {"action", f->action()}};
+  if (const auto* r = dynamic_cast<const ResidualMlpPolicy*>(policy.get()))
+    return {{"type", "residual_mlp"}, {"name", r->name()},         {"state_dim", r->shape().state_dim},
+            {"hidden", r->shape().hidden}, {"action_dim", r->shape().action_dim}, {"scale", r->shape().scale},
+            {"params", r->params()},      {"centre", r->centre()},   {"half_width", r->half_width()}};
+  throw std::invalid_argument("policy_to_json: " + (policy ? policy->name() : std::string("null")) +
+                              " is not a policy an online learner deploys");
+}
+
+PolicyPtr policy_from_json(const nlohmann::json& j, const PolicyPtr& baseline) {
+  try {
+    const std::string type = j.at("type").get<std::string>();
+    if (type == "baseline") return baseline;
+    if (type == "fixed_action") {
+      const auto action = j.at("action").get<std::vector<float>>();
+      for (float a : action)
+        if (!(a >= -1.0f && a <= 1.0f)) throw std::invalid_argument("an action outside [-1, 1]");
+      return std::make_shared<FixedActionPolicy>(j.at("name").get<std::string>(), action);
+    }
+    if (type == "residual_mlp") {
+      ResidualNetShape shape;
+      shape.state_dim = j.at("state_dim").get<int>();
+      shape.hidden = j.at("hidden").get<int>();
+      shape.action_dim = j.at("action_dim").get<int>();
+      shape.scale = j.at("scale").get<float>();
+      const auto params = j.at("params").get<std::vector<float>>();
+      const auto centre = j.at("centre").get<std::vector<float>>();
+      const auto half_width = j.at("half_width").get<std::vector<float>>();
+      if (shape.hidden < 1 || shape.hidden > ResidualNetShape::kMaxHidden || shape.state_dim < 1 ||
+          !baseline || shape.action_dim != baseline->action_dim() ||
+          static_cast<int>(params.size()) != shape.param_count() || centre.size() != half_width.size() ||
+          (!centre.empty() && static_cast<int>(centre.size()) != shape.state_dim))
+        throw std::invalid_argument("dimensions that do not fit together");
+      return std::make_shared<ResidualMlpPolicy>(j.at("name").get<std::string>(), baseline, shape, params,
+                                                 centre, half_width);
+    }
+    throw std::invalid_argument("unknown type " + type);
+  } catch (const nlohmann::json::exception& e) {
+    throw std::invalid_argument(std::string("policy_from_json: ") + e.what());
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string("policy_from_json: ") + e.what());
+  }
 }
 
 }  // namespace mtf::agents

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -66,12 +67,26 @@ class ResidualMlpPolicy final : public Policy {
   /// The residual scale * tanh(net(s)) alone (before adding mu_bp and clipping),
   /// into `out` (size d). For tests and diagnostics.
   void residual(std::span<const float> state, std::span<float> out) const;
+  const ResidualNetShape& shape() const { return shape_; }
+  /// The constructor's arguments, as given (for saving the policy).
+  const std::vector<float>& params() const { return params_; }
+  const std::vector<float>& centre() const { return centre_; }
+  const std::vector<float>& half_width() const { return half_width_; }
 
  private:
   std::string name_;
   PolicyPtr baseline_;
   ResidualNetShape shape_;
+  std::vector<float> params_, centre_, half_width_;
   std::vector<float> w1_, b1_, w2_, b2_;  // w1_, b1_ with the state scaling folded in
 };
+
+/// A policy an online learner deploys (best()), as JSON that policy_from_json
+/// turns back into the same policy, to the bit: `baseline` itself, a
+/// FixedActionPolicy or a ResidualMlpPolicy on `baseline`. Any other policy
+/// throws std::invalid_argument.
+nlohmann::json policy_to_json(const PolicyPtr& policy, const PolicyPtr& baseline);
+/// The inverse of policy_to_json; throws std::invalid_argument on a malformed object.
+PolicyPtr policy_from_json(const nlohmann::json& j, const PolicyPtr& baseline);
 
 }  // namespace mtf::agents

@@ -43,7 +43,9 @@ std::string to_version1(const std::string& bytes) {
   };
   pos += u32();  // name
   pos += u32();  // hyperparameters
-  pos += 4 + 4 + 8 + 8 + 2 * 2 * 4;  // S, A, seed, steps, mean and std of S = 2
+  pos += 4 + 4 + 8 + 8;  // S, A, seed, steps
+  const std::size_t fitted_at = pos;  // the fitted byte (version 3), which version 1 lacks
+  pos += 1 + 2 * 2 * 4;  // fitted, mean and std of S = 2
   const std::uint32_t count = u32();
   for (std::uint32_t i = 0; i < count; ++i) {
     pos += u32();
@@ -51,6 +53,7 @@ std::string to_version1(const std::string& bytes) {
     pos += 4 * std::size_t(rows) * cols;
   }
   std::string v1 = bytes.substr(0, pos);
+  v1.erase(fitted_at, 1);
   const std::uint32_t one = 1;
   std::memcpy(v1.data() + 8, &one, 4);
   std::uint64_t h = 0xcbf29ce484222325ULL;
@@ -238,6 +241,32 @@ TEST_CASE("training resumed from a saved agent gives the bits of uninterrupted t
     CHECK(file_bytes(path) != file_bytes(path_whole));
     std::filesystem::remove(path);
     std::filesystem::remove(path_whole);
+  }
+}
+
+TEST_CASE("an agent saved before any training trains after loading as the original does") {
+  // The state normaliser is fitted on the first train()'s data: a loaded
+  // untrained agent must fit it too, not keep the unfitted one (what a resumed
+  // experiment's agents rely on: they are saved before their training stage).
+  nn::set_num_threads(1);
+  std::vector<TransitionRow> rows = bandit_rows(500, 4);
+  for (auto& r : rows)
+    for (auto* v : {&r.state, &r.next_state})
+      for (float& x : *v) x = 3.0f * x + 5.0f;  // far from mean 0, std 1
+  const Dataset data(rows);
+  for (const std::string& name : agent_names()) {
+    INFO("agent " << name);
+    auto original = make_agent(name, kTiny, 2, 2, 21);
+    const auto path = temp_path("untrained_" + name), path_original = temp_path("untrained_orig_" + name);
+    original->save(path);
+    auto loaded = load_agent(path);
+    original->train(data, 5);
+    loaded->train(data, 5);
+    original->save(path_original);
+    loaded->save(path);
+    CHECK(file_bytes(path) == file_bytes(path_original));
+    std::filesystem::remove(path);
+    std::filesystem::remove(path_original);
   }
 }
 

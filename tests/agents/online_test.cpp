@@ -351,6 +351,59 @@ TEST_CASE("the same seed gives identical proposals, another seed different ones"
   }
 }
 
+TEST_CASE("ES's update and summary do not depend on where the caller's scores lie in memory") {
+  // Vectorised reductions over a view of the caller's array would round
+  // differently with its alignment (a thread-count dependence in experiments).
+  const PolicyPtr baseline = std::make_shared<FixedActionPolicy>("baseline", std::vector<float>{0.f, 0.f});
+  // Scores like a learner's (rewards per user-day with every digit used), whose
+  // sum depends on the order of the additions.
+  std::vector<double> scores(8);
+  for (std::size_t k = 0; k < scores.size(); ++k) scores[k] = 40.0 + 15.0 * std::abs(std::sin(1000.0 * (k + 1)));
+  const auto run = [&](std::size_t offset) {
+    auto es = make_online_learner("es", {{"rank_shaping", false}}, kStateDim, 2, baseline, 4);
+    REQUIRE(es->candidates_per_round() == static_cast<int>(scores.size()));
+    (void)es->propose();
+    std::vector<double> buffer(scores.size() + 8, 0.0);
+    std::copy(scores.begin(), scores.end(), buffer.begin() + static_cast<std::ptrdiff_t>(offset));
+    const std::vector<std::int64_t> users(scores.size(), 10);
+    es->observe(std::span<const double>(buffer.data() + offset, scores.size()), users);
+    return es->describe().dump() + policy_to_json(es->best(), baseline).dump();
+  };
+  const std::string aligned = run(0);
+  for (std::size_t offset = 1; offset < 8; ++offset) {  // every position in a 64-byte line
+    CAPTURE(offset);
+    CHECK(run(offset) == aligned);
+  }
+}
+
+TEST_CASE("the online learners' deployed policies survive policy_to_json and policy_from_json bit for bit") {
+  const PolicyPtr baseline = std::make_shared<FixedActionPolicy>("baseline", std::vector<float>{0.3f, -0.1f});
+  const States states = feature_states(16, 3);
+  const Reward reward = [](std::span<const float> s, std::span<const float> a) {
+    return -std::pow(a[0] - s[0], 2) - std::pow(a[1] + 0.2f, 2);
+  };
+  for (const char* type : {"es", "bo", "grid"}) {
+    CAPTURE(type);
+    auto learner = make_online_learner(type, nlohmann::json::object(), kStateDim, 2, baseline, 7);
+    if (learner->best() == baseline)  // before any round: the baseline itself comes back
+      CHECK(policy_from_json(policy_to_json(baseline, baseline), baseline) == baseline);
+    run_rounds(*learner, 2, states, reward, 0.01, 5);
+    const PolicyPtr p = learner->best();
+    const PolicyPtr q = policy_from_json(nlohmann::json::parse(policy_to_json(p, baseline).dump()), baseline);
+    CHECK(q->name() == p->name());
+    std::vector<float> a(2), b(2);
+    Rng r1(0), r2(0);
+    for (const auto& s : states) {
+      p->act(s, a, r1, nullptr);
+      q->act(s, b, r2, nullptr);
+      CHECK(a == b);
+    }
+  }
+  CHECK_THROWS_AS(policy_from_json({{"type", "fixed_action"}, {"name", "x"}, {"action", {2.0, 0.0}}}, baseline),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(policy_from_json({{"type", "nope"}}, baseline), std::invalid_argument);
+}
+
 TEST_CASE("candidate policies are deterministic and report their own action as the baseline") {
   const PolicyPtr baseline =
       std::make_shared<FixedActionPolicy>("baseline", std::vector<float>{0.9f, -0.2f});

@@ -5,9 +5,12 @@
 
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 namespace fs = std::filesystem;
@@ -19,7 +22,8 @@ namespace {
 struct TempDir {
   fs::path path;
   explicit TempDir(const std::string& name)
-      : path(fs::temp_directory_path() / ("mtf_recorder_test_" + name)) {
+      : path(fs::temp_directory_path() /
+             ("mtf_recorder_test_" + name + "_" + std::to_string(::getpid()))) {
     fs::remove_all(path);
   }
   ~TempDir() {
@@ -375,28 +379,133 @@ TEST_CASE("an error on the writer thread surfaces from the next submit or from f
   }  // the destructor after a failure does not throw
 }
 
-TEST_CASE("a recorder destroyed without finish keeps its rows and marks the run unfinished") {
+TEST_CASE("a recorder destroyed without finish keeps its rows in .partial, marked unfinished") {
   TempDir tmp("unfinished");
   const fs::path file = tmp.path / "unfinished.sqlite";
   {
     Recorder rec(file, small_info());
+    CHECK(rec.file() == partial_path(file));
     RecordBatch b;
     b.transitions.push_back(transition(2, 0, 0, false));
     rec.submit(std::move(b));
   }
-  const RunContents run = read_run(file);
+  CHECK_FALSE(fs::exists(file));  // only a finished run lands at the path
+  // Readers refuse it, naming the file and the ways on...
+  CHECK_THROWS_WITH_AS(read_run(partial_path(file)), doctest::Contains("did not finish"), UnfinishedRunError);
+  CHECK_THROWS_WITH_AS(read_run(partial_path(file)), doctest::Contains("--allow-partial"), UnfinishedRunError);
+  CHECK_THROWS_AS(read_transition_columns(partial_path(file)), UnfinishedRunError);
+  CHECK_THROWS_AS(read_impressions(partial_path(file)), UnfinishedRunError);
+  // ...unless asked to read it as it is.
+  const RunContents run = read_run(partial_path(file), true, true, /*allow_partial=*/true);
   CHECK(run.transitions.size() == 1);
   CHECK(run.finished_at.empty());
   CHECK_FALSE(run.wall_seconds.has_value());
+  CHECK(read_transition_columns(partial_path(file), /*allow_partial=*/true).size() == 1);
 }
 
-TEST_CASE("an existing file is replaced, or kept when overwriting is off") {
+TEST_CASE("a run that does not finish leaves the earlier file at its path untouched") {
+  TempDir tmp("atomic");
+  const fs::path file = write_tiny_run(tmp.path);
+  const auto bytes = [&] {
+    std::ifstream in(file, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  const std::string before = bytes();
+  {
+    Recorder rec(file, small_info());
+    RecordBatch b;
+    for (int i = 0; i < 50; ++i) b.transitions.push_back(transition(3, 0, i, false));
+    rec.submit(std::move(b));
+  }  // destroyed without finish: a failed run
+  CHECK(bytes() == before);
+  CHECK(read_run(file).transitions.size() == 1);
+  // A finished run replaces it, and its .partial file is gone.
+  {
+    Recorder rec(file, small_info());
+    RecordBatch b;
+    for (int i = 0; i < 50; ++i) b.transitions.push_back(transition(3, 0, i, false));
+    rec.submit(std::move(b));
+    rec.finish({}, 1.0);
+  }
+  CHECK(read_run(file).transitions.size() == 50);
+  CHECK_FALSE(fs::exists(partial_path(file)));
+}
+
+TEST_CASE("an existing file is replaced only when it is a run database, or when told to") {
   TempDir tmp("overwrite");
   const fs::path file = write_tiny_run(tmp.path);
+  CHECK(is_run_database(file));
   CHECK_THROWS_WITH_AS(Recorder(file, small_info(), RecorderOptions{.overwrite = false}),
                        doctest::Contains("already exists"), RecordError);
   write_tiny_run(tmp.path);  // overwrite = true by default
   CHECK(read_run(file).transitions.size() == 1);
+
+  const fs::path notes = tmp.path / "notes.txt";
+  std::ofstream(notes) << "my notes\n";
+  CHECK_FALSE(is_run_database(notes));
+  CHECK_THROWS_WITH_AS(Recorder(notes, small_info()), doctest::Contains("is not an mtfsim run database"), RecordError);
+  CHECK_THROWS_WITH_AS(Recorder(notes, small_info()), doctest::Contains("--force"), RecordError);
+  std::ifstream in(notes);
+  std::string line;
+  std::getline(in, line);
+  CHECK(line == "my notes");  // refused before anything was touched
+  {
+    Recorder rec(notes, small_info(), RecorderOptions{.replace_any_file = true});
+    rec.finish({}, 0.0);
+  }
+  CHECK(is_run_database(notes));
+}
+
+TEST_CASE("a checkpoint survives the writer's death; resuming drops the metric rows written after it") {
+  TempDir tmp("checkpoint");
+  const fs::path file = tmp.path / "run.sqlite";
+  const auto metric = [](int i) {
+    MetricRow r;
+    r.section = "s";
+    r.subject = "x";
+    r.metric = "m" + std::to_string(i);
+    r.value = i;
+    return r;
+  };
+  {
+    Recorder rec(file, small_info());
+    RecordBatch b;
+    b.transitions.push_back(transition(1, 0, 0, false));
+    rec.submit(std::move(b));
+    rec.write_metrics({metric(0), metric(1)});
+    rec.checkpoint(Checkpoint{"first", R"({"k":1})", 2, {{"agent:a", std::string("\0\1\2", 3)}}});
+    rec.write_metrics({metric(2)});
+    rec.checkpoint(Checkpoint{"second", R"({"k":2})", 3, {{"agent:b", "bee"}}});
+    rec.write_metrics({metric(3), metric(4)});  // after the last checkpoint: dropped on resume
+  }  // killed (not finished)
+  {
+    RunInfo other = small_info();
+    other.seed = 1;
+    CHECK_THROWS_WITH_AS(Recorder(file, other, RecorderOptions{.resume = true}),
+                         doctest::Contains("another scenario or seed"), RecordError);
+  }
+  {
+    Recorder rec(file, small_info(), RecorderOptions{.resume = true});
+    REQUIRE(rec.resumed().has_value());
+    const Checkpoint& c = *rec.resumed();
+    CHECK(c.stage == "second");
+    CHECK(c.state == R"({"k":2})");
+    CHECK(c.metrics_rows == 3);
+    REQUIRE(c.blobs.size() == 2);  // a checkpoint keeps the blobs it does not replace
+    CHECK(c.blobs.at("agent:a") == std::string("\0\1\2", 3));
+    CHECK(c.blobs.at("agent:b") == "bee");
+    const RunContents mid = read_run(rec.file(), false, false, /*allow_partial=*/true);
+    REQUIRE(mid.metrics.size() == 3);
+    CHECK(mid.metrics[2].metric == "m2");
+    rec.write_metrics({metric(5)});
+    rec.finish({}, 1.0);
+  }
+  const RunContents run = read_run(file);
+  REQUIRE(run.metrics.size() == 4);
+  CHECK(run.metrics[3].metric == "m5");
+  CHECK(run.transitions.size() == 1);
+  Recorder fresh(tmp.path / "none.sqlite", small_info(), RecorderOptions{.resume = true});
+  CHECK_FALSE(fresh.resumed().has_value());  // nothing to resume: a fresh run
 }
 
 // Not run by ctest (skipped): `results_tests --no-skip -tc="*throughput*"`.
@@ -466,6 +575,29 @@ TEST_CASE("columnar transitions read back like rows, with NULL where the flags s
     CHECK(got.upper == want.upper);
     CHECK(got.log_density == want.log_density);
     check_same(got.counts, want.counts);
+  }
+  // As columns: what was submitted, with unknown baselines and bounds as 0, -1 and 1.
+  const TransitionColumns back = read_transition_columns(file);
+  REQUIRE(back.size() == rows.size());
+  CHECK(back.state_dim == 3);
+  CHECK(back.action_dim == 2);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto slice = [&](const std::vector<float>& v, std::size_t n) {
+      return std::vector<float>(v.begin() + static_cast<std::ptrdiff_t>(n * i),
+                                v.begin() + static_cast<std::ptrdiff_t>(n * (i + 1)));
+    };
+    CHECK(slice(back.state, 3) == rows[i].state);
+    CHECK(slice(back.action, 2) == rows[i].action);
+    CHECK(slice(back.next_state, 3) == rows[i].next_state);
+    CHECK(back.rows[i].has_baseline == !rows[i].baseline.empty());
+    CHECK(back.rows[i].has_bounds == !rows[i].lower.empty());
+    CHECK(back.rows[i].time == rows[i].time);
+    CHECK(back.rows[i].reward == rows[i].reward);
+    CHECK(back.rows[i].log_density == rows[i].log_density);
+    const std::vector<float> b(back.baseline.begin() + 2 * i, back.baseline.begin() + 2 * i + 2);
+    const std::vector<float> lo(back.lower.begin() + 2 * i, back.lower.begin() + 2 * i + 2);
+    CHECK(b == (rows[i].baseline.empty() ? std::vector<float>{0, 0} : rows[i].baseline));
+    CHECK(lo == (rows[i].lower.empty() ? std::vector<float>{-1, -1} : rows[i].lower));
   }
 }
 
