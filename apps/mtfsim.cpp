@@ -1,10 +1,10 @@
 // mtfsim: the testbed's command line. Thin: parses flags and calls the libraries.
 //
-//   mtfsim run SCENARIO.json [--out FILE.sqlite] [--seed N] [--threads N] [--quiet]
+//   mtfsim run SCENARIO.json [--out FILE.sqlite] [--seed N] [--threads N] [--quiet] [--resume] [--force]
 //   mtfsim bench sim [--threads N] [--record] [--scenario FILE] [--users N] [--days N]
 //                    [--agent NAME [--train-steps N]]
 //   mtfsim bench train --agent NAME [--hidden H] [--critics M] [--batch B] [--threads N]
-//   mtfsim report RUN.sqlite [--out FILE.md]
+//   mtfsim report RUN.sqlite [--out FILE.md] [--allow-partial]
 //   mtfsim regress SCENARIO.json --baseline FILE.json [--update] [--threads N]
 //   mtfsim evaluate SCENARIO.json --policy SPEC [--policy SPEC ...] [--users N] [--days D]
 //                   [--seed S] [--threads T] [--json FILE]
@@ -213,12 +213,13 @@ void kill_on_log_line(const std::string& line) {
 
 /// Runs a scenario's experiment protocol, then prints its report.
 void run_experiment_cmd(const mtf::Scenario& sc, const fs::path& path, const fs::path& out, int threads, bool quiet,
-                        bool resume, bool force) {
+                        bool resume, bool force, double checkpoint_seconds) {
   const mtf::experiments::ExperimentSpec spec = mtf::experiments::parse_experiment(sc, path.string());
   mtf::experiments::ExperimentOptions eo;
   eo.threads = threads;
   eo.resume = resume;
   eo.force = force;
+  eo.checkpoint_seconds = checkpoint_seconds;
   const auto t0 = std::chrono::steady_clock::now();
   eo.log = [t0, quiet](const std::string& line) {
     if (!quiet) {
@@ -244,7 +245,9 @@ int cmd_run(const std::vector<std::string>& args) {
       ("quiet,q", "no progress bar")
       ("no-record", "write no database (summary only)")
       ("resume", "continue the experiment killed while writing this --out (its .partial file) from its last completed stage")
-      ("force", "replace --out even when it is not a run database; discard an unfinished .partial file");
+      ("force", "replace --out even when it is not a run database; discard an unfinished .partial file")
+      ("checkpoint-every", po::value<std::string>()->default_value("300"),
+       "experiments: seconds of agent training between checkpoints, 0 .. 86400 (0: after every step)");
   const po::variables_map vm = parse_command(args, opts, "scenario", "scenario file");
   if (vm.count("help")) {
     std::cout << opts << "\nSimulates the scenario's groups for its days, prints the summary table\n"
@@ -272,7 +275,8 @@ int cmd_run(const std::vector<std::string>& args) {
     const fs::path out =
         output_file(vm.count("out") ? fs::path(vm["out"].as<std::string>()) : default_out(sc, path), "run", "out");
     refuse_input_as_output(out, path, "run", "out", "scenario file");
-    run_experiment_cmd(sc, path, out, threads, quiet, resume, force);
+    run_experiment_cmd(sc, path, out, threads, quiet, resume, force,
+                       static_cast<double>(int_flag(vm, "run", "checkpoint-every", 0, 86400)));
     return 0;
   }
   if (resume)

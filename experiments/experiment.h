@@ -124,6 +124,10 @@ struct ExperimentOptions {
   /// Replace `out` even when it is not a run database, and discard an
   /// unfinished `<out>.partial` instead of refusing to start.
   bool force = false;
+  /// During the training stage, a checkpoint (every agent's training state)
+  /// at the first training step after this many seconds since the last one;
+  /// a resumed run continues each agent's training from there, to the same bits.
+  double checkpoint_seconds = 300;
   /// One line per stage and round, for the terminal; null: silent.
   std::function<void(const std::string&)> log;
 };

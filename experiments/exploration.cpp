@@ -55,7 +55,8 @@ void run_rounds(ExperimentContext& ctx) {
                               " recorded no transitions");
       train_agent(ctx, a,
                   agents::Dataset(ctx.col.transitions, rows,
-                                  reward_function(a.reward ? &*a.reward : nullptr)));
+                                  reward_function(a.reward ? &*a.reward : nullptr)),
+                  a.steps);
       ctx.log("progressive: " + a.name + " trained after round " + std::to_string(round) + " of " +
               std::to_string(p.rounds));
       ctx.M.push_back(plain(keys::kProgressive, a.name, keys::kTransitionsAfterRound,

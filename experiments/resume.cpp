@@ -85,7 +85,7 @@ std::unique_ptr<agents::Agent> agent_from_bytes(const ExperimentContext& ctx, co
 
 }  // namespace
 
-void save_checkpoint(ExperimentContext& ctx, Done stage, int ab_replicates, bool with_agents) {
+void save_checkpoint(ExperimentContext& ctx, Done stage, int ab_replicates, bool with_agents, bool wait) {
   ctx.flush();
   json st;
   st["ab_replicates"] = ab_replicates;
@@ -123,7 +123,7 @@ void save_checkpoint(ExperimentContext& ctx, Done stage, int ab_replicates, bool
   if (with_agents)
     for (const auto& [name, agent] : ctx.agent)
       if (agent) c.blobs["agent:" + name] = agent_bytes(ctx, *agent);
-  ctx.rec.checkpoint(std::move(c));
+  ctx.rec.checkpoint(std::move(c), wait);
 }
 
 ResumePoint restore_checkpoint(ExperimentContext& ctx) {

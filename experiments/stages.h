@@ -13,11 +13,15 @@ namespace mtf::experiments {
 // training.cpp
 /// Creates every agent of the experiment block, untrained, with its own sub-seed.
 void create_agents(ExperimentContext& ctx);
-/// Trains agent `a` on `data` for its steps; a diverged training is reported
-/// (section training) and the agent marked failed.
-void train_agent(ExperimentContext& ctx, const AgentSpec& a, const agents::Dataset& data);
+/// Trains agent `a` on `data` for `steps` steps; a diverged training is
+/// reported (section training) and the agent marked failed. `progress` as for
+/// Agent::train.
+void train_agent(ExperimentContext& ctx, const AgentSpec& a, const agents::Dataset& data, std::int64_t steps,
+                 const agents::ProgressCallback& progress = {});
 /// Stage 2: trains each agent that does not explore progressively on its
-/// dataset; the training rows of every agent.
+/// dataset, for the steps it still lacks (a resumed run: Agent::steps_trained),
+/// with checkpoints every ExperimentOptions::checkpoint_seconds; the training
+/// rows of every agent.
 void train_agents(ExperimentContext& ctx);
 
 // exploration.cpp
@@ -53,7 +57,7 @@ struct ResumePoint {
 /// Saves a checkpoint after `stage` (flushing the metric rows first): the
 /// counters, the learners' policies, the offline and online figures, and with
 /// `with_agents` every agent's full training state.
-void save_checkpoint(ExperimentContext& ctx, Done stage, int ab_replicates, bool with_agents);
+void save_checkpoint(ExperimentContext& ctx, Done stage, int ab_replicates, bool with_agents, bool wait = false);
 /// For a resumed run (the recorder's checkpoint): restores the metric rows,
 /// counters, agents, and the exploration's data; returns how far it got.
 ResumePoint restore_checkpoint(ExperimentContext& ctx);

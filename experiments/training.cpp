@@ -46,10 +46,11 @@ void create_agents(ExperimentContext& ctx) {
   }
 }
 
-void train_agent(ExperimentContext& ctx, const AgentSpec& a, const agents::Dataset& data) {
+void train_agent(ExperimentContext& ctx, const AgentSpec& a, const agents::Dataset& data, std::int64_t steps,
+                 const agents::ProgressCallback& progress) {
   const auto t = Clock::now();
   try {
-    ctx.agent.at(a.name)->train(data, a.steps);
+    ctx.agent.at(a.name)->train(data, steps, progress);
   } catch (const agents::TrainingDiverged& e) {
     ctx.failed.insert(a.name);
     ctx.M.push_back(plain(keys::kTraining, a.name, keys::kDivergedAtStep,
@@ -66,12 +67,27 @@ void train_agents(ExperimentContext& ctx) {
     const bool progressive =
         std::any_of(ctx.ex.progressive.begin(), ctx.ex.progressive.end(),
                     [&](const ProgressiveSpec& p) { return p.agent == a.name; });
-    if (!progressive) {
-      train_agent(ctx, a, dataset_for(ctx, a));
+    if (!progressive && !ctx.failed.count(a.name)) {
+      // A resumed run's agent continues where its checkpoint left it.
+      const std::int64_t done = ctx.agent.at(a.name)->steps_trained();
+      auto last = Clock::now();
+      const agents::ProgressCallback checkpoint = [&](const agents::TrainProgress& p) {
+        if (p.step == p.total_steps || seconds_since(last) < ctx.opt.checkpoint_seconds) return;
+        save_checkpoint(ctx, Done::kExploration, 0, /*with_agents=*/true, /*wait=*/true);
+        ctx.log("checkpoint: " + a.name + " at step " + std::to_string(done + p.step) + " of " +
+                std::to_string(a.steps));
+        last = Clock::now();
+      };
+      train_agent(ctx, a, dataset_for(ctx, a), std::max<std::int64_t>(0, a.steps - done), checkpoint);
       ctx.log("trained " + a.name + " (" + a.type + ") on " + a.dataset + ": " +
               std::to_string(ctx.train_rows[a.name]) + " transitions, " + std::to_string(a.steps) +
               " steps, " + std::to_string(ctx.train_seconds[a.name]).substr(0, 5) + " s");
     }
+    // A resumed run's checkpoint may come after this agent's rows.
+    const bool reported = std::any_of(ctx.M.begin(), ctx.M.end(), [&](const MetricRow& r) {
+      return r.section == keys::kTraining && r.subject == a.name && r.metric == keys::kTransitions;
+    });
+    if (reported) continue;
     const agents::Agent& agent = *ctx.agent.at(a.name);
     ctx.M.push_back(plain(keys::kTraining, a.name, keys::kTransitions,
                           static_cast<double>(ctx.train_rows[a.name])));

@@ -45,6 +45,7 @@
 #include <cstring>
 #include <deque>
 #include <exception>
+#include <future>
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -310,7 +311,11 @@ std::optional<Checkpoint> open_for_resume(Database& db, const fs::path& file, co
 // ---------------------------------------------------------------------------
 
 struct Recorder::Impl {
-  using Job = std::variant<RecordBatch, std::vector<GroupRow>, std::vector<MetricRow>, Checkpoint>;
+  /// A job that only commits and then signals (Recorder::checkpoint's wait).
+  struct Barrier {
+    std::shared_ptr<std::promise<void>> done;
+  };
+  using Job = std::variant<RecordBatch, std::vector<GroupRow>, std::vector<MetricRow>, Checkpoint, Barrier>;
 
   RecorderOptions opts;
   fs::path target;  // where the finished run goes
@@ -449,6 +454,8 @@ struct Recorder::Impl {
     st.clear_bindings();
   }
 
+  void write(const Barrier&) { commit_now = true; }
+
   void write(const Checkpoint& c) {
     db->exec(kCheckpointSchemaSql);
     db->exec("DELETE FROM resume_state");
@@ -565,6 +572,7 @@ struct Recorder::Impl {
           txn.reset();
           rows_in_txn = 0;
         }
+        if (const auto* b = std::get_if<Barrier>(&job)) b->done->set_value();
         writer_cpu.store(thread_cpu_seconds() - cpu0, std::memory_order_relaxed);
       }
       if (txn) {
@@ -777,7 +785,22 @@ void Recorder::finish(const std::vector<SummaryRow>& summary, double wall_second
   }
 }
 
-void Recorder::checkpoint(Checkpoint c) { impl_->enqueue(std::move(c)); }
+void Recorder::checkpoint(Checkpoint c, bool wait) {
+  impl_->enqueue(std::move(c));
+  if (!wait) return;
+  auto done = std::make_shared<std::promise<void>>();
+  std::future<void> f = done->get_future();
+  impl_->enqueue(Impl::Barrier{done});
+  // The writer fulfils the promise after the commit; if it fails instead it
+  // clears the queue (the promise is dropped): the error surfaces here.
+  try {
+    f.get();
+  } catch (const std::future_error&) {
+    std::lock_guard lock(impl_->mutex);
+    if (impl_->error) std::rethrow_exception(impl_->error);
+    throw;
+  }
+}
 
 const std::optional<Checkpoint>& Recorder::resumed() const { return impl_->resumed; }
 

@@ -183,7 +183,8 @@ class Recorder {
   /// Queues a checkpoint: everything submitted before it is committed with it,
   /// in one transaction, so a resumed run starts from a consistent file.
   /// Rows of tables other than metrics must all come before the checkpoint.
-  void checkpoint(Checkpoint c);
+  /// With `wait`, returns once it is committed (a kill after that resumes from it).
+  void checkpoint(Checkpoint c, bool wait = false);
   /// The checkpoint this recorder resumed from (RecorderOptions::resume), with
   /// every blob; nullopt for a fresh run.
   const std::optional<Checkpoint>& resumed() const;

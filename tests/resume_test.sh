@@ -61,16 +61,17 @@ check "a second run gives the same tables" "$mtfsim" run "$scenario" --out "$wor
 check "  (identical to the first)" same_run "$work/whole.sqlite" "$work/again.sqlite"
 
 # Kill points, one per stage: inside the exploration (before any checkpoint),
-# inside training, the online learners, the offline evaluation, and the A/B test
-# (after its first replicate's checkpoint).
+# inside training (between agents, and inside TD3's training after a
+# checkpoint taken at every step), the online learners, the offline
+# evaluation, and the A/B test (after its first replicate's checkpoint).
 i=0
-for point in "exploration: days 0-0" "trained BC" "learner ES: round 1/2" "offline: BO evaluated" \
-             "A/B replicate 2/2"; do
+for point in "exploration: days 0-0" "trained BC" "checkpoint: TD3 at step 12 of 30" "learner ES: round 1/2" \
+             "offline: BO evaluated" "A/B replicate 2/2"; do
   i=$((i + 1))
   out=$work/k$i.sqlite
   cp "$work/again.sqlite" "$out"  # an earlier run at the path must survive the kill
   before=$(md5sum < "$out")
-  MTFSIM_TEST_KILL_ON="$point" "$mtfsim" run "$scenario" --out "$out" --quiet >/dev/null 2>&1
+  MTFSIM_TEST_KILL_ON="$point" "$mtfsim" run "$scenario" --out "$out" --quiet --checkpoint-every 0 >/dev/null 2>&1
   rc=$?
   check "[$point] the run was killed (SIGKILL: exit 137)" test "$rc" = 137
   check "[$point] the earlier database is untouched" test "$(md5sum < "$out")" = "$before"
