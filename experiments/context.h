@@ -80,6 +80,8 @@ struct ExperimentContext {
   std::map<std::string, double> train_seconds;
   std::map<std::string, std::int64_t> train_rows;
   std::set<std::string> failed;  ///< agents whose training diverged: reported, not deployed
+  /// Progressive exploration: the frozen copy of each agent its group explores around now.
+  std::map<std::string, std::shared_ptr<const agents::Agent>> deployed;
   /// Sessions ended by the scenario's limits, over every simulation of every stage.
   std::int64_t sessions_capped = 0;
   /// Datasets, built once per (dataset, reward variant).

@@ -29,7 +29,7 @@ ExperimentResult run_experiment(const Scenario& sc, const ExperimentSpec& ex,
   const ResumePoint rp = restore_checkpoint(ctx);
   // 1. Exploration.
   if (rp.done < Done::kExploration) {
-    explore(ctx);
+    explore(ctx, rp);
     save_checkpoint(ctx, Done::kExploration, 0, /*with_agents=*/true);
   }
   // 2. Training.

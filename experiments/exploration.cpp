@@ -25,7 +25,7 @@ PolicyPtr bounded_around(const GroupSpec& g, PolicyPtr base) {
 
 /// Runs the exploration's days; after each progressive round its agent trains
 /// on the group's data so far and, frozen as a clone, becomes the group's baseline.
-void run_rounds(ExperimentContext& ctx) {
+void run_rounds(ExperimentContext& ctx, int first_day) {
   const Scenario& sc = ctx.sc;
   RunOptions ro;
   ro.threads = ctx.opt.threads;
@@ -38,7 +38,7 @@ void run_rounds(ExperimentContext& ctx) {
   // Progressive rounds split the days; all groups advance together.
   int round_days = sc.days;
   for (const auto& p : ctx.ex.progressive) round_days = std::gcd(round_days, sc.days / p.rounds);
-  for (int day = 0; day < sc.days; day += round_days) {
+  for (int day = first_day; day < sc.days; day += round_days) {
     const RunResult r = ctx.sim.run_days(round_days, ro, &ctx.rec);
     ctx.sessions_capped += r.sessions_capped;
     ctx.log("exploration: days " + std::to_string(day) + "-" +
@@ -61,9 +61,12 @@ void run_rounds(ExperimentContext& ctx) {
               std::to_string(p.rounds));
       ctx.M.push_back(plain(keys::kProgressive, a.name, keys::kTransitionsAfterRound,
                             static_cast<double>(ctx.train_rows[a.name]), round));
-      if (day + round_days < sc.days && !ctx.failed.count(a.name))
-        ctx.sim.set_policy(g, bounded_around(sc.groups[g], ctx.agent.at(a.name)->clone()));
+      if (day + round_days < sc.days && !ctx.failed.count(a.name)) {
+        ctx.deployed[a.name] = ctx.agent.at(a.name)->clone();
+        ctx.sim.set_policy(g, bounded_around(sc.groups[g], ctx.deployed[a.name]));
+      }
     }
+    if (day + round_days < sc.days) save_checkpoint(ctx, Done::kExplorationRound, day + round_days, true);
   }
   ctx.M.push_back(plain(keys::kExploration, keys::kAll, keys::kTransitions,
                         static_cast<double>(ctx.col.transitions.size())));
@@ -126,13 +129,25 @@ void density_near_baseline(ExperimentContext& ctx) {
 
 }  // namespace
 
-void explore(ExperimentContext& ctx) {
+void explore(ExperimentContext& ctx, const ResumePoint& rp) {
   std::vector<bool> imp_groups(ctx.sc.groups.size(), false);
   if (!ctx.ex.gauc_dataset.empty())
     for (int g : ctx.dataset_groups(ctx.dataset(ctx.ex.gauc_dataset))) imp_groups[g] = true;
   ctx.sim.set_impression_groups(imp_groups);
   ctx.sim.track_user_totals(true);
-  run_rounds(ctx);
+  if (rp.done == Done::kExplorationRound) {
+    // The users as they were after the last round, exploring around the
+    // agents deployed then.
+    ctx.sim.restore_state(ctx.rec.resumed()->blobs.at("simulator"));
+    for (const auto& p : ctx.ex.progressive) {
+      const auto it = ctx.deployed.find(p.agent);
+      if (it != ctx.deployed.end()) {
+        const int g = group_index(ctx.sc, p.group);
+        ctx.sim.set_policy(g, bounded_around(ctx.sc.groups[g], it->second));
+      }
+    }
+  }
+  run_rounds(ctx, rp.explored_days);
   if (!ctx.ex.exploration_control.empty()) exploration_cost(ctx);
   density_near_baseline(ctx);
 }

@@ -36,6 +36,7 @@ namespace {
 const char* stage_name(Done d) {
   switch (d) {
     case Done::kNothing: return "nothing";
+    case Done::kExplorationRound: return "exploration days";
     case Done::kExploration: return "exploration";
     case Done::kTraining: return "training";
     case Done::kLearners: return "online learners";
@@ -46,7 +47,8 @@ const char* stage_name(Done d) {
 }
 
 Done stage_of(const std::string& name) {
-  for (Done d : {Done::kExploration, Done::kTraining, Done::kLearners, Done::kOffline, Done::kAbReplicate})
+  for (Done d : {Done::kExplorationRound, Done::kExploration, Done::kTraining, Done::kLearners, Done::kOffline,
+                 Done::kAbReplicate})
     if (name.rfind(stage_name(d), 0) == 0) return d;
   throw ExperimentError("resume: unknown checkpoint stage '" + name + "' (written by another mtfsim version?)");
 }
@@ -85,10 +87,11 @@ std::unique_ptr<agents::Agent> agent_from_bytes(const ExperimentContext& ctx, co
 
 }  // namespace
 
-void save_checkpoint(ExperimentContext& ctx, Done stage, int ab_replicates, bool with_agents, bool wait) {
+void save_checkpoint(ExperimentContext& ctx, Done stage, int count, bool with_agents, bool wait) {
   ctx.flush();
   json st;
-  st["ab_replicates"] = ab_replicates;
+  st["ab_replicates"] = stage == Done::kAbReplicate ? count : 0;
+  st["explored_days"] = stage == Done::kExplorationRound ? count : 0;
   st["sessions_capped"] = ctx.sessions_capped;
   st["failed"] = ctx.failed;
   st["train_rows"] = ctx.train_rows;
@@ -117,12 +120,16 @@ void save_checkpoint(ExperimentContext& ctx, Done stage, int ab_replicates, bool
 
   Checkpoint c;
   c.stage = stage_name(stage);
-  if (stage == Done::kAbReplicate) c.stage += " " + std::to_string(ab_replicates);
+  if (stage == Done::kAbReplicate || stage == Done::kExplorationRound) c.stage += " " + std::to_string(count);
   c.state = st.dump();
   c.metrics_rows = static_cast<std::int64_t>(ctx.M.size());
   if (with_agents)
     for (const auto& [name, agent] : ctx.agent)
       if (agent) c.blobs["agent:" + name] = agent_bytes(ctx, *agent);
+  if (stage == Done::kExplorationRound) {
+    c.blobs["simulator"] = ctx.sim.save_state();
+    for (const auto& [name, agent] : ctx.deployed) c.blobs["deployed:" + name] = agent_bytes(ctx, *agent);
+  }
   ctx.rec.checkpoint(std::move(c), wait);
 }
 
@@ -134,6 +141,7 @@ ResumePoint restore_checkpoint(ExperimentContext& ctx) {
   rp.state = json::parse(cp->state);
   const json& st = rp.state;
   rp.ab_replicates = st.at("ab_replicates").get<int>();
+  rp.explored_days = st.at("explored_days").get<int>();
 
   // Metric rows: the ones before the checkpoint, as written.
   RunContents run = read_run(ctx.rec.file(), /*with_transitions=*/false, /*with_rows=*/false,
@@ -156,6 +164,7 @@ ResumePoint restore_checkpoint(ExperimentContext& ctx) {
 
   for (const auto& [key, bytes] : cp->blobs)
     if (key.rfind("agent:", 0) == 0) ctx.agent[key.substr(6)] = agent_from_bytes(ctx, bytes);
+    else if (key.rfind("deployed:", 0) == 0) ctx.deployed[key.substr(9)] = agent_from_bytes(ctx, bytes);
 
   // The exploration's data, as it was collected.
   ctx.col.transitions = read_transition_columns(ctx.rec.file(), /*allow_partial=*/true);

@@ -24,12 +24,16 @@ void train_agent(ExperimentContext& ctx, const AgentSpec& a, const agents::Datas
 /// rows of every agent.
 void train_agents(ExperimentContext& ctx);
 
+struct ResumePoint;
+
 // exploration.cpp
 /// Stage 1: the scenario's groups for its days, progressive rounds included
 /// (their agents train after each round and become the next round's
 /// baseline); the exploration cost against the control group; the density of
 /// samples near the baseline.
-void explore(ExperimentContext& ctx);
+/// A resumed run (Done::kExplorationRound) continues after its last round:
+/// the simulator's users, the progressive groups' deployed agents.
+void explore(ExperimentContext& ctx, const ResumePoint& rp);
 
 // online_learners.cpp
 /// Stage 3: each online learner on its own users; its best policy joins the policies.
@@ -47,17 +51,21 @@ void run_ab_tests(ExperimentContext& ctx, int first_rep,
 
 // resume.cpp
 /// The stages after which the run database gets a checkpoint, in protocol order.
-enum class Done { kNothing, kExploration, kTraining, kLearners, kOffline, kAbReplicate };
+enum class Done { kNothing, kExplorationRound, kExploration, kTraining, kLearners, kOffline, kAbReplicate };
 /// What a resumed run starts from (Done::kNothing: a fresh run).
 struct ResumePoint {
   Done done = Done::kNothing;
+  int explored_days = 0;  ///< exploration days simulated (Done::kExplorationRound)
   int ab_replicates = 0;  ///< A/B replicates finished
   nlohmann::json state;   ///< the checkpoint's state (resume.cpp)
 };
 /// Saves a checkpoint after `stage` (flushing the metric rows first): the
 /// counters, the learners' policies, the offline and online figures, and with
 /// `with_agents` every agent's full training state.
-void save_checkpoint(ExperimentContext& ctx, Done stage, int ab_replicates, bool with_agents, bool wait = false);
+/// `count`: the A/B replicates (Done::kAbReplicate) or exploration days
+/// (Done::kExplorationRound, which also saves the simulator's users and the
+/// deployed agents) done.
+void save_checkpoint(ExperimentContext& ctx, Done stage, int count, bool with_agents, bool wait = false);
 /// For a resumed run (the recorder's checkpoint): restores the metric rows,
 /// counters, agents, and the exploration's data; returns how far it got.
 ResumePoint restore_checkpoint(ExperimentContext& ctx);

@@ -192,12 +192,15 @@ constexpr const char* kInsertMetric =
 // checkpoint, dropped by finish()).
 constexpr const char* kCheckpointSchemaSql = R"sql(
 CREATE TABLE IF NOT EXISTS resume_state (
-  stage TEXT NOT NULL, metrics_rows INTEGER NOT NULL, state TEXT NOT NULL
+  stage TEXT NOT NULL, metrics_rows INTEGER NOT NULL, state TEXT NOT NULL, table_rows TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS resume_blobs (name TEXT PRIMARY KEY, data BLOB NOT NULL);
 )sql";
 constexpr const char* kInsertCheckpoint =
-    "INSERT INTO resume_state(stage, metrics_rows, state) VALUES (?1, ?2, ?3)";
+    "INSERT INTO resume_state(stage, metrics_rows, state, table_rows) VALUES (?1, ?2, ?3, ?4)";
+/// The tables a run appends rows to: a resumed run drops the rows written
+/// after its checkpoint (rowids grow by one per row appended).
+constexpr const char* kRowTables[] = {"groups", "sessions", "transitions", "user_days", "impressions", "metrics"};
 constexpr const char* kInsertBlob = "INSERT OR REPLACE INTO resume_blobs(name, data) VALUES (?1, ?2)";
 constexpr const char* kInsertSummary =
     "INSERT INTO summary(grp, name, metric, value) VALUES (?1, ?2, ?3, ?4)";
@@ -296,10 +299,21 @@ std::optional<Checkpoint> open_for_resume(Database& db, const fs::path& file, co
                       "); run it as it was started, or run again without --resume (with --force to discard it)");
   std::optional<Checkpoint> cp = read_checkpoint(db);
   if (!cp) return std::nullopt;
+  nlohmann::json rows;
+  {
+    Statement st(db, "SELECT table_rows FROM resume_state");
+    if (st.step()) rows = nlohmann::json::parse(st.text(0), nullptr, /*allow_exceptions=*/false);
+  }
   Transaction txn(db);
-  Statement del(db, "DELETE FROM metrics WHERE rowid > ?1");
-  del.bind(1, cp->metrics_rows);
-  del.run();
+  for (const char* table : kRowTables) {
+    if (!rows.is_object() || !rows.contains(table) || !rows[table].is_number_integer())
+      throw RecordError(file.string() + ": cannot resume: its checkpoint does not say how many rows of " + table +
+                        " it holds (damaged file); run again without --resume");
+    const std::string sql = std::string("DELETE FROM ") + table + " WHERE rowid > ?1";
+    Statement del(db, sql.c_str());
+    del.bind(1, rows[table].get<std::int64_t>());
+    del.run();
+  }
   txn.commit();
   return cp;
 }
@@ -459,11 +473,18 @@ struct Recorder::Impl {
   void write(const Checkpoint& c) {
     db->exec(kCheckpointSchemaSql);
     db->exec("DELETE FROM resume_state");
+    nlohmann::json rows = nlohmann::json::object();
+    for (const char* table : kRowTables) {
+      const std::string sql = std::string("SELECT coalesce(max(rowid), 0) FROM ") + table;
+      rows[table] = pragma_int(*db, sql.c_str());
+    }
     {
+      const std::string table_rows = rows.dump();
       Statement st(*db, kInsertCheckpoint);
       st.bind(1, std::string_view(c.stage));
       st.bind(2, c.metrics_rows);
       st.bind(3, std::string_view(c.state));
+      st.bind(4, std::string_view(table_rows));
       st.run();
     }
     Statement st(*db, kInsertBlob);

@@ -8,9 +8,13 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <cstring>
 #include <limits>
 #include <mutex>
+#include <span>
+#include <stdexcept>
 #include <thread>
+#include <type_traits>
 
 #include "metrics/reward.h"
 #include "sim/event_queue.h"
@@ -551,6 +555,73 @@ void Simulator::set_policy(int group, PolicyPtr policy) {
                         ": the policy must produce actions of dimension " +
                         std::to_string(scenario_.action_dim()));
   policies_[group] = std::move(policy);
+}
+
+namespace {
+constexpr char kStateMagic[8] = {'M', 'T', 'F', 'S', 'T', 'A', 'T', '1'};
+
+template <typename T>
+void put(std::string& out, const T& v) {
+  static_assert(std::is_trivially_copyable_v<T>);
+  out.append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+template <typename T>
+void put_all(std::string& out, std::span<const T> v) {
+  static_assert(std::is_trivially_copyable_v<T>);
+  out.append(reinterpret_cast<const char*>(v.data()), v.size_bytes());
+}
+}  // namespace
+
+std::string Simulator::save_state() const {
+  std::string out(kStateMagic, sizeof kStateMagic);
+  put(out, static_cast<std::int64_t>(population_->size()));
+  put(out, static_cast<std::int32_t>(population_->topics()));
+  put(out, static_cast<std::int32_t>(day_));
+  put(out, static_cast<std::int32_t>(totals_day0_));
+  put(out, static_cast<std::uint8_t>(track_users_ ? 1 : 0));
+  put(out, static_cast<std::uint64_t>(user_totals_.size()));
+  put_all<UserState>(out, population_->states());
+  put_all<float>(out, population_->all_interests());
+  put_all<UserTotals>(out, user_totals_);
+  return out;
+}
+
+void Simulator::restore_state(std::string_view bytes) {
+  std::size_t pos = 0;
+  const auto take = [&](void* to, std::size_t n) {
+    if (bytes.size() - pos < n)
+      throw std::invalid_argument("Simulator::restore_state: the saved state is truncated");
+    std::memcpy(to, bytes.data() + pos, n);
+    pos += n;
+  };
+  char magic[sizeof kStateMagic];
+  take(magic, sizeof magic);
+  if (std::memcmp(magic, kStateMagic, sizeof magic) != 0)
+    throw std::invalid_argument("Simulator::restore_state: not a simulator state");
+  std::int64_t users = 0;
+  std::int32_t topics = 0, day = 0, day0 = 0;
+  std::uint8_t track = 0;
+  std::uint64_t totals = 0;
+  take(&users, sizeof users);
+  take(&topics, sizeof topics);
+  take(&day, sizeof day);
+  take(&day0, sizeof day0);
+  take(&track, sizeof track);
+  take(&totals, sizeof totals);
+  if (users != population_->size() || topics != population_->topics() || day < 0 || day > scenario_.days ||
+      (totals != 0 && totals != static_cast<std::uint64_t>(users)))
+    throw std::invalid_argument("Simulator::restore_state: the saved state is of another population (" +
+                                std::to_string(users) + " users, " + std::to_string(topics) + " topics)");
+  const std::span<UserState> states = population_->states();
+  const std::span<float> interests = population_->all_interests();
+  take(states.data(), states.size_bytes());
+  take(interests.data(), interests.size_bytes());
+  user_totals_.resize(static_cast<std::size_t>(totals));
+  take(user_totals_.data(), user_totals_.size() * sizeof(UserTotals));
+  if (pos != bytes.size()) throw std::invalid_argument("Simulator::restore_state: unexpected bytes at the end");
+  day_ = day;
+  totals_day0_ = day0;
+  track_users_ = track != 0;
 }
 
 void Simulator::track_user_totals(bool on) {

@@ -95,6 +95,15 @@ class Simulator {
   void reset_user_totals();
   const std::vector<UserTotals>& user_totals() const { return user_totals_; }
 
+  /// What the users carry from one simulated day to the next: every user's
+  /// state and interests, the per-user totals and the day counter (the
+  /// per-user streams are derived from the day, so they need no saving).
+  /// restore_state on a Simulator built from the same scenario and user seed,
+  /// with the same policies set, continues as this one would, to the bit.
+  /// Throws std::invalid_argument for bytes that do not fit this simulator.
+  std::string save_state() const;
+  void restore_state(std::string_view bytes);
+
   const Scenario& scenario() const { return scenario_; }
   const Catalogue& catalogue() const { return *catalogue_; }
   const Population& population() const { return *population_; }

@@ -60,12 +60,13 @@ check "a finished run has no checkpoint tables" \
 check "a second run gives the same tables" "$mtfsim" run "$scenario" --out "$work/again.sqlite" --quiet --threads 1
 check "  (identical to the first)" same_run "$work/whole.sqlite" "$work/again.sqlite"
 
-# Kill points, one per stage: inside the exploration (before any checkpoint),
-# inside training (between agents, and inside TD3's training after a
+# Kill points, one per stage: inside the exploration (before any checkpoint,
+# and in its second progressive round, after the first round's checkpoint of
+# the simulator's users and the deployed agent), inside training (between agents, and inside TD3's training after a
 # checkpoint taken at every step), the online learners, the offline
 # evaluation, and the A/B test (after its first replicate's checkpoint).
 i=0
-for point in "exploration: days 0-0" "trained BC" "checkpoint: TD3 at step 12 of 30" "learner ES: round 1/2" \
+for point in "exploration: days 0-0" "exploration: days 1-1" "trained BC" "checkpoint: TD3 at step 12 of 30" "learner ES: round 1/2" \
              "offline: BO evaluated" "A/B replicate 2/2"; do
   i=$((i + 1))
   out=$work/k$i.sqlite

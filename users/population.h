@@ -32,6 +32,12 @@ class Population {
     return {interests_.data() + u * topics_, static_cast<std::size_t>(topics_)};
   }
 
+  /// Every user's state and interest vector at once (Simulator::save_state).
+  std::span<UserState> states() { return states_; }
+  std::span<const UserState> states() const { return states_; }
+  std::span<float> all_interests() { return interests_; }
+  std::span<const float> all_interests() const { return interests_; }
+
   /// Draws one profile (and fills its interest vector) for user `u` from the segments.
   static UserProfile draw_profile(const std::vector<SegmentParams>& segments, int topics,
                                   std::uint64_t seed, std::int64_t u, std::span<float> interests);

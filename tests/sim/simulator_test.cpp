@@ -392,6 +392,32 @@ TEST_CASE("days run in pieces equal the days run at once; per-user totals add up
   CHECK(active_user_days == all_active);
 }
 
+TEST_CASE("a simulator restored from a saved state continues as the original does, to the bit") {
+  const Scenario s = two_group_world(2000, 3);
+  RunOptions o;
+  o.threads = 2;
+  Simulator original(s);
+  original.track_user_totals(true);
+  original.run_days(1, o, nullptr);
+  const std::string saved = original.save_state();
+  const RunResult rest = original.run_days(2, o, nullptr);
+
+  Simulator restored(s);  // a fresh process would build this one
+  restored.restore_state(saved);
+  CHECK(restored.days_done() == 1);
+  const RunResult again = restored.run_days(2, o, nullptr);
+  CHECK(again.requests == rest.requests);
+  for (int g = 0; g < rest.metrics.groups(); ++g)
+    for (int d = 0; d < 2; ++d) CHECK(same_counts(again.metrics.at(g, d).counts, rest.metrics.at(g, d).counts));
+  CHECK(restored.save_state() == original.save_state());  // every user's state and total
+
+  // Bytes that do not fit are refused.
+  Simulator other(two_group_world(1999, 3));
+  CHECK_THROWS_AS(other.restore_state(saved), std::invalid_argument);
+  CHECK_THROWS_AS(restored.restore_state(saved.substr(0, saved.size() - 1)), std::invalid_argument);
+  CHECK_THROWS_AS(restored.restore_state("not a state"), std::invalid_argument);
+}
+
 TEST_CASE("a policy replaced between days takes effect from the next day only") {
   const Scenario s = two_group_world(2000, 2);
   RunOptions o;
