@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
@@ -80,6 +81,11 @@ struct ExperimentContext {
   std::map<std::string, double> train_seconds;
   std::map<std::string, std::int64_t> train_rows;
   std::set<std::string> failed;  ///< agents whose training diverged: reported, not deployed
+  /// The online learner running now: its rounds' observations so far (JSON:
+  /// learner index, then per round the scores as bit patterns and the users)
+  /// and its users' state after the last round, for checkpoints.
+  nlohmann::json learner_rounds;
+  std::string learner_sim_state;
   /// Progressive exploration: the frozen copy of each agent its group explores around now.
   std::map<std::string, std::shared_ptr<const agents::Agent>> deployed;
   /// Sessions ended by the scenario's limits, over every simulation of every stage.

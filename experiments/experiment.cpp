@@ -41,11 +41,10 @@ ExperimentResult run_experiment(const Scenario& sc, const ExperimentSpec& ex,
   // learners' best, the agents whose training did not diverge.
   ctx.policies.emplace_back(keys::kBaseline, std::make_shared<BaselinePolicy>(sc.fusion));
   // 3. Online learners.
+  if (rp.done >= Done::kLearnerRound) restore_learner_policies(ctx, rp);
   if (rp.done < Done::kLearners) {
-    run_online_learners(ctx);
+    run_online_learners(ctx, rp);
     save_checkpoint(ctx, Done::kLearners, 0, false);
-  } else {
-    restore_learner_policies(ctx, rp);
   }
   for (const AgentSpec& a : ex.agents)
     if (!ctx.failed.count(a.name))

@@ -39,6 +39,7 @@ const char* stage_name(Done d) {
     case Done::kExplorationRound: return "exploration days";
     case Done::kExploration: return "exploration";
     case Done::kTraining: return "training";
+    case Done::kLearnerRound: return "online learner round";
     case Done::kLearners: return "online learners";
     case Done::kOffline: return "offline evaluation";
     case Done::kAbReplicate: return "A/B replicate";
@@ -47,8 +48,8 @@ const char* stage_name(Done d) {
 }
 
 Done stage_of(const std::string& name) {
-  for (Done d : {Done::kExplorationRound, Done::kExploration, Done::kTraining, Done::kLearners, Done::kOffline,
-                 Done::kAbReplicate})
+  for (Done d : {Done::kExplorationRound, Done::kExploration, Done::kTraining, Done::kLearnerRound, Done::kLearners,
+                 Done::kOffline, Done::kAbReplicate})
     if (name.rfind(stage_name(d), 0) == 0) return d;
   throw ExperimentError("resume: unknown checkpoint stage '" + name + "' (written by another mtfsim version?)");
 }
@@ -87,7 +88,7 @@ std::unique_ptr<agents::Agent> agent_from_bytes(const ExperimentContext& ctx, co
 
 }  // namespace
 
-void save_checkpoint(ExperimentContext& ctx, Done stage, int count, bool with_agents, bool wait) {
+void save_checkpoint(ExperimentContext& ctx, Done stage, int count, bool with_agents) {
   ctx.flush();
   json st;
   st["ab_replicates"] = stage == Done::kAbReplicate ? count : 0;
@@ -98,10 +99,10 @@ void save_checkpoint(ExperimentContext& ctx, Done stage, int count, bool with_ag
   json seconds = json::object();
   for (const auto& [name, s] : ctx.train_seconds) seconds[name] = bits(s);
   st["train_seconds"] = seconds;
-  if (stage >= Done::kLearners) {
+  if (stage >= Done::kLearnerRound) {
     json learners = json::array();
-    // After the baseline, one policy per learner (the agents follow them).
-    for (std::size_t i = 1; i <= ctx.ex.learners.size(); ++i)
+    // After the baseline, one policy per finished learner (the agents follow them).
+    for (std::size_t i = 1; i < ctx.policies.size() && i <= ctx.ex.learners.size(); ++i)
       learners.push_back({{"name", ctx.policies[i].first},
                           {"policy", agents::policy_to_json(ctx.policies[i].second, ctx.policies[0].second)}});
     st["learners"] = learners;
@@ -118,8 +119,11 @@ void save_checkpoint(ExperimentContext& ctx, Done stage, int count, bool with_ag
     }
   st["online"] = online;
 
+  if (stage == Done::kLearnerRound) st["learner_rounds"] = ctx.learner_rounds;
+
   Checkpoint c;
   c.stage = stage_name(stage);
+  if (stage == Done::kLearnerRound) c.blobs["learner_simulator"] = ctx.learner_sim_state;
   if (stage == Done::kAbReplicate || stage == Done::kExplorationRound) c.stage += " " + std::to_string(count);
   c.state = st.dump();
   c.metrics_rows = static_cast<std::int64_t>(ctx.M.size());
@@ -130,7 +134,7 @@ void save_checkpoint(ExperimentContext& ctx, Done stage, int count, bool with_ag
     c.blobs["simulator"] = ctx.sim.save_state();
     for (const auto& [name, agent] : ctx.deployed) c.blobs["deployed:" + name] = agent_bytes(ctx, *agent);
   }
-  ctx.rec.checkpoint(std::move(c), wait);
+  ctx.rec.checkpoint(std::move(c), /*wait=*/true);  // a kill after this returns resumes from here
 }
 
 ResumePoint restore_checkpoint(ExperimentContext& ctx) {
@@ -175,6 +179,7 @@ ResumePoint restore_checkpoint(ExperimentContext& ctx) {
 }
 
 void restore_learner_policies(ExperimentContext& ctx, const ResumePoint& rp) {
+  if (!rp.state.contains("learners")) return;
   for (const json& l : rp.state.at("learners"))
     ctx.policies.emplace_back(l.at("name").get<std::string>(),
                               agents::policy_from_json(l.at("policy"), ctx.policies[0].second));

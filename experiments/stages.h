@@ -36,8 +36,11 @@ struct ResumePoint;
 void explore(ExperimentContext& ctx, const ResumePoint& rp);
 
 // online_learners.cpp
-/// Stage 3: each online learner on its own users; its best policy joins the policies.
-void run_online_learners(ExperimentContext& ctx);
+/// Stage 3: each online learner on its own users; its best policy joins the
+/// policies. A checkpoint after every round holds the rounds' observations
+/// (a resumed learner replays them: propose and observe are deterministic)
+/// and the learner's users; a resumed run (Done::kLearnerRound) continues there.
+void run_online_learners(ExperimentContext& ctx, const ResumePoint& rp);
 
 // offline_evaluation.cpp
 /// Stage 4: weighted GAUC, Conservative-OPE, FQE and NCIS of every policy.
@@ -51,7 +54,16 @@ void run_ab_tests(ExperimentContext& ctx, int first_rep,
 
 // resume.cpp
 /// The stages after which the run database gets a checkpoint, in protocol order.
-enum class Done { kNothing, kExplorationRound, kExploration, kTraining, kLearners, kOffline, kAbReplicate };
+enum class Done {
+  kNothing,
+  kExplorationRound,
+  kExploration,
+  kTraining,
+  kLearnerRound,
+  kLearners,
+  kOffline,
+  kAbReplicate
+};
 /// What a resumed run starts from (Done::kNothing: a fresh run).
 struct ResumePoint {
   Done done = Done::kNothing;
@@ -61,16 +73,16 @@ struct ResumePoint {
 };
 /// Saves a checkpoint after `stage` (flushing the metric rows first): the
 /// counters, the learners' policies, the offline and online figures, and with
-/// `with_agents` every agent's full training state.
+/// `with_agents` every agent's full training state; returns once it is committed.
 /// `count`: the A/B replicates (Done::kAbReplicate) or exploration days
 /// (Done::kExplorationRound, which also saves the simulator's users and the
 /// deployed agents) done.
-void save_checkpoint(ExperimentContext& ctx, Done stage, int count, bool with_agents, bool wait = false);
+void save_checkpoint(ExperimentContext& ctx, Done stage, int count, bool with_agents);
 /// For a resumed run (the recorder's checkpoint): restores the metric rows,
 /// counters, agents, and the exploration's data; returns how far it got.
 ResumePoint restore_checkpoint(ExperimentContext& ctx);
-/// The online learners' policies of a checkpoint at or after Done::kLearners,
-/// appended to ctx.policies (after the baseline).
+/// The online learners' policies of a checkpoint (the learners finished by
+/// then), appended to ctx.policies (after the baseline).
 void restore_learner_policies(ExperimentContext& ctx, const ResumePoint& rp);
 
 // ground_truth.cpp

@@ -73,7 +73,7 @@ void train_agents(ExperimentContext& ctx) {
       auto last = Clock::now();
       const agents::ProgressCallback checkpoint = [&](const agents::TrainProgress& p) {
         if (p.step == p.total_steps || seconds_since(last) < ctx.opt.checkpoint_seconds) return;
-        save_checkpoint(ctx, Done::kExploration, 0, /*with_agents=*/true, /*wait=*/true);
+        save_checkpoint(ctx, Done::kExploration, 0, /*with_agents=*/true);
         ctx.log("checkpoint: " + a.name + " at step " + std::to_string(done + p.step) + " of " +
                 std::to_string(a.steps));
         last = Clock::now();
