@@ -143,6 +143,7 @@ void Dataset::build(const TransitionColumns& c, std::span<const std::size_t> sel
   lower_ = Matrix::Constant(A, N, -1.0f);
   upper_ = Matrix::Constant(A, N, 1.0f);
   has_bounds_ = Matrix::Zero(1, N);
+  has_baseline_ = Matrix::Zero(1, N);
   log_density_.assign(selection.size(), std::numeric_limits<double>::quiet_NaN());
   initial_.clear();
   any_bounds_ = false;
@@ -162,9 +163,11 @@ void Dataset::build(const TransitionColumns& c, std::span<const std::size_t> sel
         Eigen::Map<const Vector>(c.action.data() + i * A, static_cast<Eigen::Index>(A));
     reward_(0, j) = reward ? reward(t) : t.reward;
     done_(0, j) = t.done ? 1.0f : 0.0f;
-    if (t.has_baseline)
+    if (t.has_baseline) {
       baseline_.col(j) =
           Eigen::Map<const Vector>(c.baseline.data() + i * A, static_cast<Eigen::Index>(A));
+      has_baseline_(0, j) = 1.0f;
+    }
     if (t.has_bounds) {
       lower_.col(j) =
           Eigen::Map<const Vector>(c.lower.data() + i * A, static_cast<Eigen::Index>(A));

@@ -82,6 +82,13 @@ class Dataset {
   const Matrix& next_states() const { return next_state_; }
   const Matrix& dones() const { return done_; }  ///< 1 x N, 1 where the session ended
   bool has_bounds() const { return any_bounds_; }
+  /// What the behaviour policy knew at s: baseline action (A x N, 0 where
+  /// unknown) and 1 x N flags, exploration bounds (-1 and 1 where unknown).
+  const Matrix& baselines() const { return baseline_; }
+  const Matrix& baseline_known() const { return has_baseline_; }
+  const Matrix& lowers() const { return lower_; }
+  const Matrix& uppers() const { return upper_; }
+  const Matrix& bounded() const { return has_bounds_; }
   /// Fraction of transitions with a known behaviour log density.
   double log_density_coverage() const;
   const std::vector<double>& log_densities() const { return log_density_; }
@@ -100,7 +107,7 @@ class Dataset {
 
  private:
   Matrix state_, action_, reward_, next_state_, done_;
-  Matrix baseline_, lower_, upper_, has_bounds_;
+  Matrix baseline_, lower_, upper_, has_bounds_, has_baseline_;
   Matrix next_baseline_, next_lower_, next_upper_, next_has_bounds_;
   std::vector<double> log_density_;  ///< NaN when unknown
   std::vector<int> initial_;         ///< transitions with step == 0

@@ -10,7 +10,8 @@ namespace mtf::experiments::keys {
 // density (samples near the baseline), progressive, training, online_learning,
 // offline, ab_level (each arm's own values), ab (lifts against the control arm
 // per replicate), ab_cuped (CUPED-adjusted lifts), ab_summary (lifts over the
-// replicates), agreement (offline metric against online lift), run.
+// replicates), agreement (offline metric against online lift), run, curve
+// (learning curves).
 inline constexpr const char* kExploration = "exploration";
 inline constexpr const char* kExplorationLevel = "exploration_level";
 inline constexpr const char* kDensity = "density";
@@ -24,6 +25,8 @@ inline constexpr const char* kAbCuped = "ab_cuped";
 inline constexpr const char* kAbSummary = "ab_summary";
 inline constexpr const char* kAgreement = "agreement";
 inline constexpr const char* kRun = "run";
+/// An agent's learning curve (agents/curves.h): rep is the agent's steps trained.
+inline constexpr const char* kCurve = "curve";
 
 // Subjects that are not a group, policy, agent or learner name.
 inline constexpr const char* kAll = "all";
@@ -48,6 +51,11 @@ inline constexpr const char* kBestCandidateReward = "best_candidate_reward_per_u
 inline constexpr const char* kMeanCandidateReward = "mean_candidate_reward_per_user_day";
 inline constexpr const char* kUserDays = "user_days";
 inline constexpr const char* kWallSeconds = "wall_seconds";
+// Metrics of curve: "loss/<name>" for each of the agent's losses, and these.
+inline constexpr const char* kLossPrefix = "loss/";
+inline constexpr const char* kMeanQ = "mean_q";
+inline constexpr const char* kOutsideBounds = "outside_bounds";
+inline constexpr const char* kBaselineDistance = "baseline_distance";
 /// Sessions the scenario's limits ended, over every simulation of the run.
 inline constexpr const char* kSessionsCapped = "sessions_capped";
 

@@ -61,6 +61,47 @@ struct Index {
   }
 };
 
+/// Each agent's learning curve (section curve) as a table at up to nine
+/// steps, log-spaced over its recorded points (and the last).
+void learning_curves(std::ostringstream& o, const Index& ix) {
+  o << "## Learning curves\n\nAt log-spaced steps of each agent's training: the losses of that step, and its "
+       "policy on a fixed probe of its dataset: mean Q of its own action, the share of its actions outside the "
+       "logged exploration bounds, and the mean distance to the logged baseline action (docs/experiments.md). "
+       "The oracle's true value at checkpoints and a convergence verdict are not measured yet.\n\n";
+  for (const std::string& agent : ix.subjects(keys::kCurve)) {
+    std::vector<std::int64_t> steps;
+    std::vector<std::string> metrics;
+    for (const MetricRow* r : ix.rows) {
+      if (r->section != keys::kCurve || r->subject != agent || !r->rep) continue;
+      if (steps.empty() || steps.back() != *r->rep) steps.push_back(*r->rep);
+      if (std::find(metrics.begin(), metrics.end(), r->metric) == metrics.end()) metrics.push_back(r->metric);
+    }
+    if (steps.empty()) continue;
+    // Log-spaced indices into the recorded steps, the first and last included.
+    std::vector<std::size_t> shown;
+    const std::size_t n = steps.size();
+    for (int k = 0; k < 9; ++k) {
+      const std::size_t i =
+          k == 0 || n == 1 ? 0 : static_cast<std::size_t>(std::lround(std::pow(static_cast<double>(n - 1), k / 8.0)));
+      if (shown.empty() || shown.back() != std::min(i, n - 1)) shown.push_back(std::min(i, n - 1));
+    }
+    o << "### " << agent << "\n\n| step |";
+    for (const std::string& m : metrics) o << " " << m << " |";
+    o << "\n|---|";
+    for (std::size_t i = 0; i < metrics.size(); ++i) o << "---|";
+    o << "\n";
+    for (std::size_t i : shown) {
+      o << "| " << steps[i] << " |";
+      for (const std::string& m : metrics) {
+        const MetricRow* r = ix.find(keys::kCurve, agent, m, steps[i]);
+        o << " " << (r && std::isfinite(r->value) ? fmt(r->value, 4) : "n/a") << " |";
+      }
+      o << "\n";
+    }
+    o << "\n";
+  }
+}
+
 /// The paper's number for (table, column, row), parsed from "+1.39%" or 0.7836; NaN when absent.
 double paper_number(const json& paper, const char* table, const std::string& column, const std::string& row,
                     std::string* text = nullptr) {
@@ -219,6 +260,7 @@ std::string report_markdown(const RunContents& run, const ExperimentSpec& spec) 
     }
     o << "\n";
   }
+  if (ix.any(keys::kCurve)) learning_curves(o, ix);
   if (ix.any(keys::kOnlineLearning)) {
     o << "## Online learners\n\n| learner | rounds | user-days spent | first round mean reward / user-day | last round | seconds |\n|---|---|---|---|---|---|\n";
     for (const std::string& l : ix.subjects(keys::kOnlineLearning)) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "agents/curves.h"
 #include "experiments/metric_keys.h"
 #include "experiments/stages.h"
 
@@ -49,8 +50,29 @@ void create_agents(ExperimentContext& ctx) {
 void train_agent(ExperimentContext& ctx, const AgentSpec& a, const agents::Dataset& data, std::int64_t steps,
                  const agents::ProgressCallback& progress) {
   const auto t = Clock::now();
+  agents::Agent& agent = *ctx.agent.at(a.name);
+  // The learning curve: about 50 points per training of a.steps steps (a
+  // progressive round, or the training stage), at the same steps whether or
+  // not the training was resumed.
+  const agents::CurveProbe probe(data);
+  const agents::ProgressCallback with_curve = [&](const agents::TrainProgress& p) {
+    const std::int64_t done = agent.steps_trained();
+    if (agents::is_curve_step((done - 1) % std::max<std::int64_t>(1, a.steps) + 1, a.steps)) {
+      const agents::CurvePoint c = probe.measure(agent, p.losses);
+      const auto row = [&](const std::string& metric, double value) {
+        MetricRow r = plain(keys::kCurve, a.name, metric, value, probe.size());
+        r.rep = done;
+        ctx.M.push_back(std::move(r));
+      };
+      for (const auto& [loss, value] : c.losses) row(keys::kLossPrefix + loss, value);
+      row(keys::kMeanQ, c.mean_q);
+      row(keys::kOutsideBounds, c.outside_bounds);
+      row(keys::kBaselineDistance, c.baseline_distance);
+    }
+    if (progress) progress(p);
+  };
   try {
-    ctx.agent.at(a.name)->train(data, steps, progress);
+    agent.train(data, steps, with_curve);
   } catch (const agents::TrainingDiverged& e) {
     ctx.failed.insert(a.name);
     ctx.M.push_back(plain(keys::kTraining, a.name, keys::kDivergedAtStep,

@@ -10,6 +10,7 @@
 #include <iterator>
 
 #include "agents/agent.h"
+#include "agents/curves.h"
 #include "agents/integratedrl_mtf.h"
 #include "agents/nn/tensor.h"
 #include "test_problems.h"
@@ -568,4 +569,44 @@ TEST_CASE("a batched act gives, row by row, the bits and the information of act(
       }
     }
   }
+}
+
+TEST_CASE("learning curves: the probe measures what the policy does against the logged bounds and baseline") {
+  // BC on the bandit learns the mean logged action, which is the baseline
+  // (uniform noise around it): its distance to the baseline falls towards 0
+  // and its actions end inside the +-0.4 bounds. With the bounds shrunk to a
+  // point no action is inside them.
+  nn::set_num_threads(1);
+  std::vector<TransitionRow> rows = bandit_rows(2000, 31);
+  const Dataset data(rows);
+  for (auto& r : rows) r.lower = r.upper = r.baseline;
+  const Dataset pinned(rows);
+  const CurveProbe probe(data, 256), pinned_probe(pinned, 256);
+  CHECK(probe.size() == 256);
+  auto bc = make_agent("bc", kTiny, 2, 2, 3);
+  bc->train(data, 1);
+  const CurvePoint start = probe.measure(*bc, nullptr);
+  bc->train(data, 3000);
+  const CurvePoint end = probe.measure(*bc, nullptr);
+  MESSAGE("BC distance to the baseline " << start.baseline_distance << " -> " << end.baseline_distance
+                                          << ", outside the bounds " << start.outside_bounds << " -> "
+                                          << end.outside_bounds);
+  CHECK(end.step == 3001);
+  CHECK(std::isnan(end.mean_q));  // BC has no critic
+  CHECK(end.baseline_distance < 0.1);
+  CHECK(end.baseline_distance < start.baseline_distance);
+  CHECK(end.outside_bounds == 0.0);
+  CHECK(pinned_probe.measure(*bc, nullptr).outside_bounds == doctest::Approx(1.0).epsilon(0.02));
+  auto td3 = make_agent("td3", kTiny, 2, 2, 3);
+  td3->train(data, 5);
+  CHECK(std::isfinite(probe.measure(*td3, nullptr).mean_q));
+
+  // About 50 points per training, always its last step.
+  int points = 0;
+  for (int s = 1; s <= 1000; ++s) points += is_curve_step(s, 1000) ? 1 : 0;
+  CHECK(points == 50);
+  CHECK(is_curve_step(1000, 1000));
+  for (int s = 1; s <= 30; ++s) CHECK(is_curve_step(s, 30));
+  CHECK(is_curve_step(1003, 1003));
+  CHECK_FALSE(is_curve_step(1001, 1003));
 }

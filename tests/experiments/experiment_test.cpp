@@ -4,6 +4,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <tuple>
 #include <nlohmann/json.hpp>
 
 #include "experiments/experiment.h"
@@ -157,8 +159,31 @@ TEST_CASE("a tiny experiment runs every stage, writes every table, and does not 
   REQUIRE(find("training", "IRL", "steps") != nullptr);
   CHECK(find("training", "IRL", "steps")->value == 40.0);
 
+  // Learning curves: every agent, at the same steps for every metric, up to its
+  // last step, with the promised columns (BC has no critic: mean Q is NaN).
+  for (const auto& [agent, last, losses] :
+       {std::tuple{std::string("BC"), 30, 1}, std::tuple{std::string("IRL"), 40, 4}}) {
+    INFO(agent);
+    std::map<std::string, std::vector<std::int64_t>> steps;
+    for (const auto& m : run.metrics)
+      if (m.section == "curve" && m.subject == agent) {
+        REQUIRE(m.rep.has_value());
+        steps[m.metric].push_back(*m.rep);
+        if (m.metric == "outside_bounds") CHECK((m.value >= 0 && m.value <= 1));
+        if (m.metric == "baseline_distance") CHECK(m.value >= 0);
+        if (m.metric == "mean_q") CHECK(std::isnan(m.value) == (agent == "BC"));
+      }
+    CHECK(steps.size() == static_cast<std::size_t>(3 + losses));  // the losses, mean_q, outside_bounds, baseline_distance
+    for (const auto& [metric, at] : steps) {
+      CAPTURE(metric);
+      CHECK(at == steps.begin()->second);
+      CHECK(at.back() == last);
+      CHECK(std::is_sorted(at.begin(), at.end()));
+    }
+  }
+
   const std::string md = report_markdown(dir / "t1.sqlite");
-  for (const char* heading : {"## Exploration: what each group cost", "## Exploration density", "## Training",
+  for (const char* heading : {"## Exploration: what each group cost", "## Exploration density", "## Training", "## Learning curves",
                               "## Online learners", "## Offline evaluation (Table 1)", "## Online A/B test (Table 2)",
                               "## Ground truth", "## Where the testbed agrees with the paper"})
     CHECK(md.find(heading) != std::string::npos);

@@ -1,0 +1,70 @@
+// See curves.h.
+#include "agents/curves.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+namespace mtf::agents {
+
+CurveProbe::CurveProbe(const Dataset& data, int size) {
+  const int n = std::min(std::max(size, 1), data.size());
+  const int S = data.state_dim(), A = data.action_dim();
+  states_.resize(S, n);
+  baseline_.resize(A, n);
+  lower_.resize(A, n);
+  upper_.resize(A, n);
+  baseline_known_.resize(1, n);
+  bounded_.resize(1, n);
+  for (int k = 0; k < n; ++k) {
+    // Evenly spaced over the dataset: transition floor(k * N / n).
+    const Eigen::Index j = static_cast<Eigen::Index>(static_cast<std::int64_t>(k) * data.size() / n);
+    states_.col(k) = data.states().col(j);
+    baseline_.col(k) = data.baselines().col(j);
+    lower_.col(k) = data.lowers().col(j);
+    upper_.col(k) = data.uppers().col(j);
+    baseline_known_(0, k) = data.baseline_known()(0, j);
+    bounded_(0, k) = data.bounded()(0, j);
+  }
+}
+
+CurvePoint CurveProbe::measure(const Agent& agent, const Losses* losses) const {
+  CurvePoint p;
+  p.step = agent.steps_trained();
+  if (losses) p.losses = *losses;
+  Matrix actions;
+  Rng rng(static_cast<std::uint64_t>(p.step) * 0x9E3779B97F4A7C15ULL + 0x5DEECE66DULL);
+  agent.act_batch(states_, actions, rng);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  try {
+    const Matrix q = agent.q_values(states_, actions);
+    p.mean_q = static_cast<double>(q.cast<double>().mean());
+  } catch (const std::logic_error&) {
+    p.mean_q = nan;  // no critic
+  }
+  double outside = 0, bounded = 0, dist = 0, known = 0;
+  for (Eigen::Index k = 0; k < states_.cols(); ++k) {
+    if (bounded_(0, k) > 0) {
+      ++bounded;
+      const bool out = ((actions.col(k).array() < lower_.col(k).array()) ||
+                        (actions.col(k).array() > upper_.col(k).array()))
+                           .any();
+      outside += out ? 1.0 : 0.0;
+    }
+    if (baseline_known_(0, k) > 0) {
+      ++known;
+      dist += static_cast<double>((actions.col(k) - baseline_.col(k)).norm());
+    }
+  }
+  p.outside_bounds = bounded > 0 ? outside / bounded : nan;
+  p.baseline_distance = known > 0 ? dist / known : nan;
+  return p;
+}
+
+bool is_curve_step(std::int64_t step, std::int64_t steps, int points) {
+  const std::int64_t every = std::max<std::int64_t>(1, steps / std::max(1, points));
+  return step == steps || step % every == 0;
+}
+
+}  // namespace mtf::agents

@@ -1,0 +1,50 @@
+// Learning curves: what an agent's training looks like every so many steps,
+// measured on a fixed probe of its dataset, so that whether a training has
+// stopped improving can be seen (and written to the run database by the
+// experiment engine, section "curve").
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "agents/agent.h"
+#include "agents/dataset.h"
+
+namespace mtf::agents {
+
+/// One point of a training curve.
+struct CurvePoint {
+  std::int64_t step = 0;  ///< the agent's steps trained so far
+  Losses losses;          ///< of the step just taken (TrainProgress::losses)
+  /// Mean over the probe of the critics' mean Q(s, pi(s)); NaN for an agent
+  /// without critics (BC).
+  double mean_q = 0;
+  /// Share of the probe's bounded transitions where pi(s) leaves the logged
+  /// exploration bounds in some dimension; NaN when none is bounded.
+  double outside_bounds = 0;
+  /// Mean Euclidean distance between pi(s) and the logged baseline action, over
+  /// the probe's transitions whose baseline is known; NaN when none is.
+  double baseline_distance = 0;
+};
+
+/// The probe: up to `size` transitions of the dataset, evenly spaced over it
+/// (a fixed set: the curve's changes are the agent's, not the sample's).
+class CurveProbe {
+ public:
+  CurveProbe(const Dataset& data, int size = 1024);
+  int size() const { return static_cast<int>(states_.cols()); }
+  /// Measures `agent` now. Stochastic policies draw from a stream seeded by
+  /// the step, so a measurement never touches the agent's own streams.
+  CurvePoint measure(const Agent& agent, const Losses* losses) const;
+
+ private:
+  Matrix states_, baseline_, baseline_known_, lower_, upper_, bounded_;
+};
+
+/// The steps at which a training of `steps` steps records its curve: every
+/// max(1, steps / points) steps, and the last step.
+bool is_curve_step(std::int64_t step, std::int64_t steps, int points = 50);
+
+}  // namespace mtf::agents
