@@ -7,16 +7,18 @@
 
 using namespace mtf;
 
-TEST_CASE("fast_exp is within 2e-6 relative error of std::exp on [-87, 87] and 7e-7 on [-10, 10]") {
+TEST_CASE("fast_exp is within 5e-6 relative error of std::exp on [-87, 87] and 7e-7 on [-10, 10]") {
   // Bounds: rounding x / ln 2 to float costs up to |x / ln 2| * 6e-8 * ln 2 relative
-  // (6e-7 at |x| = 10, 5e-6 at 87, less in practice), plus 1e-7 from the polynomial.
+  // (6e-7 at |x| = 10, 5e-6 at 87), plus 1e-7 from the polynomial. Measured: 4e-6
+  // and 6e-7 in a build without FMA contraction (MTF_NATIVE=OFF, or clang), 1.4e-6
+  // and 3e-7 with it (GCC, -march=native); the bound must hold for both.
   double worst = 0;
   for (int i = 0; i <= 200000; ++i) {
     const float x = -87.0f + 174.0f * static_cast<float>(i) / 200000.0f;
     const double want = std::exp(static_cast<double>(x));
     worst = std::fmax(worst, std::fabs(fast_exp(x) - want) / want);
   }
-  CHECK(worst < 2e-6);
+  CHECK(worst < 5e-6);
   double near = 0;
   for (int i = 0; i <= 20000; ++i) {
     const float x = -10.0f + 20.0f * static_cast<float>(i) / 20000.0f;

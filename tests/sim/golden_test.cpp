@@ -5,9 +5,10 @@
 // To refresh it on purpose, after checking that the change is intended:
 //   MTF_UPDATE_GOLDEN=1 ./build/tests/sim_tests -tc="*golden*"
 // and commit the new file with a note on why the numbers moved. Counts are
-// compared exactly; averages to a relative 1e-9, which absorbs the rounding
-// differences between builds (FMA or not, AVX-512 or not: about 1e-10 was
-// measured) while any change of behaviour moves them by far more.
+// compared exactly; averages to a relative 1e-8, which absorbs the rounding
+// differences between builds (FMA or not, AVX-512 or not: up to 2e-9 was
+// measured, between GCC -march=native and the portable build of the asan
+// preset) while any change of behaviour moves them by far more.
 #include <doctest/doctest.h>
 
 #include <cstdlib>
@@ -44,6 +45,6 @@ TEST_CASE("the tiny scenario's summary metrics match the golden file") {
   for (const auto& [group, metrics] : want["groups"].items())
     for (const auto& [name, value] : metrics.items()) {
       INFO(group << "." << name);
-      CHECK(got["groups"][group][name].get<double>() == doctest::Approx(value.get<double>()).epsilon(1e-9));
+      CHECK(got["groups"][group][name].get<double>() == doctest::Approx(value.get<double>()).epsilon(1e-8));
     }
 }
