@@ -339,6 +339,67 @@ TEST_CASE("loading a wrong, truncated or corrupt file is a clear error") {
   CHECK_THROWS_AS(load_agent(path), AgentFileError);  // missing
 }
 
+TEST_CASE("an agent file that names an unknown agent or bad hyperparameters is an agent file error") {
+  // load_agent used to let make_agent's std::invalid_argument escape instead of
+  // its documented AgentFileError (the agent-file fuzz target, tests/fuzz/).
+  nn::set_num_threads(1);
+  auto agent = make_agent("td3", kTiny, 2, 2, 1);
+  const auto path = temp_path("bad_header_td3");
+  agent->save(path);
+  const std::string good = file_bytes(path);
+  // The file with another name and hyperparameter text, the checksum recomputed.
+  auto rewrite = [&](const std::string& name, const std::string& hp) {
+    std::size_t pos = 12;
+    auto str = [&] {
+      std::uint32_t n;
+      std::memcpy(&n, good.data() + pos, 4);
+      pos += 4 + n;
+    };
+    str();
+    str();
+    std::string out = good.substr(0, 12);
+    for (const std::string* s : {&name, &hp}) {
+      const auto n = static_cast<std::uint32_t>(s->size());
+      out.append(reinterpret_cast<const char*>(&n), 4);
+      out += *s;
+    }
+    out += good.substr(pos, good.size() - pos - 8);
+    std::uint64_t h = 0xcbf29ce484222325ULL;
+    for (const char c : out) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+    out.append(reinterpret_cast<const char*>(&h), 8);
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    f << out;
+  };
+  const std::string hp = agent->hyperparameters().dump();
+  rewrite("td3", hp);
+  CHECK(load_agent(path)->steps_trained() == 0);  // the rewriting itself keeps a good file good
+  rewrite("td4", hp);
+  CHECK_THROWS_WITH_AS(load_agent(path), doctest::Contains("unknown agent"), AgentFileError);
+  nlohmann::json bad = agent->hyperparameters();
+  bad["hidden"] = {0};
+  rewrite("td3", bad.dump());
+  CHECK_THROWS_WITH_AS(load_agent(path), doctest::Contains("td3.hidden"), AgentFileError);
+  // Widths over the size bound: refused before any network is built.
+  bad["hidden"] = {4200, 4200};
+  rewrite("td3", bad.dump());
+  CHECK_THROWS_WITH_AS(load_agent(path), doctest::Contains("at most 16777216 weights"), AgentFileError);
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("networks are bounded in size: widths that would need gigabytes are a hyperparameter error") {
+  // "hidden" (up to 65536 a layer), "critics" (up to 4096) and BCQ's
+  // "latent_dim" (up to 65536) were each in range, but together could ask for
+  // terabytes, from a scenario or an agent file.
+  CHECK_THROWS_WITH_AS(make_agent("td3", {{"hidden", {4200, 4200}}}, 32, 10, 1),
+                       doctest::Contains("td3.hidden: expected layer widths that give networks of at most 16777216 "
+                                         "weights, got [4200,4200]"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(make_agent("integratedrl_mtf", {{"hidden", {256, 256}}, {"critics", 300}}, 32, 10, 1),
+                       doctest::Contains("300 member(s)"), std::invalid_argument);
+  CHECK_THROWS_AS(make_agent("bcq", {{"hidden", {160}}, {"latent_dim", 65536}}, 32, 10, 1), std::invalid_argument);
+  CHECK_NOTHROW(make_agent("td3", {{"hidden", {1024, 1024}}}, 32, 10, 1));
+}
+
 TEST_CASE("hyperparameters: every default is overridable, unknown keys and wrong types are rejected") {
   for (const std::string& name : agent_names()) {
     auto agent = make_agent(name, {}, 3, 2, 1);
