@@ -235,6 +235,7 @@ struct Reader {
   }
   void bytes(void* p, std::size_t n) {
     if (buf.size() - pos < n) truncated();
+    if (n == 0) return;  // p may be null (an empty tensor's data), which memcpy may not get
     std::memcpy(p, buf.data() + pos, n);
     pos += n;
   }

@@ -29,6 +29,14 @@ std::string file_bytes(const std::filesystem::path& p) {
   return {std::istreambuf_iterator<char>(in), {}};
 }
 
+// An agent file's body with its FNV-1a checksum appended.
+std::string with_checksum(std::string body) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (const char c : body) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+  body.append(reinterpret_cast<const char*>(&h), 8);
+  return body;
+}
+
 // Version 1 of an agent file is version 2 without the training section: cuts
 // it out of a version 2 file of a 2-dimensional state, sets the version to 1
 // and recomputes the FNV-1a hash.
@@ -53,10 +61,7 @@ std::string to_version1(const std::string& bytes) {
   std::string v1 = bytes.substr(0, pos);
   const std::uint32_t one = 1;
   std::memcpy(v1.data() + 8, &one, 4);
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  for (const char c : v1) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
-  v1.append(reinterpret_cast<const char*>(&h), 8);
-  return v1;
+  return with_checksum(v1);
 }
 
 const nlohmann::json kTiny = {{"hidden", {16, 16}}, {"batch_size", 32}};
@@ -364,11 +369,8 @@ TEST_CASE("an agent file that names an unknown agent or bad hyperparameters is a
       out += *s;
     }
     out += good.substr(pos, good.size() - pos - 8);
-    std::uint64_t h = 0xcbf29ce484222325ULL;
-    for (const char c : out) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
-    out.append(reinterpret_cast<const char*>(&h), 8);
     std::ofstream f(path, std::ios::binary | std::ios::trunc);
-    f << out;
+    f << with_checksum(out);
   };
   const std::string hp = agent->hyperparameters().dump();
   rewrite("td3", hp);
@@ -383,6 +385,44 @@ TEST_CASE("an agent file that names an unknown agent or bad hyperparameters is a
   bad["hidden"] = {4200, 4200};
   rewrite("td3", bad.dump());
   CHECK_THROWS_WITH_AS(load_agent(path), doctest::Contains("at most 16777216 weights"), AgentFileError);
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("an empty tensor in an agent file is a shape error") {
+  // Reading an empty tensor used to pass its matrix's null data pointer to memcpy
+  // (undefined behaviour even for zero bytes; UBSan reports it in the sanitize
+  // preset's build and in the agent-file fuzz target, tests/fuzz/).
+  nn::set_num_threads(1);
+  auto agent = make_agent("td3", kTiny, 2, 2, 1);
+  const auto path = temp_path("empty_tensor_td3");
+  agent->save(path);
+  const std::string good = file_bytes(path);
+  std::size_t pos = 12;
+  auto u32 = [&] {
+    std::uint32_t v;
+    std::memcpy(&v, good.data() + pos, 4);
+    pos += 4;
+    return v;
+  };
+  pos += u32();  // name
+  pos += u32();  // hyperparameters
+  pos += 4 + 4 + 8 + 8 + 2 * 2 * 4;  // S, A, seed, steps, mean and std of S = 2
+  (void)u32();   // tensor count
+  pos += u32();  // the first tensor's name
+  const std::size_t shape = pos;
+  const std::uint32_t rows = u32(), cols = u32();
+  // The first tensor as 0 x cols, without its values.
+  std::string body = good.substr(0, shape);
+  const std::int32_t zero = 0;
+  body.append(reinterpret_cast<const char*>(&zero), 4);
+  body.append(good, shape + 4, 4);
+  const std::size_t rest = shape + 8 + 4 * std::size_t(rows) * cols;
+  body += good.substr(rest, good.size() - rest - 8);
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << with_checksum(body);
+  }
+  CHECK_THROWS_WITH_AS(load_agent(path), doctest::Contains("parameter tensor 0 is \"actor.w0\" 0x2"), AgentFileError);
   std::filesystem::remove(path);
 }
 
