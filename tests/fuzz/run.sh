@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Runs every fuzz target of a fuzz build for a bounded time (docs/fuzzing.md):
 #
-#   tests/fuzz/run.sh BUILD_DIR [SECONDS]      (SECONDS per target, default 60)
+#   tests/fuzz/run.sh BUILD_DIR [SECONDS [RUNS]]
+#
+# SECONDS per target (default 60); RUNS, when given, also stops each target
+# after that many inputs (a long run: `tests/fuzz/run.sh build-fuzz 7200 1000000`).
+# FUZZ_TARGETS="scenario run_db" runs only those targets (default: all four).
 #
 # BUILD_DIR is a build configured with -DMTF_FUZZ=ON (clang) and built with
 # `--target mtf_fuzz`. Each target starts from a copy of its seed corpus in a
@@ -13,15 +17,16 @@
 # and the scratch folder is kept.
 set -euo pipefail
 
-if [ $# -lt 1 ] || [ $# -gt 2 ]; then
-  echo "usage: $0 BUILD_DIR [SECONDS]" >&2
+if [ $# -lt 1 ] || [ $# -gt 3 ]; then
+  echo "usage: $0 BUILD_DIR [SECONDS [RUNS]]" >&2
   exit 2
 fi
 build=$(cd "$1" && pwd)
 seconds=${2:-60}
+runs=${3:+-runs=$3}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 bin=$build/fuzz
-targets="scenario experiment agent_file run_db"
+targets=${FUZZ_TARGETS:-scenario experiment agent_file run_db}
 for t in $targets; do
   [ -x "$bin/fuzz_$t" ] || { echo "fuzz: $bin/fuzz_$t missing: configure with -DMTF_FUZZ=ON and build --target mtf_fuzz" >&2; exit 2; }
 done
@@ -61,11 +66,13 @@ for t in $targets; do
   dict=""
   case $t in scenario|experiment) dict="-dict=$src/tests/fuzz/json.dict" ;; esac
   mkdir -p "$work/artifacts/$t"
-  echo "fuzz: $t for $seconds s"
+  echo "fuzz: $t for $seconds s${runs:+ or ${runs#-runs=} inputs}"
   rc=0
-  "$bin/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -detect_leaks=1 \
+  start=$(date +%s)
+  "$bin/fuzz_$t" -max_total_time="$seconds" $runs -timeout=10 -rss_limit_mb=2048 -detect_leaks=1 \
     -print_final_stats=1 -artifact_prefix="$work/artifacts/$t/" $dict "$corpus/$t" \
     >"$work/$t.log" 2>&1 || rc=$?
+  echo "  wall: $(( $(date +%s) - start )) s"
   grep -E "^(#[0-9]+.*DONE|stat::number_of_executed_units|stat::peak_rss_mb)" "$work/$t.log" | sed "s/^/  /" || true
   if [ "$rc" != 0 ]; then
     keep=1
