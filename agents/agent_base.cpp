@@ -79,6 +79,22 @@ nn::MlpSpec AgentBase::spec(int input, int output, int members) const {
   s.activation = hp_.choice("activation", {"relu", "tanh"}) == "relu" ? nn::Activation::kRelu : nn::Activation::kTanh;
   s.layer_norm = hp_.flag("layer_norm");
   s.init = hp_.choice("init", {"fan_in", "orthogonal"}) == "fan_in" ? nn::Init::kFanIn : nn::Init::kOrthogonal;
+  // Every network of an agent is specified here, so this bound keeps widths (from
+  // a scenario or an agent file) from asking for more memory than a machine has:
+  // a network and its targets and optimiser moments take about 20 bytes a weight.
+  double weights = 0;
+  double in = input;
+  for (const int h : s.hidden) {
+    weights += (in + 1) * h;
+    in = h;
+  }
+  weights = (weights + (in + 1) * output) * members;
+  if (weights > kMaxNetworkWeights)
+    throw std::invalid_argument(name_ + ".hidden: expected layer widths that give networks of at most " +
+                                std::to_string(kMaxNetworkWeights) + " weights, got " +
+                                hp_.resolved().at("hidden").dump() + " (" + std::to_string(input) + " inputs, " +
+                                std::to_string(output) + " outputs, " + std::to_string(members) + " member(s): " +
+                                std::to_string(static_cast<long long>(weights)) + " weights)");
   return s;
 }
 
@@ -223,6 +239,7 @@ struct Reader {
   }
   void bytes(void* p, std::size_t n) {
     if (buf.size() - pos < n) truncated();
+    if (n == 0) return;  // p may be null (an empty tensor's data), which memcpy may not get
     std::memcpy(p, buf.data() + pos, n);
     pos += n;
   }
@@ -458,7 +475,13 @@ std::unique_ptr<Agent> load_agent(const std::filesystem::path& path) {
   } catch (const nlohmann::json::exception& e) {
     throw AgentFileError(p + ": corrupt hyperparameters: " + e.what());
   }
-  std::unique_ptr<Agent> agent = make_agent(name, hp, S, A, seed);
+  std::unique_ptr<Agent> agent;
+  try {
+    agent = make_agent(name, hp, S, A, seed);
+  } catch (const std::invalid_argument& e) {
+    // An unknown agent, or hyperparameters this build does not accept.
+    throw AgentFileError(p + ": cannot build the agent the file describes: " + e.what());
+  }
   static_cast<AgentBase*>(agent.get())->restore(norm, fitted, steps, tensors, training ? &*training : nullptr, p);
   return agent;
 }

@@ -101,7 +101,11 @@ class AgentBase : public Agent {
   /// Everything else training changes (saved in the file's training section).
   virtual TrainingState training_state() = 0;
 
+  /// Most weights (and biases) of one network, members included: 2^24, 64 MiB of floats.
+  static constexpr long long kMaxNetworkWeights = 1LL << 24;
   /// An MlpSpec from the shared hyperparameters (hidden, activation, layer_norm, init).
+  /// Throws std::invalid_argument when the network would hold more than
+  /// kMaxNetworkWeights weights.
   nn::MlpSpec spec(int input, int output, int members = 1) const;
 
   std::string name_;

@@ -35,6 +35,10 @@ Bcq::Bcq(const nlohmann::json& hp, int S, int A, std::uint64_t seed)
   int latent = hp_.integer("latent_dim", 0, 1 << 16);
   if (latent == 0) latent = 2 * A;
   const nn::MlpSpec base = spec(S + A, A);
+  // The VAE's encoder and decoder have the widths of `base` around the latent:
+  // checked against the size bound as the other networks are.
+  (void)spec(S + A, 2 * latent);
+  (void)spec(S + latent, A);
   vae_ = nn::ConditionalVae(S, A, latent, base.hidden, base.activation, init_rng_);
   pert_ = nn::Perturbation(spec(S + A, A), rho, init_rng_);
   target_pert_ = pert_;

@@ -307,6 +307,13 @@ Value parse(const std::string& text, const Source& source) {
                   what.substr(reason + 2));
     }
     source.fail(source.name + ": invalid JSON: " + what);
+  } catch (const Value::out_of_range& e) {
+    // A number beyond a double's range ("1e400"): nlohmann's text names the
+    // number, not its place; keep that.
+    const std::string what = e.what();
+    const auto number = what.find("number overflow");
+    source.fail(source.name + ": invalid JSON: " +
+                (number != std::string::npos ? what.substr(number) + " (beyond the range of a double)" : what));
   }
 }
 

@@ -270,7 +270,10 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin, bo
     e.ab = ab;
   }
   if (const Node paper = top.at("paper"); !paper.missing()) {
-    (void)Obj(paper, {"source", "offline", "online", "notes"});
+    const Obj p(paper, {"source", "offline", "online", "notes"});
+    // The report prints these as text.
+    if (const Node n = p.at("source"); !n.missing()) (void)n.string();
+    if (const Node n = p.at("notes"); !n.missing()) (void)n.string();
     e.paper = nlohmann::json(*paper.value);
   }
   if ((!e.agents.empty() || !e.ope.dataset.empty() || !e.gauc_dataset.empty()) && !s.record.transitions)

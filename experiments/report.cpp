@@ -33,6 +33,33 @@ std::string pct(double x, int digits = 2) {
   std::snprintf(b, sizeof b, "%+.*f%%", digits, 100 * x);
   return b;
 }
+/// An optional figure (an interval's end), NaN (shown as n/a) when absent.
+double or_nan(const std::optional<double>& x) { return x.value_or(std::nan("")); }
+/// The value of a figure, NaN when the row is absent.
+double value_of(const MetricRow* r) { return r ? r->value : std::nan(""); }
+
+// A figure's details: the JSON object its stage wrote. A run database is a
+// user's file: an empty, damaged or differently typed column gives an empty
+// object or a missing field, which the report shows as n/a.
+json details_of(const MetricRow* r) {
+  if (!r || r->details.empty()) return json::object();
+  json d = json::parse(r->details, nullptr, /*allow_exceptions=*/false);
+  return d.is_object() ? d : json::object();
+}
+std::string detail_text(const json& d, const char* key) {
+  const auto it = d.find(key);
+  return it != d.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+double detail_number(const json& d, const char* key, double otherwise = std::nan("")) {
+  const auto it = d.find(key);
+  return it != d.end() && it->is_number() ? it->get<double>() : otherwise;
+}
+/// A detail as JSON text (numbers as written), "n/a" when missing.
+std::string detail_shown(const json& d, const char* key) {
+  const auto it = d.find(key);
+  return it != d.end() ? it->dump() : std::string("n/a");
+}
+
 std::string marks(const std::optional<double>& p) {
   if (!p) return "";
   return *p < 0.01 ? "**" : *p < 0.05 ? "*" : "";
@@ -194,7 +221,8 @@ std::string report_markdown(const RunContents& run, const ExperimentSpec& spec) 
   const Index ix(run.metrics);
   const json& paper = spec.paper;
   const std::string primary = spec.ab ? spec.ab->primary : std::string();
-  const std::string source = paper.value("source", std::string("the paper"));
+  const std::string source = paper.is_object() && !detail_text(paper, "source").empty() ? detail_text(paper, "source")
+                                                                                       : std::string("the paper");
   std::ostringstream o;
   o << "# " << run.info.scenario_name << ": experiment report\n\n";
   if (run.finished_at.empty())
@@ -240,10 +268,10 @@ std::string report_markdown(const RunContents& run, const ExperimentSpec& spec) 
     const MetricRow* l2 = ix.find(keys::kDensity, keys::kRatio, keys::kLog2Analytic);
     o << "## Exploration density near the baseline (seed 000 section 4.5.2)\n\n";
     if (g && u && m && a && l2) {
-      const json d = json::parse(g->details);
-      o << "Share of exploration actions within +-" << d[keys::detail::kRadius] << " of the baseline action in every one of the "
-        << d[keys::detail::kDims] << " dimensions (at the mean recorded baseline action; 10^6 draws each): Gaussian sigma "
-        << d[keys::detail::kSigma] << " " << fmt(g->value, 5) << ", bounded uniform +-" << d[keys::detail::kBound] << " " << fmt(u->value, 5)
+      const json d = details_of(g);
+      o << "Share of exploration actions within +-" << detail_shown(d, keys::detail::kRadius) << " of the baseline action in every one of the "
+        << detail_shown(d, keys::detail::kDims) << " dimensions (at the mean recorded baseline action; 10^6 draws each): Gaussian sigma "
+        << detail_shown(d, keys::detail::kSigma) << " " << fmt(g->value, 5) << ", bounded uniform +-" << detail_shown(d, keys::detail::kBound) << " " << fmt(u->value, 5)
         << ". Ratio measured " << fmt(m->value, 1) << ", analytic " << fmt(a->value, 1) << " = 2^" << fmt(l2->value, 2)
         << "; the paper states about 2^10.\n\n";
     }
@@ -252,10 +280,10 @@ std::string report_markdown(const RunContents& run, const ExperimentSpec& spec) 
     o << "## Training\n\n| agent | type | dataset | transitions | steps | seconds |\n|---|---|---|---|---|---|\n";
     for (const std::string& a : ix.subjects(keys::kTraining)) {
       const MetricRow* s = ix.find(keys::kTraining, a, keys::kSeconds);
-      const json d = s && !s->details.empty() ? json::parse(s->details) : json::object();
-      o << "| " << a << " | " << d.value(keys::detail::kType, "") << " | " << d.value(keys::detail::kDataset, "") << " | "
-        << fmt(ix.find(keys::kTraining, a, keys::kTransitions)->value, 0) << " | "
-        << fmt(ix.find(keys::kTraining, a, keys::kSteps)->value, 0) << " | "
+      const json d = details_of(s);
+      o << "| " << a << " | " << detail_text(d, keys::detail::kType) << " | " << detail_text(d, keys::detail::kDataset) << " | "
+        << fmt(value_of(ix.find(keys::kTraining, a, keys::kTransitions)), 0) << " | "
+        << fmt(value_of(ix.find(keys::kTraining, a, keys::kSteps)), 0) << " | "
         << (s ? fmt(s->value, 1) : "n/a") << " |\n";
     }
     o << "\n";
@@ -356,10 +384,10 @@ std::string report_markdown(const RunContents& run, const ExperimentSpec& spec) 
         if (arm == control) {
           o << "control";
         } else if (l) {
-          o << pct(l->value) << marks(l->p_value) << " [" << pct(*l->ci_low) << ", " << pct(*l->ci_high) << "]";
+          o << pct(l->value) << marks(l->p_value) << " [" << pct(or_nan(l->ci_low)) << ", " << pct(or_nan(l->ci_high)) << "]";
           if (s) {
-            const json d = json::parse(s->details);
-            o << "; " << pct(s->value) << " (" << fmt(100 * d.value(keys::detail::kSd, std::nan("")), 2) << ")";
+            const json d = details_of(s);
+            o << "; " << pct(s->value) << " (" << fmt(100 * detail_number(d, keys::detail::kSd), 2) << ")";
           }
         } else {
           o << "n/a";
@@ -384,9 +412,9 @@ std::string report_markdown(const RunContents& run, const ExperimentSpec& spec) 
          "reduction |\n|---|---|---|\n";
     for (const MetricRow* r : ix.rows) {
       if (r->section != keys::kAbCuped || r->rep != 0 || r->metric != primary) continue;
-      const json d = r->details.empty() ? json::object() : json::parse(r->details);
+      const json d = details_of(r);
       o << "| " << r->subject << " | " << pct(r->value) << marks(r->p_value) << " ["
-        << pct(*r->ci_low) << ", " << pct(*r->ci_high) << "] | " << fmt(100 * d.value(keys::detail::kVarianceReduction, std::nan("")), 1)
+        << pct(or_nan(r->ci_low)) << ", " << pct(or_nan(r->ci_high)) << "] | " << fmt(100 * detail_number(d, keys::detail::kVarianceReduction), 1)
         << "% |\n";
     }
     o << "\n";
@@ -427,8 +455,8 @@ std::string report_markdown(const RunContents& run, const ExperimentSpec& spec) 
          "is known.\n\n| offline metric | online metric | Kendall tau | policies |\n|---|---|---|---|\n";
     for (const MetricRow* r : ix.rows)
       if (r->section == keys::kAgreement) {
-        const json d = r->details.empty() ? json::object() : json::parse(r->details);
-        o << "| " << r->subject << " | " << r->metric << " | " << fmt(r->value, 2) << " | " << d.value(keys::detail::kPolicies, "")
+        const json d = details_of(r);
+        o << "| " << r->subject << " | " << r->metric << " | " << fmt(r->value, 2) << " | " << detail_text(d, keys::detail::kPolicies)
           << " |\n";
       }
     o << "\n";
@@ -438,7 +466,8 @@ std::string report_markdown(const RunContents& run, const ExperimentSpec& spec) 
     for (const auto& a : agreement) o << a;
     o << "\nThe simulator is not tuned toward the papers' numbers: these orderings are what its mechanisms give.\n\n";
   }
-  if (paper.contains("notes")) o << "## Notes\n\n" << paper["notes"].get<std::string>() << "\n";
+  if (const std::string notes = paper.is_object() ? detail_text(paper, "notes") : ""; !notes.empty())
+    o << "## Notes\n\n" << notes << "\n";
   return o.str();
 }
 
@@ -456,8 +485,7 @@ std::vector<Tracked> tracked_figures(const RunContents& run) {
       // is wide enough for that, narrow enough to catch a broken agent.
       half = std::max(0.05 * std::fabs(r.value), r.metric == keys::kWeightedGauc ? 0.015 : 0.1);
     } else if (r.section == keys::kAbSummary) {
-      const json d = r.details.empty() ? json::object() : json::parse(r.details);
-      const double sd = d.value(keys::detail::kSd, 0.0);
+      const double sd = detail_number(details_of(&r), keys::detail::kSd, 0.0);
       half = std::max({0.02, 3.0 * (std::isfinite(sd) ? sd : 0.0)});
     } else if (r.section == keys::kAb && r.rep == 0 && r.ci_low && r.ci_high) {
       half = std::max(0.02, 1.5 * (*r.ci_high - *r.ci_low) / 2);
@@ -500,8 +528,9 @@ std::vector<BandCheck> check_baseline(const std::filesystem::path& file, const R
   for (auto it = doc["figures"].begin(); it != doc["figures"].end(); ++it) {
     BandCheck c;
     c.key = it.key();
-    if (!it.value().contains("lo") || !it.value().contains("hi"))
-      throw std::runtime_error(file.string() + ": figures." + it.key() + " needs lo and hi");
+    if (!it.value().is_object() || !it.value().contains("lo") || !it.value().contains("hi") ||
+        !it.value()["lo"].is_number() || !it.value()["hi"].is_number())
+      throw std::runtime_error(file.string() + ": figures." + it.key() + " needs lo and hi (numbers)");
     c.lo = it.value()["lo"].get<double>();
     c.hi = it.value()["hi"].get<double>();
     const auto n = now.find(c.key);

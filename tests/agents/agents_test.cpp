@@ -30,6 +30,14 @@ std::string file_bytes(const std::filesystem::path& p) {
   return {std::istreambuf_iterator<char>(in), {}};
 }
 
+// An agent file's body with its FNV-1a checksum appended.
+std::string with_checksum(std::string body) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (const char c : body) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+  body.append(reinterpret_cast<const char*>(&h), 8);
+  return body;
+}
+
 // Version 1 of an agent file is version 2 without the training section: cuts
 // it out of a version 2 file of a 2-dimensional state, sets the version to 1
 // and recomputes the FNV-1a hash.
@@ -57,10 +65,7 @@ std::string to_version1(const std::string& bytes) {
   v1.erase(fitted_at, 1);
   const std::uint32_t one = 1;
   std::memcpy(v1.data() + 8, &one, 4);
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  for (const char c : v1) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
-  v1.append(reinterpret_cast<const char*>(&h), 8);
-  return v1;
+  return with_checksum(v1);
 }
 
 const nlohmann::json kTiny = {{"hidden", {16, 16}}, {"batch_size", 32}};
@@ -367,6 +372,102 @@ TEST_CASE("loading a wrong, truncated or corrupt file is a clear error") {
   CHECK_THROWS_WITH_AS(load_agent(path), doctest::Contains("format version 99"), AgentFileError);
   std::filesystem::remove(path);
   CHECK_THROWS_AS(load_agent(path), AgentFileError);  // missing
+}
+
+TEST_CASE("an agent file that names an unknown agent or bad hyperparameters is an agent file error") {
+  // load_agent used to let make_agent's std::invalid_argument escape instead of
+  // its documented AgentFileError (the agent-file fuzz target, tests/fuzz/).
+  nn::set_num_threads(1);
+  auto agent = make_agent("td3", kTiny, 2, 2, 1);
+  const auto path = temp_path("bad_header_td3");
+  agent->save(path);
+  const std::string good = file_bytes(path);
+  // The file with another name and hyperparameter text, the checksum recomputed.
+  auto rewrite = [&](const std::string& name, const std::string& hp) {
+    std::size_t pos = 12;
+    auto str = [&] {
+      std::uint32_t n;
+      std::memcpy(&n, good.data() + pos, 4);
+      pos += 4 + n;
+    };
+    str();
+    str();
+    std::string out = good.substr(0, 12);
+    for (const std::string* s : {&name, &hp}) {
+      const auto n = static_cast<std::uint32_t>(s->size());
+      out.append(reinterpret_cast<const char*>(&n), 4);
+      out += *s;
+    }
+    out += good.substr(pos, good.size() - pos - 8);
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    f << with_checksum(out);
+  };
+  const std::string hp = agent->hyperparameters().dump();
+  rewrite("td3", hp);
+  CHECK(load_agent(path)->steps_trained() == 0);  // the rewriting itself keeps a good file good
+  rewrite("td4", hp);
+  CHECK_THROWS_WITH_AS(load_agent(path), doctest::Contains("unknown agent"), AgentFileError);
+  nlohmann::json bad = agent->hyperparameters();
+  bad["hidden"] = {0};
+  rewrite("td3", bad.dump());
+  CHECK_THROWS_WITH_AS(load_agent(path), doctest::Contains("td3.hidden"), AgentFileError);
+  // Widths over the size bound: refused before any network is built.
+  bad["hidden"] = {4200, 4200};
+  rewrite("td3", bad.dump());
+  CHECK_THROWS_WITH_AS(load_agent(path), doctest::Contains("at most 16777216 weights"), AgentFileError);
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("an empty tensor in an agent file is a shape error") {
+  // Reading an empty tensor used to pass its matrix's null data pointer to memcpy
+  // (undefined behaviour even for zero bytes; UBSan reports it in the sanitize
+  // preset's build and in the agent-file fuzz target, tests/fuzz/).
+  nn::set_num_threads(1);
+  auto agent = make_agent("td3", kTiny, 2, 2, 1);
+  const auto path = temp_path("empty_tensor_td3");
+  agent->save(path);
+  const std::string good = file_bytes(path);
+  std::size_t pos = 12;
+  auto u32 = [&] {
+    std::uint32_t v;
+    std::memcpy(&v, good.data() + pos, 4);
+    pos += 4;
+    return v;
+  };
+  pos += u32();  // name
+  pos += u32();  // hyperparameters
+  pos += 4 + 4 + 8 + 8 + 2 * 2 * 4;  // S, A, seed, steps, mean and std of S = 2
+  (void)u32();   // tensor count
+  pos += u32();  // the first tensor's name
+  const std::size_t shape = pos;
+  const std::uint32_t rows = u32(), cols = u32();
+  // The first tensor as 0 x cols, without its values.
+  std::string body = good.substr(0, shape);
+  const std::int32_t zero = 0;
+  body.append(reinterpret_cast<const char*>(&zero), 4);
+  body.append(good, shape + 4, 4);
+  const std::size_t rest = shape + 8 + 4 * std::size_t(rows) * cols;
+  body += good.substr(rest, good.size() - rest - 8);
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << with_checksum(body);
+  }
+  CHECK_THROWS_WITH_AS(load_agent(path), doctest::Contains("parameter tensor 0 is \"actor.w0\" 0x2"), AgentFileError);
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("networks are bounded in size: widths that would need gigabytes are a hyperparameter error") {
+  // "hidden" (up to 65536 a layer), "critics" (up to 4096) and BCQ's
+  // "latent_dim" (up to 65536) were each in range, but together could ask for
+  // terabytes, from a scenario or an agent file.
+  CHECK_THROWS_WITH_AS(make_agent("td3", {{"hidden", {4200, 4200}}}, 32, 10, 1),
+                       doctest::Contains("td3.hidden: expected layer widths that give networks of at most 16777216 "
+                                         "weights, got [4200,4200]"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(make_agent("integratedrl_mtf", {{"hidden", {256, 256}}, {"critics", 300}}, 32, 10, 1),
+                       doctest::Contains("300 member(s)"), std::invalid_argument);
+  CHECK_THROWS_AS(make_agent("bcq", {{"hidden", {160}}, {"latent_dim", 65536}}, 32, 10, 1), std::invalid_argument);
+  CHECK_NOTHROW(make_agent("td3", {{"hidden", {1024, 1024}}}, 32, 10, 1));
 }
 
 TEST_CASE("hyperparameters: every default is overridable, unknown keys and wrong types are rejected") {

@@ -111,6 +111,11 @@ TEST_CASE("a duplicated key and a syntax error are reported with their place") {
         "t.json: a[0].b: expected each key once per object, got \"b\" a second time");
   const std::string syntax = error_of([&] { parse("{\"a\": }", src); });
   CHECK(syntax.rfind("t.json: line 1, column 7: invalid JSON: ", 0) == 0);
+  // A number too large for a double used to escape as nlohmann's out_of_range
+  // (found by fuzzing the scenario parser, tests/fuzz/).
+  CHECK(error_of([&] { parse(R"({"a": 201e308})", src); }) ==
+        "t.json: invalid JSON: number overflow parsing '201e308' (beyond the range of a double)");
+  CHECK_THROWS_AS(parse("[-1e999]", Source{"t.json", &raise_as<OtherError>}), OtherError);
 }
 
 TEST_CASE("the source chooses the exception type") {

@@ -232,3 +232,56 @@ TEST_CASE("an experiment counts the sessions its simulations capped, and the rep
   CHECK(log.find("sessions were ended by the scenario's limits") != std::string::npos);
   CHECK(report_markdown(db).find("sessions were ended by the scenario's limits") != std::string::npos);
 }
+
+TEST_CASE("a report survives figures whose details, intervals or companions are damaged or missing") {
+  // A run database is a user's file. The report used to throw nlohmann's errors
+  // for an empty or mistyped details column, dereference a missing training
+  // figure and read intervals that were not there (found by fuzzing run
+  // databases, tests/fuzz/).
+  RunContents run;
+  run.info.scenario_name = "damaged";
+  run.info.scenario_json = tiny_world().dump();
+  const auto row = [](std::string section, std::string subject, std::string metric, std::string details = "") {
+    MetricRow r;
+    r.section = std::move(section);
+    r.subject = std::move(subject);
+    r.metric = std::move(metric);
+    r.value = 0.25;
+    r.details = std::move(details);
+    return r;
+  };
+  run.metrics = {
+      row("density", "gaussian", "share_near_baseline"),  // empty details
+      row("density", "bounded_uniform", "share_near_baseline"),
+      row("density", "ratio", "measured"),
+      row("density", "ratio", "analytic"),
+      row("density", "ratio", "log2_analytic"),
+      row("training", "BC", "seconds", "[1, 2]"),  // not an object; no transitions or steps rows
+      row("ab_cuped", "BC", "valid_per_user_day", R"({"variance_reduction": "much"})"),  // no interval
+      row("agreement", "weighted_gauc", "valid_per_user_day", R"({"policies": 5})"),
+      row("ab_summary", "BC", "valid_per_user_day", "{not json"),
+  };
+  run.metrics[6].rep = 0;
+  std::string md;
+  CHECK_NOTHROW(md = report_markdown(run));
+  CHECK(md.find("Share of exploration actions within +-n/a") != std::string::npos);
+  CHECK(md.find("| BC |  |  | n/a | n/a | 0.2 |") != std::string::npos);
+  CHECK_NOTHROW((void)tracked_figures(run));
+
+  // A baseline file whose band is not made of numbers is the documented error.
+  const fs::path band = fs::temp_directory_path() / "mtf_experiment_test_band.json";
+  std::ofstream(band) << R"({"figures": {"ab/BC/valid_per_user_day": {"lo": "low", "hi": 1}}})";
+  CHECK_THROWS_WITH_AS(check_baseline(band, run), doctest::Contains("needs lo and hi (numbers)"), std::runtime_error);
+  fs::remove(band);
+}
+
+TEST_CASE("the paper's source and notes are text") {
+  // The report prints them; a number there used to stop the report after the
+  // whole experiment had run.
+  json s = tiny_world();
+  s["experiment"]["paper"]["notes"] = 5;
+  CHECK(error_of(s) == "t.json: experiment.paper.notes: expected a non-empty string, got 5");
+  s = tiny_world();
+  s["experiment"]["paper"]["source"] = json::array();
+  CHECK(error_of(s) == "t.json: experiment.paper.source: expected a non-empty string, got []");
+}
