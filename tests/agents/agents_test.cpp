@@ -436,7 +436,7 @@ TEST_CASE("an empty tensor in an agent file is a shape error") {
   };
   pos += u32();  // name
   pos += u32();  // hyperparameters
-  pos += 4 + 4 + 8 + 8 + 2 * 2 * 4;  // S, A, seed, steps, mean and std of S = 2
+  pos += 4 + 4 + 8 + 8 + 1 + 2 * 2 * 4;  // S, A, seed, steps, fitted (version 3), mean and std of S = 2
   (void)u32();   // tensor count
   pos += u32();  // the first tensor's name
   const std::size_t shape = pos;
