@@ -463,7 +463,8 @@ TEST_CASE("a checkpoint survives the writer's death; resuming drops the metric r
     MetricRow r;
     r.section = "s";
     r.subject = "x";
-    r.metric = "m" + std::to_string(i);
+    r.metric = "m";
+    r.metric += std::to_string(i);  // not "m" + ...: GCC 12 warns falsely (-Wrestrict) on that
     r.value = i;
     return r;
   };
