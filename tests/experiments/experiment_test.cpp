@@ -1,6 +1,7 @@
 // The protocol engine: validation of the experiment block, and a tiny
 // experiment end to end (every stage, every table, thread invariance).
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -101,7 +102,7 @@ TEST_CASE("experiment blocks are validated with the JSON path and the fix") {
 TEST_CASE("a tiny experiment runs every stage, writes every table, and does not depend on the thread count") {
   const Scenario sc = parse_scenario(tiny_world().dump(), "tiny");
   const ExperimentSpec spec = parse_experiment(sc, "tiny");
-  const fs::path dir = fs::temp_directory_path() / "mtf_experiment_test";
+  const fs::path dir = fs::temp_directory_path() / ("mtf_experiment_test_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   ExperimentOptions o1, o2;
   o1.threads = 1;
@@ -215,7 +216,7 @@ TEST_CASE("an experiment counts the sessions its simulations capped, and the rep
   };
   const Scenario sc = parse_scenario(s.dump(), "capped");
   const ExperimentSpec spec = parse_experiment(sc, "capped");
-  const fs::path dir = fs::temp_directory_path() / "mtf_experiment_test";
+  const fs::path dir = fs::temp_directory_path() / ("mtf_experiment_test_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   const fs::path db = dir / "capped.sqlite";
   ExperimentOptions o;
