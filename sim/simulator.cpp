@@ -568,7 +568,7 @@ void put(std::string& out, const T& v) {
 template <typename T>
 void put_all(std::string& out, std::span<const T> v) {
   static_assert(std::is_trivially_copyable_v<T>);
-  out.append(reinterpret_cast<const char*>(v.data()), v.size_bytes());
+  if (!v.empty()) out.append(reinterpret_cast<const char*>(v.data()), v.size_bytes());
 }
 }  // namespace
 
@@ -589,6 +589,7 @@ std::string Simulator::save_state() const {
 void Simulator::restore_state(std::string_view bytes) {
   std::size_t pos = 0;
   const auto take = [&](void* to, std::size_t n) {
+    if (n == 0) return;  // an empty vector's data() may be null: no memcpy
     if (bytes.size() - pos < n)
       throw std::invalid_argument("Simulator::restore_state: the saved state is truncated");
     std::memcpy(to, bytes.data() + pos, n);

@@ -411,6 +411,14 @@ TEST_CASE("a simulator restored from a saved state continues as the original doe
     for (int d = 0; d < 2; ++d) CHECK(same_counts(again.metrics.at(g, d).counts, rest.metrics.at(g, d).counts));
   CHECK(restored.save_state() == original.save_state());  // every user's state and total
 
+  // Without per-user totals (the online learners' simulators) too: nothing is
+  // copied to or from the empty totals (their data() may be null; UBSan).
+  Simulator plain(s), plain_restored(s);
+  plain.run_days(1, o, nullptr);
+  plain_restored.restore_state(plain.save_state());
+  CHECK(plain_restored.save_state() == plain.save_state());
+  CHECK(plain_restored.user_totals().empty());
+
   // Bytes that do not fit are refused.
   Simulator other(two_group_world(1999, 3));
   CHECK_THROWS_AS(other.restore_state(saved), std::invalid_argument);
