@@ -1,4 +1,4 @@
-// BCQ / BatchRL-MTF, seed 002 Algorithm 1 with the Section 4.2 settings:
+// BCQ / BatchRL-MTF: Algorithm 1 of the BatchRL-MTF paper with the Section 4.2 settings:
 // gamma 0.95; learning rates 1e-3 (G), 1e-4 (P), 2e-4 (Q); eta_t 0.05 every
 // L = 10 steps; rho 0.15; batch 256. Update order as in Algorithm 1: G, P, Q.
 #include "agents/bcq.h"

@@ -1,4 +1,4 @@
-// BCQ as used by BatchRL-MTF (seed 002, Section 3.2, Algorithm 1, Eqs. 3 to 7):
+// BCQ as used by BatchRL-MTF (the BatchRL-MTF paper, Section 3.2, Algorithm 1, Eqs. 3 to 7):
 // a conditional VAE G that generates data-like actions, a perturbation network
 // P bounded by rho, two critics with clipped double Q, and a policy that picks
 // the best of n perturbed generated actions.

@@ -45,7 +45,7 @@ struct StateNormaliser {
 /// transition without bounds, has_bounds is 0 and lower/upper are -1/1.
 struct Batch {
   Matrix state, action, reward, next_state, done;
-  Matrix baseline, lower, upper, has_bounds;            ///< at s (seed 000 Formula 4)
+  Matrix baseline, lower, upper, has_bounds;            ///< at s (IntegratedRL-MTF Formula 4)
   Matrix next_baseline, next_lower, next_upper, next_has_bounds;  ///< at s' (Formula 6)
   int size() const { return static_cast<int>(state.cols()); }
 };
@@ -94,7 +94,7 @@ class Dataset {
   const std::vector<double>& log_densities() const { return log_density_; }
   /// Indices (ascending) of the session-initial transitions: those recorded with
   /// TransitionRow::step == 0, i.e. the first request of a session. Off-policy
-  /// estimators average over them to get a value per session (seed 002, Eq. 9).
+  /// estimators average over them to get a value per session (BatchRL-MTF, Eq. 9).
   /// Rows built without a step (the default 0) all count as initial, which is
   /// right for one-step problems.
   const std::vector<int>& initial_indices() const { return initial_; }

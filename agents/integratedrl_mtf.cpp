@@ -1,4 +1,4 @@
-// IntegratedRL-MTF, seed 000 Formulas 4 to 6, Section 4.2 defaults.
+// IntegratedRL-MTF, IntegratedRL-MTF Formulas 4 to 6, Section 4.2 defaults.
 #include "agents/integratedrl_mtf.h"
 
 #include <algorithm>

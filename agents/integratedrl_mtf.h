@@ -1,4 +1,4 @@
-// IntegratedRL-MTF (seed 000, Section 3.3): an actor-critic whose actor is
+// IntegratedRL-MTF (the IntegratedRL-MTF paper, Section 3.3): an actor-critic whose actor is
 // penalised for leaving each transition's own exploration bounds (Formula 5)
 // and for disagreement among M critics (Formula 4), and whose M critics each
 // have their own target network (Formula 6).

@@ -1,4 +1,4 @@
-// Offline policy evaluation: FQE, the Conservative-OPEstimator of seed 002 and
+// Offline policy evaluation: FQE, the Conservative-OPEstimator of BatchRL-MTF and
 // NCIS (see ope.h).
 #include "agents/ope.h"
 
@@ -286,7 +286,7 @@ OpeEstimate fitted_q_evaluation(const Dataset& data, const Policy& target, const
 }
 
 OpeEstimate conservative_ope(const Dataset& data, const Policy& target, FqeOptions opt) {
-  if (opt.cql_alpha == 0.0) opt.cql_alpha = 0.5e-3;  // seed 002 Appendix A
+  if (opt.cql_alpha == 0.0) opt.cql_alpha = 0.5e-3;  // BatchRL-MTF Appendix A
   return fqe_impl(data, target, opt, "conservative_ope");
 }
 

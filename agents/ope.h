@@ -2,7 +2,7 @@
 // logged data only.
 //
 //  - Fitted Q evaluation (FQE, Le et al. 2019) and its conservative variant, the
-//    Conservative-OPEstimator of seed 002 (Section 4.3.1, Eq. 9 and 10,
+//    Conservative-OPEstimator of BatchRL-MTF (Section 4.3.1, Eq. 9 and 10,
 //    Algorithm 2 in Appendix A): a Q network regressed on the target policy's
 //    Bellman backup, optionally with the CQL regulariser
 //    R = E_{s~D, a~pi_e} Q(s, a) - E_{(s,a)~D} Q(s, a), which pushes down the
@@ -27,7 +27,7 @@
 namespace mtf::agents {
 
 /// Options of fitted_q_evaluation and conservative_ope. Defaults are those of
-/// seed 002 Appendix A where the paper gives them (gamma 0.95, m 512, K 5000,
+/// BatchRL-MTF Appendix A where the paper gives them (gamma 0.95, m 512, K 5000,
 /// Adam with lr 1e-4, ReLU hidden layers; alpha 0.5e-3 for conservative_ope).
 struct FqeOptions {
   double gamma = 0.95;        ///< discount per request, in [0, 1)
@@ -35,14 +35,14 @@ struct FqeOptions {
   int batch = 512;            ///< m: transitions per minibatch (uniform, with replacement)
   int hidden = 256;           ///< width of each hidden layer of the Q network
   int layers = 2;             ///< hidden layers (ReLU); 0 gives a linear Q
-  double lr = 1e-4;           ///< Adam learning rate (seed 002 App. A: 0.1e-3)
+  double lr = 1e-4;           ///< Adam learning rate (BatchRL-MTF App. A: 0.1e-3)
   /// Weight w of the soft target update target = w * online + (1 - w) * target
   /// after every step. The backup y = r + gamma Q_target(s', pi_e(s')) uses the
   /// target network; tau = 1 is Algorithm 2 read literally (the backup uses
   /// the current network, Q_k). The default 0.01 (a time constant of 100 steps)
   /// is stabler and still lets K = 5000 steps propagate values over ~50 backups.
   double tau = 0.01;
-  /// alpha of seed 002 Eq. 10: 0 is plain FQE; > 0 adds alpha * R to the loss.
+  /// alpha of BatchRL-MTF Eq. 10: 0 is plain FQE; > 0 adds alpha * R to the loss.
   /// The loss per minibatch is alpha * (mean_i Q(s_i, a~pi_e) - mean_i Q(s_i, a_i))
   /// + 1/2 mean_i (Q(s_i, a_i) - y_i)^2, so alpha is in reward units relative
   /// to the TD error.
@@ -69,7 +69,7 @@ struct OpeEstimate {
   nlohmann::json details;
 };
 
-/// Fitted Q evaluation of `target` on `data` (seed 002 Algorithm 2 with alpha =
+/// Fitted Q evaluation of `target` on `data` (BatchRL-MTF Algorithm 2 with alpha =
 /// opt.cql_alpha; plain FQE when it is 0).
 ///
 /// Training: a Q network Q(normalised s, a) (input state_dim + action_dim, the
@@ -103,7 +103,7 @@ struct OpeEstimate {
 /// (agent "fqe") with the step and loss when a loss becomes non-finite.
 OpeEstimate fitted_q_evaluation(const Dataset& data, const Policy& target, const FqeOptions& opt);
 
-/// The Conservative-OPEstimator of seed 002: fitted_q_evaluation with the CQL
+/// The Conservative-OPEstimator of BatchRL-MTF: fitted_q_evaluation with the CQL
 /// regulariser; opt.cql_alpha = 0 is replaced by the paper's 0.5e-3.
 /// method is "conservative_ope".
 ///

@@ -1,5 +1,5 @@
 // UWAC+TD3 (Wu et al. 2021, "Uncertainty Weighted Actor-Critic"), the variant
-// seed 002 compares: TD3 whose critic and actor losses are weighted per sample
+// BatchRL-MTF compares: TD3 whose critic and actor losses are weighted per sample
 // by clamp(exp(-beta * Var[Q]), weight_min, weight_max), Var from MC dropout.
 // Everything else (targets, smoothing, delays, file layout) is Td3's.
 #pragma once

@@ -18,7 +18,7 @@ namespace mtf {
 
 /// What a behaviour policy knows about the action it just took. The simulator
 /// records it with the transition; offline agents and estimators use it
-/// (seed 000 Formulas 4 to 6 need the baseline action and the bounds; NCIS needs
+/// (IntegratedRL-MTF Formulas 4 to 6 need the baseline action and the bounds; NCIS needs
 /// the density). Spans are sized d by the caller.
 struct ActionInfo {
   bool has_baseline = false;   ///< baseline (mu_bp) action is known

@@ -10,7 +10,7 @@
 //   3. Online learners (ES, BO, grid search): rounds of simulated days on their
 //      own users; the user-days they cost are reported.
 //   4. Offline evaluation of every policy: weighted GAUC on the test impressions
-//      (seed 000 section 4.3.1), Conservative-OPE, FQE and NCIS (seed 002).
+//      (IntegratedRL-MTF section 4.3.1), Conservative-OPE, FQE and NCIS (BatchRL-MTF).
 //   5. Online A/B: arms on disjoint random groups of a fresh user sample for D
 //      days, replicated over user seeds; lifts against the control arm with
 //      delta-method CIs and Welch p-values, optional CUPED with a pre-period.

@@ -93,7 +93,7 @@ void exploration_cost(ExperimentContext& ctx) {
 }
 
 /// Seed 000 section 4.5.2: density of samples near the baseline, bounded
-/// uniform vs Gaussian. Only when the exploration has both kinds (seed 000's comparison).
+/// uniform vs Gaussian. Only when the exploration has both kinds (IntegratedRL-MTF's comparison).
 void density_near_baseline(ExperimentContext& ctx) {
   const int A = ctx.A;
   double sigma = 0, bound = 0;

@@ -1,6 +1,6 @@
 // Stage 4 of the protocol (see stages.h): every policy evaluated offline,
-// weighted GAUC on the test impressions (seed 000 section 4.3.1) and the
-// off-policy estimators Conservative-OPE, FQE and NCIS (seed 002).
+// weighted GAUC on the test impressions (IntegratedRL-MTF section 4.3.1) and the
+// off-policy estimators Conservative-OPE, FQE and NCIS (BatchRL-MTF).
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -69,7 +69,7 @@ GaucData gauc_data(const Collected& col, const std::vector<int>& groups) {
     g.request_of.push_back(it->second);
     g.user.push_back(r.user);
     g.label.push_back(r.valid ? 1 : 0);
-    double w = r.reward + 1.0;  // seed 000 section 4.3.1: reward plus a constant 1
+    double w = r.reward + 1.0;  // IntegratedRL-MTF section 4.3.1: reward plus a constant 1
     if (w < 0) {
       w = 0;
       ++g.clamped;

@@ -266,7 +266,7 @@ std::string report_markdown(const RunContents& run, const ExperimentSpec& spec) 
     const MetricRow* m = ix.find(keys::kDensity, keys::kRatio, keys::kMeasured);
     const MetricRow* a = ix.find(keys::kDensity, keys::kRatio, keys::kAnalytic);
     const MetricRow* l2 = ix.find(keys::kDensity, keys::kRatio, keys::kLog2Analytic);
-    o << "## Exploration density near the baseline (seed 000 section 4.5.2)\n\n";
+    o << "## Exploration density near the baseline (IntegratedRL-MTF section 4.5.2)\n\n";
     if (g && u && m && a && l2) {
       const json d = details_of(g);
       o << "Share of exploration actions within +-" << detail_shown(d, keys::detail::kRadius) << " of the baseline action in every one of the "

@@ -1,4 +1,4 @@
-// Weighted GAUC (seed 000, section 4.3.1); see gauc.h for the definition.
+// Weighted GAUC (IntegratedRL-MTF, section 4.3.1); see gauc.h for the definition.
 #include "metrics/gauc.h"
 
 #include <algorithm>

@@ -1,10 +1,10 @@
-// The weighted GAUC of seed 000 (IntegratedRL-MTF), section 4.3.1: an offline
+// The weighted GAUC of IntegratedRL-MTF, section 4.3.1: an offline
 // metric of how well a fusion policy's final scores rank each user's impressions,
 // where an impression counts in proportion to the reward it earned.
 //
 // The samples are user-item impressions from a test log. For each:
 //   label  = 1 for a valid consumption (watched more than 10 s), else 0;
-//   weight = the item's reward (seed 000, Formula 2) + 1, computed by the caller;
+//   weight = the item's reward (IntegratedRL-MTF, Formula 2) + 1, computed by the caller;
 //   score  = the final (fused) score the evaluated policy gives the item.
 #pragma once
 
@@ -22,7 +22,7 @@ struct GaucResult {
   double total_weight = 0;         ///< sum of the sample weights of the used users
 };
 
-/// Weighted GAUC (seed 000, section 4.3.1), computed exactly as follows.
+/// Weighted GAUC (IntegratedRL-MTF, section 4.3.1), computed exactly as follows.
 ///
 /// 1. The scores are min-max normalised to [0, 1] over the whole input,
 ///    s' = (s - min) / (max - min) (all 0 when max == min), as the paper does.

@@ -1,4 +1,4 @@
-// The instant reward of one request: seed 000 Formula 2, r = sum_i w_i v_i,
+// The instant reward of one request: IntegratedRL-MTF Formula 2, r = sum_i w_i v_i,
 // with the behaviours v of the shown list and weights w from the scenario.
 #pragma once
 
@@ -6,7 +6,7 @@
 
 namespace mtf {
 
-/// Formula 2 of seed 000: reward = sum_i w_i v_i over the behaviours of one request.
+/// Formula 2 of IntegratedRL-MTF: reward = sum_i w_i v_i over the behaviours of one request.
 struct RewardParams {
   double play = 0.0, valid = 1.0, watch_minutes = 0.5, finish = 0.3, like = 1.0, share = 2.0,
          comment = 1.0, skip = -0.1;

@@ -75,7 +75,7 @@ struct UserDayRow {
 };
 
 /// One shown item of one request (table `impressions`): what the weighted GAUC
-/// of seed 000 section 4.3.1 needs. Written only for groups that ask for it.
+/// of IntegratedRL-MTF section 4.3.1 needs. Written only for groups that ask for it.
 struct ImpressionRow {
   std::int64_t user = 0;
   std::int32_t session = 0, step = 0, group = 0;

@@ -259,7 +259,7 @@ double box_uniform_log_density(std::span<const float> lower, std::span<const flo
   return s;
 }
 
-// --- Near-baseline density (seed 000 section 4.5.2)
+// --- Near-baseline density (IntegratedRL-MTF section 4.5.2)
 
 NearBaselineDensity near_baseline_density(std::span<const float> mu, double sigma, double bound,
                                           double radius, std::int64_t n, std::uint64_t seed) {

@@ -2,18 +2,18 @@
 // deterministic base policy mu(s) (by default the production BaselinePolicy),
 // perturbs its action, and fills ActionInfo completely -- the baseline mu_bp(s),
 // the exploration bounds where there are any, and the log density of the action
-// actually taken -- so offline agents (seed 000 Formulas 4 and 6 use the bounds)
+// actually taken -- so offline agents (IntegratedRL-MTF Formulas 4 and 6 use the bounds)
 // and estimators (NCIS uses the density) can read them from the dataset.
 //
 // Three policies from the seed papers:
 //  - GaussianNoisePolicy: action noise, a = clip(mu + N(0, sigma^2 I))
-//    (seed 000 Dataset 1, sigma 0.2; seed 002 Eq. 8, sigma 0.1);
-//  - UniformRandomPolicy: a ~ U([-1, 1]^d), no prior knowledge (seed 002 section
+//    (IntegratedRL-MTF Dataset 1, sigma 0.2; BatchRL-MTF Eq. 8, sigma 0.1);
+//  - UniformRandomPolicy: a ~ U([-1, 1]^d), no prior knowledge (BatchRL-MTF section
 //    3.3's random exploration; the paper samples "from a Gaussian distribution",
 //    we take the uniform law on the action box, the no-prior choice on a bounded
 //    set, whose density is a constant);
 //  - BoundedUniformPolicy: a ~ U(lower, upper) with personalised bounds around mu
-//    (seed 000 Formula 3, bound 0.15).
+//    (IntegratedRL-MTF Formula 3, bound 0.15).
 // Seed 002's mixed multi-exploration is two scenario groups, one "random" and one
 // "gaussian", of equal share.
 //
@@ -169,7 +169,7 @@ struct NearBaselineDensity {
 /// draw them (clipping included). A tolerance of 1e-6 is added to radius so float
 /// rounding of the bounded uniform's edges does not count a sample as outside.
 ///
-/// What this measures, and why (seed 000 section 4.5.2): the paper compares the
+/// What this measures, and why (IntegratedRL-MTF section 4.5.2): the paper compares the
 /// two policies "under the same requirement for exploration density", the
 /// density being the samples per unit volume within the useful region around
 /// mu_bp, the box of half-width `bound`. Both policies spread N requests; the

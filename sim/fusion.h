@@ -1,8 +1,8 @@
 // Fusion: from an action in [-1, 1]^d to fusion weights, and from MTL
 // predictions to one ranking score.
 //
-//   seed 000 Formula 1:  final_score = prod_i (pred_i + bias_i)^pow_i
-//   seed 002 Eq. 1:      f(o | alpha) = sum_i alpha_i log(o_i + beta_i)
+//   IntegratedRL-MTF Formula 1:  final_score = prod_i (pred_i + bias_i)^pow_i
+//   BatchRL-MTF Eq. 1:      f(o | alpha) = sum_i alpha_i log(o_i + beta_i)
 //
 // Formula 1 is a monotone transform of sum_i pow_i log(pred_i + bias_i), so the
 // ranker ranks both forms by the log-space sum (same order, no overflow); the
@@ -35,9 +35,9 @@ std::vector<float> action_from_weights(const FusionParams& p, const FusionWeight
 /// The same, written into `out` (size d) without allocating.
 void action_from_weights(const FusionParams& p, const FusionWeights& w, std::span<float> out);
 
-/// seed 000 Formula 1, exactly: prod_i (pred_i + bias_i)^pow_i.
+/// IntegratedRL-MTF Formula 1, exactly: prod_i (pred_i + bias_i)^pow_i.
 double product_score(std::span<const double> pred, const FusionWeights& w);
-/// seed 002 Eq. 1, exactly: sum_i alpha_i log(o_i + beta_i).
+/// BatchRL-MTF Eq. 1, exactly: sum_i alpha_i log(o_i + beta_i).
 double log_sum_score(std::span<const double> pred, const FusionWeights& w);
 
 /// Names of the action dimensions, e.g. "pow_play", "bias_watch_time", "alpha_like".

@@ -327,7 +327,7 @@ void parse_fusion(const Obj& top, Scenario& s) {
     const std::string name = form.value->is_string() ? form.value->get<std::string>() : "";
     if (name == "product") f.form = FusionForm::kProduct;
     else if (name == "log_sum") f.form = FusionForm::kLogSum;
-    else form.fail("\"product\" (seed 000 Formula 1) or \"log_sum\" (seed 002 Eq. 1)");
+    else form.fail("\"product\" (IntegratedRL-MTF Formula 1) or \"log_sum\" (BatchRL-MTF Eq. 1)");
   }
   const bool log_sum = f.form == FusionForm::kLogSum;
   const std::string bias_word = log_sum ? "beta" : "bias";

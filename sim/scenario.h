@@ -59,8 +59,8 @@ struct MtlParams {
 };
 
 enum class FusionForm {
-  kProduct,  ///< seed 000 Formula 1: prod_i (pred_i + bias_i)^pow_i
-  kLogSum,   ///< seed 002 Eq. 1: sum_i alpha_i * log(o_i + beta_i)
+  kProduct,  ///< IntegratedRL-MTF Formula 1: prod_i (pred_i + bias_i)^pow_i
+  kLogSum,   ///< BatchRL-MTF Eq. 1: sum_i alpha_i * log(o_i + beta_i)
 };
 
 /// One dimension of the action: which term of which task it sets, and the range
@@ -86,9 +86,9 @@ struct FusionParams {
 enum class PolicyKind {
   kConstant,       ///< "constant"
   kBaseline,       ///< "baseline": the production rule mu_bp
-  kGaussian,       ///< "gaussian": clip(mu(s) + N(0, sigma^2 I)), seed 000 Dataset 1 / 002 Eq. 8
-  kRandom,         ///< "random": U([-1, 1]^d), seed 002 section 3.3
-  kBoundedUniform  ///< "bounded_uniform": U(mu(s) -+ bound) within the box, seed 000 Formula 3
+  kGaussian,       ///< "gaussian": clip(mu(s) + N(0, sigma^2 I)), IntegratedRL-MTF Dataset 1, BatchRL-MTF Eq. 8
+  kRandom,         ///< "random": U([-1, 1]^d), BatchRL-MTF section 3.3
+  kBoundedUniform  ///< "bounded_uniform": U(mu(s) -+ bound) within the box, IntegratedRL-MTF Formula 3
 };
 
 /// Whether a policy of this kind is deterministic (may serve as "around").

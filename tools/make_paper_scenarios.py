@@ -16,7 +16,7 @@ def scenario(name, seed, users, days, groups, experiment, form="product"):
     w = copy.deepcopy(world)
     w["population"]["size"] = users
     w["fusion"]["form"] = form
-    if form == "log_sum":  # seed 002 Eq. 1 names the terms alpha (exponent) and beta (bias)
+    if form == "log_sum":  # BatchRL-MTF Eq. 1 names the terms alpha (exponent) and beta (bias)
         for d in w["fusion"]["dims"]:
             d["term"] = {"pow": "alpha", "bias": "beta"}[d["term"]]
     s.update(w)
@@ -25,7 +25,7 @@ def scenario(name, seed, users, days, groups, experiment, form="product"):
     s["experiment"] = experiment
     return s
 
-# --- seed 000: IntegratedRL-MTF (sections 4.1 to 4.6) -----------------------
+# --- IntegratedRL-MTF: IntegratedRL-MTF (sections 4.1 to 4.6) -----------------------
 def integratedrl(small):
     nets = {"hidden": [64, 64]} if small else {"hidden": [128, 128]}
     steps = 400 if small else 3000
@@ -63,7 +63,7 @@ def integratedrl(small):
                         "IntegratedRL-MTF", "baseline"],
                "primary": "valid_per_user_day"},
         "paper": {
-            "source": "seed 000 (IntegratedRL-MTF), Tables 1 and 2",
+            "source": "IntegratedRL-MTF, Tables 1 and 2",
             "offline": {"weighted_gauc": {"ES": 0.7836, "DDPG": 0.7881, "CQL+SAC": 0.7892, "BatchRL-MTF": 0.7894,
                                           "IQL": 0.7906, "IntegratedRL-MTF without PTM": 0.7941,
                                           "IntegratedRL-MTF": 0.7953}},
@@ -83,7 +83,7 @@ def integratedrl(small):
     return scenario("integratedrl_mtf_small" if small else "integratedrl_mtf", 20261122,
                     8000 if small else 80000, 5, groups, exp)
 
-# --- seed 002: BatchRL-MTF (sections 4.1 to 4.6) ----------------------------
+# --- BatchRL-MTF: BatchRL-MTF (sections 4.1 to 4.6) ----------------------------
 def batchrl(small):
     nets = {"hidden": [64, 64]} if small else {"hidden": [128, 128]}
     steps = 400 if small else 2000
@@ -125,7 +125,7 @@ def batchrl(small):
                         "BatchRL-MTF-Rtime", "BatchRL-MTF-Rintegrity", "BatchRL-MTF-Rinteraction"],
                "primary": "dwell_s_per_user_day"},
         "paper": {
-            "source": "seed 002 (BatchRL-MTF), Table 1",
+            "source": "BatchRL-MTF, Table 1",
             "offline": {"conservative_ope": {"TD3": -648.162, "UWAC+TD3": -297.053, "CQL+SAC": 5.194,
                                              "BatchRL-MTF": 4.126, "BatchRL-MTF-RE": 3.023}},
             "online": {"dwell_s_per_user_day": {"ES": "+0.376%", "UWAC+TD3": "-0.513%", "CQL+SAC": "+2.322%",

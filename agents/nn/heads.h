@@ -79,7 +79,7 @@ class GaussianActor {
   Matrix mean, logp, dout;
 };
 
-/// Conditional VAE of BCQ (seed 002, Eq. 3): encoder E(z|s,a) -> (mu, log sigma),
+/// Conditional VAE of BCQ (BatchRL-MTF, Eq. 3): encoder E(z|s,a) -> (mu, log sigma),
 /// decoder D(a|s,z) = tanh(g(s, z)). Latent log sigma clamped to [-4, 15].
 class ConditionalVae {
  public:
@@ -88,7 +88,7 @@ class ConditionalVae {
                  Activation act, Rng& rng);
   int latent_dim() const { return latent_; }
 
-  /// Loss of seed 002 Eq. 3 on a batch: mean over the batch of
+  /// Loss of BatchRL-MTF Eq. 3 on a batch: mean over the batch of
   /// ||a - D(s, z)||^2 + kl_weight * KL(E(z|s,a) || N(0, I)), z = mu + sigma * eps
   /// with eps drawn from rng. Writes the parameter gradients; returns the loss.
   double loss_and_grad(const ConstRef& s, const ConstRef& a, float kl_weight, Rng& rng);
@@ -108,7 +108,7 @@ class ConditionalVae {
   Matrix enc_in_, dec_in_, eps_, z_, std_, d_dec_, d_z_, d_enc_;
 };
 
-/// Perturbation network of BCQ (seed 002, Sec. 3.2.1): xi = rho * tanh(f(s, a)) in
+/// Perturbation network of BCQ (BatchRL-MTF, Sec. 3.2.1): xi = rho * tanh(f(s, a)) in
 /// [-rho, rho]^A; the perturbed action is clip(a + xi, -1, 1).
 class Perturbation {
  public:

@@ -2,7 +2,7 @@
 // whole batch (features x batch, see tensor.h).
 //
 // An `Mlp` with `members` = M is M independent networks of the same shape that
-// read the same input: the critic ensemble of seed 000 (M = 24) is one Mlp.
+// read the same input: the critic ensemble of IntegratedRL-MTF (M = 24) is one Mlp.
 // Every layer is stored stacked: layer l is one (M * n_l) x n_{l-1} matrix whose
 // rows [m * n_l, (m + 1) * n_l) belong to member m, so the first layers of all
 // members form one product W_0 * X, and the deeper layers are per-member blocks.

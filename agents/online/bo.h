@@ -1,6 +1,6 @@
-// Bayesian optimisation of one constant fusion action for all users (seed 002's
+// Bayesian optimisation of one constant fusion action for all users (BatchRL-MTF's
 // BO baseline: a Gaussian process over the fusion weights, sampled "with upper
-// confidence bound"; seed 000 cites Mockus 1975). Each round fits a GP
+// confidence bound"; IntegratedRL-MTF cites Mockus 1975). Each round fits a GP
 // (gaussian_process.h) to every (action, score) pair seen so far, with length
 // scales and noise chosen by marginal likelihood, and proposes K actions by
 // maximising an acquisition function; the K - 1 later candidates of a round are

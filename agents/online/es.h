@@ -1,7 +1,7 @@
-// Evolution strategies (seed 000's production benchmark: "takes user profile
+// Evolution strategies (IntegratedRL-MTF's production benchmark: "takes user profile
 // features as its model input to generate personalised fusion weights" and
 // "updates its model parameters through a process of alternating mutation and
-// selection"; seed 002: "search the optimal network parameters through natural
+// selection"; BatchRL-MTF: "search the optimal network parameters through natural
 // gradient"). This is the OpenAI-style ES of Salimans et al. (2017, "Evolution
 // Strategies as a Scalable Alternative to Reinforcement Learning"): antithetic
 // Gaussian perturbations of the parameters, centred-rank fitness shaping, and

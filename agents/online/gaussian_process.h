@@ -1,4 +1,4 @@
-// Gaussian-process regression for Bayesian optimisation (seed 002's BO
+// Gaussian-process regression for Bayesian optimisation (BatchRL-MTF's BO
 // baseline: "fits the prior distribution of the objective function based on
 // Gaussian Process Regression"). Zero-mean GP on standardised targets with a
 // squared-exponential (RBF) kernel, isotropic or ARD, and a noise term:

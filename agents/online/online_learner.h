@@ -1,7 +1,7 @@
 // Learners that improve a fusion policy online, round by round, from A/B-style
 // group scores: the baselines the papers compare against. Seed 000 benchmarks
 // against ES (personalised fusion weights from the user state, "alternating
-// mutation and selection"); seed 002 adds Bayesian optimisation (one constant
+// mutation and selection"); BatchRL-MTF adds Bayesian optimisation (one constant
 // fusion action for all users, a Gaussian process with UCB); both papers name
 // grid search as the oldest method. Unlike the offline agents (agents/agent.h)
 // these never see transitions: only one score per deployed candidate.

@@ -46,7 +46,7 @@ struct ResidualNetShape {
   int param_count() const { return hidden * state_dim + hidden + action_dim * hidden + action_dim; }
 };
 
-/// ES's deployed policy (seed 000's ES benchmark, made residual on the
+/// ES's deployed policy (IntegratedRL-MTF's ES benchmark, made residual on the
 /// production rule so that zero output parameters reproduce it exactly):
 ///   a(s) = clip(mu_bp(s) + scale * tanh(W2 tanh(W1 z(s) + b1) + b2), -1, 1),
 /// z(s) = (s - centre) / half_width per feature (the fixed scaling; pass empty

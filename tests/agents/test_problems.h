@@ -12,7 +12,7 @@
 namespace mtf::agents::testing {
 
 /// One-step contextual bandit: s ~ U[-1,1]^2, a in [-1,1]^2, r = -10 ||a - a*(s)||^2
-/// with a*(s) = 0.5 s. Behaviour (seed 000 Formula 3): baseline mu_bp(s) = 0.3 s
+/// with a*(s) = 0.5 s. Behaviour (IntegratedRL-MTF Formula 3): baseline mu_bp(s) = 0.3 s
 /// plus U(-0.4, 0.4) per dimension, so the data cover the optimum (at most 0.2
 /// from the baseline per dimension, 0.2 inside the bounds) but the baseline is
 /// not optimal. The factor 10 gives advantages of order 1, the scale IQL's

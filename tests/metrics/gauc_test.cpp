@@ -1,4 +1,4 @@
-// Tests of metrics/gauc.h: the weighted GAUC of seed 000, section 4.3.1, against
+// Tests of metrics/gauc.h: the weighted GAUC of IntegratedRL-MTF, section 4.3.1, against
 // hand-computed cases, the Mann-Whitney statistic and an O(n^2) reference.
 #include "metrics/gauc.h"
 

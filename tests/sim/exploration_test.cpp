@@ -1,7 +1,7 @@
 // Tests of the exploration policies (sim/exploration.h): support and bounds near
 // the faces, sample distributions against their analytic laws, recorded log
-// densities against hand-computed values, and the near-baseline share of seed
-// 000 section 4.5.2.
+// densities against hand-computed values, and the near-baseline share of
+// IntegratedRL-MTF section 4.5.2.
 //
 // Statistical tolerances are 4 standard errors of the estimate at the stated
 // sample size (a two-sided 4-sigma band: false alarm about 6e-5 per check), with

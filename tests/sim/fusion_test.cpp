@@ -42,7 +42,7 @@ TEST_CASE("an action maps linearly onto each dimension's range and clips outside
   CHECK(back[1] == doctest::Approx(-0.5));
 }
 
-TEST_CASE("Formula 1 of seed 000 is the product of (pred + bias)^pow") {
+TEST_CASE("Formula 1 of IntegratedRL-MTF is the product of (pred + bias)^pow") {
   FusionWeights w;
   w.weight = {1.0f, 0.5f, 2.0f, 0.0f, 0.0f, 0.0f, 0.0f, -1.0f};
   w.bias = {0.0f, 0.25f, 1.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.5f};
@@ -54,7 +54,7 @@ TEST_CASE("Formula 1 of seed 000 is the product of (pred + bias)^pow") {
   CHECK(product_score(pred, w) == doctest::Approx(8.0));
 }
 
-TEST_CASE("Eq. 1 of seed 002 is the sum of alpha log(o + beta)") {
+TEST_CASE("Eq. 1 of BatchRL-MTF is the sum of alpha log(o + beta)") {
   FusionWeights w;
   w.weight = {2.0f, 1.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
   w.bias = {0.0f, 1.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};

@@ -203,7 +203,7 @@ TEST_CASE("exploration policy types parse with their defaults filled in and roun
   const auto& g = s.groups;
   REQUIRE(g.size() == 5);
   CHECK(g[0].policy.kind == PolicyKind::kGaussian);
-  CHECK(g[0].policy.sigma == 0.2);  // seed 000 Dataset 1
+  CHECK(g[0].policy.sigma == 0.2);  // IntegratedRL-MTF Dataset 1
   REQUIRE(g[0].policy.around.size() == 1);
   CHECK(g[0].policy.around[0].kind == PolicyKind::kBaseline);
   CHECK(g[0].policy.json == R"({"type":"gaussian","sigma":0.2,"around":{"type":"baseline"}})");
