@@ -67,7 +67,10 @@ class Agent : public Policy {
   /// Writes the trained agent and its training state (targets, optimiser
   /// moments, counters, random streams), so that load_agent and train(m) after
   /// train(n) give the bits of train(n + m). Format: agents/agent_base.cpp.
+  /// The file is written atomically (a temporary file beside it, renamed).
   virtual void save(const std::filesystem::path& path) const = 0;
+  /// The bytes save() writes (for agents kept inside a run database).
+  virtual std::string to_bytes() const = 0;
   /// An independent copy with the training state (the parameters, targets,
   /// optimiser moments, counters, normalisation and random streams): it acts as
   /// this agent does, train(m) on it gives the bits of train(m) on this one, and
@@ -89,5 +92,8 @@ std::unique_ptr<Agent> make_agent(const std::string& name, const nlohmann::json&
 /// file holds weights only, so its training resumes with fresh targets,
 /// optimisers and streams). Throws AgentFileError.
 std::unique_ptr<Agent> load_agent(const std::filesystem::path& path);
+/// load_agent on bytes save() wrote (to_bytes); `origin` names where they came
+/// from in error messages ("run.sqlite: agent bcq").
+std::unique_ptr<Agent> load_agent_bytes(const std::string& bytes, const std::string& origin);
 
 }  // namespace mtf::agents

@@ -25,6 +25,8 @@
 // start as copies of the online networks, optimisers and streams start fresh).
 #include "agents/agent_base.h"
 
+#include "core/atomic_file.h"
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -304,7 +306,7 @@ void assign_tensors(const std::vector<std::pair<std::string, Matrix>>& file,
 }
 }  // namespace
 
-void AgentBase::save(const std::filesystem::path& path) const {
+std::string AgentBase::to_bytes() const {
   Writer w;
   w.bytes(kMagic, sizeof kMagic);
   w.pod(kFormatVersion);
@@ -342,10 +344,15 @@ void AgentBase::save(const std::filesystem::path& path) const {
   for (const auto& [tname, m] : training_tensors(ts)) extra.emplace_back(tname, m);
   write_tensors(w, extra);
   w.pod(fnv1a(w.buf.data(), w.buf.size()));
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw AgentFileError(path.string() + ": cannot open for writing");
-  out.write(w.buf.data(), static_cast<std::streamsize>(w.buf.size()));
-  if (!out) throw AgentFileError(path.string() + ": write failed");
+  return std::string(w.buf.data(), w.buf.size());
+}
+
+void AgentBase::save(const std::filesystem::path& path) const {
+  try {
+    write_file_atomically(path, to_bytes());
+  } catch (const std::runtime_error& e) {
+    throw AgentFileError(e.what());
+  }
 }
 
 void AgentBase::restore(const StateNormaliser& norm, bool fitted, std::int64_t steps,
@@ -416,12 +423,15 @@ std::unique_ptr<Agent> AgentBase::clone() const {
 }
 
 std::unique_ptr<Agent> load_agent(const std::filesystem::path& path) {
-  const std::string p = path.string();
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw AgentFileError(p + ": cannot open agent file");
+  if (!in) throw AgentFileError(path.string() + ": cannot open agent file");
   std::ostringstream ss;
   ss << in.rdbuf();
-  const std::string buf = ss.str();
+  return load_agent_bytes(ss.str(), path.string());
+}
+
+std::unique_ptr<Agent> load_agent_bytes(const std::string& buf, const std::string& origin) {
+  const std::string& p = origin;
   if (buf.size() < sizeof kMagic || std::memcmp(buf.data(), kMagic, sizeof kMagic) != 0)
     throw AgentFileError(p + ": not an agent file (no MTFAGENT header)");
   Reader r{buf, sizeof kMagic, p};

@@ -63,6 +63,7 @@ class AgentBase : public Agent {
   void act_batch(const ConstRef& states, Matrix& actions, Rng& rng) const override;
   Matrix q_values(const ConstRef& states, const ConstRef& actions) const override;
   void save(const std::filesystem::path& path) const override;
+  std::string to_bytes() const override;
   /// Every agent clones the same way: a fresh agent of the same name,
   /// hyperparameters, dimensions and seed, given a copy of all that save()
   /// writes (in memory, so the copy is exact by the same argument).

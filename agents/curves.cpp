@@ -67,4 +67,18 @@ bool is_curve_step(std::int64_t step, std::int64_t steps, int points) {
   return step == steps || step % every == 0;
 }
 
+std::vector<std::size_t> log_spaced_indices(std::size_t n, int count) {
+  std::vector<std::size_t> shown;
+  if (n == 0 || count < 1) return shown;
+  for (int k = 0; k < count; ++k) {
+    const std::size_t i =
+        k == 0 || n == 1 || count == 1
+            ? 0
+            : static_cast<std::size_t>(std::lround(std::pow(static_cast<double>(n - 1), k / (count - 1.0))));
+    if (shown.empty() || shown.back() != std::min(i, n - 1)) shown.push_back(std::min(i, n - 1));
+  }
+  if (shown.back() != n - 1) shown.push_back(n - 1);
+  return shown;
+}
+
 }  // namespace mtf::agents

@@ -47,4 +47,8 @@ class CurveProbe {
 /// max(1, steps / points) steps, and the last step.
 bool is_curve_step(std::int64_t step, std::int64_t steps, int points = 50);
 
+/// Up to `count` indices into n curve points, log-spaced (dense early, where
+/// a training changes fastest), the first and the last included, increasing.
+std::vector<std::size_t> log_spaced_indices(std::size_t n, int count = 9);
+
 }  // namespace mtf::agents

@@ -26,12 +26,15 @@
 #include <vector>
 
 #include "agents/agent.h"
+#include "agents/nn/tensor.h"
 #include "core/atomic_file.h"
 #include "core/json_reader.h"
 #include "core/state_features.h"
 #include "results/recorder.h"
 #include "sim/scenario.h"
+#include "experiments/agent_refs.h"
 #include "experiments/experiment.h"
+#include "experiments/offline_training.h"
 #include "experiments/oracle.h"
 #include "experiments/report.h"
 #include "sim/policies.h"
@@ -59,6 +62,8 @@ constexpr const char* kUsage =
     "  mtfsim regress SCENARIO.json --baseline FILE.json [--update] [--threads N]\n"
     "  mtfsim evaluate SCENARIO.json --policy SPEC [--policy SPEC ...] [--users N] [--days D]\n"
     "                  [--seed S] [--threads N] [--json FILE]\n"
+    "  mtfsim train RUN.sqlite (--agent TYPE [--set key=value ...] | --from AGENT) --steps N\n"
+    "               --out FILE.mtfa [--groups G1,G2] [--curve FILE.csv] [--seed S] [--threads N]\n"
     "  mtfsim COMMAND --help      help for one command\n"
     "\n"
     "Commands:\n"
@@ -66,7 +71,8 @@ constexpr const char* kUsage =
     "  report  the paper-style tables of an experiment's run database (markdown)\n"
     "  regress run an experiment and fail when an agent's figures leave a recorded band\n"
     "  bench   measure simulator or training speed; the last line printed is JSON\n"
-    "  evaluate  the oracle: policies' true values on the same simulated users, paired differences\n";
+    "  evaluate  the oracle: policies' true values on the same simulated users, paired differences\n"
+    "  train   train one agent on a run database's transitions, write its agent file and curve\n";
 
 /// A progress bar on stderr: days, users, requests/s. Silent when asked or when
 /// stderr is not a terminal.
@@ -282,7 +288,8 @@ int cmd_run(const std::vector<std::string>& args) {
   if (resume)
     throw po::error("run: --resume: only an experiment (a scenario with an \"experiment\" block) resumes; "
                     "run a plain simulation again without --resume");
-  mtf::Simulator sim(sc);
+  mtf::experiments::GroupPolicies gp = mtf::experiments::group_policies(sc);
+  mtf::Simulator sim(sc, gp.policies);
   std::unique_ptr<mtf::Recorder> rec;
   fs::path out;
   if (!vm.count("no-record")) {
@@ -292,6 +299,7 @@ int cmd_run(const std::vector<std::string>& args) {
     ropt.index_transitions = sc.record.index_transitions;
     ropt.replace_any_file = force;
     rec = std::make_unique<mtf::Recorder>(out, sim.run_info(mtf::code_version(), threads), ropt);
+    if (!gp.agents.empty()) rec->write_agents(gp.agents);  // the run keeps the agents it deployed
   }
   if (!quiet)
     std::cerr << "mtfsim: " << sc.name << ": " << sc.population.size << " users, " << sc.days
@@ -529,7 +537,7 @@ std::pair<std::string, mtf::PolicyPtr> policy_flag(const std::string& spec, cons
   const std::string cmd = "evaluate";
   const int d = sc.action_dim();
   const std::string expected = "baseline, constant:a1,...,a" + std::to_string(d) + " (" + std::to_string(d) +
-                               " numbers in [-1, 1]) or an agent file (*.mtfa)";
+                               " numbers in [-1, 1]), an agent file (*.mtfa) or RUN.sqlite:NAME";
   if (spec == "baseline") return {spec, std::make_shared<mtf::BaselinePolicy>(sc.fusion)};
   const std::string prefix = "constant:";
   if (spec.rfind(prefix, 0) == 0) {
@@ -547,17 +555,18 @@ std::pair<std::string, mtf::PolicyPtr> policy_flag(const std::string& spec, cons
       bad_flag(cmd, "policy", expected, mtf::json_reader::in_quotes(spec) + ", " + std::to_string(action.size()) + (action.size() == 1 ? " number" : " numbers"));
     return {spec, std::make_shared<mtf::ConstantPolicy>(std::move(action))};
   }
+  // An agent file, or RUN.sqlite:NAME (an agent an experiment kept).
   const fs::path path = spec;
   std::error_code ec;
-  if (path.extension() != ".mtfa" && !fs::is_regular_file(path, ec))
-    bad_flag(cmd, "policy", expected, mtf::json_reader::in_quotes(spec));
-  if (!fs::exists(path, ec)) bad_flag(cmd, "policy", expected, mtf::json_reader::in_quotes(spec) + ", no such file");
-  check_input_file(path, "an agent file");
-  std::unique_ptr<mtf::agents::Agent> agent = mtf::agents::load_agent(path);
-  if (agent->action_dim() != d)
-    throw std::runtime_error(path.string() + ": the agent acts in " + std::to_string(agent->action_dim()) +
-                             " dimensions, the scenario in " + std::to_string(d));
-  return {path.stem().string(), mtf::PolicyPtr(std::move(agent))};
+  const auto db_ref = mtf::experiments::split_agent_ref(spec);
+  if (!db_ref) {
+    if (path.extension() != ".mtfa" && !fs::is_regular_file(path, ec))
+      bad_flag(cmd, "policy", expected, mtf::json_reader::in_quotes(spec));
+    if (!fs::exists(path, ec)) bad_flag(cmd, "policy", expected, mtf::json_reader::in_quotes(spec) + ", no such file");
+    check_input_file(path, "an agent file");
+  }
+  mtf::experiments::LoadedAgent agent = mtf::experiments::load_agent_ref(spec, d);
+  return {db_ref ? db_ref->second : path.stem().string(), mtf::PolicyPtr(std::move(agent.agent))};
 }
 
 int cmd_evaluate(const std::vector<std::string>& args) {
@@ -607,6 +616,106 @@ int cmd_evaluate(const std::vector<std::string>& args) {
     j["threads"] = o.threads;
     mtf::write_file_atomically(json_out, j.dump(2) + "\n");
   }
+  return 0;
+}
+
+/// --set key=value of train: the value as JSON (numbers, true/false, arrays),
+/// otherwise as a string.
+void set_hyperparameter(nlohmann::json& hp, const std::string& item) {
+  const std::size_t eq = item.find('=');
+  if (eq == std::string::npos || eq == 0)
+    bad_flag("train", "set", "key=value (a hyperparameter of the agent, e.g. gamma=0.95)", shown_flag(item));
+  const std::string key = item.substr(0, eq), text = item.substr(eq + 1);
+  nlohmann::json v = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  hp[key] = v.is_discarded() ? nlohmann::json(text) : v;
+}
+
+int cmd_train(const std::vector<std::string>& args) {
+  po::options_description opts("mtfsim train RUN.sqlite (--agent TYPE | --from AGENT) --steps N --out FILE.mtfa [options]");
+  std::string types;
+  for (const std::string& n : mtf::agents::agent_names()) types += (types.empty() ? "" : ", ") + n;
+  const std::string agent_help = "a new agent of this type: " + types;
+  opts.add_options()("help,h", "show this help")
+      ("agent", po::value<std::string>(), agent_help.c_str())
+      ("set", po::value<std::vector<std::string>>()->composing(), "key=value: a hyperparameter of the new agent; repeat for more")
+      ("from", po::value<std::string>(), "train this agent further instead: an agent file, or RUN.sqlite:NAME")
+      ("steps", po::value<std::string>(), "gradient steps, 1 .. 10^8")
+      ("groups", po::value<std::string>(), "train on these groups of the run only (comma-separated names)")
+      ("out,o", po::value<std::string>(), "the agent file to write (*.mtfa)")
+      ("curve", po::value<std::string>(), "also write the learning curve here (CSV, every point)")
+      ("seed", po::value<std::string>()->default_value("1"), "the new agent's seed, 0 .. 2^64-1")
+      ("threads,t", po::value<std::string>()->default_value("2"), "threads, 1 .. 256 (results do not depend on it)")
+      ("quiet,q", "no progress bar");
+  const po::variables_map vm = parse_command(args, opts, "db", "run database");
+  if (vm.count("help")) {
+    std::cout << opts << "\nTrains one agent on the transitions of a finished run database (every group,\n"
+                         "or --groups), writes it as an agent file, and prints its learning curve at\n"
+                         "log-spaced steps: the losses, and on a fixed probe of the data the mean Q of\n"
+                         "its own action, the share of its actions outside the logged exploration\n"
+                         "bounds and the distance to the logged baseline action. The file runs in\n"
+                         "scenarios ({\"type\": \"agent\", \"path\": FILE}) and in mtfsim evaluate.\n";
+    return 0;
+  }
+  const std::string cmd = "train";
+  if (!vm.count("db")) throw po::error("train: missing RUN.sqlite (a run database with transitions: mtfsim run writes one)");
+  if (vm.count("agent") == vm.count("from"))
+    throw po::error("train: give --agent TYPE (a new agent) or --from AGENT (train one further), not both or neither");
+  if (vm.count("from") && vm.count("set"))
+    throw po::error("train: --set applies to a new agent (--agent); an agent from --from keeps its hyperparameters");
+  if (!vm.count("steps")) throw po::error("train: missing --steps N");
+  if (!vm.count("out")) throw po::error("train: missing --out FILE.mtfa (where the trained agent goes)");
+  const fs::path db = vm["db"].as<std::string>();
+  check_input_file(db, "a run database");
+  mtf::experiments::OfflineTrainingSpec spec;
+  spec.run = db;
+  spec.steps = int_flag(vm, cmd, "steps", 1, 100000000);
+  spec.seed = seed_flag(vm, cmd);
+  const int threads = threads_flag(vm, cmd);
+  if (vm.count("agent")) {
+    spec.type = vm["agent"].as<std::string>();
+    const std::vector<std::string> names = mtf::agents::agent_names();
+    if (std::find(names.begin(), names.end(), spec.type) == names.end())
+      bad_flag(cmd, "agent", "an agent type: " + types, shown_flag(spec.type));
+  }
+  if (vm.count("from")) spec.from = vm["from"].as<std::string>();
+  if (vm.count("set"))
+    for (const std::string& item : vm["set"].as<std::vector<std::string>>()) set_hyperparameter(spec.hyperparameters, item);
+  if (vm.count("groups")) {
+    std::stringstream ss(vm["groups"].as<std::string>());
+    for (std::string g; std::getline(ss, g, ',');)
+      if (!g.empty()) spec.groups.push_back(g);
+    if (spec.groups.empty()) bad_flag(cmd, "groups", "comma-separated group names", shown_flag(vm["groups"].as<std::string>()));
+  }
+  const fs::path out = output_file(vm["out"].as<std::string>(), cmd, "out");
+  refuse_input_as_output(out, db, cmd, "out", "run database");
+  if (mtf::is_run_database(out))
+    bad_flag(cmd, "out", "an agent file path", out.string() + ", a run database");
+  const fs::path curve_out = vm.count("curve") ? output_file(vm["curve"].as<std::string>(), cmd, "curve") : fs::path();
+  if (!curve_out.empty()) refuse_input_as_output(curve_out, db, cmd, "curve", "run database");
+  mtf::nn::set_num_threads(threads);
+  const bool bar = !vm.count("quiet") && isatty(STDERR_FILENO);
+  auto last = std::chrono::steady_clock::now();
+  const auto t0 = last;
+  spec.progress = [&](const mtf::agents::TrainProgress& p) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!bar || (now - last < std::chrono::milliseconds(200) && p.step != p.total_steps)) return;
+    last = now;
+    const double frac = static_cast<double>(p.step) / static_cast<double>(p.total_steps);
+    std::string b(static_cast<std::size_t>(frac * 30), '#');
+    b.resize(30, '.');
+    const double secs = std::chrono::duration<double>(now - t0).count();
+    std::fprintf(stderr, "\r  [%s] step %lld/%lld  %.0f steps/s   ", b.c_str(), static_cast<long long>(p.step),
+                 static_cast<long long>(p.total_steps), secs > 0 ? p.step / secs : 0.0);
+    if (p.step == p.total_steps) std::fprintf(stderr, "\n");
+    std::fflush(stderr);
+  };
+  const mtf::experiments::OfflineTrainingResult r = mtf::experiments::train_offline(spec);
+  r.agent->save(out);
+  if (!curve_out.empty()) mtf::write_file_atomically(curve_out, mtf::experiments::curve_csv(r.curve));
+  std::cout << r.agent->name() << " trained " << spec.steps << " steps (" << r.agent->steps_trained()
+            << " in all) on " << r.transitions << " transitions of " << db.string() << " in " << r.seconds
+            << " s\n\nLearning curve (log-spaced steps" << (curve_out.empty() ? "" : "; every point in " + curve_out.string())
+            << "):\n\n" << mtf::experiments::format_curve(r.curve) << "\nagent file: " << out.string() << "\n";
   return 0;
 }
 
@@ -666,6 +775,7 @@ int main(int argc, char** argv) {
     if (cmd == "report") return cmd_report(rest);
     if (cmd == "regress") return cmd_regress(rest);
     if (cmd == "evaluate") return cmd_evaluate(rest);
+    if (cmd == "train") return cmd_train(rest);
     std::cerr << "mtfsim: unknown command '" << cmd << "'\n\n" << kUsage;
     return 2;
   } catch (const po::error& e) {

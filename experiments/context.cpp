@@ -2,6 +2,8 @@
 // row selection, metric rows and the user-level A/B metrics.
 #include "experiments/context.h"
 
+#include "experiments/agent_refs.h"
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -55,7 +57,7 @@ ExperimentContext::ExperimentContext(const Scenario& scenario, const ExperimentS
       S(kStateDim),
       A(scenario.action_dim()),
       period(scenario.days * kSecondsPerDay),
-      sim(scenario),
+      sim(scenario, group_policies(scenario).policies),
       rec(out, sim.run_info(code_version(), options.threads),
           RecorderOptions{.replace_any_file = options.force, .resume = options.resume}) {
   col.transitions.state_dim = S;

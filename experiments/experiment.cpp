@@ -35,6 +35,7 @@ ExperimentResult run_experiment(const Scenario& sc, const ExperimentSpec& ex,
   // 2. Training.
   if (rp.done < Done::kTraining) {
     train_agents(ctx);
+    keep_agents(ctx);
     save_checkpoint(ctx, Done::kTraining, 0, /*with_agents=*/true);
   }
   // The policies under evaluation, in a fixed order: the baseline, the online

@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "agents/curves.h"
 #include "core/atomic_file.h"
 #include "experiments/experiment.h"
 #include "experiments/metric_keys.h"
@@ -104,14 +105,7 @@ void learning_curves(std::ostringstream& o, const Index& ix) {
       if (std::find(metrics.begin(), metrics.end(), r->metric) == metrics.end()) metrics.push_back(r->metric);
     }
     if (steps.empty()) continue;
-    // Log-spaced indices into the recorded steps, the first and last included.
-    std::vector<std::size_t> shown;
-    const std::size_t n = steps.size();
-    for (int k = 0; k < 9; ++k) {
-      const std::size_t i =
-          k == 0 || n == 1 ? 0 : static_cast<std::size_t>(std::lround(std::pow(static_cast<double>(n - 1), k / 8.0)));
-      if (shown.empty() || shown.back() != std::min(i, n - 1)) shown.push_back(std::min(i, n - 1));
-    }
+    const std::vector<std::size_t> shown = agents::log_spaced_indices(steps.size());
     o << "### " << agent << "\n\n| step |";
     for (const std::string& m : metrics) o << " " << m << " |";
     o << "\n|---|";
@@ -286,6 +280,15 @@ std::string report_markdown(const RunContents& run, const ExperimentSpec& spec) 
         << fmt(value_of(ix.find(keys::kTraining, a, keys::kSteps)), 0) << " | "
         << (s ? fmt(s->value, 1) : "n/a") << " |\n";
     }
+    o << "\n";
+  }
+  if (!run.agents.empty()) {
+    o << "## Kept agents\n\nThe run database keeps these agents (table agents): evaluate one with `mtfsim evaluate "
+         "SCENARIO.json --policy RUN.sqlite:NAME`, deploy it in a scenario group with `\"policy\": {\"type\": "
+         "\"agent\", \"path\": \"RUN.sqlite\", \"name\": \"NAME\"}`, or train it further with `mtfsim train "
+         "RUN.sqlite --from RUN.sqlite:NAME`.\n\n| name | type | steps | source | bytes |\n|---|---|---|---|---|\n";
+    for (const AgentRow& a : run.agents)
+      o << "| " << a.name << " | " << a.type << " | " << a.steps << " | " << a.source << " | " << a.bytes << " |\n";
     o << "\n";
   }
   if (ix.any(keys::kCurve)) learning_curves(o, ix);

@@ -23,6 +23,10 @@ void train_agent(ExperimentContext& ctx, const AgentSpec& a, const agents::Datas
 /// with checkpoints every ExperimentOptions::checkpoint_seconds; the training
 /// rows of every agent.
 void train_agents(ExperimentContext& ctx);
+/// After stage 2: every trained agent that did not diverge goes into the run
+/// database's table agents (its agent file's bytes), where `RUN.sqlite:NAME`
+/// finds it (agent_refs.h).
+void keep_agents(ExperimentContext& ctx);
 
 struct ResumePoint;
 

@@ -122,4 +122,22 @@ void train_agents(ExperimentContext& ctx) {
   }
 }
 
+void keep_agents(ExperimentContext& ctx) {
+  std::vector<AgentRow> rows;
+  for (const AgentSpec& a : ctx.ex.agents) {
+    if (ctx.failed.count(a.name)) continue;  // diverged: reported, not kept
+    const agents::Agent& agent = *ctx.agent.at(a.name);
+    AgentRow r;
+    r.name = a.name;
+    r.type = a.type;
+    r.steps = agent.steps_trained();
+    r.source = "dataset " + a.dataset;
+    r.hyperparameters = agent.hyperparameters().dump();
+    r.data = agent.to_bytes();
+    r.bytes = static_cast<std::int64_t>(r.data.size());
+    rows.push_back(std::move(r));
+  }
+  if (!rows.empty()) ctx.rec.write_agents(rows);
+}
+
 }  // namespace mtf::experiments

@@ -188,6 +188,7 @@ constexpr const char* kInsertImpression =
     "INSERT INTO impressions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 constexpr const char* kInsertMetric =
     "INSERT INTO metrics VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+constexpr const char* kInsertAgent = "INSERT INTO agents VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 // Checkpoint tables: only in unfinished files (created by the first
 // checkpoint, dropped by finish()).
 constexpr const char* kCheckpointSchemaSql = R"sql(
@@ -200,7 +201,8 @@ constexpr const char* kInsertCheckpoint =
     "INSERT INTO resume_state(stage, metrics_rows, state, table_rows) VALUES (?1, ?2, ?3, ?4)";
 /// The tables a run appends rows to: a resumed run drops the rows written
 /// after its checkpoint (rowids grow by one per row appended).
-constexpr const char* kRowTables[] = {"groups", "sessions", "transitions", "user_days", "impressions", "metrics"};
+constexpr const char* kRowTables[] = {"groups",      "sessions", "transitions", "user_days",
+                                      "impressions", "metrics",  "agents"};
 constexpr const char* kInsertBlob = "INSERT OR REPLACE INTO resume_blobs(name, data) VALUES (?1, ?2)";
 constexpr const char* kInsertSummary =
     "INSERT INTO summary(grp, name, metric, value) VALUES (?1, ?2, ?3, ?4)";
@@ -329,7 +331,8 @@ struct Recorder::Impl {
   struct Barrier {
     std::shared_ptr<std::promise<void>> done;
   };
-  using Job = std::variant<RecordBatch, std::vector<GroupRow>, std::vector<MetricRow>, Checkpoint, Barrier>;
+  using Job = std::variant<RecordBatch, std::vector<GroupRow>, std::vector<MetricRow>,
+                           std::vector<AgentRow>, Checkpoint, Barrier>;
 
   RecorderOptions opts;
   fs::path target;  // where the finished run goes
@@ -339,7 +342,7 @@ struct Recorder::Impl {
   int state_dim = 0, action_dim = 0;
   std::optional<Database> db;
   std::optional<Statement> ins_group, ins_session, ins_transition, ins_transitions_block,
-      ins_user_day, ins_impression, ins_metric;
+      ins_user_day, ins_impression, ins_metric, ins_agent;
 
   std::mutex mutex;
   std::condition_variable not_empty, not_full;
@@ -437,6 +440,22 @@ struct Recorder::Impl {
       st.bind(4, std::string_view(g.policy));
       st.bind(5, std::string_view(g.policy_json));
       st.bind(6, g.users);
+      st.run();
+      count_row();
+    }
+    st.clear_bindings();
+  }
+
+  void write(const std::vector<AgentRow>& rows) {
+    Statement& st = *ins_agent;
+    for (const AgentRow& a : rows) {
+      st.bind(1, std::string_view(a.name));
+      st.bind(2, std::string_view(a.type));
+      st.bind(3, a.steps);
+      st.bind(4, std::string_view(a.source));
+      st.bind(5, std::string_view(a.hyperparameters));
+      st.bind(6, static_cast<std::int64_t>(a.data.size()));
+      st.bind_bytes(7, a.data);
       st.run();
       count_row();
     }
@@ -644,6 +663,7 @@ struct Recorder::Impl {
     ins_user_day.reset();
     ins_impression.reset();
     ins_metric.reset();
+    ins_agent.reset();
     db->exec("PRAGMA synchronous = NORMAL");
     db->exec("PRAGMA wal_checkpoint(TRUNCATE)");
     db->exec("PRAGMA journal_mode = DELETE");
@@ -727,6 +747,7 @@ Recorder::Recorder(const fs::path& path, const RunInfo& info, const RecorderOpti
   m.ins_user_day.emplace(db, kInsertUserDay);
   m.ins_impression.emplace(db, kInsertImpression);
   m.ins_metric.emplace(db, kInsertMetric);
+  m.ins_agent.emplace(db, kInsertAgent);
   m.writer = std::thread([&m] { m.writer_loop(); });
 }
 
@@ -746,6 +767,8 @@ Recorder::~Recorder() {
 void Recorder::write_groups(const std::vector<GroupRow>& groups) { impl_->enqueue(groups); }
 
 void Recorder::write_metrics(const std::vector<MetricRow>& rows) { impl_->enqueue(rows); }
+
+void Recorder::write_agents(const std::vector<AgentRow>& rows) { impl_->enqueue(rows); }
 
 void Recorder::submit(RecordBatch&& batch) { impl_->enqueue(std::move(batch)); }
 

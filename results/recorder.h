@@ -21,7 +21,9 @@
 
 namespace mtf {
 
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
+/// The oldest schema the readers accept (version 2 has no table agents).
+inline constexpr int kOldestReadableSchemaVersion = 2;
 
 /// Thrown for database problems (cannot open, wrong schema version, I/O errors).
 class RecordError : public std::runtime_error {
@@ -97,6 +99,21 @@ struct MetricRow {
   std::optional<std::int64_t> rep;  ///< replicate (A/B seed index, learner round); nullopt: aggregate
   std::optional<std::int64_t> n;    ///< sample size behind the figure
   std::string details;   ///< JSON object or empty
+};
+
+/// A trained agent kept with the run (table agents): its agent file's bytes
+/// (agents/agent.h, Agent::to_bytes), so that it can be evaluated, deployed in a
+/// scenario or trained further (`RUN.sqlite:NAME` wherever an agent file goes).
+struct AgentRow {
+  std::string name;             ///< the experiment's name for it
+  std::string type;             ///< the agent type (make_agent's name)
+  std::int64_t steps = 0;       ///< gradient steps trained
+  /// Where it came from: "dataset NAME" (trained by the experiment) or the
+  /// agent file or RUN.sqlite:NAME a group deployed it from.
+  std::string source;
+  std::string hyperparameters;  ///< JSON, defaults filled in
+  std::string data;             ///< the agent file's bytes (empty when read without them)
+  std::int64_t bytes = 0;       ///< data's size
 };
 
 /// A unit of work for the writer: rows produced by one block of users on one day.
@@ -178,6 +195,8 @@ class Recorder {
   void write_groups(const std::vector<GroupRow>& groups);
   /// Queues rows for the `metrics` table (experiments).
   void write_metrics(const std::vector<MetricRow>& rows);
+  /// Queues rows for the `agents` table (the trained agents an experiment keeps).
+  void write_agents(const std::vector<AgentRow>& rows);
   /// Queues a batch for the writer thread (in order). Blocks while the queue is full.
   void submit(RecordBatch&& batch);
   /// Queues a checkpoint: everything submitted before it is committed with it,
@@ -220,6 +239,7 @@ struct RunContents {
   std::vector<SummaryRow> summary;
   std::vector<ImpressionRow> impressions;
   std::vector<MetricRow> metrics;
+  std::vector<AgentRow> agents;  ///< the agents it keeps, without their bytes (read_agents has them)
 };
 
 /// Reads a whole run database (for small runs). Throws RecordError with the path and
@@ -242,6 +262,11 @@ class UnfinishedRunError : public RecordError {
 /// recorded (what an experiment collected in memory; baselines and bounds a
 /// row does not have are 0, -1 and 1). Refuses an unfinished run unless allow_partial.
 TransitionColumns read_transition_columns(const std::filesystem::path& path, bool allow_partial = false);
+/// The agents a run database keeps (table agents; none in a plain run or a
+/// schema 2 file), in the order written; with_data = false leaves data empty.
+/// Refuses an unfinished run unless allow_partial.
+std::vector<AgentRow> read_agents(const std::filesystem::path& path, bool with_data = true,
+                                  bool allow_partial = false);
 /// The impressions of a run database, in the order they were recorded.
 std::vector<ImpressionRow> read_impressions(const std::filesystem::path& path, bool allow_partial = false);
 

@@ -91,11 +91,12 @@ std::int64_t open_checked(const fs::path& path, std::optional<Database>& out) {
                       std::to_string(app_id) + ", user_version " + std::to_string(version) +
                       "); check the path");
   }
-  if (version != kSchemaVersion) {
+  if (version < kOldestReadableSchemaVersion || version > kSchemaVersion) {
     const bool newer = version > kSchemaVersion;
     throw RecordError(
         path.string() + ": run database schema version " + std::to_string(version) +
-        ", but this build reads version " + std::to_string(kSchemaVersion) + ": " +
+        ", but this build reads versions " + std::to_string(kOldestReadableSchemaVersion) + " to " +
+        std::to_string(kSchemaVersion) + ": " +
         (newer ? "it was written by a newer mtfsim; read it with that version, or re-run the "
                  "scenario with this build"
                : "it was written by an older mtfsim; re-run the scenario with this build (the "
@@ -165,6 +166,31 @@ ImpressionRow impression_row(const Statement& st, const fs::path& path) {
                       " floats, expected " + std::to_string(r.pred.size()) + " (damaged file)");
   std::copy(pred.begin(), pred.end(), r.pred.begin());
   return r;
+}
+
+/// The rows of table agents (none in a schema 2 file).
+std::vector<AgentRow> agent_rows(Database& db, const fs::path& path, bool with_data) {
+  std::vector<AgentRow> out;
+  if (!has_table(db, "agents")) return out;
+  Statement st(db, with_data ? "SELECT name, type, steps, source, hyperparameters, bytes, data FROM agents ORDER BY rowid"
+                             : "SELECT name, type, steps, source, hyperparameters, bytes FROM agents ORDER BY rowid");
+  while (st.step()) {
+    AgentRow a;
+    a.name = st.text(0);
+    a.type = st.text(1);
+    a.steps = st.int64(2);
+    a.source = st.text(3);
+    a.hyperparameters = st.text(4);
+    a.bytes = st.int64(5);
+    if (with_data) {
+      a.data = st.bytes(6);
+      if (static_cast<std::int64_t>(a.data.size()) != a.bytes)
+        throw RecordError(path.string() + ": agent " + a.name + " holds " + std::to_string(a.data.size()) +
+                          " bytes, its row says " + std::to_string(a.bytes) + " (damaged file)");
+    }
+    out.push_back(std::move(a));
+  }
+  return out;
 }
 
 }  // namespace
@@ -319,7 +345,16 @@ RunContents read_run(const fs::path& path, bool with_transitions, bool with_rows
       out.metrics.push_back(std::move(r));
     }
   }
+  out.agents = agent_rows(db, path, /*with_data=*/false);
   return out;
+}
+
+std::vector<AgentRow> read_agents(const fs::path& path, bool with_data, bool allow_partial) {
+  std::optional<Database> opened;
+  open_checked(path, opened);
+  Database& db = *opened;
+  check_finished(db, path, allow_partial);
+  return agent_rows(db, path, with_data);
 }
 
 TransitionColumns read_transition_columns(const fs::path& path, bool allow_partial) {

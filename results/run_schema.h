@@ -79,6 +79,10 @@ CREATE TABLE metrics (
   section TEXT NOT NULL, subject TEXT NOT NULL, metric TEXT NOT NULL, value REAL,
   ci_low REAL, ci_high REAL, p_value REAL, rep INTEGER, n INTEGER, details TEXT
 );
+CREATE TABLE agents (
+  name TEXT NOT NULL, type TEXT NOT NULL, steps INTEGER NOT NULL, source TEXT NOT NULL,
+  hyperparameters TEXT NOT NULL, bytes INTEGER NOT NULL, data BLOB NOT NULL
+);
 )sql";
 
 inline constexpr const char* kTransitionIndexSql =

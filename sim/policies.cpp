@@ -76,8 +76,14 @@ void BaselinePolicy::act(std::span<const float> state, std::span<float> action, 
   deterministic_info(action, info);
 }
 
-PolicyPtr make_policy(const PolicySpec& spec, const Scenario& scenario) {
+PolicyPtr make_policy(const PolicySpec& spec, const Scenario& scenario, const AgentLoader& load_agent) {
   switch (spec.kind) {
+    case PolicyKind::kAgent:
+      if (!load_agent)
+        throw ScenarioError("policy \"agent\" (" + spec.path +
+                            "): agents are loaded by the experiments floor; build the group policies with "
+                            "experiments::group_policies and pass them to the Simulator");
+      return load_agent(spec, scenario);
     case PolicyKind::kConstant: {
       std::vector<float> a(spec.action.begin(), spec.action.end());
       return std::make_shared<ConstantPolicy>(std::move(a));

@@ -3,6 +3,8 @@
 // as mu_bp for exploration and for IntegratedRL-MTF's bounds.
 #pragma once
 
+#include <functional>
+
 #include <vector>
 
 #include "sim/fusion.h"
@@ -46,6 +48,10 @@ class BaselinePolicy final : public Policy {
 /// their `around` spec names, the BaselinePolicy when it is empty). Throws
 /// ScenarioError for a spec the parser would have rejected (a stochastic
 /// "around") and std::invalid_argument for out-of-range parameters.
-PolicyPtr make_policy(const PolicySpec& spec, const Scenario& scenario);
+/// Agent policies (kind kAgent) are loaded by `load_agent`, which the floors
+/// above the simulator provide (experiments/agent_refs.h: group_policies);
+/// without it such a spec throws ScenarioError.
+using AgentLoader = std::function<PolicyPtr(const PolicySpec& spec, const Scenario& scenario)>;
+PolicyPtr make_policy(const PolicySpec& spec, const Scenario& scenario, const AgentLoader& load_agent = {});
 
 }  // namespace mtf

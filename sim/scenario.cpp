@@ -527,6 +527,21 @@ void parse_bounded_uniform_policy(const Obj& o, const Scenario& s, PolicySpec& p
   parse_around(o, s, p);
 }
 
+void parse_agent_policy(const Obj& o, const Scenario&, PolicySpec& p) {
+  p.kind = PolicyKind::kAgent;
+  const Node path = o.at("path");
+  if (path.missing() || !path.value->is_string() || path.value->get<std::string>().empty())
+    path.fail("the agent file (*.mtfa), or the run database that keeps the agent (with \"name\"), as a "
+              "non-empty string; relative to the scenario file's folder");
+  p.path = path.value->get<std::string>();
+  p.agent_name.clear();
+  if (const Node name = o.at("name"); !name.missing()) {
+    if (!name.value->is_string() || name.value->get<std::string>().empty())
+      name.fail("the agent's name in the run database given as \"path\" (mtfsim report lists them)");
+    p.agent_name = name.value->get<std::string>();
+  }
+}
+
 struct PolicyType {
   std::string_view name;
   PolicyKind kind;
@@ -553,6 +568,11 @@ const std::vector<PolicyType>& policy_types() {
        [](Json& j, const PolicySpec& p) {
          j["bound"] = p.bound.size() == 1 ? Json(p.bound[0]) : Json(p.bound);
          j["around"] = policy_block(around_of(p));
+       }},
+      {"agent", PolicyKind::kAgent, {"path", "name"}, parse_agent_policy,
+       [](Json& j, const PolicySpec& p) {
+         j["path"] = p.path;
+         if (!p.agent_name.empty()) j["name"] = p.agent_name;
        }},
   };
   return types;
@@ -736,7 +756,11 @@ Scenario load_scenario(const std::filesystem::path& path) {
   }
   std::ostringstream text;
   text << in.rdbuf();
-  return parse_scenario(text.str(), path.string());
+  Scenario s = parse_scenario(text.str(), path.string());
+  // Agent policies name their files relative to the scenario file.
+  for (GroupSpec& g : s.groups)
+    if (g.policy.kind == PolicyKind::kAgent) g.policy.base_dir = path.parent_path().string();
+  return s;
 }
 
 std::string scenario_to_json(const Scenario& s) {

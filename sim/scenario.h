@@ -88,7 +88,8 @@ enum class PolicyKind {
   kBaseline,       ///< "baseline": the production rule mu_bp
   kGaussian,       ///< "gaussian": clip(mu(s) + N(0, sigma^2 I)), IntegratedRL-MTF Dataset 1, BatchRL-MTF Eq. 8
   kRandom,         ///< "random": U([-1, 1]^d), BatchRL-MTF section 3.3
-  kBoundedUniform  ///< "bounded_uniform": U(mu(s) -+ bound) within the box, IntegratedRL-MTF Formula 3
+  kBoundedUniform, ///< "bounded_uniform": U(mu(s) -+ bound) within the box, IntegratedRL-MTF Formula 3
+  kAgent           ///< "agent": a trained agent (an agent file, or one kept in a run database)
 };
 
 /// Whether a policy of this kind is deterministic (may serve as "around").
@@ -108,6 +109,14 @@ struct PolicySpec {
   /// "baseline"}); empty means the baseline too. Empty for the deterministic kinds.
   /// A vector so the spec stays a comparable value type.
   std::vector<PolicySpec> around;
+  /// kAgent: the agent file, or the run database that keeps the agent, as
+  /// written in the scenario (relative to `base_dir`).
+  std::string path;
+  /// kAgent with a run database: the agent's name in it (its table agents).
+  std::string agent_name;
+  /// kAgent: the folder a relative `path` is read from (the scenario file's;
+  /// empty: the working directory). Not part of the JSON.
+  std::string base_dir;
   /// The policy block as run (canonical JSON, compact), stored with the run.
   std::string json;
   bool operator==(const PolicySpec&) const = default;

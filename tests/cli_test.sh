@@ -159,5 +159,46 @@ fails_with "evaluate --json onto its scenario" 2 "the scenario file itself" \
   "$mtfsim" evaluate "$work/self.json" --policy baseline --users 10 --json "$work/self.json"
 fails_with "run --resume of a plain simulation" 2 "only an experiment" "$mtfsim" run "$tiny" --resume --quiet --no-record
 
+# Keep, train, deploy: an agent trained on a run, deployed by a scenario group,
+# kept in that run's database, and evaluated from the file and from the run
+# (the same agent, so the same values to the bit).
+mkdir -p "$work/deploy"
+check "train writes an agent file and its curve" "$mtfsim" train "$work/tiny.sqlite" --agent bc --set 'hidden=[16,16]' \
+  --steps 40 --out "$work/deploy/bc.mtfa" --curve "$work/deploy/curve.csv" --quiet
+check "  the curve has its header and a point per 1/50 of the steps" \
+  test "$(head -1 "$work/deploy/curve.csv" | cut -d, -f1),$(($(wc -l < "$work/deploy/curve.csv") - 1))" = "step,40"
+check "train --from trains the file further" "$mtfsim" train "$work/tiny.sqlite" --from "$work/deploy/bc.mtfa" \
+  --steps 10 --out "$work/deploy/bc50.mtfa" --quiet
+python3 -c "
+import json
+s = json.load(open('$tiny'))
+s['groups'][1]['policy'] = {'type': 'agent', 'path': 'bc.mtfa'}
+json.dump(s, open('$work/deploy/dep.json', 'w'), indent=1)"
+check "  the scenario names the agent" grep -q '"type": "agent"' "$work/deploy/dep.json"
+check "a scenario group runs an agent file (relative to the scenario)" \
+  bash -c "cd / && '$mtfsim' run '$work/deploy/dep.json' --out '$work/deploy/dep.sqlite' --quiet"
+check "  the run keeps the agent it deployed" \
+  test "$(sqlite3 "$work/deploy/dep.sqlite" "SELECT name || ' ' || type || ' ' || steps FROM agents")" = "group:baseline bc 40"
+check "  byte for byte" test "$(sqlite3 "$work/deploy/dep.sqlite" "SELECT hex(data) FROM agents")" = \
+  "$(od -An -v -tx1 "$work/deploy/bc.mtfa" | tr -d ' \n' | tr a-f A-F)"
+check "evaluate takes the file and the kept agent" "$mtfsim" evaluate "$tiny" --policy "$work/deploy/bc.mtfa" \
+  --policy "$work/deploy/dep.sqlite:group:baseline" --users 200 --days 1 --json "$work/deploy/eval.json"
+check "  and they are the same policy (the same values to the bit, unlike the baseline's)" python3 -c "
+import json, sys
+p = {x['name']: x['metrics'] for x in json.load(open('$work/deploy/eval.json'))['policies']}
+sys.exit(0 if p['bc'] == p['group:baseline'] and p['bc'] != p['baseline'] else 1)"
+fails_with "train without --agent or --from" 2 "give --agent TYPE" "$mtfsim" train "$work/tiny.sqlite" --steps 5 --out "$work/x.mtfa"
+fails_with "train with an unknown agent type" 2 "train: --agent: expected an agent type: integratedrl_mtf, bcq," \
+  "$mtfsim" train "$work/tiny.sqlite" --agent dqn --steps 5 --out "$work/x.mtfa"
+fails_with "train with an unknown hyperparameter" 1 "bc.hiden: expected a known key (did you mean \"hidden\"?)" \
+  "$mtfsim" train "$work/tiny.sqlite" --agent bc --set hiden=3 --steps 5 --out "$work/x.mtfa"
+fails_with "train --out onto a run database" 2 "a run database" \
+  "$mtfsim" train "$work/tiny.sqlite" --agent bc --steps 5 --out "$work/deploy/dep.sqlite"
+sed 's/"bc.mtfa"/"none.mtfa"/' "$work/deploy/dep.json" > "$work/deploy/bad.json"
+fails_with "a scenario naming a missing agent file" 1 "none.mtfa: no such file" \
+  "$mtfsim" run "$work/deploy/bad.json" --out "$work/deploy/bad.sqlite" --quiet
+fails_with "evaluate with an agent a run does not keep" 1 "keeps no agent \"nope\" (it keeps group:baseline)" \
+  "$mtfsim" evaluate "$tiny" --policy "$work/deploy/dep.sqlite:nope"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -43,7 +43,7 @@ same_run() {
   for spec in \
       "run|scenario_name, scenario_json, seed, code_version, schema_version, state_dim, action_dim, state_features, action_names" \
       "groups|rowid, *" "sessions|rowid, *" "transitions|rowid, *" "user_days|rowid, *" \
-      "impressions|rowid, *" "summary|rowid, *" "metrics|$metrics_cols" \
+      "impressions|rowid, *" "summary|rowid, *" "metrics|$metrics_cols" "agents|rowid, *" \
       "sqlite_master|type, name, sql"; do
     n=$(differing_rows "${spec%%|*}" "${spec#*|}" "$a" "$b")
     if [ "$n" != 0 ]; then echo "table ${spec%%|*}: $n rows differ"; total=1; fi

@@ -9,6 +9,7 @@
 #include <tuple>
 #include <nlohmann/json.hpp>
 
+#include "experiments/agent_refs.h"
 #include "experiments/experiment.h"
 #include "experiments/report.h"
 #include "test_world.h"
@@ -183,8 +184,33 @@ TEST_CASE("a tiny experiment runs every stage, writes every table, and does not 
     }
   }
 
+  // The trained agents are kept in the run database, the same bytes for any
+  // thread count, and load back as the agents that were trained.
+  const std::vector<AgentRow> kept = read_agents(dir / "t1.sqlite"), kept2 = read_agents(dir / "t2.sqlite");
+  REQUIRE(kept.size() == 2);
+  REQUIRE(kept2.size() == 2);
+  CHECK(kept[0].name == "BC");
+  CHECK(kept[1].name == "IRL");
+  CHECK(kept[0].steps == 30);
+  CHECK(kept[1].steps == 40);
+  CHECK(kept[1].source == "dataset " + spec.agents[1].dataset);
+  for (std::size_t i = 0; i < kept.size(); ++i) {
+    CHECK(kept[i].data == kept2[i].data);
+    const LoadedAgent a = load_agent_ref((dir / "t1.sqlite").string() + ":" + kept[i].name, sc.action_dim());
+    CHECK(a.agent->steps_trained() == kept[i].steps);
+    CHECK(a.agent->to_bytes() == kept[i].data);
+  }
+  CHECK(run.agents.size() == 2);
+  CHECK(run.agents[0].data.empty());  // read_run lists them without their bytes
+  try {
+    (void)load_agent_ref((dir / "t1.sqlite").string() + ":nope", sc.action_dim());
+    FAIL("an agent the run does not keep was loaded");
+  } catch (const agents::AgentFileError& e) {
+    CHECK(std::string(e.what()).find("keeps no agent \"nope\" (it keeps BC, IRL)") != std::string::npos);
+  }
+
   const std::string md = report_markdown(dir / "t1.sqlite");
-  for (const char* heading : {"## Exploration: what each group cost", "## Exploration density", "## Training", "## Learning curves",
+  for (const char* heading : {"## Exploration: what each group cost", "## Exploration density", "## Training", "## Kept agents", "## Learning curves",
                               "## Online learners", "## Offline evaluation (Table 1)", "## Online A/B test (Table 2)",
                               "## Ground truth", "## Where the testbed agrees with the paper"})
     CHECK(md.find(heading) != std::string::npos);

@@ -178,11 +178,11 @@ TEST_CASE("an unknown policy type is rejected with the list of known types") {
   Json j = minimal();
   j["groups"][0]["policy"] = {{"type", "td3"}};
   CHECK(error_for(j) == "test.json: groups[0].policy.type: expected a policy type: \"constant\", "
-                        "\"baseline\", \"gaussian\", \"random\" or \"bounded_uniform\", got "
+                        "\"baseline\", \"gaussian\", \"random\", \"bounded_uniform\" or \"agent\", got "
                         "\"td3\"");
   j["groups"][0]["policy"] = {{"type", "constnat"}};
   CHECK(error_for(j) == "test.json: groups[0].policy.type: expected a policy type: \"constant\", "
-                        "\"baseline\", \"gaussian\", \"random\" or \"bounded_uniform\" (did you "
+                        "\"baseline\", \"gaussian\", \"random\", \"bounded_uniform\" or \"agent\" (did you "
                         "mean \"constant\"?), got \"constnat\"");
   j["groups"][0]["policy"] = {{"type", "baseline"}, {"action", {0, 0}}};
   CHECK(error_for(j) == "test.json: groups[0].policy.action: expected one of the known keys: "
@@ -265,8 +265,27 @@ TEST_CASE("exploration policy values are validated with their JSON path") {
         "test.json: groups[0].policy.around.action[0]: expected a number in [-1, 1], got 2");
   j["groups"][0]["policy"] = {{"type", "random"}, {"around", {{"type", "baselin"}}}};
   CHECK(error_for(j) == "test.json: groups[0].policy.around.type: expected a policy type: "
-                        "\"constant\", \"baseline\", \"gaussian\", \"random\" or "
-                        "\"bounded_uniform\" (did you mean \"baseline\"?), got \"baselin\"");
+                        "\"constant\", \"baseline\", \"gaussian\", \"random\", "
+                        "\"bounded_uniform\" or \"agent\" (did you mean \"baseline\"?), got \"baselin\"");
+}
+
+TEST_CASE("an agent policy names its file (and the agent's name in a run database), and round-trips") {
+  Json j = minimal();
+  j["groups"][0]["policy"] = {{"type", "agent"}, {"path", "runs/a.sqlite"}, {"name", "BCQ"}};
+  const Scenario s = parse_scenario(j.dump(), "test.json");
+  CHECK(s.groups[0].policy.kind == PolicyKind::kAgent);
+  CHECK(s.groups[0].policy.path == "runs/a.sqlite");
+  CHECK(s.groups[0].policy.agent_name == "BCQ");
+  CHECK(parse_scenario(scenario_to_json(s), "again").groups == s.groups);
+  j["groups"][0]["policy"] = {{"type", "agent"}};
+  CHECK(error_for(j).find("test.json: groups[0].policy.path: expected the agent file (*.mtfa), or the run database") == 0);
+  j["groups"][0]["policy"] = {{"type", "agent"}, {"path", ""}};
+  CHECK(error_for(j).find("groups[0].policy.path: expected the agent file") != std::string::npos);
+  j["groups"][0]["policy"] = {{"type", "agent"}, {"path", "a.sqlite"}, {"name", 3}};
+  CHECK(error_for(j).find("groups[0].policy.name: expected the agent's name in the run database") != std::string::npos);
+  // An agent is not a deterministic rule to explore around.
+  j["groups"][0]["policy"] = {{"type", "gaussian"}, {"around", {{"type", "agent"}, {"path", "a.mtfa"}}}};
+  CHECK(error_for(j).find("groups[0].policy.around.type: expected a deterministic policy type") != std::string::npos);
 }
 
 TEST_CASE("duplicates are rejected: group names, fusion dimensions and JSON keys") {
