@@ -1,5 +1,5 @@
 // The oracle (oracle.h): each policy on the same evaluation users, per-user
-// values from the A/B test's arm_values, and paired differences against the
+// values from arm_values (metrics/user_metrics.h), and paired differences against the
 // first policy. Ratio metrics (the return rate) are linearised per user
 // (num - R den) / mean(den), so means and ratios share one interval formula.
 #include "experiments/oracle.h"
@@ -108,7 +108,7 @@ OracleResult evaluate_policies(const Scenario& world,
     RunOptions ro;
     ro.threads = options.threads;
     const RunResult res = sim.run_days(options.days, ro, nullptr);
-    const ArmValues a = arm_values(sim.user_totals(), sim, 0, options.days);
+    const ArmValues a = arm_values(sim.user_totals(), sim.group_assignment(), 0, options.days);
     OraclePolicyValue v;
     v.name = name;
     v.requests = res.requests;
