@@ -183,7 +183,10 @@ TTest welch_t_test(std::span<const double> a, std::span<const double> b) {
     return r;
   }
   r.t = diff / std::sqrt(se2);
-  r.df = se2 * se2 / (va * va / (na - 1) + vb * vb / (nb - 1));
+  // Welch-Satterthwaite, divided through by se2^2: the same df, but no
+  // underflow of the squares (va below 1e-162 would make it 0 / 0).
+  const double wa = va / se2, wb = vb / se2;
+  r.df = 1 / (wa * wa / (na - 1) + wb * wb / (nb - 1));
   r.p = std::min(1.0, 2 * bm::cdf(bm::complement(StudentT(r.df), std::abs(r.t))));
   return r;
 }

@@ -203,6 +203,15 @@ TEST_CASE("Welch's t-test reproduces a textbook example") {
   const TTest swapped = welch_t_test(a2, a1);
   CHECK(swapped.t == -r.t);
   CHECK(swapped.p == r.p);
+  // The test is scale-free; at 1e-100 the squared variances (~1e-400) of the textbook df
+  // formula underflow (0 / 0), which must not reach the t distribution.
+  std::vector<double> tiny1 = a1, tiny2 = a2;
+  for (double& v : tiny1) v *= 1e-100;
+  for (double& v : tiny2) v *= 1e-100;
+  const TTest tiny = welch_t_test(tiny1, tiny2);
+  CHECK(tiny.t == doctest::Approx(r.t).epsilon(1e-12));
+  CHECK(tiny.df == doctest::Approx(r.df).epsilon(1e-12));
+  CHECK(tiny.p == doctest::Approx(r.p).epsilon(1e-11));
 }
 
 TEST_CASE("Welch's t-test handles samples without variance and rejects bad input") {
