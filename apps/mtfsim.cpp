@@ -37,6 +37,7 @@
 #include "experiments/offline_training.h"
 #include "experiments/oracle.h"
 #include "experiments/report.h"
+#include "metrics/user_metrics.h"
 #include "sim/policies.h"
 #include "sim/simulator.h"
 #include <fstream>
@@ -304,6 +305,10 @@ int cmd_run(const std::vector<std::string>& args) {
   if (!quiet)
     std::cerr << "mtfsim: " << sc.name << ": " << sc.population.size << " users, " << sc.days
               << " days, " << sc.groups.size() << " groups, " << threads << " threads\n";
+  // Per-user totals for the lifts of each group over the first (the control):
+  // users, not requests, are the independent samples.
+  const bool lifts = sc.groups.size() > 1 && sc.days <= mtf::UserTotals::kMaxDays;
+  if (lifts) sim.track_user_totals(true);
   mtf::RunResult res;
   {
     ProgressBar bar(!quiet);
@@ -320,6 +325,19 @@ int cmd_run(const std::vector<std::string>& args) {
   std::cout << "\n" << sc.name << ": " << sc.population.size << " users, " << sc.days << " days, "
             << res.requests << " requests in " << res.wall_seconds << " s\n\n"
             << mtf::format_summary_table(res.groups);
+  if (lifts) {
+    std::vector<std::string> names;
+    for (const auto& g : sc.groups) names.push_back(g.name);
+    const int control = 0;
+    std::cout << "\n"
+              << mtf::format_lift_table(
+                     mtf::lifts_against(sim.user_totals(), sim.group_assignment(),
+                                        static_cast<int>(names.size()), control, sc.days),
+                     names, control);
+  } else if (sc.groups.size() > 1) {
+    std::cout << "\nno lifts: per-user totals cover at most " << mtf::UserTotals::kMaxDays
+              << " days, this run has " << sc.days << "\n";
+  }
   if (rec) std::cout << "\nrun database: " << out.string() << "\n";
   return 0;
 }

@@ -42,21 +42,21 @@ void run_ab_tests(ExperimentContext& ctx, int first_rep, const std::function<voi
         asim.set_policy(static_cast<int>(k), arm_policy[k]);
     }
     ctx.sessions_capped += asim.run_days(ab.days, ao, nullptr).sessions_capped;
-    const ArmValues c = arm_values(asim.user_totals(), asim, control, ab.days);
+    const ArmValues c = arm_values(asim.user_totals(), asim.group_assignment(), control, ab.days);
     std::optional<ArmValues> c_pre;
-    if (ab.pre_days > 0) c_pre = arm_values(pre_totals, asim, control, ab.pre_days);
+    if (ab.pre_days > 0) c_pre = arm_values(pre_totals, asim.group_assignment(), control, ab.pre_days);
     for (std::size_t k = 0; k < ab.arms.size(); ++k) {
-      const ArmValues t = arm_values(asim.user_totals(), asim, static_cast<int>(k), ab.days);
+      const ArmValues t = arm_values(asim.user_totals(), asim.group_assignment(), static_cast<int>(k), ab.days);
       std::optional<ArmValues> t_pre;
       if (ab.pre_days > 0 && static_cast<int>(k) != control)
-        t_pre = arm_values(pre_totals, asim, static_cast<int>(k), ab.pre_days);
+        t_pre = arm_values(pre_totals, asim.group_assignment(), static_cast<int>(k), ab.pre_days);
       for (const AbMetric& m : ab_metrics()) {
         ctx.M.push_back(plain(kAbLevel, ab.arms[k], m.name, arm_level(t, m), t.users));
         if (static_cast<int>(k) == control) {
           ctx.online[m.name][ab.arms[k]].push_back(0.0);
           continue;
         }
-        const auto l = lift(c, t, m);
+        const auto l = arm_lift(c, t, m);
         if (!l) continue;
         ctx.M.push_back(lift_row(kAb, ab.arms[k], m.name, *l, rep));
         ctx.online[m.name][ab.arms[k]].push_back(l->lift);

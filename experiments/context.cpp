@@ -1,11 +1,10 @@
 // The shared context of an experiment's stages (see context.h): set-up, lookups,
-// row selection, metric rows and the user-level A/B metrics.
+// row selection and metric rows (the user-level metrics are metrics/user_metrics.h).
 #include "experiments/context.h"
 
 #include "experiments/agent_refs.h"
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -133,56 +132,6 @@ MetricRow plain(const std::string& section, const std::string& subject, const st
   r.n = n;
   r.details = std::move(details);
   return r;
-}
-
-// ---------------------------------------------------------------------------
-// User-level metrics
-// ---------------------------------------------------------------------------
-
-ArmValues arm_values(const std::vector<UserTotals>& totals, const Simulator& sim, int group,
-                     int days) {
-  using namespace keys;
-  ArmValues a;
-  for (std::size_t u = 0; u < totals.size(); ++u) {
-    if (sim.group_of(static_cast<std::int64_t>(u)) != group) continue;
-    const UserTotals& t = totals[u];
-    ++a.users;
-    const double d = days;
-    a.value[kValidPerUserDay].push_back(t.counts.valid / d);
-    a.value[kWatchPerUserDay].push_back(t.counts.watch_seconds / d);
-    a.value[kDwellPerUserDay].push_back(t.counts.dwell_seconds / d);
-    a.value[kRewardPerUserDay].push_back(t.reward / d);
-    a.value[kActiveDayShare].push_back(std::popcount(t.active_days) / d);
-    a.num[kPositiveRate].push_back(t.counts.likes + t.counts.shares + t.counts.comments);
-    a.den[kPositiveRate].push_back(t.counts.plays);
-    int eligible = 0, returned = 0;
-    for (int k = 0; k + 1 < days; ++k) {
-      if (!(t.active_days >> k & 1u)) continue;
-      ++eligible;
-      returned += static_cast<int>(t.active_days >> (k + 1) & 1u);
-    }
-    a.num[kReturnRate].push_back(returned);
-    a.den[kReturnRate].push_back(eligible);
-  }
-  return a;
-}
-
-double arm_level(const ArmValues& a, const AbMetric& m) {
-  if (!m.ratio) return stats::summarise(a.value.at(m.name)).mean;
-  double n = 0, d = 0;
-  for (double x : a.num.at(m.name)) n += x;
-  for (double x : a.den.at(m.name)) d += x;
-  return d > 0 ? n / d : std::nan("");
-}
-
-std::optional<stats::Lift> lift(const ArmValues& c, const ArmValues& t, const AbMetric& m) {
-  try {
-    if (!m.ratio) return stats::mean_lift(c.value.at(m.name), t.value.at(m.name));
-    return stats::ratio_lift(c.num.at(m.name), c.den.at(m.name), t.num.at(m.name),
-                             t.den.at(m.name));
-  } catch (const std::invalid_argument&) {
-    return std::nullopt;
-  }
 }
 
 }  // namespace mtf::experiments

@@ -129,22 +129,4 @@ MetricRow lift_row(const std::string& section, const std::string& subject,
                    const std::string& metric, const stats::Lift& l,
                    std::optional<std::int64_t> rep);
 
-// ---------------------------------------------------------------------------
-// User-level metrics (A/B and exploration cost)
-// ---------------------------------------------------------------------------
-
-/// Per-user values of every A/B metric for the users of one group over a
-/// window of `days` days (bit 0 of active_days = the window's first day).
-struct ArmValues {
-  std::map<std::string, std::vector<double>> value;     // mean metrics
-  std::map<std::string, std::vector<double>> num, den;  // ratio metrics
-  std::int64_t users = 0;
-};
-
-ArmValues arm_values(const std::vector<UserTotals>& totals, const Simulator& sim, int group,
-                     int days);
-double arm_level(const ArmValues& a, const AbMetric& m);
-/// Lift of `t` over `c` for metric m, or nullopt when undefined (control 0, too few users).
-std::optional<stats::Lift> lift(const ArmValues& c, const ArmValues& t, const AbMetric& m);
-
 }  // namespace mtf::experiments

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "experiments/metric_keys.h"
+#include "metrics/user_metrics.h"
 #include "results/recorder.h"
 #include "sim/scenario.h"
 
@@ -146,13 +147,5 @@ struct ExperimentResult {
 ExperimentResult run_experiment(const Scenario& scenario, const ExperimentSpec& spec,
                                 const std::filesystem::path& out, const ExperimentOptions& options);
 
-/// The A/B metrics, in report order, with their kind (mean of per-user values or
-/// ratio of sums).
-struct AbMetric {
-  const char* name;
-  const char* label;
-  bool ratio;
-};
-const std::vector<AbMetric>& ab_metrics();
 
 }  // namespace mtf::experiments

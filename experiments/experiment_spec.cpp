@@ -284,17 +284,5 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin, bo
   return e;
 }
 
-const std::vector<AbMetric>& ab_metrics() {
-  static const std::vector<AbMetric> m = {
-      {keys::kValidPerUserDay, "valid consumption / user-day", false},
-      {keys::kWatchPerUserDay, "duration time (watch s) / user-day", false},
-      {keys::kDwellPerUserDay, "app dwell time (s) / user-day", false},
-      {keys::kRewardPerUserDay, "reward (Formula 2) / user-day", false},
-      {keys::kActiveDayShare, "active days / user-days", false},
-      {keys::kPositiveRate, "positive interactions / play", true},
-      {keys::kReturnRate, "next-day return rate", true},
-  };
-  return m;
-}
 
 }  // namespace mtf::experiments

@@ -79,14 +79,14 @@ void run_rounds(ExperimentContext& ctx, int first_day) {
 void exploration_cost(ExperimentContext& ctx) {
   const Scenario& sc = ctx.sc;
   const int cg = group_index(sc, ctx.ex.exploration_control);
-  const ArmValues c = arm_values(ctx.sim.user_totals(), ctx.sim, cg, sc.days);
+  const ArmValues c = arm_values(ctx.sim.user_totals(), ctx.sim.group_assignment(), cg, sc.days);
   for (std::size_t g = 0; g < sc.groups.size(); ++g) {
-    const ArmValues t = arm_values(ctx.sim.user_totals(), ctx.sim, static_cast<int>(g), sc.days);
+    const ArmValues t = arm_values(ctx.sim.user_totals(), ctx.sim.group_assignment(), static_cast<int>(g), sc.days);
     for (const AbMetric& m : ab_metrics()) {
       ctx.M.push_back(
           plain(keys::kExplorationLevel, sc.groups[g].name, m.name, arm_level(t, m), t.users));
       if (static_cast<int>(g) == cg) continue;
-      if (const auto l = lift(c, t, m))
+      if (const auto l = arm_lift(c, t, m))
         ctx.M.push_back(lift_row(keys::kExploration, sc.groups[g].name, m.name, *l, std::nullopt));
     }
   }

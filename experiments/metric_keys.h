@@ -3,6 +3,8 @@
 // regression bands read. One spelling for both sides.
 #pragma once
 
+#include "metrics/user_metrics.h"
+
 namespace mtf::experiments::keys {
 
 // Sections, in the order the protocol writes them: exploration (lifts of each
@@ -66,14 +68,15 @@ inline constexpr const char* kConservativeOpe = "conservative_ope";
 inline constexpr const char* kFqe = "fqe";
 inline constexpr const char* kNcis = "ncis";
 
-// A/B metrics (ab_metrics() lists them with their labels and kinds).
-inline constexpr const char* kValidPerUserDay = "valid_per_user_day";
-inline constexpr const char* kWatchPerUserDay = "watch_s_per_user_day";
-inline constexpr const char* kDwellPerUserDay = "dwell_s_per_user_day";
-inline constexpr const char* kRewardPerUserDay = "reward_per_user_day";
-inline constexpr const char* kActiveDayShare = "active_day_share";
-inline constexpr const char* kPositiveRate = "positive_rate";
-inline constexpr const char* kReturnRate = "return_rate";
+// A/B metrics: user-level metrics of metrics/user_metrics.h (ab_metrics() lists
+// them with their labels and kinds), named there for the summary of a plain run too.
+using user_metric::kActiveDayShare;
+using user_metric::kDwellPerUserDay;
+using user_metric::kPositiveRate;
+using user_metric::kReturnRate;
+using user_metric::kRewardPerUserDay;
+using user_metric::kValidPerUserDay;
+using user_metric::kWatchPerUserDay;
 
 // Keys inside a row's `details` JSON that the report or the regression bands read.
 namespace detail {

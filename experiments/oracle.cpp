@@ -1,5 +1,5 @@
 // The oracle (oracle.h): each policy on the same evaluation users, per-user
-// values from the A/B test's arm_values, and paired differences against the
+// values from arm_values (metrics/user_metrics.h), and paired differences against the
 // first policy. Ratio metrics (the return rate) are linearised per user
 // (num - R den) / mean(den), so means and ratios share one interval formula.
 #include "experiments/oracle.h"
@@ -21,17 +21,6 @@ using nlohmann::json;
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-/// The two-sided 95% quantile of Student's t with `df` degrees of freedom
-/// (bisection on student_t_cdf; exact enough for intervals).
-double t95(double df) {
-  double lo = 0, hi = 1000;
-  for (int i = 0; i < 200 && hi - lo > 1e-12; ++i) {
-    const double mid = 0.5 * (lo + hi);
-    (stats::student_t_cdf(mid, df) < 0.975 ? lo : hi) = mid;
-  }
-  return 0.5 * (lo + hi);
-}
 
 bool is_ratio(const std::string& metric) {
   for (const AbMetric& m : ab_metrics())
@@ -119,7 +108,7 @@ OracleResult evaluate_policies(const Scenario& world,
     RunOptions ro;
     ro.threads = options.threads;
     const RunResult res = sim.run_days(options.days, ro, nullptr);
-    const ArmValues a = arm_values(sim.user_totals(), sim, 0, options.days);
+    const ArmValues a = arm_values(sim.user_totals(), sim.group_assignment(), 0, options.days);
     OraclePolicyValue v;
     v.name = name;
     v.requests = res.requests;
@@ -127,7 +116,7 @@ OracleResult evaluate_policies(const Scenario& world,
     v.sessions_capped = res.sessions_capped;
     v.wall_seconds = res.wall_seconds;
     std::vector<Linear> per_metric;
-    const double t = t95(static_cast<double>(a.users - 1));
+    const double t = stats::student_t_quantile(0.975, static_cast<double>(a.users - 1));
     for (const std::string& m : oracle_metrics()) {
       Linear l = linearise(a, m);
       const double hw = l.z.empty() ? kNaN : t * std::sqrt(variance(l.z) / static_cast<double>(a.users));
@@ -139,7 +128,8 @@ OracleResult evaluate_policies(const Scenario& world,
   }
 
   const double n = static_cast<double>(options.users);
-  const double t_paired = t95(n - 1), t_unpaired = t95(2 * n - 2);
+  const double t_paired = stats::student_t_quantile(0.975, n - 1),
+               t_unpaired = stats::student_t_quantile(0.975, 2 * n - 2);
   for (std::size_t k = 1; k < policies.size(); ++k)
     for (std::size_t m = 0; m < oracle_metrics().size(); ++m) {
       const Linear& c = lin[0][m];

@@ -1,16 +1,41 @@
 // Statistics for A/B tests; see stats.h for the formulas and the choices made.
+// The normal and Student t distributions are Boost.Math's (header-only).
 #include "metrics/stats.h"
 
 #include <algorithm>
+#include <boost/math/distributions/complement.hpp>
+#include <boost/math/distributions/normal.hpp>
+#include <boost/math/distributions/students_t.hpp>
 #include <cmath>
 #include <cstdint>
 #include <limits>
-#include <numbers>
 #include <stdexcept>
 #include <string>
 
 namespace mtf::stats {
 namespace {
+
+namespace bm = boost::math;
+
+// Boost.Math's error handling, written out so that a project-wide
+// BOOST_MATH_*_POLICY macro cannot turn an error into a silent NaN or infinity:
+// every error throws. The public functions check their arguments first and
+// throw std::invalid_argument with the project's messages (function, argument,
+// fix), and handle the end points (p = 0 or 1, t = NaN) themselves, so a Boost
+// exception escaping from here is a bug in this file. Underflow to 0 (a tail
+// below 1e-308) is the right answer for a p-value, not an error. Boost computes
+// double arguments in long double internally (its default), so tails keep their
+// relative accuracy.
+using BoostPolicy = bm::policies::policy<
+    bm::policies::domain_error<bm::policies::throw_on_error>,
+    bm::policies::pole_error<bm::policies::throw_on_error>,
+    bm::policies::overflow_error<bm::policies::throw_on_error>,
+    bm::policies::evaluation_error<bm::policies::throw_on_error>,
+    bm::policies::rounding_error<bm::policies::throw_on_error>,
+    bm::policies::underflow_error<bm::policies::ignore_error>>;
+using Normal = bm::normal_distribution<double, BoostPolicy>;
+using StudentT = bm::students_t_distribution<double, BoostPolicy>;
+const Normal kStandardNormal(0.0, 1.0);
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
@@ -53,6 +78,21 @@ void require_confidence(double confidence, const char* fn) {
   }
 }
 
+void require_probability(double p, const char* where) {
+  if (!(p >= 0 && p <= 1)) {
+    fail(where, "expected a probability in [0, 1], got " + std::to_string(p) +
+                    "; pass a lower-tail probability such as 0.975");
+  }
+}
+
+/// Degrees of freedom: > 0, +inf allowed (the normal limit).
+void require_df(double df, const char* where) {
+  if (!(df > 0)) {
+    fail(where, "expected degrees of freedom > 0 (or +inf), got " + std::to_string(df) +
+                    "; a t-test's df comes from its sample sizes, so each sample needs 2 values or more");
+  }
+}
+
 double mean_of(std::span<const double> x) {
   double s = 0;
   for (double v : x) s += v;
@@ -74,115 +114,11 @@ double covariance_about(std::span<const double> x, double mx, std::span<const do
   return s / static_cast<double>(x.size() - 1);
 }
 
-/// Stirling series remainder: lgamma(x) - ((x - 1/2) log x - x + log(2 pi)/2), x >= 10
-/// (the next term, x^-9 / 1188, is below 1e-12 there).
-double stirling_remainder(double x) {
-  const double r = 1 / x, r2 = r * r;
-  return r * (1.0 / 12 - r2 * (1.0 / 360 - r2 * (1.0 / 1260 - r2 / 1680)));
-}
-
-/// log B(a, b). For a large a, lgamma(a) and lgamma(a + b) are both huge and their
-/// difference loses digits (at df = 1e8 the t-test p-value would keep only ~7), so
-/// that difference is computed from Stirling's series with log1p instead.
-double log_beta(double a, double b) {
-  if (a < b) std::swap(a, b);
-  if (a < 10) return std::lgamma(a) + std::lgamma(b) - std::lgamma(a + b);
-  // lgamma(a) - lgamma(a+b) = -b log a - (a + b - 1/2) log1p(b/a) + b + R(a) - R(a+b).
-  const double diff = -b * std::log(a) - (a + b - 0.5) * std::log1p(b / a) + b +
-                      stirling_remainder(a) - stirling_remainder(a + b);
-  return std::lgamma(b) + diff;
-}
-
-/// Continued fraction of the incomplete beta function (modified Lentz), valid
-/// for x < (a + 1) / (a + b + 2), where it converges quickly.
-double beta_continued_fraction(double a, double b, double x) {
-  constexpr double kTiny = 1e-300;
-  constexpr double kEps = 1e-15;
-  constexpr int kMaxIter = 1'000'000;
-  auto guard = [](double v) { return std::abs(v) < kTiny ? kTiny : v; };
-  double c = 1;
-  double d = 1 / guard(1 - (a + b) * x / (a + 1));
-  double h = d;
-  for (int m = 1; m <= kMaxIter; ++m) {
-    const double m2 = 2.0 * m;
-    // Even term d_{2m} = m (b - m) x / ((a + 2m - 1)(a + 2m)).
-    double term = m * (b - m) * x / ((a + m2 - 1) * (a + m2));
-    d = 1 / guard(1 + term * d);
-    c = guard(1 + term / c);
-    h *= d * c;
-    // Odd term d_{2m+1} = -(a + m)(a + b + m) x / ((a + 2m)(a + 2m + 1)).
-    term = -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1));
-    d = 1 / guard(1 + term * d);
-    c = guard(1 + term / c);
-    const double delta = d * c;
-    h *= delta;
-    if (std::abs(delta - 1) < kEps) return h;
-  }
-  return h;  // not reached for the a, b of a t-test; the last value is the best estimate
-}
-
-/// Regularised incomplete beta I_x(a, b), with y = 1 - x and the logarithms of
-/// x and y passed in so callers keep their accuracy near 0 and 1.
-double incomplete_beta(double a, double b, double x, double y, double log_x, double log_y) {
-  if (x <= 0) return 0;
-  if (y <= 0) return 1;
-  const double log_front = a * log_x + b * log_y - log_beta(a, b);
-  if (x < (a + 1) / (a + b + 2)) return std::exp(log_front) * beta_continued_fraction(a, b, x) / a;
-  return 1 - std::exp(log_front) * beta_continued_fraction(b, a, y) / b;
-}
-
-/// P(T > t) for t >= 0 and a large df, by integrating the density from t to
-/// infinity: s = t + u, u = exp(pi/2 sinh(tau)) (exp-sinh quadrature: the
-/// trapezoid rule in tau, step halved until two estimates agree). The density
-/// falls at least as fast as s^-(df+1), so the tau range below covers it fully.
-double student_t_upper_quadrature(double t, double df) {
-  const double log_c = -0.5 * std::log(df) - log_beta(df / 2, 0.5);
-  const double half_pi = std::numbers::pi / 2;
-  auto term = [&](double tau) {
-    const double u = std::exp(half_pi * std::sinh(tau));
-    const double s = t + u;
-    const double log_f = log_c - (df + 1) / 2 * std::log1p(s / df * s);
-    return std::exp(log_f) * u * half_pi * std::cosh(tau);
-  };
-  constexpr double kTauMax = 4.5;  // u from e^-70 to e^70
-  double h = 0.5;
-  double sum = term(0);
-  for (double tau = h; tau <= kTauMax; tau += h) sum += term(tau) + term(-tau);
-  double estimate = sum * h;
-  for (int level = 0; level < 10; ++level) {
-    h /= 2;
-    for (double tau = h; tau <= kTauMax; tau += 2 * h) sum += term(tau) + term(-tau);
-    const double next = sum * h;
-    if (std::abs(next - estimate) <= 1e-15 * next) return next;
-    estimate = next;
-  }
-  return estimate;
-}
-
-/// Degrees of freedom above which the continued fraction is replaced by the
-/// quadrature: there x = df/(df+t^2) is so close to 1 that each step of the
-/// fraction loses digits (relative error ~4e-14 at df = 2000, ~1e-10 at df = 1e6,
-/// against ~5e-15 for the quadrature from df = 150 on).
-constexpr double kQuadratureDf = 200;
-
-/// P(T > t) for t >= 0: I_{df/(df+t^2)}(df/2, 1/2) / 2.
-double student_t_upper(double t, double df) {
-  if (t == 0) return 0.5;
-  if (std::isinf(t)) return 0;
-  if (df > kQuadratureDf) return student_t_upper_quadrature(t, df);
-  const double q2 = t * t / df;  // may overflow to inf for huge t and tiny df
-  const double log_x = std::isfinite(q2) ? -std::log1p(q2) : -(2 * std::log(t) - std::log(df));
-  const double log_y = -std::log1p(1 / q2);
-  const double x = std::isfinite(q2) ? 1 / (1 + q2) : 0.0;
-  const double y = std::isfinite(q2) ? q2 / (1 + q2) : 1.0;
-  return 0.5 * incomplete_beta(df / 2, 0.5, x, y, log_x, log_y);
-}
-
 /// Two-sided normal p-value for a z statistic; handles the 0/0 of a zero
 /// standard error (equal values: p = 1; different: p = 0).
 double two_sided_normal_p(double diff, double se) {
   if (se == 0) return diff == 0 ? 1.0 : 0.0;
-  return std::erfc(std::abs(diff / se) / std::numbers::sqrt2);
+  return 2 * bm::cdf(bm::complement(kStandardNormal, std::abs(diff / se)));
 }
 
 }  // namespace
@@ -203,45 +139,30 @@ Summary summarise(std::span<const double> x) {
   return s;
 }
 
-double normal_cdf(double z) { return 0.5 * std::erfc(-z / std::numbers::sqrt2); }
+double normal_cdf(double z) {
+  if (std::isnan(z)) return kNaN;
+  return bm::cdf(kStandardNormal, z);
+}
 
 double normal_quantile(double p) {
-  if (!(p >= 0 && p <= 1)) {
-    fail("normal_quantile(p)", "expected a probability in (0, 1), got " + std::to_string(p));
-  }
+  require_probability(p, "normal_quantile(p)");
   if (p == 0) return -kInf;
   if (p == 1) return kInf;
-  if (p == 0.5) return 0;  // exact, rather than the iteration's ~1e-18
-  // Solve in the lower tail, where erfc keeps relative accuracy; 1 - p is exact
-  // for p >= 1/2 (Sterbenz), so the upper half loses nothing by symmetry.
-  const bool upper = p > 0.5;
-  const double q = upper ? 1 - p : p;
-  // Abramowitz & Stegun 26.2.23 (absolute error < 4.5e-4) as the starting value.
-  const double t = std::sqrt(-2 * std::log(q));
-  double x = -(t - (2.515517 + t * (0.802853 + t * 0.010328)) /
-                       (1 + t * (1.432788 + t * (0.189269 + t * 0.001308))));
-  // Halley's method on F(x) = Phi(x) - q: the step is u / (1 + x u / 2) with
-  // u = F / Phi'(x), computed in logs so that neither factor overflows far in the tail.
-  const double log_sqrt_2pi = 0.5 * std::log(2 * std::numbers::pi);
-  for (int i = 0; i < 10; ++i) {
-    const double e = normal_cdf(x) - q;
-    if (e == 0) break;
-    const double u = std::copysign(std::exp(std::log(std::abs(e)) + x * x / 2 + log_sqrt_2pi), e);
-    const double step = u / (1 + x * u / 2);
-    x -= step;
-    if (std::abs(step) <= 1e-15 * std::max(1.0, std::abs(x))) break;
-  }
-  return upper ? -x : x;
+  return bm::quantile(kStandardNormal, p);
 }
 
 double student_t_cdf(double t, double df) {
-  if (!(df > 0)) {
-    fail("student_t_cdf(df)", "expected degrees of freedom > 0, got " + std::to_string(df));
-  }
+  require_df(df, "student_t_cdf(df)");
   if (std::isnan(t)) return kNaN;
-  if (std::isinf(df)) return normal_cdf(t);
-  const double upper = student_t_upper(std::abs(t), df);
-  return t > 0 ? 1 - upper : upper;
+  return bm::cdf(StudentT(df), t);
+}
+
+double student_t_quantile(double p, double df) {
+  require_probability(p, "student_t_quantile(p)");
+  require_df(df, "student_t_quantile(df)");
+  if (p == 0) return -kInf;
+  if (p == 1) return kInf;
+  return bm::quantile(StudentT(df), p);
 }
 
 TTest welch_t_test(std::span<const double> a, std::span<const double> b) {
@@ -262,8 +183,11 @@ TTest welch_t_test(std::span<const double> a, std::span<const double> b) {
     return r;
   }
   r.t = diff / std::sqrt(se2);
-  r.df = se2 * se2 / (va * va / (na - 1) + vb * vb / (nb - 1));
-  r.p = std::min(1.0, 2 * student_t_upper(std::abs(r.t), r.df));
+  // Welch-Satterthwaite, divided through by se2^2: the same df, but no
+  // underflow of the squares (va below 1e-162 would make it 0 / 0).
+  const double wa = va / se2, wb = vb / se2;
+  r.df = 1 / (wa * wa / (na - 1) + wb * wb / (nb - 1));
+  r.p = std::min(1.0, 2 * bm::cdf(bm::complement(StudentT(r.df), std::abs(r.t))));
   return r;
 }
 

@@ -4,9 +4,10 @@
 // and Kendall's tau-b rank correlation (to compare an offline metric's ranking of
 // policies with the online one).
 //
-// Everything here is plain double arithmetic on spans, with no dependency beyond
-// the standard library. Inputs are one value per user (a user-level mean or
-// sum), the unit of randomisation, so the samples are independent.
+// Everything here is plain double arithmetic on spans; the distributions
+// (normal, Student t: their CDFs and quantiles) are Boost.Math's, header-only.
+// Inputs are one value per user (a user-level mean or sum), the unit of
+// randomisation, so the samples are independent.
 //
 // Errors: bad input (sizes that differ, too few values for a variance, NaN or
 // infinite values, a zero denominator) throws std::invalid_argument whose
@@ -32,27 +33,29 @@ struct Summary {
 /// sd = 0. Throws std::invalid_argument on a NaN or infinite value (names its index).
 Summary summarise(std::span<const double> x);
 
-/// Standard normal cumulative distribution function P(Z <= z), via erfc so the
-/// lower tail keeps full relative accuracy (normal_cdf(-30) ~ 4.9e-198, not 0).
-/// normal_cdf(-inf) = 0, normal_cdf(inf) = 1, NaN gives NaN.
+/// Standard normal cumulative distribution function P(Z <= z) (Boost.Math's
+/// normal distribution: erfc, so the lower tail keeps full relative accuracy:
+/// normal_cdf(-30) ~ 4.9e-198, not 0). normal_cdf(-inf) = 0, normal_cdf(inf) = 1,
+/// NaN gives NaN.
 double normal_cdf(double z);
 
-/// Inverse of normal_cdf: the z with P(Z <= z) = p, for p in (0, 1); absolute
-/// error below ~1e-12 over (1e-300, 1 - 1e-16) (an Abramowitz-Stegun 26.2.23
-/// starting value polished by Halley steps on erfc). p = 0 gives -inf, p = 1
-/// gives +inf; p outside [0, 1] or NaN throws std::invalid_argument.
+/// Inverse of normal_cdf: the z with P(Z <= z) = p (Boost.Math's quantile,
+/// through the inverse of erfc, accurate deep into both tails). p = 0 gives -inf,
+/// p = 1 gives +inf; p outside [0, 1] or NaN throws std::invalid_argument.
 double normal_quantile(double p);
 
 /// Student t cumulative distribution function P(T <= t) with `df` degrees of
-/// freedom (df > 0, non-integer allowed; df = +inf gives normal_cdf), via the
-/// regularised incomplete beta function: for t > 0,
-/// P(T > t) = I_{df/(df+t^2)}(df/2, 1/2) / 2, evaluated by a continued fraction
-/// (modified Lentz) for df <= 200. Above, that fraction loses digits (x is close
-/// to 1), so the tail is the exp-sinh quadrature of the density instead (about
-/// 20 microseconds). Relative accuracy of the smaller tail: ~5e-14 or better
-/// (checked against mpmath over df in [0.3, 1e15], t in [0.01, 1e6]).
-/// t = +-inf gives 1 or 0; NaN t gives NaN; df <= 0 or NaN throws.
+/// freedom (df > 0, non-integer allowed; df = +inf gives normal_cdf). Boost.Math's
+/// students_t distribution: the regularised incomplete beta function, in the form
+/// (I or its complement) that keeps the smaller tail's relative accuracy, and the
+/// normal limit above df = 1/epsilon.
+/// t = +-inf gives 1 or 0; NaN t gives NaN; df <= 0 or NaN throws std::invalid_argument.
 double student_t_cdf(double t, double df);
+
+/// Inverse of student_t_cdf: the t with P(T <= t) = p, for the t intervals of
+/// the oracle (e.g. student_t_quantile(0.975, n - 1)). p = 0 gives -inf, p = 1
+/// gives +inf; p outside [0, 1] or NaN, and df <= 0 or NaN, throw std::invalid_argument.
+double student_t_quantile(double p, double df);
 
 /// Result of a two-sample t-test.
 struct TTest {

@@ -657,8 +657,9 @@ RunResult Simulator::run_days(int ndays, const RunOptions& opt, Recorder* record
   const bool record = recorder != nullptr || opt.collect;
   if (recorder && day_ == 0) recorder->write_groups(group_rows());
   const int first_day = day_;
-  if (track_users_ && first_day - totals_day0_ + ndays > 64)
-    throw std::logic_error("Simulator: user totals cover at most 64 days; call reset_user_totals()");
+  if (track_users_ && first_day - totals_day0_ + ndays > UserTotals::kMaxDays)
+    throw std::logic_error("Simulator: user totals cover at most " + std::to_string(UserTotals::kMaxDays) +
+                           " days; call reset_user_totals()");
 
   RunResult res;
   res.metrics = OnlineMetrics(groups, ndays);

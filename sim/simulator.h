@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "metrics/online_metrics.h"
+#include "metrics/user_metrics.h"
 #include "results/recorder.h"
 #include "sim/catalogue.h"
 #include "core/policy.h"
@@ -40,15 +41,6 @@ struct RunOptions {
   std::function<void(const RecordBatch&)> on_batch;
   /// Build record batches for on_batch even without a recorder.
   bool collect = false;
-};
-
-/// One user's totals over the days simulated since user totals were last reset
-/// (Simulator::reset_user_totals), for user-level A/B statistics.
-struct UserTotals {
-  std::uint64_t active_days = 0;  ///< bit d set: active on day d (days counted from the reset, < 64)
-  std::int32_t sessions = 0, requests = 0;
-  double reward = 0;
-  BehaviourCounts counts;
 };
 
 struct RunResult {
@@ -89,7 +81,8 @@ class Simulator {
   /// Record every shown item (the impressions table) of the flagged groups
   /// (one flag per group); needs record.impressions or a tap to be useful.
   void set_impression_groups(std::vector<bool> groups) { impression_groups_ = std::move(groups); }
-  /// Accumulate per-user totals (UserTotals) from the next simulated day on.
+  /// Accumulate per-user totals (UserTotals, metrics/user_metrics.h) from the
+  /// next simulated day on, for user-level statistics; at most UserTotals::kMaxDays days.
   void track_user_totals(bool on);
   /// Clears the per-user totals; day bits count from the next simulated day.
   void reset_user_totals();
@@ -108,6 +101,8 @@ class Simulator {
   const Catalogue& catalogue() const { return *catalogue_; }
   const Population& population() const { return *population_; }
   int group_of(std::int64_t user) const { return group_[static_cast<std::size_t>(user)]; }
+  /// Every user's group (group_of), indexed by user, as user-level metrics take it.
+  const std::vector<std::uint8_t>& group_assignment() const { return group_; }
   const std::vector<PolicyPtr>& policies() const { return policies_; }
   /// Rows for the run database's groups table.
   std::vector<GroupRow> group_rows() const;

@@ -17,6 +17,12 @@ check() {  # check NAME COMMAND...: the command must succeed
 # A valid scenario runs, prints the summary table and writes its database.
 check "run writes a database" bash -c "'$mtfsim' run '$src/tests/data/tiny.json' --out '$work/tiny.sqlite' --quiet > '$work/run.txt'"
 check "the summary table is printed" grep -q "valid_per_user_day" "$work/run.txt"
+# ...and below it each group's lift over the first group, with its interval and p-value
+# (the numbers are checked against stats.h in tests/metrics/user_metrics_test.cpp).
+check "the lift table is printed" grep -q "^Lifts against control, over users" "$work/run.txt"
+check "a lift row has levels, lift, interval and p" grep -Eq \
+  '^valid_per_user_day +[0-9.]+ +[0-9.]+ +[-+][0-9.]+% +\[[-+][0-9.]+%, [-+][0-9.]+%\] +[0-9.e+-]+$' "$work/run.txt"
+check "the output fits in 100 columns" test -z "$(awk 'length > 100' "$work/run.txt")"
 check "the database exists" test -s "$work/tiny.sqlite"
 if command -v sqlite3 >/dev/null; then
   check "the database has transitions" test "$(sqlite3 "$work/tiny.sqlite" 'SELECT count(*) > 0 FROM transitions')" = 1

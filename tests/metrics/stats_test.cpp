@@ -10,6 +10,7 @@
 #include <boost/random/normal_distribution.hpp>
 #include <boost/random/poisson_distribution.hpp>
 #include <cmath>
+#include <limits>
 #include <numbers>
 #include <stdexcept>
 #include <string>
@@ -126,7 +127,62 @@ TEST_CASE("student_t_cdf matches closed forms and published quantiles") {
   CHECK(student_t_cdf(INFINITY, 4) == 1);
   CHECK(student_t_cdf(-INFINITY, 4) == 0);
   CHECK(student_t_cdf(1.0, INFINITY) == normal_cdf(1.0));
-  check_throws_naming([] { student_t_cdf(1, 0); }, "student_t_cdf(df)");
+}
+
+TEST_CASE("student_t_quantile matches closed forms and published quantiles") {
+  // df = 1 (Cauchy): q(p) = tan(pi (p - 1/2)); R: qt(0.975, 1) = 12.70620473617471.
+  // df = 2: q(p) = (2p - 1) / sqrt(2 p (1 - p)); R: qt(0.975, 2) = 4.302652729749464.
+  CHECK(student_t_quantile(0.975, 1) == rel(12.70620473617471, 1e-13));
+  CHECK(student_t_quantile(0.975, 2) == rel(4.302652729749464, 1e-13));
+  for (double p : {1e-10, 0.001, 0.025, 0.3, 0.5, 0.8, 0.975, 0.9999}) {
+    CAPTURE(p);
+    const double pi = std::numbers::pi;
+    // tan(pi (p - 1/2)) = -1 / tan(pi p): written on the side of the smaller tail,
+    // where rounding p - 1/2 would not cost the closed form its digits.
+    const double cauchy = p < 0.5 ? -1 / std::tan(pi * p) : 1 / std::tan(pi * (1 - p));
+    CHECK(student_t_quantile(p, 1) == doctest::Approx(cauchy).epsilon(1e-12));
+    CHECK(student_t_quantile(p, 2) ==
+          doctest::Approx((2 * p - 1) / std::sqrt(2 * p * (1 - p))).epsilon(1e-12));
+    // The quantile inverts the cdf, for a non-integer, a moderate and a large df.
+    for (double df : {2.5, 30.0, 1e6}) {
+      CAPTURE(df);
+      CHECK(student_t_cdf(student_t_quantile(p, df), df) == rel(p, 1e-12));
+    }
+  }
+  // Tables: t_{0.975, 10} = 2.228138851986275 (mpmath; R's qt gives 2.228139), the
+  // value the t-test's 95% intervals use with 11 values.
+  CHECK(student_t_quantile(0.975, 10) == rel(2.228138851986275, 1e-13));
+  CHECK(student_t_quantile(1 - 0.975, 10) == -student_t_quantile(0.975, 10));
+  CHECK(student_t_quantile(0.975, INFINITY) == rel(1.959963984540054, 1e-14));
+  CHECK(student_t_quantile(0.0, 5) == -INFINITY);
+  CHECK(student_t_quantile(1.0, 5) == INFINITY);
+}
+
+TEST_CASE("the distributions reject bad arguments with the project's messages") {
+  // Boost.Math would throw std::domain_error naming its own template; these name
+  // the project's function and argument, and say what to pass.
+  const double nan = std::nan(""), inf = std::numeric_limits<double>::infinity();
+  for (double df : {0.0, -1.0, nan, -inf}) {
+    CAPTURE(df);
+    check_throws_naming([&] { student_t_cdf(1, df); }, "student_t_cdf(df): expected degrees of freedom > 0");
+    check_throws_naming([&] { student_t_quantile(0.5, df); }, "student_t_quantile(df)");
+  }
+  for (double p : {-0.1, 1.5, nan, inf}) {
+    CAPTURE(p);
+    check_throws_naming([&] { normal_quantile(p); }, "normal_quantile(p): expected a probability in [0, 1]");
+    check_throws_naming([&] { student_t_quantile(p, 3); }, "student_t_quantile(p)");
+  }
+  // NaN in a cdf's argument is not an error: NaN in, NaN out, as in <cmath>.
+  CHECK(std::isnan(normal_cdf(NAN)));
+  CHECK(std::isnan(student_t_cdf(NAN, 3)));
+  CHECK(normal_cdf(-INFINITY) == 0);
+  CHECK(normal_cdf(INFINITY) == 1);
+  // Far in the tail the value keeps its digits, no underflow to 0: Phi(-30) =
+  // 4.906713927148187e-198 (mpmath). Phi(z) = erfc(-z / sqrt 2) / 2, and rounding
+  // x = 30 / sqrt 2 (the quotient and sqrt 2 itself: |dx / x| <= 2.2e-16) moves
+  // erfc(x) by a relative 2 x^2 |dx / x| = 2e-13, whatever erfc's own accuracy;
+  // 3e-13 allows that and erfc's error (1.2e-13 measured).
+  CHECK(normal_cdf(-30) == rel(4.906713927148187e-198, 3e-13));
 }
 
 TEST_CASE("Welch's t-test reproduces a textbook example") {
@@ -147,6 +203,15 @@ TEST_CASE("Welch's t-test reproduces a textbook example") {
   const TTest swapped = welch_t_test(a2, a1);
   CHECK(swapped.t == -r.t);
   CHECK(swapped.p == r.p);
+  // The test is scale-free; at 1e-100 the squared variances (~1e-400) of the textbook df
+  // formula underflow (0 / 0), which must not reach the t distribution.
+  std::vector<double> tiny1 = a1, tiny2 = a2;
+  for (double& v : tiny1) v *= 1e-100;
+  for (double& v : tiny2) v *= 1e-100;
+  const TTest tiny = welch_t_test(tiny1, tiny2);
+  CHECK(tiny.t == doctest::Approx(r.t).epsilon(1e-12));
+  CHECK(tiny.df == doctest::Approx(r.df).epsilon(1e-12));
+  CHECK(tiny.p == doctest::Approx(r.p).epsilon(1e-11));
 }
 
 TEST_CASE("Welch's t-test handles samples without variance and rejects bad input") {

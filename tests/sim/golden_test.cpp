@@ -1,6 +1,8 @@
-// Golden file: a tiny scenario's summary metrics, compared with the committed
-// tests/data/tiny_summary.golden.json. Any change to the simulator's behaviour
-// (user model, ranking, streams) shows up here.
+// Golden file: a tiny scenario's summary metrics and the lifts of its second
+// group over the first (the table `mtfsim run` prints below the summary),
+// compared with the committed tests/data/tiny_summary.golden.json. Any change to
+// the simulator's behaviour (user model, ranking, streams) or to the statistics
+// shows up here.
 //
 // To refresh it on purpose, after checking that the change is intended:
 //   MTF_UPDATE_GOLDEN=1 ./build/tests/sim_tests -tc="*golden*"
@@ -15,6 +17,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "metrics/user_metrics.h"
 #include "test_world.h"
 
 using namespace mtf;
@@ -22,6 +25,7 @@ using namespace mtf;
 TEST_CASE("the tiny scenario's summary metrics match the golden file") {
   const Scenario s = load_scenario(test::source_dir() / "tests" / "data" / "tiny.json");
   Simulator sim(s);
+  sim.track_user_totals(true);  // as mtfsim run does, for the lifts
   RunOptions o;
   o.threads = 2;
   const RunResult r = sim.run(o, nullptr);
@@ -30,6 +34,13 @@ TEST_CASE("the tiny scenario's summary metrics match the golden file") {
   got["sessions"] = r.sessions;
   for (const GroupSummary& g : r.groups)
     for (const auto& [name, value] : OnlineMetrics::rows(g)) got["groups"][g.name][name] = value;
+  for (const GroupLift& l : lifts_against(sim.user_totals(), sim.group_assignment(),
+                                          static_cast<int>(s.groups.size()), 0, s.days)) {
+    REQUIRE(l.lift);  // every lift of the tiny scenario is defined
+    got["lifts"][s.groups[l.group].name][l.metric->name] = {
+        {"lift", l.lift->lift}, {"ci_low", l.lift->ci_low}, {"ci_high", l.lift->ci_high},
+        {"p_value", l.lift->p_value}};
+  }
 
   const auto path = test::source_dir() / "tests" / "data" / "tiny_summary.golden.json";
   if (const char* update = std::getenv("MTF_UPDATE_GOLDEN"); update && std::string(update) == "1") {
@@ -47,4 +58,13 @@ TEST_CASE("the tiny scenario's summary metrics match the golden file") {
       INFO(group << "." << name);
       CHECK(got["groups"][group][name].get<double>() == doctest::Approx(value.get<double>()).epsilon(1e-8));
     }
+  REQUIRE_MESSAGE(want.contains("lifts"), "no lifts in the golden file (refresh it with MTF_UPDATE_GOLDEN=1)");
+  CHECK(got["lifts"].size() == want["lifts"].size());
+  for (const auto& [group, metrics] : want["lifts"].items())
+    for (const auto& [name, fields] : metrics.items())
+      for (const auto& [field, value] : fields.items()) {
+        INFO("lifts." << group << "." << name << "." << field);
+        CHECK(got["lifts"][group][name][field].get<double>() ==
+              doctest::Approx(value.get<double>()).epsilon(1e-8));
+      }
 }
