@@ -147,7 +147,29 @@ def read_database(path, groups):
     for i in last.values():
         timeouts[i] = not want["terminals"][i]
     want["timeouts"] = timeouts
+    check_episodes(want, len(last))
     return meta, want
+
+
+def check_episodes(want, sessions):
+    """Episodes split where terminals | timeouts is set (as d3rlpy's MDPDataset
+    splits them) must be the sessions: each a run of one (user, session) with
+    consecutive steps."""
+    ends = np.flatnonzero(want["terminals"] | want["timeouts"])
+    n = len(want["rewards"])
+    if n and (len(ends) == 0 or ends[-1] != n - 1):
+        problem("the last row ends no episode (neither terminal nor timeout)")
+    if len(ends) != sessions:
+        problem(f"{len(ends)} episode ends for {sessions} sessions")
+    start = 0
+    for end in ends:
+        users = want["users"][start:end + 1]
+        sess = want["sessions"][start:end + 1]
+        steps = want["steps"][start:end + 1]
+        if (users != users[0]).any() or (sess != sess[0]).any() or (np.diff(steps) != 1).any():
+            problem(f"rows {start}..{end}: an episode that is not one session with consecutive steps")
+            return
+        start = end + 1
 
 
 def header_features(source_dir):
