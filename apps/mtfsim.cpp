@@ -536,8 +536,8 @@ int cmd_export(const std::vector<std::string>& args) {
   std::string groups;
   for (const std::string& g : done.groups) groups += (groups.empty() ? "" : ", ") + g;
   (to_stdout ? std::cerr : std::cout)
-      << "export: " << done.transitions << " transitions, " << done.sessions << " sessions (" << done.terminals
-      << " terminal, " << done.timeouts << " cut: timeouts) of groups " << groups << " -> "
+      << "export: " << done.transitions << " transitions in " << done.sessions << " sessions (" << done.terminals
+      << " end with a terminal, " << done.timeouts << " with a timeout), groups " << groups << " -> "
       << (to_stdout ? std::string("stdout") : out.string()) << "\n";
   return 0;
 }

@@ -169,40 +169,57 @@ std::string hdf5_reason() {
   return reason;
 }
 
+/// An HDF5 identifier closed when it goes out of scope (-1: none).
+struct Handle {
+  hid_t id;
+  herr_t (*close)(hid_t);
+  Handle(hid_t i, herr_t (*c)(hid_t)) : id(i), close(c) {}
+  ~Handle() {
+    if (id >= 0) close(id);
+  }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+};
+
+/// While it lives, the library does not print its error stack to stderr (the
+/// reason goes into our message instead); the previous setting comes back after.
+class QuietHdf5Errors {
+ public:
+  QuietHdf5Errors() {
+    H5Eget_auto2(H5E_DEFAULT, &func_, &data_);
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  }
+  ~QuietHdf5Errors() { H5Eset_auto2(H5E_DEFAULT, func_, data_); }
+  QuietHdf5Errors(const QuietHdf5Errors&) = delete;
+  QuietHdf5Errors& operator=(const QuietHdf5Errors&) = delete;
+
+ private:
+  H5E_auto2_t func_ = nullptr;
+  void* data_ = nullptr;
+};
+
 /// Writes one HDF5 file; every failing call throws RecordError naming the file,
 /// what was being written, the library's reason and the likely fix.
 class Hdf5Writer {
  public:
   explicit Hdf5Writer(const fs::path& file) : file_(file) {
-    // The library's own error printing would go to stderr; the reason goes into our message instead.
-    H5Eget_auto2(H5E_DEFAULT, &saved_func_, &saved_data_);
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-    id_ = check(H5Fcreate(file.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), "creating the file");
+    file_id_.id = check(H5Fcreate(file.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), "creating the file");
     // numpy's bool as h5py writes it (and D4RL's files store terminals): an
     // enum of int8 with FALSE = 0 and TRUE = 1, which h5py reads back as bool.
-    bool_type_ = check(H5Tenum_create(H5T_NATIVE_INT8), "making the bool type");
+    bool_type_.id = check(H5Tenum_create(H5T_NATIVE_INT8), "making the bool type");
     for (const auto& [name, value] : {std::pair<const char*, std::int8_t>{"FALSE", 0}, {"TRUE", 1}})
-      check(H5Tenum_insert(bool_type_, name, &value), "making the bool type");
-    string_type_ = check(H5Tcopy(H5T_C_S1), "making the string type");
-    check(H5Tset_size(string_type_, H5T_VARIABLE), "making the string type");
-    check(H5Tset_cset(string_type_, H5T_CSET_UTF8), "making the string type");
-  }
-  ~Hdf5Writer() {
-    if (string_type_ >= 0) H5Tclose(string_type_);
-    if (bool_type_ >= 0) H5Tclose(bool_type_);
-    if (id_ >= 0) H5Fclose(id_);
-    H5Eset_auto2(H5E_DEFAULT, saved_func_, saved_data_);
+      check(H5Tenum_insert(bool_type_.id, name, &value), "making the bool type");
+    string_type_.id = check(H5Tcopy(H5T_C_S1), "making the string type");
+    check(H5Tset_size(string_type_.id, H5T_VARIABLE), "making the string type");
+    check(H5Tset_cset(string_type_.id, H5T_CSET_UTF8), "making the string type");
   }
   Hdf5Writer(const Hdf5Writer&) = delete;
   Hdf5Writer& operator=(const Hdf5Writer&) = delete;
 
   /// Closes the file (flushing it); errors here are write errors too.
-  void close() {
-    const hid_t id = std::exchange(id_, -1);
-    check(H5Fclose(id), "closing the file");
-  }
+  void close() { check(H5Fclose(std::exchange(file_id_.id, -1)), "closing the file"); }
 
-  hid_t bool_type() const { return bool_type_; }
+  hid_t bool_type() const { return bool_type_.id; }
 
   /// A dataset of `rows` x `cols` values (cols 0: one dimension) of `type`.
   template <typename T>
@@ -219,21 +236,21 @@ class Hdf5Writer {
       check(H5Pset_shuffle(dcpl.id), what);
       check(H5Pset_deflate(dcpl.id, kGzipLevel), what);
     }
-    Handle set(check(H5Dcreate2(id_, name, type, space.id, H5P_DEFAULT, dcpl.id, H5P_DEFAULT), what), H5Dclose);
+    Handle set(check(H5Dcreate2(file_id_.id, name, type, space.id, H5P_DEFAULT, dcpl.id, H5P_DEFAULT), what), H5Dclose);
     if (rows > 0) check(H5Dwrite(set.id, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), what);
   }
 
   void attribute(const char* name, const std::string& value) {
     const char* p = value.c_str();
     Handle space(check(H5Screate(H5S_SCALAR), attr_what(name)), H5Sclose);
-    write_attribute(name, string_type_, space.id, &p);
+    write_attribute(name, string_type_.id, space.id, &p);
   }
   void attribute(const char* name, const std::vector<std::string>& values) {
     std::vector<const char*> p;
     for (const std::string& v : values) p.push_back(v.c_str());
     const hsize_t n = p.size();
     Handle space(check(H5Screate_simple(1, &n, nullptr), attr_what(name)), H5Sclose);
-    write_attribute(name, string_type_, space.id, p.data());
+    write_attribute(name, string_type_.id, space.id, p.data());
   }
   void attribute(const char* name, std::int64_t value) {
     Handle space(check(H5Screate(H5S_SCALAR), attr_what(name)), H5Sclose);
@@ -245,20 +262,11 @@ class Hdf5Writer {
   }
 
  private:
-  struct Handle {
-    hid_t id;
-    herr_t (*close)(hid_t);
-    Handle(hid_t i, herr_t (*c)(hid_t)) : id(i), close(c) {}
-    ~Handle() { close(id); }
-    Handle(const Handle&) = delete;
-    Handle& operator=(const Handle&) = delete;
-  };
-
   static std::string attr_what(const char* name) { return std::string("writing attribute ") + name; }
 
   void write_attribute(const char* name, hid_t type, hid_t space, const void* data) {
     const std::string what = attr_what(name);
-    Handle attr(check(H5Acreate2(id_, name, type, space, H5P_DEFAULT, H5P_DEFAULT), what), H5Aclose);
+    Handle attr(check(H5Acreate2(file_id_.id, name, type, space, H5P_DEFAULT, H5P_DEFAULT), what), H5Aclose);
     check(H5Awrite(attr.id, type, data), what);
   }
 
@@ -272,10 +280,11 @@ class Hdf5Writer {
     return result;
   }
 
+  // Declared in this order so that the handles close (in reverse) before the
+  // error printing comes back, also when the constructor throws.
   fs::path file_;
-  hid_t id_ = -1, bool_type_ = -1, string_type_ = -1;
-  H5E_auto2_t saved_func_ = nullptr;
-  void* saved_data_ = nullptr;
+  QuietHdf5Errors quiet_;
+  Handle file_id_{-1, H5Fclose}, bool_type_{-1, H5Tclose}, string_type_{-1, H5Tclose};
 };
 
 /// The per-row vectors a row may lack (baseline, bounds), with NaN where the

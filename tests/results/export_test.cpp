@@ -274,6 +274,28 @@ TEST_CASE("the HDF5 file holds every dataset with the values of the run database
   CHECK_FALSE(has_temp_files(dir.path));
 }
 
+TEST_CASE("an HDF5 file that cannot be created is reported with the path, the step and the library's reason") {
+  TempDir dir("unwritable");
+  const ExportTable t = read_export_table(small_run(dir.path), {});
+  const fs::path bad = dir.path / "no such folder" / "x.h5";
+  // The library's own error printing is silenced while writing, then set back as it was.
+  H5E_auto2_t func_before = nullptr, func_after = nullptr;
+  void* data_before = nullptr;
+  void* data_after = nullptr;
+  H5Eget_auto2(H5E_DEFAULT, &func_before, &data_before);
+  try {
+    write_hdf5(t, bad, {});
+    FAIL("an HDF5 file was written into a missing folder");
+  } catch (const RecordError& e) {
+    const std::string what = e.what();
+    CHECK(what.find(bad.string() + ": HDF5 failed creating the file (") != std::string::npos);
+    CHECK(what.find("check that the folder is writable") != std::string::npos);
+  }
+  H5Eget_auto2(H5E_DEFAULT, &func_after, &data_after);
+  const bool restored = func_after == func_before && data_after == data_before;
+  CHECK(restored);
+}
+
 TEST_CASE("a failed export leaves the earlier output as it was and no temporary file") {
   TempDir dir("atomic");
   const fs::path db = small_run(dir.path);
