@@ -152,8 +152,9 @@ namespace {
 /// of float32): large enough for gzip to work well, small enough that reading a
 /// slice decompresses little.
 constexpr hsize_t kChunkValues = 65536;
-/// gzip level. On the quickstart run's transitions (with the byte shuffle):
-/// level 1 writes 44.5 MB in 2.3 s, level 4 41.3 MB in 3.3 s, level 6 39.8 MB in 8 s.
+/// gzip level. On the quickstart run's transitions (with the byte shuffle)
+/// level 1 writes 44.5 MB; level 4 41.3 MB in 1.4 times the time, level 6
+/// 39.8 MB in 3.5 times (BENCHMARKS.md, "Export").
 constexpr unsigned kGzipLevel = 1;
 
 /// The HDF5 error stack's innermost message (what went wrong, as the library says it).
