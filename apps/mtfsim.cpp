@@ -5,6 +5,8 @@
 //                    [--agent NAME [--train-steps N]]
 //   mtfsim bench train --agent NAME [--hidden H] [--critics M] [--batch B] [--threads N]
 //   mtfsim report RUN.sqlite [--out FILE.md] [--allow-partial]
+//   mtfsim export RUN.sqlite --format hdf5|csv [--groups NAME,...] [--out FILE] [--next-observations]
+//                 [--allow-partial]
 //   mtfsim regress SCENARIO.json --baseline FILE.json [--update] [--threads N]
 //   mtfsim evaluate SCENARIO.json --policy SPEC [--policy SPEC ...] [--users N] [--days D]
 //                   [--seed S] [--threads T] [--json FILE]
@@ -30,6 +32,7 @@
 #include "core/atomic_file.h"
 #include "core/json_reader.h"
 #include "core/state_features.h"
+#include "results/export.h"
 #include "results/recorder.h"
 #include "sim/scenario.h"
 #include "experiments/agent_refs.h"
@@ -60,6 +63,7 @@ constexpr const char* kUsage =
     "                   [--agent NAME [--train-steps N]]\n"
     "  mtfsim bench train --agent NAME [--hidden H] [--critics M] [--batch B] [--threads N]\n"
     "  mtfsim report RUN.sqlite [--out FILE.md]\n"
+    "  mtfsim export RUN.sqlite --format hdf5|csv [--groups NAME,...] [--out FILE] [--next-observations]\n"
     "  mtfsim regress SCENARIO.json --baseline FILE.json [--update] [--threads N]\n"
     "  mtfsim evaluate SCENARIO.json --policy SPEC [--policy SPEC ...] [--users N] [--days D]\n"
     "                  [--seed S] [--threads N] [--json FILE]\n"
@@ -70,6 +74,7 @@ constexpr const char* kUsage =
     "Commands:\n"
     "  run     simulate a scenario (or run its experiment protocol), write the run database\n"
     "  report  the paper-style tables of an experiment's run database (markdown)\n"
+    "  export  a run's transitions as an offline-RL dataset (HDF5 with D4RL's keys, or CSV)\n"
     "  regress run an experiment and fail when an agent's figures leave a recorded band\n"
     "  bench   measure simulator or training speed; the last line printed is JSON\n"
     "  evaluate  the oracle: policies' true values on the same simulated users, paired differences\n"
@@ -493,6 +498,76 @@ int cmd_report(const std::vector<std::string>& args) {
   return 0;
 }
 
+int cmd_export(const std::vector<std::string>& args) {
+  const std::string cmd = "export";
+  po::options_description opts("mtfsim export RUN.sqlite --format hdf5|csv [options]");
+  opts.add_options()("help,h", "show this help")
+      ("format,f", po::value<std::string>(), "hdf5 (D4RL's and d3rlpy's keys) or csv (one row per transition)")
+      ("groups,g", po::value<std::string>(), "export only these groups: names, comma-separated (default: all)")
+      ("out,o", po::value<std::string>(), "file to write (default: RUN with the extension .h5 or .csv; csv: - for stdout)")
+      ("next-observations", "also write each transition's next observation")
+      ("allow-partial", "export a run that did not finish (killed or failed) as far as it got");
+  const po::variables_map vm = parse_command(args, opts, "db", "run database");
+  if (vm.count("help")) {
+    std::cout << opts << "\nWrites the run's transitions (one per request; an episode is a session) as\n"
+                         "an offline-RL dataset: HDF5 with the keys of D4RL and d3rlpy's MDPDataset\n"
+                         "(observations, actions, rewards, terminals, timeouts, ...) plus the user,\n"
+                         "session, step, group, baseline action, exploration bounds and log density,\n"
+                         "or CSV with the same columns. Layout and loading code: docs/export.md.\n";
+    return 0;
+  }
+  if (!vm.count("db")) throw po::error("export: missing RUN.sqlite (a run database written by mtfsim run)");
+  if (!vm.count("format")) throw po::error("export: missing --format (hdf5 or csv)");
+  const std::string format_text = vm["format"].as<std::string>();
+  if (format_text != "hdf5" && format_text != "csv") bad_flag(cmd, "format", "hdf5 or csv", shown_flag(format_text));
+  const mtf::ExportFormat format = format_text == "hdf5" ? mtf::ExportFormat::kHdf5 : mtf::ExportFormat::kCsv;
+  mtf::ExportOptions eo;
+  eo.next_observations = vm.count("next-observations") > 0;
+  eo.allow_partial = vm.count("allow-partial") > 0;
+  eo.exported_by = mtf::code_version();
+  if (vm.count("groups")) {
+    const std::string list = vm["groups"].as<std::string>();
+    std::stringstream items(list);
+    std::string name;
+    while (std::getline(items, name, ',')) eo.groups.push_back(name);
+    if (list.empty() || list.back() == ',' ||
+        std::any_of(eo.groups.begin(), eo.groups.end(), [](const std::string& g) { return g.empty(); }))
+      bad_flag(cmd, "groups", "group names separated by commas", mtf::json_reader::in_quotes(list));
+  }
+  const fs::path db = vm["db"].as<std::string>();
+  const bool to_stdout = vm.count("out") && vm["out"].as<std::string>() == "-";
+  if (to_stdout && format == mtf::ExportFormat::kHdf5)
+    bad_flag(cmd, "out", "a file path (only csv goes to stdout)", "-");
+  fs::path out;
+  if (!to_stdout) {
+    // Default: beside the run database (an unfinished FILE.sqlite.partial exports to FILE.h5).
+    fs::path stem = db;
+    if (stem.extension() == ".partial") stem.replace_extension();
+    out = output_file(vm.count("out") ? fs::path(vm["out"].as<std::string>())
+                                      : stem.replace_extension(format == mtf::ExportFormat::kHdf5 ? ".h5" : ".csv"),
+                      cmd, "out");
+    refuse_input_as_output(out, db, cmd, "out", "run database");
+    if (mtf::is_run_database(out))
+      bad_flag(cmd, "out", "a path that is not a run database (export never replaces one)",
+               out.string() + ", a run database");
+  }
+  mtf::ExportSummary done;
+  try {
+    done = to_stdout ? mtf::export_csv(db, std::cout, eo) : mtf::export_run(db, out, format, eo);
+  } catch (const mtf::UnknownGroupError& e) {
+    std::string names;
+    for (const std::string& g : e.available()) names += (names.empty() ? "" : ", ") + g;
+    bad_flag(cmd, "groups", "names of the run's groups (" + names + ")", mtf::json_reader::in_quotes(e.name()));
+  }
+  std::string groups;
+  for (const std::string& g : done.groups) groups += (groups.empty() ? "" : ", ") + g;
+  (to_stdout ? std::cerr : std::cout)
+      << "export: " << done.transitions << " transitions in " << done.sessions << " sessions (" << done.terminals
+      << " end with a terminal, " << done.timeouts << " with a timeout), groups " << groups << " -> "
+      << (to_stdout ? std::string("stdout") : out.string()) << "\n";
+  return 0;
+}
+
 int cmd_regress(const std::vector<std::string>& args) {
   po::options_description opts("mtfsim regress SCENARIO.json --baseline FILE.json [options]");
   opts.add_options()("help,h", "show this help")
@@ -791,6 +866,7 @@ int main(int argc, char** argv) {
     if (cmd == "run") return cmd_run(rest);
     if (cmd == "bench") return cmd_bench(rest);
     if (cmd == "report") return cmd_report(rest);
+    if (cmd == "export") return cmd_export(rest);
     if (cmd == "regress") return cmd_regress(rest);
     if (cmd == "evaluate") return cmd_evaluate(rest);
     if (cmd == "train") return cmd_train(rest);

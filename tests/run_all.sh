@@ -27,7 +27,7 @@ t2=$(date +%s)
 # the killed-and-resumed runs. The agents' code also runs under the same
 # sanitizers in the fuzz targets above (agent files loaded, acting, cloned).
 asan_tests="core_tests results_tests users_tests stats_tests scenario_tests sim_tests online_tests experiment_tests"
-asan_scripts="cli_tests resume_tests regress_integratedrl_mtf_small layer_check layer_check_catches_violations"
+asan_scripts="cli_tests export_tests resume_tests regress_integratedrl_mtf_small layer_check layer_check_catches_violations"
 cmake --preset asan
 # shellcheck disable=SC2086
 cmake --build --preset asan --target $asan_tests mtfsim
