@@ -69,6 +69,7 @@ constexpr const char* kUsage =
     "                  [--seed S] [--threads N] [--json FILE]\n"
     "  mtfsim train RUN.sqlite (--agent TYPE [--set key=value ...] | --from AGENT) --steps N\n"
     "               --out FILE.mtfa [--groups G1,G2] [--curve FILE.csv] [--seed S] [--threads N]\n"
+    "  mtfsim act POLICY --states FILE.csv [--out FILE.csv] [--seed S]\n"
     "  mtfsim COMMAND --help      help for one command\n"
     "\n"
     "Commands:\n"
@@ -78,7 +79,8 @@ constexpr const char* kUsage =
     "  regress run an experiment and fail when an agent's figures leave a recorded band\n"
     "  bench   measure simulator or training speed; the last line printed is JSON\n"
     "  evaluate  the oracle: policies' true values on the same simulated users, paired differences\n"
-    "  train   train one agent on a run database's transitions, write its agent file and curve\n";
+    "  train   train one agent on a run database's transitions, write its agent file and curve\n"
+    "  act     the actions a policy file takes on given states (CSV)\n";
 
 /// A progress bar on stderr: days, users, requests/s. Silent when asked or when
 /// stderr is not a terminal.
@@ -630,7 +632,7 @@ std::pair<std::string, mtf::PolicyPtr> policy_flag(const std::string& spec, cons
   const std::string cmd = "evaluate";
   const int d = sc.action_dim();
   const std::string expected = "baseline, constant:a1,...,a" + std::to_string(d) + " (" + std::to_string(d) +
-                               " numbers in [-1, 1]), an agent file (*.mtfa) or RUN.sqlite:NAME";
+                               " numbers in [-1, 1]), an agent file (*.mtfa), an MLP policy file (*.json) or RUN.sqlite:NAME";
   if (spec == "baseline") return {spec, std::make_shared<mtf::BaselinePolicy>(sc.fusion)};
   const std::string prefix = "constant:";
   if (spec.rfind(prefix, 0) == 0) {
@@ -648,18 +650,17 @@ std::pair<std::string, mtf::PolicyPtr> policy_flag(const std::string& spec, cons
       bad_flag(cmd, "policy", expected, mtf::json_reader::in_quotes(spec) + ", " + std::to_string(action.size()) + (action.size() == 1 ? " number" : " numbers"));
     return {spec, std::make_shared<mtf::ConstantPolicy>(std::move(action))};
   }
-  // An agent file, or RUN.sqlite:NAME (an agent an experiment kept).
+  // An agent file, an MLP policy file, or RUN.sqlite:NAME (an agent a run kept).
   const fs::path path = spec;
   std::error_code ec;
   const auto db_ref = mtf::experiments::split_agent_ref(spec);
   if (!db_ref) {
-    if (path.extension() != ".mtfa" && !fs::is_regular_file(path, ec))
+    if (path.extension() != ".mtfa" && path.extension() != ".json" && !fs::is_regular_file(path, ec))
       bad_flag(cmd, "policy", expected, mtf::json_reader::in_quotes(spec));
     if (!fs::exists(path, ec)) bad_flag(cmd, "policy", expected, mtf::json_reader::in_quotes(spec) + ", no such file");
-    check_input_file(path, "an agent file");
+    check_input_file(path, "an agent or policy file");
   }
-  mtf::experiments::LoadedAgent agent = mtf::experiments::load_agent_ref(spec, d);
-  return {db_ref ? db_ref->second : path.stem().string(), mtf::PolicyPtr(std::move(agent.agent))};
+  return {db_ref ? db_ref->second : path.stem().string(), mtf::experiments::load_policy_ref(spec, d).policy};
 }
 
 int cmd_evaluate(const std::vector<std::string>& args) {
@@ -812,6 +813,99 @@ int cmd_train(const std::vector<std::string>& args) {
   return 0;
 }
 
+/// Reads the states of `act`: rows of kStateDim numbers, comma-separated; a
+/// first line that is not numbers is a header and must name the features.
+std::vector<float> read_states_csv(const fs::path& path) {
+  check_input_file(path, "a CSV file of states");
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error(path.string() + ": cannot read the states file (check the path)");
+  std::vector<float> states;
+  std::string line;
+  for (std::size_t lineno = 1; std::getline(in, line); ++lineno) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    std::vector<std::string> cells;
+    std::stringstream ss(line);
+    for (std::string cell; std::getline(ss, cell, ',');) cells.push_back(cell);
+    if (line.back() == ',') cells.emplace_back();
+    const auto where = [&] { return path.string() + ": line " + std::to_string(lineno) + ": "; };
+    if (cells.size() != static_cast<std::size_t>(mtf::kStateDim))
+      throw std::runtime_error(where() + std::to_string(cells.size()) + " columns, expected " +
+                               std::to_string(mtf::kStateDim) + " (one per state feature, core/state_features.h)");
+    std::vector<float> row;
+    bool numeric = true;
+    for (const std::string& c : cells) {
+      char* end = nullptr;
+      const float v = std::strtof(c.c_str(), &end);
+      if (c.empty() || end != c.c_str() + c.size()) {
+        numeric = false;
+        break;
+      }
+      row.push_back(v);
+    }
+    if (!numeric) {
+      if (lineno != 1 || !states.empty())
+        throw std::runtime_error(where() + "expected " + std::to_string(mtf::kStateDim) + " numbers, got \"" + line + "\"");
+      for (std::size_t i = 0; i < cells.size(); ++i)
+        if (cells[i] != mtf::kStateFeatures[i].name)
+          throw std::runtime_error(where() + "column " + std::to_string(i + 1) + " is \"" + cells[i] +
+                                   "\", the simulator's feature " + std::to_string(i + 1) + " is \"" +
+                                   std::string(mtf::kStateFeatures[i].name) + "\" (a header must name the features in order)");
+      continue;
+    }
+    states.insert(states.end(), row.begin(), row.end());
+  }
+  if (states.empty()) throw std::runtime_error(path.string() + ": no states (expected rows of " + std::to_string(mtf::kStateDim) + " numbers)");
+  return states;
+}
+
+int cmd_act(const std::vector<std::string>& args) {
+  po::options_description opts("mtfsim act POLICY --states FILE.csv [options]");
+  opts.add_options()("help,h", "show this help")
+      ("states", po::value<std::string>(), "the states: CSV rows of 32 numbers (an optional header names the features)")
+      ("out,o", po::value<std::string>(), "write the actions here as CSV (default: stdout)")
+      ("seed", po::value<std::string>()->default_value("1"), "the streams of stochastic policies (row i draws from its own), 0 .. 2^64-1");
+  const po::variables_map vm = parse_command(args, opts, "policy", "policy");
+  if (vm.count("help")) {
+    std::cout << opts << "\nPrints the actions a policy takes on given states, one CSV row per state:\n"
+                         "POLICY is an agent file (*.mtfa), an MLP policy file (docs/policy-format.md)\n"
+                         "or RUN.sqlite:NAME. Actions are in [-1, 1]; columns are the action's dimensions.\n";
+    return 0;
+  }
+  const std::string cmd = "act";
+  if (!vm.count("policy")) throw po::error("act: missing POLICY (an agent file, an MLP policy file or RUN.sqlite:NAME)");
+  if (!vm.count("states")) throw po::error("act: missing --states FILE.csv");
+  const std::uint64_t seed = seed_flag(vm, cmd);
+  const fs::path out = vm.count("out") ? output_file(vm["out"].as<std::string>(), cmd, "out") : fs::path();
+  const std::string ref = vm["policy"].as<std::string>();
+  if (!mtf::experiments::split_agent_ref(ref)) check_input_file(ref, "an agent or policy file");
+  const mtf::PolicyPtr policy = mtf::experiments::load_policy_ref(ref, -1).policy;
+  const std::vector<float> states = read_states_csv(vm["states"].as<std::string>());
+  const std::size_t n = states.size() / static_cast<std::size_t>(mtf::kStateDim);
+  const int d = policy->action_dim();
+  std::vector<float> actions(n * static_cast<std::size_t>(d));
+  std::vector<mtf::Rng> streams;
+  streams.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) streams.emplace_back(seed, mtf::Stream::kPolicy, i);
+  std::vector<mtf::Rng*> rngs;
+  for (auto& r : streams) rngs.push_back(&r);
+  policy->act_batch(states, actions, rngs, {});
+  std::ostringstream o;
+  for (int j = 0; j < d; ++j) o << (j ? "," : "") << "a" << j;
+  o << "\n";
+  char buf[32];
+  for (std::size_t i = 0; i < n; ++i) {
+    for (int j = 0; j < d; ++j) {
+      std::snprintf(buf, sizeof buf, "%.9g", static_cast<double>(actions[i * static_cast<std::size_t>(d) + static_cast<std::size_t>(j)]));
+      o << (j ? "," : "") << buf;
+    }
+    o << "\n";
+  }
+  if (out.empty()) std::cout << o.str();
+  else mtf::write_file_atomically(out, o.str());
+  return 0;
+}
+
 int cmd_bench(const std::vector<std::string>& args) {
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
     std::cout << "mtfsim bench sim|train [options]   (mtfsim bench sim --help)\n";
@@ -870,6 +964,7 @@ int main(int argc, char** argv) {
     if (cmd == "regress") return cmd_regress(rest);
     if (cmd == "evaluate") return cmd_evaluate(rest);
     if (cmd == "train") return cmd_train(rest);
+    if (cmd == "act") return cmd_act(rest);
     std::cerr << "mtfsim: unknown command '" << cmd << "'\n\n" << kUsage;
     return 2;
   } catch (const po::error& e) {

@@ -72,7 +72,7 @@ OfflineTrainingResult train_offline(const OfflineTrainingSpec& spec) {
   if (spec.from.empty()) {
     out.agent = agents::make_agent(spec.type, spec.hyperparameters, kStateDim, c.action_dim, spec.seed);
   } else {
-    out.agent = load_agent_ref(spec.from, c.action_dim).agent;
+    out.agent = load_agent_ref(spec.from, c.action_dim);
   }
   const agents::CurveProbe probe(data);
   agents::Agent& agent = *out.agent;

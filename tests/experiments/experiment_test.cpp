@@ -196,9 +196,10 @@ TEST_CASE("a tiny experiment runs every stage, writes every table, and does not 
   CHECK(kept[1].source == "dataset " + spec.agents[1].dataset);
   for (std::size_t i = 0; i < kept.size(); ++i) {
     CHECK(kept[i].data == kept2[i].data);
-    const LoadedAgent a = load_agent_ref((dir / "t1.sqlite").string() + ":" + kept[i].name, sc.action_dim());
-    CHECK(a.agent->steps_trained() == kept[i].steps);
-    CHECK(a.agent->to_bytes() == kept[i].data);
+    const std::unique_ptr<agents::Agent> a =
+        load_agent_ref((dir / "t1.sqlite").string() + ":" + kept[i].name, sc.action_dim());
+    CHECK(a->steps_trained() == kept[i].steps);
+    CHECK(a->to_bytes() == kept[i].data);
   }
   CHECK(run.agents.size() == 2);
   CHECK(run.agents[0].data.empty());  // read_run lists them without their bytes
