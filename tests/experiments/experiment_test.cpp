@@ -163,8 +163,11 @@ TEST_CASE("a tiny experiment runs every stage, writes every table, and does not 
 
   // Learning curves: every agent, at the same steps for every metric, up to its
   // last step, with the promised columns (BC has no critic: mean Q is NaN).
-  for (const auto& [agent, last, losses] :
-       {std::tuple{std::string("BC"), 30, 1}, std::tuple{std::string("IRL"), 40, 4}}) {
+  // Named copies rather than structured bindings: INFO and CAPTURE capture
+  // them in a lambda, which clang before 16 refuses for structured bindings.
+  for (const auto& curve : {std::tuple{std::string("BC"), 30, 1}, std::tuple{std::string("IRL"), 40, 4}}) {
+    const std::string& agent = std::get<0>(curve);
+    const int last = std::get<1>(curve), losses = std::get<2>(curve);
     INFO(agent);
     std::map<std::string, std::vector<std::int64_t>> steps;
     for (const auto& m : run.metrics)
@@ -176,7 +179,9 @@ TEST_CASE("a tiny experiment runs every stage, writes every table, and does not 
         if (m.metric == "mean_q") CHECK(std::isnan(m.value) == (agent == "BC"));
       }
     CHECK(steps.size() == static_cast<std::size_t>(3 + losses));  // the losses, mean_q, outside_bounds, baseline_distance
-    for (const auto& [metric, at] : steps) {
+    for (const auto& entry : steps) {
+      const std::string& metric = entry.first;
+      const std::vector<std::int64_t>& at = entry.second;
       CAPTURE(metric);
       CHECK(at == steps.begin()->second);
       CHECK(at.back() == last);

@@ -53,16 +53,22 @@ TEST_CASE("the tiny scenario's summary metrics match the golden file") {
   const nlohmann::json want = nlohmann::json::parse(in);
   CHECK(got["requests"].get<std::int64_t>() == want["requests"].get<std::int64_t>());
   CHECK(got["sessions"].get<std::int64_t>() == want["sessions"].get<std::int64_t>());
-  for (const auto& [group, metrics] : want["groups"].items())
-    for (const auto& [name, value] : metrics.items()) {
+  // Named copies rather than structured bindings: INFO captures them in a
+  // lambda, which clang before 16 refuses for structured bindings.
+  for (const auto& g : want["groups"].items())
+    for (const auto& m : g.value().items()) {
+      const std::string group = g.key(), name = m.key();
+      const nlohmann::json& value = m.value();
       INFO(group << "." << name);
       CHECK(got["groups"][group][name].get<double>() == doctest::Approx(value.get<double>()).epsilon(1e-8));
     }
   REQUIRE_MESSAGE(want.contains("lifts"), "no lifts in the golden file (refresh it with MTF_UPDATE_GOLDEN=1)");
   CHECK(got["lifts"].size() == want["lifts"].size());
-  for (const auto& [group, metrics] : want["lifts"].items())
-    for (const auto& [name, fields] : metrics.items())
-      for (const auto& [field, value] : fields.items()) {
+  for (const auto& g : want["lifts"].items())
+    for (const auto& m : g.value().items())
+      for (const auto& f : m.value().items()) {
+        const std::string group = g.key(), name = m.key(), field = f.key();
+        const nlohmann::json& value = f.value();
         INFO("lifts." << group << "." << name << "." << field);
         CHECK(got["lifts"][group][name][field].get<double>() ==
               doctest::Approx(value.get<double>()).epsilon(1e-8));
