@@ -40,6 +40,7 @@
 #include "experiments/offline_training.h"
 #include "experiments/oracle.h"
 #include "experiments/report.h"
+#include "experiments/simulation.h"
 #include "metrics/user_metrics.h"
 #include "sim/policies.h"
 #include "sim/simulator.h"
@@ -296,56 +297,35 @@ int cmd_run(const std::vector<std::string>& args) {
   if (resume)
     throw po::error("run: --resume: only an experiment (a scenario with an \"experiment\" block) resumes; "
                     "run a plain simulation again without --resume");
-  mtf::experiments::GroupPolicies gp = mtf::experiments::group_policies(sc);
-  mtf::Simulator sim(sc, gp.policies);
-  std::unique_ptr<mtf::Recorder> rec;
-  fs::path out;
+  mtf::experiments::SimulationOptions so;
+  so.threads = threads;
+  so.replace_any_file = force;
   if (!vm.count("no-record")) {
-    out = output_file(vm.count("out") ? fs::path(vm["out"].as<std::string>()) : default_out(sc, path), "run", "out");
-    refuse_input_as_output(out, path, "run", "out", "scenario file");
-    mtf::RecorderOptions ropt;
-    ropt.index_transitions = sc.record.index_transitions;
-    ropt.replace_any_file = force;
-    rec = std::make_unique<mtf::Recorder>(out, sim.run_info(mtf::code_version(), threads), ropt);
-    if (!gp.agents.empty()) rec->write_agents(gp.agents);  // the run keeps the agents it deployed
+    so.out = output_file(vm.count("out") ? fs::path(vm["out"].as<std::string>()) : default_out(sc, path), "run", "out");
+    refuse_input_as_output(so.out, path, "run", "out", "scenario file");
   }
   if (!quiet)
     std::cerr << "mtfsim: " << sc.name << ": " << sc.population.size << " users, " << sc.days
               << " days, " << sc.groups.size() << " groups, " << threads << " threads\n";
-  // Per-user totals for the lifts of each group over the first (the control):
-  // users, not requests, are the independent samples.
-  const bool lifts = sc.groups.size() > 1 && sc.days <= mtf::UserTotals::kMaxDays;
-  if (lifts) sim.track_user_totals(true);
-  mtf::RunResult res;
+  mtf::experiments::SimulationResult sr;
   {
     ProgressBar bar(!quiet);
-    mtf::RunOptions ro;
-    ro.threads = threads;
-    ro.on_progress = [&](const mtf::Progress& p) { bar.update(p); };
-    res = sim.run(ro, rec.get());
+    so.on_progress = [&](const mtf::Progress& p) { bar.update(p); };
+    sr = mtf::experiments::run_simulation(sc, so);
   }
-  std::vector<mtf::SummaryRow> summary;
-  for (std::size_t g = 0; g < res.groups.size(); ++g)
-    for (const auto& [name, value] : mtf::OnlineMetrics::rows(res.groups[g]))
-      summary.push_back({static_cast<int>(g), res.groups[g].name, name, value});
-  if (rec) rec->finish(summary, res.wall_seconds);
+  const mtf::RunResult& res = sr.run;
   std::cout << "\n" << sc.name << ": " << sc.population.size << " users, " << sc.days << " days, "
             << res.requests << " requests in " << res.wall_seconds << " s\n\n"
             << mtf::format_summary_table(res.groups);
-  if (lifts) {
+  if (sr.has_lifts) {
     std::vector<std::string> names;
     for (const auto& g : sc.groups) names.push_back(g.name);
-    const int control = 0;
-    std::cout << "\n"
-              << mtf::format_lift_table(
-                     mtf::lifts_against(sim.user_totals(), sim.group_assignment(),
-                                        static_cast<int>(names.size()), control, sc.days),
-                     names, control);
+    std::cout << "\n" << mtf::format_lift_table(sr.lifts, names, /*control=*/0);
   } else if (sc.groups.size() > 1) {
     std::cout << "\nno lifts: per-user totals cover at most " << mtf::UserTotals::kMaxDays
               << " days, this run has " << sc.days << "\n";
   }
-  if (rec) std::cout << "\nrun database: " << out.string() << "\n";
+  if (!so.out.empty()) std::cout << "\nrun database: " << so.out.string() << "\n";
   return 0;
 }
 

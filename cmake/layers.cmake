@@ -6,7 +6,7 @@
 # its files include, fails the suite.
 #
 # Bottom up. tests/<folder>/ may include what <folder> may, and <folder> itself.
-set(MTF_FLOORS core users metrics results agents sim experiments apps)
+set(MTF_FLOORS core users metrics results agents sim experiments apps python)
 set(MTF_MAY_INCLUDE_core "")
 set(MTF_MAY_INCLUDE_users core)
 set(MTF_MAY_INCLUDE_metrics core)
@@ -15,3 +15,5 @@ set(MTF_MAY_INCLUDE_agents core)
 set(MTF_MAY_INCLUDE_sim core users metrics results)
 set(MTF_MAY_INCLUDE_experiments core users metrics results agents sim)
 set(MTF_MAY_INCLUDE_apps core users metrics results agents sim experiments)
+# python/ (the Python module) stands where apps/ does: a front end over every floor.
+set(MTF_MAY_INCLUDE_python core users metrics results agents sim experiments)

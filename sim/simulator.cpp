@@ -11,6 +11,7 @@
 #include <cstring>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <thread>
@@ -62,6 +63,7 @@ struct UserSlot {
   bool active = false, returned = false;
   int sessions = 0, requests = 0, first_count = 0, capped = 0;
   double reward = 0, first_reward = 0;
+  double last_reward = 0;  // of the user's latest request (Simulator::Stepper reads it)
   BehaviourCounts day;
   TransitionColumns transitions;  // reused across blocks: no allocation per row
   std::vector<SessionRow> sessions_rows;
@@ -181,6 +183,9 @@ struct Simulator::Block {
   const double day_start, day_end;
   const int max_requests;        // the scenario's limits: a session ends at either cap
   const double max_session_s;
+  /// One per group: who answers the deferred requests (the simulator's group
+  /// policies, or a Stepper's actions from outside).
+  std::span<const PolicyPtr> policies;
   EventQueue q;
   std::size_t pending = 0;  // requests waiting for an action, over all groups
 
@@ -198,7 +203,8 @@ struct Simulator::Block {
         day_start(dy * kSecondsPerDay),
         day_end(dy * kSecondsPerDay + kSecondsPerDay),
         max_requests(s.scenario_.limits.max_session_requests),
-        max_session_s(s.scenario_.limits.max_session_hours * 3600.0) {}
+        max_session_s(s.scenario_.limits.max_session_hours * 3600.0),
+        policies(s.policies_) {}
 
   std::span<const int> neighbours(int t) const {
     const TopicGraph& g = sim.catalogue_->graph;
@@ -221,6 +227,7 @@ struct Simulator::Block {
   }
   void setup();
   void run();
+  bool advance();
   void dispatch(const Event& ev);
   void flush_requests();
 
@@ -284,17 +291,18 @@ void Simulator::Block::setup() {
 
 void Simulator::Block::run() {
   setup();
+  while (advance()) flush_requests();
+  merge();
+}
+
+bool Simulator::Block::advance() {
   for (;;) {
     // Everything up to the boundary (or, after it, to the end); requests wait.
     while (!q.empty() && q.next_event().kind != EventKind::kDayBoundary) dispatch(q.pop());
-    if (pending > 0) {
-      flush_requests();
-      continue;
-    }
-    if (q.empty()) break;
+    if (pending > 0) return true;
+    if (q.empty()) return false;
     dispatch(q.pop());  // the day boundary: every event before it has run
   }
-  merge();
 }
 
 void Simulator::Block::dispatch(const Event& ev) {
@@ -337,7 +345,7 @@ void Simulator::Block::flush_requests() {
       info.upper = s.upper;
       scratch.info_ptrs[r] = &info;
     }
-    sim.policies_[g]->act_batch(scratch.states, scratch.actions, scratch.rngs, scratch.info_ptrs);
+    policies[g]->act_batch(scratch.states, scratch.actions, scratch.rngs, scratch.info_ptrs);
     for (std::size_t r = 0; r < m; ++r) {
       UserSlot& s = scratch.slots[users[r]];
       const auto a = scratch.actions.begin() + static_cast<std::ptrdiff_t>(r * A);
@@ -418,6 +426,7 @@ void Simulator::Block::on_feedback(std::uint32_t i, double now) {
   UserModel::record_request(st, s.counts, r);
   ++s.requests;
   s.reward += r;
+  s.last_reward = r;
   s.day += s.counts;
   // The caps are checked before the user's own draw, which they leave alone
   // when they do not bind: results of sessions below the caps do not move.
@@ -546,6 +555,108 @@ void Simulator::simulate_block(int day, std::int64_t begin, std::int64_t end, bo
   block.run();
 }
 
+namespace {
+/// Answers every request with the action a Stepper was given for its one user.
+class GivenAction final : public Policy {
+ public:
+  explicit GivenAction(const std::vector<float>& action) : action_(action) {}
+  std::string name() const override { return "external"; }
+  int action_dim() const override { return static_cast<int>(action_.size()); }
+  void act(std::span<const float>, std::span<float> action, Rng&, ActionInfo*) const override {
+    std::copy(action_.begin(), action_.end(), action.begin());
+  }
+
+ private:
+  const std::vector<float>& action_;
+};
+}  // namespace
+
+struct Simulator::Stepper::Slot {
+  std::int64_t user = 0;
+  ThreadScratch scratch;
+  BlockOut out;
+  std::vector<float> action, next_state;
+  std::vector<PolicyPtr> policies;  // every group's: the GivenAction of `action`
+  std::optional<Block> block;       // today's block of this one user
+};
+
+Simulator::Stepper::Stepper(Simulator& sim, std::vector<std::int64_t> users) : sim_(sim) {
+  if (sim.day_ > 0 || sim.stepped_)
+    throw std::logic_error("Simulator::Stepper: the simulator was already run or stepped; build a new one");
+  if (!sim.scenario_.record.transitions)
+    throw std::logic_error("Simulator::Stepper: the scenario must record transitions (record.transitions)");
+  if (users.empty()) throw std::invalid_argument("Simulator::Stepper: no users to step");
+  std::vector<bool> seen(static_cast<std::size_t>(sim.population_->size()), false);
+  for (const std::int64_t u : users) {
+    if (u < 0 || u >= sim.population_->size())
+      throw std::invalid_argument("Simulator::Stepper: user " + std::to_string(u) + " is not in the population of " +
+                                  std::to_string(sim.population_->size()));
+    if (seen[static_cast<std::size_t>(u)])
+      throw std::invalid_argument("Simulator::Stepper: user " + std::to_string(u) + " is listed twice");
+    seen[static_cast<std::size_t>(u)] = true;
+  }
+  sim.stepped_ = true;
+  const auto d = static_cast<std::size_t>(sim.scenario_.action_dim());
+  for (const std::int64_t u : users) {
+    auto& slot = *slots_.emplace_back(std::make_unique<Slot>());
+    slot.user = u;
+    slot.action.assign(d, 0.0f);
+    slot.next_state.assign(kStateDim, 0.0f);
+    slot.policies.assign(sim.scenario_.groups.size(), std::make_shared<GivenAction>(slot.action));
+    start_day(slot, 0);
+    while (!slot.block->advance()) start_day(slot, slot.block->day + 1);
+  }
+}
+
+Simulator::Stepper::~Stepper() = default;
+
+void Simulator::Stepper::start_day(Slot& slot, int day) {
+  slot.block.emplace(sim_, slot.scratch, slot.out, day, slot.user, slot.user + 1, /*record=*/true);
+  slot.block->policies = slot.policies;
+  slot.block->setup();
+}
+
+std::span<const float> Simulator::Stepper::state(std::size_t k) const {
+  return slots_[k]->scratch.slots[0].state;
+}
+
+Simulator::Stepper::Request Simulator::Stepper::request(std::size_t k) const {
+  const Slot& slot = *slots_[k];
+  const UserState& st = sim_.population_->state(slot.user);
+  return Request{slot.user, st.sessions_total, st.requests_in_session, slot.block->day,
+                 slot.scratch.slots[0].request_time};
+}
+
+Simulator::Stepper::Outcome Simulator::Stepper::step(std::size_t k, std::span<const float> action) {
+  Slot& slot = *slots_[k];
+  assert(slot.block->pending == 1 && action.size() == slot.action.size());
+  std::copy(action.begin(), action.end(), slot.action.begin());
+  UserSlot& user = slot.scratch.slots[0];
+  user.transitions.clear();
+  user.sessions_rows.clear();
+  slot.block->flush_requests();
+  // The request's transition row is written at its feedback, before anything
+  // else of the user (its session's end, a next day's setup) can happen.
+  Outcome o;
+  bool seen = false;
+  const auto take = [&] {
+    if (seen || user.transitions.size() == 0) return;
+    const TransitionColumns& tc = user.transitions;
+    std::copy(tc.next_state.begin(), tc.next_state.begin() + kStateDim, slot.next_state.begin());
+    o.reward = user.last_reward;
+    o.done = tc.rows[0].done;
+    seen = true;
+  };
+  while (!slot.block->advance()) {
+    take();
+    start_day(slot, slot.block->day + 1);
+  }
+  take();
+  assert(seen);
+  o.next_state = slot.next_state;
+  return o;
+}
+
 void Simulator::set_policy(int group, PolicyPtr policy) {
   if (group < 0 || static_cast<std::size_t>(group) >= policies_.size())
     throw std::out_of_range("Simulator::set_policy: group " + std::to_string(group) + " of " +
@@ -643,6 +754,8 @@ RunResult Simulator::run(const RunOptions& opt, Recorder* recorder) {
 }
 
 RunResult Simulator::run_days(int ndays, const RunOptions& opt, Recorder* recorder) {
+  if (stepped_)
+    throw std::logic_error("Simulator::run_days: a Stepper steps this simulator's users; build a new Simulator");
   if (ndays < 1 || day_ + ndays > scenario_.days)
     throw std::logic_error("Simulator::run_days: " + std::to_string(ndays) + " days after day " +
                            std::to_string(day_) + " exceeds the scenario's " +

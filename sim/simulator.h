@@ -108,6 +108,8 @@ class Simulator {
   std::vector<GroupRow> group_rows() const;
   RunInfo run_info(const std::string& code_version, int threads) const;
 
+  class Stepper;
+
  private:
   struct BlockOut;
   struct ThreadScratch;
@@ -129,6 +131,63 @@ class Simulator {
   bool track_users_ = false;
   int totals_day0_ = 0;  ///< day of bit 0 in user_totals_
   int day_ = 0;          ///< days simulated so far
+  bool stepped_ = false;  ///< a Stepper drives the users: run() is refused
+};
+
+/// Steps chosen users request by request, for actions chosen outside the
+/// simulator (the Python module's vectorised environment, python/). A slot is
+/// one user, simulated as a block of that one user by the very code run() uses
+/// (its requests are answered by a policy that returns the action given to
+/// step()); results do not depend on the block size, so a user's requests,
+/// states and rewards are those of run() with a policy that would have chosen
+/// the same actions. Each slot moves through the days on its own: after its
+/// user's last session of a day, the slot runs the day boundary and continues
+/// with the next day, without end (the per-user streams are derived from the
+/// day, so every day is defined, past the scenario's days too).
+///
+/// Needs a fresh Simulator whose scenario records transitions (the terminal
+/// state of a session is read from its transition row); the Simulator then
+/// belongs to the Stepper (run() is refused). Not thread-safe.
+class Simulator::Stepper {
+ public:
+  /// What a slot's pending request is.
+  struct Request {
+    std::int64_t user = 0;
+    std::int32_t session = 0;  ///< the user's session index, from 0
+    std::int32_t step = 0;     ///< the request's index within its session, from 0
+    int day = 0;               ///< the day its session started on
+    double time = 0;           ///< simulated seconds since day 0 began
+  };
+  /// What answering one request gave.
+  struct Outcome {
+    double reward = 0;  ///< Formula 2 (the run database stores it as float32)
+    bool done = false;  ///< the user left the session after this request
+    std::span<const float> next_state;  ///< the state after the request (kStateDim; at done, the session's last)
+  };
+
+  /// Runs each user of `users` (distinct population indices) to its first request.
+  /// Throws std::invalid_argument for a bad user list, std::logic_error for a
+  /// used Simulator or one whose scenario does not record transitions.
+  Stepper(Simulator& sim, std::vector<std::int64_t> users);
+  ~Stepper();
+  Stepper(const Stepper&) = delete;
+  Stepper& operator=(const Stepper&) = delete;
+
+  std::size_t size() const { return slots_.size(); }
+  /// The state of slot k's pending request (kStateDim values).
+  std::span<const float> state(std::size_t k) const;
+  Request request(std::size_t k) const;
+  /// Answers slot k's pending request with `action` (action_dim values, in
+  /// [-1, 1]; the caller checks them) and runs the user to its next request: the
+  /// next one of the session, or after `done` the first of the user's next session.
+  /// The outcome's next_state stays valid until the slot's next step.
+  Outcome step(std::size_t k, std::span<const float> action);
+
+ private:
+  struct Slot;
+  void start_day(Slot& slot, int day);
+  Simulator& sim_;
+  std::vector<std::unique_ptr<Slot>> slots_;
 };
 
 /// Group of user u: a seeded hash of (seed, u) against the groups' shares, so
