@@ -1,7 +1,7 @@
 // The compiled part of the Python module mtfsim (mtfsim._core): runs of a
 // scenario with Python callables as group policies, run databases as numpy
 // arrays, and the stepper under mtfsim.VectorEnv. The package's Python files
-// (python/mtfsim/) turn scenarios given as paths, text or dicts into these
+// (python/package/mtfsim/) turn scenarios given as paths, text or dicts into these
 // calls and build the Gymnasium-style environment around the stepper.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <atomic>
+#include <map>
 #include <numeric>
 
 #include "results/recorder.h"
@@ -626,4 +627,79 @@ TEST_CASE("the default caps never bind on the quickstart world: results equal th
   CHECK(x.sessions_capped == 0);
   for (const GroupSummary& g : x.groups) CHECK(g.sessions_capped == 0);
   require_same_summary(x, y);
+}
+
+TEST_CASE("a stepper given the policy's actions replays a run's users to the bit, across days") {
+  // The baseline policy acts on the state, so the stepped users see the run's
+  // states only if every request, reward and session end is the run's.
+  const Scenario s = test::quickstart_world(600, 3);
+  const BaselinePolicy policy(s.fusion);
+  TransitionColumns run;
+  run.state_dim = kStateDim;
+  run.action_dim = s.action_dim();
+  std::map<std::pair<std::int64_t, int>, double> day_reward;
+  {
+    Simulator sim(s, {std::make_shared<BaselinePolicy>(s.fusion)});
+    RunOptions o;
+    o.threads = 2;
+    o.collect = true;
+    o.on_batch = [&](const RecordBatch& b) {
+      run.append(b.transition_columns);
+      for (const UserDayRow& r : b.user_days) day_reward[{r.user, r.day}] = r.reward;
+    };
+    sim.run(o, nullptr);
+  }
+  const std::vector<std::int64_t> users = {0, 3, 4, 10, 17, 42, 99, 250, 599};
+  Simulator sim(s, {std::make_shared<BaselinePolicy>(s.fusion)});
+  Simulator::Stepper stepper(sim, users);
+  REQUIRE(stepper.size() == users.size());
+  CHECK_THROWS_AS(sim.run(RunOptions{}, nullptr), std::logic_error);
+  const std::size_t S = kStateDim, d = static_cast<std::size_t>(s.action_dim());
+  std::vector<float> action(d);
+  Rng rng(1);
+  std::size_t compared = 0, ends = 0;
+  for (std::size_t k = 0; k < users.size(); ++k) {
+    std::vector<std::size_t> rows;  // the run's rows of this user, in time order
+    for (std::size_t i = 0; i < run.size(); ++i)
+      if (run.rows[i].user == users[k]) rows.push_back(i);
+    REQUIRE(!rows.empty());
+    std::map<int, double> totals;
+    for (const std::size_t i : rows) {
+      const Simulator::Stepper::Request req = stepper.request(k);
+      const TransitionColumns::Row& row = run.rows[i];
+      REQUIRE(req.user == users[k]);
+      REQUIRE(req.session == row.session);
+      REQUIRE(req.step == row.step);
+      REQUIRE(req.time == row.time);
+      const std::span<const float> state = stepper.state(k);
+      REQUIRE(std::memcmp(state.data(), run.state.data() + i * S, S * sizeof(float)) == 0);
+      policy.act(state, action, rng, nullptr);
+      const Simulator::Stepper::Outcome o = stepper.step(k, action);
+      REQUIRE(static_cast<float>(o.reward) == row.reward);
+      REQUIRE(o.done == row.done);
+      REQUIRE(std::memcmp(o.next_state.data(), run.next_state.data() + i * S, S * sizeof(float)) == 0);
+      totals[req.day] += o.reward;  // in request order, as the run sums them
+      ++compared;
+      ends += o.done;
+    }
+    for (const auto& [day, total] : totals) CHECK(total == day_reward.at({users[k], day}));
+    // Past the run's days the user goes on: the stepper's calendar does not end.
+    CHECK(stepper.request(k).day >= s.days);
+  }
+  CHECK(compared > 100);
+  CHECK(ends > users.size());
+}
+
+TEST_CASE("a stepper refuses a used simulator, bad users and a scenario without transitions") {
+  Scenario s = test::quickstart_world(50, 1);
+  Simulator used(s, {std::make_shared<BaselinePolicy>(s.fusion)});
+  used.run(RunOptions{}, nullptr);
+  CHECK_THROWS_AS(Simulator::Stepper(used, {0}), std::logic_error);
+  Simulator sim(s, {std::make_shared<BaselinePolicy>(s.fusion)});
+  CHECK_THROWS_AS(Simulator::Stepper(sim, {}), std::invalid_argument);
+  CHECK_THROWS_AS(Simulator::Stepper(sim, {50}), std::invalid_argument);
+  CHECK_THROWS_AS(Simulator::Stepper(sim, {3, 3}), std::invalid_argument);
+  s.record.transitions = false;
+  Simulator quiet(s, {std::make_shared<BaselinePolicy>(s.fusion)});
+  CHECK_THROWS_AS(Simulator::Stepper(quiet, {0}), std::logic_error);
 }
