@@ -125,12 +125,15 @@ class StepperCore {
     std::vector<PolicyPtr> placeholders(sc.groups.size(),
                                         std::make_shared<ConstantPolicy>(std::vector<float>(static_cast<std::size_t>(d_), 0.0f)));
     sim_ = std::make_unique<Simulator>(std::move(sc), std::move(placeholders), user_seed);
+    if (num_envs && *num_envs < 1)
+      throw py::value_error("VectorEnv: num_envs=" + std::to_string(*num_envs) + ": expected at least 1 (or None: "
+                            "every user of the group)");
     std::vector<std::int64_t> users;
     const std::int64_t population = sim_->population().size();
     for (std::int64_t u = 0; u < population && (!num_envs || static_cast<std::int64_t>(users.size()) < *num_envs); ++u)
       if (sim_->group_of(u) == group_) users.push_back(u);
     const std::string gname = sim_->scenario().groups[static_cast<std::size_t>(group_)].name;
-    if (num_envs && (*num_envs < 1 || static_cast<std::int64_t>(users.size()) < *num_envs))
+    if (num_envs && static_cast<std::int64_t>(users.size()) < *num_envs)
       throw py::value_error("VectorEnv: num_envs=" + std::to_string(*num_envs) + ": group \"" + gname + "\" has " +
                             std::to_string(users.size()) + " users; ask for 1 .. " + std::to_string(users.size()) +
                             " or enlarge population.size");

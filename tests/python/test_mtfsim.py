@@ -184,6 +184,12 @@ class VectorEnvTest(unittest.TestCase):
             mtfsim.VectorEnv(TINY, num_envs=9999)
         with self.assertRaisesRegex(KeyError, "not a group"):
             mtfsim.VectorEnv(TINY, group="treatment")
+        with self.assertRaisesRegex(ValueError, "num_envs=0: expected at least 1"):
+            mtfsim.VectorEnv(TINY, num_envs=0)
+        with self.assertRaisesRegex(ValueError, "seed must be in 1"):
+            env.reset(seed=0)
+        with self.assertRaisesRegex(ValueError, "options are not used"):
+            env.reset(options={"users": 3})
 
     def test_the_env_with_the_constant_action_replays_the_cpp_run_to_the_bit(self):
         # Slots are the first users of group "control", whose C++ policy is the
