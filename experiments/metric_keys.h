@@ -29,6 +29,14 @@ inline constexpr const char* kAgreement = "agreement";
 inline constexpr const char* kRun = "run";
 /// An agent's learning curve (agents/curves.h): rep is the agent's steps trained.
 inline constexpr const char* kCurve = "curve";
+/// The oracle stage: each policy's true value on the same fresh users (subject:
+/// the policy; ci: its 95% interval), and paired differences (subject
+/// "POLICY vs REFERENCE"; details: the reference, relative difference,
+/// unpaired half-width, variance reduction).
+inline constexpr const char* kOracle = "oracle";
+inline constexpr const char* kOracleDiff = "oracle_diff";
+/// The prefix of a behaviour policy's name in the oracle: "behaviour:GROUP".
+inline constexpr const char* kBehaviourPrefix = "behaviour:";
 
 // Subjects that are not a group, policy, agent or learner name.
 inline constexpr const char* kAll = "all";
@@ -96,6 +104,10 @@ inline constexpr const char* kSd = "sd";              ///< ab_summary: sd of the
 inline constexpr const char* kMin = "min";            ///< ab_summary
 inline constexpr const char* kMax = "max";            ///< ab_summary
 inline constexpr const char* kPolicies = "policies";  ///< agreement: the policies behind a tau
+inline constexpr const char* kPolicy = "policy";      ///< oracle_diff: the policy compared
+inline constexpr const char* kReference = "reference";  ///< oracle_diff: what it is compared with
+inline constexpr const char* kRelativePercent = "relative_percent";  ///< oracle_diff
+inline constexpr const char* kUnpairedHalfWidth = "unpaired_half_width";  ///< oracle_diff
 }  // namespace detail
 
 }  // namespace mtf::experiments::keys

@@ -123,6 +123,65 @@ void learning_curves(std::ostringstream& o, const Index& ix) {
   }
 }
 
+/// The oracle stage: true values on the same users, and the paired
+/// differences against the baseline and against the behaviour policies.
+void oracle_tables(std::ostringstream& o, const Index& ix) {
+  const std::vector<std::string> metrics = {keys::kRewardPerUserDay, keys::kValidPerUserDay, keys::kWatchPerUserDay,
+                                            keys::kDwellPerUserDay, keys::kReturnRate};
+  std::optional<std::int64_t> users;
+  for (const MetricRow* r : ix.rows)
+    if (r->section == keys::kOracle && r->n) users = r->n;
+  o << "## Oracle: true values on the same users\n\nEvery policy on the same " << (users ? std::to_string(*users) : "n/a")
+    << " fresh users with common random numbers (docs/experiments.md, \"The oracle\"): values per user-day (the "
+       "return rate: next-day returns per active day) with 95% intervals. `behaviour:GROUP` is the policy that "
+       "logged an exploration group's data.\n\n| policy |";
+  for (const std::string& m : metrics) o << " " << m << " |";
+  o << "\n|---|";
+  for (std::size_t i = 0; i < metrics.size(); ++i) o << "---|";
+  o << "\n";
+  for (const std::string& p : ix.subjects(keys::kOracle)) {
+    if (p == keys::kAll) continue;
+    o << "| " << p << " |";
+    for (const std::string& m : metrics) {
+      const MetricRow* r = ix.find(keys::kOracle, p, m);
+      o << " " << (r ? fmt(r->value, 3) + " +- " + fmt(or_nan(r->ci_high) - r->value, 3) : std::string("n/a")) << " |";
+    }
+    o << "\n";
+  }
+  o << "\n";
+  for (const bool against_behaviour : {false, true}) {
+    std::vector<std::string> subjects;
+    for (const std::string& s : ix.subjects(keys::kOracleDiff)) {
+      const MetricRow* any = nullptr;
+      for (const std::string& m : metrics)
+        if ((any = ix.find(keys::kOracleDiff, s, m))) break;
+      const std::string ref = detail_text(details_of(any), keys::detail::kReference);
+      if ((ref.rfind(keys::kBehaviourPrefix, 0) == 0) == against_behaviour) subjects.push_back(s);
+    }
+    if (subjects.empty()) continue;
+    o << (against_behaviour ? "### Each agent against the behaviour policies that logged its data (paired)\n\n"
+                            : "### Against the baseline (paired)\n\n")
+      << "Difference in reward per user-day (relative, 95% interval) and in the return rate; * the interval "
+         "excludes 0.\n\n| policy vs reference | reward / user-day | relative | 95% interval | valid / user-day | return rate |\n"
+         "|---|---|---|---|---|---|\n";
+    for (const std::string& s : subjects) {
+      const MetricRow* rw = ix.find(keys::kOracleDiff, s, keys::kRewardPerUserDay);
+      const MetricRow* va = ix.find(keys::kOracleDiff, s, keys::kValidPerUserDay);
+      const MetricRow* rr = ix.find(keys::kOracleDiff, s, keys::kReturnRate);
+      const auto star = [](const MetricRow* r) {
+        return r && r->ci_low && r->ci_high && (*r->ci_low > 0 || *r->ci_high < 0) ? "*" : "";
+      };
+      const double rel = detail_number(details_of(rw), keys::detail::kRelativePercent);
+      o << "| " << s << " | " << (rw ? fmt(rw->value, 3) + star(rw) : "n/a") << " | "
+        << (std::isfinite(rel) ? fmt(rel, 2) + "%" : "n/a") << " | ["
+        << (rw ? fmt(or_nan(rw->ci_low), 3) : "n/a") << ", " << (rw ? fmt(or_nan(rw->ci_high), 3) : "n/a") << "] | "
+        << (va ? fmt(va->value, 3) + star(va) : "n/a") << " | " << (rr ? fmt(rr->value, 4) + star(rr) : "n/a")
+        << " |\n";
+    }
+    o << "\n";
+  }
+}
+
 /// The paper's number for (table, column, row), parsed from "+1.39%" or 0.7836; NaN when absent.
 double paper_number(const json& paper, const char* table, const std::string& column, const std::string& row,
                     std::string* text = nullptr) {
@@ -340,6 +399,8 @@ std::string report_markdown(const RunContents& run, const ExperimentSpec& spec) 
     for (const auto& m : methods)
       if (!theirs[m].empty()) agreement.push_back(agreement_line("Offline " + m, ours[m], theirs[m]));
   }
+
+  if (ix.any(keys::kOracle)) oracle_tables(o, ix);
 
   // Online A/B table.
   if (ix.any(keys::kAbLevel)) {

@@ -46,6 +46,7 @@ json tiny_world() {
       {"offline", {{"gauc", "test"},
                    {"ope", {{"dataset", "late"}, {"steps", 20}, {"batch", 32}, {"hidden", 16}}}}},
       {"exploration_control", "test"},
+      {"oracle", {{"users", 300}, {"days", 2}}},
       {"ab", {{"days", 2}, {"pre_days", 1}, {"users", 900}, {"replicates", 2}, {"control", "ES"},
               {"arms", {"ES", "BC", "IRL", "baseline"}}}},
       {"paper", {{"source", "a test"}, {"offline", {{"weighted_gauc", {{"BC", 0.7}, {"IRL", 0.8}}}}}}},
@@ -189,6 +190,34 @@ TEST_CASE("a tiny experiment runs every stage, writes every table, and does not 
     }
   }
 
+  // The oracle: every policy and the behaviour policies of BC's dataset
+  // (explore and gauss; IRL explores progressively, so it has none) on the
+  // same users; differences against the baseline and BC against both.
+  for (const char* p : {"baseline", "ES", "BC", "IRL", "behaviour:explore", "behaviour:gauss"}) {
+    INFO(p);
+    const MetricRow* v = find("oracle", p, "reward_per_user_day");
+    REQUIRE(v != nullptr);
+    CHECK(*v->ci_low < v->value);
+    CHECK(v->value < *v->ci_high);
+    CHECK(*v->n == 300);
+  }
+  CHECK(find("oracle", "behaviour:test", "reward_per_user_day") == nullptr);
+  CHECK(find("oracle_diff", "baseline vs baseline", "reward_per_user_day") == nullptr);
+  for (const char* pair : {"ES vs baseline", "BC vs baseline", "IRL vs baseline", "BC vs behaviour:explore",
+                           "BC vs behaviour:gauss", "behaviour:explore vs baseline"}) {
+    INFO(pair);
+    const MetricRow* d = find("oracle_diff", pair, "reward_per_user_day");
+    REQUIRE(d != nullptr);
+    const std::string policy = std::string(pair).substr(0, std::string(pair).find(" vs "));
+    const std::string reference = std::string(pair).substr(std::string(pair).find(" vs ") + 4);
+    // A paired mean difference is the difference of the means.
+    CHECK(d->value == doctest::Approx(find("oracle", policy, "reward_per_user_day")->value -
+                                      find("oracle", reference, "reward_per_user_day")->value)
+                          .epsilon(1e-9));
+    CHECK(json::parse(d->details)["reference"] == reference);
+  }
+  CHECK(find("oracle_diff", "IRL vs behaviour:explore", "reward_per_user_day") == nullptr);
+
   // The trained agents are kept in the run database, the same bytes for any
   // thread count, and load back as the agents that were trained.
   const std::vector<AgentRow> kept = read_agents(dir / "t1.sqlite"), kept2 = read_agents(dir / "t2.sqlite");
@@ -216,7 +245,8 @@ TEST_CASE("a tiny experiment runs every stage, writes every table, and does not 
   }
 
   const std::string md = report_markdown(dir / "t1.sqlite");
-  for (const char* heading : {"## Exploration: what each group cost", "## Exploration density", "## Training", "## Kept agents", "## Learning curves",
+  for (const char* heading : {"## Exploration: what each group cost", "## Exploration density", "## Training", "## Kept agents", "## Learning curves", "## Oracle: true values",
+                              "### Each agent against the behaviour policies",
                               "## Online learners", "## Offline evaluation (Table 1)", "## Online A/B test (Table 2)",
                               "## Ground truth", "## Where the testbed agrees with the paper"})
     CHECK(md.find(heading) != std::string::npos);
