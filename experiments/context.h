@@ -42,7 +42,8 @@ enum Purpose : std::uint64_t {
   kAgentSeed = 3,
   kEvalDraws = 4,
   kLearnerSeed = 5,
-  kOpeSeed = 6
+  kOpeSeed = 6,
+  kActionProbe = 7
 };
 
 /// What the exploration recorded, kept in memory for datasets and GAUC.
