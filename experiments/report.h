@@ -34,7 +34,10 @@ std::string report_markdown(const RunContents& run, const ExperimentSpec& spec);
 /// cost. A chart whose data the run lacks is replaced by a sentence saying so
 /// (docs/experiments.md, "The HTML report"). Throws as report_markdown does.
 std::string report_html(const std::filesystem::path& run_db, bool allow_partial = false);
-/// The same from contents already read, with the experiment block parsed;
+/// The same from contents already read (read_run(path, false, false)); the
+/// experiment block is read from the run's stored scenario.
+std::string report_html(const RunContents& run);
+/// The same with the experiment block already parsed;
 /// `note` (say, why the block is left out) is shown below the title.
 std::string report_html(const RunContents& run, const ExperimentSpec& spec, const std::string& note = {});
 

@@ -408,10 +408,16 @@ footer { margin-top: 3em; color: #888; font-size: 0.85em; }
 
 std::string report_html(const std::filesystem::path& run_db, bool allow_partial) {
   const RunContents run = read_run(run_db, /*with_transitions=*/false, /*with_rows=*/false, allow_partial);
+  if (run.metrics.empty() && run.finished_at.empty())  // read with allow_partial
+    throw ExperimentError(run.info.scenario_name + ": the run did not finish and wrote no figure yet (it stopped "
+                                                   "inside its exploration): nothing to chart");
+  return report_html(run);
+}
+
+std::string report_html(const RunContents& run) {
   if (run.metrics.empty())
-    throw ExperimentError(run.info.scenario_name + ": the run database has no experiment metrics " +
-                          (run.finished_at.empty() ? std::string("yet (the run stopped inside its exploration)")
-                                                   : std::string("(run a scenario with an \"experiment\" block)")));
+    throw ExperimentError(run.info.scenario_name +
+                          ": the run database has no experiment metrics (run a scenario with an \"experiment\" block)");
   std::string note;
   const ExperimentSpec spec = stored_experiment(run, note);
   return report_html(run, spec, note);
