@@ -43,7 +43,8 @@ enum Purpose : std::uint64_t {
   kEvalDraws = 4,
   kLearnerSeed = 5,
   kOpeSeed = 6,
-  kOracleUsers = 7
+  kOracleUsers = 7,
+  kActionProbe = 8
 };
 
 /// What the exploration recorded, kept in memory for datasets and GAUC.
