@@ -4,7 +4,7 @@
 //   mtfsim bench sim [--threads N] [--record] [--scenario FILE] [--users N] [--days N]
 //                    [--agent NAME [--train-steps N]]
 //   mtfsim bench train --agent NAME [--hidden H] [--critics M] [--batch B] [--threads N]
-//   mtfsim report RUN.sqlite [--out FILE.md] [--allow-partial]
+//   mtfsim report RUN.sqlite [--out FILE.md] [--html FILE.html] [--allow-partial]
 //   mtfsim export RUN.sqlite --format hdf5|csv [--groups NAME,...] [--out FILE] [--next-observations]
 //                 [--allow-partial]
 //   mtfsim regress SCENARIO.json --baseline FILE.json [--update] [--threads N]
@@ -63,7 +63,7 @@ constexpr const char* kUsage =
     "  mtfsim bench sim [--threads N] [--record] [--scenario FILE] [--users N] [--days N]\n"
     "                   [--agent NAME [--train-steps N]]\n"
     "  mtfsim bench train --agent NAME [--hidden H] [--critics M] [--batch B] [--threads N]\n"
-    "  mtfsim report RUN.sqlite [--out FILE.md]\n"
+    "  mtfsim report RUN.sqlite [--out FILE.md] [--html FILE.html]\n"
     "  mtfsim export RUN.sqlite --format hdf5|csv [--groups NAME,...] [--out FILE] [--next-observations]\n"
     "  mtfsim regress SCENARIO.json --baseline FILE.json [--update] [--threads N]\n"
     "  mtfsim evaluate SCENARIO.json --policy SPEC [--policy SPEC ...] [--users N] [--days D]\n"
@@ -75,7 +75,7 @@ constexpr const char* kUsage =
     "\n"
     "Commands:\n"
     "  run     simulate a scenario (or run its experiment protocol), write the run database\n"
-    "  report  the paper-style tables of an experiment's run database (markdown)\n"
+    "  report  the paper-style tables of an experiment's run database (markdown), or its charts (HTML)\n"
     "  export  a run's transitions as an offline-RL dataset (HDF5 with D4RL's keys, or CSV)\n"
     "  regress run an experiment and fail when an agent's figures leave a recorded band\n"
     "  bench   measure simulator or training speed; the last line printed is JSON\n"
@@ -460,18 +460,30 @@ int cmd_bench_sim(const std::vector<std::string>& args) {
 int cmd_report(const std::vector<std::string>& args) {
   po::options_description opts("mtfsim report RUN.sqlite [options]");
   opts.add_options()("help,h", "show this help")("out,o", po::value<std::string>(), "write the markdown here (default: stdout)")
+      ("html", po::value<std::string>(), "write the charts here as one self-contained HTML file (instead of printing "
+                                         "the markdown; with --out, both)")
       ("allow-partial", "report a run that did not finish (killed or failed) as far as it got");
   const po::variables_map vm = parse_command(args, opts, "db", "run database");
   if (vm.count("help")) {
     std::cout << opts << "\nPrints the paper-style tables of an experiment's run database (markdown),\n"
-                         "with the paper's published numbers beside the testbed's.\n";
+                         "with the paper's published numbers beside the testbed's. With --html, writes\n"
+                         "its charts instead (learning curves, A/B forest plot, offline against online,\n"
+                         "action distributions, daily active users, exploration cost) as one HTML file\n"
+                         "that needs no network: docs/experiments.md, \"The HTML report\".\n";
     return 0;
   }
   if (!vm.count("db")) throw po::error("report: missing RUN.sqlite (written by mtfsim run on an experiment scenario)");
   const fs::path db = vm["db"].as<std::string>();
   const fs::path out = vm.count("out") ? output_file(vm["out"].as<std::string>(), "report", "out") : fs::path();
+  const fs::path html = vm.count("html") ? output_file(vm["html"].as<std::string>(), "report", "html") : fs::path();
   if (!out.empty()) refuse_input_as_output(out, db, "report", "out", "run database");
-  const std::string md = mtf::experiments::report_markdown(db, vm.count("allow-partial") > 0);
+  if (!html.empty()) refuse_input_as_output(html, db, "report", "html", "run database");
+  if (!out.empty() && !html.empty() && out.lexically_normal() == html.lexically_normal())
+    bad_flag("report", "html", "a path other than --out's", html.string() + ", the markdown's file too");
+  const bool allow_partial = vm.count("allow-partial") > 0;
+  if (!html.empty()) mtf::write_file_atomically(html, mtf::experiments::report_html(db, allow_partial));
+  if (!html.empty() && out.empty()) return 0;
+  const std::string md = mtf::experiments::report_markdown(db, allow_partial);
   if (!out.empty()) {
     mtf::write_file_atomically(out, md);
   } else {

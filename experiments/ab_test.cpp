@@ -1,6 +1,7 @@
 // Stage 5 of the protocol (see stages.h): the online A/B test, its arms on
 // disjoint random groups of a fresh user sample, replicated over user seeds,
 // with an optional CUPED pre-period.
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "experiments/metric_keys.h"
@@ -9,6 +10,36 @@
 namespace mtf::experiments {
 
 using nlohmann::json;
+
+namespace {
+
+/// Each arm's days of replicate 0 (section ab_daily): the share of its users
+/// active that day and, but on the last day, the share of those who came
+/// back the next day. The simulator counts both anyway; the per-user totals
+/// behind the lifts have no per-day figures.
+void daily_rows(ExperimentContext& ctx, const OnlineMetrics& m) {
+  const AbSpec& ab = *ctx.ex.ab;
+  for (int k = 0; k < m.groups(); ++k)
+    for (int d = 0; d < m.days(); ++d) {
+      const GroupDayTotals& t = m.at(k, d);
+      const std::string& arm = ab.arms[static_cast<std::size_t>(k)];
+      const double users = static_cast<double>(t.users);
+      MetricRow active = plain(keys::kAbDaily, arm, keys::kActiveShare,
+                               users > 0 ? static_cast<double>(t.active) / users : std::nan(""), t.users);
+      active.rep = d;
+      ctx.M.push_back(active);
+      if (d + 1 < m.days()) {
+        MetricRow r = plain(keys::kAbDaily, arm, keys::kReturnRate,
+                            t.active > 0 ? static_cast<double>(t.returned) / static_cast<double>(t.active)
+                                         : std::nan(""),
+                            t.active);
+        r.rep = d;
+        ctx.M.push_back(r);
+      }
+    }
+}
+
+}  // namespace
 
 void run_ab_tests(ExperimentContext& ctx, int first_rep, const std::function<void(int)>& after_replicate) {
   using namespace keys;
@@ -41,7 +72,9 @@ void run_ab_tests(ExperimentContext& ctx, int first_rep, const std::function<voi
       for (std::size_t k = 0; k < arm_policy.size(); ++k)
         asim.set_policy(static_cast<int>(k), arm_policy[k]);
     }
-    ctx.sessions_capped += asim.run_days(ab.days, ao, nullptr).sessions_capped;
+    const RunResult ab_run = asim.run_days(ab.days, ao, nullptr);
+    ctx.sessions_capped += ab_run.sessions_capped;
+    if (rep == 0) daily_rows(ctx, ab_run.metrics);
     const ArmValues c = arm_values(asim.user_totals(), asim.group_assignment(), control, ab.days);
     std::optional<ArmValues> c_pre;
     if (ab.pre_days > 0) c_pre = arm_values(pre_totals, asim.group_assignment(), control, ab.pre_days);

@@ -42,7 +42,9 @@ enum Purpose : std::uint64_t {
   kAgentSeed = 3,
   kEvalDraws = 4,
   kLearnerSeed = 5,
-  kOpeSeed = 6
+  kOpeSeed = 6,
+  kOracleUsers = 7,
+  kActionProbe = 8
 };
 
 /// What the exploration recorded, kept in memory for datasets and GAUC.

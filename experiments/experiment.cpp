@@ -56,6 +56,11 @@ ExperimentResult run_experiment(const Scenario& sc, const ExperimentSpec& ex,
     evaluate_offline(ctx);
     save_checkpoint(ctx, Done::kOffline, 0, false);
   }
+  // 4b. The oracle: true values on the same users, paired.
+  if (ex.oracle && rp.done < Done::kOracle) {
+    evaluate_with_oracle(ctx);
+    save_checkpoint(ctx, Done::kOracle, 0, false);
+  }
   // 5. Online A/B (a checkpoint after each replicate) and 6. the ground
   // truth: offline metrics against the online lifts.
   if (ex.ab) {

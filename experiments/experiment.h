@@ -94,6 +94,15 @@ struct AbSpec {
   std::string primary = keys::kValidPerUserDay;  ///< metric the offline-vs-online agreement uses
 };
 
+/// The oracle stage (oracle.h): every policy under evaluation and the
+/// behaviour policies that logged the agents' data, on the same fresh users
+/// with common random numbers; paired differences against the baseline and
+/// each agent against its data's behaviour policies.
+struct OracleSpec {
+  std::int64_t users = 20000;
+  int days = 3;
+};
+
 struct ExperimentSpec {
   std::vector<ProgressiveSpec> progressive;
   std::vector<DatasetSpec> datasets;
@@ -103,6 +112,7 @@ struct ExperimentSpec {
   std::string exploration_control;  ///< group the exploration cost is measured against (empty: none)
   OpeSpec ope;
   std::optional<AbSpec> ab;
+  std::optional<OracleSpec> oracle;
   nlohmann::json paper = nlohmann::json::object();  ///< published numbers for the report
 };
 

@@ -92,7 +92,8 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin, bo
   const jr::Value doc = jr::Value::parse(s.experiment_json);
   const jr::Source source{origin, &jr::raise_as<ExperimentError>};
   const Obj top(Node{&doc, "experiment", &source},
-                {"progressive", "datasets", "agents", "learners", "offline", "ab", "exploration_control", "paper"});
+                {"progressive", "datasets", "agents", "learners", "offline", "ab", "oracle", "exploration_control",
+                 "paper"});
 
   std::set<std::string> names{keys::kBaseline};  // policy names: agents, learners, the baseline
   const auto new_name = [&](const Node& a) {
@@ -269,6 +270,13 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin, bo
     if (ab.days + ab.pre_days > 64) o.at("days").fail("days + pre_days <= 64");
     e.ab = ab;
   }
+  if (const Node on = top.at("oracle"); !on.missing()) {
+    const Obj o(on, {"users", "days"});
+    OracleSpec os;
+    opt_read(o, "users", os.users, [](const Node& x) { return x.integer(jr::int_range(2, 100000000)); });
+    o.read("days", os.days, jr::int_range(1, 60));
+    e.oracle = os;
+  }
   if (const Node paper = top.at("paper"); !paper.missing()) {
     const Obj p(paper, {"source", "offline", "online", "notes"});
     // The report prints these as text.
@@ -279,8 +287,8 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin, bo
   if ((!e.agents.empty() || !e.ope.dataset.empty() || !e.gauc_dataset.empty()) && !s.record.transitions)
     throw ExperimentError(origin + ": record.transitions: expected true: the experiment's agents and offline "
                                    "metrics learn from the recorded transitions");
-  if (e.gauc_dataset.empty() && e.ope.dataset.empty() && !e.ab && e.agents.empty() && e.learners.empty())
-    top.node().fail("at least one of agents, learners, offline or ab");
+  if (e.gauc_dataset.empty() && e.ope.dataset.empty() && !e.ab && !e.oracle && e.agents.empty() && e.learners.empty())
+    top.node().fail("at least one of agents, learners, offline, oracle or ab");
   return e;
 }
 

@@ -12,8 +12,9 @@ namespace mtf::experiments::keys {
 // density (samples near the baseline), progressive, training, online_learning,
 // offline, ab_level (each arm's own values), ab (lifts against the control arm
 // per replicate), ab_cuped (CUPED-adjusted lifts), ab_summary (lifts over the
-// replicates), agreement (offline metric against online lift), run, curve
-// (learning curves).
+// replicates), ab_daily (each arm's active users and return rate per day),
+// agreement (offline metric against online lift), run, curve (learning
+// curves), action_histogram (each policy's actions on a probe of logged states).
 inline constexpr const char* kExploration = "exploration";
 inline constexpr const char* kExplorationLevel = "exploration_level";
 inline constexpr const char* kDensity = "density";
@@ -29,6 +30,22 @@ inline constexpr const char* kAgreement = "agreement";
 inline constexpr const char* kRun = "run";
 /// An agent's learning curve (agents/curves.h): rep is the agent's steps trained.
 inline constexpr const char* kCurve = "curve";
+/// The oracle stage: each policy's true value on the same fresh users (subject:
+/// the policy; ci: its 95% interval), and paired differences (subject
+/// "POLICY vs REFERENCE"; details: the reference, relative difference,
+/// unpaired half-width, variance reduction).
+inline constexpr const char* kOracle = "oracle";
+inline constexpr const char* kOracleDiff = "oracle_diff";
+/// The prefix of a behaviour policy's name in the oracle: "behaviour:GROUP".
+inline constexpr const char* kBehaviourPrefix = "behaviour:";
+/// Each arm's day of the A/B test (replicate 0, after the pre-period): rep is
+/// the day (0 = the first A/B day); metrics kActiveShare and kReturnRate.
+inline constexpr const char* kAbDaily = "ab_daily";
+/// The distribution of each policy's actions on a fixed probe of logged states
+/// (offline_evaluation.cpp): subject the policy, metric "a<k>" for action
+/// dimension k, value the mean action, n the probe's states; details hold the
+/// dimension's label and the histogram (kLabel, kLo, kHi, kCounts).
+inline constexpr const char* kActionHistogram = "action_histogram";
 
 // Subjects that are not a group, policy, agent or learner name.
 inline constexpr const char* kAll = "all";
@@ -58,6 +75,8 @@ inline constexpr const char* kLossPrefix = "loss/";
 inline constexpr const char* kMeanQ = "mean_q";
 inline constexpr const char* kOutsideBounds = "outside_bounds";
 inline constexpr const char* kBaselineDistance = "baseline_distance";
+/// ab_daily: users active that day / users of the arm (n: the arm's users).
+inline constexpr const char* kActiveShare = "active_share";
 /// Sessions the scenario's limits ended, over every simulation of the run.
 inline constexpr const char* kSessionsCapped = "sessions_capped";
 
@@ -96,6 +115,14 @@ inline constexpr const char* kSd = "sd";              ///< ab_summary: sd of the
 inline constexpr const char* kMin = "min";            ///< ab_summary
 inline constexpr const char* kMax = "max";            ///< ab_summary
 inline constexpr const char* kPolicies = "policies";  ///< agreement: the policies behind a tau
+inline constexpr const char* kPolicy = "policy";      ///< oracle_diff: the policy compared
+inline constexpr const char* kReference = "reference";  ///< oracle_diff: what it is compared with
+inline constexpr const char* kRelativePercent = "relative_percent";  ///< oracle_diff
+inline constexpr const char* kUnpairedHalfWidth = "unpaired_half_width";  ///< oracle_diff
+inline constexpr const char* kLabel = "label";        ///< action_histogram: "<task> pow" or "<task> bias"
+inline constexpr const char* kLo = "lo";              ///< action_histogram: the first bin's lower edge
+inline constexpr const char* kHi = "hi";              ///< action_histogram: the last bin's upper edge
+inline constexpr const char* kCounts = "counts";      ///< action_histogram: actions per bin (equal widths)
 }  // namespace detail
 
 }  // namespace mtf::experiments::keys

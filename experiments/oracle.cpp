@@ -84,6 +84,9 @@ OracleResult evaluate_policies(const Scenario& world,
   if (policies.empty()) throw std::invalid_argument("evaluate_policies: no policies (give at least one)");
   if (options.users < 2) throw std::invalid_argument("evaluate_policies: users must be >= 2 (a variance needs two)");
   if (options.days < 1 || options.days > 60) throw std::invalid_argument("evaluate_policies: days must be in [1, 60]");
+  for (const auto& [k, ref] : options.pairs)
+    if (k >= policies.size() || ref >= policies.size() || k == ref)
+      throw std::invalid_argument("evaluate_policies: a pair of policies out of range or a policy against itself");
   for (const auto& [name, p] : policies)
     if (!p || p->action_dim() != world.action_dim())
       throw std::invalid_argument("evaluate_policies: policy " + name + " does not act in the scenario's " +
@@ -130,13 +133,13 @@ OracleResult evaluate_policies(const Scenario& world,
   const double n = static_cast<double>(options.users);
   const double t_paired = stats::student_t_quantile(0.975, n - 1),
                t_unpaired = stats::student_t_quantile(0.975, 2 * n - 2);
-  for (std::size_t k = 1; k < policies.size(); ++k)
+  const auto compare = [&](std::size_t k, std::size_t ref) {
     for (std::size_t m = 0; m < oracle_metrics().size(); ++m) {
-      const Linear& c = lin[0][m];
+      const Linear& c = lin[ref][m];
       const Linear& t = lin[k][m];
       OracleDifference d;
       d.policy = policies[k].first;
-      d.reference = policies[0].first;
+      d.reference = policies[ref].first;
       d.metric = oracle_metrics()[m];
       if (c.z.empty() || t.z.empty()) {
         d.difference = d.half_width = d.relative_percent = d.unpaired_half_width = d.variance_reduction = kNaN;
@@ -156,6 +159,9 @@ OracleResult evaluate_policies(const Scenario& world,
                                           : (v_unpaired > 0 ? std::numeric_limits<double>::infinity() : kNaN);
       r.differences.push_back(d);
     }
+  };
+  for (std::size_t k = 1; k < policies.size(); ++k) compare(k, 0);
+  for (const auto& [k, ref] : options.pairs) compare(k, ref);
   return r;
 }
 

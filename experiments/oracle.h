@@ -25,6 +25,9 @@ struct OracleOptions {
   int days = 3;                 ///< simulated days, 1 .. 60 (the return rate needs >= 2)
   std::uint64_t user_seed = 0;  ///< the users' seed, the same for every policy (0: the scenario's seed)
   int threads = 1;              ///< results do not depend on it
+  /// More comparisons besides every policy against the first: (policy,
+  /// reference) indices into the policies, each a paired difference.
+  std::vector<std::pair<std::size_t, std::size_t>> pairs;
 };
 
 /// A mean (or ratio) with its two-sided 95% interval.
@@ -59,7 +62,7 @@ struct OracleResult {
   int days = 0;
   std::uint64_t user_seed = 0;  ///< as used (the scenario's seed when 0 was given)
   std::vector<OraclePolicyValue> policies;   ///< in input order; the first is the reference
-  std::vector<OracleDifference> differences;  ///< every other policy x every metric
+  std::vector<OracleDifference> differences;  ///< every other policy x every metric, then options.pairs
 };
 
 /// The metrics the oracle reports, in table order (keys of metric_keys.h):

@@ -14,6 +14,7 @@
 #include "core/atomic_file.h"
 #include "experiments/experiment.h"
 #include "experiments/metric_keys.h"
+#include "experiments/report_rows.h"
 #include "metrics/stats.h"
 #include "sim/scenario.h"
 
@@ -39,22 +40,6 @@ double or_nan(const std::optional<double>& x) { return x.value_or(std::nan(""));
 /// The value of a figure, NaN when the row is absent.
 double value_of(const MetricRow* r) { return r ? r->value : std::nan(""); }
 
-// A figure's details: the JSON object its stage wrote. A run database is a
-// user's file: an empty, damaged or differently typed column gives an empty
-// object or a missing field, which the report shows as n/a.
-json details_of(const MetricRow* r) {
-  if (!r || r->details.empty()) return json::object();
-  json d = json::parse(r->details, nullptr, /*allow_exceptions=*/false);
-  return d.is_object() ? d : json::object();
-}
-std::string detail_text(const json& d, const char* key) {
-  const auto it = d.find(key);
-  return it != d.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-double detail_number(const json& d, const char* key, double otherwise = std::nan("")) {
-  const auto it = d.find(key);
-  return it != d.end() && it->is_number() ? it->get<double>() : otherwise;
-}
 /// A detail as JSON text (numbers as written), "n/a" when missing.
 std::string detail_shown(const json& d, const char* key) {
   const auto it = d.find(key);
@@ -66,28 +51,7 @@ std::string marks(const std::optional<double>& p) {
   return *p < 0.01 ? "**" : *p < 0.05 ? "*" : "";
 }
 
-struct Index {
-  std::vector<const MetricRow*> rows;
-  explicit Index(const std::vector<MetricRow>& m) {
-    for (const auto& r : m) rows.push_back(&r);
-  }
-  const MetricRow* find(const std::string& section, const std::string& subject, const std::string& metric,
-                        std::optional<std::int64_t> rep = std::nullopt) const {
-    for (const MetricRow* r : rows)
-      if (r->section == section && r->subject == subject && r->metric == metric && (!rep || r->rep == rep)) return r;
-    return nullptr;
-  }
-  std::vector<std::string> subjects(const std::string& section) const {
-    std::vector<std::string> out;
-    for (const MetricRow* r : rows)
-      if (r->section == section && std::find(out.begin(), out.end(), r->subject) == out.end())
-        out.push_back(r->subject);
-    return out;
-  }
-  bool any(const std::string& section) const {
-    return std::any_of(rows.begin(), rows.end(), [&](const MetricRow* r) { return r->section == section; });
-  }
-};
+using Index = MetricIndex;
 
 /// Each agent's learning curve (section curve) as a table at up to nine
 /// steps, log-spaced over its recorded points (and the last).
@@ -118,6 +82,65 @@ void learning_curves(std::ostringstream& o, const Index& ix) {
         o << " " << (r && std::isfinite(r->value) ? fmt(r->value, 4) : "n/a") << " |";
       }
       o << "\n";
+    }
+    o << "\n";
+  }
+}
+
+/// The oracle stage: true values on the same users, and the paired
+/// differences against the baseline and against the behaviour policies.
+void oracle_tables(std::ostringstream& o, const Index& ix) {
+  const std::vector<std::string> metrics = {keys::kRewardPerUserDay, keys::kValidPerUserDay, keys::kWatchPerUserDay,
+                                            keys::kDwellPerUserDay, keys::kReturnRate};
+  std::optional<std::int64_t> users;
+  for (const MetricRow* r : ix.rows)
+    if (r->section == keys::kOracle && r->n) users = r->n;
+  o << "## Oracle: true values on the same users\n\nEvery policy on the same " << (users ? std::to_string(*users) : "n/a")
+    << " fresh users with common random numbers (docs/experiments.md, \"The oracle\"): values per user-day (the "
+       "return rate: next-day returns per active day) with 95% intervals. `behaviour:GROUP` is the policy that "
+       "logged an exploration group's data.\n\n| policy |";
+  for (const std::string& m : metrics) o << " " << m << " |";
+  o << "\n|---|";
+  for (std::size_t i = 0; i < metrics.size(); ++i) o << "---|";
+  o << "\n";
+  for (const std::string& p : ix.subjects(keys::kOracle)) {
+    if (p == keys::kAll) continue;
+    o << "| " << p << " |";
+    for (const std::string& m : metrics) {
+      const MetricRow* r = ix.find(keys::kOracle, p, m);
+      o << " " << (r ? fmt(r->value, 3) + " +- " + fmt(or_nan(r->ci_high) - r->value, 3) : std::string("n/a")) << " |";
+    }
+    o << "\n";
+  }
+  o << "\n";
+  for (const bool against_behaviour : {false, true}) {
+    std::vector<std::string> subjects;
+    for (const std::string& s : ix.subjects(keys::kOracleDiff)) {
+      const MetricRow* any = nullptr;
+      for (const std::string& m : metrics)
+        if ((any = ix.find(keys::kOracleDiff, s, m))) break;
+      const std::string ref = detail_text(details_of(any), keys::detail::kReference);
+      if ((ref.rfind(keys::kBehaviourPrefix, 0) == 0) == against_behaviour) subjects.push_back(s);
+    }
+    if (subjects.empty()) continue;
+    o << (against_behaviour ? "### Each agent against the behaviour policies that logged its data (paired)\n\n"
+                            : "### Against the baseline (paired)\n\n")
+      << "Difference in reward per user-day (relative, 95% interval) and in the return rate; * the interval "
+         "excludes 0.\n\n| policy vs reference | reward / user-day | relative | 95% interval | valid / user-day | return rate |\n"
+         "|---|---|---|---|---|---|\n";
+    for (const std::string& s : subjects) {
+      const MetricRow* rw = ix.find(keys::kOracleDiff, s, keys::kRewardPerUserDay);
+      const MetricRow* va = ix.find(keys::kOracleDiff, s, keys::kValidPerUserDay);
+      const MetricRow* rr = ix.find(keys::kOracleDiff, s, keys::kReturnRate);
+      const auto star = [](const MetricRow* r) {
+        return r && r->ci_low && r->ci_high && (*r->ci_low > 0 || *r->ci_high < 0) ? "*" : "";
+      };
+      const double rel = detail_number(details_of(rw), keys::detail::kRelativePercent);
+      o << "| " << s << " | " << (rw ? fmt(rw->value, 3) + star(rw) : "n/a") << " | "
+        << (std::isfinite(rel) ? fmt(rel, 2) + "%" : "n/a") << " | ["
+        << (rw ? fmt(or_nan(rw->ci_low), 3) : "n/a") << ", " << (rw ? fmt(or_nan(rw->ci_high), 3) : "n/a") << "] | "
+        << (va ? fmt(va->value, 3) + star(va) : "n/a") << " | " << (rr ? fmt(rr->value, 4) + star(rr) : "n/a")
+        << " |\n";
     }
     o << "\n";
   }
@@ -181,6 +204,35 @@ std::string agreement_line(const std::string& what, const std::vector<std::pair<
 
 }  // namespace
 
+json details_of(const MetricRow* r) {
+  if (!r || r->details.empty()) return json::object();
+  json d = json::parse(r->details, nullptr, /*allow_exceptions=*/false);
+  return d.is_object() ? d : json::object();
+}
+std::string detail_text(const json& d, const char* key) {
+  const auto it = d.find(key);
+  return it != d.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+double detail_number(const json& d, const char* key, double otherwise) {
+  const auto it = d.find(key);
+  return it != d.end() && it->is_number() ? it->get<double>() : otherwise;
+}
+
+ExperimentSpec stored_experiment(const RunContents& run, std::string& note) {
+  // The experiment block as run_experiment read it; the agents are not built
+  // again. A block that this build no longer accepts still gets its figures,
+  // without the paper's numbers.
+  const Scenario sc = parse_scenario(run.info.scenario_json, "run database");
+  ExperimentSpec spec;
+  if (!sc.experiment_json.empty()) try {
+      spec = parse_experiment(sc, "run database", /*check_hyperparameters=*/false);
+    } catch (const ExperimentError& e) {
+      note = std::string("The experiment block of this run does not validate in this build (") + e.what() +
+             "); the paper's numbers and the primary metric are left out.";
+    }
+  return spec;
+}
+
 std::string report_markdown(const std::filesystem::path& run_db, bool allow_partial) {
   return report_markdown(read_run(run_db, /*with_transitions=*/false, /*with_rows=*/false, allow_partial));
 }
@@ -193,19 +245,9 @@ std::string report_markdown(const RunContents& run) {
   if (run.metrics.empty())
     throw ExperimentError(run.info.scenario_name +
                           ": the run database has no experiment metrics (run a scenario with an \"experiment\" block)");
-  // The experiment block as run_experiment read it (the paper's numbers, the
-  // primary A/B metric); the agents are not built again. A block that this
-  // build no longer accepts still gets its figures, without the paper's numbers.
-  const Scenario sc = parse_scenario(run.info.scenario_json, "run database");
-  ExperimentSpec spec;
   std::string note;
-  if (!sc.experiment_json.empty()) try {
-      spec = parse_experiment(sc, "run database", /*check_hyperparameters=*/false);
-    } catch (const ExperimentError& e) {
-      note = std::string("The experiment block of this run does not validate in this build (") + e.what() +
-             "); the paper's numbers and the primary metric are left out.\n\n";
-    }
-  return note + report_markdown(run, spec);
+  const ExperimentSpec spec = stored_experiment(run, note);
+  return (note.empty() ? note : note + "\n\n") + report_markdown(run, spec);
 }
 
 std::string report_markdown(const RunContents& run, const ExperimentSpec& spec) {
@@ -340,6 +382,8 @@ std::string report_markdown(const RunContents& run, const ExperimentSpec& spec) 
     for (const auto& m : methods)
       if (!theirs[m].empty()) agreement.push_back(agreement_line("Offline " + m, ours[m], theirs[m]));
   }
+
+  if (ix.any(keys::kOracle)) oracle_tables(o, ix);
 
   // Online A/B table.
   if (ix.any(keys::kAbLevel)) {

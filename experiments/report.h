@@ -26,6 +26,21 @@ std::string report_markdown(const RunContents& run);
 /// the block is parsed once per command).
 std::string report_markdown(const RunContents& run, const ExperimentSpec& spec);
 
+/// The HTML report of a run database written by run_experiment: one
+/// self-contained page (Vega and Vega-Lite inlined, no network needed) with
+/// SVG charts of the learning curves, the A/B lifts (forest plot), offline
+/// estimates against online lifts, each policy's action distribution per
+/// dimension, daily active users and return rate per arm, and the exploration
+/// cost. A chart whose data the run lacks is replaced by a sentence saying so
+/// (docs/experiments.md, "The HTML report"). Throws as report_markdown does.
+std::string report_html(const std::filesystem::path& run_db, bool allow_partial = false);
+/// The same from contents already read (read_run(path, false, false)); the
+/// experiment block is read from the run's stored scenario.
+std::string report_html(const RunContents& run);
+/// The same with the experiment block already parsed;
+/// `note` (say, why the block is left out) is shown below the title.
+std::string report_html(const RunContents& run, const ExperimentSpec& spec, const std::string& note = {});
+
 /// One figure a regression baseline tracks.
 struct BandCheck {
   std::string key;      ///< "section/subject/metric"

@@ -42,6 +42,7 @@ const char* stage_name(Done d) {
     case Done::kLearnerRound: return "online learner round";
     case Done::kLearners: return "online learners";
     case Done::kOffline: return "offline evaluation";
+    case Done::kOracle: return "oracle";
     case Done::kAbReplicate: return "A/B replicate";
   }
   return "?";
@@ -49,7 +50,7 @@ const char* stage_name(Done d) {
 
 Done stage_of(const std::string& name) {
   for (Done d : {Done::kExplorationRound, Done::kExploration, Done::kTraining, Done::kLearnerRound, Done::kLearners,
-                 Done::kOffline, Done::kAbReplicate})
+                 Done::kOffline, Done::kOracle, Done::kAbReplicate})
     if (name.rfind(stage_name(d), 0) == 0) return d;
   throw ExperimentError("resume: unknown checkpoint stage '" + name + "' (written by another mtfsim version?)");
 }

@@ -30,6 +30,12 @@ void keep_agents(ExperimentContext& ctx);
 
 struct ResumePoint;
 
+// oracle_stage.cpp
+/// Stage 4b (with an "oracle" block): every policy under evaluation and the
+/// behaviour policies of the agents' datasets on the same fresh users with
+/// common random numbers (oracle.h); rows of sections oracle and oracle_diff.
+void evaluate_with_oracle(ExperimentContext& ctx);
+
 // exploration.cpp
 /// Stage 1: the scenario's groups for its days, progressive rounds included
 /// (their agents train after each round and become the next round's
@@ -66,6 +72,7 @@ enum class Done {
   kLearnerRound,
   kLearners,
   kOffline,
+  kOracle,
   kAbReplicate
 };
 /// What a resumed run starts from (Done::kNothing: a fresh run).

@@ -66,11 +66,12 @@ check "  (identical to the first)" same_run "$work/whole.sqlite" "$work/again.sq
 # checkpoint taken at every step), the online learners (before any round's
 # checkpoint; after ES's first round, so ES replays it; after BO's first
 # round, with ES finished), the offline
-# evaluation, and the A/B test (after its first replicate's checkpoint).
+# evaluation, the oracle (done, before its checkpoint) and the A/B test
+# (after its first replicate's checkpoint).
 i=0
 for point in "exploration: days 0-0" "exploration: days 1-1" "trained BC" "checkpoint: TD3 at step 12 of 30" "learner ES: round 1/2" \
              "learner ES: round 2/2" "learner BO: round 2/2" \
-             "offline: BO evaluated" "A/B replicate 2/2"; do
+             "offline: BO evaluated" "oracle: " "A/B replicate 2/2"; do
   i=$((i + 1))
   out=$work/k$i.sqlite
   cp "$work/again.sqlite" "$out"  # an earlier run at the path must survive the kill

@@ -25,7 +25,7 @@ def scenario(name, seed, users, days, groups, experiment, form="product"):
     s["experiment"] = experiment
     return s
 
-# --- IntegratedRL-MTF: IntegratedRL-MTF (sections 4.1 to 4.6) -----------------------
+# --- IntegratedRL-MTF (sections 4.1 to 4.6) -----------------------
 def integratedrl(small):
     nets = {"hidden": [64, 64]} if small else {"hidden": [128, 128]}
     steps = 400 if small else 3000
@@ -57,6 +57,8 @@ def integratedrl(small):
                       "users": 4000 if small else 40000}],
         "offline": {"gauc": "test"},
         "exploration_control": "test",
+        # The oracle: every policy and the data's behaviour policies on the same users, paired.
+        "oracle": {"users": 8000 if small else 100000, "days": 3},
         "ab": {"days": 7, "users": 12000 if small else 120000, "replicates": 2 if small else 3,
                "pre_days": 1, "control": "ES",
                "arms": ["ES", "DDPG", "CQL+SAC", "BatchRL-MTF", "IQL", "IntegratedRL-MTF without PTM",
@@ -83,7 +85,7 @@ def integratedrl(small):
     return scenario("integratedrl_mtf_small" if small else "integratedrl_mtf", 20261122,
                     8000 if small else 80000, 5, groups, exp)
 
-# --- BatchRL-MTF: BatchRL-MTF (sections 4.1 to 4.6) ----------------------------
+# --- BatchRL-MTF (sections 4.1 to 4.6) ----------------------------
 def batchrl(small):
     nets = {"hidden": [64, 64]} if small else {"hidden": [128, 128]}
     steps = 400 if small else 2000
@@ -119,6 +121,7 @@ def batchrl(small):
                             "steps": 300 if small else 2000, "batch": 256,
                             "hidden": 64 if small else 128}},
         "exploration_control": "baseline",
+        "oracle": {"users": 8000 if small else 100000, "days": 3},
         "ab": {"days": 7, "users": 12000 if small else 120000, "replicates": 2 if small else 3,
                "pre_days": 1, "control": "BO",
                "arms": ["BO", "ES", "TD3", "UWAC+TD3", "CQL+SAC", "BatchRL-MTF", "BatchRL-MTF-RE",

@@ -46,6 +46,7 @@ json tiny_world() {
       {"offline", {{"gauc", "test"},
                    {"ope", {{"dataset", "late"}, {"steps", 20}, {"batch", 32}, {"hidden", 16}}}}},
       {"exploration_control", "test"},
+      {"oracle", {{"users", 300}, {"days", 2}}},
       {"ab", {{"days", 2}, {"pre_days", 1}, {"users", 900}, {"replicates", 2}, {"control", "ES"},
               {"arms", {"ES", "BC", "IRL", "baseline"}}}},
       {"paper", {{"source", "a test"}, {"offline", {{"weighted_gauc", {{"BC", 0.7}, {"IRL", 0.8}}}}}}},
@@ -118,6 +119,7 @@ TEST_CASE("a tiny experiment runs every stage, writes every table, and does not 
     if (a.metric == "seconds" || a.metric == "wall_seconds") continue;
     if (std::isnan(a.value)) REQUIRE(std::isnan(b.value));
     else REQUIRE(a.value == b.value);  // bit-identical
+    if (a.section == "action_histogram") REQUIRE(a.details == b.details);  // the histogram itself
   }
 
   const RunContents run = read_run(dir / "t1.sqlite", false, false);
@@ -189,6 +191,34 @@ TEST_CASE("a tiny experiment runs every stage, writes every table, and does not 
     }
   }
 
+  // The oracle: every policy and the behaviour policies of BC's dataset
+  // (explore and gauss; IRL explores progressively, so it has none) on the
+  // same users; differences against the baseline and BC against both.
+  for (const char* p : {"baseline", "ES", "BC", "IRL", "behaviour:explore", "behaviour:gauss"}) {
+    INFO(p);
+    const MetricRow* v = find("oracle", p, "reward_per_user_day");
+    REQUIRE(v != nullptr);
+    CHECK(*v->ci_low < v->value);
+    CHECK(v->value < *v->ci_high);
+    CHECK(*v->n == 300);
+  }
+  CHECK(find("oracle", "behaviour:test", "reward_per_user_day") == nullptr);
+  CHECK(find("oracle_diff", "baseline vs baseline", "reward_per_user_day") == nullptr);
+  for (const char* pair : {"ES vs baseline", "BC vs baseline", "IRL vs baseline", "BC vs behaviour:explore",
+                           "BC vs behaviour:gauss", "behaviour:explore vs baseline"}) {
+    INFO(pair);
+    const MetricRow* d = find("oracle_diff", pair, "reward_per_user_day");
+    REQUIRE(d != nullptr);
+    const std::string policy = std::string(pair).substr(0, std::string(pair).find(" vs "));
+    const std::string reference = std::string(pair).substr(std::string(pair).find(" vs ") + 4);
+    // A paired mean difference is the difference of the means.
+    CHECK(d->value == doctest::Approx(find("oracle", policy, "reward_per_user_day")->value -
+                                      find("oracle", reference, "reward_per_user_day")->value)
+                          .epsilon(1e-9));
+    CHECK(json::parse(d->details)["reference"] == reference);
+  }
+  CHECK(find("oracle_diff", "IRL vs behaviour:explore", "reward_per_user_day") == nullptr);
+
   // The trained agents are kept in the run database, the same bytes for any
   // thread count, and load back as the agents that were trained.
   const std::vector<AgentRow> kept = read_agents(dir / "t1.sqlite"), kept2 = read_agents(dir / "t2.sqlite");
@@ -215,8 +245,63 @@ TEST_CASE("a tiny experiment runs every stage, writes every table, and does not 
     CHECK(std::string(e.what()).find("keeps no agent \"nope\" (it keeps BC, IRL)") != std::string::npos);
   }
 
+  // Each policy's actions on the probe of logged states: a histogram per
+  // action dimension over all the probe's states, whose bins agree with the
+  // mean action the row states (each action lies within half a bin of its
+  // bin's centre).
+  const std::size_t probe = std::min<std::size_t>(2048, read_run(dir / "t1.sqlite", true, false).transitions.size());
+  for (const char* p : {"baseline", "ES", "BC", "IRL"})
+    for (int k = 0; k < sc.action_dim(); ++k) {
+      std::string dim = "a";  // (not "a" + to_string: GCC 12 warns falsely, -Wrestrict)
+      dim += std::to_string(k);
+      INFO(p << " " << dim);
+      const MetricRow* h = find("action_histogram", p, dim);
+      REQUIRE(h != nullptr);
+      REQUIRE(h->n == static_cast<std::int64_t>(probe));
+      const json d = json::parse(h->details);
+      REQUIRE(d["counts"].size() == 20);
+      CHECK(d["label"].get<std::string>().find(' ') != std::string::npos);  // "<task> pow|bias"
+      double count = 0, centre_sum = 0;
+      for (std::size_t b = 0; b < 20; ++b) {
+        count += d["counts"][b].get<double>();
+        centre_sum += d["counts"][b].get<double>() * (-1.0 + 0.1 * (static_cast<double>(b) + 0.5));
+      }
+      CHECK(count == static_cast<double>(probe));
+      CHECK(std::fabs(centre_sum / count - h->value) <= 0.05 + 1e-12);
+    }
+  // Daily figures of the A/B test's replicate 0: the daily active shares
+  // average to the arm's active days per user-day (the same users and days).
+  for (const char* arm : {"ES", "BC", "IRL", "baseline"}) {
+    INFO(arm);
+    double mean_share = 0;
+    for (std::int64_t day = 0; day < 2; ++day) {
+      const MetricRow* a = nullptr;
+      const MetricRow* ret = nullptr;
+      for (const auto& m : run.metrics)
+        if (m.section == "ab_daily" && m.subject == arm && m.rep == day)
+          (m.metric == "active_share" ? a : ret) = &m;
+      REQUIRE(a != nullptr);
+      CHECK((a->value > 0 && a->value <= 1));
+      mean_share += a->value / 2;
+      if (day == 0) {
+        REQUIRE(ret != nullptr);
+        CHECK((ret->value > 0 && ret->value <= 1));
+      } else {
+        CHECK(ret == nullptr);  // no next day to return on
+      }
+    }
+    CHECK(mean_share == doctest::Approx(find("ab_level", arm, "active_day_share")->value).epsilon(1e-12));
+  }
+
+  // The HTML report draws every chart of a run that has them all.
+  const std::string html = report_html(dir / "t1.sqlite");
+  for (const char* chart : {"learning-curves", "ab-forest", "offline-online", "actions", "daily", "exploration"})
+    CHECK(html.find(std::string("data-chart=\"") + chart + "\"") != std::string::npos);
+  CHECK(html.find("data-absent") == std::string::npos);
+
   const std::string md = report_markdown(dir / "t1.sqlite");
-  for (const char* heading : {"## Exploration: what each group cost", "## Exploration density", "## Training", "## Kept agents", "## Learning curves",
+  for (const char* heading : {"## Exploration: what each group cost", "## Exploration density", "## Training", "## Kept agents", "## Learning curves", "## Oracle: true values",
+                              "### Each agent against the behaviour policies",
                               "## Online learners", "## Offline evaluation (Table 1)", "## Online A/B test (Table 2)",
                               "## Ground truth", "## Where the testbed agrees with the paper"})
     CHECK(md.find(heading) != std::string::npos);
@@ -300,6 +385,22 @@ TEST_CASE("a report survives figures whose details, intervals or companions are 
   CHECK(md.find("Share of exploration actions within +-n/a") != std::string::npos);
   CHECK(md.find("| BC |  |  | n/a | n/a | 0.2 |") != std::string::npos);
   CHECK_NOTHROW((void)tracked_figures(run));
+  // The HTML report draws nothing of these damaged rows and says so, chart by chart.
+  std::string html;
+  CHECK_NOTHROW(html = report_html(run, ExperimentSpec{}));
+  for (const char* chart : {"learning-curves", "ab-forest", "offline-online", "actions", "daily", "exploration"})
+    CHECK(html.find(std::string("data-absent=\"") + chart + "\"") != std::string::npos);
+  CHECK(html.find("<div class=\"vis\"") == std::string::npos);
+  // A histogram whose counts are text, and one with no counts, are left out;
+  // a good one next to them is drawn.
+  run.metrics.push_back(row("action_histogram", "BC", "a0", R"({"label": "play pow", "lo": -1, "hi": 1, "counts": "many"})"));
+  run.metrics.push_back(row("action_histogram", "BC", "a1", R"({"label": "valid pow", "lo": -1, "hi": 1})"));
+  CHECK(report_html(run, ExperimentSpec{}).find("data-absent=\"actions\"") != std::string::npos);
+  run.metrics.push_back(row("action_histogram", "BC", "a2", R"({"label": "x pow", "lo": -1, "hi": 1, "counts": [1, 0, 3]})"));
+  html = report_html(run, ExperimentSpec{});
+  CHECK(html.find("data-chart=\"actions\"") != std::string::npos);
+  CHECK(html.find("\"dim\":\"a2 x pow\"") != std::string::npos);
+  CHECK(html.find("\"dim\":\"a0") == std::string::npos);
 
   // A baseline file whose band is not made of numbers is the documented error.
   const fs::path band = fs::temp_directory_path() / "mtf_experiment_test_band.json";

@@ -1,5 +1,5 @@
 // Fuzz target: run databases (results/run_reader.cpp read_run), and what reads
-// them: the report (`mtfsim report`), the regression figures (`mtfsim regress`)
+// them: the reports (`mtfsim report`, markdown and HTML), the regression figures (`mtfsim regress`)
 // and the agents' datasets (experiments/datasets.cpp). Input: an SQLite file
 // (seeds: small run databases written by mtfsim). Expected outcomes for a bad
 // file: RecordError from the reader; ExperimentError, ScenarioError from the
@@ -28,6 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     (void)mtf::experiments::tracked_figures(run);
     (void)mtf::experiments::report_markdown(run);
+    (void)mtf::experiments::report_html(run);
   } catch (const mtf::experiments::ExperimentError&) {
   } catch (const mtf::ScenarioError&) {
   }
