@@ -8,7 +8,7 @@
 //   mtfsim export RUN.sqlite --format hdf5|csv [--groups NAME,...] [--out FILE] [--next-observations]
 //                 [--allow-partial]
 //   mtfsim regress SCENARIO.json --baseline FILE.json [--update] [--threads N]
-//   mtfsim evaluate SCENARIO.json --policy SPEC [--policy SPEC ...] [--users N] [--days D]
+//   mtfsim evaluate SCENARIO.json --policy SPEC [--policy SPEC ...] [--users N] [--days D] [--gamma G]
 //                   [--seed S] [--threads T] [--json FILE]
 #include <signal.h>
 #include <unistd.h>
@@ -17,6 +17,7 @@
 #include <boost/program_options.hpp>
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <cstdio>
 #include <filesystem>
@@ -66,7 +67,7 @@ constexpr const char* kUsage =
     "  mtfsim report RUN.sqlite [--out FILE.md] [--html FILE.html]\n"
     "  mtfsim export RUN.sqlite --format hdf5|csv [--groups NAME,...] [--out FILE] [--next-observations]\n"
     "  mtfsim regress SCENARIO.json --baseline FILE.json [--update] [--threads N]\n"
-    "  mtfsim evaluate SCENARIO.json --policy SPEC [--policy SPEC ...] [--users N] [--days D]\n"
+    "  mtfsim evaluate SCENARIO.json --policy SPEC [--policy SPEC ...] [--users N] [--days D] [--gamma G]\n"
     "                  [--seed S] [--threads N] [--json FILE]\n"
     "  mtfsim train RUN.sqlite (--agent TYPE [--set key=value ...] | --from AGENT) --steps N\n"
     "               --out FILE.mtfa [--groups G1,G2] [--curve FILE.csv] [--seed S] [--threads N]\n"
@@ -166,6 +167,18 @@ std::int64_t int_flag(const po::variables_map& vm, const std::string& cmd, const
   if (ec == std::errc::result_out_of_range) bad_flag(cmd, flag, what, text);
   if (ec != std::errc{} || ptr != text.data() + text.size()) bad_flag(cmd, flag, what, shown_flag(text));
   if (v < lo || v > hi) bad_flag(cmd, flag, what, text);
+  return v;
+}
+
+/// A number flag in [lo, hi] (what strtod reads, nothing after it; finite).
+double number_flag(const po::variables_map& vm, const std::string& cmd, const std::string& flag, double lo,
+                   double hi) {
+  const std::string text = vm[flag].as<std::string>();
+  const std::string what = mtf::json_reader::closed(lo, hi).describe();
+  char* end = nullptr;
+  const double v = text.empty() ? 0 : std::strtod(text.c_str(), &end);
+  if (text.empty() || !end || *end != '\0' || !std::isfinite(v)) bad_flag(cmd, flag, what, shown_flag(text));
+  if (!(v >= lo && v <= hi)) bad_flag(cmd, flag, what, text);
   return v;
 }
 
@@ -662,6 +675,8 @@ int cmd_evaluate(const std::vector<std::string>& args) {
        "a policy: baseline, constant:a1,...,ad (in [-1, 1]) or an agent file (*.mtfa); repeat for more")
       ("users", po::value<std::string>()->default_value("150000"), "evaluation users, 2 .. 10^9")
       ("days", po::value<std::string>()->default_value("3"), "days to simulate, 1 .. 60")
+      ("gamma", po::value<std::string>()->default_value("0.95"),
+       "discount of the in-session discounted return, 0 .. 1")
       ("seed", po::value<std::string>(), "the users' seed, 0 .. 2^64-1 (default: the scenario's seed)")
       ("threads,t", po::value<std::string>()->default_value("2"), "threads, 1 .. 256 (results do not depend on it)")
       ("json", po::value<std::string>(), "also write the tables as JSON to this file");
@@ -670,7 +685,8 @@ int cmd_evaluate(const std::vector<std::string>& args) {
     std::cout << opts << "\nThe oracle: runs each policy on the same simulated users of the scenario's\n"
                          "world (common random numbers: every user keeps its own streams, so two\n"
                          "policies differ only through their actions) and prints each policy's\n"
-                         "values per user-day with 95% intervals, and the paired differences of\n"
+                         "values per user-day with 95% intervals (and the in-session discounted\n"
+                         "return per session at --gamma), and the paired differences of\n"
                          "every policy against the reference: the first policy, the baseline\n"
                          "(added first when no --policy names it).\n";
     return 0;
@@ -681,6 +697,7 @@ int cmd_evaluate(const std::vector<std::string>& args) {
   mtf::experiments::OracleOptions o;
   o.users = int_flag(vm, cmd, "users", 2, 1000000000);
   o.days = static_cast<int>(int_flag(vm, cmd, "days", 1, 60));
+  o.gamma = number_flag(vm, cmd, "gamma", 0, 1);
   o.threads = threads_flag(vm, cmd);
   if (vm.count("seed")) o.user_seed = seed_flag(vm, cmd);
   const fs::path json_out = vm.count("json") ? output_file(vm["json"].as<std::string>(), cmd, "json") : fs::path();

@@ -22,6 +22,7 @@
 #include "core/policy.h"
 #include "core/transitions.h"
 #include "experiments/experiment.h"
+#include "experiments/oracle.h"
 #include "metrics/reward.h"
 #include "metrics/stats.h"
 #include "results/recorder.h"
@@ -94,6 +95,10 @@ struct ExperimentContext {
   std::int64_t sessions_capped = 0;
   /// Datasets, built once per (dataset, reward variant).
   std::map<std::string, std::shared_ptr<const agents::Dataset>> datasets;
+
+  /// The baseline policy's oracle values at the convergence checkpoints' size
+  /// (experiment block "convergence"), computed once.
+  std::optional<OracleUserValues> convergence_reference;
 
   /// The policies under evaluation, in a fixed order: the baseline, the
   /// learners' best, the agents that trained.

@@ -101,6 +101,24 @@ struct AbSpec {
 struct OracleSpec {
   std::int64_t users = 20000;
   int days = 3;
+  double gamma = 0.95;  ///< of the in-session discounted return
+};
+
+/// Training until the curve is flat (convergence.h). Each agent of the
+/// training stage (not the progressive ones) is checked at doubling steps,
+/// first_step, 2 first_step, ... up to its `steps`, which become a cap: the
+/// oracle's reward per user-day of the agent's policy at that step, paired
+/// with the baseline policy on the same `users` x `days` (their own seed,
+/// kOracleUsers index 1). The training stops at the first checkpoint where the
+/// last `window` checkpoints agree within their intervals, or `tolerance_percent`
+/// of the baseline's value (assess_curve), unless `stop` is false.
+struct ConvergenceSpec {
+  std::int64_t first_step = 500;
+  std::int64_t users = 2000;
+  int days = 2;
+  int window = 3;
+  double tolerance_percent = 0.5;
+  bool stop = true;
 };
 
 struct ExperimentSpec {
@@ -113,6 +131,7 @@ struct ExperimentSpec {
   OpeSpec ope;
   std::optional<AbSpec> ab;
   std::optional<OracleSpec> oracle;
+  std::optional<ConvergenceSpec> convergence;
   nlohmann::json paper = nlohmann::json::object();  ///< published numbers for the report
 };
 

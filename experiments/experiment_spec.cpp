@@ -92,8 +92,8 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin, bo
   const jr::Value doc = jr::Value::parse(s.experiment_json);
   const jr::Source source{origin, &jr::raise_as<ExperimentError>};
   const Obj top(Node{&doc, "experiment", &source},
-                {"progressive", "datasets", "agents", "learners", "offline", "ab", "oracle", "exploration_control",
-                 "paper"});
+                {"progressive", "datasets", "agents", "learners", "offline", "ab", "oracle", "convergence",
+                 "exploration_control", "paper"});
 
   std::set<std::string> names{keys::kBaseline};  // policy names: agents, learners, the baseline
   const auto new_name = [&](const Node& a) {
@@ -271,11 +271,24 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin, bo
     e.ab = ab;
   }
   if (const Node on = top.at("oracle"); !on.missing()) {
-    const Obj o(on, {"users", "days"});
+    const Obj o(on, {"users", "days", "gamma"});
     OracleSpec os;
     opt_read(o, "users", os.users, [](const Node& x) { return x.integer(jr::int_range(2, 100000000)); });
     o.read("days", os.days, jr::int_range(1, 60));
+    o.read("gamma", os.gamma, jr::closed(0, 1));
     e.oracle = os;
+  }
+  if (const Node on = top.at("convergence"); !on.missing()) {
+    const Obj o(on, {"first_step", "users", "days", "window", "tolerance_percent", "stop"});
+    ConvergenceSpec cs;
+    opt_read(o, "first_step", cs.first_step, [](const Node& x) { return x.integer(jr::int_range(1, 100000000)); });
+    opt_read(o, "users", cs.users, [](const Node& x) { return x.integer(jr::int_range(2, 100000000)); });
+    o.read("days", cs.days, jr::int_range(1, 60));
+    o.read("window", cs.window, jr::int_range(2, 20));
+    o.read("tolerance_percent", cs.tolerance_percent, jr::closed(0, 100));
+    opt_read(o, "stop", cs.stop, [](const Node& x) { return x.boolean(); });
+    if (e.agents.empty()) on.fail("no convergence block: the experiment has no agents to train");
+    e.convergence = cs;
   }
   if (const Node paper = top.at("paper"); !paper.missing()) {
     const Obj p(paper, {"source", "offline", "online", "notes"});

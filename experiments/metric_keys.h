@@ -75,6 +75,15 @@ inline constexpr const char* kLossPrefix = "loss/";
 inline constexpr const char* kMeanQ = "mean_q";
 inline constexpr const char* kOutsideBounds = "outside_bounds";
 inline constexpr const char* kBaselineDistance = "baseline_distance";
+/// curve, at the convergence checkpoints (experiment block "convergence"): the
+/// oracle's reward per user-day of the agent's policy at that step (ci: its
+/// 95% interval), and its paired difference with the baseline policy (ci: the
+/// paired interval; details: reference, relative_percent).
+inline constexpr const char* kOracleReward = "oracle/reward_per_user_day";
+inline constexpr const char* kOracleVsBaseline = "oracle/vs_baseline";
+/// training: 1 when the curve was flat where the training stopped, else 0
+/// (details: verdict, checkpoints, window, tolerance).
+inline constexpr const char* kConverged = "converged";
 /// ab_daily: users active that day / users of the arm (n: the arm's users).
 inline constexpr const char* kActiveShare = "active_share";
 /// Sessions the scenario's limits ended, over every simulation of the run.
@@ -90,6 +99,7 @@ inline constexpr const char* kNcis = "ncis";
 // A/B metrics: user-level metrics of metrics/user_metrics.h (ab_metrics() lists
 // them with their labels and kinds), named there for the summary of a plain run too.
 using user_metric::kActiveDayShare;
+using user_metric::kDiscountedReturn;
 using user_metric::kDwellPerUserDay;
 using user_metric::kPositiveRate;
 using user_metric::kReturnRate;
@@ -119,6 +129,10 @@ inline constexpr const char* kPolicy = "policy";      ///< oracle_diff: the poli
 inline constexpr const char* kReference = "reference";  ///< oracle_diff: what it is compared with
 inline constexpr const char* kRelativePercent = "relative_percent";  ///< oracle_diff
 inline constexpr const char* kUnpairedHalfWidth = "unpaired_half_width";  ///< oracle_diff
+inline constexpr const char* kVerdict = "verdict";  ///< training/converged: convergence.h's verdict
+inline constexpr const char* kCheckpoints = "checkpoints";  ///< training/converged: checkpoints evaluated
+inline constexpr const char* kWindow = "window";      ///< training/converged: the rule's window
+inline constexpr const char* kTolerance = "tolerance";  ///< training/converged: the rule's tolerance (reward per user-day)
 inline constexpr const char* kLabel = "label";        ///< action_histogram: "<task> pow" or "<task> bias"
 inline constexpr const char* kLo = "lo";              ///< action_histogram: the first bin's lower edge
 inline constexpr const char* kHi = "hi";              ///< action_histogram: the last bin's upper edge

@@ -23,6 +23,7 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 bool is_ratio(const std::string& metric) {
+  if (metric == user_metric::kDiscountedReturn) return true;
   for (const AbMetric& m : ab_metrics())
     if (metric == m.name) return m.ratio;
   return false;
@@ -74,91 +75,124 @@ std::string fmt(double x, int precision = 4) {
 const std::vector<std::string>& oracle_metrics() {
   using namespace keys;
   static const std::vector<std::string> m = {kRewardPerUserDay, kValidPerUserDay, kWatchPerUserDay,
-                                             kDwellPerUserDay, kReturnRate};
+                                             kDwellPerUserDay, kReturnRate, user_metric::kDiscountedReturn};
   return m;
 }
 
-OracleResult evaluate_policies(const Scenario& world,
-                               const std::vector<std::pair<std::string, PolicyPtr>>& policies,
-                               const OracleOptions& options) {
-  if (policies.empty()) throw std::invalid_argument("evaluate_policies: no policies (give at least one)");
+namespace {
+
+void check_options(const OracleOptions& options) {
   if (options.users < 2) throw std::invalid_argument("evaluate_policies: users must be >= 2 (a variance needs two)");
   if (options.days < 1 || options.days > 60) throw std::invalid_argument("evaluate_policies: days must be in [1, 60]");
-  for (const auto& [k, ref] : options.pairs)
-    if (k >= policies.size() || ref >= policies.size() || k == ref)
-      throw std::invalid_argument("evaluate_policies: a pair of policies out of range or a policy against itself");
-  for (const auto& [name, p] : policies)
-    if (!p || p->action_dim() != world.action_dim())
-      throw std::invalid_argument("evaluate_policies: policy " + name + " does not act in the scenario's " +
-                                  std::to_string(world.action_dim()) + " action dimensions");
+  if (!(options.gamma >= 0 && options.gamma <= 1)) throw std::invalid_argument("evaluate_policies: gamma must be in [0, 1]");
+}
+
+void check_policy(const Scenario& world, const std::string& name, const PolicyPtr& p) {
+  if (!p || p->action_dim() != world.action_dim())
+    throw std::invalid_argument("evaluate_policies: policy " + name + " does not act in the scenario's " +
+                                std::to_string(world.action_dim()) + " action dimensions");
+}
+
+OracleUserValues run_policy(const Scenario& world, const std::string& name, const PolicyPtr& policy,
+                            const OracleOptions& options) {
   Scenario sc = world;
   sc.population.size = options.users;
   sc.days = options.days;
   GroupSpec g;
   g.name = "evaluate";  // the same group for every policy: only the policy differs
   sc.groups = {g};
+  const std::uint64_t user_seed = options.user_seed ? options.user_seed : world.seed;
+  Simulator sim(sc, {policy}, user_seed);
+  sim.track_user_totals(true);
+  sim.set_return_gamma(options.gamma);
+  RunOptions ro;
+  ro.threads = options.threads;
+  const RunResult res = sim.run_days(options.days, ro, nullptr);
+  const ArmValues a = arm_values(sim.user_totals(), sim.group_assignment(), 0, options.days);
+  OracleUserValues out;
+  OraclePolicyValue& v = out.value;
+  v.name = name;
+  v.requests = res.requests;
+  v.sessions = res.sessions;
+  v.sessions_capped = res.sessions_capped;
+  v.wall_seconds = res.wall_seconds;
+  const double t = stats::student_t_quantile(0.975, static_cast<double>(a.users - 1));
+  for (const std::string& m : oracle_metrics()) {
+    Linear l = linearise(a, m);
+    const double hw = l.z.empty() ? kNaN : t * std::sqrt(variance(l.z) / static_cast<double>(a.users));
+    v.metrics.push_back(OracleEstimate{m, l.level, hw});
+    out.level.push_back(l.level);
+    out.per_user.push_back(std::move(l.z));
+  }
+  return out;
+}
+
+}  // namespace
+
+OracleUserValues evaluate_policy(const Scenario& world, const std::string& name, const PolicyPtr& policy,
+                                 const OracleOptions& options) {
+  check_options(options);
+  check_policy(world, name, policy);
+  return run_policy(world, name, policy, options);
+}
+
+OracleDifference paired_difference(const OracleUserValues& t, const OracleUserValues& c, std::size_t m) {
+  if (m >= oracle_metrics().size() || m >= t.per_user.size() || m >= c.per_user.size())
+    throw std::invalid_argument("paired_difference: metric index out of range");
+  OracleDifference d;
+  d.policy = t.value.name;
+  d.reference = c.value.name;
+  d.metric = oracle_metrics()[m];
+  const std::vector<double>& cz = c.per_user[m];
+  const std::vector<double>& tz = t.per_user[m];
+  if (cz.empty() || tz.empty()) {
+    d.difference = d.half_width = d.relative_percent = d.unpaired_half_width = d.variance_reduction = kNaN;
+    return d;
+  }
+  if (cz.size() != tz.size())
+    throw std::invalid_argument("paired_difference: " + d.policy + " and " + d.reference +
+                                " were evaluated on different users");
+  const double n = static_cast<double>(cz.size());
+  const double t_paired = stats::student_t_quantile(0.975, n - 1),
+               t_unpaired = stats::student_t_quantile(0.975, 2 * n - 2);
+  std::vector<double> diff(cz.size());
+  for (std::size_t u = 0; u < diff.size(); ++u) diff[u] = tz[u] - cz[u];
+  // Means: mean(d) (exactly 0 for identical runs); ratios: R_t - R_c (mean(d) is 0 by construction).
+  d.difference = is_ratio(d.metric) ? t.level[m] - c.level[m] : stats::summarise(diff).mean;
+  const double v_paired = variance(diff);
+  const double v_unpaired = variance(cz) + variance(tz);
+  d.half_width = t_paired * std::sqrt(v_paired / n);
+  d.unpaired_half_width = t_unpaired * std::sqrt(v_unpaired / n);
+  d.relative_percent = c.level[m] != 0 ? 100.0 * d.difference / c.level[m] : kNaN;
+  d.variance_reduction = v_paired > 0 ? v_unpaired / v_paired
+                                      : (v_unpaired > 0 ? std::numeric_limits<double>::infinity() : kNaN);
+  return d;
+}
+
+OracleResult evaluate_policies(const Scenario& world,
+                               const std::vector<std::pair<std::string, PolicyPtr>>& policies,
+                               const OracleOptions& options) {
+  if (policies.empty()) throw std::invalid_argument("evaluate_policies: no policies (give at least one)");
+  check_options(options);
+  for (const auto& [k, ref] : options.pairs)
+    if (k >= policies.size() || ref >= policies.size() || k == ref)
+      throw std::invalid_argument("evaluate_policies: a pair of policies out of range or a policy against itself");
+  for (const auto& [name, p] : policies) check_policy(world, name, p);
 
   OracleResult r;
   r.scenario = world.name;
   r.users = options.users;
   r.days = options.days;
   r.user_seed = options.user_seed ? options.user_seed : world.seed;
-
-  std::vector<std::vector<Linear>> lin;  // policy x metric
+  r.gamma = options.gamma;
+  std::vector<OracleUserValues> values;
   for (const auto& [name, p] : policies) {
-    Simulator sim(sc, {p}, r.user_seed);
-    sim.track_user_totals(true);
-    RunOptions ro;
-    ro.threads = options.threads;
-    const RunResult res = sim.run_days(options.days, ro, nullptr);
-    const ArmValues a = arm_values(sim.user_totals(), sim.group_assignment(), 0, options.days);
-    OraclePolicyValue v;
-    v.name = name;
-    v.requests = res.requests;
-    v.sessions = res.sessions;
-    v.sessions_capped = res.sessions_capped;
-    v.wall_seconds = res.wall_seconds;
-    std::vector<Linear> per_metric;
-    const double t = stats::student_t_quantile(0.975, static_cast<double>(a.users - 1));
-    for (const std::string& m : oracle_metrics()) {
-      Linear l = linearise(a, m);
-      const double hw = l.z.empty() ? kNaN : t * std::sqrt(variance(l.z) / static_cast<double>(a.users));
-      v.metrics.push_back(OracleEstimate{m, l.level, hw});
-      per_metric.push_back(std::move(l));
-    }
-    r.policies.push_back(std::move(v));
-    lin.push_back(std::move(per_metric));
+    values.push_back(run_policy(world, name, p, options));
+    r.policies.push_back(values.back().value);
   }
-
-  const double n = static_cast<double>(options.users);
-  const double t_paired = stats::student_t_quantile(0.975, n - 1),
-               t_unpaired = stats::student_t_quantile(0.975, 2 * n - 2);
   const auto compare = [&](std::size_t k, std::size_t ref) {
-    for (std::size_t m = 0; m < oracle_metrics().size(); ++m) {
-      const Linear& c = lin[ref][m];
-      const Linear& t = lin[k][m];
-      OracleDifference d;
-      d.policy = policies[k].first;
-      d.reference = policies[ref].first;
-      d.metric = oracle_metrics()[m];
-      if (c.z.empty() || t.z.empty()) {
-        d.difference = d.half_width = d.relative_percent = d.unpaired_half_width = d.variance_reduction = kNaN;
-        r.differences.push_back(d);
-        continue;
-      }
-      std::vector<double> diff(c.z.size());
-      for (std::size_t u = 0; u < diff.size(); ++u) diff[u] = t.z[u] - c.z[u];
-      // Means: mean(d) (exactly 0 for identical runs); ratios: R_t - R_c (mean(d) is 0 by construction).
-      d.difference = is_ratio(d.metric) ? t.level - c.level : stats::summarise(diff).mean;
-      const double v_paired = variance(diff);
-      const double v_unpaired = variance(c.z) + variance(t.z);
-      d.half_width = t_paired * std::sqrt(v_paired / n);
-      d.unpaired_half_width = t_unpaired * std::sqrt(v_unpaired / n);
-      d.relative_percent = c.level != 0 ? 100.0 * d.difference / c.level : kNaN;
-      d.variance_reduction = v_paired > 0 ? v_unpaired / v_paired
-                                          : (v_unpaired > 0 ? std::numeric_limits<double>::infinity() : kNaN);
-      r.differences.push_back(d);
-    }
+    for (std::size_t m = 0; m < oracle_metrics().size(); ++m)
+      r.differences.push_back(paired_difference(values[k], values[ref], m));
   };
   for (std::size_t k = 1; k < policies.size(); ++k) compare(k, 0);
   for (const auto& [k, ref] : options.pairs) compare(k, ref);
@@ -168,7 +202,8 @@ OracleResult evaluate_policies(const Scenario& world,
 std::string oracle_markdown(const OracleResult& r) {
   std::ostringstream o;
   o << "## Oracle: " << r.scenario << ", " << r.users << " users x " << r.days << " days, user seed " << r.user_seed
-    << " (the same users for every policy)\n\n";
+    << " (the same users for every policy); " << user_metric::kDiscountedReturn << " at gamma " << fmt(r.gamma, 3)
+    << "\n\n";
   o << "| policy |";
   for (const std::string& m : oracle_metrics()) o << " " << m << " |";
   o << " requests | wall s |\n|---|";
@@ -193,7 +228,7 @@ std::string oracle_markdown(const OracleResult& r) {
 }
 
 json oracle_json(const OracleResult& r) {
-  json j = {{"scenario", r.scenario}, {"users", r.users}, {"days", r.days}, {"user_seed", r.user_seed}};
+  json j = {{"scenario", r.scenario}, {"users", r.users}, {"days", r.days}, {"user_seed", r.user_seed}, {"gamma", r.gamma}};
   j["policies"] = json::array();
   for (const OraclePolicyValue& p : r.policies) {
     json m = json::object();

@@ -25,6 +25,7 @@ struct OracleOptions {
   int days = 3;                 ///< simulated days, 1 .. 60 (the return rate needs >= 2)
   std::uint64_t user_seed = 0;  ///< the users' seed, the same for every policy (0: the scenario's seed)
   int threads = 1;              ///< results do not depend on it
+  double gamma = 0.95;          ///< discount of the in-session discounted return, in [0, 1]
   /// More comparisons besides every policy against the first: (policy,
   /// reference) indices into the policies, each a paired difference.
   std::vector<std::pair<std::size_t, std::size_t>> pairs;
@@ -61,14 +62,28 @@ struct OracleResult {
   std::int64_t users = 0;
   int days = 0;
   std::uint64_t user_seed = 0;  ///< as used (the scenario's seed when 0 was given)
+  double gamma = 0.95;          ///< of the discounted return
   std::vector<OraclePolicyValue> policies;   ///< in input order; the first is the reference
   std::vector<OracleDifference> differences;  ///< every other policy x every metric, then options.pairs
 };
 
+/// One policy's per-user values on the evaluation users, kept so that a
+/// policy evaluated later (a training's checkpoint) can be compared, paired,
+/// with one evaluated earlier on the same users.
+struct OracleUserValues {
+  OraclePolicyValue value;
+  /// Per metric (oracle_metrics() order): the level (OracleEstimate::value)
+  /// and each user's linearised value (the level's variance is var / users).
+  std::vector<double> level;
+  std::vector<std::vector<double>> per_user;
+};
+
 /// The metrics the oracle reports, in table order (keys of metric_keys.h):
 /// reward, valid consumption, watch seconds and dwell seconds per user-day
-/// (means over users), and the next-day return rate (a ratio: returns /
-/// eligible days, as the A/B test computes it).
+/// (means over users), the next-day return rate (a ratio: returns /
+/// eligible days, as the A/B test computes it), and the in-session discounted
+/// return per session at OracleOptions::gamma (a ratio: the sum over sessions
+/// of sum_k gamma^k r_k, over sessions; what a session-MDP agent maximises).
 const std::vector<std::string>& oracle_metrics();
 
 /// Runs each policy of `policies` (name, policy; at least one, each of the
@@ -80,6 +95,18 @@ const std::vector<std::string>& oracle_metrics();
 OracleResult evaluate_policies(const Scenario& world,
                                const std::vector<std::pair<std::string, PolicyPtr>>& policies,
                                const OracleOptions& options);
+
+/// Runs one policy as evaluate_policies runs each (the same users for the
+/// same options and world). Throws as evaluate_policies.
+OracleUserValues evaluate_policy(const Scenario& world, const std::string& name, const PolicyPtr& policy,
+                                 const OracleOptions& options);
+
+/// `policy` against `reference`, metric `metric` (an index into
+/// oracle_metrics()), paired over users: both must come from evaluate_policy
+/// with the same world and options (the same users). Throws
+/// std::invalid_argument for different user counts or a metric out of range.
+OracleDifference paired_difference(const OracleUserValues& policy, const OracleUserValues& reference,
+                                   std::size_t metric);
 
 /// The per-policy table and the paired-difference table (markdown).
 std::string oracle_markdown(const OracleResult& r);

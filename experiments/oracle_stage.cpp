@@ -48,6 +48,7 @@ void evaluate_with_oracle(ExperimentContext& ctx) {
   }
   o.users = spec.users;
   o.days = spec.days;
+  o.gamma = spec.gamma;
   o.user_seed = ctx.sub_seed(kOracleUsers, 0);
   o.threads = ctx.opt.threads;
   const OracleResult r = evaluate_policies(ctx.sc, policies, o);

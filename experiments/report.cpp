@@ -59,12 +59,13 @@ void learning_curves(std::ostringstream& o, const Index& ix) {
   o << "## Learning curves\n\nAt log-spaced steps of each agent's training: the losses of that step, and its "
        "policy on a fixed probe of its dataset: mean Q of its own action, the share of its actions outside the "
        "logged exploration bounds, and the mean distance to the logged baseline action (docs/experiments.md). "
-       "The oracle's true value at checkpoints and a convergence verdict are not measured yet.\n\n";
+       "With a convergence block, the oracle's true value at checkpoints follows (\"Convergence\").\n\n";
   for (const std::string& agent : ix.subjects(keys::kCurve)) {
     std::vector<std::int64_t> steps;
     std::vector<std::string> metrics;
     for (const MetricRow* r : ix.rows) {
       if (r->section != keys::kCurve || r->subject != agent || !r->rep) continue;
+      if (r->metric == keys::kOracleReward || r->metric == keys::kOracleVsBaseline) continue;  // "Convergence"
       if (steps.empty() || steps.back() != *r->rep) steps.push_back(*r->rep);
       if (std::find(metrics.begin(), metrics.end(), r->metric) == metrics.end()) metrics.push_back(r->metric);
     }
@@ -87,17 +88,49 @@ void learning_curves(std::ostringstream& o, const Index& ix) {
   }
 }
 
+/// The convergence checkpoints (curve/oracle/...) of each agent and the
+/// verdict of the rule where its training stopped (training/converged).
+void convergence_tables(std::ostringstream& o, const Index& ix) {
+  o << "## Convergence\n\nEach agent's policy at doubling steps of its training, on the same fresh users with common "
+       "random numbers: the oracle's reward per user-day with its 95% interval, and the paired difference with the "
+       "baseline policy. The curve is flat when the last checkpoints of the window agree within their intervals "
+       "or the tolerance (docs/experiments.md, \"Training until the curve is flat\"); the training stops there "
+       "or at its step cap.\n\n";
+  for (const std::string& agent : ix.subjects(keys::kCurve)) {
+    std::vector<const MetricRow*> diffs;
+    for (const MetricRow* r : ix.rows)
+      if (r->section == keys::kCurve && r->subject == agent && r->metric == keys::kOracleVsBaseline && r->rep)
+        diffs.push_back(r);
+    if (diffs.empty()) continue;
+    const MetricRow* c = ix.find(keys::kTraining, agent, keys::kConverged);
+    const json d = details_of(c);
+    o << "### " << agent << ": " << (c ? detail_text(d, keys::detail::kVerdict) : std::string("no verdict"))
+      << " (window " << fmt(detail_number(d, keys::detail::kWindow), 0) << ", tolerance "
+      << fmt(detail_number(d, keys::detail::kTolerance), 3) << " reward/user-day)\n\n"
+      << "| step | reward / user-day | 95% | vs baseline | paired 95% | relative |\n|---|---|---|---|---|---|\n";
+    for (const MetricRow* r : diffs) {
+      const MetricRow* level = ix.find(keys::kCurve, agent, keys::kOracleReward, r->rep);
+      const double rel = detail_number(details_of(r), keys::detail::kRelativePercent);
+      o << "| " << *r->rep << " | " << fmt(value_of(level), 3) << " | +-"
+        << (level ? fmt(or_nan(level->ci_high) - level->value, 3) : "n/a") << " | " << fmt(r->value, 3) << " | +-"
+        << fmt(or_nan(r->ci_high) - r->value, 3) << " | "
+        << (std::isfinite(rel) ? fmt(rel, 2) + "%" : std::string("n/a")) << " |\n";
+    }
+    o << "\n";
+  }
+}
+
 /// The oracle stage: true values on the same users, and the paired
 /// differences against the baseline and against the behaviour policies.
 void oracle_tables(std::ostringstream& o, const Index& ix) {
   const std::vector<std::string> metrics = {keys::kRewardPerUserDay, keys::kValidPerUserDay, keys::kWatchPerUserDay,
-                                            keys::kDwellPerUserDay, keys::kReturnRate};
+                                            keys::kDwellPerUserDay, keys::kReturnRate, keys::kDiscountedReturn};
   std::optional<std::int64_t> users;
   for (const MetricRow* r : ix.rows)
     if (r->section == keys::kOracle && r->n) users = r->n;
   o << "## Oracle: true values on the same users\n\nEvery policy on the same " << (users ? std::to_string(*users) : "n/a")
     << " fresh users with common random numbers (docs/experiments.md, \"The oracle\"): values per user-day (the "
-       "return rate: next-day returns per active day) with 95% intervals. `behaviour:GROUP` is the policy that "
+       "return rate: next-day returns per active day; the discounted return: per session, at the oracle block's gamma) with 95% intervals. `behaviour:GROUP` is the policy that "
        "logged an exploration group's data.\n\n| policy |";
   for (const std::string& m : metrics) o << " " << m << " |";
   o << "\n|---|";
@@ -313,14 +346,18 @@ std::string report_markdown(const RunContents& run, const ExperimentSpec& spec) 
     }
   }
   if (ix.any(keys::kTraining)) {
-    o << "## Training\n\n| agent | type | dataset | transitions | steps | seconds |\n|---|---|---|---|---|---|\n";
+    o << "## Training\n\nCurve: the convergence rule's verdict where the training stopped (\"Convergence\"), or "
+         "\"not checked\" without a convergence block.\n\n| agent | type | dataset | transitions | steps | seconds | curve |\n"
+         "|---|---|---|---|---|---|---|\n";
     for (const std::string& a : ix.subjects(keys::kTraining)) {
       const MetricRow* s = ix.find(keys::kTraining, a, keys::kSeconds);
       const json d = details_of(s);
       o << "| " << a << " | " << detail_text(d, keys::detail::kType) << " | " << detail_text(d, keys::detail::kDataset) << " | "
         << fmt(value_of(ix.find(keys::kTraining, a, keys::kTransitions)), 0) << " | "
         << fmt(value_of(ix.find(keys::kTraining, a, keys::kSteps)), 0) << " | "
-        << (s ? fmt(s->value, 1) : "n/a") << " |\n";
+        << (s ? fmt(s->value, 1) : "n/a") << " | ";
+      const MetricRow* c = ix.find(keys::kTraining, a, keys::kConverged);
+      o << (c ? detail_text(details_of(c), keys::detail::kVerdict) : std::string("not checked")) << " |\n";
     }
     o << "\n";
   }
@@ -334,6 +371,10 @@ std::string report_markdown(const RunContents& run, const ExperimentSpec& spec) 
     o << "\n";
   }
   if (ix.any(keys::kCurve)) learning_curves(o, ix);
+  if (std::any_of(ix.rows.begin(), ix.rows.end(), [](const MetricRow* r) {
+        return r->section == keys::kCurve && r->metric == keys::kOracleVsBaseline;
+      }))
+    convergence_tables(o, ix);
   if (ix.any(keys::kOnlineLearning)) {
     o << "## Online learners\n\n| learner | rounds | user-days spent | first round mean reward / user-day | last round | seconds |\n|---|---|---|---|---|---|\n";
     for (const std::string& l : ix.subjects(keys::kOnlineLearning)) {

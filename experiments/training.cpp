@@ -1,11 +1,15 @@
 // Stage 2 of the protocol (see stages.h): the agents, created up front and
 // trained on their datasets (one dataset per dataset name and reward variant).
 #include <algorithm>
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "agents/curves.h"
+#include "experiments/convergence.h"
 #include "experiments/metric_keys.h"
+#include "experiments/oracle.h"
 #include "experiments/stages.h"
+#include "sim/policies.h"
 
 namespace mtf::experiments {
 
@@ -35,6 +39,90 @@ const agents::Dataset& dataset_for(ExperimentContext& ctx, const AgentSpec& a) {
                                                 reward_function(a.reward ? &*a.reward : nullptr));
   }
   return *d;
+}
+
+/// The oracle's options for the convergence checkpoints: their own users.
+OracleOptions checkpoint_oracle(const ExperimentContext& ctx) {
+  const ConvergenceSpec& cs = *ctx.ex.convergence;
+  OracleOptions o;
+  o.users = cs.users;
+  o.days = cs.days;
+  o.user_seed = ctx.sub_seed(kOracleUsers, 1);
+  o.threads = ctx.opt.threads;
+  return o;
+}
+
+/// The checkpoints of agent `a` recorded so far (rows curve/oracle/vs_baseline), in step order.
+std::vector<CheckpointValue> recorded_checkpoints(const ExperimentContext& ctx, const std::string& agent) {
+  std::vector<CheckpointValue> c;
+  for (const MetricRow& r : ctx.M)
+    if (r.section == keys::kCurve && r.subject == agent && r.metric == keys::kOracleVsBaseline && r.rep)
+      c.push_back({*r.rep, r.value, r.ci_high ? *r.ci_high - r.value : std::nan("")});
+  std::sort(c.begin(), c.end(), [](const CheckpointValue& x, const CheckpointValue& y) { return x.step < y.step; });
+  return c;
+}
+
+/// Evaluates agent `a` as it is now with the oracle and records the checkpoint.
+void record_checkpoint(ExperimentContext& ctx, const AgentSpec& a) {
+  const OracleOptions o = checkpoint_oracle(ctx);
+  const agents::Agent& agent = *ctx.agent.at(a.name);
+  const PolicyPtr snapshot(agent.clone());
+  const OracleUserValues v = evaluate_policy(ctx.sc, a.name, snapshot, o);
+  const OracleDifference d = paired_difference(v, *ctx.convergence_reference, 0);  // reward per user-day
+  const OracleEstimate& e = v.value.metrics.at(0);
+  MetricRow level = plain(keys::kCurve, a.name, keys::kOracleReward, e.value, o.users);
+  level.rep = agent.steps_trained();
+  level.ci_low = e.value - e.half_width;
+  level.ci_high = e.value + e.half_width;
+  ctx.M.push_back(std::move(level));
+  MetricRow diff = plain(keys::kCurve, a.name, keys::kOracleVsBaseline, d.difference, o.users,
+                         json{{keys::detail::kReference, d.reference},
+                              {keys::detail::kRelativePercent,
+                               std::isfinite(d.relative_percent) ? json(d.relative_percent) : json(nullptr)}}
+                             .dump());
+  diff.rep = agent.steps_trained();
+  diff.ci_low = d.difference - d.half_width;
+  diff.ci_high = d.difference + d.half_width;
+  ctx.M.push_back(std::move(diff));
+}
+
+/// Stage 2 with a convergence block: trains `a` checkpoint by checkpoint until
+/// its curve is flat or its steps are done; records the verdict.
+void train_until_flat(ExperimentContext& ctx, const AgentSpec& a, const agents::Dataset& data,
+                      const agents::ProgressCallback& progress) {
+  const ConvergenceSpec& cs = *ctx.ex.convergence;
+  agents::Agent& agent = *ctx.agent.at(a.name);
+  if (!ctx.convergence_reference)
+    ctx.convergence_reference = evaluate_policy(ctx.sc, keys::kBaseline,
+                                                std::make_shared<BaselinePolicy>(ctx.sc.fusion), checkpoint_oracle(ctx));
+  ConvergenceRule rule;
+  rule.window = cs.window;
+  rule.tolerance = cs.tolerance_percent / 100.0 * std::abs(ctx.convergence_reference->level.at(0));
+  CurveVerdict verdict = CurveVerdict::kTooShort;
+  std::size_t evaluated = 0;
+  for (const std::int64_t step : checkpoint_steps(cs.first_step, a.steps)) {
+    const std::int64_t done = agent.steps_trained();
+    if (step > done) train_agent(ctx, a, data, step - done, progress);
+    if (ctx.failed.count(a.name)) return;  // diverged: reported by train_agent
+    std::vector<CheckpointValue> c = recorded_checkpoints(ctx, a.name);
+    if (c.empty() || c.back().step < step) {  // a resumed run may have it already
+      record_checkpoint(ctx, a);
+      c = recorded_checkpoints(ctx, a.name);
+    }
+    evaluated = c.size();
+    verdict = assess_curve(c, rule);
+    ctx.log("convergence: " + a.name + " at step " + std::to_string(agent.steps_trained()) + ": reward/user-day " +
+            std::to_string(c.back().difference).substr(0, 7) + " +- " + std::to_string(c.back().half_width).substr(0, 6) +
+            " vs baseline, " + verdict_name(verdict));
+    if (verdict == CurveVerdict::kConverged && cs.stop) break;
+  }
+  ctx.M.push_back(plain(keys::kTraining, a.name, keys::kConverged, verdict == CurveVerdict::kConverged ? 1.0 : 0.0,
+                        std::nullopt,
+                        json{{keys::detail::kVerdict, verdict_name(verdict)},
+                             {keys::detail::kCheckpoints, evaluated},
+                             {keys::detail::kWindow, rule.window},
+                             {keys::detail::kTolerance, rule.tolerance}}
+                            .dump()));
 }
 
 }  // namespace
@@ -96,14 +184,21 @@ void train_agents(ExperimentContext& ctx) {
       const agents::ProgressCallback checkpoint = [&](const agents::TrainProgress& p) {
         if (p.step == p.total_steps || seconds_since(last) < ctx.opt.checkpoint_seconds) return;
         save_checkpoint(ctx, Done::kExploration, 0, /*with_agents=*/true);
-        ctx.log("checkpoint: " + a.name + " at step " + std::to_string(done + p.step) + " of " +
-                std::to_string(a.steps));
+        ctx.log("checkpoint: " + a.name + " at step " + std::to_string(ctx.agent.at(a.name)->steps_trained()) +
+                " of " + std::to_string(a.steps));
         last = Clock::now();
       };
-      train_agent(ctx, a, dataset_for(ctx, a), std::max<std::int64_t>(0, a.steps - done), checkpoint);
+      const bool reported_convergence = std::any_of(ctx.M.begin(), ctx.M.end(), [&](const MetricRow& r) {
+        return r.section == keys::kTraining && r.subject == a.name && r.metric == keys::kConverged;
+      });
+      if (ctx.ex.convergence) {
+        if (!reported_convergence) train_until_flat(ctx, a, dataset_for(ctx, a), checkpoint);
+      } else {
+        train_agent(ctx, a, dataset_for(ctx, a), std::max<std::int64_t>(0, a.steps - done), checkpoint);
+      }
       ctx.log("trained " + a.name + " (" + a.type + ") on " + a.dataset + ": " +
-              std::to_string(ctx.train_rows[a.name]) + " transitions, " + std::to_string(a.steps) +
-              " steps, " + std::to_string(ctx.train_seconds[a.name]).substr(0, 5) + " s");
+              std::to_string(ctx.train_rows[a.name]) + " transitions, " +
+              std::to_string(ctx.agent.at(a.name)->steps_trained()) + " steps, " + std::to_string(ctx.train_seconds[a.name]).substr(0, 5) + " s");
     }
     // A resumed run's checkpoint may come after this agent's rows.
     const bool reported = std::any_of(ctx.M.begin(), ctx.M.end(), [&](const MetricRow& r) {

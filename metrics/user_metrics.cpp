@@ -50,6 +50,8 @@ ArmValues arm_values(std::span<const UserTotals> totals, std::span<const std::ui
     }
     a.num[kReturnRate].push_back(returned);
     a.den[kReturnRate].push_back(eligible);
+    a.num[kDiscountedReturn].push_back(t.discounted_return);
+    a.den[kDiscountedReturn].push_back(t.sessions);
   }
   return a;
 }

@@ -27,6 +27,10 @@ struct UserTotals {
   std::uint64_t active_days = 0;  ///< bit d set: active on day d (days counted from the reset)
   std::int32_t sessions = 0, requests = 0;
   double reward = 0;
+  /// Sum over the user's sessions of the in-session discounted return,
+  /// sum_k gamma^k r_k over a session's requests k = 0, 1, ... (gamma:
+  /// Simulator::set_return_gamma).
+  double discounted_return = 0;
   BehaviourCounts counts;
 };
 
@@ -39,6 +43,10 @@ inline constexpr const char* kRewardPerUserDay = "reward_per_user_day";
 inline constexpr const char* kActiveDayShare = "active_day_share";
 inline constexpr const char* kPositiveRate = "positive_rate";
 inline constexpr const char* kReturnRate = "return_rate";
+/// The in-session discounted return per session (a ratio: UserTotals::
+/// discounted_return over sessions); arm_values gives it, the oracle reports
+/// it, the A/B test does not (not in ab_metrics()).
+inline constexpr const char* kDiscountedReturn = "discounted_return_per_session";
 }  // namespace user_metric
 
 /// A user-level metric: a mean of per-user values (valid consumptions per day)

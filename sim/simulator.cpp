@@ -63,6 +63,7 @@ struct UserSlot {
   bool active = false, returned = false;
   int sessions = 0, requests = 0, first_count = 0, capped = 0;
   double reward = 0, first_reward = 0;
+  double discounted = 0;   // in-session discounted returns of the day's requests
   double last_reward = 0;  // of the user's latest request (Simulator::Stepper reads it)
   BehaviourCounts day;
   TransitionColumns transitions;  // reused across blocks: no allocation per row
@@ -78,7 +79,7 @@ struct Simulator::BlockOut {
     int group;
     bool returned;  // active yesterday too
     int sessions, requests, first_count, capped;
-    double reward, first_reward;
+    double reward, first_reward, discounted;
     BehaviourCounts counts;
   };
   std::vector<ActiveUser> active;
@@ -273,7 +274,7 @@ void Simulator::Block::setup() {
     s.feedback.resize(static_cast<std::size_t>(shown));
     s.active = s.returned = s.queued = false;
     s.sessions = s.requests = s.first_count = s.capped = 0;
-    s.reward = s.first_reward = 0;
+    s.reward = s.first_reward = s.discounted = 0;
     s.day = {};
     s.transitions.clear();
     s.transitions.state_dim = kStateDim;
@@ -423,6 +424,9 @@ void Simulator::Block::on_feedback(std::uint32_t i, double now) {
     s.first_reward += r;
     ++s.first_count;
   }
+  // gamma^k for the session's k-th request (k from 0): a session that goes on
+  // past midnight keeps counting, since the user's state holds k.
+  s.discounted += std::pow(sim.return_gamma_, st.requests_in_session) * r;
   UserModel::record_request(st, s.counts, r);
   ++s.requests;
   s.reward += r;
@@ -529,7 +533,7 @@ void Simulator::Block::merge() {
     UserSlot& s = slots[i];
     if (s.active)
       out.active.push_back(
-          {u, g, s.returned, s.sessions, s.requests, s.first_count, s.capped, s.reward, s.first_reward, s.day});
+          {u, g, s.returned, s.sessions, s.requests, s.first_count, s.capped, s.reward, s.first_reward, s.discounted, s.day});
     if (!record) continue;
     for (auto& row : s.sessions_rows) out.batch.sessions.push_back(std::move(row));
     out.batch.impressions.insert(out.batch.impressions.end(), s.impressions.begin(), s.impressions.end());
@@ -669,7 +673,8 @@ void Simulator::set_policy(int group, PolicyPtr policy) {
 }
 
 namespace {
-constexpr char kStateMagic[8] = {'M', 'T', 'F', 'S', 'T', 'A', 'T', '1'};
+// Version 2: UserTotals holds discounted_return.
+constexpr char kStateMagic[8] = {'M', 'T', 'F', 'S', 'T', 'A', 'T', '2'};
 
 template <typename T>
 void put(std::string& out, const T& v) {
@@ -709,7 +714,7 @@ void Simulator::restore_state(std::string_view bytes) {
   char magic[sizeof kStateMagic];
   take(magic, sizeof magic);
   if (std::memcmp(magic, kStateMagic, sizeof magic) != 0)
-    throw std::invalid_argument("Simulator::restore_state: not a simulator state");
+    throw std::invalid_argument("Simulator::restore_state: not a simulator state of this version (a checkpoint of another mtfsim version?)");
   std::int64_t users = 0;
   std::int32_t topics = 0, day = 0, day0 = 0;
   std::uint8_t track = 0;
@@ -734,6 +739,11 @@ void Simulator::restore_state(std::string_view bytes) {
   day_ = day;
   totals_day0_ = day0;
   track_users_ = track != 0;
+}
+
+void Simulator::set_return_gamma(double gamma) {
+  if (!(gamma >= 0 && gamma <= 1)) throw std::invalid_argument("Simulator::set_return_gamma: gamma must be in [0, 1]");
+  return_gamma_ = gamma;
 }
 
 void Simulator::track_user_totals(bool on) {
@@ -839,6 +849,7 @@ RunResult Simulator::run_days(int ndays, const RunOptions& opt, Recorder* record
             ut.sessions += a.sessions;
             ut.requests += a.requests;
             ut.reward += a.reward;
+            ut.discounted_return += a.discounted;
             ut.counts += a.counts;
           }
           first_sum[a.group] += a.first_reward;

@@ -84,6 +84,9 @@ class Simulator {
   /// Accumulate per-user totals (UserTotals, metrics/user_metrics.h) from the
   /// next simulated day on, for user-level statistics; at most UserTotals::kMaxDays days.
   void track_user_totals(bool on);
+  /// The discount of UserTotals::discounted_return, in [0, 1] (default 0.95).
+  void set_return_gamma(double gamma);
+  double return_gamma() const { return return_gamma_; }
   /// Clears the per-user totals; day bits count from the next simulated day.
   void reset_user_totals();
   const std::vector<UserTotals>& user_totals() const { return user_totals_; }
@@ -129,7 +132,8 @@ class Simulator {
   std::vector<bool> impression_groups_;
   std::vector<UserTotals> user_totals_;
   bool track_users_ = false;
-  int totals_day0_ = 0;  ///< day of bit 0 in user_totals_
+  int totals_day0_ = 0;
+  double return_gamma_ = 0.95;  ///< day of bit 0 in user_totals_
   int day_ = 0;          ///< days simulated so far
   bool stepped_ = false;  ///< a Stepper drives the users: run() is refused
 };

@@ -419,3 +419,95 @@ TEST_CASE("the paper's source and notes are text") {
   s["experiment"]["paper"]["source"] = json::array();
   CHECK(error_of(s) == "t.json: experiment.paper.source: expected a non-empty string, got []");
 }
+
+namespace {
+
+/// A small experiment with one agent trained under a convergence block.
+json convergence_world(const json& convergence, std::int64_t steps) {
+  json s = tiny_world();
+  s["days"] = 1;
+  s["population"]["size"] = 400;
+  s["experiment"] = {
+      {"datasets", {{"both", {{"groups", {"explore", "gauss"}}}}}},
+      {"agents", json::array({{{"name", "BC"}, {"type", "bc"}, {"dataset", "both"}, {"steps", steps},
+                               {"hyperparameters", {{"hidden", {16, 16}}}}}})},
+      {"convergence", convergence},
+  };
+  return s;
+}
+
+struct ConvergenceRun {
+  std::vector<std::int64_t> checkpoints;  // steps of the curve/oracle/vs_baseline rows
+  std::int64_t steps = 0;                 // training/steps
+  std::string verdict;
+  std::string report;
+};
+
+ConvergenceRun run_convergence(const json& s, const std::string& name) {
+  const Scenario sc = parse_scenario(s.dump(), name);
+  const ExperimentSpec spec = parse_experiment(sc, name);
+  const fs::path dir = fs::temp_directory_path() / ("mtf_experiment_test_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const fs::path db = dir / (name + ".sqlite");
+  ExperimentOptions o;
+  o.threads = 2;
+  const ExperimentResult r = run_experiment(sc, spec, db, o);
+  ConvergenceRun out;
+  for (const MetricRow& m : r.metrics) {
+    if (m.section == "curve" && m.subject == "BC" && m.metric == "oracle/vs_baseline") {
+      REQUIRE(m.rep);
+      out.checkpoints.push_back(*m.rep);
+      CHECK(m.ci_low.has_value());
+      CHECK(m.ci_high.has_value());
+      CHECK(*m.ci_low <= m.value);
+      CHECK(m.value <= *m.ci_high);
+      CHECK(m.n == s["experiment"]["convergence"].value("users", 2000));
+    }
+    if (m.section == "training" && m.subject == "BC" && m.metric == "steps") out.steps = static_cast<std::int64_t>(m.value);
+    if (m.section == "training" && m.subject == "BC" && m.metric == "converged") {
+      out.verdict = json::parse(m.details).at("verdict").get<std::string>();
+      CHECK(m.value == (out.verdict == "converged" ? 1.0 : 0.0));
+    }
+  }
+  out.report = report_markdown(db);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("training until the curve is flat: checkpoints at doubling steps, a stop where the rule holds, the cap") {
+  SUBCASE("a tolerance as wide as the value itself: flat as soon as the window is full, and the training stops") {
+    const ConvergenceRun r = run_convergence(
+        convergence_world({{"first_step", 10}, {"users", 200}, {"days", 1}, {"tolerance_percent", 100}}, 400),
+        "conv_wide");
+    CHECK(r.checkpoints == std::vector<std::int64_t>{10, 20, 40});
+    CHECK(r.steps == 40);
+    CHECK(r.verdict == "converged");
+    CHECK(r.report.find("## Convergence") != std::string::npos);
+    CHECK(r.report.find("### BC: converged (window 3") != std::string::npos);
+  }
+  SUBCASE("a window longer than the checkpoints: never flat, trained to the cap") {
+    const ConvergenceRun r = run_convergence(
+        convergence_world({{"first_step", 10}, {"users", 200}, {"days", 1}, {"window", 20}}, 50), "conv_short");
+    CHECK(r.checkpoints == std::vector<std::int64_t>{10, 20, 40, 50});
+    CHECK(r.steps == 50);
+    CHECK(r.verdict == "too_short");
+    CHECK(r.report.find("| BC | bc | both |") != std::string::npos);
+    CHECK(r.report.find("too_short |") != std::string::npos);
+  }
+  SUBCASE("\"stop\": false records every checkpoint up to the cap") {
+    const ConvergenceRun r = run_convergence(
+        convergence_world({{"first_step", 10}, {"users", 200}, {"days", 1}, {"tolerance_percent", 100}, {"stop", false}},
+                          80),
+        "conv_nostop");
+    CHECK(r.checkpoints == std::vector<std::int64_t>{10, 20, 40, 80});
+    CHECK(r.steps == 80);
+    CHECK(r.verdict == "converged");
+  }
+  SUBCASE("the block is validated") {
+    json s = convergence_world({{"window", 1}}, 50);
+    CHECK(error_of(s).find("experiment.convergence.window") != std::string::npos);
+    s = convergence_world({{"usres", 10}}, 50);
+    CHECK(error_of(s).find("experiment.convergence.usres") != std::string::npos);
+  }
+}

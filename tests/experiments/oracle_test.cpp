@@ -102,3 +102,33 @@ TEST_CASE("the oracle refuses an empty list and a policy of another action dimen
   CHECK_THROWS_AS(evaluate_policies(w, {{"short", std::make_shared<ConstantPolicy>(std::vector<float>{0.0f})}}, small(1)),
                   std::invalid_argument);
 }
+
+TEST_CASE("the in-session discounted return: gamma 1 is the session's whole reward, a smaller gamma less") {
+  const Scenario w = test::quickstart_world(10, 1);
+  const PolicyPtr p = std::make_shared<BaselinePolicy>(w.fusion);
+  const auto value = [&](double gamma) {
+    OracleOptions o = small(2);
+    o.gamma = gamma;
+    const OracleUserValues v = evaluate_policy(w, "baseline", p, o);
+    REQUIRE(oracle_metrics().back() == user_metric::kDiscountedReturn);
+    return v;
+  };
+  const OracleUserValues one = value(1.0);
+  // At gamma 1: every reward of every session, over the sessions: reward per
+  // user-day x user-days / sessions.
+  const double reward_per_user_day = one.level.at(0);
+  const double undiscounted = reward_per_user_day * 600 * 2 / static_cast<double>(one.value.sessions);
+  CHECK(one.level.back() == doctest::Approx(undiscounted).epsilon(1e-9));
+  // Rewards are positive here, so discounting removes some of every longer session.
+  const double half = value(0.5).level.back(), zero = value(0.0).level.back();
+  CHECK(half < one.level.back());
+  CHECK(zero < half);
+  CHECK(zero > 0);
+  // Pairing against a later evaluation of the same policy on the same users: exactly 0.
+  const OracleDifference d = paired_difference(value(0.5), value(0.5), oracle_metrics().size() - 1);
+  CHECK(d.difference == 0.0);
+  CHECK(d.half_width == 0.0);
+  OracleOptions bad = small(1);
+  bad.gamma = 1.5;
+  CHECK_THROWS_AS(evaluate_policy(w, "baseline", p, bad), std::invalid_argument);
+}
