@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "agents/agent.h"
+#include "agents/curves.h"
 #include "agents/nn/adam.h"
 #include "agents/nn/heads.h"
 #include "agents/nn/mlp.h"
@@ -202,6 +203,9 @@ OpeEstimate fqe_impl(const Dataset& data, const Policy& target, const FqeOptions
   Matrix a_next(A, m), a_pi(A, m), in_data, in_next, in_pi, dq, dq_pi;
   nn::MlpWorkspace ws_data, ws_next, ws_pi;
   std::deque<std::pair<double, double>> recent;  // (td, regulariser) of the last 100 steps
+  std::vector<const Matrix*> pi_sets;
+  for (const Matrix& a : at_s) pi_sets.push_back(&a);
+  std::vector<OpePoint> curve;
   for (std::int64_t step = 1; step <= opt.steps; ++step) {
     for (int& i : index) i = static_cast<int>(batch_rng.below(static_cast<std::uint32_t>(N)));
     data.gather(index, b);
@@ -249,6 +253,8 @@ OpeEstimate fqe_impl(const Dataset& data, const Policy& target, const FqeOptions
     q_target.soft_update_from(q_net, static_cast<float>(opt.tau));
     recent.emplace_back(td, reg);
     if (recent.size() > 100) recent.pop_front();
+    if (opt.curve_points > 0 && is_curve_step(step, opt.steps, opt.curve_points))
+      curve.push_back({step, td, reg, mean_q(q_net, norm, states, pi_sets, initial)});
   }
   double td_recent = std::numeric_limits<double>::quiet_NaN(), reg_recent = td_recent;
   if (!recent.empty()) {
@@ -261,8 +267,6 @@ OpeEstimate fqe_impl(const Dataset& data, const Policy& target, const FqeOptions
     reg_recent /= double(recent.size());
   }
 
-  std::vector<const Matrix*> pi_sets;
-  for (const Matrix& a : at_s) pi_sets.push_back(&a);
   OpeEstimate est;
   est.method = method;
   est.value = mean_q(q_net, norm, states, pi_sets, initial);
@@ -276,6 +280,7 @@ OpeEstimate fqe_impl(const Dataset& data, const Policy& target, const FqeOptions
                  {"q_data_mean", mean_q(q_net, norm, states, {&data.actions()}, {})},
                  {"q_policy_mean", mean_q(q_net, norm, states, pi_sets, {})},
                  {"options", options_json(opt)}};
+  est.curve = std::move(curve);
   return est;
 }
 

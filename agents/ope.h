@@ -55,6 +55,18 @@ struct FqeOptions {
   /// 2 * policy_samples * action_dim floats per transition.
   int policy_samples = 8;
   std::uint64_t seed = 1;
+  /// Points of the fit's curve (OpeEstimate::curve) at agents::is_curve_step
+  /// steps; 0: none. Measuring never changes the estimate.
+  int curve_points = 0;
+};
+
+/// One point of an estimator's fit: the step's losses and the estimate
+/// (OpeEstimate::value) the network would give if the fit stopped there.
+struct OpePoint {
+  std::int64_t step = 0;
+  double td_loss = 0;          ///< 1/2 mean (Q - y)^2 of the step's minibatch
+  double cql_regulariser = 0;  ///< the minibatch's R (0 for plain FQE)
+  double value = 0;
 };
 
 /// The result of an estimator. `value` is the estimator's headline number (see
@@ -67,6 +79,7 @@ struct OpeEstimate {
   std::int64_t transitions = 0;
   std::string method;
   nlohmann::json details;
+  std::vector<OpePoint> curve;  ///< FqeOptions::curve_points > 0; empty for NCIS
 };
 
 /// Fitted Q evaluation of `target` on `data` (BatchRL-MTF Algorithm 2 with alpha =

@@ -30,6 +30,10 @@ inline constexpr const char* kAgreement = "agreement";
 inline constexpr const char* kRun = "run";
 /// An agent's learning curve (agents/curves.h): rep is the agent's steps trained.
 inline constexpr const char* kCurve = "curve";
+/// An off-policy estimator's fit (FQE, Conservative-OPE): subject the policy,
+/// metric "<method>/estimate" (the estimate if the fit stopped at that step),
+/// "<method>/td_loss", "<method>/cql_regulariser"; rep the step, n the transitions.
+inline constexpr const char* kOpeCurve = "ope_curve";
 /// The oracle stage: each policy's true value on the same fresh users (subject:
 /// the policy; ci: its 95% interval), and paired differences (subject
 /// "POLICY vs REFERENCE"; details: the reference, relative difference,
@@ -79,6 +83,9 @@ inline constexpr const char* kBaselineDistance = "baseline_distance";
 /// oracle's reward per user-day of the agent's policy at that step (ci: its
 /// 95% interval), and its paired difference with the baseline policy (ci: the
 /// paired interval; details: reference, relative_percent).
+inline constexpr const char* kEstimateSuffix = "/estimate";
+inline constexpr const char* kTdLossSuffix = "/td_loss";
+inline constexpr const char* kRegulariserSuffix = "/cql_regulariser";
 inline constexpr const char* kOracleReward = "oracle/reward_per_user_day";
 inline constexpr const char* kOracleVsBaseline = "oracle/vs_baseline";
 /// training: 1 when the curve was flat where the training stopped, else 0

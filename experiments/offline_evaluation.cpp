@@ -140,6 +140,7 @@ agents::OpeEstimate estimate(const ExperimentContext& ctx, const agents::Dataset
       fo.batch = ope.batch;
       fo.hidden = ope.hidden;
       fo.seed = ctx.sub_seed(kOpeSeed, i);
+      fo.curve_points = 50;
       if (method == keys::kConservativeOpe) {
         fo.cql_alpha = ope.cql_alpha;
         e = agents::conservative_ope(data, policy, fo);
@@ -167,6 +168,16 @@ void off_policy_estimates(ExperimentContext& ctx) {
       const auto t = Clock::now();
       const agents::OpeEstimate e = estimate(ctx, data, *policy, i, method);
       ctx.offline[method][name] = e.value;
+      for (const agents::OpePoint& c : e.curve) {
+        const auto row = [&](const char* suffix, double value) {
+          MetricRow r = plain(keys::kOpeCurve, name, method + suffix, value, e.transitions);
+          r.rep = c.step;
+          ctx.M.push_back(std::move(r));
+        };
+        row(keys::kEstimateSuffix, c.value);
+        row(keys::kTdLossSuffix, c.td_loss);
+        if (method == keys::kConservativeOpe) row(keys::kRegulariserSuffix, c.cql_regulariser);
+      }
       ctx.M.push_back(plain(
           keys::kOffline, name, method, e.value, e.transitions,
           json{{"per_step", e.per_step}, {"seconds", seconds_since(t)}, {"details", e.details}}

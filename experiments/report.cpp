@@ -88,6 +88,46 @@ void learning_curves(std::ostringstream& o, const Index& ix) {
   }
 }
 
+/// The off-policy estimators' fits (section ope_curve): each method's estimate
+/// of each policy at up to seven log-spaced steps of its fit.
+void ope_curves(std::ostringstream& o, const Index& ix) {
+  o << "## Off-policy estimators' fits\n\nThe estimate each fit (FQE, Conservative-OPE) would give if it stopped at "
+       "that step, at log-spaced steps: a row still moving at its last steps had not converged.\n\n";
+  std::vector<std::string> methods;
+  for (const MetricRow* r : ix.rows) {
+    if (r->section != keys::kOpeCurve) continue;
+    const std::string& m = r->metric;
+    const std::string suffix = keys::kEstimateSuffix;
+    if (m.size() > suffix.size() && m.compare(m.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      const std::string method = m.substr(0, m.size() - suffix.size());
+      if (std::find(methods.begin(), methods.end(), method) == methods.end()) methods.push_back(method);
+    }
+  }
+  for (const std::string& method : methods) {
+    const std::string metric = method + keys::kEstimateSuffix;
+    std::vector<std::int64_t> steps;
+    for (const MetricRow* r : ix.rows)
+      if (r->section == keys::kOpeCurve && r->metric == metric && r->rep &&
+          std::find(steps.begin(), steps.end(), *r->rep) == steps.end())
+        steps.push_back(*r->rep);
+    std::sort(steps.begin(), steps.end());
+    if (steps.empty()) continue;
+    const std::vector<std::size_t> shown = agents::log_spaced_indices(steps.size(), 7);
+    o << "### " << method << "\n\n| policy |";
+    for (std::size_t i : shown) o << " step " << steps[i] << " |";
+    o << "\n|---|";
+    for (std::size_t i = 0; i < shown.size(); ++i) o << "---|";
+    o << "\n";
+    for (const std::string& policy : ix.subjects(keys::kOpeCurve)) {
+      if (!ix.find(keys::kOpeCurve, policy, metric)) continue;
+      o << "| " << policy << " |";
+      for (std::size_t i : shown) o << " " << fmt(value_of(ix.find(keys::kOpeCurve, policy, metric, steps[i])), 3) << " |";
+      o << "\n";
+    }
+    o << "\n";
+  }
+}
+
 /// The convergence checkpoints (curve/oracle/...) of each agent and the
 /// verdict of the rule where its training stopped (training/converged).
 void convergence_tables(std::ostringstream& o, const Index& ix) {
@@ -392,6 +432,7 @@ std::string report_markdown(const RunContents& run, const ExperimentSpec& spec) 
     o << "\n";
   }
 
+  if (ix.any(keys::kOpeCurve)) ope_curves(o, ix);
   // Offline table.
   std::vector<std::string> agreement;
   if (ix.any(keys::kOffline)) {

@@ -62,14 +62,16 @@ check "  (identical to the first)" same_run "$work/whole.sqlite" "$work/again.sq
 
 # Kill points, one per stage: inside the exploration (before any checkpoint,
 # and in its second progressive round, after the first round's checkpoint of
-# the simulator's users and the deployed agent), inside training (between agents, and inside TD3's training after a
-# checkpoint taken at every step), the online learners (before any round's
+# the simulator's users and the deployed agent), inside training (between agents, inside TD3's training after a
+# checkpoint taken at every step, and after TD3's convergence checkpoint at step 16, whose oracle rows the
+# resumed run must write again alike), the online learners (before any round's
 # checkpoint; after ES's first round, so ES replays it; after BO's first
 # round, with ES finished), the offline
 # evaluation, the oracle (done, before its checkpoint) and the A/B test
 # (after its first replicate's checkpoint).
 i=0
-for point in "exploration: days 0-0" "exploration: days 1-1" "trained BC" "checkpoint: TD3 at step 12 of 30" "learner ES: round 1/2" \
+for point in "exploration: days 0-0" "exploration: days 1-1" "trained BC" "checkpoint: TD3 at step 12 of 30" \
+             "convergence: TD3 at step 16" "learner ES: round 1/2" \
              "learner ES: round 2/2" "learner BO: round 2/2" \
              "offline: BO evaluated" "oracle: " "A/B replicate 2/2"; do
   i=$((i + 1))

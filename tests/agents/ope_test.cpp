@@ -322,3 +322,27 @@ TEST_CASE("ope: bad options and mismatched policies are rejected with the option
   CHECK_THROWS_WITH_AS(fitted_q_evaluation(Dataset(middle), zero, small_fqe()),
                        doctest::Contains("session-initial"), std::invalid_argument);
 }
+
+// The fit's curve on the chain of the test above: measuring leaves the
+// estimate unchanged to the bit, the last point is the estimate, and the fit
+// approaches the known value (its first point is further from it than its last).
+TEST_CASE("ope: the FQE curve ends at the estimate and approaches the chain's known value") {
+  nn::set_num_threads(1);
+  const Dataset data(chain_rows(300, 3));
+  const FnPolicy zero([](std::span<const float>) { return 0.0f; });
+  const double truth = chain_value([](int) { return 0.0; }, 0.9);
+  FqeOptions o = small_fqe();
+  const OpeEstimate plain = fitted_q_evaluation(data, zero, o);
+  CHECK(plain.curve.empty());
+  o.curve_points = 20;
+  const OpeEstimate traced = fitted_q_evaluation(data, zero, o);
+  CHECK(traced.value == plain.value);
+  REQUIRE(traced.curve.size() >= 20);
+  CHECK(traced.curve.back().step == o.steps);
+  CHECK(traced.curve.back().value == traced.value);
+  CHECK(std::abs(traced.curve.front().value - truth) > std::abs(traced.curve.back().value - truth));
+  for (const OpePoint& p : traced.curve) {
+    CHECK(std::isfinite(p.td_loss));
+    CHECK(p.cql_regulariser == 0.0);  // plain FQE
+  }
+}

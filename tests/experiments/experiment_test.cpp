@@ -191,6 +191,30 @@ TEST_CASE("a tiny experiment runs every stage, writes every table, and does not 
     }
   }
 
+  // The off-policy estimators' fits: every policy, both fitted estimators,
+  // ending at the fit's last step with the estimate the offline table shows
+  // (the same network: equal to the bit); NCIS fits nothing.
+  for (const char* p : {"baseline", "ES", "BC", "IRL"})
+    for (const std::string method : {"conservative_ope", "fqe"}) {
+      INFO(p << " " << method);
+      std::vector<std::int64_t> at;
+      const MetricRow* last = nullptr;
+      for (const auto& m : run.metrics)
+        if (m.section == "ope_curve" && m.subject == p && m.metric == method + "/estimate") {
+          at.push_back(*m.rep);
+          last = &m;
+        }
+      REQUIRE(last != nullptr);
+      CHECK(at.back() == 20);
+      CHECK(std::is_sorted(at.begin(), at.end()));
+      const MetricRow* offline = find("offline", p, method.c_str());
+      REQUIRE(offline != nullptr);
+      CHECK(last->value == offline->value);
+      CHECK((find("ope_curve", p, (method + "/cql_regulariser").c_str()) != nullptr) == (method == "conservative_ope"));
+    }
+  CHECK(std::none_of(run.metrics.begin(), run.metrics.end(),
+                     [](const MetricRow& m) { return m.section == "ope_curve" && m.metric.rfind("ncis", 0) == 0; }));
+
   // The oracle: every policy and the behaviour policies of BC's dataset
   // (explore and gauss; IRL explores progressively, so it has none) on the
   // same users; differences against the baseline and BC against both.
