@@ -59,6 +59,7 @@ void run_rounds(ExperimentContext& ctx, int first_day) {
                   a.steps);
       ctx.log("progressive: " + a.name + " trained after round " + std::to_string(round) + " of " +
               std::to_string(p.rounds));
+      if (ctx.ex.convergence && !ctx.failed.count(a.name)) record_convergence_checkpoint(ctx, a);
       ctx.M.push_back(plain(keys::kProgressive, a.name, keys::kTransitionsAfterRound,
                             static_cast<double>(ctx.train_rows[a.name]), round));
       if (day + round_days < sc.days && !ctx.failed.count(a.name)) {

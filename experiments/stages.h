@@ -23,6 +23,10 @@ void train_agent(ExperimentContext& ctx, const AgentSpec& a, const agents::Datas
 /// with checkpoints every ExperimentOptions::checkpoint_seconds; the training
 /// rows of every agent.
 void train_agents(ExperimentContext& ctx);
+/// With a convergence block: agent `a` as it is now through the oracle, paired
+/// with the baseline on the checkpoints' users; rows curve/oracle/... at its
+/// steps trained (training.cpp; explore() calls it after each progressive round).
+void record_convergence_checkpoint(ExperimentContext& ctx, const AgentSpec& a);
 /// After stage 2: every trained agent that did not diverge goes into the run
 /// database's table agents (its agent file's bytes), where `RUN.sqlite:NAME`
 /// finds it (agent_refs.h).

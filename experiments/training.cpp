@@ -62,9 +62,40 @@ std::vector<CheckpointValue> recorded_checkpoints(const ExperimentContext& ctx, 
   return c;
 }
 
-/// Evaluates agent `a` as it is now with the oracle and records the checkpoint.
-void record_checkpoint(ExperimentContext& ctx, const AgentSpec& a) {
+/// The baseline's values on the checkpoints' users, computed once.
+const OracleUserValues& checkpoint_reference(ExperimentContext& ctx) {
+  if (!ctx.convergence_reference)
+    ctx.convergence_reference = evaluate_policy(ctx.sc, keys::kBaseline,
+                                                std::make_shared<BaselinePolicy>(ctx.sc.fusion), checkpoint_oracle(ctx));
+  return *ctx.convergence_reference;
+}
+
+/// The rule of the experiment's convergence block.
+ConvergenceRule convergence_rule(ExperimentContext& ctx) {
+  const ConvergenceSpec& cs = *ctx.ex.convergence;
+  ConvergenceRule rule;
+  rule.window = cs.window;
+  rule.tolerance = cs.tolerance_percent / 100.0 * std::abs(checkpoint_reference(ctx).level.at(0));
+  return rule;
+}
+
+/// Row training/converged: the verdict where the training stopped.
+void record_verdict(ExperimentContext& ctx, const AgentSpec& a, CurveVerdict verdict, std::size_t checkpoints,
+                    const ConvergenceRule& rule) {
+  ctx.M.push_back(plain(keys::kTraining, a.name, keys::kConverged, verdict == CurveVerdict::kConverged ? 1.0 : 0.0,
+                        std::nullopt,
+                        json{{keys::detail::kVerdict, verdict_name(verdict)},
+                             {keys::detail::kCheckpoints, checkpoints},
+                             {keys::detail::kWindow, rule.window},
+                             {keys::detail::kTolerance, rule.tolerance}}
+                            .dump()));
+}
+
+}  // namespace
+
+void record_convergence_checkpoint(ExperimentContext& ctx, const AgentSpec& a) {
   const OracleOptions o = checkpoint_oracle(ctx);
+  (void)checkpoint_reference(ctx);
   const agents::Agent& agent = *ctx.agent.at(a.name);
   const PolicyPtr snapshot(agent.clone());
   const OracleUserValues v = evaluate_policy(ctx.sc, a.name, snapshot, o);
@@ -86,18 +117,15 @@ void record_checkpoint(ExperimentContext& ctx, const AgentSpec& a) {
   ctx.M.push_back(std::move(diff));
 }
 
+namespace {
+
 /// Stage 2 with a convergence block: trains `a` checkpoint by checkpoint until
 /// its curve is flat or its steps are done; records the verdict.
 void train_until_flat(ExperimentContext& ctx, const AgentSpec& a, const agents::Dataset& data,
                       const agents::ProgressCallback& progress) {
   const ConvergenceSpec& cs = *ctx.ex.convergence;
   agents::Agent& agent = *ctx.agent.at(a.name);
-  if (!ctx.convergence_reference)
-    ctx.convergence_reference = evaluate_policy(ctx.sc, keys::kBaseline,
-                                                std::make_shared<BaselinePolicy>(ctx.sc.fusion), checkpoint_oracle(ctx));
-  ConvergenceRule rule;
-  rule.window = cs.window;
-  rule.tolerance = cs.tolerance_percent / 100.0 * std::abs(ctx.convergence_reference->level.at(0));
+  const ConvergenceRule rule = convergence_rule(ctx);
   CurveVerdict verdict = CurveVerdict::kTooShort;
   std::size_t evaluated = 0;
   for (const std::int64_t step : checkpoint_steps(cs.first_step, a.steps)) {
@@ -106,7 +134,7 @@ void train_until_flat(ExperimentContext& ctx, const AgentSpec& a, const agents::
     if (ctx.failed.count(a.name)) return;  // diverged: reported by train_agent
     std::vector<CheckpointValue> c = recorded_checkpoints(ctx, a.name);
     if (c.empty() || c.back().step < step) {  // a resumed run may have it already
-      record_checkpoint(ctx, a);
+      record_convergence_checkpoint(ctx, a);
       c = recorded_checkpoints(ctx, a.name);
     }
     evaluated = c.size();
@@ -116,13 +144,7 @@ void train_until_flat(ExperimentContext& ctx, const AgentSpec& a, const agents::
             " vs baseline, " + verdict_name(verdict));
     if (verdict == CurveVerdict::kConverged && cs.stop) break;
   }
-  ctx.M.push_back(plain(keys::kTraining, a.name, keys::kConverged, verdict == CurveVerdict::kConverged ? 1.0 : 0.0,
-                        std::nullopt,
-                        json{{keys::detail::kVerdict, verdict_name(verdict)},
-                             {keys::detail::kCheckpoints, evaluated},
-                             {keys::detail::kWindow, rule.window},
-                             {keys::detail::kTolerance, rule.tolerance}}
-                            .dump()));
+  record_verdict(ctx, a, verdict, evaluated, rule);
 }
 
 }  // namespace
@@ -199,6 +221,16 @@ void train_agents(ExperimentContext& ctx) {
       ctx.log("trained " + a.name + " (" + a.type + ") on " + a.dataset + ": " +
               std::to_string(ctx.train_rows[a.name]) + " transitions, " +
               std::to_string(ctx.agent.at(a.name)->steps_trained()) + " steps, " + std::to_string(ctx.train_seconds[a.name]).substr(0, 5) + " s");
+    }
+    // A progressive agent's checkpoints are its rounds (explore): its verdict,
+    // without a stop (its rounds are the protocol's).
+    if (progressive && ctx.ex.convergence && !ctx.failed.count(a.name) &&
+        std::none_of(ctx.M.begin(), ctx.M.end(), [&](const MetricRow& r) {
+          return r.section == keys::kTraining && r.subject == a.name && r.metric == keys::kConverged;
+        })) {
+      const ConvergenceRule rule = convergence_rule(ctx);
+      const std::vector<CheckpointValue> c = recorded_checkpoints(ctx, a.name);
+      record_verdict(ctx, a, assess_curve(c, rule), c.size(), rule);
     }
     // A resumed run's checkpoint may come after this agent's rows.
     const bool reported = std::any_of(ctx.M.begin(), ctx.M.end(), [&](const MetricRow& r) {
