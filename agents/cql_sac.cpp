@@ -5,6 +5,8 @@
 // pi(.|s') (importance-corrected by their log densities). SAC with automatic
 // entropy: target entropy -A. Defaults follow the CQL reference code:
 // cql_alpha 5, n 10, policy lr 1e-4, critic lr 3e-4, no entropy in the backup.
+// With cql_alpha 0 the conservative term and its sampled actions are skipped:
+// the step is SAC's (and draws fewer noise values than a step with the term).
 #include "agents/cql_sac.h"
 
 #include <algorithm>
@@ -126,6 +128,21 @@ Losses CqlSac::update(const Batch& b) {
   dq_.array() -= cql_alpha_ * inv_b;  // the -cql_alpha * Q(s, a_data) part
   const double q_data = q.mean();
 
+  // ---- Conservative term (skipped when cql_alpha is 0: it would add nothing
+  // to the gradient, and its sampled actions cost most of the step).
+  double cql_loss = 0.0;
+  if (cql_alpha_ > 0.0) {
+    cql_loss = conservative_term(b, q_data);
+  } else {
+    critics_.backward(in_, dq_, ws_critic_, nn::BackwardOptions{});
+  }
+  critic_opt_.step();
+  target_critics_.soft_update_from(critics_, tau_);
+  return {{"critic", td_loss}, {"cql", cql_loss}, {"actor", actor_loss}, {"alpha", alpha}};
+}
+
+double CqlSac::conservative_term(const Batch& b, double q_data) {
+  const Eigen::Index B = b.size();
   // ---- Conservative term: columns [uniform | pi(.|s) | pi(.|s')], n per state each,
   // all evaluated at s. Column (block k, state j, sample r) = k * nB + j * n + r.
   const Eigen::Index nB = B * n_;
@@ -159,9 +176,7 @@ Losses CqlSac::update(const Batch& b) {
   nn::BackwardOptions acc;
   acc.accumulate = true;
   critics_.backward(in_cql_, dq_cql_, ws_cql_, acc);
-  critic_opt_.step();
-  target_critics_.soft_update_from(critics_, tau_);
-  return {{"critic", td_loss}, {"cql", cql_loss}, {"actor", actor_loss}, {"alpha", alpha}};
+  return cql_loss;
 }
 
 void CqlSac::act_normalised(const ConstRef& s, Matrix& a, Rng&) const { actor_.infer_mean(s, a); }

@@ -35,6 +35,10 @@ class CqlSac final : public AgentBase {
   TrainingState training_state() override;
 
  private:
+  /// CQL(H)'s term for the critics: its gradient accumulated after the TD
+  /// gradient (both backward passes), and the term's loss.
+  double conservative_term(const Batch& b, double q_data);
+
   float gamma_, tau_, cql_alpha_, cql_temperature_, target_entropy_;
   int n_;
   bool backup_entropy_;

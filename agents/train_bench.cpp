@@ -78,6 +78,7 @@ int run_train_bench(const TrainBenchOptions& opt, std::ostream& out) {
   auto probe = make_agent(opt.agent, nlohmann::json::object(), opt.state_dim, opt.action_dim, 1);
   const bool has_critics = probe->hyperparameters().contains("critics");
   if (has_critics) hp["critics"] = opt.critics;
+  for (const auto& [key, value] : opt.hyperparameters.items()) hp[key] = value;
   auto agent = make_agent(opt.agent, hp, opt.state_dim, opt.action_dim, 1);
 
   agent->train(data, opt.warmup);

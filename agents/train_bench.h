@@ -3,6 +3,7 @@
 // products with Eigen's own GEMM peak on this machine.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
 
@@ -18,6 +19,9 @@ struct TrainBenchOptions {
   int action_dim = 10;
   int steps = 50;     ///< timed steps
   int warmup = 5;     ///< untimed steps first
+  /// More hyperparameters of the agent (`bench train --set key=value`), over
+  /// the ones above.
+  nlohmann::json hyperparameters = nlohmann::json::object();
 };
 
 /// Runs the benchmark; writes a short table and, last, one line of JSON:

@@ -724,10 +724,10 @@ int cmd_evaluate(const std::vector<std::string>& args) {
 
 /// --set key=value of train: the value as JSON (numbers, true/false, arrays),
 /// otherwise as a string.
-void set_hyperparameter(nlohmann::json& hp, const std::string& item) {
+void set_hyperparameter(nlohmann::json& hp, const std::string& item, const std::string& cmd = "train") {
   const std::size_t eq = item.find('=');
   if (eq == std::string::npos || eq == 0)
-    bad_flag("train", "set", "key=value (a hyperparameter of the agent, e.g. gamma=0.95)", shown_flag(item));
+    bad_flag(cmd, "set", "key=value (a hyperparameter of the agent, e.g. gamma=0.95)", shown_flag(item));
   const std::string key = item.substr(0, eq), text = item.substr(eq + 1);
   nlohmann::json v = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   hp[key] = v.is_discarded() ? nlohmann::json(text) : v;
@@ -933,7 +933,9 @@ int cmd_bench(const std::vector<std::string>& args) {
         ("critics", text(o.critics), "critics in the ensemble, 1 .. 256")
         ("batch", text(o.batch), "minibatch size, 1 .. 65536")
         ("threads", text(o.threads), "threads, 1 .. 256")
-        ("steps", text(o.steps), "timed training steps, 1 .. 10^6");
+        ("steps", text(o.steps), "timed training steps, 1 .. 10^6")
+        ("set", po::value<std::vector<std::string>>()->composing(),
+         "key=value: a hyperparameter of the agent (e.g. cql_alpha=0); repeat for more");
     po::variables_map vm;
     po::store(po::command_line_parser(rest).options(opts).run(), vm);
     po::notify(vm);
@@ -947,6 +949,9 @@ int cmd_bench(const std::vector<std::string>& args) {
     o.batch = static_cast<int>(int_flag(vm, cmd, "batch", 1, 65536));
     o.threads = threads_flag(vm, cmd);
     o.steps = static_cast<int>(int_flag(vm, cmd, "steps", 1, 1000000));
+    if (vm.count("set"))
+      for (const std::string& item : vm["set"].as<std::vector<std::string>>())
+        set_hyperparameter(o.hyperparameters, item, cmd);
     return mtf::agents::run_train_bench(o, std::cout);
 #else
     throw po::error("bench train: this build has no learning core");

@@ -292,3 +292,37 @@ TEST_CASE("the critic part of Formula 4 has the gradient its finite differences 
   CHECK(agents::critic_objective(same, lambda, g4) == doctest::Approx(-2.0));
   for (const float g : g4) CHECK(g == doctest::Approx(-0.25));
 }
+
+// CQL+SAC with cql_alpha 0 skips its conservative term (its sampled actions):
+// the step is plain SAC's. Its "cql" loss is then exactly 0 at every step; on
+// the bandit, whose data covers the optimum, SAC still recovers it (the same
+// 0.07 as above); and in the trap, nothing holds it inside the data any more,
+// so it leaves (r = a rewards leaving: the action moves well beyond the data's
+// 0.1, which the conservative agents above never do).
+TEST_CASE("CQL+SAC with cql_alpha 0 is SAC: no conservative term, the bandit's optimum, and out of the trap") {
+  const auto hp = small({{"actor_lr", 1e-3}, {"critic_lr", 1e-3}, {"alpha_lr", 1e-3}, {"cql_alpha", 0.0}});
+  {
+    const Dataset data(bandit_rows(4000, 11));
+    nn::set_num_threads(1);
+    auto agent = make_agent("cql_sac", hp, data.state_dim(), data.action_dim(), 1);
+    int steps = 0;
+    bool cql_zero = true;
+    agent->train(data, 3000, [&](const TrainProgress& p) {
+      ++steps;
+      for (const auto& [name, value] : *p.losses)
+        if (name == "cql" && value != 0.0) cql_zero = false;
+    });
+    CHECK(steps == 3000);
+    CHECK(cql_zero);
+    const double err = bandit_error(*agent);
+    MESSAGE("cql_sac (alpha 0) bandit error " << err);
+    CHECK(err < 0.07);
+  }
+  {
+    const Dataset data(trap_rows(2000, 21));
+    auto agent = trained("cql_sac", hp, data, 1000);
+    const double d = trap_distance(*agent);
+    MESSAGE("cql_sac (alpha 0) trap distance " << d);
+    CHECK(d > 0.3);
+  }
+}
