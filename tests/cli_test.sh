@@ -6,13 +6,7 @@ mtfsim=$1
 src=$2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
-check() {  # check NAME COMMAND...: the command must succeed
-  local name=$1; shift
-  if "$@" >"$work/out" 2>&1; then passed=$((passed + 1)); else
-    failed=$((failed + 1)); echo "FAILED: $name"; cat "$work/out"; fi
-}
+. "$(dirname "$0")/lib.sh"
 
 # A valid scenario runs, prints the summary table and writes its database.
 check "run writes a database" bash -c "'$mtfsim' run '$src/tests/data/tiny.json' --out '$work/tiny.sqlite' --quiet > '$work/run.txt'"
@@ -54,13 +48,6 @@ check "report --help works" "$mtfsim" report --help
 check "regress --help works" "$mtfsim" regress --help
 
 # fails_with NAME CODE TEXT COMMAND...: the command must exit with CODE and say TEXT on stderr.
-fails_with() {
-  local name=$1 code=$2 text=$3; shift 3
-  local rc=0
-  "$@" >"$work/out" 2>"$work/err" || rc=$?
-  if [ "$rc" -eq "$code" ] && grep -qF -- "$text" "$work/err"; then passed=$((passed + 1)); else
-    failed=$((failed + 1)); echo "FAILED: $name (exit $rc, expected $code and: $text)"; cat "$work/err"; fi
-}
 tiny="$src/tests/data/tiny.json"
 
 # Numeric flags: one check per flag, one message form, exit code 2.
@@ -206,5 +193,4 @@ fails_with "a scenario naming a missing agent file" 1 "none.mtfa: no such file" 
 fails_with "evaluate with an agent a run does not keep" 1 "keeps no agent \"nope\" (it keeps group:baseline)" \
   "$mtfsim" evaluate "$tiny" --policy "$work/deploy/dep.sqlite:nope"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -26,20 +26,7 @@ fi
 echo "export_tests: using $python ($("$python" -c 'import h5py, numpy; print("h5py", h5py.__version__, "numpy", numpy.__version__)'))"
 checker=("$python" "$src/tests/export_check.py" --source-dir "$src")
 
-passed=0
-failed=0
-check() {  # check NAME COMMAND...: the command must succeed
-  local name=$1; shift
-  if "$@" >"$work/out" 2>&1; then passed=$((passed + 1)); else
-    failed=$((failed + 1)); echo "FAILED: $name"; cat "$work/out"; fi
-}
-fails_with() {  # fails_with NAME CODE TEXT COMMAND...: exit CODE and TEXT on stderr
-  local name=$1 code=$2 text=$3; shift 3
-  local rc=0
-  "$@" >"$work/out" 2>"$work/err" || rc=$?
-  if [ "$rc" -eq "$code" ] && grep -qF -- "$text" "$work/err"; then passed=$((passed + 1)); else
-    failed=$((failed + 1)); echo "FAILED: $name (exit $rc, expected $code and: $text)"; cat "$work/err"; fi
-}
+. "$(dirname "$0")/lib.sh"
 
 # The tiny world with three groups: a constant action (no bounds, no density:
 # a point mass), bounded-uniform exploration (baseline, bounds and density) and
@@ -158,5 +145,4 @@ check "  and the next one replaces it" "$mtfsim" export "$run" --format csv --ou
 check "  with the export" cmp "$work/earlier.csv" "$work/plain.csv"
 check "no temporary files are left" bash -c "! find '$work' -name '*.tmp-*' | grep -q ."
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

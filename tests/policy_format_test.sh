@@ -21,20 +21,7 @@ if [ -z "$python" ]; then
   exit 1
 fi
 
-passed=0
-failed=0
-check() {  # check NAME COMMAND...: the command must succeed
-  local name=$1; shift
-  if "$@" >"$work/out" 2>&1; then passed=$((passed + 1)); else
-    failed=$((failed + 1)); echo "FAILED: $name"; cat "$work/out"; fi
-}
-fails_with() {  # fails_with NAME CODE TEXT COMMAND...: exit CODE and TEXT on stderr
-  local name=$1 code=$2 text=$3; shift 3
-  local rc=0
-  "$@" >"$work/out" 2>"$work/err" || rc=$?
-  if [ "$rc" -eq "$code" ] && grep -qF -- "$text" "$work/err"; then passed=$((passed + 1)); else
-    failed=$((failed + 1)); echo "FAILED: $name (exit $rc, expected $code and: $text)"; cat "$work/err"; fi
-}
+. "$(dirname "$0")/lib.sh"
 
 check "the networks are exported" "$python" "$src/tests/policy_format_check.py" make "$work" "$src/tools"
 for n in tanh_out clip_out every_activation; do
@@ -97,5 +84,4 @@ edit std.json "d['normalisation']['std'][5] = 0"
 fails_with "a zero standard deviation" 1 "normalisation.std[5]: expected a number > 0" \
   "$mtfsim" act "$work/std.json" --states "$work/states.csv"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -14,13 +14,7 @@ src=$2
 scenario=$src/tests/data/tiny_experiment.json
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
-check() {  # check NAME COMMAND...: the command must succeed
-  local name=$1; shift
-  if "$@" >"$work/out" 2>&1; then passed=$((passed + 1)); else
-    failed=$((failed + 1)); echo "FAILED: $name"; cat "$work/out"; fi
-}
+. "$(dirname "$0")/lib.sh"
 
 # Rows of table $1 (columns $2) in one database and not in the other, either way,
 # plus the difference of their row counts: 0 when the tables are identical.
@@ -110,5 +104,4 @@ check "  (and finishes)" test ! -e "$work/s.sqlite.partial"
 check "--resume without a .partial file runs from the start" "$mtfsim" run "$scenario" --out "$work/fresh.sqlite" --quiet --resume
 check "  (equal to the uninterrupted run)" same_run "$work/whole.sqlite" "$work/fresh.sqlite"
 
-echo "resume_test: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish resume_test
