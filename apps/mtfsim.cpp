@@ -26,6 +26,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "agents/agent.h"
@@ -693,7 +694,7 @@ int cmd_evaluate(const std::vector<std::string>& args) {
   }
   const std::string cmd = "evaluate";
   if (!vm.count("scenario")) throw po::error("evaluate: missing SCENARIO.json (try: mtfsim evaluate scenarios/quickstart.json --policy baseline)");
-  if (!vm.count("policy")) throw po::error("evaluate: missing --policy (baseline, constant:a1,...,ad or an agent file)");
+  if (!vm.count("policy")) throw po::error("evaluate: missing --policy (baseline, constant:a1,...,ad, an agent file *.mtfa, an MLP policy file *.json or RUN.sqlite:NAME)");
   mtf::experiments::OracleOptions o;
   o.users = int_flag(vm, cmd, "users", 2, 1000000000);
   o.days = static_cast<int>(int_flag(vm, cmd, "days", 1, 60));
@@ -812,7 +813,14 @@ int cmd_train(const std::vector<std::string>& args) {
     if (p.step == p.total_steps) std::fprintf(stderr, "\n");
     std::fflush(stderr);
   };
-  const mtf::experiments::OfflineTrainingResult r = mtf::experiments::train_offline(spec);
+  mtf::experiments::OfflineTrainingResult r;
+  try {
+    r = mtf::experiments::train_offline(spec);
+  } catch (const std::invalid_argument& e) {
+    // A group the run does not have is a bad flag, reported as every bad flag is.
+    if (std::string_view(e.what()).starts_with("train: --groups: ")) throw po::error(e.what());
+    throw;
+  }
   r.agent->save(out);
   if (!curve_out.empty()) mtf::write_file_atomically(curve_out, mtf::experiments::curve_csv(r.curve));
   std::cout << r.agent->name() << " trained " << spec.steps << " steps (" << r.agent->steps_trained()

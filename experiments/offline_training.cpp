@@ -53,8 +53,8 @@ OfflineTrainingResult train_offline(const OfflineTrainingSpec& spec) {
     if (it == info.groups.end()) {
       std::string names;
       for (const GroupRow& r : info.groups) names += (names.empty() ? "" : ", ") + r.name;
-      throw std::invalid_argument("train: --groups: " + spec.run.string() + " has no group \"" + g + "\" (it has " +
-                                  names + ")");
+      throw std::invalid_argument("train: --groups: expected names of the run's groups (" + names + "), got \"" + g +
+                                  "\"");
     }
     wanted.insert(it->group);
   }

@@ -129,7 +129,7 @@ fails_with "evaluate with a missing agent file" 2 "got \"$work/none.mtfa\", no s
   "$mtfsim" evaluate "$tiny" --policy "$work/none.mtfa"
 fails_with "evaluate --users 1" 2 "mtfsim: evaluate: --users: expected an integer in [2, 1000000000], got 1" \
   "$mtfsim" evaluate "$tiny" --policy baseline --users 1
-fails_with "evaluate without --policy" 2 "evaluate: missing --policy" "$mtfsim" evaluate "$tiny"
+fails_with "evaluate without --policy" 2 "evaluate: missing --policy (baseline, constant:a1,...,ad, an agent file *.mtfa, an MLP policy file *.json or RUN.sqlite:NAME)" "$mtfsim" evaluate "$tiny"
 
 # Outputs never replace what they should not: the scenario itself, a file that is
 # not a run database (unless --force), the run database a report reads.
@@ -185,6 +185,10 @@ fails_with "train with an unknown agent type" 2 "train: --agent: expected an age
   "$mtfsim" train "$work/tiny.sqlite" --agent dqn --steps 5 --out "$work/x.mtfa"
 fails_with "train with an unknown hyperparameter" 1 "bc.hiden: expected a known key (did you mean \"hidden\"?)" \
   "$mtfsim" train "$work/tiny.sqlite" --agent bc --set hiden=3 --steps 5 --out "$work/x.mtfa"
+fails_with "train --groups with a group the run lacks" 2 \
+  "mtfsim: train: --groups: expected names of the run's groups (control, baseline), got \"nope\"" \
+  "$mtfsim" train "$work/tiny.sqlite" --agent bc --groups control,nope --steps 5 --out "$work/x.mtfa"
+check "  (and writes nothing)" test ! -e "$work/x.mtfa"
 fails_with "train --out onto a run database" 2 "a run database" \
   "$mtfsim" train "$work/tiny.sqlite" --agent bc --steps 5 --out "$work/deploy/dep.sqlite"
 sed 's/"bc.mtfa"/"none.mtfa"/' "$work/deploy/dep.json" > "$work/deploy/bad.json"
