@@ -169,8 +169,11 @@ void off_policy_estimates(ExperimentContext& ctx) {
       const agents::OpeEstimate e = estimate(ctx, data, *policy, i, method);
       ctx.offline[method][name] = e.value;
       for (const agents::OpePoint& c : e.curve) {
+        // The policy's name by a named reference: clang before 16 refuses a
+        // lambda that captures a structured binding.
+        const std::string& subject = ctx.policies[i].first;
         const auto row = [&](const char* suffix, double value) {
-          MetricRow r = plain(keys::kOpeCurve, name, method + suffix, value, e.transitions);
+          MetricRow r = plain(keys::kOpeCurve, subject, method + suffix, value, e.transitions);
           r.rep = c.step;
           ctx.M.push_back(std::move(r));
         };
