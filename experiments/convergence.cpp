@@ -17,9 +17,12 @@ const char* verdict_name(CurveVerdict v) {
   return "unknown";
 }
 
-CurveVerdict assess_curve(const std::vector<CheckpointValue>& c, const ConvergenceRule& rule) {
+CurveVerdict assess_curve(const std::vector<CheckpointValue>& all, const ConvergenceRule& rule) {
   if (rule.window < 2) throw std::invalid_argument("assess_curve: the window must hold at least 2 checkpoints");
   if (!(rule.tolerance >= 0)) throw std::invalid_argument("assess_curve: the tolerance must be >= 0");
+  std::vector<CheckpointValue> c;
+  for (const CheckpointValue& x : all)
+    if (x.step >= rule.min_step) c.push_back(x);
   const std::size_t w = static_cast<std::size_t>(rule.window);
   if (c.size() < w) return CurveVerdict::kTooShort;
   const std::size_t first = c.size() - w;

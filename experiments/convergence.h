@@ -40,9 +40,14 @@ struct ConvergenceRule {
   /// equal even where the intervals are narrower: the smallest change worth
   /// training for (0: the intervals alone decide).
   double tolerance = 0;
+  /// Checkpoints before this step do not count: a training's first thousand
+  /// or so steps often hold a plateau (the critics not yet fitted) that a
+  /// later rise ends (docs/convergence.md), and a window inside it looks flat.
+  std::int64_t min_step = 0;
 };
 
-/// The rule: with c_1 .. c_w the last `window` checkpoints, the curve is flat
+/// The rule: with c_1 .. c_w the last `window` checkpoints at or after
+/// rule.min_step (fewer: kTooShort), the curve is flat
 /// when every two of them agree: |d_i - d_j| <= max(h_i, h_j) + tolerance
 /// (d the differences, h their half-widths). Otherwise it is improving when
 /// d_w - d_1 > max(h_1, h_w) + tolerance, and unstable else. Checkpoints in

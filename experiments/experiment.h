@@ -110,10 +110,12 @@ struct OracleSpec {
 /// oracle's reward per user-day of the agent's policy at that step, paired
 /// with the baseline policy on the same `users` x `days` (their own seed,
 /// kOracleUsers index 1). The training stops at the first checkpoint where the
-/// last `window` checkpoints agree within their intervals, or `tolerance_percent`
-/// of the baseline's value (assess_curve), unless `stop` is false.
+/// last `window` checkpoints at or after `min_step` agree within their
+/// intervals, or `tolerance_percent` of the baseline's value (assess_curve),
+/// unless `stop` is false.
 struct ConvergenceSpec {
-  std::int64_t first_step = 500;
+  std::int64_t first_step = 400;
+  std::int64_t min_step = 1600;
   std::int64_t users = 2000;
   int days = 2;
   int window = 3;

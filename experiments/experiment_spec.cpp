@@ -279,9 +279,10 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin, bo
     e.oracle = os;
   }
   if (const Node on = top.at("convergence"); !on.missing()) {
-    const Obj o(on, {"first_step", "users", "days", "window", "tolerance_percent", "stop"});
+    const Obj o(on, {"first_step", "min_step", "users", "days", "window", "tolerance_percent", "stop"});
     ConvergenceSpec cs;
     opt_read(o, "first_step", cs.first_step, [](const Node& x) { return x.integer(jr::int_range(1, 100000000)); });
+    opt_read(o, "min_step", cs.min_step, [](const Node& x) { return x.integer(jr::int_range(0, 100000000)); });
     opt_read(o, "users", cs.users, [](const Node& x) { return x.integer(jr::int_range(2, 100000000)); });
     o.read("days", cs.days, jr::int_range(1, 60));
     o.read("window", cs.window, jr::int_range(2, 20));

@@ -139,6 +139,7 @@ inline constexpr const char* kUnpairedHalfWidth = "unpaired_half_width";  ///< o
 inline constexpr const char* kVerdict = "verdict";  ///< training/converged: convergence.h's verdict
 inline constexpr const char* kCheckpoints = "checkpoints";  ///< training/converged: checkpoints evaluated
 inline constexpr const char* kWindow = "window";      ///< training/converged: the rule's window
+inline constexpr const char* kMinStep = "min_step";   ///< training/converged: the first step the rule counts
 inline constexpr const char* kTolerance = "tolerance";  ///< training/converged: the rule's tolerance (reward per user-day)
 inline constexpr const char* kLabel = "label";        ///< action_histogram: "<task> pow" or "<task> bias"
 inline constexpr const char* kLo = "lo";              ///< action_histogram: the first bin's lower edge

@@ -145,7 +145,8 @@ void convergence_tables(std::ostringstream& o, const Index& ix) {
     const MetricRow* c = ix.find(keys::kTraining, agent, keys::kConverged);
     const json d = details_of(c);
     o << "### " << agent << ": " << (c ? detail_text(d, keys::detail::kVerdict) : std::string("no verdict"))
-      << " (window " << fmt(detail_number(d, keys::detail::kWindow), 0) << ", tolerance "
+      << " (window " << fmt(detail_number(d, keys::detail::kWindow), 0) << " from step "
+      << fmt(detail_number(d, keys::detail::kMinStep, 0), 0) << ", tolerance "
       << fmt(detail_number(d, keys::detail::kTolerance), 3) << " reward/user-day)\n\n"
       << "| step | reward / user-day | 95% | vs baseline | paired 95% | relative |\n|---|---|---|---|---|---|\n";
     for (const MetricRow* r : diffs) {

@@ -75,6 +75,7 @@ ConvergenceRule convergence_rule(ExperimentContext& ctx) {
   const ConvergenceSpec& cs = *ctx.ex.convergence;
   ConvergenceRule rule;
   rule.window = cs.window;
+  rule.min_step = cs.min_step;
   rule.tolerance = cs.tolerance_percent / 100.0 * std::abs(checkpoint_reference(ctx).level.at(0));
   return rule;
 }
@@ -87,6 +88,7 @@ void record_verdict(ExperimentContext& ctx, const AgentSpec& a, CurveVerdict ver
                         json{{keys::detail::kVerdict, verdict_name(verdict)},
                              {keys::detail::kCheckpoints, checkpoints},
                              {keys::detail::kWindow, rule.window},
+                             {keys::detail::kMinStep, rule.min_step},
                              {keys::detail::kTolerance, rule.tolerance}}
                             .dump()));
 }

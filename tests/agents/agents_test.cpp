@@ -233,6 +233,15 @@ TEST_CASE("training resumed from a saved agent gives the bits of uninterrupted t
     whole->save(path_whole);
     CHECK(resumed->steps_trained() == 13);
     CHECK(file_bytes(path) == file_bytes(path_whole));
+    // In one process, train(7) then train(6) on the same agent is train(13)
+    // too: what training to convergence checkpoints (experiments/convergence.h) relies on.
+    auto in_parts = make_agent(name, hp, 2, 2, 13);
+    in_parts->train(data, 7);
+    in_parts->train(data, 6);
+    const auto path_parts = temp_path("resume_parts_" + name);
+    in_parts->save(path_parts);
+    CHECK(file_bytes(path_parts) == file_bytes(path_whole));
+    std::filesystem::remove(path_parts);
     // Resumed from the weights alone (version 1: fresh targets, optimisers and
     // streams) the bits differ, so the comparison above does test the training state.
     first->save(path);

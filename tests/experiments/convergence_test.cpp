@@ -92,3 +92,20 @@ TEST_CASE("checkpoint steps double from the first and end at the cap") {
   CHECK(checkpoint_steps(1, 0).empty());
   CHECK_THROWS(checkpoint_steps(0, 10));
 }
+
+TEST_CASE("min_step: an early plateau that a later rise ends is not taken for convergence") {
+  // BatchRL-MTF's curve on the small IntegratedRL-MTF scenario (docs/convergence.md):
+  // flat to 1,600 steps, then up by 4.4 at 3,200, then flat again.
+  const std::vector<double> d = {-0.57, -0.16, -1.24, 3.13, 3.61, 3.52};
+  std::vector<CheckpointValue> c;
+  for (std::size_t k = 0; k < d.size(); ++k) c.push_back({400LL << k, d[k], 1.1});
+  const auto upto = [&](std::size_t n) { return std::vector<CheckpointValue>(c.begin(), c.begin() + static_cast<long>(n)); };
+  ConvergenceRule from_start;  // min_step 0: the plateau's three checkpoints agree
+  CHECK(assess_curve(upto(3), from_start) == CurveVerdict::kConverged);
+  ConvergenceRule later;
+  later.min_step = 1600;
+  CHECK(assess_curve(upto(3), later) == CurveVerdict::kTooShort);   // only 1,600 counts
+  CHECK(assess_curve(upto(4), later) == CurveVerdict::kTooShort);   // 1,600 and 3,200
+  CHECK(assess_curve(upto(5), later) == CurveVerdict::kImproving);  // 1,600 .. 6,400: the rise
+  CHECK(assess_curve(upto(6), later) == CurveVerdict::kConverged);  // 3,200 .. 12,800: flat
+}

@@ -502,7 +502,7 @@ ConvergenceRun run_convergence(const json& s, const std::string& name) {
 TEST_CASE("training until the curve is flat: checkpoints at doubling steps, a stop where the rule holds, the cap") {
   SUBCASE("a tolerance as wide as the value itself: flat as soon as the window is full, and the training stops") {
     const ConvergenceRun r = run_convergence(
-        convergence_world({{"first_step", 10}, {"users", 200}, {"days", 1}, {"tolerance_percent", 100}}, 400),
+        convergence_world({{"first_step", 10}, {"min_step", 0}, {"users", 200}, {"days", 1}, {"tolerance_percent", 100}}, 400),
         "conv_wide");
     CHECK(r.checkpoints == std::vector<std::int64_t>{10, 20, 40});
     CHECK(r.steps == 40);
@@ -512,7 +512,7 @@ TEST_CASE("training until the curve is flat: checkpoints at doubling steps, a st
   }
   SUBCASE("a window longer than the checkpoints: never flat, trained to the cap") {
     const ConvergenceRun r = run_convergence(
-        convergence_world({{"first_step", 10}, {"users", 200}, {"days", 1}, {"window", 20}}, 50), "conv_short");
+        convergence_world({{"first_step", 10}, {"min_step", 0}, {"users", 200}, {"days", 1}, {"window", 20}}, 50), "conv_short");
     CHECK(r.checkpoints == std::vector<std::int64_t>{10, 20, 40, 50});
     CHECK(r.steps == 50);
     CHECK(r.verdict == "too_short");
@@ -521,7 +521,7 @@ TEST_CASE("training until the curve is flat: checkpoints at doubling steps, a st
   }
   SUBCASE("\"stop\": false records every checkpoint up to the cap") {
     const ConvergenceRun r = run_convergence(
-        convergence_world({{"first_step", 10}, {"users", 200}, {"days", 1}, {"tolerance_percent", 100}, {"stop", false}},
+        convergence_world({{"first_step", 10}, {"min_step", 0}, {"users", 200}, {"days", 1}, {"tolerance_percent", 100}, {"stop", false}},
                           80),
         "conv_nostop");
     CHECK(r.checkpoints == std::vector<std::int64_t>{10, 20, 40, 80});
