@@ -80,6 +80,13 @@ ConvergenceRule convergence_rule(ExperimentContext& ctx) {
   return rule;
 }
 
+/// Whether agent `name` has its row training/converged (a resumed run may).
+bool has_verdict(const ExperimentContext& ctx, const std::string& name) {
+  return std::any_of(ctx.M.begin(), ctx.M.end(), [&](const MetricRow& r) {
+    return r.section == keys::kTraining && r.subject == name && r.metric == keys::kConverged;
+  });
+}
+
 /// Row training/converged: the verdict where the training stopped.
 void record_verdict(ExperimentContext& ctx, const AgentSpec& a, CurveVerdict verdict, std::size_t checkpoints,
                     const ConvergenceRule& rule) {
@@ -97,11 +104,11 @@ void record_verdict(ExperimentContext& ctx, const AgentSpec& a, CurveVerdict ver
 
 void record_convergence_checkpoint(ExperimentContext& ctx, const AgentSpec& a) {
   const OracleOptions o = checkpoint_oracle(ctx);
-  (void)checkpoint_reference(ctx);
+  const OracleUserValues& reference = checkpoint_reference(ctx);
   const agents::Agent& agent = *ctx.agent.at(a.name);
   const PolicyPtr snapshot(agent.clone());
   const OracleUserValues v = evaluate_policy(ctx.sc, a.name, snapshot, o);
-  const OracleDifference d = paired_difference(v, *ctx.convergence_reference, 0);  // reward per user-day
+  const OracleDifference d = paired_difference(v, reference, 0);  // reward per user-day
   const OracleEstimate& e = v.value.metrics.at(0);
   MetricRow level = plain(keys::kCurve, a.name, keys::kOracleReward, e.value, o.users);
   level.rep = agent.steps_trained();
@@ -212,11 +219,8 @@ void train_agents(ExperimentContext& ctx) {
                 " of " + std::to_string(a.steps));
         last = Clock::now();
       };
-      const bool reported_convergence = std::any_of(ctx.M.begin(), ctx.M.end(), [&](const MetricRow& r) {
-        return r.section == keys::kTraining && r.subject == a.name && r.metric == keys::kConverged;
-      });
       if (ctx.ex.convergence) {
-        if (!reported_convergence) train_until_flat(ctx, a, dataset_for(ctx, a), checkpoint);
+        if (!has_verdict(ctx, a.name)) train_until_flat(ctx, a, dataset_for(ctx, a), checkpoint);
       } else {
         train_agent(ctx, a, dataset_for(ctx, a), std::max<std::int64_t>(0, a.steps - done), checkpoint);
       }
@@ -226,10 +230,7 @@ void train_agents(ExperimentContext& ctx) {
     }
     // A progressive agent's checkpoints are its rounds (explore): its verdict,
     // without a stop (its rounds are the protocol's).
-    if (progressive && ctx.ex.convergence && !ctx.failed.count(a.name) &&
-        std::none_of(ctx.M.begin(), ctx.M.end(), [&](const MetricRow& r) {
-          return r.section == keys::kTraining && r.subject == a.name && r.metric == keys::kConverged;
-        })) {
+    if (progressive && ctx.ex.convergence && !ctx.failed.count(a.name) && !has_verdict(ctx, a.name)) {
       const ConvergenceRule rule = convergence_rule(ctx);
       const std::vector<CheckpointValue> c = recorded_checkpoints(ctx, a.name);
       record_verdict(ctx, a, assess_curve(c, rule), c.size(), rule);

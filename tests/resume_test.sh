@@ -53,6 +53,16 @@ check "a finished run has no checkpoint tables" \
   test "$(sqlite3 "$work/whole.sqlite" "SELECT count(*) FROM sqlite_master WHERE name LIKE 'resume%'")" = 0
 check "a second run gives the same tables" "$mtfsim" run "$scenario" --out "$work/again.sqlite" --quiet --threads 1
 check "  (identical to the first)" same_run "$work/whole.sqlite" "$work/again.sqlite"
+# The convergence block: the progressive agent's checkpoints after each of its
+# two rounds of 20 steps and its verdict; TD3's checkpoints at 8, 16 and its cap 30.
+check "the progressive agent's convergence checkpoints are its rounds" test \
+  "$(sqlite3 "$work/whole.sqlite" "SELECT group_concat(rep) FROM (SELECT rep FROM metrics WHERE section = 'curve'
+     AND subject = 'IRL' AND metric = 'oracle/vs_baseline' ORDER BY rep)")" = "20,40"
+check "  with a verdict" test \
+  "$(sqlite3 "$work/whole.sqlite" "SELECT count(*) FROM metrics WHERE section = 'training' AND subject = 'IRL' AND metric = 'converged'")" = 1
+check "TD3's checkpoints double up to its cap" test \
+  "$(sqlite3 "$work/whole.sqlite" "SELECT group_concat(rep) FROM (SELECT rep FROM metrics WHERE section = 'curve'
+     AND subject = 'TD3' AND metric = 'oracle/vs_baseline' ORDER BY rep)")" = "8,16,30"
 
 # Kill points, one per stage: inside the exploration (before any checkpoint,
 # and in its second progressive round, after the first round's checkpoint of
