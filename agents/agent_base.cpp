@@ -174,10 +174,20 @@ void AgentBase::act_batch(std::span<const float> states, std::span<float> action
 }
 
 void AgentBase::act_batch(const ConstRef& states, Matrix& actions, Rng& rng) const {
-  Matrix s;
-  norm_.apply(states, s);
-  act_normalised(s, actions, rng);
-  actions = actions.cwiseMax(-1.0f).cwiseMin(1.0f);
+  // In chunks of kActChunk states: evaluating a policy on every request of a
+  // dataset (GAUC, OPE) would otherwise hold the whole batch's activations (BCQ:
+  // n candidates per state) at once. The bits do not depend on the chunking:
+  // acting computes each column on its own, and the draws (BCQ's latents) are
+  // taken state by state, in column order, from the one stream.
+  const Eigen::Index N = states.cols();
+  actions.resize(A_, N);
+  Matrix s, a;
+  for (Eigen::Index begin = 0; begin < N; begin += kActChunk) {
+    const Eigen::Index n = std::min<Eigen::Index>(kActChunk, N - begin);
+    norm_.apply(states.middleCols(begin, n), s);
+    act_normalised(s, a, rng);
+    actions.middleCols(begin, n) = a.cwiseMax(-1.0f).cwiseMin(1.0f);
+  }
 }
 
 Matrix AgentBase::q_values(const ConstRef& states, const ConstRef& actions) const {

@@ -60,7 +60,10 @@ class AgentBase : public Agent {
   /// std::invalid_argument on sizes that do not fit the agent.
   void act_batch(std::span<const float> states, std::span<float> actions, std::span<Rng* const> rngs,
                  std::span<ActionInfo* const> infos) const override;
+  /// Acts on the columns of `states` in chunks of kActChunk (bounded memory for
+  /// a whole dataset); the result does not depend on the chunk size.
   void act_batch(const ConstRef& states, Matrix& actions, Rng& rng) const override;
+  static constexpr Eigen::Index kActChunk = 2048;
   Matrix q_values(const ConstRef& states, const ConstRef& actions) const override;
   void save(const std::filesystem::path& path) const override;
   std::string to_bytes() const override;

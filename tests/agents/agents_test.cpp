@@ -598,6 +598,28 @@ TEST_CASE(
   }
 }
 
+TEST_CASE("acting on a dataset in chunks gives the bits of acting on its pieces one after another") {
+  // BCQ draws its candidates from the shared stream: any change in the draw
+  // order across AgentBase::kActChunk would show.
+  nn::set_num_threads(1);
+  const Dataset data(bandit_rows(200, 4));
+  auto agent = make_agent("bcq", kTiny, 2, 2, 3);
+  agent->train(data, 5);
+  const Eigen::Index n = 2 * AgentBase::kActChunk + 37, cut = 1001;
+  Matrix s(2, n);
+  Rng srng(8);
+  for (Eigen::Index k = 0; k < s.size(); ++k) s.data()[k] = 2 * srng.uniform01() - 1;
+  Matrix whole, first, rest;
+  Rng r1(9), r2(9);
+  agent->act_batch(s, whole, r1);
+  agent->act_batch(s.leftCols(cut), first, r2);
+  agent->act_batch(s.rightCols(n - cut), rest, r2);
+  REQUIRE(whole.cols() == n);
+  CHECK(whole.leftCols(cut) == first);
+  CHECK(whole.rightCols(n - cut) == rest);
+  CHECK(whole.col(0) != whole.col(1));  // the states differ, so do the actions
+}
+
 TEST_CASE("networks large enough to be split across threads still train to the same bits") {
   // Batch 384 > the 128-column chunk and hidden 128 > the 64-row chunk, so the
   // forward, backward and Adam passes really run as several tasks on 2 threads.
