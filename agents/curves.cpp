@@ -10,22 +10,21 @@ namespace mtf::agents {
 
 CurveProbe::CurveProbe(const Dataset& data, int size) {
   const int n = std::min(std::max(size, 1), data.size());
-  const int S = data.state_dim(), A = data.action_dim();
-  states_.resize(S, n);
-  baseline_.resize(A, n);
-  lower_.resize(A, n);
-  upper_.resize(A, n);
+  // Evenly spaced over the dataset: transition floor(k * N / n).
+  std::vector<int> index(static_cast<std::size_t>(n));
+  for (int k = 0; k < n; ++k)
+    index[static_cast<std::size_t>(k)] = static_cast<int>(static_cast<std::int64_t>(k) * data.size() / n);
+  Batch b;
+  data.gather(index, b);
+  states_ = std::move(b.state);
+  baseline_ = std::move(b.baseline);
+  lower_ = std::move(b.lower);
+  upper_ = std::move(b.upper);
+  bounded_ = std::move(b.has_bounds);
   baseline_known_.resize(1, n);
-  bounded_.resize(1, n);
   for (int k = 0; k < n; ++k) {
-    // Evenly spaced over the dataset: transition floor(k * N / n).
-    const Eigen::Index j = static_cast<Eigen::Index>(static_cast<std::int64_t>(k) * data.size() / n);
-    states_.col(k) = data.states().col(j);
-    baseline_.col(k) = data.baselines().col(j);
-    lower_.col(k) = data.lowers().col(j);
-    upper_.col(k) = data.uppers().col(j);
-    baseline_known_(0, k) = data.baseline_known()(0, j);
-    bounded_(0, k) = data.bounded()(0, j);
+    const std::size_t i = data.row(index[static_cast<std::size_t>(k)]);
+    baseline_known_(0, k) = data.columns().rows[i].has_baseline ? 1.0f : 0.0f;
   }
 }
 

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -62,9 +63,7 @@ Dataset::Dataset(const std::vector<TransitionRow>& rows) {
   c.state_dim = static_cast<int>(S);
   c.action_dim = static_cast<int>(A);
   c.rows.reserve(rows.size());
-  const auto add = [](std::vector<float>& to, const std::vector<float>& from) {
-    to.insert(to.end(), from.begin(), from.end());
-  };
+  const std::vector<float> no_baseline(A, 0.0f), no_lower(A, -1.0f), no_upper(A, 1.0f);
   for (std::size_t r = 0; r < rows.size(); ++r) {
     const TransitionRow& t = rows[r];
     check_size(t.state, S, r, "state");
@@ -80,130 +79,198 @@ Dataset::Dataset(const std::vector<TransitionRow>& rows) {
     row.done = t.done;
     row.counts = t.counts;
     row.log_density = t.log_density;
-    add(c.state, t.state);
-    add(c.next_state, t.next_state);
-    add(c.action, t.action);
     row.has_baseline = !t.baseline.empty();
-    if (row.has_baseline) {
-      check_size(t.baseline, A, r, "baseline");
-      add(c.baseline, t.baseline);
-    } else {
-      c.baseline.insert(c.baseline.end(), A, 0.0f);
-    }
+    if (row.has_baseline) check_size(t.baseline, A, r, "baseline");
     row.has_bounds = !t.lower.empty() || !t.upper.empty();
     if (row.has_bounds) {
       check_size(t.lower, A, r, "lower");
       check_size(t.upper, A, r, "upper");
-      add(c.lower, t.lower);
-      add(c.upper, t.upper);
-    } else {
-      c.lower.insert(c.lower.end(), A, -1.0f);
-      c.upper.insert(c.upper.end(), A, 1.0f);
     }
-    c.rows.push_back(row);
+    c.push(row, t.state, t.action, t.next_state, row.has_baseline ? t.baseline : no_baseline,
+           row.has_bounds ? t.lower : no_lower, row.has_bounds ? t.upper : no_upper);
   }
   std::vector<std::size_t> all(rows.size());
   for (std::size_t r = 0; r < all.size(); ++r) all[r] = r;
-  build(c, all, {});
+  columns_ = std::make_shared<const TransitionColumns>(std::move(c));
+  build(all, {});
 }
 
-Dataset::Dataset(const TransitionColumns& columns, std::span<const std::size_t> selection,
-                 const RewardOf& reward) {
-  build(columns, selection, reward);
+Dataset::Dataset(std::shared_ptr<const TransitionColumns> columns, std::span<const std::size_t> selection,
+                 const RewardOf& reward)
+    : columns_(std::move(columns)) {
+  if (!columns_) throw std::invalid_argument("dataset: no columns");
+  build(selection, reward);
 }
 
-void Dataset::build(const TransitionColumns& c, std::span<const std::size_t> selection,
-                    const RewardOf& reward) {
+Dataset::Dataset(TransitionColumns columns, std::span<const std::size_t> selection, const RewardOf& reward)
+    : Dataset(std::make_shared<const TransitionColumns>(std::move(columns)), selection, reward) {}
+
+void Dataset::build(std::span<const std::size_t> selection, const RewardOf& reward) {
+  const TransitionColumns& c = *columns_;
   if (selection.empty()) throw std::invalid_argument("dataset: no transitions");
   if (c.state_dim <= 0 || c.action_dim <= 0)
     throw std::invalid_argument("dataset: transition 0 has an empty state or action");
-  const std::size_t S = static_cast<std::size_t>(c.state_dim),
-                    A = static_cast<std::size_t>(c.action_dim);
+  S_ = c.state_dim;
+  A_ = c.action_dim;
+  const std::size_t S = static_cast<std::size_t>(S_), A = static_cast<std::size_t>(A_);
   const std::size_t n = c.size();
-  const auto check_column = [&](const std::vector<float>& v, std::size_t d, const char* field) {
-    if (v.size() != n * d)
-      throw std::invalid_argument(std::string("dataset: column ") + field + " holds " +
-                                  std::to_string(v.size()) + " values, expected " +
-                                  std::to_string(n * d) + " (" + std::to_string(n) + " rows x " +
-                                  std::to_string(d) + ")");
-  };
-  check_column(c.state, S, "state");
-  check_column(c.next_state, S, "next_state");
-  check_column(c.action, A, "action");
-  check_column(c.baseline, A, "baseline");
-  check_column(c.lower, A, "lower");
-  check_column(c.upper, A, "upper");
-  const Eigen::Index N = static_cast<Eigen::Index>(selection.size());
-  state_.resize(S, N);
-  next_state_.resize(S, N);
-  action_.resize(A, N);
-  reward_.resize(1, N);
-  done_.resize(1, N);
-  baseline_ = Matrix::Zero(A, N);
-  lower_ = Matrix::Constant(A, N, -1.0f);
-  upper_ = Matrix::Constant(A, N, 1.0f);
-  has_bounds_ = Matrix::Zero(1, N);
-  has_baseline_ = Matrix::Zero(1, N);
-  log_density_.assign(selection.size(), std::numeric_limits<double>::quiet_NaN());
+  if (const std::string wrong = c.inconsistency(); !wrong.empty())
+    throw std::invalid_argument("dataset: " + wrong);
+  if (n > std::numeric_limits<std::uint32_t>::max() || selection.size() > std::numeric_limits<std::int32_t>::max())
+    throw std::invalid_argument("dataset: " + std::to_string(n) +
+                                " rows; a dataset views at most 2^31 - 1 of at most 2^32 rows");
+  const std::size_t N = selection.size();
+  row_.resize(N);
+  reward_.resize(N);
+  next_.assign(N, -1);
   initial_.clear();
   any_bounds_ = false;
-  std::unordered_map<Key, Eigen::Index, KeyHash> by_key;
-  by_key.reserve(selection.size());
-  for (std::size_t r = 0; r < selection.size(); ++r) {
+  for (std::size_t r = 0; r < N; ++r) {
     const std::size_t i = selection[r];
     if (i >= n)
       throw std::invalid_argument("dataset: selected row " + std::to_string(i) + " of " +
                                   std::to_string(n) + " transitions");
     const TransitionColumns::Row& t = c.rows[i];
-    const Eigen::Index j = static_cast<Eigen::Index>(r);
-    state_.col(j) = Eigen::Map<const Vector>(c.state.data() + i * S, static_cast<Eigen::Index>(S));
-    next_state_.col(j) =
-        Eigen::Map<const Vector>(c.next_state.data() + i * S, static_cast<Eigen::Index>(S));
-    action_.col(j) =
-        Eigen::Map<const Vector>(c.action.data() + i * A, static_cast<Eigen::Index>(A));
-    reward_(0, j) = reward ? reward(t) : t.reward;
-    done_(0, j) = t.done ? 1.0f : 0.0f;
-    if (t.has_baseline) {
-      baseline_.col(j) =
-          Eigen::Map<const Vector>(c.baseline.data() + i * A, static_cast<Eigen::Index>(A));
-      has_baseline_(0, j) = 1.0f;
-    }
+    row_[r] = static_cast<std::uint32_t>(i);
+    reward_[r] = reward ? reward(t) : t.reward;
     if (t.has_bounds) {
-      lower_.col(j) =
-          Eigen::Map<const Vector>(c.lower.data() + i * A, static_cast<Eigen::Index>(A));
-      upper_.col(j) =
-          Eigen::Map<const Vector>(c.upper.data() + i * A, static_cast<Eigen::Index>(A));
-      if ((upper_.col(j).array() < lower_.col(j).array()).any())
-        throw std::invalid_argument("dataset: transition " + std::to_string(r) + " has upper < lower");
-      has_bounds_(0, j) = 1.0f;
+      const float* lo = at(c.lower, i, A_);
+      const float* hi = at(c.upper, i, A_);
+      for (std::size_t k = 0; k < A; ++k)
+        if (hi[k] < lo[k])
+          throw std::invalid_argument("dataset: transition " + std::to_string(r) + " has upper < lower");
       any_bounds_ = true;
     }
-    if (t.log_density) log_density_[r] = *t.log_density;
     if (t.step == 0) initial_.push_back(static_cast<int>(r));
-    by_key.emplace(Key{t.user, t.session, t.step}, j);
   }
-  next_baseline_ = baseline_;
-  next_lower_ = lower_;
-  next_upper_ = upper_;
-  next_has_bounds_ = has_bounds_;
-  for (std::size_t r = 0; r < selection.size(); ++r) {
-    const TransitionColumns::Row& t = c.rows[selection[r]];
+  // The next request of each session among the selected rows: recorded sessions
+  // are contiguous, so it is nearly always the next selected row; the rest are
+  // looked up by (user, session, step + 1), the first selected row with that key.
+  const auto continues = [&](const TransitionColumns::Row& t, const TransitionColumns::Row& u) {
+    return u.user == t.user && u.session == t.session && u.step == t.step + 1;
+  };
+  std::unordered_map<Key, std::uint32_t, KeyHash> by_key;
+  bool keyed = false;
+  for (std::size_t r = 0; r < N; ++r) {
+    const TransitionColumns::Row& t = c.rows[row_[r]];
     if (t.done) continue;
-    auto it = by_key.find(Key{t.user, t.session, t.step + 1});
-    if (it == by_key.end()) continue;
-    const Eigen::Index j = static_cast<Eigen::Index>(r), k = it->second;
-    next_baseline_.col(j) = baseline_.col(k);
-    next_lower_.col(j) = lower_.col(k);
-    next_upper_.col(j) = upper_.col(k);
-    next_has_bounds_(0, j) = has_bounds_(0, k);
+    std::int64_t found = -1;
+    if (r + 1 < N && continues(t, c.rows[row_[r + 1]])) {
+      found = row_[r + 1];
+    } else {
+      if (!keyed) {
+        by_key.reserve(N);
+        for (std::size_t q = 0; q < N; ++q) {
+          const TransitionColumns::Row& u = c.rows[row_[q]];
+          by_key.emplace(Key{u.user, u.session, u.step}, row_[q]);
+        }
+        keyed = true;
+      }
+      const auto it = by_key.find(Key{t.user, t.session, t.step + 1});
+      if (it != by_key.end()) found = it->second;
+    }
+    next_[r] = static_cast<std::int32_t>(found);
   }
-  norm_ = StateNormaliser::fit(state_);
+  // Duplicate keys: the first selected row with the key is the next request.
+  if (keyed)
+    for (std::size_t r = 0; r < N; ++r)
+      if (next_[r] >= 0) {
+        const TransitionColumns::Row& t = c.rows[row_[r]];
+        next_[r] = static_cast<std::int32_t>(by_key.at(Key{t.user, t.session, t.step + 1}));
+      }
+  // The normalisation, accumulated in double in transition order (datasets can
+  // hold millions of rows; the float result does not depend on the order).
+  Eigen::VectorXd mean = Eigen::VectorXd::Zero(S_), var = Eigen::VectorXd::Zero(S_);
+  for (std::size_t r = 0; r < N; ++r) {
+    const float* x = at(c.state, row_[r], S_);
+    for (std::size_t k = 0; k < S; ++k) mean(static_cast<Eigen::Index>(k)) += static_cast<double>(x[k]);
+  }
+  mean /= static_cast<double>(N);
+  for (std::size_t r = 0; r < N; ++r) {
+    const float* x = at(c.state, row_[r], S_);
+    for (std::size_t k = 0; k < S; ++k) {
+      const double d = static_cast<double>(x[k]) - mean(static_cast<Eigen::Index>(k));
+      var(static_cast<Eigen::Index>(k)) += d * d;
+    }
+  }
+  var /= static_cast<double>(N);
+  norm_.mean = mean.cast<float>();
+  norm_.stddev = var.array().sqrt().cast<float>();
+  for (Eigen::Index k = 0; k < norm_.stddev.size(); ++k)
+    if (!(norm_.stddev(k) > 1e-6f)) norm_.stddev(k) = 1.0f;
+}
+
+Matrix Dataset::whole(const std::vector<float>& column, int d) const {
+  Matrix out(d, size());
+  for (int j = 0; j < size(); ++j)
+    out.col(j) = Eigen::Map<const Vector>(at(column, row_[static_cast<std::size_t>(j)], d), d);
+  return out;
+}
+
+Matrix Dataset::states() const { return whole(columns_->state, S_); }
+Matrix Dataset::actions() const { return whole(columns_->action, A_); }
+Matrix Dataset::next_states() const {
+  Matrix out(S_, size());
+  for (int j = 0; j < size(); ++j) out.col(j) = Eigen::Map<const Vector>(columns_->next_state_of(row(j)).data(), S_);
+  return out;
+}
+
+Matrix Dataset::rewards() const { return Eigen::Map<const Matrix>(reward_.data(), 1, size()); }
+
+namespace {
+template <class F>
+Matrix per_transition(int n, F&& f) {
+  Matrix out(1, n);
+  for (int j = 0; j < n; ++j) out(0, j) = f(j);
+  return out;
+}
+}  // namespace
+
+Matrix Dataset::dones() const {
+  return per_transition(size(), [&](int j) { return columns_->rows[row(j)].done ? 1.0f : 0.0f; });
+}
+Matrix Dataset::baseline_known() const {
+  return per_transition(size(), [&](int j) { return columns_->rows[row(j)].has_baseline ? 1.0f : 0.0f; });
+}
+Matrix Dataset::bounded() const {
+  return per_transition(size(), [&](int j) { return columns_->rows[row(j)].has_bounds ? 1.0f : 0.0f; });
+}
+
+Matrix Dataset::baselines() const {
+  Matrix out = Matrix::Zero(A_, size());
+  for (int j = 0; j < size(); ++j)
+    if (columns_->rows[row(j)].has_baseline)
+      out.col(j) = Eigen::Map<const Vector>(at(columns_->baseline, row(j), A_), A_);
+  return out;
+}
+
+Matrix Dataset::lowers() const {
+  Matrix out = Matrix::Constant(A_, size(), -1.0f);
+  for (int j = 0; j < size(); ++j)
+    if (columns_->rows[row(j)].has_bounds)
+      out.col(j) = Eigen::Map<const Vector>(at(columns_->lower, row(j), A_), A_);
+  return out;
+}
+
+Matrix Dataset::uppers() const {
+  Matrix out = Matrix::Constant(A_, size(), 1.0f);
+  for (int j = 0; j < size(); ++j)
+    if (columns_->rows[row(j)].has_bounds)
+      out.col(j) = Eigen::Map<const Vector>(at(columns_->upper, row(j), A_), A_);
+  return out;
+}
+
+std::vector<double> Dataset::log_densities() const {
+  std::vector<double> out(row_.size(), std::numeric_limits<double>::quiet_NaN());
+  for (std::size_t j = 0; j < row_.size(); ++j)
+    if (const auto& d = columns_->rows[row_[j]].log_density) out[j] = *d;
+  return out;
 }
 
 double Dataset::log_density_coverage() const {
   std::size_t known = 0;
-  for (double d : log_density_) known += std::isnan(d) ? 0 : 1;
-  return log_density_.empty() ? 0.0 : double(known) / double(log_density_.size());
+  for (std::uint32_t i : row_) known += columns_->rows[i].log_density ? 1 : 0;
+  return row_.empty() ? 0.0 : double(known) / double(row_.size());
 }
 
 void Dataset::sample(Rng& rng, int batch, Batch& out) const {
@@ -213,24 +280,42 @@ void Dataset::sample(Rng& rng, int batch, Batch& out) const {
 }
 
 void Dataset::gather(const std::vector<int>& index, Batch& out) const {
+  const TransitionColumns& c = *columns_;
   const Eigen::Index B = static_cast<Eigen::Index>(index.size());
-  auto take = [&](const Matrix& src, Matrix& dst) {
-    dst.resize(src.rows(), B);
-    for (Eigen::Index j = 0; j < B; ++j) dst.col(j) = src.col(index[static_cast<std::size_t>(j)]);
+  for (Matrix* m : {&out.state, &out.next_state}) m->resize(S_, B);
+  for (Matrix* m : {&out.action, &out.baseline, &out.lower, &out.upper, &out.next_baseline, &out.next_lower,
+                    &out.next_upper})
+    m->resize(A_, B);
+  for (Matrix* m : {&out.reward, &out.done, &out.has_bounds, &out.next_has_bounds}) m->resize(1, B);
+  // What the behaviour policy knew at row i, with the unknown defaults.
+  const auto knew = [&](std::size_t i, Eigen::Index j, Matrix& baseline, Matrix& lower, Matrix& upper,
+                        Matrix& bounded) {
+    const TransitionColumns::Row& t = c.rows[i];
+    if (t.has_baseline)
+      baseline.col(j) = Eigen::Map<const Vector>(at(c.baseline, i, A_), A_);
+    else
+      baseline.col(j).setZero();
+    if (t.has_bounds) {
+      lower.col(j) = Eigen::Map<const Vector>(at(c.lower, i, A_), A_);
+      upper.col(j) = Eigen::Map<const Vector>(at(c.upper, i, A_), A_);
+    } else {
+      lower.col(j).setConstant(-1.0f);
+      upper.col(j).setConstant(1.0f);
+    }
+    bounded(0, j) = t.has_bounds ? 1.0f : 0.0f;
   };
-  take(state_, out.state);
-  take(action_, out.action);
-  take(reward_, out.reward);
-  take(next_state_, out.next_state);
-  take(done_, out.done);
-  take(baseline_, out.baseline);
-  take(lower_, out.lower);
-  take(upper_, out.upper);
-  take(has_bounds_, out.has_bounds);
-  take(next_baseline_, out.next_baseline);
-  take(next_lower_, out.next_lower);
-  take(next_upper_, out.next_upper);
-  take(next_has_bounds_, out.next_has_bounds);
+  for (Eigen::Index j = 0; j < B; ++j) {
+    const std::size_t r = static_cast<std::size_t>(index[static_cast<std::size_t>(j)]);
+    const std::size_t i = row_[r];
+    out.state.col(j) = Eigen::Map<const Vector>(at(c.state, i, S_), S_);
+    out.next_state.col(j) = Eigen::Map<const Vector>(c.next_state_of(i).data(), S_);
+    out.action.col(j) = Eigen::Map<const Vector>(at(c.action, i, A_), A_);
+    out.reward(0, j) = reward_[r];
+    out.done(0, j) = c.rows[i].done ? 1.0f : 0.0f;
+    knew(i, j, out.baseline, out.lower, out.upper, out.has_bounds);
+    const std::size_t k = next_[r] >= 0 ? static_cast<std::size_t>(next_[r]) : i;
+    knew(k, j, out.next_baseline, out.next_lower, out.next_upper, out.next_has_bounds);
+  }
 }
 
 }  // namespace mtf::agents

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -50,48 +51,65 @@ struct Batch {
   int size() const { return static_cast<int>(state.cols()); }
 };
 
+/// A dataset is a view: the transitions' columns are shared (never copied per
+/// dataset), and the dataset holds, per transition, the row it selects, the
+/// reward it learns with and where the next request of the same session is.
+/// The columns may grow after the view is made (rows appended, as exploration
+/// rounds do) but rows it selects must not change.
 class Dataset {
  public:
-  /// Builds the dataset from recorded transitions. The bounds at s' of a
-  /// transition are those recorded with the next request of the same session
-  /// (same user, session, step + 1); when there is none (the session ended, or
-  /// the row is missing) the transition's own bounds stand in for them.
-  /// Throws std::invalid_argument naming the row when dimensions disagree.
+  /// Builds the dataset from recorded transitions (into columns of its own).
+  /// The bounds at s' of a transition are those recorded with the next request
+  /// of the same session (same user, session, step + 1); when there is none
+  /// (the session ended, or the row is missing) the transition's own bounds
+  /// stand in for them. Throws std::invalid_argument naming the row when
+  /// dimensions disagree.
   explicit Dataset(const std::vector<TransitionRow>& rows);
 
   /// The reward a transition is learnt with, from its recorded row (a reward
   /// variant recomputed from the behaviour counts, say).
   using RewardOf = std::function<float(const TransitionColumns::Row&)>;
-  /// Builds the dataset from rows `selection` (in that order) of `columns`,
-  /// with each row's recorded reward or, when given, reward(row). Gives exactly
-  /// the dataset of the same rows as TransitionRows. Throws
-  /// std::invalid_argument for an empty selection, an index out of range or
-  /// columns whose sizes disagree with their dimensions.
-  Dataset(const TransitionColumns& columns, std::span<const std::size_t> selection,
+  /// A view of rows `selection` (in that order) of `columns`, with each row's
+  /// recorded reward or, when given, reward(row); the next request of a session
+  /// is looked up among the selected rows. Gives exactly the dataset of the same
+  /// rows as TransitionRows. Throws std::invalid_argument for an empty
+  /// selection, an index out of range or columns whose sizes disagree with
+  /// their dimensions.
+  Dataset(std::shared_ptr<const TransitionColumns> columns, std::span<const std::size_t> selection,
           const RewardOf& reward = {});
+  /// The same over columns handed over by value (moved in, or copied: prefer the
+  /// shared form for columns that other datasets view too).
+  Dataset(TransitionColumns columns, std::span<const std::size_t> selection, const RewardOf& reward = {});
 
-  int size() const { return static_cast<int>(state_.cols()); }
-  int state_dim() const { return static_cast<int>(state_.rows()); }
-  int action_dim() const { return static_cast<int>(action_.rows()); }
+  int size() const { return static_cast<int>(row_.size()); }
+  int state_dim() const { return S_; }
+  int action_dim() const { return A_; }
   const StateNormaliser& normaliser() const { return norm_; }
+  /// The columns viewed (shared with other datasets of the same run).
+  const TransitionColumns& columns() const { return *columns_; }
+  /// The row of columns() that transition j is.
+  std::size_t row(int j) const { return row_[static_cast<std::size_t>(j)]; }
 
-  /// Raw (unnormalised) columns, for tests and evaluation.
-  const Matrix& states() const { return state_; }
-  const Matrix& actions() const { return action_; }
-  const Matrix& rewards() const { return reward_; }
-  const Matrix& next_states() const { return next_state_; }
-  const Matrix& dones() const { return done_; }  ///< 1 x N, 1 where the session ended
+  /// Whole columns as matrices (A x N and so on): copies, made on each call,
+  /// for tests and whole-dataset evaluation. Training reads minibatches
+  /// through sample() and gather(), which copy only the transitions drawn.
+  Matrix states() const;
+  Matrix actions() const;
+  Matrix rewards() const;
+  Matrix next_states() const;
+  Matrix dones() const;  ///< 1 x N, 1 where the session ended
   bool has_bounds() const { return any_bounds_; }
   /// What the behaviour policy knew at s: baseline action (A x N, 0 where
   /// unknown) and 1 x N flags, exploration bounds (-1 and 1 where unknown).
-  const Matrix& baselines() const { return baseline_; }
-  const Matrix& baseline_known() const { return has_baseline_; }
-  const Matrix& lowers() const { return lower_; }
-  const Matrix& uppers() const { return upper_; }
-  const Matrix& bounded() const { return has_bounds_; }
+  Matrix baselines() const;
+  Matrix baseline_known() const;
+  Matrix lowers() const;
+  Matrix uppers() const;
+  Matrix bounded() const;
   /// Fraction of transitions with a known behaviour log density.
   double log_density_coverage() const;
-  const std::vector<double>& log_densities() const { return log_density_; }
+  /// The behaviour log density of every transition, NaN where unknown.
+  std::vector<double> log_densities() const;
   /// Indices (ascending) of the session-initial transitions: those recorded with
   /// TransitionRow::step == 0, i.e. the first request of a session. Off-policy
   /// estimators average over them to get a value per session (BatchRL-MTF, Eq. 9).
@@ -105,16 +123,26 @@ class Dataset {
   /// Copies the given transitions into out.
   void gather(const std::vector<int>& index, Batch& out) const;
 
+  /// Bytes the view itself holds per transition (the shared columns not
+  /// counted): what one more dataset over the same run costs.
+  static constexpr std::size_t kBytesPerTransition =
+      sizeof(std::uint32_t) + sizeof(float) + sizeof(std::int32_t);
+
  private:
-  Matrix state_, action_, reward_, next_state_, done_;
-  Matrix baseline_, lower_, upper_, has_bounds_, has_baseline_;
-  Matrix next_baseline_, next_lower_, next_upper_, next_has_bounds_;
-  std::vector<double> log_density_;  ///< NaN when unknown
+  std::shared_ptr<const TransitionColumns> columns_;
+  int S_ = 0, A_ = 0;
+  std::vector<std::uint32_t> row_;   ///< selected row of the columns
+  std::vector<float> reward_;        ///< the reward learnt with
+  std::vector<std::int32_t> next_;   ///< row of the session's next request among the selected, or -1
   std::vector<int> initial_;         ///< transitions with step == 0
   StateNormaliser norm_;
-  void build(const TransitionColumns& c, std::span<const std::size_t> selection,
-             const RewardOf& reward);
   bool any_bounds_ = false;
+  void build(std::span<const std::size_t> selection, const RewardOf& reward);
+  /// Column j's slices of a per-row column of width d.
+  const float* at(const std::vector<float>& column, std::size_t row, int d) const {
+    return column.data() + row * static_cast<std::size_t>(d);
+  }
+  Matrix whole(const std::vector<float>& column, int d) const;
 };
 
 }  // namespace mtf::agents

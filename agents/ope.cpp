@@ -158,8 +158,7 @@ OpeEstimate fqe_impl(const Dataset& data, const Policy& target, const FqeOptions
         "undefined; record whole sessions");
 
   const int S = data.state_dim(), A = data.action_dim(), N = data.size();
-  const Matrix& states = data.states();
-  const Matrix& next_states = data.next_states();
+  const Matrix states = data.states(), next_states = data.next_states(), data_actions = data.actions();
 
   // Draws of pi_e. Two first: if they agree everywhere the target is treated as
   // deterministic and one draw is kept.
@@ -277,7 +276,7 @@ OpeEstimate fqe_impl(const Dataset& data, const Policy& target, const FqeOptions
                  {"target_deterministic", deterministic},
                  {"td_loss", td_recent},
                  {"cql_regulariser", reg_recent},
-                 {"q_data_mean", mean_q(q_net, norm, states, {&data.actions()}, {})},
+                 {"q_data_mean", mean_q(q_net, norm, states, {&data_actions}, {})},
                  {"q_policy_mean", mean_q(q_net, norm, states, pi_sets, {})},
                  {"options", options_json(opt)}};
   est.curve = std::move(curve);
@@ -347,14 +346,15 @@ OpeEstimate ncis(const Dataset& data, const Policy& target, const NcisOptions& o
         std::to_string(opt.bandwidth));
   const int N = data.size(), A = data.action_dim();
   Matrix pi;
+  const Matrix actions = data.actions(), data_rewards = data.rewards();
   draw_actions(target, data.states(), opt.seed, kNcisDraws, 0, pi);
   const double h = opt.bandwidth;
   const double log_norm = -0.5 * A * std::log(2.0 * std::numbers::pi * h * h);
   std::vector<double> rewards(static_cast<std::size_t>(N)), log_target(rewards.size());
-  const std::vector<double>& log_behaviour = data.log_densities();
+  const std::vector<double> log_behaviour = data.log_densities();
   for (int j = 0; j < N; ++j) {
-    rewards[std::size_t(j)] = data.rewards()(0, j);
-    const double d2 = (data.actions().col(j) - pi.col(j)).cast<double>().squaredNorm();
+    rewards[std::size_t(j)] = data_rewards(0, j);
+    const double d2 = (actions.col(j) - pi.col(j)).cast<double>().squaredNorm();
     log_target[std::size_t(j)] = log_norm - 0.5 * d2 / (h * h);
   }
   OpeEstimate est = ncis_from_log_densities(rewards, log_target, log_behaviour, opt.cap);

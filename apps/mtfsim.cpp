@@ -381,13 +381,14 @@ mtf::PolicyPtr bench_agent(const mtf::Scenario& world, const std::string& name, 
   const auto t1 = std::chrono::steady_clock::now();
   std::vector<std::size_t> all(columns.size());
   std::iota(all.begin(), all.end(), std::size_t{0});
-  const mtf::agents::Dataset data(columns, all);
+  const std::size_t recorded = columns.size();
+  const mtf::agents::Dataset data(std::move(columns), all);
   std::unique_ptr<mtf::agents::Agent> agent =
       mtf::agents::make_agent(name, nlohmann::json::object(), mtf::kStateDim, sc.action_dim(), sc.seed);
   agent->train(data, steps);
   const auto t2 = std::chrono::steady_clock::now();
   std::fprintf(stderr, "bench sim: agent %s trained %d steps on %zu transitions (explore %.1f s, train %.1f s)\n",
-               name.c_str(), steps, columns.size(), std::chrono::duration<double>(t1 - t0).count(),
+               name.c_str(), steps, recorded, std::chrono::duration<double>(t1 - t0).count(),
                std::chrono::duration<double>(t2 - t1).count());
   return mtf::PolicyPtr(std::move(agent));
 }

@@ -5,6 +5,9 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
 #include <optional>
 #include <vector>
 
@@ -33,10 +36,19 @@ struct TransitionRow {
 /// arrays. Row i's vectors are the slices [i * dim, (i + 1) * dim); baseline,
 /// lower and upper hold action_dim values for every row and are written as NULL
 /// where the row's has_baseline / has_bounds flag is false.
+///
+/// s' is stored only where it differs from the next row's state: within a
+/// session the next request's state is s' itself (the simulator builds both
+/// at the same moment), so only sessions' last rows keep theirs. Row i's s' is
+/// next_state_of(i): slot Row::next_state_slot of `next_state`, or the state
+/// of row i + 1 where the slot is kFollowing. Rows are added with push(),
+/// which decides that; the last row always has a slot of its own.
 struct TransitionColumns {
+  static constexpr std::uint32_t kFollowing = 0xFFFFFFFFu;
   struct Row {
     std::int64_t user = 0;
     std::int32_t session = 0, step = 0, group = 0;
+    std::uint32_t next_state_slot = kFollowing;  ///< see next_state_of()
     double time = 0;
     float reward = 0;
     bool done = false, has_baseline = false, has_bounds = false;
@@ -45,16 +57,105 @@ struct TransitionColumns {
   };
   int state_dim = 0, action_dim = 0;
   std::vector<Row> rows;
-  std::vector<float> state, action, next_state, baseline, lower, upper;
+  std::vector<float> state, action, baseline, lower, upper;
+  std::vector<float> next_state;  ///< the stored s' only, state_dim values per slot
 
   std::size_t size() const { return rows.size(); }
+  std::size_t next_state_slots() const {
+    return state_dim > 0 ? next_state.size() / static_cast<std::size_t>(state_dim) : 0;
+  }
+  /// Row i's s' (state_dim values).
+  std::span<const float> next_state_of(std::size_t i) const {
+    const auto S = static_cast<std::size_t>(state_dim);
+    const std::uint32_t slot = rows[i].next_state_slot;
+    return slot == kFollowing ? std::span<const float>(state.data() + (i + 1) * S, S)
+                              : std::span<const float>(next_state.data() + slot * S, S);
+  }
+  /// Appends a row with its vectors (baseline, lower, upper: action_dim values
+  /// whatever the flags say). The previous row's s' is dropped from storage
+  /// when it equals this row's state bit for bit; this row's s' is stored.
+  void push(Row row, std::span<const float> s, std::span<const float> a, std::span<const float> s_next,
+            std::span<const float> b, std::span<const float> lo, std::span<const float> hi) {
+    const auto S = static_cast<std::size_t>(state_dim);
+    if (!rows.empty() && rows.back().next_state_slot != kFollowing &&
+        rows.back().next_state_slot + 1 == next_state_slots() &&
+        std::memcmp(next_state.data() + next_state.size() - S, s.data(), S * sizeof(float)) == 0) {
+      next_state.resize(next_state.size() - S);
+      rows.back().next_state_slot = kFollowing;
+    }
+    row.next_state_slot = static_cast<std::uint32_t>(next_state_slots());
+    rows.push_back(row);
+    const auto add = [](std::vector<float>& to, std::span<const float> from) {
+      to.insert(to.end(), from.begin(), from.end());
+    };
+    add(state, s);
+    add(action, a);
+    add(next_state, s_next);
+    add(baseline, b);
+    add(lower, lo);
+    add(upper, hi);
+  }
+  /// Every s' as a dense size() x state_dim array (exports, Python).
+  std::vector<float> dense_next_states() const {
+    std::vector<float> out;
+    out.reserve(size() * static_cast<std::size_t>(state_dim));
+    for (std::size_t i = 0; i < size(); ++i) {
+      const std::span<const float> v = next_state_of(i);
+      out.insert(out.end(), v.begin(), v.end());
+    }
+    return out;
+  }
+  /// Empty when the columns are consistent; else what is wrong, for an error
+  /// message (sizes against dimensions, s' slots out of range or unused).
+  std::string inconsistency() const {
+    const std::size_t n = size();
+    const auto S = static_cast<std::size_t>(state_dim), A = static_cast<std::size_t>(action_dim);
+    const auto column = [&](const std::vector<float>& v, std::size_t d, const char* name) -> std::string {
+      if (v.size() == n * d) return {};
+      return std::string("column ") + name + " holds " + std::to_string(v.size()) + " values, expected " +
+             std::to_string(n * d) + " (" + std::to_string(n) + " rows x " + std::to_string(d) + ")";
+    };
+    for (const std::string& e : {column(state, S, "state"), column(action, A, "action"),
+                                 column(baseline, A, "baseline"), column(lower, A, "lower"),
+                                 column(upper, A, "upper")})
+      if (!e.empty()) return e;
+    if (S > 0 && next_state.size() % S != 0)
+      return "column next_state holds " + std::to_string(next_state.size()) + " values, not whole states of " +
+             std::to_string(S);
+    std::size_t used = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::uint32_t slot = rows[i].next_state_slot;
+      if (slot == kFollowing) {
+        if (i + 1 == n) return "the last row's s' is marked as the next row's state";
+        continue;
+      }
+      if (slot >= next_state_slots())
+        return "row " + std::to_string(i) + "'s s' slot " + std::to_string(slot) + " is beyond the " +
+               std::to_string(next_state_slots()) + " stored";
+      ++used;
+    }
+    if (used != next_state_slots())
+      return std::to_string(next_state_slots()) + " s' stored but " + std::to_string(used) +
+             " rows refer to one (rows added without push()?)";
+    return {};
+  }
+
   void clear() {
     rows.clear();
     for (auto* v : {&state, &action, &next_state, &baseline, &lower, &upper}) v->clear();
   }
+  /// Releases the spare capacity of every column (after the last append).
+  void shrink_to_fit() {
+    rows.shrink_to_fit();
+    for (auto* v : {&state, &action, &next_state, &baseline, &lower, &upper}) v->shrink_to_fit();
+  }
   /// Appends all of `other`'s rows (same dimensions).
   void append(const TransitionColumns& other) {
+    const auto offset = static_cast<std::uint32_t>(next_state_slots());
+    const std::size_t first = rows.size();
     rows.insert(rows.end(), other.rows.begin(), other.rows.end());
+    for (std::size_t i = first; i < rows.size(); ++i)
+      if (rows[i].next_state_slot != kFollowing) rows[i].next_state_slot += offset;
     const auto add = [](std::vector<float>& to, const std::vector<float>& from) {
       to.insert(to.end(), from.begin(), from.end());
     };

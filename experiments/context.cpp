@@ -59,8 +59,8 @@ ExperimentContext::ExperimentContext(const Scenario& scenario, const ExperimentS
       sim(scenario, group_policies(scenario).policies),
       rec(out, sim.run_info(code_version(), options.threads),
           RecorderOptions{.replace_any_file = options.force, .resume = options.resume}) {
-  col.transitions.state_dim = S;
-  col.transitions.action_dim = A;
+  col.transitions->state_dim = S;
+  col.transitions->action_dim = A;
 }
 
 void ExperimentContext::log(const std::string& line) const {

@@ -50,7 +50,9 @@ enum Purpose : std::uint64_t {
 
 /// What the exploration recorded, kept in memory for datasets and GAUC.
 struct Collected {
-  TransitionColumns transitions;  // all groups
+  /// All groups, in recorded order. Shared: the datasets are views of it, and
+  /// exploration rounds append to it after some are made.
+  std::shared_ptr<TransitionColumns> transitions = std::make_shared<TransitionColumns>();
   std::vector<ImpressionRow> impressions;
 };
 

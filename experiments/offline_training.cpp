@@ -45,7 +45,7 @@ OfflineTrainingResult train_offline(const OfflineTrainingSpec& spec) {
   if (spec.steps < 1) throw std::invalid_argument("train: steps must be at least 1");
   if (spec.type.empty() == spec.from.empty())
     throw std::invalid_argument("train: give either an agent type to create or an agent to train further");
-  const TransitionColumns c = read_transition_columns(spec.run);
+  TransitionColumns c = read_transition_columns(spec.run);
   const RunContents info = read_run(spec.run, /*with_transitions=*/false, /*with_rows=*/false);
   std::set<int> wanted;
   for (const std::string& g : spec.groups) {
@@ -65,14 +65,14 @@ OfflineTrainingResult train_offline(const OfflineTrainingSpec& spec) {
     throw std::invalid_argument("train: " + spec.run.string() + " holds no transitions" +
                                 (wanted.empty() ? std::string(" (a run with \"record\": {\"transitions\": false}?)")
                                                 : std::string(" in the groups named by --groups")));
-  const agents::Dataset data(c, rows);
+  const agents::Dataset data(std::move(c), rows);
 
   OfflineTrainingResult out;
   out.transitions = static_cast<std::int64_t>(rows.size());
   if (spec.from.empty()) {
-    out.agent = agents::make_agent(spec.type, spec.hyperparameters, kStateDim, c.action_dim, spec.seed);
+    out.agent = agents::make_agent(spec.type, spec.hyperparameters, kStateDim, data.action_dim(), spec.seed);
   } else {
-    out.agent = load_agent_ref(spec.from, c.action_dim);
+    out.agent = load_agent_ref(spec.from, data.action_dim());
   }
   const agents::CurveProbe probe(data);
   agents::Agent& agent = *out.agent;

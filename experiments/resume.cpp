@@ -172,10 +172,10 @@ ResumePoint restore_checkpoint(ExperimentContext& ctx) {
     else if (key.rfind("deployed:", 0) == 0) ctx.deployed[key.substr(9)] = agent_from_bytes(ctx, bytes);
 
   // The exploration's data, as it was collected.
-  ctx.col.transitions = read_transition_columns(ctx.rec.file(), /*allow_partial=*/true);
+  *ctx.col.transitions = read_transition_columns(ctx.rec.file(), /*allow_partial=*/true);
   ctx.col.impressions = read_impressions(ctx.rec.file(), /*allow_partial=*/true);
   ctx.log("resumed after: " + cp->stage + " (" + std::to_string(ctx.M.size()) + " figures, " +
-          std::to_string(ctx.col.transitions.size()) + " transitions)");
+          std::to_string(ctx.col.transitions->size()) + " transitions)");
   return rp;
 }
 

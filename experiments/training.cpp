@@ -30,7 +30,7 @@ const agents::Dataset& dataset_for(ExperimentContext& ctx, const AgentSpec& a) {
   if (!d) {
     const DatasetSpec& ds = ctx.dataset(a.dataset);
     const std::vector<std::size_t> rows =
-        select_rows(ctx.col.transitions, ctx.dataset_groups(ds), ds.time_from * ctx.period,
+        select_rows(*ctx.col.transitions, ctx.dataset_groups(ds), ds.time_from * ctx.period,
                     ds.time_to * ctx.period);
     if (rows.empty())
       throw ExperimentError("experiment: agent " + a.name + ": its dataset " + a.dataset +

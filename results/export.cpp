@@ -75,21 +75,14 @@ TransitionColumns select(const TransitionColumns& c, const std::vector<std::size
   out.action_dim = c.action_dim;
   const auto S = static_cast<std::size_t>(c.state_dim), A = static_cast<std::size_t>(c.action_dim);
   out.rows.reserve(keep.size());
-  for (auto* v : {&out.state, &out.next_state}) v->reserve(keep.size() * S);
+  out.state.reserve(keep.size() * S);
   for (auto* v : {&out.action, &out.baseline, &out.lower, &out.upper}) v->reserve(keep.size() * A);
-  const auto copy = [](std::vector<float>& to, const std::vector<float>& from, std::size_t i, std::size_t n) {
-    to.insert(to.end(), from.begin() + static_cast<std::ptrdiff_t>(i * n),
-              from.begin() + static_cast<std::ptrdiff_t>((i + 1) * n));
+  const auto slice = [](const std::vector<float>& from, std::size_t i, std::size_t n) {
+    return std::span<const float>(from.data() + i * n, n);
   };
-  for (const std::size_t i : keep) {
-    out.rows.push_back(c.rows[i]);
-    copy(out.state, c.state, i, S);
-    copy(out.next_state, c.next_state, i, S);
-    copy(out.action, c.action, i, A);
-    copy(out.baseline, c.baseline, i, A);
-    copy(out.lower, c.lower, i, A);
-    copy(out.upper, c.upper, i, A);
-  }
+  for (const std::size_t i : keep)
+    out.push(c.rows[i], slice(c.state, i, S), slice(c.action, i, A), c.next_state_of(i), slice(c.baseline, i, A),
+             slice(c.lower, i, A), slice(c.upper, i, A));
   return out;
 }
 
@@ -318,7 +311,8 @@ void write_hdf5(const ExportTable& t, const fs::path& file, const ExportOptions&
   h.dataset("rewards", H5T_NATIVE_FLOAT, per_row<float>(c, [](const auto& r) { return r.reward; }).data(), N);
   h.dataset("terminals", h.bool_type(), per_row<std::uint8_t>(c, [](const auto& r) { return r.done; }).data(), N);
   h.dataset("timeouts", h.bool_type(), t.ends.timeouts.data(), N);
-  if (opts.next_observations) h.dataset("next_observations", H5T_NATIVE_FLOAT, c.next_state.data(), N, S);
+  if (opts.next_observations)
+    h.dataset("next_observations", H5T_NATIVE_FLOAT, c.dense_next_states().data(), N, S);
   h.dataset("users", H5T_NATIVE_INT64, per_row<std::int64_t>(c, [](const auto& r) { return r.user; }).data(), N);
   h.dataset("sessions", H5T_NATIVE_INT32, per_row<std::int32_t>(c, [](const auto& r) { return r.session; }).data(), N);
   h.dataset("steps", H5T_NATIVE_INT32, per_row<std::int32_t>(c, [](const auto& r) { return r.step; }).data(), N);
@@ -459,7 +453,13 @@ void write_csv(const ExportTable& t, std::ostream& out, const ExportOptions& opt
     buf += ',';
     if (r.log_density) put(buf, *r.log_density);
     else buf += "nan";
-    if (opts.next_observations) floats(c.next_state, i, S, true);
+    if (opts.next_observations) {
+      const std::span<const float> s_next = c.next_state_of(i);
+      for (const float x : s_next) {
+        buf += ',';
+        put(buf, x);
+      }
+    }
     buf += '\n';
     if (buf.size() > (1u << 20)) flush();
   }

@@ -176,7 +176,7 @@ void bind_transition(Statement& st, int base, const TransitionColumns& c, std::s
   const std::span<const float> none;
   bind_transition(st, base, t.user, t.session, t.step, t.group, t.time, t.reward, t.done, t.counts,
                   t.log_density,
-                  {slice(c.state, S), slice(c.action, A), slice(c.next_state, S),
+                  {slice(c.state, S), slice(c.action, A), c.next_state_of(i),
                    t.has_baseline ? slice(c.baseline, A) : none, t.has_bounds ? slice(c.lower, A) : none,
                    t.has_bounds ? slice(c.upper, A) : none});
 }
@@ -420,15 +420,12 @@ struct Recorder::Impl {
   void check_columns(const TransitionColumns& c) {
     const std::size_t n = c.size();
     if (n == 0) return;
-    const auto S = static_cast<std::size_t>(state_dim), A = static_cast<std::size_t>(action_dim);
-    const bool ok = c.state_dim == state_dim && c.action_dim == action_dim && c.state.size() == n * S &&
-                    c.action.size() == n * A && c.next_state.size() == n * S && c.baseline.size() == n * A &&
-                    c.lower.size() == n * A && c.upper.size() == n * A;
-    if (!ok)
+    const std::string wrong = c.inconsistency();
+    if (c.state_dim != state_dim || c.action_dim != action_dim || !wrong.empty())
       throw RecordError(db->path().string() + ": batch " + std::to_string(batches_written) +
                         ": transition columns do not match " + std::to_string(n) + " rows of state_dim " +
                         std::to_string(state_dim) + " and action_dim " + std::to_string(action_dim) +
-                        " (RunInfo): the simulator built a malformed batch");
+                        " (RunInfo)" + (wrong.empty() ? "" : ": " + wrong) + ": the simulator built a malformed batch");
   }
 
   void write(const std::vector<GroupRow>& groups) {

@@ -387,17 +387,20 @@ TransitionColumns read_transition_columns(const fs::path& path, bool allow_parti
     to.insert(to.end(), v.begin(), v.end());
     return true;
   };
+  std::vector<float> s, a, s_next, b, lo, hi;
   while (st.step()) {
     TransitionColumns::Row r = column_row(st);
-    take(c.state, 5, "transitions.state", S, 0.0f, false);
-    take(c.action, 6, "transitions.action", A, 0.0f, false);
-    take(c.next_state, 7, "transitions.next_state", S, 0.0f, true);
-    r.has_baseline = take(c.baseline, 20, "transitions.baseline", A, 0.0f, true);
-    const bool lower = take(c.lower, 21, "transitions.lower", A, -1.0f, true);
-    const bool upper = take(c.upper, 22, "transitions.upper", A, 1.0f, true);
+    for (auto* v : {&s, &a, &s_next, &b, &lo, &hi}) v->clear();
+    take(s, 5, "transitions.state", S, 0.0f, false);
+    take(a, 6, "transitions.action", A, 0.0f, false);
+    take(s_next, 7, "transitions.next_state", S, 0.0f, true);
+    r.has_baseline = take(b, 20, "transitions.baseline", A, 0.0f, true);
+    const bool lower = take(lo, 21, "transitions.lower", A, -1.0f, true);
+    const bool upper = take(hi, 22, "transitions.upper", A, 1.0f, true);
     r.has_bounds = lower || upper;
-    c.rows.push_back(r);
+    c.push(r, s, a, s_next, b, lo, hi);
   }
+  c.shrink_to_fit();
   return c;
 }
 

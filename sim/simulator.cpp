@@ -53,6 +53,7 @@ struct UserSlot {
   Rng env, ret, pol;  // the user's reaction, retrieval and policy streams for this day
   std::uint64_t mtl_key = 0;  // keys the user's fixed MTL errors
   std::vector<float> state, action, baseline, lower, upper;
+  std::vector<float> next_state;  // s' of the latest request, before TransitionColumns::push stores it
   double log_density = 0;
   bool has_baseline = false, has_bounds = false;
   std::vector<ItemView> views;
@@ -478,8 +479,7 @@ void Simulator::Block::transition_row(std::uint32_t i, double reward, bool done,
   UserSlot& s = scratch.slots[i];
   const std::int64_t u = user(i);
   const UserState& st = sim.population_->state(u);
-  TransitionColumns& tc = s.transitions;
-  TransitionColumns::Row& row = tc.rows.emplace_back();
+  TransitionColumns::Row row;
   row.user = u;
   row.session = st.sessions_total;
   row.step = st.requests_in_session - 1;
@@ -491,14 +491,11 @@ void Simulator::Block::transition_row(std::uint32_t i, double reward, bool done,
   row.has_baseline = s.has_baseline;
   row.has_bounds = s.has_bounds;
   if (std::isfinite(s.log_density)) row.log_density = s.log_density;
-  tc.state.insert(tc.state.end(), s.state.begin(), s.state.end());
-  tc.action.insert(tc.action.end(), s.action.begin(), s.action.end());
-  tc.baseline.insert(tc.baseline.end(), s.baseline.begin(), s.baseline.end());
-  tc.lower.insert(tc.lower.end(), s.lower.begin(), s.lower.end());
-  tc.upper.insert(tc.upper.end(), s.upper.begin(), s.upper.end());
-  tc.next_state.resize(tc.next_state.size() + kStateDim);
-  build_state(sim.population_->profile(u), st, now,
-              std::span<float>(tc.next_state.data() + tc.next_state.size() - kStateDim, kStateDim));
+  s.next_state.resize(kStateDim);
+  build_state(sim.population_->profile(u), st, now, s.next_state);
+  // Within a session the next request's state is built from the same user
+  // state at the same moment: push() then keeps one copy.
+  s.transitions.push(row, s.state, s.action, s.next_state, s.baseline, s.lower, s.upper);
 }
 
 void Simulator::Block::session_row(std::uint32_t i, double now) {
@@ -524,7 +521,7 @@ void Simulator::Block::merge() {
     for (std::size_t i = 0; i < n; ++i) rows += slots[i].transitions.size();
     TransitionColumns& c = out.batch.transition_columns;
     c.rows.reserve(rows);
-    for (auto* v : {&c.state, &c.next_state}) v->reserve(rows * kStateDim);
+    c.state.reserve(rows * kStateDim);
     for (auto* v : {&c.action, &c.baseline, &c.lower, &c.upper}) v->reserve(rows * static_cast<std::size_t>(d));
   }
   for (std::size_t i = 0; i < n; ++i) {
@@ -646,7 +643,8 @@ Simulator::Stepper::Outcome Simulator::Stepper::step(std::size_t k, std::span<co
   const auto take = [&] {
     if (seen || user.transitions.size() == 0) return;
     const TransitionColumns& tc = user.transitions;
-    std::copy(tc.next_state.begin(), tc.next_state.begin() + kStateDim, slot.next_state.begin());
+    const std::span<const float> s_next = tc.next_state_of(0);
+    std::copy(s_next.begin(), s_next.end(), slot.next_state.begin());
     o.reward = user.last_reward;
     o.done = tc.rows[0].done;
     seen = true;

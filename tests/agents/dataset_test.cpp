@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <memory>
 #include <optional>
 
 using namespace mtf;
@@ -52,6 +53,43 @@ TEST_CASE("minibatches come from the caller's seeded stream") {
   CHECK(a.state != c.state);
 }
 
+TEST_CASE("datasets over shared columns are views: no copy, the copies' minibatches, unchanged by appends") {
+  std::vector<TransitionRow> rows;
+  for (int i = 0; i < 30; ++i) {
+    rows.push_back(row(i / 5, 0, i % 5, float(i), i % 5 == 4));
+    if (i % 7 == 3) rows.back().lower.clear(), rows.back().upper.clear();
+    if (i % 6 == 2) rows.back().baseline.clear();
+  }
+  const auto shared = std::make_shared<TransitionColumns>(Dataset(rows).columns());
+  const std::vector<std::size_t> odd_users = {5, 6, 7, 8, 9, 15, 16, 17, 18, 19, 25, 26, 27, 28, 29};
+  const Dataset view(shared, odd_users), other(shared, std::vector<std::size_t>{0, 1, 2});
+  CHECK(&view.columns() == shared.get());
+  CHECK(&other.columns() == shared.get());
+  std::vector<TransitionRow> kept;
+  for (std::size_t i : odd_users) kept.push_back(rows[i]);
+  const Dataset copy(kept);
+  std::vector<int> index;
+  for (int k = 0; k < view.size(); ++k) index.push_back((k * 7) % view.size());
+  Batch a, b, c;
+  view.gather(index, a);
+  copy.gather(index, b);
+  const auto all_fields = {&Batch::state, &Batch::action, &Batch::reward, &Batch::next_state, &Batch::done,
+                           &Batch::baseline, &Batch::lower, &Batch::upper, &Batch::has_bounds,
+                           &Batch::next_baseline, &Batch::next_lower, &Batch::next_upper, &Batch::next_has_bounds};
+  for (auto m : all_fields) CHECK(a.*m == b.*m);
+  CHECK(view.normaliser().mean == copy.normaliser().mean);
+  CHECK(view.normaliser().stddev == copy.normaliser().stddev);
+  CHECK(view.initial_indices() == copy.initial_indices());
+  // Exploration rounds append to the columns the datasets view: the views keep
+  // their rows (the storage moved, the values did not).
+  const TransitionColumns more = Dataset(std::vector<TransitionRow>(200, row(9, 1, 0, 100.0f, true))).columns();
+  shared->append(more);
+  REQUIRE(shared->size() == 230);
+  view.gather(index, c);
+  CHECK(view.size() == 15);
+  for (auto m : all_fields) CHECK(a.*m == c.*m);
+}
+
 TEST_CASE("inconsistent transitions are rejected with the row named") {
   std::vector<TransitionRow> rows = {row(1, 0, 0, 1, false), row(1, 0, 1, 3, true)};
   rows[1].action = {0.1f, 0.2f};
@@ -84,13 +122,9 @@ TEST_CASE("a dataset built from the simulator's columns equals the one built fro
     r.log_density = t.log_density;
     r.has_baseline = !t.baseline.empty();
     r.has_bounds = !t.lower.empty();
-    c.rows.push_back(r);
-    c.state.insert(c.state.end(), t.state.begin(), t.state.end());
-    c.next_state.insert(c.next_state.end(), t.next_state.begin(), t.next_state.end());
-    c.action.insert(c.action.end(), t.action.begin(), t.action.end());
-    c.baseline.push_back(r.has_baseline ? t.baseline[0] : 7.0f);  // garbage where unknown
-    c.lower.push_back(r.has_bounds ? t.lower[0] : 7.0f);
-    c.upper.push_back(r.has_bounds ? t.upper[0] : 8.0f);
+    const float b = r.has_baseline ? t.baseline[0] : 7.0f;  // garbage where unknown
+    const float lo = r.has_bounds ? t.lower[0] : 7.0f, hi = r.has_bounds ? t.upper[0] : 8.0f;
+    c.push(r, t.state, t.action, t.next_state, {&b, 1}, {&lo, 1}, {&hi, 1});
   }
   const std::vector<std::size_t> selection = {5, 0, 1, 2, 9, 4, 3, 11, 10};
   const auto reward = [](const TransitionColumns::Row& r) {

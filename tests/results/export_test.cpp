@@ -45,8 +45,8 @@ TransitionColumns columns(std::initializer_list<std::tuple<std::int64_t, int, in
     r.session = session;
     r.step = step;
     r.done = done;
-    c.rows.push_back(r);
-    for (auto* v : {&c.state, &c.next_state, &c.action, &c.baseline, &c.lower, &c.upper}) v->push_back(0.0f);
+    const float zero = 0.0f;
+    c.push(r, {&zero, 1}, {&zero, 1}, {&zero, 1}, {&zero, 1}, {&zero, 1}, {&zero, 1});
   }
   return c;
 }

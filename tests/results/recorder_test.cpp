@@ -570,7 +570,7 @@ TEST_CASE("columnar transitions read back like rows, with NULL where the flags s
   c.state_dim = 3;
   c.action_dim = 2;
   for (const TransitionRow& t : rows) {
-    TransitionColumns::Row& r = c.rows.emplace_back();
+    TransitionColumns::Row r;
     r.user = t.user;
     r.session = t.session;
     r.step = t.step;
@@ -582,17 +582,12 @@ TEST_CASE("columnar transitions read back like rows, with NULL where the flags s
     r.has_baseline = !t.baseline.empty();
     r.has_bounds = !t.lower.empty();
     r.log_density = t.log_density;
-    c.state.insert(c.state.end(), t.state.begin(), t.state.end());
-    c.action.insert(c.action.end(), t.action.begin(), t.action.end());
-    c.next_state.insert(c.next_state.end(), t.next_state.begin(), t.next_state.end());
     // Unknown parts still occupy their slots (stale values must not be written).
     const std::vector<float> stale = {9.0f, 9.0f};
     const auto& b = t.baseline.empty() ? stale : t.baseline;
     const auto& lo = t.lower.empty() ? stale : t.lower;
     const auto& up = t.upper.empty() ? stale : t.upper;
-    c.baseline.insert(c.baseline.end(), b.begin(), b.end());
-    c.lower.insert(c.lower.end(), lo.begin(), lo.end());
-    c.upper.insert(c.upper.end(), up.begin(), up.end());
+    c.push(r, t.state, t.action, t.next_state, b, lo, up);
   }
   {
     Recorder rec(file, small_info());
@@ -629,7 +624,8 @@ TEST_CASE("columnar transitions read back like rows, with NULL where the flags s
     };
     CHECK(slice(back.state, 3) == rows[i].state);
     CHECK(slice(back.action, 2) == rows[i].action);
-    CHECK(slice(back.next_state, 3) == rows[i].next_state);
+    const std::span<const float> s_next = back.next_state_of(i);
+    CHECK(std::vector<float>(s_next.begin(), s_next.end()) == rows[i].next_state);
     CHECK(back.rows[i].has_baseline == !rows[i].baseline.empty());
     CHECK(back.rows[i].has_bounds == !rows[i].lower.empty());
     CHECK(back.rows[i].time == rows[i].time);

@@ -162,6 +162,26 @@ TEST_CASE("transitions chain: next_state of a step is the state of the next step
     ++chained;
   }
   CHECK(chained > 50);
+  // So the columns read back keep s' at sessions' ends only.
+  const TransitionColumns c = read_transition_columns(path);
+  std::size_t ends = 0;
+  for (const TransitionColumns::Row& r : c.rows) ends += r.done;
+  CHECK(c.next_state_slots() == ends);
+  // As the simulator hands them over: its batches store s' at sessions' ends only.
+  Simulator again(s);
+  RunOptions o;
+  o.collect = true;
+  std::size_t rows = 0, slots = 0, done = 0;
+  o.on_batch = [&](const RecordBatch& b) {
+    const TransitionColumns& tc = b.transition_columns;
+    CHECK(tc.inconsistency().empty());
+    rows += tc.size();
+    slots += tc.next_state_slots();
+    for (const TransitionColumns::Row& r : tc.rows) done += r.done;
+  };
+  again.run(o, nullptr);
+  CHECK(rows == t.size());
+  CHECK(slots == done);
   // Deterministic policies record their own action as mu_bp and no density.
   CHECK(t[0].baseline == t[0].action);
   CHECK_FALSE(t[0].log_density.has_value());
@@ -677,7 +697,7 @@ TEST_CASE("a stepper given the policy's actions replays a run's users to the bit
       const Simulator::Stepper::Outcome o = stepper.step(k, action);
       REQUIRE(static_cast<float>(o.reward) == row.reward);
       REQUIRE(o.done == row.done);
-      REQUIRE(std::memcmp(o.next_state.data(), run.next_state.data() + i * S, S * sizeof(float)) == 0);
+      REQUIRE(std::memcmp(o.next_state.data(), run.next_state_of(i).data(), S * sizeof(float)) == 0);
       totals[req.day] += o.reward;  // in request order, as the run sums them
       ++compared;
       ends += o.done;
