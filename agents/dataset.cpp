@@ -116,9 +116,9 @@ void Dataset::build(std::span<const std::size_t> selection, const RewardOf& rewa
   const std::size_t n = c.size();
   if (const std::string wrong = c.inconsistency(); !wrong.empty())
     throw std::invalid_argument("dataset: " + wrong);
-  if (n > std::numeric_limits<std::uint32_t>::max() || selection.size() > std::numeric_limits<std::int32_t>::max())
+  if (n > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
     throw std::invalid_argument("dataset: " + std::to_string(n) +
-                                " rows; a dataset views at most 2^31 - 1 of at most 2^32 rows");
+                                " rows; a dataset views columns of at most 2^31 - 1 rows");
   const std::size_t N = selection.size();
   row_.resize(N);
   reward_.resize(N);
@@ -145,7 +145,9 @@ void Dataset::build(std::span<const std::size_t> selection, const RewardOf& rewa
   }
   // The next request of each session among the selected rows: recorded sessions
   // are contiguous, so it is nearly always the next selected row; the rest are
-  // looked up by (user, session, step + 1), the first selected row with that key.
+  // looked up by (user, session, step + 1), the first selected row with that key
+  // (the rule the header states: with duplicate keys, which only malformed
+  // data has, the next selected row wins where it continues the session).
   const auto continues = [&](const TransitionColumns::Row& t, const TransitionColumns::Row& u) {
     return u.user == t.user && u.session == t.session && u.step == t.step + 1;
   };
@@ -171,13 +173,6 @@ void Dataset::build(std::span<const std::size_t> selection, const RewardOf& rewa
     }
     next_[r] = static_cast<std::int32_t>(found);
   }
-  // Duplicate keys: the first selected row with the key is the next request.
-  if (keyed)
-    for (std::size_t r = 0; r < N; ++r)
-      if (next_[r] >= 0) {
-        const TransitionColumns::Row& t = c.rows[row_[r]];
-        next_[r] = static_cast<std::int32_t>(by_key.at(Key{t.user, t.session, t.step + 1}));
-      }
   // The normalisation, accumulated in double in transition order (datasets can
   // hold millions of rows; the float result does not depend on the order).
   Eigen::VectorXd mean = Eigen::VectorXd::Zero(S_), var = Eigen::VectorXd::Zero(S_);

@@ -70,9 +70,11 @@ class Dataset {
   /// variant recomputed from the behaviour counts, say).
   using RewardOf = std::function<float(const TransitionColumns::Row&)>;
   /// A view of rows `selection` (in that order) of `columns`, with each row's
-  /// recorded reward or, when given, reward(row); the next request of a session
-  /// is looked up among the selected rows. Gives exactly the dataset of the same
-  /// rows as TransitionRows. Throws std::invalid_argument for an empty
+  /// recorded reward or, when given, reward(row). The next request of a
+  /// session is looked up among the selected rows: the next selected row when
+  /// it continues the session (user, session, step + 1), else the first
+  /// selected row with that key. Gives exactly the dataset of the same rows as
+  /// TransitionRows. Throws std::invalid_argument for an empty
   /// selection, an index out of range or columns whose sizes disagree with
   /// their dimensions.
   Dataset(std::shared_ptr<const TransitionColumns> columns, std::span<const std::size_t> selection,
@@ -133,7 +135,7 @@ class Dataset {
   int S_ = 0, A_ = 0;
   std::vector<std::uint32_t> row_;   ///< selected row of the columns
   std::vector<float> reward_;        ///< the reward learnt with
-  std::vector<std::int32_t> next_;   ///< row of the session's next request among the selected, or -1
+  std::vector<std::int32_t> next_;   ///< row (of the columns) of the session's next request, or -1
   std::vector<int> initial_;         ///< transitions with step == 0
   StateNormaliser norm_;
   bool any_bounds_ = false;

@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <optional>
+#include <stdexcept>
 #include <vector>
 
 #include "core/tasks.h"
@@ -77,6 +78,12 @@ struct TransitionColumns {
   void push(Row row, std::span<const float> s, std::span<const float> a, std::span<const float> s_next,
             std::span<const float> b, std::span<const float> lo, std::span<const float> hi) {
     const auto S = static_cast<std::size_t>(state_dim);
+    if (state_dim <= 0 || s.size() != S || s_next.size() != S)
+      throw std::invalid_argument("TransitionColumns::push: state_dim is " + std::to_string(state_dim) +
+                                  " but the row's state and s' hold " + std::to_string(s.size()) + " and " +
+                                  std::to_string(s_next.size()) + " values (set state_dim first)");
+    if (next_state_slots() >= kFollowing)
+      throw std::length_error("TransitionColumns::push: more s' slots than 32 bits number");
     if (!rows.empty() && rows.back().next_state_slot != kFollowing &&
         rows.back().next_state_slot + 1 == next_state_slots() &&
         std::memcmp(next_state.data() + next_state.size() - S, s.data(), S * sizeof(float)) == 0) {
@@ -151,6 +158,8 @@ struct TransitionColumns {
   }
   /// Appends all of `other`'s rows (same dimensions).
   void append(const TransitionColumns& other) {
+    if (next_state_slots() + other.next_state_slots() >= kFollowing)
+      throw std::length_error("TransitionColumns::append: more s' slots than 32 bits number");
     const auto offset = static_cast<std::uint32_t>(next_state_slots());
     const std::size_t first = rows.size();
     rows.insert(rows.end(), other.rows.begin(), other.rows.end());

@@ -60,12 +60,14 @@ py::dict read_transitions(const std::string& path, bool allow_partial, const std
   nan_where_missing(c.upper, d, c.rows, &TransitionColumns::Row::has_bounds);
   using Row = TransitionColumns::Row;
   py::dict out;
+  // s' first: most of it is read from the state column, moved into numpy next.
+  std::vector<float> next_states = c.dense_next_states();
   out["observations"] = owning_array(std::move(c.state), {n, static_cast<py::ssize_t>(S)});
   out["actions"] = owning_array(std::move(c.action), {n, static_cast<py::ssize_t>(d)});
   out["rewards"] = column<float>(c.rows, [](const Row& r) { return r.reward; });
   out["terminals"] = column<bool>(c.rows, [](const Row& r) { return r.done; });
   out["timeouts"] = column<bool>(t.ends.timeouts, [](std::uint8_t b) { return b != 0; });
-  out["next_observations"] = owning_array(c.dense_next_states(), {n, static_cast<py::ssize_t>(S)});
+  out["next_observations"] = owning_array(std::move(next_states), {n, static_cast<py::ssize_t>(S)});
   out["user"] = column<std::int64_t>(c.rows, [](const Row& r) { return r.user; });
   out["session"] = column<std::int32_t>(c.rows, [](const Row& r) { return r.session; });
   out["step"] = column<std::int32_t>(c.rows, [](const Row& r) { return r.step; });

@@ -272,7 +272,8 @@ TEST_CASE("ncis recovers the value of a shifted target on a Gaussian bandit") {
   const OpeEstimate e = ncis(
       data, shifted, {.cap = std::numeric_limits<double>::infinity(), .bandwidth = 0.1, .seed = 1});
   double mean = 0;
-  for (int j = 0; j < data.size(); ++j) mean += data.rewards()(0, j);
+  const Matrix rewards = data.rewards();
+  for (int j = 0; j < data.size(); ++j) mean += rewards(0, j);
   mean /= data.size();
   MESSAGE("ncis " << e.value << " data mean " << mean << " details " << e.details.dump());
   CHECK(std::abs(mean - 0.84) < 0.01);
