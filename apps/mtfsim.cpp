@@ -32,6 +32,10 @@
 #include "agents/agent.h"
 #include "agents/nn/tensor.h"
 #include "core/atomic_file.h"
+#include "core/cluster.h"
+#ifdef MTF_MPI
+#include "core/mpi_cluster.h"
+#endif
 #include "core/json_reader.h"
 #include "core/state_features.h"
 #include "results/export.h"
@@ -56,6 +60,26 @@ namespace po = boost::program_options;
 namespace fs = std::filesystem;
 
 namespace {
+
+/// The processes this command runs on: the MPI world under mpirun (an
+/// -DMTF_MPI=ON build), else this process alone.
+const mtf::Cluster* g_cluster = &mtf::single_process();
+
+/// This process's peak resident memory in MB (VmHWM of /proc/self/status; -1 where unknown).
+long peak_resident_mb() {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::atol(line.c_str() + 6) / 1024;
+  return -1;
+}
+
+/// Refuses a command that does not shard over MPI ranks when started by mpirun
+/// with more than one rank: N copies would each write the same files.
+void single_process_only(const std::string& cmd) {
+  if (g_cluster->size() > 1)
+    throw po::error(cmd + ": runs as one process; only `mtfsim run` of a plain simulation (no \"experiment\" block) "
+                    "and `mtfsim bench sim` shard over MPI ranks. Run it without mpirun");
+}
 
 constexpr const char* kUsage =
     "mtfsim: the open testbed for multi-task fusion in recommender systems\n"
@@ -300,6 +324,7 @@ int cmd_run(const std::vector<std::string>& args) {
 
   const bool resume = vm.count("resume") > 0, force = vm.count("force") > 0;
   if (!sc.experiment_json.empty()) {
+    single_process_only("run of an experiment scenario");
     if (vm.count("no-record")) throw po::error("run: --no-record: an experiment always writes its run database");
     const fs::path out =
         output_file(vm.count("out") ? fs::path(vm["out"].as<std::string>()) : default_out(sc, path), "run", "out");
@@ -311,22 +336,28 @@ int cmd_run(const std::vector<std::string>& args) {
   if (resume)
     throw po::error("run: --resume: only an experiment (a scenario with an \"experiment\" block) resumes; "
                     "run a plain simulation again without --resume");
+  const bool root = g_cluster->root();
   mtf::experiments::SimulationOptions so;
   so.threads = threads;
   so.replace_any_file = force;
+  so.cluster = g_cluster;
   if (!vm.count("no-record")) {
     so.out = output_file(vm.count("out") ? fs::path(vm["out"].as<std::string>()) : default_out(sc, path), "run", "out");
     refuse_input_as_output(so.out, path, "run", "out", "scenario file");
   }
-  if (!quiet)
+  if (!quiet && root) {
     std::cerr << "mtfsim: " << sc.name << ": " << sc.population.size << " users, " << sc.days
-              << " days, " << sc.groups.size() << " groups, " << threads << " threads\n";
+              << " days, " << sc.groups.size() << " groups, " << threads << " threads";
+    if (g_cluster->size() > 1) std::cerr << " on each of " << g_cluster->size() << " MPI ranks";
+    std::cerr << "\n";
+  }
   mtf::experiments::SimulationResult sr;
   {
-    ProgressBar bar(!quiet);
+    ProgressBar bar(!quiet && root);
     so.on_progress = [&](const mtf::Progress& p) { bar.update(p); };
     sr = mtf::experiments::run_simulation(sc, so);
   }
+  if (!root) return 0;  // rank 0 reports, and wrote the database
   const mtf::RunResult& res = sr.run;
   std::cout << "\n" << sc.name << ": " << sc.population.size << " users, " << sc.days << " days, "
             << res.requests << " requests in " << res.wall_seconds << " s\n\n"
@@ -437,22 +468,26 @@ int cmd_bench_sim(const std::vector<std::string>& args) {
     policies = {bench_agent(base, agent, steps)};
     base.groups[0].name = agent;
   }
+  const mtf::Cluster& cl = *g_cluster;
+  const bool root = cl.root();
   std::ostringstream json;
   json << "{\"bench\":\"sim\",";
   if (!agent.empty()) json << "\"agent\":\"" << agent << "\",";
   json << "\"record\":" << (record ? "true" : "false") << ",\"candidates\":"
        << base.retrieval.candidates << ",\"tasks\":" << mtf::kNumTasks << ",\"shown\":" << base.retrieval.shown
-       << ",\"users\":" << base.population.size << ",\"days\":" << base.days << ",\"runs\":[";
-  std::printf("%8s %12s %10s %14s %16s\n", "threads", "requests", "seconds", "requests/s", "writer CPU (s)");
+       << ",\"users\":" << base.population.size << ",\"days\":" << base.days << ",\"ranks\":" << cl.size()
+       << ",\"runs\":[";
+  if (root) std::printf("%8s %12s %10s %14s %16s\n", "threads", "requests", "seconds", "requests/s", "writer CPU (s)");
   for (std::size_t i = 0; i < thread_counts.size(); ++i) {
     const int t = thread_counts[i];
     mtf::Simulator sim(base, policies);
     std::unique_ptr<mtf::Recorder> rec;
     mtf::RecorderOptions ropt;
     ropt.index_transitions = base.record.index_transitions;
-    if (record) rec = std::make_unique<mtf::Recorder>(out, sim.run_info(mtf::code_version(), t), ropt);
+    if (record && root) rec = std::make_unique<mtf::Recorder>(out, sim.run_info(mtf::code_version(), t), ropt);
     mtf::RunOptions ro;
     ro.threads = t;
+    ro.cluster = &cl;
     const auto t0 = std::chrono::steady_clock::now();
     mtf::RunResult res = sim.run(ro, rec.get());
     const auto t_run = std::chrono::steady_clock::now();
@@ -461,14 +496,19 @@ int cmd_bench_sim(const std::vector<std::string>& args) {
     // Timed to the end of finish(): a recorded run is done when its database is.
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double writer_cpu = rec ? rec->writer_cpu_seconds() : 0.0;
+    // Every rank's peak resident memory so far (VmHWM, MB).
+    const std::vector<std::string> peaks = cl.all_gather(std::to_string(peak_resident_mb()));
+    if (!root) continue;
     std::printf("%8d %12lld %10.3f %14.0f %16.3f\n", t, static_cast<long long>(res.requests), secs,
                 res.requests / secs, writer_cpu);
     json << (i ? "," : "") << "{\"threads\":" << t << ",\"requests\":" << res.requests
          << ",\"seconds\":" << secs << ",\"requests_per_s\":" << res.requests / secs
-         << ",\"writer_cpu_s\":" << writer_cpu << ",\"finish_s\":" << finish_s << "}";
+         << ",\"writer_cpu_s\":" << writer_cpu << ",\"finish_s\":" << finish_s << ",\"peak_mb_per_rank\":[";
+    for (std::size_t r = 0; r < peaks.size(); ++r) json << (r ? "," : "") << peaks[r];
+    json << "]}";
   }
   json << "]}";
-  std::cout << json.str() << std::endl;
+  if (root) std::cout << json.str() << std::endl;
   return 0;
 }
 
@@ -931,6 +971,7 @@ int cmd_bench(const std::vector<std::string>& args) {
   }
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   if (args[0] == "sim") return cmd_bench_sim(rest);
+  single_process_only("bench " + args[0]);
   if (args[0] == "train") {
 #ifdef MTF_HAVE_TRAIN_BENCH
     po::options_description opts("mtfsim bench train [options]");
@@ -972,6 +1013,23 @@ int cmd_bench(const std::vector<std::string>& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef MTF_MPI
+  // Under mpirun: the MPI world (initialised before anything reads argv).
+  std::unique_ptr<mtf::MpiCluster> mpi;
+  if (mtf::MpiCluster::launched_by_mpirun()) {
+    mpi = std::make_unique<mtf::MpiCluster>(argc, argv);
+    if (mpi->size() > 1) g_cluster = mpi.get();
+  }
+#endif
+  // A rank that fails alone ends the job: the others would wait for it.
+  const auto fail = [&](int code) {
+#ifdef MTF_MPI
+    if (g_cluster->size() > 1) mpi->abort(code);
+#endif
+    return code;
+  };
+  const std::string who =
+      g_cluster->size() > 1 ? "mtfsim (MPI rank " + std::to_string(g_cluster->rank()) + ")" : "mtfsim";
   std::vector<std::string> args(argv + 1, argv + argc);
   try {
     if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
@@ -982,6 +1040,7 @@ int main(int argc, char** argv) {
     const std::vector<std::string> rest(args.begin() + 1, args.end());
     if (cmd == "run") return cmd_run(rest);
     if (cmd == "bench") return cmd_bench(rest);
+    single_process_only(cmd);
     if (cmd == "report") return cmd_report(rest);
     if (cmd == "export") return cmd_export(rest);
     if (cmd == "regress") return cmd_regress(rest);
@@ -991,10 +1050,10 @@ int main(int argc, char** argv) {
     std::cerr << "mtfsim: unknown command '" << cmd << "'\n\n" << kUsage;
     return 2;
   } catch (const po::error& e) {
-    std::cerr << "mtfsim: " << e.what() << "\n";
-    return 2;
+    std::cerr << who << ": " << e.what() << "\n";
+    return fail(2);
   } catch (const std::exception& e) {
-    std::cerr << "mtfsim: error: " << e.what() << "\n";
-    return 1;
+    std::cerr << who << ": error: " << e.what() << "\n";
+    return fail(1);
   }
 }

@@ -18,7 +18,8 @@ SimulationResult run_simulation(const Scenario& sc, const SimulationOptions& opt
   }
   Simulator sim(sc, gp.policies);
   std::unique_ptr<Recorder> rec;
-  if (!options.out.empty()) {
+  const bool writer = options.cluster == nullptr || options.cluster->root();
+  if (!options.out.empty() && writer) {
     RecorderOptions ropt;
     ropt.index_transitions = sc.record.index_transitions;
     ropt.replace_any_file = options.replace_any_file;
@@ -33,6 +34,7 @@ SimulationResult run_simulation(const Scenario& sc, const SimulationOptions& opt
   RunOptions ro;
   ro.threads = options.threads;
   ro.on_progress = options.on_progress;
+  ro.cluster = options.cluster;
   out.run = sim.run(ro, rec.get());
   for (std::size_t g = 0; g < out.run.groups.size(); ++g)
     for (const auto& [name, value] : OnlineMetrics::rows(out.run.groups[g]))

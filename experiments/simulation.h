@@ -26,6 +26,10 @@ struct SimulationOptions {
   /// database's groups table names the replacement (Policy::name).
   std::map<int, PolicyPtr> policies;
   std::function<void(const Progress&)> on_progress;  ///< on the calling thread
+  /// Shards the users over these ranks (RunOptions::cluster); every rank calls
+  /// run_simulation with the same scenario and options and gets the same
+  /// result; only rank 0 writes the run database. Null: this process alone.
+  const Cluster* cluster = nullptr;
 };
 
 struct SimulationResult {

@@ -684,7 +684,92 @@ void put_all(std::string& out, std::span<const T> v) {
   static_assert(std::is_trivially_copyable_v<T>);
   if (!v.empty()) out.append(reinterpret_cast<const char*>(v.data()), v.size_bytes());
 }
+template <typename T>
+void put_vec(std::string& out, const std::vector<T>& v) {
+  put(out, static_cast<std::uint64_t>(v.size()));
+  put_all<T>(out, v);
+}
 }  // namespace
+
+struct Simulator::ByteReader {
+  std::string_view bytes;
+  std::size_t pos = 0;
+  std::string_view take(std::size_t n) {
+    if (bytes.size() - pos < n)
+      throw std::runtime_error("MPI exchange: a block's bytes are truncated (ranks running different mtfsim builds?)");
+    const std::string_view v = bytes.substr(pos, n);
+    pos += n;
+    return v;
+  }
+  template <typename T>
+  T get() {
+    static_assert(std::is_trivially_copyable_v<T>);
+    T v;
+    std::memcpy(&v, take(sizeof v).data(), sizeof v);
+    return v;
+  }
+  template <typename T>
+  void get_vec(std::vector<T>& v) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    const auto n = get<std::uint64_t>();
+    if (n > (bytes.size() - pos) / sizeof(T)) take(bytes.size() - pos + 1);  // throws: truncated
+    v.resize(static_cast<std::size_t>(n));
+    if (n) std::memcpy(v.data(), take(n * sizeof(T)).data(), n * sizeof(T));
+  }
+};
+
+void Simulator::pack_block(const BlockOut& out, std::int64_t b, std::int64_t begin, std::int64_t end,
+                           std::string& shared, std::string* batch) const {
+  put(shared, b);
+  put(shared, out.requests);
+  put_vec(shared, out.active);
+  const auto n = static_cast<std::size_t>(end - begin);
+  const auto topics = static_cast<std::size_t>(population_->topics());
+  put_all<UserState>(shared, population_->states().subspan(static_cast<std::size_t>(begin), n));
+  put_all<float>(shared, population_->all_interests().subspan(static_cast<std::size_t>(begin) * topics, n * topics));
+  if (!batch) return;
+  const RecordBatch& rb = out.batch;
+  if (!rb.transitions.empty())
+    throw std::logic_error("Simulator::pack_block: a block's batch holds row-wise transitions; it builds columns only");
+  put(*batch, b);
+  put_vec(*batch, rb.sessions);
+  put_vec(*batch, rb.user_days);
+  put_vec(*batch, rb.impressions);
+  const TransitionColumns& tc = rb.transition_columns;
+  put(*batch, static_cast<std::int32_t>(tc.state_dim));
+  put(*batch, static_cast<std::int32_t>(tc.action_dim));
+  for (const auto* v : {&tc.state, &tc.action, &tc.baseline, &tc.lower, &tc.upper, &tc.next_state}) put_vec(*batch, *v);
+  put_vec(*batch, tc.rows);
+}
+
+void Simulator::unpack_block(BlockOut& out, std::int64_t b, std::int64_t begin, std::int64_t end, bool apply_states,
+                             ByteReader& shared, ByteReader* batch) {
+  if (shared.get<std::int64_t>() != b)
+    throw std::runtime_error("MPI exchange: block " + std::to_string(b) + " arrived out of order (ranks disagree on the blocks)");
+  out.requests = shared.get<std::int64_t>();
+  shared.get_vec(out.active);
+  const auto n = static_cast<std::size_t>(end - begin);
+  const auto topics = static_cast<std::size_t>(population_->topics());
+  const std::string_view st = shared.take(n * sizeof(UserState));
+  const std::string_view in = shared.take(n * topics * sizeof(float));
+  if (apply_states) {
+    std::memcpy(population_->states().data() + begin, st.data(), st.size());
+    std::memcpy(population_->all_interests().data() + static_cast<std::size_t>(begin) * topics, in.data(), in.size());
+  }
+  out.batch = RecordBatch{};
+  if (!batch) return;
+  if (batch->get<std::int64_t>() != b)
+    throw std::runtime_error("MPI exchange: the rows of block " + std::to_string(b) + " arrived out of order");
+  RecordBatch& rb = out.batch;
+  batch->get_vec(rb.sessions);
+  batch->get_vec(rb.user_days);
+  batch->get_vec(rb.impressions);
+  TransitionColumns& tc = rb.transition_columns;
+  tc.state_dim = batch->get<std::int32_t>();
+  tc.action_dim = batch->get<std::int32_t>();
+  for (auto* v : {&tc.state, &tc.action, &tc.baseline, &tc.lower, &tc.upper, &tc.next_state}) batch->get_vec(*v);
+  batch->get_vec(tc.rows);
+}
 
 std::string Simulator::save_state() const {
   std::string out(kStateMagic, sizeof kStateMagic);
@@ -776,6 +861,7 @@ RunResult Simulator::run_days(int ndays, const RunOptions& opt, Recorder* record
   const std::int64_t nblocks = (users + block - 1) / block;
   const int threads = std::max(1, opt.threads);
   const bool record = recorder != nullptr || opt.collect;
+  const Cluster* cluster = opt.cluster && opt.cluster->size() > 1 ? opt.cluster : nullptr;
   if (recorder && day_ == 0) recorder->write_groups(group_rows());
   const int first_day = day_;
   if (track_users_ && first_day - totals_day0_ + ndays > UserTotals::kMaxDays)
@@ -789,97 +875,187 @@ RunResult Simulator::run_days(int ndays, const RunOptions& opt, Recorder* record
   std::vector<double> first_sum(groups, 0.0);
   std::vector<std::int64_t> first_n(groups, 0);
 
-  // At most `window` finished-but-unmerged blocks, so memory stays bounded.
-  const std::int64_t window = 4L * threads;
-  for (int day = first_day; day < first_day + ndays; ++day, ++day_) {
-    std::vector<BlockOut> outs(static_cast<std::size_t>(std::min<std::int64_t>(nblocks, window)));
-    std::mutex mu;
-    std::condition_variable cv;
-    std::int64_t next_block = 0, merged = 0;
-    std::exception_ptr error;
-    auto worker = [&] {
-      ThreadScratch scratch;
-      for (;;) {
-        std::int64_t b;
-        {
-          std::unique_lock lock(mu);
-          cv.wait(lock, [&] { return error || next_block >= nblocks || next_block < merged + window; });
-          if (error || next_block >= nblocks) return;
-          b = next_block++;
+  // Folds block b of `day` into the result, in block order (user order within a block).
+  const auto merge = [&](BlockOut& out, int day, std::int64_t b) {
+    for (const BlockOut::ActiveUser& a : out.active) {  // user order
+      GroupDayTotals& t = res.metrics.at(a.group, day - first_day);
+      ++t.active;
+      t.sessions += a.sessions;
+      t.requests += a.requests;
+      t.sessions_capped += a.capped;
+      t.reward += a.reward;
+      t.counts += a.counts;
+      if (day > first_day && a.returned) ++res.metrics.at(a.group, day - first_day - 1).returned;
+      if (track_users_) {
+        UserTotals& ut = user_totals_[static_cast<std::size_t>(a.user)];
+        ut.active_days |= std::uint64_t{1} << (day - totals_day0_);
+        ut.sessions += a.sessions;
+        ut.requests += a.requests;
+        ut.reward += a.reward;
+        ut.discounted_return += a.discounted;
+        ut.counts += a.counts;
+      }
+      first_sum[a.group] += a.first_reward;
+      first_n[a.group] += a.first_count;
+    }
+    res.requests += out.requests;
+    if (opt.on_batch) opt.on_batch(out.batch);
+    if (recorder) recorder->submit(std::move(out.batch));
+    if (opt.on_progress) {
+      Progress p;
+      p.day = day - first_day;
+      p.days = ndays;
+      p.users_done = std::min<std::int64_t>(users, (b + 1) * block);
+      p.users = users;
+      p.requests = res.requests;
+      p.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      opt.on_progress(p);
+    }
+  };
+
+  if (cluster) {
+    // Each rank simulates its blocks of a round (`per_rank` of them, on its
+    // threads), then the ranks exchange them: every rank's users' states and
+    // totals go to every rank, rows only to the ranks that take them.
+    const int ranks = cluster->size(), me = cluster->rank();
+    cluster->check_same(std::to_string(users) + " users, days " + std::to_string(first_day) + " + " +
+                            std::to_string(ndays) + ", blocks of " + std::to_string(block) + ", groups " +
+                            std::to_string(groups),
+                        "the simulation (Simulator::run_days)");
+    std::vector<int> takers;  // ranks that record or collect rows
+    {
+      const std::vector<std::string> flags = cluster->all_gather(record ? "1" : "0");
+      for (int r = 0; r < ranks; ++r)
+        if (flags[static_cast<std::size_t>(r)] == "1") takers.push_back(r);
+    }
+    const bool build = !takers.empty();  // blocks build rows for the takers
+    const std::int64_t per_rank = 4L * threads;
+    const std::int64_t round = per_rank * ranks;
+    std::vector<ThreadScratch> scratch(static_cast<std::size_t>(threads));
+    std::vector<BlockOut> outs;
+    BlockOut in;
+    const auto block_begin = [&](std::int64_t b) { return b * block; };
+    const auto block_end = [&](std::int64_t b) { return std::min<std::int64_t>(users, (b + 1) * block); };
+    for (int day = first_day; day < first_day + ndays; ++day, ++day_) {
+      for (std::int64_t r0 = 0; r0 < nblocks; r0 += round) {
+        const std::int64_t r1 = std::min(nblocks, r0 + round);
+        std::vector<std::int64_t> mine;
+        for (std::int64_t b = r0; b < r1; ++b)
+          if (b % ranks == me) mine.push_back(b);
+        outs.resize(std::max(outs.size(), mine.size()));
+        std::atomic<std::size_t> next{0};
+        std::mutex mu;
+        std::string failure;  // this rank's error, sent with its blocks so that no rank waits for it
+        const auto work = [&](ThreadScratch& scr) {
+          for (std::size_t i = next++; i < mine.size(); i = next++) {
+            try {
+              simulate_block(day, block_begin(mine[i]), block_end(mine[i]), build, scr, outs[i]);
+            } catch (const std::exception& e) {
+              std::lock_guard lock(mu);
+              if (failure.empty()) failure = e.what();
+              next = mine.size();
+            }
+          }
+        };
+        std::vector<std::thread> pool;
+        for (int t = 1; t < threads; ++t) pool.emplace_back(work, std::ref(scratch[static_cast<std::size_t>(t)]));
+        work(scratch[0]);
+        for (auto& th : pool) th.join();
+
+        std::string shared, rows;
+        put(shared, static_cast<std::uint8_t>(failure.empty() ? 0 : 1));
+        if (!failure.empty()) {
+          put(shared, static_cast<std::uint64_t>(failure.size()));
+          shared += failure;
+        } else {
+          for (std::size_t i = 0; i < mine.size(); ++i)
+            pack_block(outs[i], mine[i], block_begin(mine[i]), block_end(mine[i]), shared, build ? &rows : nullptr);
         }
-        BlockOut& out = outs[static_cast<std::size_t>(b % window)];
-        try {
-          simulate_block(day, b * block, std::min<std::int64_t>(users, (b + 1) * block), record, scratch, out);
-        } catch (...) {
+        const std::vector<std::string> all_shared = cluster->all_gather(shared);
+        std::vector<std::string> all_rows;
+        for (const int t : takers) {
+          std::vector<std::string> got = cluster->gather(rows, t);
+          if (t == me) all_rows = std::move(got);
+        }
+        std::vector<ByteReader> readers, row_readers;
+        for (int r = 0; r < ranks; ++r) {
+          ByteReader rd{all_shared[static_cast<std::size_t>(r)]};
+          if (rd.get<std::uint8_t>() != 0) {
+            const auto n = rd.get<std::uint64_t>();
+            throw std::runtime_error("MPI rank " + std::to_string(r) + ": " + std::string(rd.take(n)));
+          }
+          readers.push_back(rd);
+        }
+        for (const std::string& r : all_rows) row_readers.push_back(ByteReader{r});
+        for (std::int64_t b = r0; b < r1; ++b) {
+          const auto owner = static_cast<std::size_t>(b % ranks);
+          unpack_block(in, b, block_begin(b), block_end(b), static_cast<int>(owner) != me, readers[owner],
+                       record ? &row_readers[owner] : nullptr);
+          merge(in, day, b);
+        }
+      }
+    }
+  } else {
+    // At most `window` finished-but-unmerged blocks, so memory stays bounded.
+    const std::int64_t window = 4L * threads;
+    for (int day = first_day; day < first_day + ndays; ++day, ++day_) {
+      std::vector<BlockOut> outs(static_cast<std::size_t>(std::min<std::int64_t>(nblocks, window)));
+      std::mutex mu;
+      std::condition_variable cv;
+      std::int64_t next_block = 0, merged = 0;
+      std::exception_ptr error;
+      auto worker = [&] {
+        ThreadScratch scratch;
+        for (;;) {
+          std::int64_t b;
+          {
+            std::unique_lock lock(mu);
+            cv.wait(lock, [&] { return error || next_block >= nblocks || next_block < merged + window; });
+            if (error || next_block >= nblocks) return;
+            b = next_block++;
+          }
+          BlockOut& out = outs[static_cast<std::size_t>(b % window)];
+          try {
+            simulate_block(day, b * block, std::min<std::int64_t>(users, (b + 1) * block), record, scratch, out);
+          } catch (...) {
+            std::lock_guard lock(mu);
+            error = std::current_exception();
+            cv.notify_all();
+            return;
+          }
           std::lock_guard lock(mu);
-          error = std::current_exception();
+          out.ready = true;
           cv.notify_all();
-          return;
         }
+      };
+      std::vector<std::thread> pool;
+      for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
+      try {
+        for (std::int64_t b = 0; b < nblocks; ++b) {
+          BlockOut* out;
+          {
+            std::unique_lock lock(mu);
+            out = &outs[static_cast<std::size_t>(b % window)];
+            cv.wait(lock, [&] { return error || out->ready; });
+            if (error) break;
+          }
+          merge(*out, day, b);
+          {
+            std::lock_guard lock(mu);
+            out->ready = false;
+            ++merged;
+            cv.notify_all();
+          }
+        }
+      } catch (...) {
         std::lock_guard lock(mu);
-        out.ready = true;
+        if (!error) error = std::current_exception();
         cv.notify_all();
       }
-    };
-    std::vector<std::thread> pool;
-    for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
-    try {
-      for (std::int64_t b = 0; b < nblocks; ++b) {
-        BlockOut* out;
-        {
-          std::unique_lock lock(mu);
-          out = &outs[static_cast<std::size_t>(b % window)];
-          cv.wait(lock, [&] { return error || out->ready; });
-          if (error) break;
-        }
-        for (const BlockOut::ActiveUser& a : out->active) {  // user order
-          GroupDayTotals& t = res.metrics.at(a.group, day - first_day);
-          ++t.active;
-          t.sessions += a.sessions;
-          t.requests += a.requests;
-          t.sessions_capped += a.capped;
-          t.reward += a.reward;
-          t.counts += a.counts;
-          if (day > first_day && a.returned) ++res.metrics.at(a.group, day - first_day - 1).returned;
-          if (track_users_) {
-            UserTotals& ut = user_totals_[static_cast<std::size_t>(a.user)];
-            ut.active_days |= std::uint64_t{1} << (day - totals_day0_);
-            ut.sessions += a.sessions;
-            ut.requests += a.requests;
-            ut.reward += a.reward;
-            ut.discounted_return += a.discounted;
-            ut.counts += a.counts;
-          }
-          first_sum[a.group] += a.first_reward;
-          first_n[a.group] += a.first_count;
-        }
-        res.requests += out->requests;
-        if (opt.on_batch) opt.on_batch(out->batch);
-        if (recorder) recorder->submit(std::move(out->batch));
-        {
-          std::lock_guard lock(mu);
-          out->ready = false;
-          ++merged;
-          cv.notify_all();
-        }
-        if (opt.on_progress) {
-          Progress p;
-          p.day = day - first_day;
-          p.days = ndays;
-          p.users_done = std::min<std::int64_t>(users, (b + 1) * block);
-          p.users = users;
-          p.requests = res.requests;
-          p.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-          opt.on_progress(p);
-        }
-      }
-    } catch (...) {
-      std::lock_guard lock(mu);
-      if (!error) error = std::current_exception();
-      cv.notify_all();
+      for (auto& th : pool) th.join();
+      if (error) std::rethrow_exception(error);
     }
-    for (auto& th : pool) th.join();
-    if (error) std::rethrow_exception(error);
+
   }
 
   double fsum = 0;

@@ -15,6 +15,7 @@
 #include "metrics/user_metrics.h"
 #include "results/recorder.h"
 #include "sim/catalogue.h"
+#include "core/cluster.h"
 #include "core/policy.h"
 #include "sim/scenario.h"
 #include "users/population.h"
@@ -41,6 +42,15 @@ struct RunOptions {
   std::function<void(const RecordBatch&)> on_batch;
   /// Build record batches for on_batch even without a recorder.
   bool collect = false;
+  /// The processes to shard the users over (core/cluster.h); null: this process
+  /// alone. Every rank calls run_days with the same arguments on a Simulator of
+  /// the same scenario, policies and user seed. Blocks of users go to the ranks
+  /// in turn (block b to rank b mod N, the same every day) and the ranks then
+  /// exchange what their blocks produced and their users' states, so every rank
+  /// merges every block in block order: its result, per-user totals, on_batch
+  /// calls and state at the day's end are those of one process. Rows travel
+  /// only to the ranks that record (a recorder) or collect; `threads` is per rank.
+  const Cluster* cluster = nullptr;
 };
 
 struct RunResult {
@@ -116,9 +126,15 @@ class Simulator {
  private:
   struct BlockOut;
   struct ThreadScratch;
+  struct ByteReader;  // reads what pack_block wrote (simulator.cpp)
   struct Block;  // one block-day: dispatch, session handlers, row builders (simulator.cpp)
   void simulate_block(int day, std::int64_t begin, std::int64_t end, bool record,
                       ThreadScratch& scratch, BlockOut& out);
+  /// A block's output and its users' states at the day's end, as one rank sends them to the others.
+  void pack_block(const BlockOut& out, std::int64_t b, std::int64_t begin, std::int64_t end, std::string& shared,
+                  std::string* batch) const;
+  void unpack_block(BlockOut& out, std::int64_t b, std::int64_t begin, std::int64_t end, bool apply_states,
+                    ByteReader& shared, ByteReader* batch);
 
   Scenario scenario_;
   std::unique_ptr<Catalogue> catalogue_;

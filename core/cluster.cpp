@@ -1,0 +1,35 @@
+// The cluster of one process, and the consistency check of every cluster (see cluster.h).
+#include "core/cluster.h"
+
+#include <stdexcept>
+
+namespace mtf {
+
+void Cluster::check_same(std::string_view bytes, const std::string& what) const {
+  if (size() == 1) return;
+  const std::vector<std::string> all = all_gather(bytes);
+  for (std::size_t r = 1; r < all.size(); ++r)
+    if (all[r] != all[0])
+      throw std::runtime_error("MPI ranks disagree on " + what + ": rank " + std::to_string(r) +
+                               " differs from rank 0; every rank must run the same command on the same files");
+}
+
+namespace {
+class SingleProcess final : public Cluster {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  std::vector<std::string> all_gather(std::string_view bytes) const override { return {std::string(bytes)}; }
+  std::vector<std::string> gather(std::string_view bytes, int to) const override {
+    if (to != 0) throw std::invalid_argument("Cluster::gather: rank " + std::to_string(to) + " of a single process");
+    return {std::string(bytes)};
+  }
+};
+}  // namespace
+
+const Cluster& single_process() {
+  static const SingleProcess one;
+  return one;
+}
+
+}  // namespace mtf

@@ -1,0 +1,33 @@
+// The processes a run is spread over. A run in one process has a cluster of one
+// (single_process()); `mpirun -np N mtfsim ...` built with -DMTF_MPI=ON gives
+// the MPI world (core/mpi_cluster.h). The simulator shards its users' blocks
+// over the ranks and exchanges what they produced through these collectives,
+// so every rank merges the same results in the same order (sim/simulator.h).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mtf {
+
+class Cluster {
+ public:
+  virtual ~Cluster() = default;
+  virtual int rank() const = 0;  ///< this process, from 0
+  virtual int size() const = 0;  ///< processes, >= 1
+  bool root() const { return rank() == 0; }
+  /// Every rank's bytes, in rank order, on every rank. Collective: every rank calls it.
+  virtual std::vector<std::string> all_gather(std::string_view bytes) const = 0;
+  /// Every rank's bytes, in rank order, on rank `to`; an empty vector elsewhere. Collective.
+  virtual std::vector<std::string> gather(std::string_view bytes, int to) const = 0;
+  /// Every rank's bytes at this point of the program must equal rank 0's, or
+  /// every rank throws std::runtime_error naming `what`: a check that the
+  /// ranks run the same program on the same inputs. Collective.
+  void check_same(std::string_view bytes, const std::string& what) const;
+};
+
+/// The cluster of one process.
+const Cluster& single_process();
+
+}  // namespace mtf
