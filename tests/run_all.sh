@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as README's quick start and .ci/run run it:
-#   1. the ctest suite of the Release build (build/);
+#   1. the ctest suite of the Release build (build/), with MPI (-DMTF_MPI=ON:
+#      the sharded runs under mpirun, tests/mpi_test.sh);
 #   2. every fuzz target for about a minute (clang, libFuzzer with ASan and
 #      UBSan; build-fuzz/; docs/fuzzing.md), failing on a crash, hang or leak;
 #   3. the suite but its three longest tests under ASan and UBSan (GCC;
@@ -10,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t0=$(date +%s)
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DMTF_MPI=ON
 cmake --build build -j2
 ctest --test-dir build --output-on-failure -j2
 t1=$(date +%s)

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# mtfsim under mpirun (run by ctest as mpi_tests when the build has
+# -DMTF_MPI=ON): a plain simulation sharded over 2 and 3 ranks, with 1 and 2
+# threads per rank, writes a run database whose every table equals the one
+# process's, row for row (the run table but its clock and thread fields);
+# bench sim reports every rank; the commands that do not shard refuse to run
+# under mpirun with more than one rank.
+# Usage: mpi_test.sh MTFSIM SOURCE_DIR MPIEXEC
+set -u
+mtfsim=$1
+src=$2
+mpiexec=$3
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+. "$(dirname "$0")/lib.sh"
+# As root in a container (CI) Open MPI needs --allow-run-as-root; --oversubscribe
+# lets 3 ranks share 2 cores.
+mpi=("$mpiexec" --oversubscribe --allow-run-as-root)
+
+# tiny.json with more users, an exploring group (bounds, log densities) and impressions.
+python3 - "$src/tests/data/tiny.json" "$work/sc.json" <<'PY'
+import json, sys
+sc = json.load(open(sys.argv[1]))
+sc["population"]["size"] = 2500
+sc["groups"].append({"name": "explore", "share": 0.3, "policy": {"type": "bounded_uniform", "bound": 0.15}})
+sc["record"]["impressions"] = True
+json.dump(sc, open(sys.argv[2], "w"))
+PY
+
+same_tables() {  # DB_A DB_B: every table equal, the run table but its clock and thread columns
+  local a=$1 b=$2 t
+  for t in $(sqlite3 "$a" "select name from sqlite_master where type = 'table' order by name"); do
+    local q="select * from $t"
+    [ "$t" = run ] && q="select scenario_name, scenario_json, seed, code_version, schema_version, state_dim,
+      action_dim, state_features, action_names from run"
+    if ! cmp -s <(sqlite3 "$a" "$q") <(sqlite3 "$b" "$q"); then echo "table $t differs"; return 1; fi
+  done
+  [ "$(sqlite3 "$a" "select count(*) from transitions")" -gt 1000 ] || { echo "too few transitions"; return 1; }
+  [ "$(sqlite3 "$a" "select count(*) from impressions")" -gt 1000 ] || { echo "too few impressions"; return 1; }
+}
+
+check "one process" "$mtfsim" run "$work/sc.json" -q -t 1 --out "$work/one.sqlite"
+check "2 ranks, 1 thread each" "${mpi[@]}" -np 2 "$mtfsim" run "$work/sc.json" -q -t 1 --out "$work/two.sqlite"
+check "2 ranks: the tables equal one process's" same_tables "$work/one.sqlite" "$work/two.sqlite"
+check "3 ranks, 2 threads each" "${mpi[@]}" -np 3 "$mtfsim" run "$work/sc.json" -q -t 2 --out "$work/three.sqlite"
+check "3 ranks: the tables equal one process's" same_tables "$work/one.sqlite" "$work/three.sqlite"
+# The printed summary (rank 0 alone prints) equals one process's.
+check "summary printed once, as one process prints it" bash -c \
+  "diff <('$mtfsim' run '$work/sc.json' -q -t 1 --no-record | grep -v ' s\$') \
+        <(${mpi[*]} -np 2 '$mtfsim' run '$work/sc.json' -q -t 1 --no-record | grep -v ' s\$')"
+
+check "bench sim on 2 ranks" "${mpi[@]}" -np 2 "$mtfsim" bench sim --users 600 --days 1 --threads 1
+cp "$work/out" "$work/bench.out"
+check "bench sim reports 2 ranks and each rank's peak memory" \
+  grep -qE '"ranks":2,.*"peak_mb_per_rank":\[[0-9]+,[0-9]+\]' "$work/bench.out"
+
+fails_with "an experiment refuses to run on 2 ranks" 2 "shard over MPI ranks" \
+  "${mpi[@]}" -np 2 "$mtfsim" run "$src/tests/data/tiny_experiment.json" -q --out "$work/exp.sqlite"
+fails_with "export refuses to run on 2 ranks" 2 "runs as one process" \
+  "${mpi[@]}" -np 2 "$mtfsim" export "$work/one.sqlite" --format csv --out "$work/one.csv"
+check "nothing was written by the refused commands" test ! -e "$work/one.csv" -a ! -e "$work/exp.sqlite"
+finish mpi_tests

@@ -1,0 +1,266 @@
+// Sharding the users over ranks (RunOptions::cluster) gives one process's
+// results. The ranks here are threads joined by an in-process Cluster, so the
+// sharding logic is tested in every build; tests/mpi_test.sh runs the same
+// comparison under mpirun when the build has MPI.
+#include <barrier>
+#include <doctest/doctest.h>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/cluster.h"
+#include "sim/policies.h"
+#include "test_world.h"
+
+using namespace mtf;
+
+namespace {
+
+/// N ranks as N threads: each collective meets at a barrier.
+class Hub {
+ public:
+  explicit Hub(int n) : n_(n), barrier_(n), slots_(static_cast<std::size_t>(n)) {}
+  std::vector<std::string> exchange(int rank, std::string_view bytes) {
+    slots_[static_cast<std::size_t>(rank)] = std::string(bytes);
+    barrier_.arrive_and_wait();
+    std::vector<std::string> all = slots_;
+    barrier_.arrive_and_wait();  // no rank overwrites its slot before every rank has read
+    return all;
+  }
+  int size() const { return n_; }
+
+ private:
+  int n_;
+  std::barrier<> barrier_;
+  std::vector<std::string> slots_;
+};
+
+class ThreadCluster final : public Cluster {
+ public:
+  ThreadCluster(Hub& hub, int rank) : hub_(hub), rank_(rank) {}
+  int rank() const override { return rank_; }
+  int size() const override { return hub_.size(); }
+  std::vector<std::string> all_gather(std::string_view bytes) const override { return hub_.exchange(rank_, bytes); }
+  std::vector<std::string> gather(std::string_view bytes, int to) const override {
+    std::vector<std::string> all = hub_.exchange(rank_, bytes);
+    if (rank_ != to) return {};
+    return all;
+  }
+
+ private:
+  Hub& hub_;
+  int rank_;
+};
+
+/// What one rank (or the one process) saw.
+struct Seen {
+  std::vector<RunResult> results;  // one per run_days call
+  TransitionColumns transitions;
+  std::vector<SessionRow> sessions;
+  std::vector<UserDayRow> user_days;
+  std::vector<ImpressionRow> impressions;
+  std::vector<UserTotals> totals;
+  std::string state;
+  std::string error;
+};
+
+Scenario world(std::int64_t users, int days) {
+  Scenario s = load_scenario(test::source_dir() / "scenarios" / "quickstart.json");
+  s.population.size = users;
+  s.days = days;
+  return s;
+}
+
+/// Runs `s` in pieces of `pieces` days; collects rows when `collect`.
+Seen run(const Scenario& s, const std::vector<int>& pieces, int threads, int block, bool collect,
+         const Cluster* cluster, std::vector<PolicyPtr> policies = {}) {
+  Seen seen;
+  seen.transitions.state_dim = kStateDim;
+  seen.transitions.action_dim = s.action_dim();
+  try {
+    Simulator sim(s, std::move(policies));
+    sim.set_impression_groups({true, false});
+    sim.track_user_totals(true);
+    RunOptions o;
+    o.threads = threads;
+    o.block_users = block;
+    o.cluster = cluster;
+    o.collect = collect;
+    if (collect)
+      o.on_batch = [&](const RecordBatch& b) {
+        seen.transitions.append(b.transition_columns);
+        seen.sessions.insert(seen.sessions.end(), b.sessions.begin(), b.sessions.end());
+        seen.user_days.insert(seen.user_days.end(), b.user_days.begin(), b.user_days.end());
+        seen.impressions.insert(seen.impressions.end(), b.impressions.begin(), b.impressions.end());
+      };
+    for (const int d : pieces) seen.results.push_back(sim.run_days(d, o, nullptr));
+    seen.totals = sim.user_totals();
+    seen.state = sim.save_state();
+  } catch (const std::exception& e) {
+    seen.error = e.what();
+  }
+  return seen;
+}
+
+/// Runs `ranks` ranks as threads; rank r collects rows when collect(r).
+std::vector<Seen> run_ranks(const Scenario& s, int ranks, const std::vector<int>& pieces, int threads, int block,
+                            const std::function<bool(int)>& collect,
+                            const std::function<std::vector<PolicyPtr>(int)>& policies = {}) {
+  Hub hub(ranks);
+  std::vector<Seen> out(static_cast<std::size_t>(ranks));
+  std::vector<std::thread> pool;
+  for (int r = 0; r < ranks; ++r)
+    pool.emplace_back([&, r] {
+      const ThreadCluster cl(hub, r);
+      out[static_cast<std::size_t>(r)] =
+          run(s, pieces, threads, block, collect(r), &cl, policies ? policies(r) : std::vector<PolicyPtr>{});
+    });
+  for (auto& t : pool) t.join();
+  return out;
+}
+
+void require_same_results(const Seen& a, const Seen& b) {
+  REQUIRE(a.error == "");
+  REQUIRE(b.error == "");
+  REQUIRE(a.results.size() == b.results.size());
+  for (std::size_t i = 0; i < a.results.size(); ++i) {
+    const RunResult &x = a.results[i], &y = b.results[i];
+    REQUIRE(x.requests == y.requests);
+    REQUIRE(x.sessions == y.sessions);
+    REQUIRE(x.first_request_reward == y.first_request_reward);
+    for (int g = 0; g < x.metrics.groups(); ++g)
+      for (int d = 0; d < x.metrics.days(); ++d) {
+        const GroupDayTotals &p = x.metrics.at(g, d), &q = y.metrics.at(g, d);
+        REQUIRE(p.active == q.active);
+        REQUIRE(p.returned == q.returned);
+        REQUIRE(p.requests == q.requests);
+        REQUIRE(p.reward == q.reward);
+        REQUIRE(p.counts.valid == q.counts.valid);
+        REQUIRE(p.counts.watch_seconds == q.counts.watch_seconds);
+      }
+  }
+  REQUIRE(a.totals.size() == b.totals.size());
+  for (std::size_t u = 0; u < a.totals.size(); ++u) {
+    REQUIRE(a.totals[u].active_days == b.totals[u].active_days);
+    REQUIRE(a.totals[u].reward == b.totals[u].reward);
+    REQUIRE(a.totals[u].discounted_return == b.totals[u].discounted_return);
+  }
+  REQUIRE(a.state == b.state);  // every user's state and interests at the end
+}
+
+void require_same_rows(const Seen& a, const Seen& b) {
+  const TransitionColumns &x = a.transitions, &y = b.transitions;
+  REQUIRE(x.size() > 1000);
+  REQUIRE(x.size() == y.size());
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    REQUIRE(x.rows[i].user == y.rows[i].user);
+    REQUIRE(x.rows[i].session == y.rows[i].session);
+    REQUIRE(x.rows[i].step == y.rows[i].step);
+    REQUIRE(x.rows[i].reward == y.rows[i].reward);
+    REQUIRE(x.rows[i].done == y.rows[i].done);
+    REQUIRE(x.rows[i].log_density == y.rows[i].log_density);
+  }
+  REQUIRE(x.state == y.state);
+  REQUIRE(x.action == y.action);
+  REQUIRE(x.next_state == y.next_state);
+  REQUIRE(x.baseline == y.baseline);
+  REQUIRE(a.sessions.size() == b.sessions.size());
+  for (std::size_t i = 0; i < a.sessions.size(); ++i) {
+    REQUIRE(a.sessions[i].user == b.sessions[i].user);
+    REQUIRE(a.sessions[i].end_time == b.sessions[i].end_time);
+    REQUIRE(a.sessions[i].reward == b.sessions[i].reward);
+  }
+  REQUIRE(a.user_days.size() == b.user_days.size());
+  for (std::size_t i = 0; i < a.user_days.size(); ++i) {
+    REQUIRE(a.user_days[i].user == b.user_days[i].user);
+    REQUIRE(a.user_days[i].reward == b.user_days[i].reward);
+  }
+  REQUIRE(a.impressions.size() > 0);
+  REQUIRE(a.impressions.size() == b.impressions.size());
+  for (std::size_t i = 0; i < a.impressions.size(); ++i) {
+    REQUIRE(a.impressions[i].user == b.impressions[i].user);
+    REQUIRE(a.impressions[i].item == b.impressions[i].item);
+    REQUIRE(a.impressions[i].pred == b.impressions[i].pred);
+  }
+}
+
+/// Throws on every request: a rank whose policy fails.
+class Failing final : public Policy {
+ public:
+  explicit Failing(int dim) : dim_(dim) {}
+  std::string name() const override { return "failing"; }
+  int action_dim() const override { return dim_; }
+  void act(std::span<const float>, std::span<float>, Rng&, ActionInfo*) const override {
+    throw std::runtime_error("the policy failed");
+  }
+
+ private:
+  int dim_;
+};
+
+}  // namespace
+
+TEST_CASE("users sharded over 2 and 3 ranks give one process's results, rows and end state, to the bit") {
+  const Scenario s = world(1300, 3);
+  const Seen one = run(s, {1, 2}, 2, 97, true, nullptr);
+  REQUIRE(one.error == "");
+
+  SUBCASE("2 ranks of 1 thread; rank 0 collects the rows, rank 1 does not") {
+    const std::vector<Seen> ranks = run_ranks(s, 2, {1, 2}, 1, 97, [](int r) { return r == 0; });
+    for (const Seen& r : ranks) require_same_results(one, r);
+    require_same_rows(one, ranks[0]);
+    CHECK(ranks[1].transitions.size() == 0);
+  }
+  SUBCASE("3 ranks of 2 threads, every rank collecting, another block size") {
+    const std::vector<Seen> ranks = run_ranks(s, 3, {1, 2}, 2, 61, [](int) { return true; });
+    for (const Seen& r : ranks) {
+      require_same_results(one, r);
+      require_same_rows(one, r);
+    }
+  }
+  SUBCASE("more ranks than blocks: a rank without users") {
+    const Scenario small = world(150, 2);
+    const Seen alone = run(small, {2}, 1, 256, false, nullptr);
+    const std::vector<Seen> ranks = run_ranks(small, 2, {2}, 1, 256, [](int) { return false; });
+    for (const Seen& r : ranks) require_same_results(alone, r);
+  }
+}
+
+TEST_CASE("a rank that fails stops every rank with its error, and none waits for it") {
+  const Scenario s = world(600, 2);
+  const std::vector<Seen> ranks = run_ranks(
+      s, 2, {2}, 1, 64, [](int) { return true; },
+      [&](int r) {
+        std::vector<PolicyPtr> p;
+        for (const GroupSpec& g : s.groups) {
+          if (r == 1) p.push_back(std::make_shared<Failing>(s.action_dim()));
+          else p.push_back(make_policy(g.policy, s));
+        }
+        return p;
+      });
+  CHECK(ranks[0].error.find("MPI rank 1: the policy failed") != std::string::npos);
+  CHECK(ranks[1].error.find("MPI rank 1: the policy failed") != std::string::npos);
+}
+
+TEST_CASE("ranks asked for different simulations refuse with an error naming it") {
+  Hub hub(2);
+  std::vector<std::string> errors(2);
+  std::vector<std::thread> pool;
+  for (int r = 0; r < 2; ++r)
+    pool.emplace_back([&, r] {
+      const ThreadCluster cl(hub, r);
+      Simulator sim(world(r == 0 ? 300 : 301, 1));
+      RunOptions o;
+      o.cluster = &cl;
+      try {
+        sim.run(o, nullptr);
+      } catch (const std::exception& e) {
+        errors[static_cast<std::size_t>(r)] = e.what();
+      }
+    });
+  for (auto& t : pool) t.join();
+  for (const std::string& e : errors) CHECK(e.find("MPI ranks disagree on the simulation") != std::string::npos);
+}
