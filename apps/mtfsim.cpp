@@ -273,18 +273,27 @@ void run_experiment_cmd(const mtf::Scenario& sc, const fs::path& path, const fs:
   eo.resume = resume;
   eo.force = force;
   eo.checkpoint_seconds = checkpoint_seconds;
+  eo.cluster = g_cluster;
+  const bool root = g_cluster->root();
+  if (resume && g_cluster->size() > 1)
+    throw po::error("run: --resume: an experiment sharded over MPI ranks does not resume; run it again, or resume "
+                    "it as one process (without mpirun)");
   const auto t0 = std::chrono::steady_clock::now();
-  eo.log = [t0, quiet](const std::string& line) {
-    if (!quiet) {
+  eo.log = [t0, quiet, root](const std::string& line) {
+    if (!quiet && root) {
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       std::fprintf(stderr, "[%7.1f s] %s\n", s, line.c_str());
     }
     kill_on_log_line(line);
   };
-  if (!quiet)
+  if (!quiet && root) {
     std::cerr << "mtfsim: experiment " << sc.name << ": " << sc.population.size << " users exploring for " << sc.days
-              << " days in " << sc.groups.size() << " groups, " << threads << " threads\n";
+              << " days in " << sc.groups.size() << " groups, " << threads << " threads";
+    if (g_cluster->size() > 1) std::cerr << " on each of " << g_cluster->size() << " MPI ranks";
+    std::cerr << "\n";
+  }
   mtf::experiments::run_experiment(sc, spec, out, eo);
+  if (!root) return;  // rank 0 wrote the run database and reports it
   std::cout << mtf::experiments::report_markdown(mtf::read_run(out, /*with_transitions=*/false, /*with_rows=*/false), spec)
             << "\nrun database: " << out.string() << "\n";
 }
@@ -324,7 +333,6 @@ int cmd_run(const std::vector<std::string>& args) {
 
   const bool resume = vm.count("resume") > 0, force = vm.count("force") > 0;
   if (!sc.experiment_json.empty()) {
-    single_process_only("run of an experiment scenario");
     if (vm.count("no-record")) throw po::error("run: --no-record: an experiment always writes its run database");
     const fs::path out =
         output_file(vm.count("out") ? fs::path(vm["out"].as<std::string>()) : default_out(sc, path), "run", "out");

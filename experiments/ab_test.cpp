@@ -64,6 +64,7 @@ void run_ab_tests(ExperimentContext& ctx, int first_rep, const std::function<voi
     asim.track_user_totals(true);
     RunOptions ao;
     ao.threads = ctx.opt.threads;
+    ao.cluster = ctx.opt.cluster;
     std::vector<UserTotals> pre_totals;
     if (ab.pre_days > 0) {
       ctx.sessions_capped += asim.run_days(ab.pre_days, ao, nullptr).sessions_capped;

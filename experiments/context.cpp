@@ -58,7 +58,11 @@ ExperimentContext::ExperimentContext(const Scenario& scenario, const ExperimentS
       period(scenario.days * kSecondsPerDay),
       sim(scenario, group_policies(scenario).policies),
       rec(out, sim.run_info(code_version(), options.threads),
-          RecorderOptions{.replace_any_file = options.force, .resume = options.resume}) {
+          RecorderOptions{.replace_any_file = options.force, .resume = options.resume,
+                          .discard = options.cluster != nullptr && !options.cluster->root()}) {
+  if (options.cluster && options.cluster->size() > 1 && options.resume)
+    throw ExperimentError("--resume: an experiment sharded over MPI ranks does not resume; run it again, or "
+                          "resume it as one process");
   col.transitions->state_dim = S;
   col.transitions->action_dim = A;
 }

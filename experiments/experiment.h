@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "core/cluster.h"
 #include "experiments/metric_keys.h"
 #include "metrics/user_metrics.h"
 #include "results/recorder.h"
@@ -162,6 +163,12 @@ struct ExperimentOptions {
   double checkpoint_seconds = 300;
   /// One line per stage and round, for the terminal; null: silent.
   std::function<void(const std::string&)> log;
+  /// The MPI ranks (core/cluster.h): every rank runs the same protocol; every
+  /// simulated stage (exploration, online learners' rounds, oracle, A/B) shards
+  /// its users over them, every rank receives every row and trains the same
+  /// agents to the same bits, and rank 0 alone writes the run database
+  /// (README, "Running at scale"). No resume under MPI. Null: this process alone.
+  const Cluster* cluster = nullptr;
 };
 
 struct ExperimentResult {

@@ -29,6 +29,7 @@ void run_rounds(ExperimentContext& ctx, int first_day) {
   const Scenario& sc = ctx.sc;
   RunOptions ro;
   ro.threads = ctx.opt.threads;
+  ro.cluster = ctx.opt.cluster;
   ro.collect = true;
   ro.on_batch = [&](const RecordBatch& b) {
     ctx.col.transitions->append(b.transition_columns);

@@ -35,6 +35,7 @@ void run_online_learners(ExperimentContext& ctx, const ResumePoint& rp) {
     Simulator lsim(ls, init, ctx.sub_seed(kLearnerUsers, li));
     RunOptions lo;
     lo.threads = ctx.opt.threads;
+    lo.cluster = ctx.opt.cluster;
     const auto tl = Clock::now();
     int first_round = 0;
     ctx.learner_rounds = {{"learner", li}, {"rounds", json::array()}};

@@ -107,6 +107,7 @@ OracleUserValues run_policy(const Scenario& world, const std::string& name, cons
   sim.set_return_gamma(options.gamma);
   RunOptions ro;
   ro.threads = options.threads;
+  ro.cluster = options.cluster;
   const RunResult res = sim.run_days(options.days, ro, nullptr);
   const ArmValues a = arm_values(sim.user_totals(), sim.group_assignment(), 0, options.days);
   OracleUserValues out;

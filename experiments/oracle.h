@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/cluster.h"
 #include "core/policy.h"
 #include "sim/scenario.h"
 
@@ -25,6 +26,7 @@ struct OracleOptions {
   int days = 3;                 ///< simulated days, 1 .. 60 (the return rate needs >= 2)
   std::uint64_t user_seed = 0;  ///< the users' seed, the same for every policy (0: the scenario's seed)
   int threads = 1;              ///< results do not depend on it
+  const Cluster* cluster = nullptr;  ///< shards the users over MPI ranks (RunOptions::cluster); null: this process
   double gamma = 0.95;          ///< discount of the in-session discounted return, in [0, 1]
   /// More comparisons besides every policy against the first: (policy,
   /// reference) indices into the policies, each a paired difference.

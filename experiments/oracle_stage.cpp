@@ -51,6 +51,7 @@ void evaluate_with_oracle(ExperimentContext& ctx) {
   o.gamma = spec.gamma;
   o.user_seed = ctx.sub_seed(kOracleUsers, 0);
   o.threads = ctx.opt.threads;
+  o.cluster = ctx.opt.cluster;
   const OracleResult r = evaluate_policies(ctx.sc, policies, o);
 
   for (const OraclePolicyValue& p : r.policies)

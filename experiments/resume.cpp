@@ -91,6 +91,7 @@ std::unique_ptr<agents::Agent> agent_from_bytes(const ExperimentContext& ctx, co
 
 void save_checkpoint(ExperimentContext& ctx, Done stage, int count, bool with_agents) {
   ctx.flush();
+  if (ctx.opt.cluster && !ctx.opt.cluster->root()) return;  // rank 0 writes the run database
   json st;
   st["ab_replicates"] = stage == Done::kAbReplicate ? count : 0;
   st["explored_days"] = stage == Done::kExplorationRound ? count : 0;

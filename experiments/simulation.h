@@ -10,6 +10,7 @@
 #include <map>
 #include <vector>
 
+#include "core/cluster.h"
 #include "core/policy.h"
 #include "metrics/user_metrics.h"
 #include "results/recorder.h"

@@ -49,6 +49,7 @@ OracleOptions checkpoint_oracle(const ExperimentContext& ctx) {
   o.days = cs.days;
   o.user_seed = ctx.sub_seed(kOracleUsers, 1);
   o.threads = ctx.opt.threads;
+  o.cluster = ctx.opt.cluster;
   return o;
 }
 

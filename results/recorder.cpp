@@ -349,6 +349,7 @@ struct Recorder::Impl {
   std::deque<Job> queue;
   bool stopping = false;
   bool closed = false;  // finish() ran (or the destructor closed the file)
+  bool discard = false;  // RecorderOptions::discard: nothing is written
   std::exception_ptr error;
   std::thread writer;
 
@@ -627,6 +628,7 @@ struct Recorder::Impl {
   }
 
   void enqueue(Job&& job) {
+    if (discard) return;
     std::unique_lock lock(mutex);
     if (error) std::rethrow_exception(error);
     if (stopping || closed) {
@@ -678,6 +680,10 @@ Recorder::Recorder(const fs::path& path, const RunInfo& info, const RecorderOpti
   m.action_dim = info.action_dim;
   m.target = path;
   m.file = opts.atomic ? partial_path(path) : path;
+  if (opts.discard) {
+    m.discard = m.closed = true;
+    return;
+  }
 
   if (path.has_parent_path()) {
     std::error_code ec;
@@ -771,6 +777,7 @@ void Recorder::submit(RecordBatch&& batch) { impl_->enqueue(std::move(batch)); }
 
 void Recorder::finish(const std::vector<SummaryRow>& summary, double wall_seconds) {
   Impl& m = *impl_;
+  if (m.discard) return;
   {
     std::lock_guard lock(m.mutex);
     if (m.closed || m.stopping) {
@@ -829,6 +836,7 @@ void Recorder::finish(const std::vector<SummaryRow>& summary, double wall_second
 }
 
 void Recorder::checkpoint(Checkpoint c, bool wait) {
+  if (impl_->discard) return;
   impl_->enqueue(std::move(c));
   if (!wait) return;
   auto done = std::make_shared<std::promise<void>>();

@@ -163,6 +163,10 @@ struct RecorderOptions {
   /// (resumed()); the run's scenario and seed (RunInfo) must be the ones it
   /// was started with. A partial file without a checkpoint starts again.
   bool resume = false;
+  /// Write nothing: every row, checkpoint and finish() is accepted and dropped,
+  /// and no file is touched (the recorder of an MPI rank other than 0, whose
+  /// rows rank 0 writes). file() is the path rank 0 writes.
+  bool discard = false;
 };
 
 /// What an experiment saves at the end of a stage, so that a killed run can

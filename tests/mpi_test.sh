@@ -3,8 +3,9 @@
 # -DMTF_MPI=ON): a plain simulation sharded over 2 and 3 ranks, with 1 and 2
 # threads per rank, writes a run database whose every table equals the one
 # process's, row for row (the run table but its clock and thread fields);
-# bench sim reports every rank; the commands that do not shard refuse to run
-# under mpirun with more than one rank.
+# an experiment's protocol on 2 ranks writes one process's rows; bench sim
+# reports every rank; the commands that do not shard refuse to run under
+# mpirun with more than one rank.
 # Usage: mpi_test.sh MTFSIM SOURCE_DIR MPIEXEC
 set -u
 mtfsim=$1
@@ -54,9 +55,32 @@ cp "$work/out" "$work/bench.out"
 check "bench sim reports 2 ranks and each rank's peak memory" \
   grep -qE '"ranks":2,.*"peak_mb_per_rank":\[[0-9]+,[0-9]+\]' "$work/bench.out"
 
-fails_with "an experiment refuses to run on 2 ranks" 2 "shard over MPI ranks" \
-  "${mpi[@]}" -np 2 "$mtfsim" run "$src/tests/data/tiny_experiment.json" -q --out "$work/exp.sqlite"
+# An experiment (exploration, progressive rounds, training, online learners,
+# offline evaluation, oracle, A/B): every row but the clock's equals one process's.
+same_experiment() {
+  local a=$1 b=$2 t
+  for t in groups sessions transitions user_days impressions summary agents; do
+    cmp -s <(sqlite3 "$a" "select * from $t") <(sqlite3 "$b" "select * from $t") || { echo "table $t differs"; return 1; }
+  done
+  # The clock's rows and the "seconds" inside the details differ from run to run.
+  local q="select * from metrics where metric not in ('seconds', 'wall_seconds')" clock='s/"seconds":[-+.0-9eE]+//g'
+  if ! cmp -s <(sqlite3 "$a" "$q" | sed -E "$clock") <(sqlite3 "$b" "$q" | sed -E "$clock"); then
+    echo "table metrics differs"; diff <(sqlite3 "$a" "$q" | sed -E "$clock") <(sqlite3 "$b" "$q" | sed -E "$clock") | head
+    return 1
+  fi
+  for t in oracle ab curve; do
+    [ "$(sqlite3 "$a" "select count(*) from metrics where section = '$t'")" -gt 0 ] || { echo "no $t rows"; return 1; }
+  done
+}
+check "experiment, one process" "$mtfsim" run "$src/tests/data/tiny_experiment.json" -q -t 1 --out "$work/e1.sqlite"
+check "experiment, 2 ranks" "${mpi[@]}" -np 2 "$mtfsim" run "$src/tests/data/tiny_experiment.json" -q -t 1 \
+  --out "$work/e2.sqlite"
+check "experiment: 2 ranks write one process's rows" same_experiment "$work/e1.sqlite" "$work/e2.sqlite"
+check "experiment: only rank 0 wrote files" bash -c "! ls '$work' | grep -qv -E '^(sc.json|one.sqlite|two.sqlite|three.sqlite|e1.sqlite|e2.sqlite|out|err|bench.out)\$'"
+
+fails_with "an experiment does not resume on 2 ranks" 2 "does not resume" \
+  "${mpi[@]}" -np 2 "$mtfsim" run "$src/tests/data/tiny_experiment.json" -q --resume --out "$work/e2.sqlite"
 fails_with "export refuses to run on 2 ranks" 2 "runs as one process" \
   "${mpi[@]}" -np 2 "$mtfsim" export "$work/one.sqlite" --format csv --out "$work/one.csv"
-check "nothing was written by the refused commands" test ! -e "$work/one.csv" -a ! -e "$work/exp.sqlite"
+check "nothing was written by the refused commands" test ! -e "$work/one.csv"
 finish mpi_tests
