@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "agents/dataset.h"
+#include "core/cluster.h"
 #include "core/policy.h"
 
 namespace mtf::agents {
@@ -53,6 +54,17 @@ class Agent : public Policy {
   /// `data`; later calls keep it. Calls `progress` after every step. Throws
   /// TrainingDiverged on a non-finite loss.
   virtual void train(const Dataset& data, std::int64_t steps, const ProgressCallback& progress = {}) = 0;
+  /// Data-parallel training over these ranks (core/cluster.h), for the next
+  /// train() calls: every rank calls train() with its own shard of the data
+  /// and the same steps; the first call fits the state normalisation on the
+  /// union of the shards (the ranks' moments merged in rank order); each step
+  /// every rank samples batch_size / N rows of its shard from its own stream
+  /// (rank 0's is the agent's, rank r's derived from the seed and r), and every
+  /// optimiser averages the ranks' gradients in rank order before its update,
+  /// so every rank holds the same parameters after every step. Deterministic
+  /// for a given rank count; not the bits of one process (other minibatches).
+  /// batch_size must be a multiple of N. Null (or one rank): train alone.
+  virtual void set_data_parallel(const Cluster* ranks) = 0;
   using Policy::act_batch;
   /// Actions (A x B) for raw states (S x B). Stochastic parts draw from rng.
   virtual void act_batch(const ConstRef& states, Matrix& actions, Rng& rng) const = 0;

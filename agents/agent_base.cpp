@@ -100,17 +100,66 @@ nn::MlpSpec AgentBase::spec(int input, int output, int members) const {
   return s;
 }
 
+namespace {
+/// The normalisation of the union of the ranks' shards: their counts, means and
+/// variances merged in rank order (the same bits on every rank).
+StateNormaliser merged_normaliser(const Dataset& data, const Cluster& ranks) {
+  const Eigen::Index S = data.state_mean().size();
+  std::string mine(sizeof(double) * static_cast<std::size_t>(1 + 2 * S), '\0');
+  const double n_here = static_cast<double>(data.size());
+  std::memcpy(mine.data(), &n_here, sizeof(double));
+  std::memcpy(mine.data() + sizeof(double), data.state_mean().data(), sizeof(double) * static_cast<std::size_t>(S));
+  std::memcpy(mine.data() + sizeof(double) * static_cast<std::size_t>(1 + S), data.state_var().data(),
+              sizeof(double) * static_cast<std::size_t>(S));
+  const std::vector<std::string> all = ranks.all_gather(mine);
+  std::vector<double> n(all.size());
+  std::vector<Eigen::VectorXd> mean(all.size(), Eigen::VectorXd(S)), var(all.size(), Eigen::VectorXd(S));
+  double total = 0;
+  for (std::size_t r = 0; r < all.size(); ++r) {
+    if (all[r].size() != mine.size())
+      throw std::invalid_argument("data-parallel training: the ranks' datasets have different state dimensions");
+    std::memcpy(&n[r], all[r].data(), sizeof(double));
+    std::memcpy(mean[r].data(), all[r].data() + sizeof(double), sizeof(double) * static_cast<std::size_t>(S));
+    std::memcpy(var[r].data(), all[r].data() + sizeof(double) * static_cast<std::size_t>(1 + S),
+                sizeof(double) * static_cast<std::size_t>(S));
+    total += n[r];
+  }
+  Eigen::VectorXd m = Eigen::VectorXd::Zero(S), v = Eigen::VectorXd::Zero(S);
+  for (std::size_t r = 0; r < all.size(); ++r) m += (n[r] / total) * mean[r];
+  for (std::size_t r = 0; r < all.size(); ++r)
+    v += (n[r] / total) * (var[r].array() + (mean[r] - m).array().square()).matrix();
+  return StateNormaliser::from_moments(m, v);
+}
+}  // namespace
+
 void AgentBase::train(const Dataset& data, std::int64_t steps, const ProgressCallback& progress) {
   if (data.state_dim() != S_ || data.action_dim() != A_)
     throw std::invalid_argument(name_ + ": dataset has state/action dimensions " + std::to_string(data.state_dim()) +
                                 "/" + std::to_string(data.action_dim()) + ", agent expects " + std::to_string(S_) +
                                 "/" + std::to_string(A_));
+  int batch = batch_size_;
+  if (ranks_) {
+    const int n = ranks_->size(), r = ranks_->rank();
+    if (batch_size_ % n != 0)
+      throw std::invalid_argument(name_ + ": batch_size " + std::to_string(batch_size_) + " is not a multiple of the " +
+                                  std::to_string(n) + " data-parallel ranks; choose a batch size that is");
+    batch = batch_size_ / n;
+    ranks_->check_same(name_ + " " + hp_.resolved().dump() + " " + std::to_string(steps) + " steps from " +
+                           std::to_string(steps_),
+                       "the agent and steps of data-parallel training");
+    if (!shard_streams_ && r > 0) {
+      batch_rng_ = Rng(seed_, Stream::kAgentBatch, 1, static_cast<std::uint64_t>(r));
+      noise_rng_ = Rng(seed_, Stream::kAgentNoise, 1, static_cast<std::uint64_t>(r));
+    }
+    shard_streams_ = true;
+  }
   if (!fitted_) {
-    norm_ = data.normaliser();
+    norm_ = ranks_ ? merged_normaliser(data, *ranks_) : data.normaliser();
     fitted_ = true;
   }
+  for (auto& [name, opt] : training_state().optimisers) opt->average_over(ranks_);
   for (std::int64_t k = 1; k <= steps; ++k) {
-    data.sample(batch_rng_, batch_size_, batch_);
+    data.sample(batch_rng_, batch, batch_);
     norm_.apply(batch_.state, batch_.state);
     norm_.apply(batch_.next_state, batch_.next_state);
     const Losses losses = update(batch_);

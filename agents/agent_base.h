@@ -48,6 +48,7 @@ class AgentBase : public Agent {
   nlohmann::json hyperparameters() const override { return hp_.resolved(); }
 
   void train(const Dataset& data, std::int64_t steps, const ProgressCallback& progress = {}) override;
+  void set_data_parallel(const Cluster* ranks) override { ranks_ = ranks && ranks->size() > 1 ? ranks : nullptr; }
   void act(std::span<const float> state, std::span<float> action, Rng& rng, ActionInfo* info) const override;
   /// Policy::act_batch. Rows with streams of their own (the simulator's
   /// requests): each row's action, draws and ActionInfo are those act() gives; a
@@ -127,6 +128,8 @@ class AgentBase : public Agent {
   void fill_info(ActionInfo* info) const;
 
   Batch batch_;
+  const Cluster* ranks_ = nullptr;  ///< data-parallel training (set_data_parallel)
+  bool shard_streams_ = false;      ///< this rank's batch and noise streams are derived (ranks > 1)
 };
 
 /// Defaults every agent accepts: network shape and batch size.

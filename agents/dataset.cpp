@@ -16,12 +16,16 @@ StateNormaliser StateNormaliser::identity(int d) {
 }
 
 StateNormaliser StateNormaliser::fit(const ConstRef& states) {
-  StateNormaliser n;
   const Eigen::Index N = states.cols();
   if (N == 0) throw std::invalid_argument("StateNormaliser: no states to fit");
   // Double accumulation: datasets can hold millions of rows.
   const Eigen::VectorXd mean = states.cast<double>().rowwise().mean();
   const Eigen::VectorXd var = (states.cast<double>().colwise() - mean).array().square().rowwise().mean();
+  return from_moments(mean, var);
+}
+
+StateNormaliser StateNormaliser::from_moments(const Eigen::VectorXd& mean, const Eigen::VectorXd& var) {
+  StateNormaliser n;
   n.mean = mean.cast<float>();
   n.stddev = var.array().sqrt().cast<float>();
   for (Eigen::Index i = 0; i < n.stddev.size(); ++i)
@@ -189,10 +193,9 @@ void Dataset::build(std::span<const std::size_t> selection, const RewardOf& rewa
     }
   }
   var /= static_cast<double>(N);
-  norm_.mean = mean.cast<float>();
-  norm_.stddev = var.array().sqrt().cast<float>();
-  for (Eigen::Index k = 0; k < norm_.stddev.size(); ++k)
-    if (!(norm_.stddev(k) > 1e-6f)) norm_.stddev(k) = 1.0f;
+  norm_ = StateNormaliser::from_moments(mean, var);
+  state_mean_ = std::move(mean);
+  state_var_ = std::move(var);
 }
 
 Matrix Dataset::whole(const std::vector<float>& column, int d) const {

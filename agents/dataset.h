@@ -38,6 +38,8 @@ struct StateNormaliser {
   static StateNormaliser identity(int d);
   /// Mean and standard deviation of the columns of states.
   static StateNormaliser fit(const ConstRef& states);
+  /// From per-feature means and (population) variances, in double.
+  static StateNormaliser from_moments(const Eigen::VectorXd& mean, const Eigen::VectorXd& var);
   void apply(const ConstRef& raw, Matrix& out) const;
 };
 
@@ -87,6 +89,10 @@ class Dataset {
   int state_dim() const { return S_; }
   int action_dim() const { return A_; }
   const StateNormaliser& normaliser() const { return norm_; }
+  /// The states' per-feature mean and population variance, in double, that
+  /// normaliser() was made from (data-parallel training merges the ranks').
+  const Eigen::VectorXd& state_mean() const { return state_mean_; }
+  const Eigen::VectorXd& state_var() const { return state_var_; }
   /// The columns viewed (shared with other datasets of the same run).
   const TransitionColumns& columns() const { return *columns_; }
   /// The row of columns() that transition j is.
@@ -138,6 +144,7 @@ class Dataset {
   std::vector<std::int32_t> next_;   ///< row (of the columns) of the session's next request, or -1
   std::vector<int> initial_;         ///< transitions with step == 0
   StateNormaliser norm_;
+  Eigen::VectorXd state_mean_, state_var_;
   bool any_bounds_ = false;
   void build(std::span<const std::size_t> selection, const RewardOf& reward);
   /// Column j's slices of a per-row column of width d.

@@ -1,6 +1,7 @@
 // The cluster of one process, and the consistency check of every cluster (see cluster.h).
 #include "core/cluster.h"
 
+#include <barrier>
 #include <stdexcept>
 
 namespace mtf {
@@ -30,6 +31,32 @@ class SingleProcess final : public Cluster {
 const Cluster& single_process() {
   static const SingleProcess one;
   return one;
+}
+
+struct LocalHub::Impl {
+  explicit Impl(int n) : barrier(n), slots(static_cast<std::size_t>(n)) {}
+  std::barrier<> barrier;
+  std::vector<std::string> slots;
+};
+
+LocalHub::LocalHub(int ranks) : ranks_(ranks) {
+  if (ranks < 1) throw std::invalid_argument("LocalHub: at least one rank");
+  impl_ = std::make_unique<Impl>(ranks);
+}
+LocalHub::~LocalHub() = default;
+
+std::vector<std::string> LocalHub::exchange(int rank, std::string_view bytes) {
+  impl_->slots[static_cast<std::size_t>(rank)] = std::string(bytes);
+  impl_->barrier.arrive_and_wait();
+  std::vector<std::string> all = impl_->slots;
+  impl_->barrier.arrive_and_wait();  // no rank overwrites its slot before every rank has read
+  return all;
+}
+
+std::vector<std::string> LocalCluster::gather(std::string_view bytes, int to) const {
+  std::vector<std::string> all = hub_.exchange(rank_, bytes);
+  if (rank_ != to) return {};
+  return all;
 }
 
 }  // namespace mtf

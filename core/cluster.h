@@ -5,6 +5,7 @@
 // so every rank merges the same results in the same order (sim/simulator.h).
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,5 +30,37 @@ class Cluster {
 
 /// The cluster of one process.
 const Cluster& single_process();
+
+/// N ranks as N threads of one process, for tests and for trying a sharded
+/// computation without MPI: the threads share a LocalHub and each holds its
+/// own LocalCluster; every collective meets at a barrier.
+class LocalHub {
+ public:
+  explicit LocalHub(int ranks);
+  ~LocalHub();
+  LocalHub(const LocalHub&) = delete;
+  LocalHub& operator=(const LocalHub&) = delete;
+  int size() const { return ranks_; }
+  /// Every rank's bytes, in rank order; all `ranks` threads call it.
+  std::vector<std::string> exchange(int rank, std::string_view bytes);
+
+ private:
+  struct Impl;
+  int ranks_;
+  std::unique_ptr<Impl> impl_;
+};
+
+class LocalCluster final : public Cluster {
+ public:
+  LocalCluster(LocalHub& hub, int rank) : hub_(hub), rank_(rank) {}
+  int rank() const override { return rank_; }
+  int size() const override { return hub_.size(); }
+  std::vector<std::string> all_gather(std::string_view bytes) const override { return hub_.exchange(rank_, bytes); }
+  std::vector<std::string> gather(std::string_view bytes, int to) const override;
+
+ private:
+  LocalHub& hub_;
+  int rank_;
+};
 
 }  // namespace mtf

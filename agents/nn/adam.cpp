@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <string>
 
 namespace mtf::nn {
 
@@ -12,7 +15,35 @@ Adam::Adam(std::vector<Param*> params, const AdamOptions& opt) : opt_(opt) {
                       Matrix::Zero(p->value.rows(), p->value.cols())});
 }
 
+void Adam::average_gradients() {
+  std::size_t n = 0;
+  for (const Slot& s : slots_) n += static_cast<std::size_t>(s.p->grad.size());
+  std::string mine(n * sizeof(float), '\0');
+  std::size_t at = 0;
+  for (const Slot& s : slots_) {
+    const std::size_t bytes = static_cast<std::size_t>(s.p->grad.size()) * sizeof(float);
+    if (bytes) std::memcpy(mine.data() + at, s.p->grad.data(), bytes);
+    at += bytes;
+  }
+  const std::vector<std::string> all = ranks_->all_gather(mine);
+  // Summed in rank order in float, then scaled: the same bits on every rank.
+  std::vector<float> sum(n, 0.0f), part(n);
+  for (const std::string& r : all) {
+    if (r.size() != mine.size())
+      throw std::runtime_error("data-parallel training: the ranks' gradients differ in size (ranks training different agents?)");
+    if (n) std::memcpy(part.data(), r.data(), r.size());
+    for (std::size_t i = 0; i < n; ++i) sum[i] += part[i];
+  }
+  const float scale = 1.0f / static_cast<float>(all.size());
+  at = 0;
+  for (Slot& s : slots_) {
+    float* g = s.p->grad.data();
+    for (Eigen::Index i = 0; i < s.p->grad.size(); ++i) g[i] = sum[at++] * scale;
+  }
+}
+
 void Adam::step() {
+  if (ranks_ && ranks_->size() > 1) average_gradients();
   ++t_;
   const double bc1 = 1.0 - std::pow(double(opt_.beta1), double(t_));
   const double bc2 = 1.0 - std::pow(double(opt_.beta2), double(t_));

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "agents/nn/tensor.h"
+#include "core/cluster.h"
 
 namespace mtf::nn {
 
@@ -20,8 +21,14 @@ class Adam {
   Adam() = default;
   Adam(std::vector<Param*> params, const AdamOptions& opt);
 
-  /// One update from the gradients currently in the parameters.
+  /// One update from the gradients currently in the parameters. With ranks to
+  /// average over (data-parallel training), the gradients are first replaced on
+  /// every rank by their mean over the ranks, summed in rank order: every rank
+  /// applies the same update to the same parameters.
   void step();
+  /// Data-parallel training: average gradients over these ranks before each
+  /// step (a collective: every rank steps together). Null: this process's own.
+  void average_over(const Cluster* ranks) { ranks_ = ranks; }
   std::int64_t steps() const { return t_; }
   /// Checkpoint access: the number of parameters (in construction order), the
   /// first and second moment estimates of parameter i (its shape), and the
@@ -40,6 +47,8 @@ class Adam {
   std::vector<Slot> slots_;
   AdamOptions opt_;
   std::int64_t t_ = 0;
+  const Cluster* ranks_ = nullptr;
+  void average_gradients();
 };
 
 }  // namespace mtf::nn

@@ -2,7 +2,6 @@
 // results. The ranks here are threads joined by an in-process Cluster, so the
 // sharding logic is tested in every build; tests/mpi_test.sh runs the same
 // comparison under mpirun when the build has MPI.
-#include <barrier>
 #include <doctest/doctest.h>
 #include <functional>
 #include <memory>
@@ -19,41 +18,8 @@ using namespace mtf;
 
 namespace {
 
-/// N ranks as N threads: each collective meets at a barrier.
-class Hub {
- public:
-  explicit Hub(int n) : n_(n), barrier_(n), slots_(static_cast<std::size_t>(n)) {}
-  std::vector<std::string> exchange(int rank, std::string_view bytes) {
-    slots_[static_cast<std::size_t>(rank)] = std::string(bytes);
-    barrier_.arrive_and_wait();
-    std::vector<std::string> all = slots_;
-    barrier_.arrive_and_wait();  // no rank overwrites its slot before every rank has read
-    return all;
-  }
-  int size() const { return n_; }
-
- private:
-  int n_;
-  std::barrier<> barrier_;
-  std::vector<std::string> slots_;
-};
-
-class ThreadCluster final : public Cluster {
- public:
-  ThreadCluster(Hub& hub, int rank) : hub_(hub), rank_(rank) {}
-  int rank() const override { return rank_; }
-  int size() const override { return hub_.size(); }
-  std::vector<std::string> all_gather(std::string_view bytes) const override { return hub_.exchange(rank_, bytes); }
-  std::vector<std::string> gather(std::string_view bytes, int to) const override {
-    std::vector<std::string> all = hub_.exchange(rank_, bytes);
-    if (rank_ != to) return {};
-    return all;
-  }
-
- private:
-  Hub& hub_;
-  int rank_;
-};
+using Hub = LocalHub;
+using ThreadCluster = LocalCluster;
 
 /// What one rank (or the one process) saw.
 struct Seen {
