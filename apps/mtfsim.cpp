@@ -77,8 +77,8 @@ long peak_resident_mb() {
 /// with more than one rank: N copies would each write the same files.
 void single_process_only(const std::string& cmd) {
   if (g_cluster->size() > 1)
-    throw po::error(cmd + ": runs as one process; only `mtfsim run` of a plain simulation (no \"experiment\" block) "
-                    "and `mtfsim bench sim` shard over MPI ranks. Run it without mpirun");
+    throw po::error(cmd + ": runs as one process; only `mtfsim run` (simulations and experiments), `mtfsim train` "
+                    "(data-parallel) and `mtfsim bench sim` run over MPI ranks. Run it without mpirun");
 }
 
 constexpr const char* kUsage =
@@ -846,7 +846,9 @@ int cmd_train(const std::vector<std::string>& args) {
   const fs::path curve_out = vm.count("curve") ? output_file(vm["curve"].as<std::string>(), cmd, "curve") : fs::path();
   if (!curve_out.empty()) refuse_input_as_output(curve_out, db, cmd, "curve", "run database");
   mtf::nn::set_num_threads(threads);
-  const bool bar = !vm.count("quiet") && isatty(STDERR_FILENO);
+  spec.cluster = g_cluster;  // under mpirun: data-parallel, each rank on its users' transitions
+  const bool root = g_cluster->root();
+  const bool bar = !vm.count("quiet") && isatty(STDERR_FILENO) && root;
   auto last = std::chrono::steady_clock::now();
   const auto t0 = last;
   spec.progress = [&](const mtf::agents::TrainProgress& p) {
@@ -870,8 +872,12 @@ int cmd_train(const std::vector<std::string>& args) {
     if (std::string_view(e.what()).starts_with("train: --groups: ")) throw po::error(e.what());
     throw;
   }
+  if (!root) return 0;  // every rank holds the same agent; rank 0 writes it
   r.agent->save(out);
   if (!curve_out.empty()) mtf::write_file_atomically(curve_out, mtf::experiments::curve_csv(r.curve));
+  if (g_cluster->size() > 1)
+    std::cout << "data-parallel over " << g_cluster->size() << " MPI ranks (each on its users' transitions; "
+              << "the curve is rank 0's)\n";
   std::cout << r.agent->name() << " trained " << spec.steps << " steps (" << r.agent->steps_trained()
             << " in all) on " << r.transitions << " transitions of " << db.string() << " in " << r.seconds
             << " s\n\nLearning curve (log-spaced steps" << (curve_out.empty() ? "" : "; every point in " + curve_out.string())
@@ -1048,12 +1054,12 @@ int main(int argc, char** argv) {
     const std::vector<std::string> rest(args.begin() + 1, args.end());
     if (cmd == "run") return cmd_run(rest);
     if (cmd == "bench") return cmd_bench(rest);
+    if (cmd == "train") return cmd_train(rest);
     single_process_only(cmd);
     if (cmd == "report") return cmd_report(rest);
     if (cmd == "export") return cmd_export(rest);
     if (cmd == "regress") return cmd_regress(rest);
     if (cmd == "evaluate") return cmd_evaluate(rest);
-    if (cmd == "train") return cmd_train(rest);
     if (cmd == "act") return cmd_act(rest);
     std::cerr << "mtfsim: unknown command '" << cmd << "'\n\n" << kUsage;
     return 2;

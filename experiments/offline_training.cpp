@@ -45,7 +45,8 @@ OfflineTrainingResult train_offline(const OfflineTrainingSpec& spec) {
   if (spec.steps < 1) throw std::invalid_argument("train: steps must be at least 1");
   if (spec.type.empty() == spec.from.empty())
     throw std::invalid_argument("train: give either an agent type to create or an agent to train further");
-  TransitionColumns c = read_transition_columns(spec.run);
+  const int shards = spec.cluster ? spec.cluster->size() : 1, shard = spec.cluster ? spec.cluster->rank() : 0;
+  TransitionColumns c = read_transition_columns(spec.run, /*allow_partial=*/false, shards, shard);
   const RunContents info = read_run(spec.run, /*with_transitions=*/false, /*with_rows=*/false);
   std::set<int> wanted;
   for (const std::string& g : spec.groups) {
@@ -64,16 +65,25 @@ OfflineTrainingResult train_offline(const OfflineTrainingSpec& spec) {
   if (rows.empty())
     throw std::invalid_argument("train: " + spec.run.string() + " holds no transitions" +
                                 (wanted.empty() ? std::string(" (a run with \"record\": {\"transitions\": false}?)")
-                                                : std::string(" in the groups named by --groups")));
+                                                : std::string(" in the groups named by --groups")) +
+                                (shards > 1 ? " for MPI rank " + std::to_string(shard) + " (the users u with u mod " +
+                                                  std::to_string(shards) + " == " + std::to_string(shard) +
+                                                  "): use fewer ranks"
+                                            : std::string()));
   const agents::Dataset data(std::move(c), rows);
 
   OfflineTrainingResult out;
   out.transitions = static_cast<std::int64_t>(rows.size());
+  if (shards > 1) {
+    out.transitions = 0;
+    for (const std::string& n : spec.cluster->all_gather(std::to_string(rows.size()))) out.transitions += std::stoll(n);
+  }
   if (spec.from.empty()) {
     out.agent = agents::make_agent(spec.type, spec.hyperparameters, kStateDim, data.action_dim(), spec.seed);
   } else {
     out.agent = load_agent_ref(spec.from, data.action_dim());
   }
+  out.agent->set_data_parallel(spec.cluster);
   const agents::CurveProbe probe(data);
   agents::Agent& agent = *out.agent;
   const auto t0 = std::chrono::steady_clock::now();

@@ -27,12 +27,17 @@ struct OfflineTrainingSpec {
   int curve_points = 50;            ///< curve points over the training (agents::is_curve_step)
   /// Called after every step with the progress of this training.
   std::function<void(const agents::TrainProgress&)> progress;
+  /// Data-parallel training over these ranks (Agent::set_data_parallel): rank r
+  /// reads and trains on the transitions of users u with u mod N == r; every
+  /// rank ends with the same agent. The curve is measured on each rank's own
+  /// shard (rank 0's is the one to report). Null: this process alone.
+  const Cluster* cluster = nullptr;
 };
 
 struct OfflineTrainingResult {
   std::unique_ptr<agents::Agent> agent;
   std::vector<agents::CurvePoint> curve;  ///< at the curve steps, in order
-  std::int64_t transitions = 0;           ///< in the dataset
+  std::int64_t transitions = 0;           ///< in the dataset (every rank's shard together)
   double seconds = 0;                     ///< training wall time
 };
 

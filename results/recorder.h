@@ -266,6 +266,10 @@ class UnfinishedRunError : public RecordError {
 /// recorded (what an experiment collected in memory; baselines and bounds a
 /// row does not have are 0, -1 and 1). Refuses an unfinished run unless allow_partial.
 TransitionColumns read_transition_columns(const std::filesystem::path& path, bool allow_partial = false);
+/// One shard of them: the transitions of users u with u mod `shards` == `shard`,
+/// in recorded order (a rank's data in data-parallel training; whole sessions).
+TransitionColumns read_transition_columns(const std::filesystem::path& path, bool allow_partial, int shards,
+                                          int shard);
 /// The agents a run database keeps (table agents; none in a plain run or a
 /// schema 2 file), in the order written; with_data = false leaves data empty.
 /// Refuses an unfinished run unless allow_partial.

@@ -358,6 +358,13 @@ std::vector<AgentRow> read_agents(const fs::path& path, bool with_data, bool all
 }
 
 TransitionColumns read_transition_columns(const fs::path& path, bool allow_partial) {
+  return read_transition_columns(path, allow_partial, 1, 0);
+}
+
+TransitionColumns read_transition_columns(const fs::path& path, bool allow_partial, int shards, int shard) {
+  if (shards < 1 || shard < 0 || shard >= shards)
+    throw std::invalid_argument("read_transition_columns: shard " + std::to_string(shard) + " of " +
+                                std::to_string(shards));
   std::optional<Database> opened;
   open_checked(path, opened);
   Database& db = *opened;
@@ -373,7 +380,10 @@ TransitionColumns read_transition_columns(const fs::path& path, bool allow_parti
   if (c.state_dim <= 0 || c.action_dim <= 0)
     throw RecordError(path.string() + ": run.state_dim and run.action_dim must be positive (damaged file)");
   const auto S = static_cast<std::size_t>(c.state_dim), A = static_cast<std::size_t>(c.action_dim);
-  Statement st(db, "SELECT * FROM transitions ORDER BY rowid");
+  const std::string where =
+      shards > 1 ? " WHERE user % " + std::to_string(shards) + " = " + std::to_string(shard) : std::string();
+  const std::string sql = "SELECT * FROM transitions" + where + " ORDER BY rowid";
+  Statement st(db, sql.c_str());
   const auto take = [&](std::vector<float>& to, int col, const char* name, std::size_t n, float fill,
                         bool may_be_empty) {
     const std::vector<float> v = st.floats(col, name);

@@ -76,11 +76,25 @@ check "experiment, one process" "$mtfsim" run "$src/tests/data/tiny_experiment.j
 check "experiment, 2 ranks" "${mpi[@]}" -np 2 "$mtfsim" run "$src/tests/data/tiny_experiment.json" -q -t 1 \
   --out "$work/e2.sqlite"
 check "experiment: 2 ranks write one process's rows" same_experiment "$work/e1.sqlite" "$work/e2.sqlite"
-check "experiment: only rank 0 wrote files" bash -c "! ls '$work' | grep -qv -E '^(sc.json|one.sqlite|two.sqlite|three.sqlite|e1.sqlite|e2.sqlite|out|err|bench.out)\$'"
+
+# Data-parallel training: deterministic for a rank count, and one file, from rank 0.
+check "train on 2 ranks" "${mpi[@]}" -np 2 "$mtfsim" train "$work/one.sqlite" --agent td3 --set "hidden=[16,16]" \
+  --steps 60 -q -t 1 --out "$work/a.mtfa"
+cp "$work/out" "$work/train.out"
+check "train on 2 ranks says so" grep -q "data-parallel over 2 MPI ranks" "$work/train.out"
+check "train on 2 ranks again" "${mpi[@]}" -np 2 "$mtfsim" train "$work/one.sqlite" --agent td3 --set "hidden=[16,16]" \
+  --steps 60 -q -t 1 --out "$work/b.mtfa"
+check "2 ranks train the same agent twice" cmp "$work/a.mtfa" "$work/b.mtfa"
+check "train in one process" "$mtfsim" train "$work/one.sqlite" --agent td3 --set "hidden=[16,16]" --steps 60 -q -t 1 \
+  --out "$work/c.mtfa"
+check "one process trains on other minibatches: other bits" bash -c "! cmp -s '$work/a.mtfa' '$work/c.mtfa'"
+check "the agent trained on 2 ranks acts in a simulation" "$mtfsim" evaluate "$work/sc.json" --policy baseline \
+  --policy "$work/a.mtfa" --users 200 --days 1
 
 fails_with "an experiment does not resume on 2 ranks" 2 "does not resume" \
   "${mpi[@]}" -np 2 "$mtfsim" run "$src/tests/data/tiny_experiment.json" -q --resume --out "$work/e2.sqlite"
 fails_with "export refuses to run on 2 ranks" 2 "runs as one process" \
   "${mpi[@]}" -np 2 "$mtfsim" export "$work/one.sqlite" --format csv --out "$work/one.csv"
 check "nothing was written by the refused commands" test ! -e "$work/one.csv"
+check "only rank 0 wrote files" bash -c "! ls '$work' | grep -qv -E '^(sc.json|one.sqlite|two.sqlite|three.sqlite|e1.sqlite|e2.sqlite|out|err|bench.out|a.mtfa|b.mtfa|c.mtfa|train.out)\$'"
 finish mpi_tests
