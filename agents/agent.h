@@ -59,7 +59,8 @@ class Agent : public Policy {
   /// and the same steps; the first call fits the state normalisation on the
   /// union of the shards (the ranks' moments merged in rank order); each step
   /// every rank samples batch_size / N rows of its shard from its own stream
-  /// (rank 0's is the agent's, rank r's derived from the seed and r), and every
+  /// (rank 0's is the agent's, rank r's derived from the seed, r and the steps
+  /// trained before the first data-parallel call), and every
   /// optimiser averages the ranks' gradients in rank order before its update,
   /// so every rank holds the same parameters after every step. Deterministic
   /// for a given rank count; not the bits of one process (other minibatches).

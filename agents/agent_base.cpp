@@ -148,8 +148,11 @@ void AgentBase::train(const Dataset& data, std::int64_t steps, const ProgressCal
                            std::to_string(steps_),
                        "the agent and steps of data-parallel training");
     if (!shard_streams_ && r > 0) {
-      batch_rng_ = Rng(seed_, Stream::kAgentBatch, 1, static_cast<std::uint64_t>(r));
-      noise_rng_ = Rng(seed_, Stream::kAgentNoise, 1, static_cast<std::uint64_t>(r));
+      // From the steps trained too: an agent trained further (mtfsim train
+      // --from) does not replay its first training's minibatches.
+      const auto a = static_cast<std::uint64_t>(steps_) + 1, b = static_cast<std::uint64_t>(r);
+      batch_rng_ = Rng(seed_, Stream::kAgentBatch, a, b);
+      noise_rng_ = Rng(seed_, Stream::kAgentNoise, a, b);
     }
     shard_streams_ = true;
   }

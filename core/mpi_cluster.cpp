@@ -18,7 +18,12 @@ namespace mtf {
 struct MpiCluster::Impl {
   boost::mpi::environment env;
   boost::mpi::communicator world;
-  Impl(int& argc, char**& argv) : env(argc, argv) {}
+  // Threads run beside MPI (simulation, training, the recorder's writer), and
+  // only the thread that initialised MPI calls it: MPI_THREAD_FUNNELED.
+  Impl(int& argc, char**& argv) : env(argc, argv, boost::mpi::threading::funneled) {
+    if (env.thread_level() < boost::mpi::threading::funneled)
+      throw std::runtime_error("MPI: this MPI library does not support threads beside MPI (MPI_THREAD_FUNNELED)");
+  }
 };
 
 bool MpiCluster::launched_by_mpirun() {
@@ -49,7 +54,7 @@ void layout(const std::vector<std::int64_t>& sizes, std::vector<int>& counts, st
   std::int64_t at = 0;
   for (std::size_t r = 0; r < sizes.size(); ++r) {
     if (sizes[r] < 0 || at + sizes[r] > INT_MAX)
-      throw std::runtime_error("MPI exchange of more than 2 GiB at once; use smaller blocks (RunOptions::block_users)");
+      throw std::runtime_error("MPI exchange of more than 2 GiB at once (MPI counts are int); use fewer --threads per rank");
     counts[r] = static_cast<int>(sizes[r]);
     displs[r] = static_cast<int>(at);
     at += sizes[r];
@@ -85,11 +90,13 @@ std::vector<std::string> MpiCluster::all_gather(std::string_view bytes) const {
 std::vector<std::string> MpiCluster::gather(std::string_view bytes, int to) const {
   if (to < 0 || to >= size())
     throw std::invalid_argument("MpiCluster::gather: rank " + std::to_string(to) + " of " + std::to_string(size()));
+  // Every rank learns every size, so a refused exchange is refused on every rank.
   std::vector<std::int64_t> sizes;
-  boost::mpi::gather(impl_->world, static_cast<std::int64_t>(bytes.size()), sizes, to);
+  boost::mpi::all_gather(impl_->world, static_cast<std::int64_t>(bytes.size()), sizes);
   std::vector<int> counts, displs;
   std::size_t total = 0;
-  if (rank() == to) layout(sizes, counts, displs, total);
+  layout(sizes, counts, displs, total);
+  if (rank() != to) total = 0;
   std::string buf(total, '\0');
   check(MPI_Gatherv(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, buf.data(), counts.data(),
                     displs.data(), MPI_BYTE, to, static_cast<MPI_Comm>(impl_->world)),

@@ -918,10 +918,17 @@ RunResult Simulator::run_days(int ndays, const RunOptions& opt, Recorder* record
     // threads), then the ranks exchange them: every rank's users' states and
     // totals go to every rank, rows only to the ranks that take them.
     const int ranks = cluster->size(), me = cluster->rank();
-    cluster->check_same(std::to_string(users) + " users, days " + std::to_string(first_day) + " + " +
-                            std::to_string(ndays) + ", blocks of " + std::to_string(block) + ", groups " +
-                            std::to_string(groups),
-                        "the simulation (Simulator::run_days)");
+    // Blocks per rank and round: up to 4 per thread, at most 1,024 blocks a
+    // round in all (bounded exchanges, whatever the ranks and threads). Every
+    // rank must run the same simulation in the same rounds.
+    const std::int64_t per_rank = std::max<std::int64_t>(1, std::min<std::int64_t>(4L * threads, 1024 / ranks));
+    std::string same = std::to_string(users) + " users, days " + std::to_string(first_day) + " + " +
+                       std::to_string(ndays) + ", blocks of " + std::to_string(block) + ", " +
+                       std::to_string(per_rank) + " blocks per rank and round (--threads), user seed " +
+                       std::to_string(user_seed_) + ", policies";
+    for (const PolicyPtr& p : policies_) same += " " + p->name();
+    same += ", scenario " + scenario_to_json(sc);
+    cluster->check_same(same, "the simulation (Simulator::run_days: the scenario, its policies and --threads)");
     std::vector<int> takers;  // ranks that record or collect rows
     {
       const std::vector<std::string> flags = cluster->all_gather(record ? "1" : "0");
@@ -929,7 +936,6 @@ RunResult Simulator::run_days(int ndays, const RunOptions& opt, Recorder* record
         if (flags[static_cast<std::size_t>(r)] == "1") takers.push_back(r);
     }
     const bool build = !takers.empty();  // blocks build rows for the takers
-    const std::int64_t per_rank = 4L * threads;
     const std::int64_t round = per_rank * ranks;
     std::vector<ThreadScratch> scratch(static_cast<std::size_t>(threads));
     std::vector<BlockOut> outs;
@@ -993,6 +999,11 @@ RunResult Simulator::run_days(int ndays, const RunOptions& opt, Recorder* record
                        record ? &row_readers[owner] : nullptr);
           merge(in, day, b);
         }
+        for (const std::vector<ByteReader>* rs : {&readers, &row_readers})
+          for (const ByteReader& rd : *rs)
+            if (rd.pos != rd.bytes.size())
+              throw std::runtime_error("MPI exchange: a rank sent more blocks than this rank expected (ranks disagree on "
+                                       "the rounds)");
       }
     }
   } else {

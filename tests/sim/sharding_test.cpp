@@ -153,11 +153,12 @@ void require_same_rows(const Seen& a, const Seen& b) {
   }
 }
 
-/// Throws on every request: a rank whose policy fails.
+/// Throws on every request: a rank whose policy fails (under the name of the
+/// policy it stands in for, so the ranks agree on the simulation).
 class Failing final : public Policy {
  public:
-  explicit Failing(int dim) : dim_(dim) {}
-  std::string name() const override { return "failing"; }
+  Failing(int dim, std::string name) : dim_(dim), name_(std::move(name)) {}
+  std::string name() const override { return name_; }
   int action_dim() const override { return dim_; }
   void act(std::span<const float>, std::span<float>, Rng&, ActionInfo*) const override {
     throw std::runtime_error("the policy failed");
@@ -165,6 +166,7 @@ class Failing final : public Policy {
 
  private:
   int dim_;
+  std::string name_;
 };
 
 }  // namespace
@@ -202,8 +204,9 @@ TEST_CASE("a rank that fails stops every rank with its error, and none waits for
       [&](int r) {
         std::vector<PolicyPtr> p;
         for (const GroupSpec& g : s.groups) {
-          if (r == 1) p.push_back(std::make_shared<Failing>(s.action_dim()));
-          else p.push_back(make_policy(g.policy, s));
+          PolicyPtr real = make_policy(g.policy, s);
+          if (r == 1) p.push_back(std::make_shared<Failing>(s.action_dim(), real->name()));
+          else p.push_back(real);
         }
         return p;
       });
@@ -211,16 +214,20 @@ TEST_CASE("a rank that fails stops every rank with its error, and none waits for
   CHECK(ranks[1].error.find("MPI rank 1: the policy failed") != std::string::npos);
 }
 
-TEST_CASE("ranks asked for different simulations refuse with an error naming it") {
+namespace {
+/// Errors of 2 ranks running world(users(r), 1) with threads(r) threads.
+std::vector<std::string> disagreeing(const std::function<std::int64_t(int)>& users,
+                                     const std::function<int(int)>& threads) {
   Hub hub(2);
   std::vector<std::string> errors(2);
   std::vector<std::thread> pool;
   for (int r = 0; r < 2; ++r)
     pool.emplace_back([&, r] {
       const ThreadCluster cl(hub, r);
-      Simulator sim(world(r == 0 ? 300 : 301, 1));
+      Simulator sim(world(users(r), 1));
       RunOptions o;
       o.cluster = &cl;
+      o.threads = threads(r);
       try {
         sim.run(o, nullptr);
       } catch (const std::exception& e) {
@@ -228,5 +235,14 @@ TEST_CASE("ranks asked for different simulations refuse with an error naming it"
       }
     });
   for (auto& t : pool) t.join();
-  for (const std::string& e : errors) CHECK(e.find("MPI ranks disagree on the simulation") != std::string::npos);
+  return errors;
+}
+}  // namespace
+
+TEST_CASE("ranks asked for different simulations, or with different --threads, refuse with an error naming it") {
+  for (const std::string& e : disagreeing([](int r) { return r == 0 ? 300 : 301; }, [](int) { return 1; }))
+    CHECK(e.find("MPI ranks disagree on the simulation") != std::string::npos);
+  // The threads set the blocks a rank simulates per round: the rounds would not match.
+  for (const std::string& e : disagreeing([](int) { return 300; }, [](int r) { return r + 1; }))
+    CHECK(e.find("MPI ranks disagree on the simulation") != std::string::npos);
 }
