@@ -109,8 +109,15 @@ Dataset::Dataset(std::shared_ptr<const TransitionColumns> columns, std::span<con
 Dataset::Dataset(TransitionColumns columns, std::span<const std::size_t> selection, const RewardOf& reward)
     : Dataset(std::make_shared<const TransitionColumns>(std::move(columns)), selection, reward) {}
 
+Dataset::Dataset(std::shared_ptr<const MappedColumns> columns, std::span<const std::size_t> selection,
+                 const RewardOf& reward)
+    : mapped_(std::move(columns)) {
+  if (!mapped_) throw std::invalid_argument("dataset: no columns");
+  build(selection, reward);
+}
+
 void Dataset::build(std::span<const std::size_t> selection, const RewardOf& reward) {
-  const TransitionColumns& c = *columns_;
+  const TransitionColumnsView c = columns();
   if (selection.empty()) throw std::invalid_argument("dataset: no transitions");
   if (c.state_dim <= 0 || c.action_dim <= 0)
     throw std::invalid_argument("dataset: transition 0 has an empty state or action");
@@ -152,7 +159,7 @@ void Dataset::build(std::span<const std::size_t> selection, const RewardOf& rewa
   // looked up by (user, session, step + 1), the first selected row with that key
   // (the rule the header states: with duplicate keys, which only malformed
   // data has, the next selected row wins where it continues the session).
-  const auto continues = [&](const TransitionColumns::Row& t, const TransitionColumns::Row& u) {
+  const auto continues = [](const TransitionColumns::Row& t, const TransitionColumns::Row& u) {
     return u.user == t.user && u.session == t.session && u.step == t.step + 1;
   };
   std::unordered_map<Key, std::uint32_t, KeyHash> by_key;
@@ -198,18 +205,19 @@ void Dataset::build(std::span<const std::size_t> selection, const RewardOf& rewa
   state_var_ = std::move(var);
 }
 
-Matrix Dataset::whole(const std::vector<float>& column, int d) const {
+Matrix Dataset::whole(std::span<const float> column, int d) const {
   Matrix out(d, size());
   for (int j = 0; j < size(); ++j)
     out.col(j) = Eigen::Map<const Vector>(at(column, row_[static_cast<std::size_t>(j)], d), d);
   return out;
 }
 
-Matrix Dataset::states() const { return whole(columns_->state, S_); }
-Matrix Dataset::actions() const { return whole(columns_->action, A_); }
+Matrix Dataset::states() const { return whole(columns().state, S_); }
+Matrix Dataset::actions() const { return whole(columns().action, A_); }
 Matrix Dataset::next_states() const {
+  const TransitionColumnsView c = columns();
   Matrix out(S_, size());
-  for (int j = 0; j < size(); ++j) out.col(j) = Eigen::Map<const Vector>(columns_->next_state_of(row(j)).data(), S_);
+  for (int j = 0; j < size(); ++j) out.col(j) = Eigen::Map<const Vector>(c.next_state_of(row(j)).data(), S_);
   return out;
 }
 
@@ -225,49 +233,57 @@ Matrix per_transition(int n, F&& f) {
 }  // namespace
 
 Matrix Dataset::dones() const {
-  return per_transition(size(), [&](int j) { return columns_->rows[row(j)].done ? 1.0f : 0.0f; });
+  const TransitionColumnsView c = columns();
+  return per_transition(size(), [&](int j) { return c.rows[row(j)].done ? 1.0f : 0.0f; });
 }
 Matrix Dataset::baseline_known() const {
-  return per_transition(size(), [&](int j) { return columns_->rows[row(j)].has_baseline ? 1.0f : 0.0f; });
+  const TransitionColumnsView c = columns();
+  return per_transition(size(), [&](int j) { return c.rows[row(j)].has_baseline ? 1.0f : 0.0f; });
 }
 Matrix Dataset::bounded() const {
-  return per_transition(size(), [&](int j) { return columns_->rows[row(j)].has_bounds ? 1.0f : 0.0f; });
+  const TransitionColumnsView c = columns();
+  return per_transition(size(), [&](int j) { return c.rows[row(j)].has_bounds ? 1.0f : 0.0f; });
 }
 
 Matrix Dataset::baselines() const {
+  const TransitionColumnsView c = columns();
   Matrix out = Matrix::Zero(A_, size());
   for (int j = 0; j < size(); ++j)
-    if (columns_->rows[row(j)].has_baseline)
-      out.col(j) = Eigen::Map<const Vector>(at(columns_->baseline, row(j), A_), A_);
+    if (c.rows[row(j)].has_baseline)
+      out.col(j) = Eigen::Map<const Vector>(at(c.baseline, row(j), A_), A_);
   return out;
 }
 
 Matrix Dataset::lowers() const {
+  const TransitionColumnsView c = columns();
   Matrix out = Matrix::Constant(A_, size(), -1.0f);
   for (int j = 0; j < size(); ++j)
-    if (columns_->rows[row(j)].has_bounds)
-      out.col(j) = Eigen::Map<const Vector>(at(columns_->lower, row(j), A_), A_);
+    if (c.rows[row(j)].has_bounds)
+      out.col(j) = Eigen::Map<const Vector>(at(c.lower, row(j), A_), A_);
   return out;
 }
 
 Matrix Dataset::uppers() const {
+  const TransitionColumnsView c = columns();
   Matrix out = Matrix::Constant(A_, size(), 1.0f);
   for (int j = 0; j < size(); ++j)
-    if (columns_->rows[row(j)].has_bounds)
-      out.col(j) = Eigen::Map<const Vector>(at(columns_->upper, row(j), A_), A_);
+    if (c.rows[row(j)].has_bounds)
+      out.col(j) = Eigen::Map<const Vector>(at(c.upper, row(j), A_), A_);
   return out;
 }
 
 std::vector<double> Dataset::log_densities() const {
+  const TransitionColumnsView c = columns();
   std::vector<double> out(row_.size(), std::numeric_limits<double>::quiet_NaN());
   for (std::size_t j = 0; j < row_.size(); ++j)
-    if (const auto& d = columns_->rows[row_[j]].log_density) out[j] = *d;
+    if (const auto& d = c.rows[row_[j]].log_density) out[j] = *d;
   return out;
 }
 
 double Dataset::log_density_coverage() const {
+  const TransitionColumnsView c = columns();
   std::size_t known = 0;
-  for (std::uint32_t i : row_) known += columns_->rows[i].log_density ? 1 : 0;
+  for (std::uint32_t i : row_) known += c.rows[i].log_density ? 1 : 0;
   return row_.empty() ? 0.0 : double(known) / double(row_.size());
 }
 
@@ -278,7 +294,7 @@ void Dataset::sample(Rng& rng, int batch, Batch& out) const {
 }
 
 void Dataset::gather(const std::vector<int>& index, Batch& out) const {
-  const TransitionColumns& c = *columns_;
+  const TransitionColumnsView c = columns();
   const Eigen::Index B = static_cast<Eigen::Index>(index.size());
   for (Matrix* m : {&out.state, &out.next_state}) m->resize(S_, B);
   for (Matrix* m : {&out.action, &out.baseline, &out.lower, &out.upper, &out.next_baseline, &out.next_lower,

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "agents/nn/tensor.h"
+#include "core/column_file.h"
 #include "core/rng.h"
 #include "core/transitions.h"
 
@@ -84,6 +85,11 @@ class Dataset {
   /// The same over columns handed over by value (moved in, or copied: prefer the
   /// shared form for columns that other datasets view too).
   Dataset(TransitionColumns columns, std::span<const std::size_t> selection, const RewardOf& reward = {});
+  /// The same over memory-mapped column files (data larger than memory): the
+  /// same values give the same dataset, minibatches and training bits as
+  /// columns in memory; pages are read as sampling touches them.
+  Dataset(std::shared_ptr<const MappedColumns> columns, std::span<const std::size_t> selection,
+          const RewardOf& reward = {});
 
   int size() const { return static_cast<int>(row_.size()); }
   int state_dim() const { return S_; }
@@ -93,8 +99,9 @@ class Dataset {
   /// normaliser() was made from (data-parallel training merges the ranks').
   const Eigen::VectorXd& state_mean() const { return state_mean_; }
   const Eigen::VectorXd& state_var() const { return state_var_; }
-  /// The columns viewed (shared with other datasets of the same run).
-  const TransitionColumns& columns() const { return *columns_; }
+  /// The columns viewed (shared with other datasets of the same run), in
+  /// memory or mapped; valid while this dataset lives and the columns do not grow.
+  TransitionColumnsView columns() const { return mapped_ ? mapped_->view() : columns_->view(); }
   /// The row of columns() that transition j is.
   std::size_t row(int j) const { return row_[static_cast<std::size_t>(j)]; }
 
@@ -137,7 +144,8 @@ class Dataset {
       sizeof(std::uint32_t) + sizeof(float) + sizeof(std::int32_t);
 
  private:
-  std::shared_ptr<const TransitionColumns> columns_;
+  std::shared_ptr<const TransitionColumns> columns_;  ///< in memory, or
+  std::shared_ptr<const MappedColumns> mapped_;       ///< mapped
   int S_ = 0, A_ = 0;
   std::vector<std::uint32_t> row_;   ///< selected row of the columns
   std::vector<float> reward_;        ///< the reward learnt with
@@ -148,10 +156,10 @@ class Dataset {
   bool any_bounds_ = false;
   void build(std::span<const std::size_t> selection, const RewardOf& reward);
   /// Column j's slices of a per-row column of width d.
-  const float* at(const std::vector<float>& column, std::size_t row, int d) const {
+  static const float* at(std::span<const float> column, std::size_t row, int d) {
     return column.data() + row * static_cast<std::size_t>(d);
   }
-  Matrix whole(const std::vector<float>& column, int d) const;
+  Matrix whole(std::span<const float> column, int d) const;
 };
 
 }  // namespace mtf::agents

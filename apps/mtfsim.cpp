@@ -798,6 +798,8 @@ int cmd_train(const std::vector<std::string>& args) {
       ("curve", po::value<std::string>(), "also write the learning curve here (CSV, every point)")
       ("seed", po::value<std::string>()->default_value("1"), "the new agent's seed, 0 .. 2^64-1")
       ("threads,t", po::value<std::string>()->default_value("2"), "threads, 1 .. 256 (results do not depend on it)")
+      ("out-of-core", po::value<std::string>(), "DIR: transitions larger than memory: read them in chunks into column files in this new directory and train on them memory-mapped (same bits); DIR is removed afterwards")
+      ("chunk-rows", po::value<std::string>()->default_value("1000000"), "with --out-of-core: transitions read per chunk, 1 .. 10^9")
       ("quiet,q", "no progress bar");
   const po::variables_map vm = parse_command(args, opts, "db", "run database");
   if (vm.count("help")) {
@@ -845,6 +847,18 @@ int cmd_train(const std::vector<std::string>& args) {
     bad_flag(cmd, "out", "an agent file path", out.string() + ", a run database");
   const fs::path curve_out = vm.count("curve") ? output_file(vm["curve"].as<std::string>(), cmd, "curve") : fs::path();
   if (!curve_out.empty()) refuse_input_as_output(curve_out, db, cmd, "curve", "run database");
+  if (vm.count("out-of-core")) {
+    spec.out_of_core = vm["out-of-core"].as<std::string>();
+    std::error_code ec;
+    if (fs::exists(spec.out_of_core, ec) && !(fs::is_directory(spec.out_of_core, ec) && fs::is_empty(spec.out_of_core, ec)))
+      bad_flag(cmd, "out-of-core", "a new (or empty) directory for the column files, removed after training",
+               spec.out_of_core.string() + ", which exists and is not an empty directory");
+    // Under mpirun every rank writes its own shard's files beside DIR.
+    if (g_cluster->size() > 1) spec.out_of_core += ".rank" + std::to_string(g_cluster->rank());
+    spec.chunk_rows = static_cast<std::size_t>(int_flag(vm, cmd, "chunk-rows", 1, 1000000000));
+  } else if (!vm["chunk-rows"].defaulted()) {
+    throw po::error("train: --chunk-rows applies to --out-of-core");
+  }
   mtf::nn::set_num_threads(threads);
   spec.cluster = g_cluster;  // under mpirun: data-parallel, each rank on its users' transitions
   const bool root = g_cluster->root();

@@ -32,6 +32,12 @@ struct TransitionRow {
   std::optional<double> log_density;      ///< nullopt when unknown
 };
 
+/// Transitions in columnar form (TransitionColumns below), read-only: the same
+/// columns wherever they live, in memory (TransitionColumns::view()) or in a
+/// memory-mapped column file (core/column_file.h). Valid while what it views
+/// lives and does not grow.
+struct TransitionColumnsView;
+
 /// Transitions in columnar form, which is how the simulator hands them over:
 /// no allocation per row, and the writer binds the blobs straight from the flat
 /// arrays. Row i's vectors are the slices [i * dim, (i + 1) * dim); baseline,
@@ -72,6 +78,10 @@ struct TransitionColumns {
     return slot == kFollowing ? std::span<const float>(state.data() + (i + 1) * S, S)
                               : std::span<const float>(next_state.data() + slot * S, S);
   }
+  /// The columns as a read-only view (valid until the next append).
+  TransitionColumnsView view() const;
+  /// A copy of viewed columns (mapped ones, say) in memory.
+  static TransitionColumns copy_of(const TransitionColumnsView& v);
   /// Appends a row with its vectors (baseline, lower, upper: action_dim values
   /// whatever the flags say). The previous row's s' is dropped from storage
   /// when it equals this row's state bit for bit; this row's s' is stored.
@@ -103,49 +113,10 @@ struct TransitionColumns {
     add(upper, hi);
   }
   /// Every s' as a dense size() x state_dim array (exports, Python).
-  std::vector<float> dense_next_states() const {
-    std::vector<float> out;
-    out.reserve(size() * static_cast<std::size_t>(state_dim));
-    for (std::size_t i = 0; i < size(); ++i) {
-      const std::span<const float> v = next_state_of(i);
-      out.insert(out.end(), v.begin(), v.end());
-    }
-    return out;
-  }
+  std::vector<float> dense_next_states() const;
   /// Empty when the columns are consistent; else what is wrong, for an error
   /// message (sizes against dimensions, s' slots out of range or unused).
-  std::string inconsistency() const {
-    const std::size_t n = size();
-    const auto S = static_cast<std::size_t>(state_dim), A = static_cast<std::size_t>(action_dim);
-    const auto column = [&](const std::vector<float>& v, std::size_t d, const char* name) -> std::string {
-      if (v.size() == n * d) return {};
-      return std::string("column ") + name + " holds " + std::to_string(v.size()) + " values, expected " +
-             std::to_string(n * d) + " (" + std::to_string(n) + " rows x " + std::to_string(d) + ")";
-    };
-    for (const std::string& e : {column(state, S, "state"), column(action, A, "action"),
-                                 column(baseline, A, "baseline"), column(lower, A, "lower"),
-                                 column(upper, A, "upper")})
-      if (!e.empty()) return e;
-    if (S > 0 && next_state.size() % S != 0)
-      return "column next_state holds " + std::to_string(next_state.size()) + " values, not whole states of " +
-             std::to_string(S);
-    std::size_t used = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      const std::uint32_t slot = rows[i].next_state_slot;
-      if (slot == kFollowing) {
-        if (i + 1 == n) return "the last row's s' is marked as the next row's state";
-        continue;
-      }
-      if (slot >= next_state_slots())
-        return "row " + std::to_string(i) + "'s s' slot " + std::to_string(slot) + " is beyond the " +
-               std::to_string(next_state_slots()) + " stored";
-      ++used;
-    }
-    if (used != next_state_slots())
-      return std::to_string(next_state_slots()) + " s' stored but " + std::to_string(used) +
-             " rows refer to one (rows added without push()?)";
-    return {};
-  }
+  std::string inconsistency() const;
 
   void clear() {
     rows.clear();
@@ -176,5 +147,88 @@ struct TransitionColumns {
     add(upper, other.upper);
   }
 };
+
+struct TransitionColumnsView {
+  using Row = TransitionColumns::Row;
+  static constexpr std::uint32_t kFollowing = TransitionColumns::kFollowing;
+  int state_dim = 0, action_dim = 0;
+  std::span<const Row> rows;
+  std::span<const float> state, action, baseline, lower, upper;
+  std::span<const float> next_state;  ///< the stored s' only (TransitionColumns::next_state)
+
+  std::size_t size() const { return rows.size(); }
+  std::size_t next_state_slots() const {
+    return state_dim > 0 ? next_state.size() / static_cast<std::size_t>(state_dim) : 0;
+  }
+  /// Row i's s' (state_dim values).
+  std::span<const float> next_state_of(std::size_t i) const {
+    const auto S = static_cast<std::size_t>(state_dim);
+    const std::uint32_t slot = rows[i].next_state_slot;
+    return slot == kFollowing ? state.subspan((i + 1) * S, S) : next_state.subspan(slot * S, S);
+  }
+  /// Every s' as a dense size() x state_dim array.
+  std::vector<float> dense_next_states() const {
+    std::vector<float> out;
+    out.reserve(size() * static_cast<std::size_t>(state_dim));
+    for (std::size_t i = 0; i < size(); ++i) {
+      const std::span<const float> v = next_state_of(i);
+      out.insert(out.end(), v.begin(), v.end());
+    }
+    return out;
+  }
+  /// Empty when the columns are consistent; else what is wrong, for an error
+  /// message (sizes against dimensions, s' slots out of range or unused).
+  std::string inconsistency() const {
+    const std::size_t n = size();
+    const auto S = static_cast<std::size_t>(state_dim), A = static_cast<std::size_t>(action_dim);
+    const auto column = [&](std::span<const float> v, std::size_t d, const char* name) -> std::string {
+      if (v.size() == n * d) return {};
+      return std::string("column ") + name + " holds " + std::to_string(v.size()) + " values, expected " +
+             std::to_string(n * d) + " (" + std::to_string(n) + " rows x " + std::to_string(d) + ")";
+    };
+    for (const std::string& e : {column(state, S, "state"), column(action, A, "action"),
+                                 column(baseline, A, "baseline"), column(lower, A, "lower"),
+                                 column(upper, A, "upper")})
+      if (!e.empty()) return e;
+    if (S > 0 && next_state.size() % S != 0)
+      return "column next_state holds " + std::to_string(next_state.size()) + " values, not whole states of " +
+             std::to_string(S);
+    std::size_t used = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::uint32_t slot = rows[i].next_state_slot;
+      if (slot == kFollowing) {
+        if (i + 1 == n) return "the last row's s' is marked as the next row's state";
+        continue;
+      }
+      if (slot >= next_state_slots())
+        return "row " + std::to_string(i) + "'s s' slot " + std::to_string(slot) + " is beyond the " +
+               std::to_string(next_state_slots()) + " stored";
+      ++used;
+    }
+    if (used != next_state_slots())
+      return std::to_string(next_state_slots()) + " s' stored but " + std::to_string(used) +
+             " rows refer to one (rows added without push()?)";
+    return {};
+  }
+};
+
+inline TransitionColumnsView TransitionColumns::view() const {
+  return {state_dim, action_dim, rows, state, action, baseline, lower, upper, next_state};
+}
+inline TransitionColumns TransitionColumns::copy_of(const TransitionColumnsView& v) {
+  TransitionColumns c;
+  c.state_dim = v.state_dim;
+  c.action_dim = v.action_dim;
+  c.rows.assign(v.rows.begin(), v.rows.end());
+  c.state.assign(v.state.begin(), v.state.end());
+  c.action.assign(v.action.begin(), v.action.end());
+  c.baseline.assign(v.baseline.begin(), v.baseline.end());
+  c.lower.assign(v.lower.begin(), v.lower.end());
+  c.upper.assign(v.upper.begin(), v.upper.end());
+  c.next_state.assign(v.next_state.begin(), v.next_state.end());
+  return c;
+}
+inline std::vector<float> TransitionColumns::dense_next_states() const { return view().dense_next_states(); }
+inline std::string TransitionColumns::inconsistency() const { return view().inconsistency(); }
 
 }  // namespace mtf

@@ -5,10 +5,12 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <stdexcept>
 
+#include "core/column_file.h"
 #include "core/state_features.h"
 #include "experiments/agent_refs.h"
 #include "results/recorder.h"
@@ -46,7 +48,34 @@ OfflineTrainingResult train_offline(const OfflineTrainingSpec& spec) {
   if (spec.type.empty() == spec.from.empty())
     throw std::invalid_argument("train: give either an agent type to create or an agent to train further");
   const int shards = spec.cluster ? spec.cluster->size() : 1, shard = spec.cluster ? spec.cluster->rank() : 0;
-  TransitionColumns c = read_transition_columns(spec.run, /*allow_partial=*/false, shards, shard);
+  // The transitions: in memory, or written in chunks to column files and mapped.
+  std::shared_ptr<const TransitionColumns> in_memory;
+  std::shared_ptr<const MappedColumns> mapped;
+  struct RemoveAfter {  // the scratch column files go when training ends, however it ends
+    std::filesystem::path dir;
+    ~RemoveAfter() {
+      std::error_code ec;
+      if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+    }
+  } scratch;
+  if (spec.out_of_core.empty()) {
+    in_memory = std::make_shared<const TransitionColumns>(
+        read_transition_columns(spec.run, /*allow_partial=*/false, shards, shard));
+  } else {
+    if (spec.chunk_rows < 1) throw std::invalid_argument("train: chunk rows must be at least 1");
+    std::optional<ColumnFileWriter> writer;
+    read_transition_chunks(spec.run, /*allow_partial=*/false, shards, shard, spec.chunk_rows,
+                           [&](TransitionColumns& chunk) {
+                             if (!writer) {
+                               writer.emplace(spec.out_of_core, chunk.state_dim, chunk.action_dim);
+                               scratch.dir = spec.out_of_core;
+                             }
+                             writer->append(chunk);
+                           });
+    writer->finish();
+    mapped = std::make_shared<const MappedColumns>(spec.out_of_core);
+  }
+  const TransitionColumnsView c = mapped ? mapped->view() : in_memory->view();
   const RunContents info = read_run(spec.run, /*with_transitions=*/false, /*with_rows=*/false);
   std::set<int> wanted;
   for (const std::string& g : spec.groups) {
@@ -70,7 +99,7 @@ OfflineTrainingResult train_offline(const OfflineTrainingSpec& spec) {
                                                   std::to_string(shards) + " == " + std::to_string(shard) +
                                                   "): use fewer ranks"
                                             : std::string()));
-  const agents::Dataset data(std::move(c), rows);
+  const agents::Dataset data = mapped ? agents::Dataset(mapped, rows) : agents::Dataset(in_memory, rows);
 
   OfflineTrainingResult out;
   out.transitions = static_cast<std::int64_t>(rows.size());

@@ -32,6 +32,13 @@ struct OfflineTrainingSpec {
   /// rank ends with the same agent. The curve is measured on each rank's own
   /// shard (rank 0's is the one to report). Null: this process alone.
   const Cluster* cluster = nullptr;
+  /// Out of core: when set, the transitions are read from the database in
+  /// chunks of chunk_rows into column files in this new directory
+  /// (core/column_file.h), which the dataset maps instead of holding them in
+  /// memory; the directory is removed after training. Same training bits as
+  /// in memory.
+  std::filesystem::path out_of_core;
+  std::size_t chunk_rows = 1'000'000;
 };
 
 struct OfflineTrainingResult {

@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -270,6 +271,13 @@ TransitionColumns read_transition_columns(const std::filesystem::path& path, boo
 /// in recorded order (a rank's data in data-parallel training; whole sessions).
 TransitionColumns read_transition_columns(const std::filesystem::path& path, bool allow_partial, int shards,
                                           int shard);
+/// The same (shard) read in chunks of at most chunk_rows transitions, for data
+/// larger than memory: each chunk is handed to `take` as columns of their own
+/// (s' slots numbered within the chunk; the last row of a chunk keeps its s'),
+/// then cleared for the next. Appended in order, the chunks hold the same
+/// values as read_transition_columns. chunk_rows >= 1.
+void read_transition_chunks(const std::filesystem::path& path, bool allow_partial, int shards, int shard,
+                            std::size_t chunk_rows, const std::function<void(TransitionColumns&)>& take);
 /// The agents a run database keeps (table agents; none in a plain run or a
 /// schema 2 file), in the order written; with_data = false leaves data empty.
 /// Refuses an unfinished run unless allow_partial.

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string_view>
 #include <system_error>
@@ -362,9 +363,18 @@ TransitionColumns read_transition_columns(const fs::path& path, bool allow_parti
 }
 
 TransitionColumns read_transition_columns(const fs::path& path, bool allow_partial, int shards, int shard) {
+  TransitionColumns all;
+  read_transition_chunks(path, allow_partial, shards, shard, std::numeric_limits<std::size_t>::max(),
+                         [&](TransitionColumns& c) { all = std::move(c); });
+  return all;
+}
+
+void read_transition_chunks(const fs::path& path, bool allow_partial, int shards, int shard, std::size_t chunk_rows,
+                            const std::function<void(TransitionColumns&)>& consume) {
   if (shards < 1 || shard < 0 || shard >= shards)
     throw std::invalid_argument("read_transition_columns: shard " + std::to_string(shard) + " of " +
                                 std::to_string(shards));
+  if (chunk_rows < 1) throw std::invalid_argument("read_transition_chunks: chunk_rows must be at least 1");
   std::optional<Database> opened;
   open_checked(path, opened);
   Database& db = *opened;
@@ -384,6 +394,7 @@ TransitionColumns read_transition_columns(const fs::path& path, bool allow_parti
       shards > 1 ? " WHERE user % " + std::to_string(shards) + " = " + std::to_string(shard) : std::string();
   const std::string sql = "SELECT * FROM transitions" + where + " ORDER BY rowid";
   Statement st(db, sql.c_str());
+  std::size_t read = 0;  // transitions read before this one
   const auto take = [&](std::vector<float>& to, int col, const char* name, std::size_t n, float fill,
                         bool may_be_empty) {
     const std::vector<float> v = st.floats(col, name);
@@ -392,13 +403,14 @@ TransitionColumns read_transition_columns(const fs::path& path, bool allow_parti
       return false;
     }
     if (v.size() != n)
-      throw RecordError(path.string() + ": " + name + " of transition " + std::to_string(c.size()) + " holds " +
+      throw RecordError(path.string() + ": " + name + " of transition " + std::to_string(read) + " holds " +
                         std::to_string(v.size()) + " floats, expected " + std::to_string(n) + " (damaged file)");
     to.insert(to.end(), v.begin(), v.end());
     return true;
   };
   std::vector<float> s, a, s_next, b, lo, hi;
-  while (st.step()) {
+  bool any = false;  // a chunk was handed over
+  for (; st.step(); ++read) {
     TransitionColumns::Row r = column_row(st);
     for (auto* v : {&s, &a, &s_next, &b, &lo, &hi}) v->clear();
     take(s, 5, "transitions.state", S, 0.0f, false);
@@ -409,9 +421,17 @@ TransitionColumns read_transition_columns(const fs::path& path, bool allow_parti
     const bool upper = take(hi, 22, "transitions.upper", A, 1.0f, true);
     r.has_bounds = lower || upper;
     c.push(r, s, a, s_next, b, lo, hi);
+    if (c.size() == chunk_rows) {
+      any = true;
+      consume(c);
+      c.clear();
+    }
   }
-  c.shrink_to_fit();
-  return c;
+  // The last (or only) chunk; an empty run still hands over its dimensions.
+  if (c.size() > 0 || !any) {
+    c.shrink_to_fit();
+    consume(c);
+  }
 }
 
 std::vector<ImpressionRow> read_impressions(const fs::path& path, bool allow_partial) {

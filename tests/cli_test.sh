@@ -180,6 +180,20 @@ check "  and they are the same policy (the same values to the bit, unlike the ba
 import json, sys
 p = {x['name']: x['metrics'] for x in json.load(open('$work/deploy/eval.json'))['policies']}
 sys.exit(0 if p['bc'] == p['group:baseline'] and p['bc'] != p['baseline'] else 1)"
+# Out of core: the transitions read in chunks into mapped column files give the
+# in-memory training's agent byte for byte; the scratch directory is removed.
+check "train --out-of-core (chunks of 37 rows) writes an agent" "$mtfsim" train "$work/tiny.sqlite" --agent bc \
+  --set 'hidden=[16,16]' --steps 40 --out "$work/deploy/bc_ooc.mtfa" --out-of-core "$work/deploy/columns" \
+  --chunk-rows 37 --quiet
+check "  the same file as in memory" cmp "$work/deploy/bc.mtfa" "$work/deploy/bc_ooc.mtfa"
+check "  and the column files are gone" test ! -e "$work/deploy/columns"
+mkdir -p "$work/deploy/full" && touch "$work/deploy/full/keep"
+fails_with "train --out-of-core into a directory that holds files" 2 \
+  "train: --out-of-core: expected a new (or empty) directory for the column files" \
+  "$mtfsim" train "$work/tiny.sqlite" --agent bc --steps 5 --out "$work/x.mtfa" --out-of-core "$work/deploy/full"
+check "  (and leaves them)" test -e "$work/deploy/full/keep"
+fails_with "train --chunk-rows without --out-of-core" 2 "--chunk-rows applies to --out-of-core" \
+  "$mtfsim" train "$work/tiny.sqlite" --agent bc --steps 5 --out "$work/x.mtfa" --chunk-rows 10
 fails_with "train without --agent or --from" 2 "give --agent TYPE" "$mtfsim" train "$work/tiny.sqlite" --steps 5 --out "$work/x.mtfa"
 fails_with "train with an unknown agent type" 2 "train: --agent: expected an agent type: integratedrl_mtf, bcq," \
   "$mtfsim" train "$work/tiny.sqlite" --agent dqn --steps 5 --out "$work/x.mtfa"

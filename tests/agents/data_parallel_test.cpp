@@ -22,16 +22,6 @@ using namespace mtf::agents::testing;
 
 namespace {
 
-/// Every parameter's bits, in the agent's fixed order.
-std::string param_bytes(const Agent& agent) {
-  std::string out;
-  for (const auto& [name, p] : dynamic_cast<const AgentBase&>(agent).named_params()) {
-    out += name;
-    out.append(reinterpret_cast<const char*>(p->value.data()), static_cast<std::size_t>(p->value.size()) * sizeof(float));
-  }
-  return out;
-}
-
 /// Rank r's shard: the rows of users u with u mod ranks == r.
 std::vector<TransitionRow> shard(const std::vector<TransitionRow>& rows, int ranks, int r) {
   std::vector<TransitionRow> out;

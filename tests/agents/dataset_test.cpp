@@ -1,9 +1,12 @@
 // The offline dataset: columns, next-state bounds, normalisation, minibatches.
 #include "agents/dataset.h"
+#include "core/column_file.h"
+#include "test_problems.h"
 #include "transition_rows.h"
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <memory>
@@ -60,11 +63,11 @@ TEST_CASE("datasets over shared columns are views: no copy, the copies' minibatc
     if (i % 7 == 3) rows.back().lower.clear(), rows.back().upper.clear();
     if (i % 6 == 2) rows.back().baseline.clear();
   }
-  const auto shared = std::make_shared<TransitionColumns>(Dataset(rows).columns());
+  const auto shared = std::make_shared<TransitionColumns>(TransitionColumns::copy_of(Dataset(rows).columns()));
   const std::vector<std::size_t> odd_users = {5, 6, 7, 8, 9, 15, 16, 17, 18, 19, 25, 26, 27, 28, 29};
   const Dataset view(shared, odd_users), other(shared, std::vector<std::size_t>{0, 1, 2});
-  CHECK(&view.columns() == shared.get());
-  CHECK(&other.columns() == shared.get());
+  CHECK(view.columns().state.data() == shared->state.data());
+  CHECK(other.columns().state.data() == shared->state.data());
   std::vector<TransitionRow> kept;
   for (std::size_t i : odd_users) kept.push_back(rows[i]);
   const Dataset copy(kept);
@@ -82,7 +85,7 @@ TEST_CASE("datasets over shared columns are views: no copy, the copies' minibatc
   CHECK(view.initial_indices() == copy.initial_indices());
   // Exploration rounds append to the columns the datasets view: the views keep
   // their rows (the storage moved, the values did not).
-  const TransitionColumns more = Dataset(std::vector<TransitionRow>(200, row(9, 1, 0, 100.0f, true))).columns();
+  const TransitionColumns more = TransitionColumns::copy_of(Dataset(std::vector<TransitionRow>(200, row(9, 1, 0, 100.0f, true))).columns());
   shared->append(more);
   REQUIRE(shared->size() == 230);
   view.gather(index, c);
@@ -160,4 +163,78 @@ TEST_CASE("a dataset built from the simulator's columns equals the one built fro
   CHECK(recorded.rewards()(0, 0) == all[5].reward);
   CHECK_THROWS_AS(Dataset(c, std::vector<std::size_t>{}), std::invalid_argument);
   CHECK_THROWS_AS(Dataset(c, std::vector<std::size_t>{12}), std::invalid_argument);
+}
+
+// Out of core (core/column_file.h): the columns written in chunks to files and
+// memory-mapped give the in-memory dataset's minibatches, normalisation and,
+// trained from the same seed, the same parameters bit for bit.
+TEST_CASE("a dataset over mapped column files trains to the same bits as the columns in memory") {
+  // Sessions of 1 to 5 requests over 40 users; some rows without bounds or baseline.
+  std::vector<TransitionRow> rows;
+  Rng rng(21);
+  for (int u = 0; u < 40; ++u)
+    for (int session = 0; session < 2; ++session) {
+      const int len = 1 + (u + session) % 5;
+      for (int step = 0; step < len; ++step) {
+        TransitionRow t = row(u, session, step, static_cast<float>(rng.uniform01() * 4 - 2), step + 1 == len);
+        t.state[1] = static_cast<float>(rng.uniform01());
+        t.next_state[1] = static_cast<float>(rng.uniform01());
+        t.action = {static_cast<float>(rng.uniform01() * 2 - 1)};
+        if (u % 7 == 3) t.lower.clear(), t.upper.clear();
+        if (u % 6 == 2) t.baseline.clear();
+        rows.push_back(t);
+      }
+    }
+  const auto memory = std::make_shared<const TransitionColumns>(TransitionColumns::copy_of(Dataset(rows).columns()));
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "mtf_dataset_mapped_test";
+  std::filesystem::remove_all(dir);
+  {
+    ColumnFileWriter writer(dir, memory->state_dim, memory->action_dim);
+    for (std::size_t first = 0; first < memory->size(); first += 7) {  // chunks of 7 rows split sessions
+      TransitionColumns chunk;
+      chunk.state_dim = memory->state_dim;
+      chunk.action_dim = memory->action_dim;
+      for (std::size_t i = first; i < std::min(first + 7, memory->size()); ++i) {
+        const auto slice = [&](const std::vector<float>& v, int d) {
+          return std::span<const float>(v.data() + i * static_cast<std::size_t>(d), static_cast<std::size_t>(d));
+        };
+        chunk.push(memory->rows[i], slice(memory->state, memory->state_dim), slice(memory->action, memory->action_dim),
+                   memory->next_state_of(i), slice(memory->baseline, memory->action_dim),
+                   slice(memory->lower, memory->action_dim), slice(memory->upper, memory->action_dim));
+      }
+      writer.append(chunk);
+    }
+    writer.finish();
+  }
+  const auto mapped = std::make_shared<const MappedColumns>(dir);
+  REQUIRE(mapped->size() == memory->size());
+  // Every other user's rows: a selection, as a group filter makes.
+  std::vector<std::size_t> selection;
+  for (std::size_t i = 0; i < memory->size(); ++i)
+    if (memory->rows[i].user % 2 == 0 || memory->rows[i].user == 9) selection.push_back(i);
+  const Dataset in_memory(memory, selection), out_of_core(mapped, selection);
+  CHECK(in_memory.normaliser().mean == out_of_core.normaliser().mean);
+  CHECK(in_memory.normaliser().stddev == out_of_core.normaliser().stddev);
+  CHECK(in_memory.initial_indices() == out_of_core.initial_indices());
+  Rng r1(5), r2(5);
+  for (int k = 0; k < 20; ++k) {
+    Batch a, b;
+    in_memory.sample(r1, 32, a);
+    out_of_core.sample(r2, 32, b);
+    for (auto m : {&Batch::state, &Batch::action, &Batch::reward, &Batch::next_state, &Batch::done, &Batch::baseline,
+                   &Batch::lower, &Batch::upper, &Batch::has_bounds, &Batch::next_baseline, &Batch::next_lower,
+                   &Batch::next_upper, &Batch::next_has_bounds})
+      REQUIRE(a.*m == b.*m);
+  }
+  for (const std::string name : {"iql", "integratedrl_mtf", "bcq", "cql_sac"}) {
+    CAPTURE(name);
+    nlohmann::json hp = {{"hidden", {16, 16}}, {"batch_size", 24}};
+    if (name == "integratedrl_mtf") hp["critics"] = 3;
+    const auto a = make_agent(name, hp, in_memory.state_dim(), in_memory.action_dim(), 9);
+    const auto b = make_agent(name, hp, out_of_core.state_dim(), out_of_core.action_dim(), 9);
+    a->train(in_memory, 40);
+    b->train(out_of_core, 40);
+    CHECK(mtf::agents::testing::param_bytes(*a) == mtf::agents::testing::param_bytes(*b));
+  }
+  std::filesystem::remove_all(dir);
 }

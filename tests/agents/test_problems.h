@@ -2,14 +2,26 @@
 #pragma once
 
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "agents/agent.h"
+#include "agents/agent_base.h"
 #include "agents/nn/heads.h"
 #include "core/transitions.h"
 #include "core/rng.h"
 
 namespace mtf::agents::testing {
+
+/// Every parameter's bits, in the agent's fixed order (name, then values).
+inline std::string param_bytes(const Agent& agent) {
+  std::string out;
+  for (const auto& [name, p] : dynamic_cast<const AgentBase&>(agent).named_params()) {
+    out += name;
+    out.append(reinterpret_cast<const char*>(p->value.data()), static_cast<std::size_t>(p->value.size()) * sizeof(float));
+  }
+  return out;
+}
 
 /// One-step contextual bandit: s ~ U[-1,1]^2, a in [-1,1]^2, r = -10 ||a - a*(s)||^2
 /// with a*(s) = 0.5 s. Behaviour (IntegratedRL-MTF Formula 3): baseline mu_bp(s) = 0.3 s

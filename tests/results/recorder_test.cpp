@@ -636,6 +636,25 @@ TEST_CASE("columnar transitions read back like rows, with NULL where the flags s
     CHECK(b == (rows[i].baseline.empty() ? std::vector<float>{0, 0} : rows[i].baseline));
     CHECK(lo == (rows[i].lower.empty() ? std::vector<float>{-1, -1} : rows[i].lower));
   }
+  // In chunks (out of core): every chunk but the last full, appended the same values.
+  for (const std::size_t chunk_rows : {std::size_t{1}, std::size_t{2}, rows.size(), rows.size() + 5}) {
+    CAPTURE(chunk_rows);
+    TransitionColumns joined;
+    std::vector<std::size_t> sizes;
+    read_transition_chunks(file, false, 1, 0, chunk_rows, [&](TransitionColumns& c) {
+      sizes.push_back(c.size());
+      if (joined.state_dim == 0) joined.state_dim = c.state_dim, joined.action_dim = c.action_dim;
+      joined.append(c);
+    });
+    REQUIRE(joined.size() == back.size());
+    CHECK(sizes.size() == (rows.size() + chunk_rows - 1) / chunk_rows);
+    CHECK(joined.state == back.state);
+    CHECK(joined.action == back.action);
+    CHECK(joined.baseline == back.baseline);
+    CHECK(joined.dense_next_states() == back.dense_next_states());
+    for (std::size_t i = 0; i < back.size(); ++i) CHECK(joined.rows[i].reward == back.rows[i].reward);
+  }
+  CHECK_THROWS_AS(read_transition_chunks(file, false, 1, 0, 0, [](TransitionColumns&) {}), std::invalid_argument);
 }
 
 TEST_CASE("columnar transitions with the wrong dimensions are refused with the batch named") {
