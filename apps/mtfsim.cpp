@@ -799,7 +799,7 @@ int cmd_train(const std::vector<std::string>& args) {
       ("seed", po::value<std::string>()->default_value("1"), "the new agent's seed, 0 .. 2^64-1")
       ("threads,t", po::value<std::string>()->default_value("2"), "threads, 1 .. 256 (results do not depend on it)")
       ("out-of-core", po::value<std::string>(), "DIR: transitions larger than memory: read them in chunks into column files in this new directory and train on them memory-mapped (same bits); DIR is removed afterwards")
-      ("chunk-rows", po::value<std::string>()->default_value("1000000"), "with --out-of-core: transitions read per chunk, 1 .. 10^9")
+      ("chunk-rows", po::value<std::string>()->default_value("100000"), "with --out-of-core: transitions read (and held) per chunk, 1 .. 10^9; about 420 bytes each")
       ("quiet,q", "no progress bar");
   const po::variables_map vm = parse_command(args, opts, "db", "run database");
   if (vm.count("help")) {

@@ -38,7 +38,7 @@ struct OfflineTrainingSpec {
   /// memory; the directory is removed after training. Same training bits as
   /// in memory.
   std::filesystem::path out_of_core;
-  std::size_t chunk_rows = 1'000'000;
+  std::size_t chunk_rows = 100'000;
 };
 
 struct OfflineTrainingResult {
