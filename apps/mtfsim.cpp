@@ -264,11 +264,32 @@ void kill_on_log_line(const std::string& line) {
   if (text && *text && line.find(text) != std::string::npos) ::kill(::getpid(), SIGKILL);
 }
 
+/// The flags --out-of-core DIR and --chunk-rows N (train, run): where the
+/// column files go (under mpirun, DIR.rank<r> for rank r), empty without the
+/// flag; chunk_rows gets --chunk-rows.
+fs::path out_of_core_flag(const po::variables_map& vm, const std::string& cmd, std::size_t& chunk_rows) {
+  if (!vm.count("out-of-core")) {
+    if (!vm["chunk-rows"].defaulted()) throw po::error(cmd + ": --chunk-rows applies to --out-of-core");
+    return {};
+  }
+  fs::path dir = vm["out-of-core"].as<std::string>();
+  std::error_code ec;
+  if (dir.empty() || (fs::exists(dir, ec) && !(fs::is_directory(dir, ec) && fs::is_empty(dir, ec))))
+    bad_flag(cmd, "out-of-core", "a new (or empty) directory for the column files, removed afterwards",
+             dir.string() + ", which exists and is not an empty directory");
+  if (g_cluster->size() > 1) dir += ".rank" + std::to_string(g_cluster->rank());
+  chunk_rows = static_cast<std::size_t>(int_flag(vm, cmd, "chunk-rows", 1, 1000000000));
+  return dir;
+}
+
 /// Runs a scenario's experiment protocol, then prints its report.
 void run_experiment_cmd(const mtf::Scenario& sc, const fs::path& path, const fs::path& out, int threads, bool quiet,
-                        bool resume, bool force, double checkpoint_seconds) {
+                        bool resume, bool force, double checkpoint_seconds, const fs::path& out_of_core,
+                        std::size_t chunk_rows) {
   const mtf::experiments::ExperimentSpec spec = mtf::experiments::parse_experiment(sc, path.string());
   mtf::experiments::ExperimentOptions eo;
+  eo.out_of_core = out_of_core;
+  eo.chunk_rows = chunk_rows;
   eo.threads = threads;
   eo.resume = resume;
   eo.force = force;
@@ -309,7 +330,9 @@ int cmd_run(const std::vector<std::string>& args) {
       ("resume", "continue the experiment killed while writing this --out (its .partial file) from its last completed stage")
       ("force", "replace --out even when it is not a run database; discard an unfinished .partial file")
       ("checkpoint-every", po::value<std::string>()->default_value("300"),
-       "experiments: seconds of agent training between checkpoints, 0 .. 86400 (0: after every step)");
+       "experiments: seconds of agent training between checkpoints, 0 .. 86400 (0: after every step)")
+      ("out-of-core", po::value<std::string>(), "DIR: experiments: the recorded transitions go to column files in this new directory, memory-mapped for training and evaluation instead of held (same results); DIR is removed afterwards")
+      ("chunk-rows", po::value<std::string>()->default_value("100000"), "with --out-of-core and --resume: transitions read back per chunk, 1 .. 10^9");
   const po::variables_map vm = parse_command(args, opts, "scenario", "scenario file");
   if (vm.count("help")) {
     std::cout << opts << "\nSimulates the scenario's groups for its days, prints the summary table\n"
@@ -332,13 +355,19 @@ int cmd_run(const std::vector<std::string>& args) {
   const bool quiet = vm.count("quiet") > 0;
 
   const bool resume = vm.count("resume") > 0, force = vm.count("force") > 0;
+  std::size_t chunk_rows = 0;
+  const fs::path out_of_core = out_of_core_flag(vm, "run", chunk_rows);
+  if (!out_of_core.empty() && sc.experiment_json.empty())
+    throw po::error("run: --out-of-core: a plain simulation holds no transitions in memory (the run database "
+                    "receives them as they are recorded); it applies to experiments");
   if (!sc.experiment_json.empty()) {
     if (vm.count("no-record")) throw po::error("run: --no-record: an experiment always writes its run database");
     const fs::path out =
         output_file(vm.count("out") ? fs::path(vm["out"].as<std::string>()) : default_out(sc, path), "run", "out");
     refuse_input_as_output(out, path, "run", "out", "scenario file");
     run_experiment_cmd(sc, path, out, threads, quiet, resume, force,
-                       static_cast<double>(int_flag(vm, "run", "checkpoint-every", 0, 86400)));
+                       static_cast<double>(int_flag(vm, "run", "checkpoint-every", 0, 86400)), out_of_core,
+                       chunk_rows);
     return 0;
   }
   if (resume)
@@ -847,18 +876,7 @@ int cmd_train(const std::vector<std::string>& args) {
     bad_flag(cmd, "out", "an agent file path", out.string() + ", a run database");
   const fs::path curve_out = vm.count("curve") ? output_file(vm["curve"].as<std::string>(), cmd, "curve") : fs::path();
   if (!curve_out.empty()) refuse_input_as_output(curve_out, db, cmd, "curve", "run database");
-  if (vm.count("out-of-core")) {
-    spec.out_of_core = vm["out-of-core"].as<std::string>();
-    std::error_code ec;
-    if (fs::exists(spec.out_of_core, ec) && !(fs::is_directory(spec.out_of_core, ec) && fs::is_empty(spec.out_of_core, ec)))
-      bad_flag(cmd, "out-of-core", "a new (or empty) directory for the column files, removed after training",
-               spec.out_of_core.string() + ", which exists and is not an empty directory");
-    // Under mpirun every rank writes its own shard's files beside DIR.
-    if (g_cluster->size() > 1) spec.out_of_core += ".rank" + std::to_string(g_cluster->rank());
-    spec.chunk_rows = static_cast<std::size_t>(int_flag(vm, cmd, "chunk-rows", 1, 1000000000));
-  } else if (!vm["chunk-rows"].defaulted()) {
-    throw po::error("train: --chunk-rows applies to --out-of-core");
-  }
+  spec.out_of_core = out_of_core_flag(vm, cmd, spec.chunk_rows);  // under mpirun, each rank's shard beside DIR
   mtf::nn::set_num_threads(threads);
   spec.cluster = g_cluster;  // under mpirun: data-parallel, each rank on its users' transitions
   const bool root = g_cluster->root();

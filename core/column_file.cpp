@@ -101,7 +101,7 @@ void ColumnFileWriter::append(const TransitionColumns& chunk) {
                                " rows (disk full?)");
 }
 
-void ColumnFileWriter::finish() {
+void ColumnFileWriter::flush() {
   if (finished_) return;
   const std::array<std::pair<std::ofstream*, const char*>, 7> files{{{&rows_out_, "rows"},
                                                                      {&state_, "state"},
@@ -111,7 +111,7 @@ void ColumnFileWriter::finish() {
                                                                      {&upper_, "upper"},
                                                                      {&next_state_, "next_state"}}};
   for (const auto& [out, column] : files) {
-    out->close();
+    out->flush();
     if (!*out) throw std::runtime_error(file_of(dir_, column).string() + ": could not be written (disk full?)");
   }
   const nlohmann::json header = {{"format", kFormat},
@@ -123,6 +123,15 @@ void ColumnFileWriter::finish() {
                                  {"row_bytes", sizeof(TransitionColumns::Row)},
                                  {"byte_order", byte_order()}};
   write_file_atomically(dir_ / kHeader, header.dump(2) + "\n");
+}
+
+void ColumnFileWriter::finish() {
+  if (finished_) return;
+  flush();
+  for (std::ofstream* out : {&rows_out_, &state_, &action_, &baseline_, &lower_, &upper_, &next_state_}) {
+    out->close();
+    if (!*out) throw std::runtime_error(dir_.string() + ": closing the column files failed (disk full?)");
+  }
   finished_ = true;
 }
 

@@ -37,8 +37,13 @@ class ColumnFileWriter {
   /// s' slots are renumbered after those already written; its last row keeps
   /// its own s' (as TransitionColumns::append does).
   void append(const TransitionColumns& chunk);
-  /// Flushes the files and writes columns.json. Throws std::runtime_error
-  /// naming the file that could not be written (a full disk, say).
+  /// Makes the rows appended so far a finished column directory: flushes the
+  /// files and writes columns.json for them. More rows may be appended after
+  /// (a MappedColumns opened before keeps seeing the rows it was opened with).
+  /// Throws std::runtime_error naming the file that could not be written (a
+  /// full disk, say).
+  void flush();
+  /// flush() and close the files: no more appends.
   void finish();
 
   std::size_t rows() const { return rows_; }

@@ -27,7 +27,54 @@ int group_index(const Scenario& s, const std::string& name) {
   return -1;
 }
 
-std::vector<std::size_t> select_rows(const TransitionColumns& c, const std::vector<int>& groups,
+Collected::~Collected() {
+  spill_.reset();
+  mapped_.reset();
+  std::error_code ec;  // never throws: the column files are scratch
+  if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
+}
+
+void Collected::start_out_of_core(const std::filesystem::path& dir) {
+  if (transitions->size() > 0 || spill_)
+    throw std::logic_error("Collected::start_out_of_core after transitions were added");
+  spill_ = std::make_unique<ColumnFileWriter>(dir, transitions->state_dim, transitions->action_dim);
+  dir_ = dir;
+}
+
+void Collected::add(const TransitionColumns& batch) {
+  if (spill_)
+    spill_->append(batch);
+  else
+    transitions->append(batch);
+}
+
+void Collected::seal(bool last) {
+  if (!spill_) {
+    if (last) transitions->shrink_to_fit();
+    return;
+  }
+  spill_->flush();
+  mapped_ = std::make_shared<const MappedColumns>(dir_);
+}
+
+TransitionColumnsView Collected::view() const {
+  if (!spill_) return transitions->view();
+  if (!mapped_) {  // nothing sealed yet
+    TransitionColumnsView v;
+    v.state_dim = transitions->state_dim;
+    v.action_dim = transitions->action_dim;
+    return v;
+  }
+  return mapped_->view();
+}
+
+agents::Dataset Collected::dataset(std::span<const std::size_t> rows, const agents::Dataset::RewardOf& reward) const {
+  if (!spill_) return agents::Dataset(transitions, rows, reward);
+  if (!mapped_) throw std::logic_error("Collected::dataset before seal()");
+  return agents::Dataset(mapped_, rows, reward);
+}
+
+std::vector<std::size_t> select_rows(const TransitionColumnsView& c, const std::vector<int>& groups,
                                      double t_from, double t_to) {
   std::vector<std::size_t> out;
   for (std::size_t i = 0; i < c.size(); ++i) {
@@ -65,6 +112,7 @@ ExperimentContext::ExperimentContext(const Scenario& scenario, const ExperimentS
                           "resume it as one process");
   col.transitions->state_dim = S;
   col.transitions->action_dim = A;
+  if (!options.out_of_core.empty()) col.start_out_of_core(options.out_of_core);
 }
 
 void ExperimentContext::log(const std::string& line) const {

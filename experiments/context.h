@@ -13,12 +13,14 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "agents/agent.h"
 #include "agents/dataset.h"
+#include "core/column_file.h"
 #include "core/policy.h"
 #include "core/transitions.h"
 #include "experiments/experiment.h"
@@ -48,16 +50,45 @@ enum Purpose : std::uint64_t {
   kActionProbe = 8
 };
 
-/// What the exploration recorded, kept in memory for datasets and GAUC.
+/// What the exploration recorded, for datasets and GAUC: the transitions in
+/// memory, or (ExperimentOptions::out_of_core) in column files written as the
+/// exploration records and memory-mapped (core/column_file.h); the same values
+/// either way, so the same datasets, training and figures.
 struct Collected {
-  /// All groups, in recorded order. Shared: the datasets are views of it, and
-  /// exploration rounds append to it after some are made.
+  /// In memory: all groups, in recorded order. Shared: the datasets are views
+  /// of it, and exploration rounds append to it after some are made. Out of
+  /// core it stays empty (its dimensions are the columns').
   std::shared_ptr<TransitionColumns> transitions = std::make_shared<TransitionColumns>();
   std::vector<ImpressionRow> impressions;
+
+  Collected() = default;
+  Collected(const Collected&) = delete;
+  Collected& operator=(const Collected&) = delete;
+  ~Collected();  ///< removes the column files, if any
+  /// From now on, transitions go to column files in the new directory `dir`.
+  void start_out_of_core(const std::filesystem::path& dir);
+  bool out_of_core() const { return spill_ != nullptr; }
+  /// Appends a batch of recorded transitions (same dimensions).
+  void add(const TransitionColumns& batch);
+  /// Makes every transition added so far readable through view() and
+  /// dataset() (out of core: writes the column files' header and maps them).
+  /// Call before reading; `last`: no more adds (in memory: the columns' spare
+  /// capacity is released).
+  void seal(bool last = false);
+  /// The transitions sealed so far (valid until the next seal()).
+  TransitionColumnsView view() const;
+  std::size_t size() const { return view().size(); }
+  /// A dataset of rows `rows` of view() (Dataset's view constructor).
+  agents::Dataset dataset(std::span<const std::size_t> rows, const agents::Dataset::RewardOf& reward = {}) const;
+
+ private:
+  std::unique_ptr<ColumnFileWriter> spill_;
+  std::shared_ptr<const MappedColumns> mapped_;
+  std::filesystem::path dir_;
 };
 
 /// Indices of the transitions of `groups` recorded in [t_from, t_to) (simulated seconds).
-std::vector<std::size_t> select_rows(const TransitionColumns& c, const std::vector<int>& groups,
+std::vector<std::size_t> select_rows(const TransitionColumnsView& c, const std::vector<int>& groups,
                                      double t_from, double t_to);
 /// The reward a dataset learns with: the recorded one (null) or a variant
 /// recomputed from the behaviour counts (Formula 2 with other weights).

@@ -169,6 +169,13 @@ struct ExperimentOptions {
   /// agents to the same bits, and rank 0 alone writes the run database
   /// (README, "Running at scale"). No resume under MPI. Null: this process alone.
   const Cluster* cluster = nullptr;
+  /// Out of core: the exploration's transitions go to column files in this new
+  /// directory as they are recorded (core/column_file.h), and the datasets map
+  /// them instead of holding them; the directory is removed when the run ends.
+  /// The same figures as in memory. A resumed run reads the run database's
+  /// transitions into them in chunks of chunk_rows. Empty: in memory.
+  std::filesystem::path out_of_core;
+  std::size_t chunk_rows = 100'000;
 };
 
 struct ExperimentResult {

@@ -32,7 +32,7 @@ void run_rounds(ExperimentContext& ctx, int first_day) {
   ro.cluster = ctx.opt.cluster;
   ro.collect = true;
   ro.on_batch = [&](const RecordBatch& b) {
-    ctx.col.transitions->append(b.transition_columns);
+    ctx.col.add(b.transition_columns);
     ctx.col.impressions.insert(ctx.col.impressions.end(), b.impressions.begin(),
                                b.impressions.end());
   };
@@ -50,13 +50,13 @@ void run_rounds(ExperimentContext& ctx, int first_day) {
       const int g = group_index(sc, p.group);
       const AgentSpec& a = ctx.agent_spec(p.agent);
       const int round = (day + round_days) / days_per_round;
-      const std::vector<std::size_t> rows = select_rows(*ctx.col.transitions, {g}, 0, 1e300);
+      ctx.col.seal();  // the data so far, readable (out of core: mapped)
+      const std::vector<std::size_t> rows = select_rows(ctx.col.view(), {g}, 0, 1e300);
       if (rows.empty())
         throw ExperimentError("experiment: progressive group " + p.group +
                               " recorded no transitions");
       train_agent(ctx, a,
-                  agents::Dataset(ctx.col.transitions, rows,
-                                  reward_function(a.reward ? &*a.reward : nullptr)),
+                  ctx.col.dataset(rows, reward_function(a.reward ? &*a.reward : nullptr)),
                   a.steps);
       ctx.log("progressive: " + a.name + " trained after round " + std::to_string(round) + " of " +
               std::to_string(p.rounds));
@@ -70,9 +70,9 @@ void run_rounds(ExperimentContext& ctx, int first_day) {
     }
     if (day + round_days < sc.days) save_checkpoint(ctx, Done::kExplorationRound, day + round_days, true);
   }
-  ctx.col.transitions->shrink_to_fit();  // the last append: what training and evaluation hold from here
+  ctx.col.seal(/*last=*/true);  // what training and evaluation read from here
   ctx.M.push_back(plain(keys::kExploration, keys::kAll, keys::kTransitions,
-                        static_cast<double>(ctx.col.transitions->size())));
+                        static_cast<double>(ctx.col.size())));
   ctx.M.push_back(plain(keys::kExploration, keys::kAll, keys::kImpressions,
                         static_cast<double>(ctx.col.impressions.size())));
   ctx.flush();
@@ -105,7 +105,7 @@ void density_near_baseline(ExperimentContext& ctx) {
     if (g.policy.kind == PolicyKind::kBoundedUniform) bound = g.policy.bound[0];
   }
   if (!(sigma > 0 && bound > 0)) return;
-  const TransitionColumns& c = *ctx.col.transitions;
+  const TransitionColumnsView c = ctx.col.view();
   std::vector<float> mu(static_cast<std::size_t>(A), 0.0f);
   std::int64_t nb = 0;
   for (std::size_t i = 0; i < c.size(); ++i)

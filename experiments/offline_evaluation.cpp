@@ -51,7 +51,7 @@ struct GaucData {
 GaucData gauc_data(const Collected& col, const std::vector<int>& groups) {
   GaucData g;
   std::map<std::tuple<std::int64_t, int, int>, int> request;
-  const TransitionColumns& c = *col.transitions;
+  const TransitionColumnsView c = col.view();
   std::vector<std::size_t> rows;
   for (std::size_t i = 0; i < c.size(); ++i)
     if (std::find(groups.begin(), groups.end(), c.rows[i].group) != groups.end()) {
@@ -159,9 +159,8 @@ agents::OpeEstimate estimate(const ExperimentContext& ctx, const agents::Dataset
 
 void off_policy_estimates(ExperimentContext& ctx) {
   const DatasetSpec& d = ctx.dataset(ctx.ex.ope.dataset);
-  const agents::Dataset data(ctx.col.transitions,
-                             select_rows(*ctx.col.transitions, ctx.dataset_groups(d),
-                                         d.time_from * ctx.period, d.time_to * ctx.period));
+  const agents::Dataset data = ctx.col.dataset(
+      select_rows(ctx.col.view(), ctx.dataset_groups(d), d.time_from * ctx.period, d.time_to * ctx.period));
   for (std::size_t i = 0; i < ctx.policies.size(); ++i) {
     const auto& [name, policy] = ctx.policies[i];
     for (const std::string& method : ctx.ex.ope.methods) {
@@ -199,7 +198,7 @@ constexpr int kHistogramBins = 20;
 /// The action probe: up to kProbeStates recorded requests of every group,
 /// evenly spaced over the recording order (which is fixed: the recorder
 /// writes in user order whatever the thread count).
-agents::Matrix probe_states(const TransitionColumns& c) {
+agents::Matrix probe_states(const TransitionColumnsView& c) {
   const std::size_t n = std::min(c.size(), kProbeStates);
   agents::Matrix states(c.state_dim, static_cast<Eigen::Index>(n));
   for (std::size_t k = 0; k < n; ++k) {
@@ -214,7 +213,7 @@ agents::Matrix probe_states(const TransitionColumns& c) {
 /// over [-1, 1] (section action_histogram). The same states for every policy:
 /// the differences are the policies', not the traffic's.
 void action_histograms(ExperimentContext& ctx) {
-  const agents::Matrix states = probe_states(*ctx.col.transitions);
+  const agents::Matrix states = probe_states(ctx.col.view());
   const auto n = static_cast<std::int64_t>(states.cols());
   for (std::size_t p = 0; p < ctx.policies.size(); ++p) {
     const auto& [name, policy] = ctx.policies[p];
@@ -251,7 +250,7 @@ void action_histograms(ExperimentContext& ctx) {
 void evaluate_offline(ExperimentContext& ctx) {
   if (!ctx.ex.gauc_dataset.empty()) weighted_gauc_of_policies(ctx);
   if (!ctx.ex.ope.dataset.empty()) off_policy_estimates(ctx);
-  if (ctx.col.transitions->size() > 0) action_histograms(ctx);
+  if (ctx.col.size() > 0) action_histograms(ctx);
 }
 
 }  // namespace mtf::experiments

@@ -173,10 +173,16 @@ ResumePoint restore_checkpoint(ExperimentContext& ctx) {
     else if (key.rfind("deployed:", 0) == 0) ctx.deployed[key.substr(9)] = agent_from_bytes(ctx, bytes);
 
   // The exploration's data, as it was collected.
-  *ctx.col.transitions = read_transition_columns(ctx.rec.file(), /*allow_partial=*/true);
+  // Out of core, read in chunks into the column files (never all in memory).
+  if (ctx.col.out_of_core())
+    read_transition_chunks(ctx.rec.file(), /*allow_partial=*/true, 1, 0, ctx.opt.chunk_rows,
+                           [&](TransitionColumns& chunk) { ctx.col.add(chunk); });
+  else
+    *ctx.col.transitions = read_transition_columns(ctx.rec.file(), /*allow_partial=*/true);
+  ctx.col.seal();  // (read_transition_columns leaves no spare capacity)
   ctx.col.impressions = read_impressions(ctx.rec.file(), /*allow_partial=*/true);
   ctx.log("resumed after: " + cp->stage + " (" + std::to_string(ctx.M.size()) + " figures, " +
-          std::to_string(ctx.col.transitions->size()) + " transitions)");
+          std::to_string(ctx.col.size()) + " transitions)");
   return rp;
 }
 

@@ -30,13 +30,12 @@ const agents::Dataset& dataset_for(ExperimentContext& ctx, const AgentSpec& a) {
   if (!d) {
     const DatasetSpec& ds = ctx.dataset(a.dataset);
     const std::vector<std::size_t> rows =
-        select_rows(*ctx.col.transitions, ctx.dataset_groups(ds), ds.time_from * ctx.period,
+        select_rows(ctx.col.view(), ctx.dataset_groups(ds), ds.time_from * ctx.period,
                     ds.time_to * ctx.period);
     if (rows.empty())
       throw ExperimentError("experiment: agent " + a.name + ": its dataset " + a.dataset +
                             " holds no transitions (check its groups and time window)");
-    d = std::make_shared<const agents::Dataset>(ctx.col.transitions, rows,
-                                                reward_function(a.reward ? &*a.reward : nullptr));
+    d = std::make_shared<const agents::Dataset>(ctx.col.dataset(rows, reward_function(a.reward ? &*a.reward : nullptr)));
   }
   return *d;
 }

@@ -105,6 +105,23 @@ check "killed twice: the second kill left the run unfinished" test -s "$out.part
 check "killed twice: resume finishes" "$mtfsim" run "$scenario" --out "$out" --quiet --resume
 check "killed twice: equal to the uninterrupted run" same_run "$work/whole.sqlite" "$out"
 
+# Out of core: the transitions in memory-mapped column files give every table of
+# the in-memory run; killed in the second progressive round and resumed, the
+# database's transitions read back into new column files in chunks of 7 rows, too.
+check "out of core" "$mtfsim" run "$scenario" --out "$work/ooc.sqlite" --quiet --out-of-core "$work/cols"
+check "  equals the in-memory run" same_run "$work/whole.sqlite" "$work/ooc.sqlite"
+check "  and removed its column files" test ! -e "$work/cols"
+MTFSIM_TEST_KILL_ON="exploration: days 1-1" "$mtfsim" run "$scenario" --out "$work/ooc2.sqlite" --quiet \
+  --out-of-core "$work/cols2" >/dev/null 2>&1
+check "out of core, killed: the column files of the killed process stay" test -e "$work/cols2/rows.bin"
+fails_with "  and are not overwritten" 2 "run: --out-of-core: expected a new (or empty) directory" \
+  "$mtfsim" run "$scenario" --out "$work/ooc2.sqlite" --quiet --resume --out-of-core "$work/cols2"
+check "out of core, resumed (read back in chunks of 7)" "$mtfsim" run "$scenario" --out "$work/ooc2.sqlite" --quiet \
+  --resume --out-of-core "$work/cols3" --chunk-rows 7
+check "  equals the in-memory run" same_run "$work/whole.sqlite" "$work/ooc2.sqlite"
+fails_with "--out-of-core of a plain simulation" 2 "a plain simulation holds no transitions in memory" \
+  "$mtfsim" run "$src/tests/data/tiny.json" --out "$work/plain.sqlite" --quiet --out-of-core "$work/cols4"
+
 # --resume of another scenario (another seed) is refused; --force starts again.
 MTFSIM_TEST_KILL_ON="trained BC" "$mtfsim" run "$scenario" --out "$work/s.sqlite" --quiet >/dev/null 2>&1
 check "resume with another seed is refused" \
