@@ -131,3 +131,25 @@ TEST_CASE("column directories that are unfinished, damaged or not new are refuse
   CHECK_THROWS_WITH_AS(MappedColumns{dir}, doctest::Contains("another row layout"), std::runtime_error);
   fs::remove_all(dir);
 }
+
+TEST_CASE("a column directory flushed, appended and flushed again maps its rows at each flush") {
+  const TransitionColumns a = sessions(9, 0), b = sessions(5, 50);
+  const fs::path dir = scratch("flush");
+  ColumnFileWriter w(dir, 2, 1);
+  w.append(a);
+  w.flush();
+  const MappedColumns first(dir);
+  w.append(b);
+  w.flush();
+  const MappedColumns second(dir);
+  CHECK(first.size() == 9);
+  CHECK(second.size() == 14);
+  // The first mapping still reads its rows (the files grew behind it).
+  CHECK(std::vector<float>(first.view().state.begin(), first.view().state.end()) == a.state);
+  TransitionColumns all = a;
+  all.append(b);
+  CHECK(TransitionColumns::copy_of(second.view()).dense_next_states() == all.dense_next_states());
+  w.finish();
+  CHECK_THROWS_AS(w.append(b), std::logic_error);
+  fs::remove_all(dir);
+}
