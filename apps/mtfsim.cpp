@@ -272,12 +272,16 @@ fs::path out_of_core_flag(const po::variables_map& vm, const std::string& cmd, s
     if (!vm["chunk-rows"].defaulted()) throw po::error(cmd + ": --chunk-rows applies to --out-of-core");
     return {};
   }
-  fs::path dir = vm["out-of-core"].as<std::string>();
+  fs::path dir = fs::path(vm["out-of-core"].as<std::string>()).lexically_normal();
+  if (!dir.empty() && !dir.has_filename()) dir = dir.parent_path();  // "cols/" is "cols"
+  if (dir.empty() || dir.filename() == "." || dir.filename() == "..")
+    bad_flag(cmd, "out-of-core", "a new directory for the column files", shown_flag(vm["out-of-core"].as<std::string>()));
+  // Under mpirun every rank writes its own files, beside DIR; that is the directory checked.
+  if (g_cluster->size() > 1) dir += ".rank" + std::to_string(g_cluster->rank());
   std::error_code ec;
-  if (dir.empty() || (fs::exists(dir, ec) && !(fs::is_directory(dir, ec) && fs::is_empty(dir, ec))))
+  if (fs::is_symlink(dir, ec) || (fs::exists(dir, ec) && !(fs::is_directory(dir, ec) && fs::is_empty(dir, ec))))
     bad_flag(cmd, "out-of-core", "a new (or empty) directory for the column files, removed afterwards",
              dir.string() + ", which exists and is not an empty directory");
-  if (g_cluster->size() > 1) dir += ".rank" + std::to_string(g_cluster->rank());
   chunk_rows = static_cast<std::size_t>(int_flag(vm, cmd, "chunk-rows", 1, 1000000000));
   return dir;
 }
@@ -332,7 +336,7 @@ int cmd_run(const std::vector<std::string>& args) {
       ("checkpoint-every", po::value<std::string>()->default_value("300"),
        "experiments: seconds of agent training between checkpoints, 0 .. 86400 (0: after every step)")
       ("out-of-core", po::value<std::string>(), "DIR: experiments: the recorded transitions go to column files in this new directory, memory-mapped for training and evaluation instead of held (same results); DIR is removed afterwards")
-      ("chunk-rows", po::value<std::string>()->default_value("100000"), "with --out-of-core and --resume: transitions read back per chunk, 1 .. 10^9");
+      ("chunk-rows", po::value<std::string>()->default_value("100000"), "with --out-of-core: transitions read back per chunk when resuming, 1 .. 10^9");
   const po::variables_map vm = parse_command(args, opts, "scenario", "scenario file");
   if (vm.count("help")) {
     std::cout << opts << "\nSimulates the scenario's groups for its days, prints the summary table\n"
@@ -910,6 +914,9 @@ int cmd_train(const std::vector<std::string>& args) {
   if (g_cluster->size() > 1)
     std::cout << "data-parallel over " << g_cluster->size() << " MPI ranks (each on its users' transitions; "
               << "the curve is rank 0's)\n";
+  if (!spec.out_of_core.empty())
+    std::cout << "out of core: the transitions were read in chunks of " << spec.chunk_rows
+              << " into column files in " << spec.out_of_core.string() << " and memory-mapped (files now removed)\n";
   std::cout << r.agent->name() << " trained " << spec.steps << " steps (" << r.agent->steps_trained()
             << " in all) on " << r.transitions << " transitions of " << db.string() << " in " << r.seconds
             << " s\n\nLearning curve (log-spaced steps" << (curve_out.empty() ? "" : "; every point in " + curve_out.string())

@@ -43,6 +43,8 @@ ColumnFileWriter::ColumnFileWriter(fs::path dir, int state_dim, int action_dim)
   if (state_dim <= 0 || action_dim <= 0)
     throw std::invalid_argument("column files " + dir_.string() + ": state and action dimensions must be positive");
   std::error_code ec;
+  if (fs::is_symlink(dir_, ec))
+    throw std::runtime_error(dir_.string() + ": is a symbolic link; name a new directory for the column files");
   if (fs::exists(dir_, ec)) {
     if (!fs::is_directory(dir_, ec) || !fs::is_empty(dir_, ec))
       throw std::runtime_error(dir_.string() +
@@ -51,6 +53,8 @@ ColumnFileWriter::ColumnFileWriter(fs::path dir, int state_dim, int action_dim)
   } else if (!fs::create_directories(dir_, ec) || ec) {
     throw std::runtime_error(dir_.string() + ": cannot create the column directory (" + ec.message() +
                              "); check the path and permissions");
+  } else {
+    created_ = true;
   }
   const auto open = [&](std::ofstream& out, const char* column) {
     out.open(file_of(dir_, column), std::ios::binary | std::ios::trunc);
@@ -69,12 +73,12 @@ ColumnFileWriter::~ColumnFileWriter() = default;
 
 void ColumnFileWriter::append(const TransitionColumns& chunk) {
   if (finished_) throw std::logic_error("ColumnFileWriter::append after finish");
+  if (chunk.size() == 0) return;  // (as TransitionColumns::append: an empty batch adds nothing)
   if (chunk.state_dim != state_dim_ || chunk.action_dim != action_dim_)
     throw std::invalid_argument("column files " + dir_.string() + ": a chunk of dimensions " +
                                 std::to_string(chunk.state_dim) + " x " + std::to_string(chunk.action_dim) +
                                 ", the files' are " + std::to_string(state_dim_) + " x " +
                                 std::to_string(action_dim_));
-  if (chunk.size() == 0) return;
   if (const std::string wrong = chunk.inconsistency(); !wrong.empty())
     throw std::invalid_argument("column files " + dir_.string() + ": a chunk's " + wrong);
   if (slots_ + chunk.next_state_slots() >= TransitionColumns::kFollowing)
@@ -135,6 +139,14 @@ void ColumnFileWriter::finish() {
   finished_ = true;
 }
 
+void remove_column_files(const fs::path& dir, bool created) noexcept {
+  std::error_code ec;
+  for (const char* column : {"rows", "state", "action", "baseline", "lower", "upper", "next_state"})
+    fs::remove(file_of(dir, column), ec);
+  fs::remove(dir / kHeader, ec);
+  if (created && fs::is_empty(dir, ec) && !ec) fs::remove(dir, ec);
+}
+
 struct MappedColumns::Regions {
   std::vector<bip::mapped_region> regions;
 };
@@ -167,17 +179,23 @@ MappedColumns::MappedColumns(const fs::path& dir) : dir_(dir), regions_(std::mak
     throw std::runtime_error(where + "written by a build with another row layout or byte order (" +
                              field("row_bytes").dump() + " bytes, " + field("byte_order").dump() + "; this one: " +
                              std::to_string(sizeof(TransitionColumns::Row)) + ", \"" + byte_order() + "\")" + rebuild);
-  std::size_t n = 0, slots = 0;
+  std::int64_t rows = 0, slot_count = 0;
   try {
     view_.state_dim = field("state_dim").get<int>();
     view_.action_dim = field("action_dim").get<int>();
-    n = field("rows").get<std::size_t>();
-    slots = field("next_state_slots").get<std::size_t>();
+    rows = field("rows").get<std::int64_t>();
+    slot_count = field("next_state_slots").get<std::int64_t>();
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error(where + kHeader + ": " + e.what() + rebuild);
   }
-  if (view_.state_dim <= 0 || view_.action_dim <= 0)
-    throw std::runtime_error(where + "state and action dimensions must be positive" + rebuild);
+  // Bounds that keep every size below computable (2^40 rows is far beyond any run).
+  constexpr std::int64_t kMaxRows = std::int64_t{1} << 40;
+  if (view_.state_dim <= 0 || view_.action_dim <= 0 || view_.state_dim > 65536 || view_.action_dim > 65536 ||
+      rows < 0 || rows > kMaxRows || slot_count < 0 || slot_count > rows)
+    throw std::runtime_error(where + kHeader + " gives impossible sizes (dimensions " +
+                             std::to_string(view_.state_dim) + " x " + std::to_string(view_.action_dim) + ", " +
+                             std::to_string(rows) + " rows, " + std::to_string(slot_count) + " s' slots)" + rebuild);
+  const auto n = static_cast<std::size_t>(rows), slots = static_cast<std::size_t>(slot_count);
   const auto S = static_cast<std::size_t>(view_.state_dim), A = static_cast<std::size_t>(view_.action_dim);
   // Maps one file of the expected size; an empty file is an empty span.
   const auto map = [&](const char* column, std::size_t bytes) -> const void* {

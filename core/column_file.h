@@ -26,8 +26,9 @@ namespace mtf {
 /// that MappedColumns refuses.
 class ColumnFileWriter {
  public:
-  /// Creates `dir` (which must not exist, or be an empty directory) for columns
-  /// of these dimensions. Throws std::runtime_error naming the directory.
+  /// Creates `dir` (which must not exist, or be an empty directory, not a
+  /// symbolic link) for columns of these dimensions. Throws std::runtime_error
+  /// naming the directory.
   ColumnFileWriter(std::filesystem::path dir, int state_dim, int action_dim);
   ~ColumnFileWriter();
   ColumnFileWriter(const ColumnFileWriter&) = delete;
@@ -48,14 +49,21 @@ class ColumnFileWriter {
 
   std::size_t rows() const { return rows_; }
   const std::filesystem::path& dir() const { return dir_; }
+  /// Whether the writer created dir() (it did not exist before).
+  bool created_dir() const { return created_; }
 
  private:
   std::filesystem::path dir_;
   int state_dim_, action_dim_;
   std::size_t rows_ = 0, slots_ = 0;
-  bool finished_ = false;
+  bool finished_ = false, created_ = false;
   std::ofstream rows_out_, state_, action_, baseline_, lower_, upper_, next_state_;
 };
+
+/// Removes the files a ColumnFileWriter writes in `dir` (the column files and
+/// columns.json), nothing else, and then `dir` itself when `created` (the
+/// writer made it) and it is empty. Never throws.
+void remove_column_files(const std::filesystem::path& dir, bool created) noexcept;
 
 /// A finished column directory, memory-mapped read-only. Not copyable; share
 /// it through a shared_ptr (datasets keep it alive while they view it).

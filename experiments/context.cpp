@@ -30,8 +30,7 @@ int group_index(const Scenario& s, const std::string& name) {
 Collected::~Collected() {
   spill_.reset();
   mapped_.reset();
-  std::error_code ec;  // never throws: the column files are scratch
-  if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
+  if (!dir_.empty()) remove_column_files(dir_, created_);  // scratch; never throws
 }
 
 void Collected::start_out_of_core(const std::filesystem::path& dir) {
@@ -39,6 +38,7 @@ void Collected::start_out_of_core(const std::filesystem::path& dir) {
     throw std::logic_error("Collected::start_out_of_core after transitions were added");
   spill_ = std::make_unique<ColumnFileWriter>(dir, transitions->state_dim, transitions->action_dim);
   dir_ = dir;
+  created_ = spill_->created_dir();
 }
 
 void Collected::add(const TransitionColumns& batch) {
@@ -53,8 +53,13 @@ void Collected::seal(bool last) {
     if (last) transitions->shrink_to_fit();
     return;
   }
+  if (mapped_ && mapped_->size() == spill_->rows()) {  // nothing added since the last seal
+    if (last) spill_->finish();
+    return;
+  }
   spill_->flush();
   mapped_ = std::make_shared<const MappedColumns>(dir_);
+  if (last) spill_->finish();  // (closing checks the files were written)
 }
 
 TransitionColumnsView Collected::view() const {

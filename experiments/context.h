@@ -75,7 +75,9 @@ struct Collected {
   /// Call before reading; `last`: no more adds (in memory: the columns' spare
   /// capacity is released).
   void seal(bool last = false);
-  /// The transitions sealed so far (valid until the next seal()).
+  /// The transitions sealed so far. In memory the view is valid until the next
+  /// add() (the columns may move as they grow); out of core until the next
+  /// seal() that maps new rows. Datasets keep what they view alive themselves.
   TransitionColumnsView view() const;
   std::size_t size() const { return view().size(); }
   /// A dataset of rows `rows` of view() (Dataset's view constructor).
@@ -85,6 +87,7 @@ struct Collected {
   std::unique_ptr<ColumnFileWriter> spill_;
   std::shared_ptr<const MappedColumns> mapped_;
   std::filesystem::path dir_;
+  bool created_ = false;  ///< the writer created dir_ (removed with the files)
 };
 
 /// Indices of the transitions of `groups` recorded in [t_from, t_to) (simulated seconds).

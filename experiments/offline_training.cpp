@@ -53,9 +53,9 @@ OfflineTrainingResult train_offline(const OfflineTrainingSpec& spec) {
   std::shared_ptr<const MappedColumns> mapped;
   struct RemoveAfter {  // the scratch column files go when training ends, however it ends
     std::filesystem::path dir;
+    bool created = false;
     ~RemoveAfter() {
-      std::error_code ec;
-      if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+      if (!dir.empty()) remove_column_files(dir, created);
     }
   } scratch;
   if (spec.out_of_core.empty()) {
@@ -69,6 +69,7 @@ OfflineTrainingResult train_offline(const OfflineTrainingSpec& spec) {
                              if (!writer) {
                                writer.emplace(spec.out_of_core, chunk.state_dim, chunk.action_dim);
                                scratch.dir = spec.out_of_core;
+                               scratch.created = writer->created_dir();
                              }
                              writer->append(chunk);
                            });

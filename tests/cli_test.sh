@@ -181,12 +181,21 @@ import json, sys
 p = {x['name']: x['metrics'] for x in json.load(open('$work/deploy/eval.json'))['policies']}
 sys.exit(0 if p['bc'] == p['group:baseline'] and p['bc'] != p['baseline'] else 1)"
 # Out of core: the transitions read in chunks into mapped column files give the
-# in-memory training's agent byte for byte; the scratch directory is removed.
-check "train --out-of-core (chunks of 37 rows) writes an agent" "$mtfsim" train "$work/tiny.sqlite" --agent bc \
-  --set 'hidden=[16,16]' --steps 40 --out "$work/deploy/bc_ooc.mtfa" --out-of-core "$work/deploy/columns" \
+# in-memory training's agent byte for byte (TD3 reads s', which the chunks
+# renumber); the scratch files are removed.
+check "train td3 in memory" "$mtfsim" train "$work/tiny.sqlite" --agent td3 --set 'hidden=[16,16]' --steps 40 \
+  --out "$work/deploy/td3.mtfa" --quiet
+check "train --out-of-core (chunks of 37 rows) writes an agent" "$mtfsim" train "$work/tiny.sqlite" --agent td3 \
+  --set 'hidden=[16,16]' --steps 40 --out "$work/deploy/td3_ooc.mtfa" --out-of-core "$work/deploy/columns" \
   --chunk-rows 37 --quiet
-check "  the same file as in memory" cmp "$work/deploy/bc.mtfa" "$work/deploy/bc_ooc.mtfa"
+cp "$work/out" "$work/ooc.out"
+check "  and says it trained out of core" grep -q "^out of core: the transitions were read in chunks of 37" "$work/ooc.out"
+check "  the same file as in memory" cmp "$work/deploy/td3.mtfa" "$work/deploy/td3_ooc.mtfa"
 check "  and the column files are gone" test ! -e "$work/deploy/columns"
+check "train --out-of-core into the directory of --out keeps the agent and the directory" "$mtfsim" train \
+  "$work/tiny.sqlite" --agent td3 --set 'hidden=[16,16]' --steps 40 --out "$work/deploy/oc/td3.mtfa" \
+  --out-of-core "$work/deploy/oc" --quiet
+check "  (the same agent, only it left there)" bash -c "cmp '$work/deploy/td3.mtfa' '$work/deploy/oc/td3.mtfa' && test \"\$(ls '$work/deploy/oc')\" = td3.mtfa"
 mkdir -p "$work/deploy/full" && touch "$work/deploy/full/keep"
 fails_with "train --out-of-core into a directory that holds files" 2 \
   "train: --out-of-core: expected a new (or empty) directory for the column files" \

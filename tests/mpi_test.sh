@@ -87,6 +87,8 @@ check "train on 2 ranks again" "${mpi[@]}" -np 2 "$mtfsim" train "$work/one.sqli
 check "2 ranks train the same agent twice" cmp "$work/a.mtfa" "$work/b.mtfa"
 check "train on 2 ranks out of core" "${mpi[@]}" -np 2 "$mtfsim" train "$work/one.sqlite" --agent td3 \
   --set "hidden=[16,16]" --steps 60 -q -t 1 --out "$work/d.mtfa" --out-of-core "$work/cols" --chunk-rows 50
+cp "$work/out" "$work/ooc.out"
+check "  says so" grep -q "^out of core: the transitions were read in chunks of 50" "$work/ooc.out"
 check "  each rank's shard mapped gives the in-memory agent" cmp "$work/a.mtfa" "$work/d.mtfa"
 check "  and the ranks' column files are gone" bash -c "! ls -d '$work'/cols* 2>/dev/null"
 check "train in one process" "$mtfsim" train "$work/one.sqlite" --agent td3 --set "hidden=[16,16]" --steps 60 -q -t 1 \
@@ -100,5 +102,5 @@ fails_with "an experiment does not resume on 2 ranks" 2 "does not resume" \
 fails_with "export refuses to run on 2 ranks" 2 "runs as one process" \
   "${mpi[@]}" -np 2 "$mtfsim" export "$work/one.sqlite" --format csv --out "$work/one.csv"
 check "nothing was written by the refused commands" test ! -e "$work/one.csv"
-check "only rank 0 wrote files" bash -c "! ls '$work' | grep -qv -E '^(sc.json|one.sqlite|two.sqlite|three.sqlite|e1.sqlite|e2.sqlite|out|err|bench.out|a.mtfa|b.mtfa|c.mtfa|d.mtfa|train.out)\$'"
+check "only rank 0 wrote files" bash -c "! ls '$work' | grep -qv -E '^(sc.json|one.sqlite|two.sqlite|three.sqlite|e1.sqlite|e2.sqlite|out|err|bench.out|a.mtfa|b.mtfa|c.mtfa|d.mtfa|train.out|ooc.out)\$'"
 finish mpi_tests
