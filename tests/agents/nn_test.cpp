@@ -352,6 +352,35 @@ TEST_CASE("infer_columns gives a column the same bits in every batch and agrees 
   }
 }
 
+TEST_CASE("affine_columns is, bit for bit, the chain of std::fma from the bias in k order") {
+  // Whatever the SIMD form of the kernel (AVX2, AVX-512 or the portable loop),
+  // each entry must be this scalar chain: the bits of acting rest on it. Rows
+  // and columns cover every tile shape, the padded last rows and partial
+  // column groups; strides larger than the sizes are used on every operand.
+  std::uint64_t seed = 900;
+  for (const int rows : {1, 7, 8, 16, 17, 33, 64, 100, 130})
+    for (const int depth : {1, 5, 38, 256})
+      for (const int cols : {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 20}) {
+        INFO(rows << " rows, depth " << depth << ", " << cols << " columns");
+        const Matrix w = random_matrix(rows + 3, depth, ++seed, 1.0f);  // ldw = rows + 3
+        const Matrix b = random_matrix(rows, 1, ++seed, 1.0f);
+        const Matrix x = random_matrix(depth + 2, cols, ++seed, 2.0f);  // ldx = depth + 2
+        Matrix out = Matrix::Constant(rows + 1, cols, 7.0f);            // ldo = rows + 1
+        affine_columns(w.data(), w.rows(), b.data(), rows, depth, x.data(), x.rows(), cols, out.data(),
+                       out.rows());
+        bool same = true;
+        for (int j = 0; j < cols; ++j) {
+          for (int i = 0; i < rows; ++i) {
+            float acc = b(i, 0);
+            for (int k = 0; k < depth; ++k) acc = std::fma(w(i, k), x(k, j), acc);
+            same = same && std::memcmp(&acc, &out(i, j), sizeof(float)) == 0;
+          }
+          same = same && out(rows, j) == 7.0f;  // the row past the output untouched
+        }
+        CHECK(same);
+      }
+}
+
 TEST_CASE("the acting tanh is within a few float ulps of std::tanh and exact at zero") {
   float worst = 0.0f;
   for (int k = -20000; k <= 20000; ++k) {
