@@ -289,8 +289,7 @@ OpeEstimate fitted_q_evaluation(const Dataset& data, const Policy& target, const
   return fqe_impl(data, target, opt, opt.cql_alpha > 0.0 ? "conservative_ope" : "fqe");
 }
 
-OpeEstimate conservative_ope(const Dataset& data, const Policy& target, FqeOptions opt) {
-  if (opt.cql_alpha == 0.0) opt.cql_alpha = 0.5e-3;  // BatchRL-MTF Appendix A
+OpeEstimate conservative_ope(const Dataset& data, const Policy& target, const FqeOptions& opt) {
   return fqe_impl(data, target, opt, "conservative_ope");
 }
 

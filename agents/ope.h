@@ -116,8 +116,14 @@ struct OpeEstimate {
 /// (agent "fqe") with the step and loss when a loss becomes non-finite.
 OpeEstimate fitted_q_evaluation(const Dataset& data, const Policy& target, const FqeOptions& opt);
 
+/// alpha of the Conservative-OPEstimator in BatchRL-MTF Appendix A.
+inline constexpr double kPaperConservativeAlpha = 0.5e-3;
+
 /// The Conservative-OPEstimator of BatchRL-MTF: fitted_q_evaluation with the CQL
-/// regulariser; opt.cql_alpha = 0 is replaced by the paper's 0.5e-3.
+/// regulariser weighted by opt.cql_alpha, as given (the paper's value is
+/// kPaperConservativeAlpha; 0 gives plain FQE's estimate, bit for bit, under
+/// this method's name). opt.tau = 1 is Algorithm 2 read literally: the backup
+/// uses the previous iterate Q_k.
 /// method is "conservative_ope".
 ///
 /// What to expect: the regulariser (the paper's, with pi_e in place of CQL's
@@ -130,7 +136,7 @@ OpeEstimate fitted_q_evaluation(const Dataset& data, const Policy& target, const
 /// inside the data (the behaviour policy, or a deterministic rule within its
 /// range) the value stays within ~1e-4 of FQE's at alpha 0.5e-3. Read it as
 /// a ranking that punishes leaving the data, not as a return estimate then.
-OpeEstimate conservative_ope(const Dataset& data, const Policy& target, FqeOptions opt);
+OpeEstimate conservative_ope(const Dataset& data, const Policy& target, const FqeOptions& opt);
 
 struct NcisOptions {
   double cap = 10.0;       ///< largest importance weight, > 0 (infinity: no cap)

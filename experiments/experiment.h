@@ -80,7 +80,10 @@ struct OpeSpec {
   int batch = 512;
   int hidden = 256;
   double gamma = 0.95;
-  double cql_alpha = 0.5e-3;
+  /// Soft target update of the FQE estimators (agents::FqeOptions::tau); 1 is
+  /// Algorithm 2 read literally: the backup uses the previous iterate Q_k.
+  double tau = 0.01;
+  double cql_alpha = 0.5e-3;  ///< agents::kPaperConservativeAlpha; 0 gives FQE's estimate
   double ncis_cap = 10.0;
   double ncis_bandwidth = 0.1;
 };

@@ -216,7 +216,8 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin, bo
     if (const Node g = o.at("gauc"); !g.missing()) e.gauc_dataset = dataset_ref(g);
     if (const Node ope = o.at("ope"); !ope.missing()) {
       const Obj p(ope,
-                  {"dataset", "methods", "steps", "batch", "hidden", "gamma", "cql_alpha", "ncis_cap", "ncis_bandwidth"});
+                  {"dataset", "methods", "steps", "batch", "hidden", "gamma", "tau", "cql_alpha", "ncis_cap",
+                   "ncis_bandwidth"});
       e.ope.dataset = dataset_ref(p.at("dataset"));
       if (const Node m = p.at("methods"); !m.missing()) {
         e.ope.methods = strings(m, 1);
@@ -230,6 +231,7 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin, bo
       p.read("batch", e.ope.batch, jr::int_range(1, 65536));
       p.read("hidden", e.ope.hidden, jr::int_range(1, 4096));
       p.read("gamma", e.ope.gamma, jr::closed(0, 0.9999));
+      p.read("tau", e.ope.tau, jr::closed(1e-6, 1));
       p.read("cql_alpha", e.ope.cql_alpha, jr::closed(0, 1e6));
       p.read("ncis_cap", e.ope.ncis_cap, jr::closed(1, 1e12));
       p.read("ncis_bandwidth", e.ope.ncis_bandwidth, jr::closed(1e-6, 10));

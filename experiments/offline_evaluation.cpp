@@ -139,6 +139,7 @@ agents::OpeEstimate estimate(const ExperimentContext& ctx, const agents::Dataset
       fo.steps = ope.steps;
       fo.batch = ope.batch;
       fo.hidden = ope.hidden;
+      fo.tau = ope.tau;
       fo.seed = ctx.sub_seed(kOpeSeed, i);
       fo.curve_points = 50;
       if (method == keys::kConservativeOpe) {

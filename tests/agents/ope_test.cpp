@@ -9,6 +9,7 @@
 #include <boost/random/normal_distribution.hpp>
 #include <boost/random/uniform_real_distribution.hpp>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <numbers>
@@ -170,6 +171,16 @@ TEST_CASE("ope: FQE recovers the discounted value of a fixed policy on a chain")
     MESSAGE("fqe " << e.value << " truth " << truth);
     CHECK(std::abs(e.value - truth) < 0.06);
   }
+  SUBCASE("constant action 0, the backup from the previous iterate Q_k (tau 1, Algorithm 2 literally)") {
+    const FnPolicy zero([](std::span<const float>) { return 0.0f; });
+    FqeOptions o = small_fqe();
+    o.tau = 1.0;
+    const OpeEstimate e = fitted_q_evaluation(data, zero, o);
+    const double truth = chain_value([](int) { return 0.0; }, 0.9);
+    MESSAGE("fqe with tau 1: " << e.value << " truth " << truth);
+    CHECK(e.value != fitted_q_evaluation(data, zero, small_fqe()).value);  // a different fit
+    CHECK(std::abs(e.value - truth) < 0.06);  // of the same value
+  }
 }
 
 // Data actions lie in [-0.1, 0.1] and r = 1 + a. The paper's alpha 0.5e-3 is
@@ -186,7 +197,8 @@ TEST_CASE("ope: the Conservative-OPEstimator is pessimistic off the data's suppo
   const Dataset data(narrow_rows(2000, 5));
   FqeOptions o = small_fqe();
   o.steps = 2000;
-  const FqeOptions c = o;  // cql_alpha 0: conservative_ope uses the paper's 0.5e-3
+  FqeOptions c = o;
+  c.cql_alpha = kPaperConservativeAlpha;
   SUBCASE("in support: a constant inside the data") {
     const FnPolicy zero([](std::span<const float>) { return 0.0f; });
     const OpeEstimate plain = fitted_q_evaluation(data, zero, o);
@@ -213,6 +225,44 @@ TEST_CASE("ope: the Conservative-OPEstimator is pessimistic off the data's suppo
     MESSAGE("out of support: fqe " << plain.value << " conservative " << cons.value);
     CHECK(cons.value < plain.value - 1.0);
   }
+}
+
+TEST_CASE("ope: with alpha 0 the Conservative-OPEstimator is FQE, bit for bit") {
+  nn::set_num_threads(1);
+  const Dataset data(narrow_rows(500, 9));
+  FqeOptions o = small_fqe();
+  o.steps = 300;
+  const FnPolicy far([](std::span<const float>) { return 0.9f; });
+  const OpeEstimate plain = fitted_q_evaluation(data, far, o);
+  const OpeEstimate cons = conservative_ope(data, far, o);  // o.cql_alpha is 0
+  CHECK(cons.method == "conservative_ope");
+  CHECK(std::memcmp(&plain.value, &cons.value, sizeof(double)) == 0);
+  CHECK(cons.details["cql_regulariser"].get<double>() == 0.0);
+}
+
+TEST_CASE("ope: a large alpha ranks an out-of-support policy below an in-support one whose true value is lower") {
+  // r = 1 + a with a ~ U(-0.1, 0.1) in the data: the constant 0 is worth 1
+  // (inside the data), the constant 0.9 is worth 1.9 (far outside it). FQE
+  // extrapolates the reward's slope and ranks them as the truth does; the
+  // conservative estimator with a large alpha must rank the unsupported
+  // policy below the supported one, which is the ranking Conservative-OPE is
+  // for (BatchRL-MTF Table 1 puts TD3 below the conservative agents).
+  nn::set_num_threads(1);
+  const Dataset data(narrow_rows(2000, 5));
+  FqeOptions o = small_fqe();
+  o.steps = 2000;
+  const FnPolicy zero([](std::span<const float>) { return 0.0f; });
+  const FnPolicy far([](std::span<const float>) { return 0.9f; });
+  const double fqe_zero = fitted_q_evaluation(data, zero, o).value;
+  const double fqe_far = fitted_q_evaluation(data, far, o).value;
+  FqeOptions c = o;
+  c.cql_alpha = 1.0;
+  const double cons_zero = conservative_ope(data, zero, c).value;
+  const double cons_far = conservative_ope(data, far, c).value;
+  MESSAGE("fqe: zero " << fqe_zero << ", far " << fqe_far << "; alpha 1: zero " << cons_zero << ", far " << cons_far);
+  CHECK(std::abs(fqe_zero - 1.0) < 0.01);  // in support, FQE is right
+  CHECK(fqe_far > fqe_zero);               // and it ranks as the truth does
+  CHECK(cons_far < cons_zero - 1.0);       // the large alpha reverses the ranking, by a margin
 }
 
 TEST_CASE("ope: estimates are identical for a fixed seed and any thread count") {

@@ -99,6 +99,10 @@ TEST_CASE("experiment blocks are validated with the JSON path and the fix") {
         std::string::npos);
   CHECK(with([](json& e) { e["agents"][1]["name"] = "BC"; }).find("a policy name not used before") != std::string::npos);
   CHECK(with([](json& e) { e["datasets"]["late"]["time"] = {0.7, 0.2}; }).find("from < to") != std::string::npos);
+  CHECK(with([](json& e) { e["offline"]["ope"]["tau"] = 1.0; }).empty());
+  CHECK(with([](json& e) { e["offline"]["ope"]["tau"] = 0.0; }) ==
+        "t.json: experiment.offline.ope.tau: expected a number in [1e-06, 1], got 0.0");
+  CHECK(with([](json& e) { e["offline"]["ope"]["cql_alpha"] = 0.0; }).empty());
 }
 
 TEST_CASE("a tiny experiment runs every stage, writes every table, and does not depend on the thread count") {
