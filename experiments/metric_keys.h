@@ -27,6 +27,16 @@ inline constexpr const char* kAb = "ab";
 inline constexpr const char* kAbCuped = "ab_cuped";
 inline constexpr const char* kAbSummary = "ab_summary";
 inline constexpr const char* kAgreement = "agreement";
+/// Each offline metric against the oracle's truth (oracle_stage.cpp): subject
+/// the offline metric, metric the oracle's metric, value Kendall tau over the
+/// policies both evaluated (details: kPolicies), n their count.
+inline constexpr const char* kOpeVsOracle = "ope_vs_oracle";
+/// An estimator's error against the oracle, per policy: subject the policy,
+/// metric the estimator (fqe, conservative_ope), value (estimate - truth) /
+/// |truth| against the oracle's discounted return per session; details: the
+/// estimate, the truth, its half-width and both gammas. Written only when the
+/// estimators' gamma is the oracle's.
+inline constexpr const char* kOpeError = "ope_error";
 inline constexpr const char* kRun = "run";
 /// An agent's learning curve (agents/curves.h): rep is the agent's steps trained.
 inline constexpr const char* kCurve = "curve";
@@ -132,6 +142,10 @@ inline constexpr const char* kSd = "sd";              ///< ab_summary: sd of the
 inline constexpr const char* kMin = "min";            ///< ab_summary
 inline constexpr const char* kMax = "max";            ///< ab_summary
 inline constexpr const char* kPolicies = "policies";  ///< agreement: the policies behind a tau
+inline constexpr const char* kEstimate = "estimate";  ///< ope_error: the estimator's value
+inline constexpr const char* kTruth = "truth";        ///< ope_error: the oracle's value
+inline constexpr const char* kTruthHalfWidth = "truth_half_width";  ///< ope_error: its 95% half-width
+inline constexpr const char* kGamma = "gamma";        ///< ope_error: the estimators' and the oracle's gamma
 inline constexpr const char* kPolicy = "policy";      ///< oracle_diff: the policy compared
 inline constexpr const char* kReference = "reference";  ///< oracle_diff: what it is compared with
 inline constexpr const char* kRelativePercent = "relative_percent";  ///< oracle_diff

@@ -14,10 +14,64 @@
 #include "experiments/metric_keys.h"
 #include "experiments/oracle.h"
 #include "experiments/stages.h"
+#include "metrics/stats.h"
 
 namespace mtf::experiments {
 
 using nlohmann::json;
+
+namespace {
+
+const OracleEstimate* oracle_metric(const OraclePolicyValue& p, const std::string& metric) {
+  for (const OracleEstimate& e : p.metrics)
+    if (e.metric == metric) return &e;
+  return nullptr;
+}
+
+/// Every offline metric (the estimators and the weighted GAUC of the offline
+/// stage) against the oracle's truth on the same policies: Kendall tau with the
+/// reward per user-day (what a deployment wants) and with the discounted
+/// return per session (what FQE-type estimators estimate); and each FQE-type
+/// estimate's relative error where its gamma is the oracle's.
+void compare_offline_with_oracle(ExperimentContext& ctx, const OracleResult& r) {
+  for (const char* oracle_key : {keys::kRewardPerUserDay, keys::kDiscountedReturn}) {
+    for (const auto& [metric, values] : ctx.offline) {
+      std::vector<double> x, y;
+      std::string used;
+      for (const OraclePolicyValue& p : r.policies) {
+        const auto it = values.find(p.name);
+        const OracleEstimate* truth = oracle_metric(p, oracle_key);
+        if (it == values.end() || !std::isfinite(it->second) || !truth || !std::isfinite(truth->value)) continue;
+        x.push_back(it->second);
+        y.push_back(truth->value);
+        used += (used.empty() ? "" : ", ") + p.name;
+      }
+      const double tau = x.size() >= 2 ? stats::kendall_tau_b(x, y) : std::nan("");
+      ctx.M.push_back(plain(keys::kOpeVsOracle, metric, oracle_key, tau, static_cast<std::int64_t>(x.size()),
+                            json{{keys::detail::kPolicies, used}}.dump()));
+    }
+  }
+  if (ctx.ex.ope.gamma != r.gamma) return;  // a different objective: no error to state
+  for (const OraclePolicyValue& p : r.policies) {
+    const OracleEstimate* truth = oracle_metric(p, keys::kDiscountedReturn);
+    if (!truth) continue;
+    for (const char* method : {keys::kFqe, keys::kConservativeOpe}) {
+      const auto m = ctx.offline.find(method);
+      if (m == ctx.offline.end()) continue;
+      const auto it = m->second.find(p.name);
+      if (it == m->second.end() || !std::isfinite(it->second)) continue;
+      const double err = truth->value != 0 ? (it->second - truth->value) / std::abs(truth->value) : std::nan("");
+      ctx.M.push_back(plain(keys::kOpeError, p.name, method, err, r.users,
+                            json{{keys::detail::kEstimate, it->second},
+                                 {keys::detail::kTruth, truth->value},
+                                 {keys::detail::kTruthHalfWidth, truth->half_width},
+                                 {keys::detail::kGamma, r.gamma}}
+                                .dump()));
+    }
+  }
+}
+
+}  // namespace
 
 void evaluate_with_oracle(ExperimentContext& ctx) {
   const OracleSpec& spec = *ctx.ex.oracle;
@@ -73,6 +127,7 @@ void evaluate_with_oracle(ExperimentContext& ctx) {
     row.ci_high = d.difference + d.half_width;
     ctx.M.push_back(std::move(row));
   }
+  compare_offline_with_oracle(ctx, r);
   ctx.M.push_back(plain(keys::kOracle, keys::kAll, keys::kSeconds, seconds_since(t)));
   ctx.log("oracle: " + std::to_string(policies.size()) + " policies x " + std::to_string(r.users) + " users x " +
           std::to_string(r.days) + " days, " + std::to_string(seconds_since(t)).substr(0, 5) + " s");

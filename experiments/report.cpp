@@ -220,6 +220,56 @@ void oracle_tables(std::ostringstream& o, const Index& ix) {
   }
 }
 
+/// The off-policy estimators against the oracle: each policy's truth and each
+/// FQE-type estimate with its relative error, then Kendall tau per offline metric.
+void ope_vs_oracle_tables(std::ostringstream& o, const Index& ix) {
+  o << "## Off-policy estimators against the oracle\n\n";
+  if (ix.any(keys::kOpeError)) {
+    std::vector<std::string> methods;
+    double gamma = std::nan("");
+    for (const MetricRow* r : ix.rows)
+      if (r->section == keys::kOpeError) {
+        if (std::find(methods.begin(), methods.end(), r->metric) == methods.end()) methods.push_back(r->metric);
+        gamma = detail_number(details_of(r), keys::detail::kGamma);
+      }
+    o << "Each estimate of the discounted return per session (gamma " << fmt(gamma, 3)
+      << ", the oracle's) beside the oracle's value of the same quantity on fresh users (95% interval), and its "
+         "relative error (estimate - truth) / |truth|. The estimators see the held-out data's session-initial states, "
+         "the oracle its own users' sessions: the same quantity over slightly different state distributions.\n\n"
+         "| policy | oracle |";
+    for (const auto& m : methods) o << " " << m << " | error |";
+    o << "\n|---|---|";
+    for (std::size_t i = 0; i < methods.size(); ++i) o << "---|---|";
+    o << "\n";
+    for (const std::string& p : ix.subjects(keys::kOpeError)) {
+      const MetricRow* any = nullptr;
+      for (const auto& m : methods)
+        if ((any = ix.find(keys::kOpeError, p, m))) break;
+      const json d = details_of(any);
+      o << "| " << p << " | " << fmt(detail_number(d, keys::detail::kTruth), 3) << " +- "
+        << fmt(detail_number(d, keys::detail::kTruthHalfWidth), 3) << " |";
+      for (const auto& m : methods) {
+        const MetricRow* r = ix.find(keys::kOpeError, p, m);
+        o << " " << (r ? fmt(detail_number(details_of(r), keys::detail::kEstimate), 3) : "n/a") << " | "
+          << (r && std::isfinite(r->value) ? fmt(100 * r->value, 1) + "%" : "n/a") << " |";
+      }
+      o << "\n";
+    }
+    o << "\n";
+  } else {
+    o << "No relative errors: the estimators' gamma is not the oracle's (offline.ope.gamma, oracle.gamma).\n\n";
+  }
+  o << "Kendall tau between each offline metric and the oracle's truth over the policies both evaluated (1: the "
+       "same order; -1: reversed). A metric that ranks policies by the discounted in-session return can still "
+       "disagree with the reward per user-day, which also counts the sessions users come back for.\n\n"
+       "| offline metric | oracle metric | Kendall tau | policies |\n|---|---|---|---|\n";
+  for (const MetricRow* r : ix.rows)
+    if (r->section == keys::kOpeVsOracle)
+      o << "| " << r->subject << " | " << r->metric << " | " << fmt(r->value, 2) << " | "
+        << detail_text(details_of(r), keys::detail::kPolicies) << " |\n";
+  o << "\n";
+}
+
 /// The paper's number for (table, column, row), parsed from "+1.39%" or 0.7836; NaN when absent.
 double paper_number(const json& paper, const char* table, const std::string& column, const std::string& row,
                     std::string* text = nullptr) {
@@ -467,6 +517,7 @@ std::string report_markdown(const RunContents& run, const ExperimentSpec& spec) 
   }
 
   if (ix.any(keys::kOracle)) oracle_tables(o, ix);
+  if (ix.any(keys::kOpeVsOracle)) ope_vs_oracle_tables(o, ix);
 
   // Online A/B table.
   if (ix.any(keys::kAbLevel)) {

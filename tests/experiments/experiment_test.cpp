@@ -12,6 +12,7 @@
 #include "experiments/agent_refs.h"
 #include "experiments/experiment.h"
 #include "experiments/report.h"
+#include "metrics/stats.h"
 #include "test_world.h"
 
 using namespace mtf;
@@ -247,6 +248,36 @@ TEST_CASE("a tiny experiment runs every stage, writes every table, and does not 
   }
   CHECK(find("oracle_diff", "IRL vs behaviour:explore", "reward_per_user_day") == nullptr);
 
+  // Every offline metric against the oracle: Kendall tau over the policies both
+  // evaluated (the behaviour policies are the oracle's only), recomputed here;
+  // FQE-type estimates' relative errors against the same quantity (gamma 0.95
+  // for both by default).
+  const std::vector<std::string> evaluated = {"baseline", "ES", "BC", "IRL"};
+  for (const char* method : {"fqe", "conservative_ope", "ncis", "weighted_gauc"})
+    for (const char* truth : {"reward_per_user_day", "discounted_return_per_session"}) {
+      INFO(method << " against " << truth);
+      const MetricRow* t = find("ope_vs_oracle", method, truth);
+      REQUIRE(t != nullptr);
+      std::vector<double> x, y;
+      for (const std::string& p : evaluated) {
+        x.push_back(find("offline", p, method)->value);
+        y.push_back(find("oracle", p, truth)->value);
+      }
+      CHECK(*t->n == 4);
+      CHECK(t->value == doctest::Approx(stats::kendall_tau_b(x, y)).epsilon(1e-12));
+      CHECK(json::parse(t->details)["policies"] == "baseline, ES, BC, IRL");
+    }
+  for (const std::string& p : evaluated)
+    for (const char* method : {"fqe", "conservative_ope"}) {
+      INFO(p << " " << method);
+      const MetricRow* e = find("ope_error", p, method);
+      REQUIRE(e != nullptr);
+      const double est = find("offline", p, method)->value;
+      const double truth = find("oracle", p, "discounted_return_per_session")->value;
+      CHECK(e->value == doctest::Approx((est - truth) / std::abs(truth)).epsilon(1e-12));
+    }
+  CHECK(find("ope_error", "BC", "ncis") == nullptr);  // NCIS estimates a reward per request, not this
+
   // The trained agents are kept in the run database, the same bytes for any
   // thread count, and load back as the agents that were trained.
   const std::vector<AgentRow> kept = read_agents(dir / "t1.sqlite"), kept2 = read_agents(dir / "t2.sqlite");
@@ -329,6 +360,7 @@ TEST_CASE("a tiny experiment runs every stage, writes every table, and does not 
 
   const std::string md = report_markdown(dir / "t1.sqlite");
   for (const char* heading : {"## Exploration: what each group cost", "## Exploration density", "## Training", "## Kept agents", "## Learning curves", "## Oracle: true values",
+                              "## Off-policy estimators against the oracle",
                               "### Each agent against the behaviour policies",
                               "## Online learners", "## Offline evaluation (Table 1)", "## Online A/B test (Table 2)",
                               "## Ground truth", "## Where the testbed agrees with the paper"})
