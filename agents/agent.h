@@ -69,9 +69,16 @@ class Agent : public Policy {
   using Policy::act_batch;
   /// Actions (A x B) for raw states (S x B). Stochastic parts draw from rng.
   virtual void act_batch(const ConstRef& states, Matrix& actions, Rng& rng) const = 0;
-  /// The critics' values Q_i(s, a) (one row per critic) for raw states; agents
-  /// without a critic throw std::logic_error.
+  /// The critics' values Q_i(s, a) (one row per critic) for raw states, in the
+  /// data's reward units (whatever reward_scale() the agent trained with);
+  /// agents without a critic throw std::logic_error.
   virtual Matrix q_values(const ConstRef& states, const ConstRef& actions) const = 0;
+  /// The constant the agent divides every reward by before learning
+  /// (hyperparameter "reward_scale": "none" gives 1; "mean_abs" the mean
+  /// |reward| of the data of its first training), saved with the agent. With it
+  /// the penalty weights (eta, beta, CQL's alpha, IQL's temperature) mean the
+  /// same on worlds whose rewards differ only in scale.
+  virtual double reward_scale() const = 0;
   /// The hyperparameters in use (defaults filled in), as accepted by make_agent.
   virtual nlohmann::json hyperparameters() const = 0;
   virtual int state_dim() const = 0;

@@ -16,7 +16,9 @@
 //   3 x 4 u64  states of the init, batch and noise streams
 //   u32      counter count, then per counter: string name, i64 value (agent
 //            counters, then "<optimiser>.steps" per optimiser)
-//   u32      real count, then per real: string name, f64 value
+//   u32      real count, then per real: string name, f64 value (the agent's
+//            reals, then "reward_scale" when hyperparameter reward_scale is
+//            "mean_abs": the divisor of every reward, fitted on the first data)
 //   tensors  target networks ("<target>.<param>"), then per optimiser its
 //            moments ("<optimiser>.<i>.m", "<optimiser>.<i>.v"), same layout as above
 //   u64      FNV-1a hash of every byte above
@@ -51,7 +53,8 @@ nlohmann::json common_defaults() {
           {"activation", "relu"},
           {"layer_norm", false},
           {"init", "fan_in"},
-          {"batch_size", 256}};
+          {"batch_size", 256},
+          {"reward_scale", "none"}};
 }
 
 AgentBase::AgentBase(std::string name, Hyperparameters hp, int state_dim, int action_dim, std::uint64_t seed)
@@ -70,6 +73,13 @@ AgentBase::AgentBase(std::string name, Hyperparameters hp, int state_dim, int ac
   hp_.widths("hidden");
   hp_.choice("activation", {"relu", "tanh"});
   hp_.choice("init", {"fan_in", "orthogonal"});
+  scale_rewards_ = hp_.choice("reward_scale", {"none", "mean_abs"}) == "mean_abs";
+}
+
+std::vector<std::pair<std::string, double*>> AgentBase::saved_reals(const TrainingState& ts) {
+  std::vector<std::pair<std::string, double*>> reals = ts.reals;
+  if (scale_rewards_) reals.emplace_back("reward_scale", &reward_scale_);
+  return reals;
 }
 
 nn::MlpSpec AgentBase::spec(int input, int output, int members) const {
@@ -130,6 +140,27 @@ StateNormaliser merged_normaliser(const Dataset& data, const Cluster& ranks) {
     v += (n[r] / total) * (var[r].array() + (mean[r] - m).array().square()).matrix();
   return StateNormaliser::from_moments(m, v);
 }
+
+/// The mean |reward| of the data (over the union of the ranks' shards, summed
+/// in rank order), or 1 when it is 0 or not finite (no reward to scale by).
+double mean_abs_reward(const Dataset& data, const Cluster* ranks) {
+  const Matrix r = data.rewards();
+  double sums[2] = {0.0, static_cast<double>(r.cols())};
+  for (Eigen::Index j = 0; j < r.cols(); ++j) sums[0] += std::abs(static_cast<double>(r(0, j)));
+  if (ranks) {
+    const std::vector<std::string> all =
+        ranks->all_gather(std::string_view(reinterpret_cast<const char*>(sums), sizeof sums));
+    sums[0] = sums[1] = 0.0;
+    for (const std::string& b : all) {
+      double theirs[2];
+      std::memcpy(theirs, b.data(), sizeof theirs);
+      sums[0] += theirs[0];
+      sums[1] += theirs[1];
+    }
+  }
+  const double m = sums[1] > 0 ? sums[0] / sums[1] : 0.0;
+  return std::isfinite(m) && m > 0 ? m : 1.0;
+}
 }  // namespace
 
 void AgentBase::train(const Dataset& data, std::int64_t steps, const ProgressCallback& progress) {
@@ -158,13 +189,16 @@ void AgentBase::train(const Dataset& data, std::int64_t steps, const ProgressCal
   }
   if (!fitted_) {
     norm_ = ranks_ ? merged_normaliser(data, *ranks_) : data.normaliser();
+    if (scale_rewards_) reward_scale_ = mean_abs_reward(data, ranks_);
     fitted_ = true;
   }
+  const float inv_scale = static_cast<float>(1.0 / reward_scale_);
   for (auto& [name, opt] : training_state().optimisers) opt->average_over(ranks_);
   for (std::int64_t k = 1; k <= steps; ++k) {
     data.sample(batch_rng_, batch, batch_);
     norm_.apply(batch_.state, batch_.state);
     norm_.apply(batch_.next_state, batch_.next_state);
+    if (scale_rewards_) batch_.reward *= inv_scale;
     const Losses losses = update(batch_);
     ++steps_;
     for (const auto& [loss, value] : losses)
@@ -245,7 +279,8 @@ void AgentBase::act_batch(const ConstRef& states, Matrix& actions, Rng& rng) con
 Matrix AgentBase::q_values(const ConstRef& states, const ConstRef& actions) const {
   Matrix s;
   norm_.apply(states, s);
-  return q_normalised(s, actions);
+  if (!scale_rewards_) return q_normalised(s, actions);
+  return q_normalised(s, actions) * static_cast<float>(reward_scale_);
 }
 
 Matrix AgentBase::q_normalised(const ConstRef&, const ConstRef&) const {
@@ -397,8 +432,9 @@ std::string AgentBase::to_bytes() const {
     w.str(oname + ".steps");
     w.pod(static_cast<std::int64_t>(opt->steps()));
   }
-  w.pod(static_cast<std::uint32_t>(ts.reals.size()));
-  for (const auto& [rname, x] : ts.reals) {
+  const auto reals = const_cast<AgentBase*>(this)->saved_reals(ts);
+  w.pod(static_cast<std::uint32_t>(reals.size()));
+  for (const auto& [rname, x] : reals) {
     w.str(rname);
     w.pod(*x);
   }
@@ -429,10 +465,11 @@ void AgentBase::restore(const StateNormaliser& norm, bool fitted, std::int64_t s
   } else {
     assign_tensors(training->tensors, training_tensors(ts), "training", name_, path);
     const std::size_t n_counters = ts.counters.size() + ts.optimisers.size();
-    if (training->counters.size() != n_counters || training->reals.size() != ts.reals.size())
+    const auto reals = saved_reals(ts);
+    if (training->counters.size() != n_counters || training->reals.size() != reals.size())
       throw AgentFileError(path + ": training section has " + std::to_string(training->counters.size()) +
                            " counters and " + std::to_string(training->reals.size()) + " reals, agent " + name_ +
-                           " has " + std::to_string(n_counters) + " and " + std::to_string(ts.reals.size()));
+                           " has " + std::to_string(n_counters) + " and " + std::to_string(reals.size()));
     auto expect = [&](const std::string& file_name, const std::string& want) {
       if (file_name != want)
         throw AgentFileError(path + ": training value \"" + file_name + "\" where \"" + want + "\" was expected");
@@ -446,10 +483,12 @@ void AgentBase::restore(const StateNormaliser& norm, bool fitted, std::int64_t s
       expect(cname, ts.optimisers[i].first + ".steps");
       ts.optimisers[i].second->set_steps(value);
     }
-    for (std::size_t i = 0; i < ts.reals.size(); ++i) {
-      expect(training->reals[i].first, ts.reals[i].first);
-      *ts.reals[i].second = training->reals[i].second;
+    for (std::size_t i = 0; i < reals.size(); ++i) {
+      expect(training->reals[i].first, reals[i].first);
+      *reals[i].second = training->reals[i].second;
     }
+    if (scale_rewards_ && !(std::isfinite(reward_scale_) && reward_scale_ > 0))
+      throw AgentFileError(path + ": reward_scale " + std::to_string(reward_scale_) + " is not a positive number");
     init_rng_.set_state(training->rng[0]);
     batch_rng_.set_state(training->rng[1]);
     noise_rng_.set_state(training->rng[2]);
@@ -479,6 +518,7 @@ std::unique_ptr<Agent> AgentBase::clone() const {
   c.batch_rng_ = batch_rng_;
   c.noise_rng_ = noise_rng_;
   c.norm_ = norm_;
+  c.reward_scale_ = reward_scale_;
   c.fitted_ = fitted_;
   c.steps_ = steps_;
   return copy;

@@ -46,6 +46,7 @@ class AgentBase : public Agent {
   int state_dim() const override { return S_; }
   std::int64_t steps_trained() const override { return steps_; }
   nlohmann::json hyperparameters() const override { return hp_.resolved(); }
+  double reward_scale() const override { return reward_scale_; }
 
   void train(const Dataset& data, std::int64_t steps, const ProgressCallback& progress = {}) override;
   void set_data_parallel(const Cluster* ranks) override { ranks_ = ranks && ranks->size() > 1 ? ranks : nullptr; }
@@ -122,17 +123,22 @@ class AgentBase : public Agent {
   bool fitted_ = false;
   std::int64_t steps_ = 0;
   int batch_size_;
+  bool scale_rewards_ = false;  ///< hyperparameter reward_scale is "mean_abs"
+  double reward_scale_ = 1.0;   ///< see Agent::reward_scale()
 
  private:
   /// What act() reports about its action: no baseline, no bounds, the density.
   void fill_info(ActionInfo* info) const;
+  /// training_state()'s reals and, when rewards are scaled, the scale (last):
+  /// what the file's training section holds.
+  std::vector<std::pair<std::string, double*>> saved_reals(const TrainingState& ts);
 
   Batch batch_;
   const Cluster* ranks_ = nullptr;  ///< data-parallel training (set_data_parallel)
   bool shard_streams_ = false;      ///< this rank's batch and noise streams are derived (ranks > 1)
 };
 
-/// Defaults every agent accepts: network shape and batch size.
+/// Defaults every agent accepts: network shape, batch size and reward scaling.
 nlohmann::json common_defaults();
 
 /// Stacks states and actions as a critic input [s; a].
