@@ -139,6 +139,13 @@ struct ExperimentSpec {
   std::optional<OracleSpec> oracle;
   std::optional<ConvergenceSpec> convergence;
   nlohmann::json paper = nlohmann::json::object();  ///< published numbers for the report
+  /// The protocol's discount ("gamma" of the experiment block): when given, the
+  /// default of every agent that has a gamma (its hyperparameters' "gamma"
+  /// wins), of the off-policy estimators (offline.ope.gamma wins) and of the
+  /// oracle's discounted return (oracle.gamma wins), so that one protocol's
+  /// agents optimise, and are judged on, one objective. Absent: each agent
+  /// keeps its paper's default (0.99, 0.95 or 0.9) and the others 0.95.
+  std::optional<double> gamma;
 };
 
 /// Parses and validates scenario.experiment_json against the scenario (group

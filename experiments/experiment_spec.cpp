@@ -93,7 +93,8 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin, bo
   const jr::Source source{origin, &jr::raise_as<ExperimentError>};
   const Obj top(Node{&doc, "experiment", &source},
                 {"progressive", "datasets", "agents", "learners", "offline", "ab", "oracle", "convergence",
-                 "exploration_control", "paper"});
+                 "exploration_control", "paper", "gamma"});
+  if (const Node g = top.at("gamma"); !g.missing()) e.gamma = g.number(jr::closed(0, 0.9999));
 
   std::set<std::string> names{keys::kBaseline};  // policy names: agents, learners, the baseline
   const auto new_name = [&](const Node& a) {
@@ -156,6 +157,12 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin, bo
         }
       }
       if (const Node r = o.at("reward"); !r.missing()) a.reward = parse_reward(r, s.reward);
+      // The protocol's gamma, for agents that have one and were not given their own.
+      if (e.gamma && !a.hyperparameters.contains("gamma") &&
+          agents::make_agent(a.type, nlohmann::json::object(), kStateDim, s.action_dim(), 1)
+              ->hyperparameters()
+              .contains("gamma"))
+        a.hyperparameters["gamma"] = *e.gamma;
       e.agents.push_back(std::move(a));
     }
   }
@@ -230,6 +237,7 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin, bo
       opt_read(p, "steps", e.ope.steps, [](const Node& x) { return x.integer(jr::int_range(1, 10000000)); });
       p.read("batch", e.ope.batch, jr::int_range(1, 65536));
       p.read("hidden", e.ope.hidden, jr::int_range(1, 4096));
+      if (e.gamma) e.ope.gamma = *e.gamma;
       p.read("gamma", e.ope.gamma, jr::closed(0, 0.9999));
       p.read("tau", e.ope.tau, jr::closed(1e-6, 1));
       p.read("cql_alpha", e.ope.cql_alpha, jr::closed(0, 1e6));
@@ -277,6 +285,7 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin, bo
     OracleSpec os;
     opt_read(o, "users", os.users, [](const Node& x) { return x.integer(jr::int_range(2, 100000000)); });
     o.read("days", os.days, jr::int_range(1, 60));
+    if (e.gamma) os.gamma = *e.gamma;
     o.read("gamma", os.gamma, jr::closed(0, 1));
     e.oracle = os;
   }

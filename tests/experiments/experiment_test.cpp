@@ -104,6 +104,37 @@ TEST_CASE("experiment blocks are validated with the JSON path and the fix") {
   CHECK(with([](json& e) { e["offline"]["ope"]["tau"] = 0.0; }) ==
         "t.json: experiment.offline.ope.tau: expected a number in [1e-06, 1], got 0.0");
   CHECK(with([](json& e) { e["offline"]["ope"]["cql_alpha"] = 0.0; }).empty());
+  CHECK(with([](json& e) { e["gamma"] = 1.0; }) == "t.json: experiment.gamma: expected a number in [0, 0.9999], got 1.0");
+}
+
+TEST_CASE("the protocol's gamma is every agent's, the estimators' and the oracle's unless they set their own") {
+  const auto parsed = [](const json& s) { return parse_experiment(parse_scenario(s.dump(), "t.json"), "t.json"); };
+  json s = tiny_world();
+  {
+    const ExperimentSpec none = parsed(s);  // no protocol gamma: the papers' defaults
+    CHECK(!none.gamma);
+    CHECK(!none.agents[1].hyperparameters.contains("gamma"));
+    CHECK(none.ope.gamma == 0.95);
+    CHECK(none.oracle->gamma == 0.95);
+  }
+  s["experiment"]["gamma"] = 0.8;
+  {
+    const ExperimentSpec e = parsed(s);
+    CHECK(*e.gamma == 0.8);
+    CHECK(!e.agents[0].hyperparameters.contains("gamma"));  // BC has no gamma
+    CHECK(e.agents[1].hyperparameters["gamma"] == 0.8);     // IntegratedRL-MTF's own default is 0.9
+    CHECK(e.ope.gamma == 0.8);
+    CHECK(e.oracle->gamma == 0.8);
+  }
+  s["experiment"]["agents"][1]["hyperparameters"]["gamma"] = 0.5;
+  s["experiment"]["offline"]["ope"]["gamma"] = 0.7;
+  s["experiment"]["oracle"]["gamma"] = 0.6;
+  {
+    const ExperimentSpec e = parsed(s);
+    CHECK(e.agents[1].hyperparameters["gamma"] == 0.5);
+    CHECK(e.ope.gamma == 0.7);
+    CHECK(e.oracle->gamma == 0.6);
+  }
 }
 
 TEST_CASE("a tiny experiment runs every stage, writes every table, and does not depend on the thread count") {
