@@ -2,6 +2,7 @@
 // matrices, normalisation, minibatches.
 #include "agents/dataset.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -58,7 +59,7 @@ void check_size(const std::vector<float>& v, std::size_t n, std::size_t row, con
 }
 }  // namespace
 
-Dataset::Dataset(const std::vector<TransitionRow>& rows) {
+Dataset::Dataset(const std::vector<TransitionRow>& rows, Formulation formulation) : formulation_(formulation) {
   if (rows.empty()) throw std::invalid_argument("dataset: no transitions");
   const std::size_t S = rows[0].state.size(), A = rows[0].action.size();
   if (S == 0 || A == 0) throw std::invalid_argument("dataset: transition 0 has an empty state or action");
@@ -100,20 +101,75 @@ Dataset::Dataset(const std::vector<TransitionRow>& rows) {
 }
 
 Dataset::Dataset(std::shared_ptr<const TransitionColumns> columns, std::span<const std::size_t> selection,
-                 const RewardOf& reward)
-    : columns_(std::move(columns)) {
+                 const RewardOf& reward, Formulation formulation)
+    : columns_(std::move(columns)), formulation_(formulation) {
   if (!columns_) throw std::invalid_argument("dataset: no columns");
   build(selection, reward);
 }
 
-Dataset::Dataset(TransitionColumns columns, std::span<const std::size_t> selection, const RewardOf& reward)
-    : Dataset(std::make_shared<const TransitionColumns>(std::move(columns)), selection, reward) {}
+Dataset::Dataset(TransitionColumns columns, std::span<const std::size_t> selection, const RewardOf& reward,
+                 Formulation formulation)
+    : Dataset(std::make_shared<const TransitionColumns>(std::move(columns)), selection, reward, formulation) {}
 
 Dataset::Dataset(std::shared_ptr<const MappedColumns> columns, std::span<const std::size_t> selection,
-                 const RewardOf& reward)
-    : mapped_(std::move(columns)) {
+                 const RewardOf& reward, Formulation formulation)
+    : mapped_(std::move(columns)), formulation_(formulation) {
   if (!mapped_) throw std::invalid_argument("dataset: no columns");
   build(selection, reward);
+}
+
+const char* to_string(Formulation f) { return f == Formulation::kCrossSession ? "cross_session" : "session"; }
+
+void Dataset::chain_sessions() {
+  const TransitionColumnsView c = columns();
+  const std::size_t N = row_.size();
+  flags_.assign(N, 0);
+  double horizon = -std::numeric_limits<double>::infinity();
+  // Each user's session-initial rows (step 0), by session: where a session's
+  // last request continues.
+  std::unordered_map<std::int64_t, std::vector<std::pair<std::int32_t, std::uint32_t>>> starts;
+  for (std::size_t r = 0; r < N; ++r) {
+    const TransitionColumns::Row& t = c.rows[row_[r]];
+    horizon = std::max(horizon, t.time);
+    if (t.step == 0) starts[t.user].emplace_back(t.session, row_[r]);
+  }
+  for (auto& [user, v] : starts) std::sort(v.begin(), v.end());
+  for (std::size_t r = 0; r < N; ++r) {
+    const TransitionColumns::Row& t = c.rows[row_[r]];
+    if (!t.done) continue;  // within a session: as the session formulation
+    const auto it = starts.find(t.user);
+    if (it != starts.end()) {
+      const auto& v = it->second;
+      const auto next = std::upper_bound(v.begin(), v.end(), std::make_pair(t.session, std::numeric_limits<std::uint32_t>::max()));
+      if (next != v.end()) {
+        next_[r] = static_cast<std::int32_t>(next->second);
+        flags_[r] = kCrosses;
+        continue;
+      }
+    }
+    flags_[r] = horizon - t.time <= kTimeoutSeconds ? kTimeout : kTerminal;
+  }
+}
+
+std::span<const float> Dataset::next_state_of(int j) const {
+  const std::size_t r = static_cast<std::size_t>(j);
+  if (!flags_.empty() && (flags_[r] & kCrosses))
+    return {columns().state.data() + static_cast<std::size_t>(next_[r]) * static_cast<std::size_t>(S_),
+            static_cast<std::size_t>(S_)};
+  return columns().next_state_of(row_[r]);
+}
+
+bool Dataset::done_of(int j) const {
+  const std::size_t r = static_cast<std::size_t>(j);
+  if (!flags_.empty()) return (flags_[r] & kTerminal) != 0;
+  return columns().rows[row_[r]].done;
+}
+
+Matrix Dataset::timeouts() const {
+  Matrix out = Matrix::Zero(1, size());
+  for (std::size_t r = 0; r < flags_.size(); ++r)
+    if (flags_[r] & kTimeout) out(0, static_cast<Eigen::Index>(r)) = 1.0f;
+  return out;
 }
 
 void Dataset::build(std::span<const std::size_t> selection, const RewardOf& reward) {
@@ -184,6 +240,7 @@ void Dataset::build(std::span<const std::size_t> selection, const RewardOf& rewa
     }
     next_[r] = static_cast<std::int32_t>(found);
   }
+  if (formulation_ == Formulation::kCrossSession) chain_sessions();
   // The normalisation, accumulated in double in transition order (datasets can
   // hold millions of rows; the float result does not depend on the order).
   Eigen::VectorXd mean = Eigen::VectorXd::Zero(S_), var = Eigen::VectorXd::Zero(S_);
@@ -215,9 +272,8 @@ Matrix Dataset::whole(std::span<const float> column, int d) const {
 Matrix Dataset::states() const { return whole(columns().state, S_); }
 Matrix Dataset::actions() const { return whole(columns().action, A_); }
 Matrix Dataset::next_states() const {
-  const TransitionColumnsView c = columns();
   Matrix out(S_, size());
-  for (int j = 0; j < size(); ++j) out.col(j) = Eigen::Map<const Vector>(c.next_state_of(row(j)).data(), S_);
+  for (int j = 0; j < size(); ++j) out.col(j) = Eigen::Map<const Vector>(next_state_of(j).data(), S_);
   return out;
 }
 
@@ -233,8 +289,7 @@ Matrix per_transition(int n, F&& f) {
 }  // namespace
 
 Matrix Dataset::dones() const {
-  const TransitionColumnsView c = columns();
-  return per_transition(size(), [&](int j) { return c.rows[row(j)].done ? 1.0f : 0.0f; });
+  return per_transition(size(), [&](int j) { return done_of(j) ? 1.0f : 0.0f; });
 }
 Matrix Dataset::baseline_known() const {
   const TransitionColumnsView c = columns();
@@ -322,10 +377,10 @@ void Dataset::gather(const std::vector<int>& index, Batch& out) const {
     const std::size_t r = static_cast<std::size_t>(index[static_cast<std::size_t>(j)]);
     const std::size_t i = row_[r];
     out.state.col(j) = Eigen::Map<const Vector>(at(c.state, i, S_), S_);
-    out.next_state.col(j) = Eigen::Map<const Vector>(c.next_state_of(i).data(), S_);
+    out.next_state.col(j) = Eigen::Map<const Vector>(next_state_of(static_cast<int>(r)).data(), S_);
     out.action.col(j) = Eigen::Map<const Vector>(at(c.action, i, A_), A_);
     out.reward(0, j) = reward_[r];
-    out.done(0, j) = c.rows[i].done ? 1.0f : 0.0f;
+    out.done(0, j) = done_of(static_cast<int>(r)) ? 1.0f : 0.0f;
     knew(i, j, out.baseline, out.lower, out.upper, out.has_bounds);
     const std::size_t k = next_[r] >= 0 ? static_cast<std::size_t>(next_[r]) : i;
     knew(k, j, out.next_baseline, out.next_lower, out.next_upper, out.next_has_bounds);

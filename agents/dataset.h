@@ -54,6 +54,28 @@ struct Batch {
   int size() const { return static_cast<int>(state.cols()); }
 };
 
+/// How a dataset chains its transitions into episodes (docs/experiments.md,
+/// "MDP formulations").
+enum class Formulation {
+  /// The papers': an episode is a session. s' is the session's next request;
+  /// done where the session ends (the user leaves the app).
+  kSession,
+  /// A user's sessions chained: the last request of a session continues into
+  /// the first request of the user's next session among the dataset's rows
+  /// (s' is that request's state, whose hours_since_last_session feature holds
+  /// the gap; the discount is per request, so a gap costs one step of gamma
+  /// whatever its length). The user's last recorded request is a terminal
+  /// (done) when it lies more than kTimeoutSeconds before the dataset's last
+  /// request (the user stopped coming back), and otherwise a time-out: the
+  /// recording ended, not the episode, so it is not done and bootstraps from
+  /// the recorded s' (the state at the session's end).
+  kCrossSession,
+};
+/// Formulation::kCrossSession: how close to the data's last request a user's
+/// last request must be to count as cut off by the recording (a day).
+inline constexpr double kTimeoutSeconds = 86400.0;
+const char* to_string(Formulation f);
+
 /// A dataset is a view: the transitions' columns are shared (never copied per
 /// dataset), and the dataset holds, per transition, the row it selects, the
 /// reward it learns with and where the next request of the same session is.
@@ -67,7 +89,7 @@ class Dataset {
   /// (the session ended, or the row is missing) the transition's own bounds
   /// stand in for them. Throws std::invalid_argument naming the row when
   /// dimensions disagree.
-  explicit Dataset(const std::vector<TransitionRow>& rows);
+  explicit Dataset(const std::vector<TransitionRow>& rows, Formulation formulation = Formulation::kSession);
 
   /// The reward a transition is learnt with, from its recorded row (a reward
   /// variant recomputed from the behaviour counts, say).
@@ -80,18 +102,26 @@ class Dataset {
   /// TransitionRows. Throws std::invalid_argument for an empty
   /// selection, an index out of range or columns whose sizes disagree with
   /// their dimensions.
+  /// With Formulation::kCrossSession the sessions of a user are chained (see
+  /// Formulation); the default is the papers' session MDP.
   Dataset(std::shared_ptr<const TransitionColumns> columns, std::span<const std::size_t> selection,
-          const RewardOf& reward = {});
+          const RewardOf& reward = {}, Formulation formulation = Formulation::kSession);
   /// The same over columns handed over by value (moved in, or copied: prefer the
   /// shared form for columns that other datasets view too).
-  Dataset(TransitionColumns columns, std::span<const std::size_t> selection, const RewardOf& reward = {});
+  Dataset(TransitionColumns columns, std::span<const std::size_t> selection, const RewardOf& reward = {},
+          Formulation formulation = Formulation::kSession);
   /// The same over memory-mapped column files (data larger than memory): the
   /// same values give the same dataset, minibatches and training bits as
   /// columns in memory; pages are read as sampling touches them.
   Dataset(std::shared_ptr<const MappedColumns> columns, std::span<const std::size_t> selection,
-          const RewardOf& reward = {});
+          const RewardOf& reward = {}, Formulation formulation = Formulation::kSession);
 
   int size() const { return static_cast<int>(row_.size()); }
+  Formulation formulation() const { return formulation_; }
+  /// Formulation::kCrossSession: 1 x N, 1 where transition j is a user's last
+  /// recorded request cut off by the end of the recording (not done); all 0
+  /// for the session formulation.
+  Matrix timeouts() const;
   int state_dim() const { return S_; }
   int action_dim() const { return A_; }
   const StateNormaliser& normaliser() const { return norm_; }
@@ -112,7 +142,7 @@ class Dataset {
   Matrix actions() const;
   Matrix rewards() const;
   Matrix next_states() const;
-  Matrix dones() const;  ///< 1 x N, 1 where the session ended
+  Matrix dones() const;  ///< 1 x N, 1 where the episode ended (the session; see Formulation)
   bool has_bounds() const { return any_bounds_; }
   /// What the behaviour policy knew at s: baseline action (A x N, 0 where
   /// unknown) and 1 x N flags, exploration bounds (-1 and 1 where unknown).
@@ -151,10 +181,18 @@ class Dataset {
   std::vector<float> reward_;        ///< the reward learnt with
   std::vector<std::int32_t> next_;   ///< row (of the columns) of the session's next request, or -1
   std::vector<int> initial_;         ///< transitions with step == 0
+  Formulation formulation_ = Formulation::kSession;
+  /// kCrossSession only (empty otherwise): per transition, kCrosses (s' is the
+  /// state of row next_, the user's next session), kTerminal, kTimeout.
+  std::vector<std::uint8_t> flags_;
+  static constexpr std::uint8_t kCrosses = 1, kTerminal = 2, kTimeout = 4;
+  std::span<const float> next_state_of(int j) const;
+  bool done_of(int j) const;
   StateNormaliser norm_;
   Eigen::VectorXd state_mean_, state_var_;
   bool any_bounds_ = false;
   void build(std::span<const std::size_t> selection, const RewardOf& reward);
+  void chain_sessions();
   /// Column j's slices of a per-row column of width d.
   static const float* at(std::span<const float> column, std::size_t row, int d) {
     return column.data() + row * static_cast<std::size_t>(d);

@@ -73,10 +73,11 @@ TransitionColumnsView Collected::view() const {
   return mapped_->view();
 }
 
-agents::Dataset Collected::dataset(std::span<const std::size_t> rows, const agents::Dataset::RewardOf& reward) const {
-  if (!spill_) return agents::Dataset(transitions, rows, reward);
+agents::Dataset Collected::dataset(std::span<const std::size_t> rows, const agents::Dataset::RewardOf& reward,
+                                   agents::Formulation formulation) const {
+  if (!spill_) return agents::Dataset(transitions, rows, reward, formulation);
   if (!mapped_) throw std::logic_error("Collected::dataset before seal()");
-  return agents::Dataset(mapped_, rows, reward);
+  return agents::Dataset(mapped_, rows, reward, formulation);
 }
 
 std::vector<std::size_t> select_rows(const TransitionColumnsView& c, const std::vector<int>& groups,

@@ -81,7 +81,8 @@ struct Collected {
   TransitionColumnsView view() const;
   std::size_t size() const { return view().size(); }
   /// A dataset of rows `rows` of view() (Dataset's view constructor).
-  agents::Dataset dataset(std::span<const std::size_t> rows, const agents::Dataset::RewardOf& reward = {}) const;
+  agents::Dataset dataset(std::span<const std::size_t> rows, const agents::Dataset::RewardOf& reward = {},
+                          agents::Formulation formulation = agents::Formulation::kSession) const;
 
  private:
   std::unique_ptr<ColumnFileWriter> spill_;
@@ -91,6 +92,11 @@ struct Collected {
 };
 
 /// Indices of the transitions of `groups` recorded in [t_from, t_to) (simulated seconds).
+/// The MDP formulation a dataset block asks for.
+inline agents::Formulation formulation(const DatasetSpec& d) {
+  return d.cross_session ? agents::Formulation::kCrossSession : agents::Formulation::kSession;
+}
+
 std::vector<std::size_t> select_rows(const TransitionColumnsView& c, const std::vector<int>& groups,
                                      double t_from, double t_to);
 /// The reward a dataset learns with: the recorded one (null) or a variant

@@ -53,6 +53,9 @@ struct DatasetSpec {
   std::string name;
   std::vector<std::string> groups;  ///< exploration groups whose transitions it holds
   double time_from = 0, time_to = 1;  ///< window as fractions of the exploration period
+  /// "formulation": "cross_session" chains each user's sessions
+  /// (agents::Formulation::kCrossSession); the default "session" is the papers'.
+  bool cross_session = false;
 };
 
 struct AgentSpec {

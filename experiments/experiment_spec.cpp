@@ -106,7 +106,7 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin, bo
   if (const Node datasets = top.at("datasets"); !datasets.missing()) {
     if (!datasets.value->is_object()) datasets.fail("an object {name: {groups, time}}");
     for (const std::string& key : sorted_keys(datasets)) {
-      const Obj o(datasets.at(key), {"groups", "time"});
+      const Obj o(datasets.at(key), {"groups", "time", "formulation"});
       DatasetSpec ds;
       ds.name = key;
       ds.groups = strings(o.at("groups"), 1);
@@ -118,6 +118,12 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin, bo
         ds.time_from = t.at(std::size_t{0}).number(jr::closed(0, 1));
         ds.time_to = t.at(1).number(jr::closed(0, 1));
         if (!(ds.time_from < ds.time_to)) t.fail("from < to");
+      }
+      if (const Node f = o.at("formulation"); !f.missing()) {
+        const std::string v = f.string();
+        if (v != "session" && v != "cross_session")
+          f.fail("\"session\" (the papers' session MDP) or \"cross_session\" (a user's sessions chained)");
+        ds.cross_session = v == "cross_session";
       }
       e.datasets.push_back(ds);
     }

@@ -56,7 +56,8 @@ void run_rounds(ExperimentContext& ctx, int first_day) {
         throw ExperimentError("experiment: progressive group " + p.group +
                               " recorded no transitions");
       train_agent(ctx, a,
-                  ctx.col.dataset(rows, reward_function(a.reward ? &*a.reward : nullptr)),
+                  ctx.col.dataset(rows, reward_function(a.reward ? &*a.reward : nullptr),
+                                  formulation(ctx.dataset(a.dataset))),
                   a.steps);
       ctx.log("progressive: " + a.name + " trained after round " + std::to_string(round) + " of " +
               std::to_string(p.rounds));

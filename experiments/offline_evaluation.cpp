@@ -161,7 +161,8 @@ agents::OpeEstimate estimate(const ExperimentContext& ctx, const agents::Dataset
 void off_policy_estimates(ExperimentContext& ctx) {
   const DatasetSpec& d = ctx.dataset(ctx.ex.ope.dataset);
   const agents::Dataset data = ctx.col.dataset(
-      select_rows(ctx.col.view(), ctx.dataset_groups(d), d.time_from * ctx.period, d.time_to * ctx.period));
+      select_rows(ctx.col.view(), ctx.dataset_groups(d), d.time_from * ctx.period, d.time_to * ctx.period), {},
+      formulation(d));
   for (std::size_t i = 0; i < ctx.policies.size(); ++i) {
     const auto& [name, policy] = ctx.policies[i];
     for (const std::string& method : ctx.ex.ope.methods) {

@@ -35,7 +35,8 @@ const agents::Dataset& dataset_for(ExperimentContext& ctx, const AgentSpec& a) {
     if (rows.empty())
       throw ExperimentError("experiment: agent " + a.name + ": its dataset " + a.dataset +
                             " holds no transitions (check its groups and time window)");
-    d = std::make_shared<const agents::Dataset>(ctx.col.dataset(rows, reward_function(a.reward ? &*a.reward : nullptr)));
+    d = std::make_shared<const agents::Dataset>(
+        ctx.col.dataset(rows, reward_function(a.reward ? &*a.reward : nullptr), formulation(ds)));
   }
   return *d;
 }
@@ -247,7 +248,11 @@ void train_agents(ExperimentContext& ctx) {
         plain(keys::kTraining, a.name, keys::kSteps, static_cast<double>(agent.steps_trained())));
     ctx.M.push_back(plain(
         keys::kTraining, a.name, keys::kSeconds, ctx.train_seconds[a.name], std::nullopt,
-        json{{keys::detail::kType, a.type}, {keys::detail::kDataset, a.dataset}, {keys::detail::kHyperparameters, agent.hyperparameters()}}
+        json{{keys::detail::kType, a.type},
+             {keys::detail::kDataset, a.dataset},
+             {keys::detail::kFormulation, agents::to_string(formulation(ctx.dataset(a.dataset)))},
+             {keys::detail::kRewardScale, agent.reward_scale()},
+             {keys::detail::kHyperparameters, agent.hyperparameters()}}
             .dump()));
   }
 }

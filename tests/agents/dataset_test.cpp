@@ -238,3 +238,58 @@ TEST_CASE("a dataset over mapped column files trains to the same bits as the col
   }
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("cross-session: a session's end continues into the user's next session; done only where the user left") {
+  // User 1: sessions 0 and 1 (a gap of 8 hours, held in state feature 1), its
+  // last request 47 hours before the data's end: it left (terminal). User 2:
+  // sessions 0 and 3 (1 and 2 were not selected), its last request the
+  // data's last: the recording ended (time-out).
+  const auto at = [](TransitionRow r, double time, float gap) {
+    r.time = time;
+    r.state[1] = gap;
+    return r;
+  };
+  const std::vector<TransitionRow> rows = {
+      at(row(1, 0, 0, 0.0f, false), 0.0, 2.0f),         at(row(1, 0, 1, 1.0f, true), 100.0, 2.0f),
+      at(row(1, 1, 0, 5.0f, false), 28900.0, 0.333f),   at(row(1, 1, 1, 6.0f, true), 29000.0, 0.333f),
+      at(row(2, 0, 0, 10.0f, true), 150000.0, 2.0f),    at(row(2, 3, 0, 20.0f, false), 198000.0, 0.5f),
+      at(row(2, 3, 1, 21.0f, true), 198100.0, 0.5f),
+  };
+  const Dataset session(rows);
+  const Dataset cross(rows, Formulation::kCrossSession);
+  CHECK(session.formulation() == Formulation::kSession);
+  CHECK(cross.formulation() == Formulation::kCrossSession);
+  const Matrix ns = cross.next_states(), d = cross.dones(), to = cross.timeouts();
+  // Within a session both formulations agree.
+  CHECK(ns.col(0) == session.next_states().col(0));
+  CHECK(d(0, 0) == 0.0f);
+  // A session's last request: s' is the next session's first state, gap included; not done.
+  CHECK(ns(0, 1) == 5.0f);
+  CHECK(ns(1, 1) == 0.333f);
+  CHECK(d(0, 1) == 0.0f);
+  CHECK(session.dones()(0, 1) == 1.0f);
+  CHECK(session.next_states()(0, 1) == 2.0f);  // the recorded s' there
+  // User 1's last request, long before the data's end: terminal.
+  CHECK(d(0, 3) == 1.0f);
+  CHECK(to(0, 3) == 0.0f);
+  // User 2's session 0 continues into session 3 (the next one selected).
+  CHECK(ns(0, 4) == 20.0f);
+  CHECK(d(0, 4) == 0.0f);
+  // User 2's last request, at the data's end: a time-out, bootstrapped from the recorded s'.
+  CHECK(d(0, 6) == 0.0f);
+  CHECK(to(0, 6) == 1.0f);
+  CHECK(ns(0, 6) == 22.0f);
+  CHECK(to.sum() == 1.0f);
+  CHECK(session.timeouts().sum() == 0.0f);
+  // Minibatches agree with the whole columns, and the bounds at s' of a
+  // crossing transition are those of the next session's first request.
+  Batch b;
+  cross.gather({1, 3, 4, 6}, b);
+  CHECK(b.next_state.col(0) == ns.col(1));
+  CHECK(b.next_state.col(2) == ns.col(4));
+  CHECK(b.done(0, 0) == 0.0f);
+  CHECK(b.done(0, 1) == 1.0f);
+  CHECK(b.done(0, 3) == 0.0f);
+  CHECK(b.next_baseline(0, 0) == doctest::Approx(0.0f));  // step 0 of session 1: baseline 0
+  CHECK(b.next_has_bounds(0, 0) == 1.0f);
+}

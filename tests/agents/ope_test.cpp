@@ -377,6 +377,47 @@ TEST_CASE("ope: bad options and mismatched policies are rejected with the option
 // The fit's curve on the chain of the test above: measuring leaves the
 // estimate unchanged to the bit, the last point is the estimate, and the fit
 // approaches the known value (its first point is further from it than its last).
+TEST_CASE("ope: on a chain of sessions FQE finds the cross-session value in closed form, the session value without") {
+  // Every session is 3 requests with reward 1; a user's sessions follow one
+  // another (8 per user, an hour apart), and its last one ends at the data's
+  // end (a time-out whose recorded s' is a session's first state, as the next
+  // session's would be). State: the one-hot step and the gap feature. Per
+  // request discount 0.9: the session MDP's value of a session start is
+  // 1 + 0.9 + 0.81 = 2.71; chained, the infinite sum 2.71 / (1 - 0.9^3) = 10.
+  constexpr int kSteps = 3, kSessions = 8;
+  std::vector<TransitionRow> rows;
+  Rng rng(21);
+  for (int u = 0; u < 200; ++u)
+    for (int m = 0; m < kSessions; ++m)
+      for (int k = 0; k < kSteps; ++k) {
+        TransitionRow r;
+        r.user = u;
+        r.session = m;
+        r.step = k;
+        r.time = 3600.0 * m + k;
+        const float gap = m == 0 ? 2.0f : 1.0f / 24.0f;
+        r.state = {k == 0 ? 1.0f : 0.0f, k == 1 ? 1.0f : 0.0f, k == 2 ? 1.0f : 0.0f, gap};
+        r.next_state = {k == 2 ? 1.0f : 0.0f, k == 0 ? 1.0f : 0.0f, k == 1 ? 1.0f : 0.0f, k == 2 ? 1.0f / 24.0f : gap};
+        r.action = {2 * rng.uniform01() - 1};
+        r.reward = 1.0f;
+        r.done = k + 1 == kSteps;
+        rows.push_back(r);
+      }
+  const Dataset session(rows), cross(rows, Formulation::kCrossSession);
+  CHECK(cross.timeouts().sum() == 200.0f);  // each user's last request
+  CHECK(cross.dones().sum() == 0.0f);
+  const FnPolicy zero([](std::span<const float>) { return 0.0f; });
+  nn::set_num_threads(1);
+  const double in_session = fitted_q_evaluation(session, zero, small_fqe()).value;
+  const double chained = fitted_q_evaluation(cross, zero, small_fqe()).value;
+  const double truth_session = 1 + 0.9 + 0.81, truth_chained = truth_session / (1 - 0.729);
+  MESSAGE("session " << in_session << " (truth " << truth_session << "), cross-session " << chained << " (truth "
+                     << truth_chained << ")");
+  CHECK(std::abs(in_session - truth_session) < 0.06);  // the chain test's tolerance above
+  // 2% of the chained value: ten times longer effective horizon, the same network and steps.
+  CHECK(std::abs(chained - truth_chained) < 0.2);
+}
+
 TEST_CASE("ope: the FQE curve ends at the estimate and approaches the chain's known value") {
   nn::set_num_threads(1);
   const Dataset data(chain_rows(300, 3));

@@ -34,7 +34,7 @@ json tiny_world() {
   });
   s["experiment"] = {
       {"progressive", json::array({{{"group", "explore"}, {"agent", "IRL"}, {"rounds", 2}}})},
-      {"datasets", {{"explore", {{"groups", {"explore"}}}}, {"test", {{"groups", {"test"}}}},
+      {"datasets", {{"explore", {{"groups", {"explore"}}, {"formulation", "cross_session"}}}, {"test", {{"groups", {"test"}}}},
                     {"both", {{"groups", {"explore", "gauss"}}}},
                     {"late", {{"groups", {"explore"}}, {"time", {0.5, 1.0}}}}}},
       {"agents", json::array({
@@ -105,6 +105,9 @@ TEST_CASE("experiment blocks are validated with the JSON path and the fix") {
         "t.json: experiment.offline.ope.tau: expected a number in [1e-06, 1], got 0.0");
   CHECK(with([](json& e) { e["offline"]["ope"]["cql_alpha"] = 0.0; }).empty());
   CHECK(with([](json& e) { e["gamma"] = 1.0; }) == "t.json: experiment.gamma: expected a number in [0, 0.9999], got 1.0");
+  CHECK(with([](json& e) { e["datasets"]["late"]["formulation"] = "days"; })
+            .find("experiment.datasets.late.formulation: expected \"session\" (the papers' session MDP) or "
+                  "\"cross_session\"") != std::string::npos);
 }
 
 TEST_CASE("the protocol's gamma is every agent's, the estimators' and the oracle's unless they set their own") {
@@ -198,6 +201,10 @@ TEST_CASE("a tiny experiment runs every stage, writes every table, and does not 
   // The progressive agent trained twice (2 rounds of 20 steps).
   REQUIRE(find("training", "IRL", "steps") != nullptr);
   CHECK(find("training", "IRL", "steps")->value == 40.0);
+  // The MDP formulation of each agent's dataset and its reward scale are recorded with its training.
+  CHECK(json::parse(find("training", "IRL", "seconds")->details)["formulation"] == "cross_session");
+  CHECK(json::parse(find("training", "BC", "seconds")->details)["formulation"] == "session");
+  CHECK(json::parse(find("training", "IRL", "seconds")->details)["reward_scale"] == 1.0);
 
   // Learning curves: every agent, at the same steps for every metric, up to its
   // last step, with the promised columns (BC has no critic: mean Q is NaN).
