@@ -134,6 +134,13 @@ void Dataset::chain_sessions() {
     if (t.step == 0) starts[t.user].emplace_back(t.session, row_[r]);
   }
   for (auto& [user, v] : starts) std::sort(v.begin(), v.end());
+  // Each user's longest gap between consecutive session starts (seconds).
+  std::unordered_map<std::int64_t, double> longest_gap;
+  for (const auto& [user, v] : starts) {
+    double g = 0;
+    for (std::size_t k = 1; k < v.size(); ++k) g = std::max(g, c.rows[v[k].second].time - c.rows[v[k - 1].second].time);
+    longest_gap[user] = g;
+  }
   for (std::size_t r = 0; r < N; ++r) {
     const TransitionColumns::Row& t = c.rows[row_[r]];
     if (!t.done) continue;  // within a session: as the session formulation
@@ -147,7 +154,9 @@ void Dataset::chain_sessions() {
         continue;
       }
     }
-    flags_[r] = horizon - t.time <= kTimeoutSeconds ? kTimeout : kTerminal;
+    const auto g = longest_gap.find(t.user);
+    const double patience = std::max(kTimeoutSeconds, 2.0 * (g == longest_gap.end() ? 0.0 : g->second));
+    flags_[r] = horizon - t.time <= patience ? kTimeout : kTerminal;
   }
 }
 

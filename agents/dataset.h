@@ -65,14 +65,17 @@ enum class Formulation {
   /// (s' is that request's state, whose hours_since_last_session feature holds
   /// the gap; the discount is per request, so a gap costs one step of gamma
   /// whatever its length). The user's last recorded request is a terminal
-  /// (done) when it lies more than kTimeoutSeconds before the dataset's last
-  /// request (the user stopped coming back), and otherwise a time-out: the
-  /// recording ended, not the episode, so it is not done and bootstraps from
-  /// the recorded s' (the state at the session's end).
+  /// (done) when it lies further before the dataset's last request than
+  /// max(kTimeoutSeconds, twice the user's longest gap between session starts
+  /// in the data): the user stopped coming back. Otherwise it is a time-out:
+  /// the recording ended, not the episode, so it is not done and bootstraps
+  /// from the recorded s' (the state at the ended session's end, features of
+  /// that session, not of a next session's start).
   kCrossSession,
 };
 /// Formulation::kCrossSession: how close to the data's last request a user's
-/// last request must be to count as cut off by the recording (a day).
+/// last request must at least be to count as cut off by the recording (a day;
+/// longer for users whose sessions are further apart).
 inline constexpr double kTimeoutSeconds = 86400.0;
 const char* to_string(Formulation f);
 

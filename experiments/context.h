@@ -47,7 +47,8 @@ enum Purpose : std::uint64_t {
   kLearnerSeed = 5,
   kOpeSeed = 6,
   kOracleUsers = 7,
-  kActionProbe = 8
+  kActionProbe = 8,
+  kAlignmentActions = 9
 };
 
 /// What the exploration recorded, for datasets and GAUC: the transitions in
@@ -91,11 +92,12 @@ struct Collected {
   bool created_ = false;  ///< the writer created dir_ (removed with the files)
 };
 
-/// Indices of the transitions of `groups` recorded in [t_from, t_to) (simulated seconds).
 /// The MDP formulation a dataset block asks for.
 inline agents::Formulation formulation(const DatasetSpec& d) {
   return d.cross_session ? agents::Formulation::kCrossSession : agents::Formulation::kSession;
 }
+
+/// Indices of the transitions of `groups` recorded in [t_from, t_to) (simulated seconds).
 
 std::vector<std::size_t> select_rows(const TransitionColumnsView& c, const std::vector<int>& groups,
                                      double t_from, double t_to);

@@ -57,8 +57,10 @@ ExperimentResult run_experiment(const Scenario& sc, const ExperimentSpec& ex,
     save_checkpoint(ctx, Done::kOffline, 0, false);
   }
   // 4b. The oracle: true values on the same users, paired.
-  if (ex.oracle && rp.done < Done::kOracle) {
-    evaluate_with_oracle(ctx);
+  // 4c. What the objective sees (checkpointed with the oracle).
+  if ((ex.oracle || ex.alignment) && rp.done < Done::kOracle) {
+    if (ex.oracle) evaluate_with_oracle(ctx);
+    if (ex.alignment) objective_alignment(ctx);
     save_checkpoint(ctx, Done::kOracle, 0, false);
   }
   // 5. Online A/B (a checkpoint after each replicate) and 6. the ground

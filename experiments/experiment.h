@@ -111,6 +111,16 @@ struct OracleSpec {
   double gamma = 0.95;  ///< of the in-session discounted return
 };
 
+/// What the objective sees (alignment.cpp): `actions` constant actions drawn
+/// uniformly on the action box, and the baseline, through the oracle on
+/// `users` x `days` (their own seed, kOracleUsers index 2), once per gamma.
+struct AlignmentSpec {
+  int actions = 16;
+  std::int64_t users = 4000;
+  int days = 4;
+  std::vector<double> gammas{0.0, 0.9, 0.95, 1.0};
+};
+
 /// Training until the curve is flat (convergence.h). Each agent of the
 /// training stage (not the progressive ones) is checked at doubling steps,
 /// first_step, 2 first_step, ... up to its `steps`, which become a cap: the
@@ -141,6 +151,7 @@ struct ExperimentSpec {
   std::optional<AbSpec> ab;
   std::optional<OracleSpec> oracle;
   std::optional<ConvergenceSpec> convergence;
+  std::optional<AlignmentSpec> alignment;
   nlohmann::json paper = nlohmann::json::object();  ///< published numbers for the report
   /// The protocol's discount ("gamma" of the experiment block): when given, the
   /// default of every agent that has a gamma (its hyperparameters' "gamma"

@@ -93,7 +93,7 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin, bo
   const jr::Source source{origin, &jr::raise_as<ExperimentError>};
   const Obj top(Node{&doc, "experiment", &source},
                 {"progressive", "datasets", "agents", "learners", "offline", "ab", "oracle", "convergence",
-                 "exploration_control", "paper", "gamma"});
+                 "exploration_control", "paper", "gamma", "alignment"});
   if (const Node g = top.at("gamma"); !g.missing()) e.gamma = g.number(jr::closed(0, 0.9999));
 
   std::set<std::string> names{keys::kBaseline};  // policy names: agents, learners, the baseline
@@ -165,7 +165,7 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin, bo
       if (const Node r = o.at("reward"); !r.missing()) a.reward = parse_reward(r, s.reward);
       // The protocol's gamma, for agents that have one and were not given their own.
       if (e.gamma && !a.hyperparameters.contains("gamma") &&
-          agents::make_agent(a.type, nlohmann::json::object(), kStateDim, s.action_dim(), 1)
+          agents::make_agent(a.type, {{"hidden", {1}}}, kStateDim, s.action_dim(), 1)  // tiny: only its keys
               ->hyperparameters()
               .contains("gamma"))
         a.hyperparameters["gamma"] = *e.gamma;
@@ -294,6 +294,19 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin, bo
     if (e.gamma) os.gamma = *e.gamma;
     o.read("gamma", os.gamma, jr::closed(0, 1));
     e.oracle = os;
+  }
+  if (const Node on = top.at("alignment"); !on.missing()) {
+    const Obj o(on, {"actions", "users", "days", "gammas"});
+    AlignmentSpec as;
+    o.read("actions", as.actions, jr::int_range(2, 1000));
+    opt_read(o, "users", as.users, [](const Node& x) { return x.integer(jr::int_range(2, 100000000)); });
+    o.read("days", as.days, jr::int_range(1, 60));
+    if (const Node g = o.at("gammas"); !g.missing()) {
+      if (!g.value->is_array() || g.value->empty() || g.value->size() > 16) g.fail("an array of 1 to 16 gammas");
+      as.gammas.clear();
+      for (std::size_t i = 0; i < g.value->size(); ++i) as.gammas.push_back(g.at(i).number(jr::closed(0, 1)));
+    }
+    e.alignment = as;
   }
   if (const Node on = top.at("convergence"); !on.missing()) {
     const Obj o(on, {"first_step", "min_step", "users", "days", "window", "tolerance_percent", "stop"});

@@ -31,6 +31,17 @@ inline constexpr const char* kAgreement = "agreement";
 /// the offline metric, metric the oracle's metric, value Kendall tau over the
 /// policies both evaluated (details: kPolicies), n their count.
 inline constexpr const char* kOpeVsOracle = "ope_vs_oracle";
+/// The objective-alignment sweep (alignment.cpp): subject the policy
+/// ("baseline", "constant:<k>"; details: the action), metric the objective
+/// (reward_per_user_day, reward_per_request, discounted_return_per_session@<gamma>),
+/// n the users.
+inline constexpr const char* kAlignment = "alignment";
+/// Per objective (subject) its Kendall tau with reward_per_user_day (metric)
+/// over the sweep; details: the sweep's best policy by that objective, its
+/// reward per user-day's lift over the baseline (%), and the sweep's best lift.
+inline constexpr const char* kAlignmentTau = "alignment_tau";
+/// The objective of a per-request (gamma 0, no session) agent: reward per request.
+inline constexpr const char* kRewardPerRequest = "reward_per_request";
 /// An estimator's error against the oracle, per policy: subject the policy,
 /// metric the estimator (fqe, conservative_ope), value (estimate - truth) /
 /// |truth| against the oracle's discounted return per session; details: the
@@ -144,6 +155,10 @@ inline constexpr const char* kMax = "max";            ///< ab_summary
 inline constexpr const char* kPolicies = "policies";  ///< agreement: the policies behind a tau
 inline constexpr const char* kFormulation = "formulation";  ///< training/seconds: the dataset's MDP formulation
 inline constexpr const char* kRewardScale = "reward_scale";  ///< training/seconds: Agent::reward_scale()
+inline constexpr const char* kAction = "action";    ///< alignment: the constant action
+inline constexpr const char* kBestPolicy = "best_policy";  ///< alignment_tau
+inline constexpr const char* kLiftPercent = "lift_percent";  ///< alignment_tau
+inline constexpr const char* kBestPossiblePercent = "best_possible_percent";  ///< alignment_tau
 inline constexpr const char* kEstimate = "estimate";  ///< ope_error: the estimator's value
 inline constexpr const char* kTruth = "truth";        ///< ope_error: the oracle's value
 inline constexpr const char* kTruthHalfWidth = "truth_half_width";  ///< ope_error: its 95% half-width

@@ -51,7 +51,10 @@ void compare_offline_with_oracle(ExperimentContext& ctx, const OracleResult& r) 
                             json{{keys::detail::kPolicies, used}}.dump()));
     }
   }
-  if (ctx.ex.ope.gamma != r.gamma) return;  // a different objective: no error to state
+  // A different objective, no error to state: another gamma, or an OPE dataset
+  // whose sessions are chained (its value runs over the user's later sessions).
+  if (ctx.ex.ope.gamma != r.gamma || ctx.ex.ope.dataset.empty() || ctx.dataset(ctx.ex.ope.dataset).cross_session)
+    return;
   for (const OraclePolicyValue& p : r.policies) {
     const OracleEstimate* truth = oracle_metric(p, keys::kDiscountedReturn);
     if (!truth) continue;

@@ -256,8 +256,11 @@ void ope_vs_oracle_tables(std::ostringstream& o, const Index& ix) {
       o << "\n";
     }
     o << "\n";
-  } else {
-    o << "No relative errors: the estimators' gamma is not the oracle's (offline.ope.gamma, oracle.gamma).\n\n";
+  } else if (ix.any(keys::kOffline) && std::any_of(ix.rows.begin(), ix.rows.end(), [](const MetricRow* r) {
+               return r->section == keys::kOffline && (r->metric == keys::kFqe || r->metric == keys::kConservativeOpe);
+             })) {
+    o << "No relative errors: the estimators' objective is not the oracle's (another gamma, offline.ope.gamma "
+         "against oracle.gamma, or an OPE dataset with the cross-session formulation).\n\n";
   }
   o << "Kendall tau between each offline metric and the oracle's truth over the policies both evaluated (1: the "
        "same order; -1: reversed). A metric that ranks policies by the discounted in-session return can still "
@@ -267,6 +270,34 @@ void ope_vs_oracle_tables(std::ostringstream& o, const Index& ix) {
     if (r->section == keys::kOpeVsOracle)
       o << "| " << r->subject << " | " << r->metric << " | " << fmt(r->value, 2) << " | "
         << detail_text(details_of(r), keys::detail::kPolicies) << " |\n";
+  o << "\n";
+}
+
+/// The objective-alignment sweep: per objective its Kendall tau with the reward
+/// per user-day and the headroom it sees.
+void alignment_table(std::ostringstream& o, const Index& ix) {
+  std::optional<std::int64_t> users, policies;
+  for (const MetricRow* r : ix.rows) {
+    if (r->section == keys::kAlignment && r->n) users = r->n;
+    if (r->section == keys::kAlignmentTau && r->n) policies = r->n;
+  }
+  o << "## What the objective sees (objective alignment)\n\nThe baseline and " << (policies ? std::to_string(*policies - 1) : "n/a")
+    << " constant actions drawn uniformly on the action box, through the oracle on the same "
+    << (users ? std::to_string(*users) : "n/a")
+    << " users (docs/experiments.md, \"What the objective sees\"). For each objective an agent could maximise: its "
+       "Kendall tau with the reward per user-day over the sweep, the sweep's best policy by that objective and "
+       "what it gains in reward per user-day over the baseline, against the best gain in the sweep. An objective "
+       "whose best policy gains less than the best sees only part of the headroom (an episode that ends with the "
+       "session cannot see users coming back more often).\n\n"
+       "| objective | Kendall tau with reward / user-day | its best policy | reward / user-day vs baseline | best in the sweep |\n"
+       "|---|---|---|---|---|\n";
+  for (const MetricRow* r : ix.rows) {
+    if (r->section != keys::kAlignmentTau) continue;
+    const json d = details_of(r);
+    o << "| " << r->subject << " | " << fmt(r->value, 2) << " | " << detail_text(d, keys::detail::kBestPolicy) << " | "
+      << fmt(detail_number(d, keys::detail::kLiftPercent), 1) << "% | "
+      << fmt(detail_number(d, keys::detail::kBestPossiblePercent), 1) << "% |\n";
+  }
   o << "\n";
 }
 
@@ -518,6 +549,7 @@ std::string report_markdown(const RunContents& run, const ExperimentSpec& spec) 
 
   if (ix.any(keys::kOracle)) oracle_tables(o, ix);
   if (ix.any(keys::kOpeVsOracle)) ope_vs_oracle_tables(o, ix);
+  if (ix.any(keys::kAlignmentTau)) alignment_table(o, ix);
 
   // Online A/B table.
   if (ix.any(keys::kAbLevel)) {

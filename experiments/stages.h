@@ -40,6 +40,12 @@ struct ResumePoint;
 /// common random numbers (oracle.h); rows of sections oracle and oracle_diff.
 void evaluate_with_oracle(ExperimentContext& ctx);
 
+// alignment.cpp
+/// Stage 4c (with an "alignment" block): a sweep of constant actions and the
+/// baseline through the oracle once per gamma; rows of sections alignment and
+/// alignment_tau (what each objective ranks as the reward per user-day does).
+void objective_alignment(ExperimentContext& ctx);
+
 // exploration.cpp
 /// Stage 1: the scenario's groups for its days, progressive rounds included
 /// (their agents train after each round and become the next round's

@@ -49,6 +49,8 @@ def integratedrl(small):
          "steps": steps // 5, "hyperparameters": irl},
     ]
     exp = {
+        # One gamma for the protocol: the paper's (Section 4.2), every agent's, the oracle's.
+        "gamma": 0.9,
         "progressive": [{"group": "progressive", "agent": "IntegratedRL-MTF", "rounds": 5}],
         "datasets": {"dataset1": {"groups": ["gaussian"]}, "dataset2": {"groups": ["uniform"]},
                      "dataset3": {"groups": ["progressive"]}, "test": {"groups": ["test"]}},
@@ -59,6 +61,8 @@ def integratedrl(small):
         "exploration_control": "test",
         # The oracle: every policy and the data's behaviour policies on the same users, paired.
         "oracle": {"users": 8000 if small else 100000, "days": 3},
+        # Small: each agent's true value at checkpoints, recorded, not stopping (docs/convergence.md).
+        **({"convergence": {"first_step": 100, "users": 2000, "days": 2, "stop": False}} if small else {}),
         "ab": {"days": 7, "users": 12000 if small else 120000, "replicates": 2 if small else 3,
                "pre_days": 1, "control": "ES",
                "arms": ["ES", "DDPG", "CQL+SAC", "BatchRL-MTF", "IQL", "IntegratedRL-MTF without PTM",
@@ -108,6 +112,8 @@ def batchrl(small):
         agent("BatchRL-MTF-Rinteraction", "bcq", reward={"like": 2.0, "share": 4.0, "comment": 2.0}),
     ]
     exp = {
+        # One gamma for the protocol: the paper's (Section 4.2), every agent's, OPE's, the oracle's.
+        "gamma": 0.95,
         "datasets": {"train": {"groups": ["random", "action_noise"], "time": [0, 0.9]},
                      "train_random": {"groups": ["random"], "time": [0, 0.9]},
                      "heldout": {"groups": ["random", "action_noise"], "time": [0.9, 1]}},
@@ -122,6 +128,8 @@ def batchrl(small):
                             "hidden": 64 if small else 128}},
         "exploration_control": "baseline",
         "oracle": {"users": 8000 if small else 100000, "days": 3},
+        # Small: each agent's true value at checkpoints, recorded, not stopping (docs/convergence.md).
+        **({"convergence": {"first_step": 100, "users": 2000, "days": 2, "stop": False}} if small else {}),
         "ab": {"days": 7, "users": 12000 if small else 120000, "replicates": 2 if small else 3,
                "pre_days": 1, "control": "BO",
                "arms": ["BO", "ES", "TD3", "UWAC+TD3", "CQL+SAC", "BatchRL-MTF", "BatchRL-MTF-RE",

@@ -243,7 +243,9 @@ TEST_CASE("cross-session: a session's end continues into the user's next session
   // User 1: sessions 0 and 1 (a gap of 8 hours, held in state feature 1), its
   // last request 47 hours before the data's end: it left (terminal). User 2:
   // sessions 0 and 3 (1 and 2 were not selected), its last request the
-  // data's last: the recording ended (time-out).
+  // data's last: the recording ended (time-out). User 3: two sessions 22 hours
+  // apart, its last request 33 hours before the data's end: more than a day,
+  // but within twice its own longest gap, so a time-out too.
   const auto at = [](TransitionRow r, double time, float gap) {
     r.time = time;
     r.state[1] = gap;
@@ -254,6 +256,7 @@ TEST_CASE("cross-session: a session's end continues into the user's next session
       at(row(1, 1, 0, 5.0f, false), 28900.0, 0.333f),   at(row(1, 1, 1, 6.0f, true), 29000.0, 0.333f),
       at(row(2, 0, 0, 10.0f, true), 150000.0, 2.0f),    at(row(2, 3, 0, 20.0f, false), 198000.0, 0.5f),
       at(row(2, 3, 1, 21.0f, true), 198100.0, 0.5f),
+      at(row(3, 0, 0, 30.0f, true), 0.0, 2.0f),         at(row(3, 1, 0, 31.0f, true), 79200.0, 0.917f),
   };
   const Dataset session(rows);
   const Dataset cross(rows, Formulation::kCrossSession);
@@ -279,7 +282,11 @@ TEST_CASE("cross-session: a session's end continues into the user's next session
   CHECK(d(0, 6) == 0.0f);
   CHECK(to(0, 6) == 1.0f);
   CHECK(ns(0, 6) == 22.0f);
-  CHECK(to.sum() == 1.0f);
+  // User 3: the first session continues; the last, 33 hours before the end, is a time-out.
+  CHECK(ns(0, 7) == 31.0f);
+  CHECK(d(0, 8) == 0.0f);
+  CHECK(to(0, 8) == 1.0f);
+  CHECK(to.sum() == 2.0f);
   CHECK(session.timeouts().sum() == 0.0f);
   // Minibatches agree with the whole columns, and the bounds at s' of a
   // crossing transition are those of the next session's first request.
@@ -290,6 +297,5 @@ TEST_CASE("cross-session: a session's end continues into the user's next session
   CHECK(b.done(0, 0) == 0.0f);
   CHECK(b.done(0, 1) == 1.0f);
   CHECK(b.done(0, 3) == 0.0f);
-  CHECK(b.next_baseline(0, 0) == doctest::Approx(0.0f));  // step 0 of session 1: baseline 0
-  CHECK(b.next_has_bounds(0, 0) == 1.0f);
+  CHECK(b.next_baseline(0, 0) == doctest::Approx(0.0f));  // step 0 of session 1: baseline 0, not step 1's 0.1
 }

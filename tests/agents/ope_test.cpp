@@ -374,9 +374,6 @@ TEST_CASE("ope: bad options and mismatched policies are rejected with the option
                        doctest::Contains("session-initial"), std::invalid_argument);
 }
 
-// The fit's curve on the chain of the test above: measuring leaves the
-// estimate unchanged to the bit, the last point is the estimate, and the fit
-// approaches the known value (its first point is further from it than its last).
 TEST_CASE("ope: on a chain of sessions FQE finds the cross-session value in closed form, the session value without") {
   // Every session is 3 requests with reward 1; a user's sessions follow one
   // another (8 per user, an hour apart), and its last one ends at the data's
@@ -418,6 +415,9 @@ TEST_CASE("ope: on a chain of sessions FQE finds the cross-session value in clos
   CHECK(std::abs(chained - truth_chained) < 0.2);
 }
 
+// The fit's curve on the chain of the test above: measuring leaves the
+// estimate unchanged to the bit, the last point is the estimate, and the fit
+// approaches the known value (its first point is further from it than its last).
 TEST_CASE("ope: the FQE curve ends at the estimate and approaches the chain's known value") {
   nn::set_num_threads(1);
   const Dataset data(chain_rows(300, 3));

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -48,6 +49,7 @@ json tiny_world() {
                    {"ope", {{"dataset", "late"}, {"steps", 20}, {"batch", 32}, {"hidden", 16}}}}},
       {"exploration_control", "test"},
       {"oracle", {{"users", 300}, {"days", 2}}},
+      {"alignment", {{"actions", 4}, {"users", 200}, {"days", 2}, {"gammas", {0, 1}}}},
       {"ab", {{"days", 2}, {"pre_days", 1}, {"users", 900}, {"replicates", 2}, {"control", "ES"},
               {"arms", {"ES", "BC", "IRL", "baseline"}}}},
       {"paper", {{"source", "a test"}, {"offline", {{"weighted_gauc", {{"BC", 0.7}, {"IRL", 0.8}}}}}}},
@@ -314,7 +316,46 @@ TEST_CASE("a tiny experiment runs every stage, writes every table, and does not 
       const double truth = find("oracle", p, "discounted_return_per_session")->value;
       CHECK(e->value == doctest::Approx((est - truth) / std::abs(truth)).epsilon(1e-12));
     }
-  CHECK(find("ope_error", "BC", "ncis") == nullptr);  // NCIS estimates a reward per request, not this
+
+  // What the objective sees: the baseline and 4 constant actions on the same
+  // users; per objective its Kendall tau with the truth over the sweep and the
+  // headroom its best policy sees, recomputed here from the sweep's rows.
+  const std::vector<std::string> sweep = {"baseline", "constant:0", "constant:1", "constant:2", "constant:3"};
+  std::vector<double> truth;
+  for (const std::string& p : sweep) {
+    INFO(p);
+    const MetricRow* v = find("alignment", p, "reward_per_user_day");
+    REQUIRE(v != nullptr);
+    CHECK(*v->n == 200);
+    truth.push_back(v->value);
+    if (p != "baseline") {
+      const json a = json::parse(v->details)["action"];
+      REQUIRE(a.size() == static_cast<std::size_t>(sc.action_dim()));
+      for (const auto& x : a) CHECK(std::abs(x.get<double>()) <= 1.0);
+    }
+  }
+  CHECK(find("alignment", "constant:4", "reward_per_user_day") == nullptr);
+  for (const char* objective : {"reward_per_user_day", "reward_per_request", "discounted_return_per_session@0.0",
+                                "discounted_return_per_session@1.0"}) {
+    INFO(objective);
+    std::vector<double> x;
+    for (const std::string& p : sweep) x.push_back(find("alignment", p, objective)->value);
+    const MetricRow* t = find("alignment_tau", objective, "reward_per_user_day");
+    REQUIRE(t != nullptr);
+    CHECK(t->value == doctest::Approx(stats::kendall_tau_b(x, truth)).epsilon(1e-12));
+    const json d = json::parse(t->details);
+    const std::size_t best = static_cast<std::size_t>(std::max_element(x.begin(), x.end()) - x.begin());
+    CHECK(d["best_policy"] == sweep[best]);
+    CHECK(d["lift_percent"].get<double>() ==
+          doctest::Approx(100 * (truth[best] - truth[0]) / std::abs(truth[0])).epsilon(1e-12));
+    CHECK(d["best_possible_percent"].get<double>() ==
+          doctest::Approx(100 * (*std::max_element(truth.begin(), truth.end()) - truth[0]) / std::abs(truth[0]))
+              .epsilon(1e-12));
+  }
+  CHECK(find("alignment_tau", "reward_per_user_day", "reward_per_user_day")->value == 1.0);
+  // Gamma 0 (the first request's reward) and gamma 1 (the whole session's) are different objectives.
+  CHECK(find("alignment", "baseline", "discounted_return_per_session@0.0")->value !=
+        find("alignment", "baseline", "discounted_return_per_session@1.0")->value);
 
   // The trained agents are kept in the run database, the same bytes for any
   // thread count, and load back as the agents that were trained.
@@ -398,7 +439,7 @@ TEST_CASE("a tiny experiment runs every stage, writes every table, and does not 
 
   const std::string md = report_markdown(dir / "t1.sqlite");
   for (const char* heading : {"## Exploration: what each group cost", "## Exploration density", "## Training", "## Kept agents", "## Learning curves", "## Oracle: true values",
-                              "## Off-policy estimators against the oracle",
+                              "## Off-policy estimators against the oracle", "## What the objective sees",
                               "### Each agent against the behaviour policies",
                               "## Online learners", "## Offline evaluation (Table 1)", "## Online A/B test (Table 2)",
                               "## Ground truth", "## Where the testbed agrees with the paper"})
