@@ -331,8 +331,9 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin, bo
   if ((!e.agents.empty() || !e.ope.dataset.empty() || !e.gauc_dataset.empty()) && !s.record.transitions)
     throw ExperimentError(origin + ": record.transitions: expected true: the experiment's agents and offline "
                                    "metrics learn from the recorded transitions");
-  if (e.gauc_dataset.empty() && e.ope.dataset.empty() && !e.ab && !e.oracle && e.agents.empty() && e.learners.empty())
-    top.node().fail("at least one of agents, learners, offline, oracle or ab");
+  if (e.gauc_dataset.empty() && e.ope.dataset.empty() && !e.ab && !e.oracle && !e.alignment && e.agents.empty() &&
+      e.learners.empty())
+    top.node().fail("at least one of agents, learners, offline, oracle, alignment or ab");
   return e;
 }
 

@@ -106,6 +106,11 @@ TEST_CASE("experiment blocks are validated with the JSON path and the fix") {
   CHECK(with([](json& e) { e["offline"]["ope"]["tau"] = 0.0; }) ==
         "t.json: experiment.offline.ope.tau: expected a number in [1e-06, 1], got 0.0");
   CHECK(with([](json& e) { e["offline"]["ope"]["cql_alpha"] = 0.0; }).empty());
+  CHECK(with([](json& e) { e = json{{"alignment", {{"actions", 2}}}}; }).empty());  // a stage of its own
+  CHECK(with([](json& e) { e = json{{"gamma", 0.9}}; }).find("at least one of agents, learners, offline, oracle, alignment or ab") !=
+        std::string::npos);
+  CHECK(with([](json& e) { e["alignment"] = json{{"gammas", json::array()}}; }).find("an array of 1 to 16 gammas") !=
+        std::string::npos);
   CHECK(with([](json& e) { e["gamma"] = 1.0; }) == "t.json: experiment.gamma: expected a number in [0, 0.9999], got 1.0");
   CHECK(with([](json& e) { e["datasets"]["late"]["formulation"] = "days"; })
             .find("experiment.datasets.late.formulation: expected \"session\" (the papers' session MDP) or "
