@@ -43,12 +43,7 @@ void objective_alignment(ExperimentContext& ctx) {
     policies.emplace_back("constant:" + std::to_string(k), std::make_shared<ConstantPolicy>(a));
     actions.push_back(std::move(a));
   }
-  OracleOptions o;
-  o.users = spec.users;
-  o.days = spec.days;
-  o.user_seed = ctx.sub_seed(kOracleUsers, 2);
-  o.threads = ctx.opt.threads;
-  o.cluster = ctx.opt.cluster;
+  OracleOptions o = ctx.oracle_options(spec.users, spec.days, 2);
   // objective name -> value per policy (in policies' order)
   std::vector<std::pair<std::string, std::vector<double>>> objectives;
   std::vector<double> truth(policies.size()), per_request(policies.size());

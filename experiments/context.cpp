@@ -140,6 +140,16 @@ std::uint64_t ExperimentContext::sub_seed(Purpose p, std::uint64_t i) const {
   return derive_seed(sc.seed, Stream::kExperiment, p, i);
 }
 
+OracleOptions ExperimentContext::oracle_options(std::int64_t users, int days, std::uint64_t users_index) const {
+  OracleOptions o;
+  o.users = users;
+  o.days = days;
+  o.user_seed = sub_seed(kOracleUsers, users_index);
+  o.threads = opt.threads;
+  o.cluster = opt.cluster;
+  return o;
+}
+
 const DatasetSpec& ExperimentContext::dataset(const std::string& name) const {
   for (const auto& d : ex.datasets)
     if (d.name == name) return d;

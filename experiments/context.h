@@ -161,6 +161,10 @@ struct ExperimentContext {
   /// the database already.
   void restore_metrics(std::vector<MetricRow> rows);
   std::uint64_t sub_seed(Purpose p, std::uint64_t i) const;
+  /// An oracle evaluation of `users` x `days` on users of their own seed
+  /// (kOracleUsers, `users_index`: 0 the oracle stage, 1 the convergence
+  /// checkpoints, 2 the alignment sweep), with the run's threads and ranks.
+  OracleOptions oracle_options(std::int64_t users, int days, std::uint64_t users_index) const;
   const DatasetSpec& dataset(const std::string& name) const;
   std::vector<int> dataset_groups(const DatasetSpec& d) const;
   const AgentSpec& agent_spec(const std::string& name) const;

@@ -85,7 +85,7 @@ void evaluate_with_oracle(ExperimentContext& ctx) {
   // behaviour policy), as the scenario runs them.
   const std::vector<PolicyPtr> group_policy = group_policies(ctx.sc).policies;
   std::map<std::string, std::size_t> behaviour;  // group -> index into policies
-  OracleOptions o;
+  OracleOptions o = ctx.oracle_options(spec.users, spec.days, 0);
   for (const AgentSpec& a : ctx.ex.agents) {
     const auto agent_at = std::find_if(policies.begin(), policies.end(), [&](const auto& p) { return p.first == a.name; });
     if (agent_at == policies.end()) continue;  // diverged: not deployed
@@ -103,12 +103,7 @@ void evaluate_with_oracle(ExperimentContext& ctx) {
       o.pairs.emplace_back(agent_index, it->second);
     }
   }
-  o.users = spec.users;
-  o.days = spec.days;
   o.gamma = spec.gamma;
-  o.user_seed = ctx.sub_seed(kOracleUsers, 0);
-  o.threads = ctx.opt.threads;
-  o.cluster = ctx.opt.cluster;
   const OracleResult r = evaluate_policies(ctx.sc, policies, o);
 
   for (const OraclePolicyValue& p : r.policies)

@@ -44,13 +44,7 @@ const agents::Dataset& dataset_for(ExperimentContext& ctx, const AgentSpec& a) {
 /// The oracle's options for the convergence checkpoints: their own users.
 OracleOptions checkpoint_oracle(const ExperimentContext& ctx) {
   const ConvergenceSpec& cs = *ctx.ex.convergence;
-  OracleOptions o;
-  o.users = cs.users;
-  o.days = cs.days;
-  o.user_seed = ctx.sub_seed(kOracleUsers, 1);
-  o.threads = ctx.opt.threads;
-  o.cluster = ctx.opt.cluster;
-  return o;
+  return ctx.oracle_options(cs.users, cs.days, 1);
 }
 
 /// The checkpoints of agent `a` recorded so far (rows curve/oracle/vs_baseline), in step order.

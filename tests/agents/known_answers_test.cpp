@@ -132,7 +132,7 @@ TEST_CASE("reward scaling: with rewards 50 times larger every agent still finds 
     // (measured 0.28 mean |r|; the others under 0.05).
     CHECK((q.row(0) - r).cwiseAbs().mean() < 0.5 * mean_abs);
   }
-  // Off by default: the scale is 1 and the files of earlier agents load as before.
+  // Off by default: the scale is 1 and the hyperparameter reads "none".
   auto plain = make_agent("td3", small(), 2, 2, 1);
   CHECK(plain->reward_scale() == 1.0);
   CHECK(plain->hyperparameters()["reward_scale"] == "none");
