@@ -78,6 +78,12 @@ struct LearnerSpec {
 
 struct OpeSpec {
   std::string dataset;   ///< evaluation data (empty: no OPE)
+  /// Further evaluation sets, each estimated by every method as well; their
+  /// metrics are named METHOD@DATASET ("fqe@heldout_noise"). BatchRL-MTF
+  /// evaluates on its own mixed data, where the uniform-random group gives
+  /// every action support; a set from the Gaussian action-noise group alone
+  /// shows what the estimators do without it.
+  std::vector<std::string> extra_datasets;
   std::vector<std::string> methods{keys::kConservativeOpe, keys::kFqe, keys::kNcis};
   std::int64_t steps = 2000;
   int batch = 512;

@@ -229,9 +229,19 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin, bo
     if (const Node g = o.at("gauc"); !g.missing()) e.gauc_dataset = dataset_ref(g);
     if (const Node ope = o.at("ope"); !ope.missing()) {
       const Obj p(ope,
-                  {"dataset", "methods", "steps", "batch", "hidden", "gamma", "tau", "cql_alpha", "ncis_cap",
+                  {"dataset", "extra_datasets", "methods", "steps", "batch", "hidden", "gamma", "tau", "cql_alpha", "ncis_cap",
                    "ncis_bandwidth"});
       e.ope.dataset = dataset_ref(p.at("dataset"));
+      if (const Node x = p.at("extra_datasets"); !x.missing()) {
+        if (!x.value->is_array()) x.fail("an array of dataset names");
+        for (std::size_t i = 0; i < x.value->size(); ++i) {
+          const std::string name = dataset_ref(x.at(i));
+          if (name == e.ope.dataset ||
+              std::find(e.ope.extra_datasets.begin(), e.ope.extra_datasets.end(), name) != e.ope.extra_datasets.end())
+            x.at(i).fail("a dataset not already evaluated (offline.ope.dataset and each earlier entry)");
+          e.ope.extra_datasets.push_back(name);
+        }
+      }
       if (const Node m = p.at("methods"); !m.missing()) {
         e.ope.methods = strings(m, 1);
         for (std::size_t i = 0; i < e.ope.methods.size(); ++i) {

@@ -158,23 +158,26 @@ agents::OpeEstimate estimate(const ExperimentContext& ctx, const agents::Dataset
   return e;
 }
 
-void off_policy_estimates(ExperimentContext& ctx) {
-  const DatasetSpec& d = ctx.dataset(ctx.ex.ope.dataset);
+/// The OPE dataset `name` estimated by every method; `suffix` ("" for
+/// offline.ope.dataset, "@NAME" for an extra set) names its metrics.
+void off_policy_estimates(ExperimentContext& ctx, const std::string& name, const std::string& suffix) {
+  const DatasetSpec& d = ctx.dataset(name);
   const agents::Dataset data = ctx.col.dataset(
       select_rows(ctx.col.view(), ctx.dataset_groups(d), d.time_from * ctx.period, d.time_to * ctx.period), {},
       formulation(d));
   for (std::size_t i = 0; i < ctx.policies.size(); ++i) {
-    const auto& [name, policy] = ctx.policies[i];
+    const auto& policy = ctx.policies[i].second;
+    // The policy's name by a named reference: clang before 16 refuses a
+    // lambda that captures a structured binding.
+    const std::string& subject = ctx.policies[i].first;
     for (const std::string& method : ctx.ex.ope.methods) {
+      const std::string metric = method + suffix;
       const auto t = Clock::now();
       const agents::OpeEstimate e = estimate(ctx, data, *policy, i, method);
-      ctx.offline[method][name] = e.value;
+      ctx.offline[metric][subject] = e.value;
       for (const agents::OpePoint& c : e.curve) {
-        // The policy's name by a named reference: clang before 16 refuses a
-        // lambda that captures a structured binding.
-        const std::string& subject = ctx.policies[i].first;
-        const auto row = [&](const char* suffix, double value) {
-          MetricRow r = plain(keys::kOpeCurve, subject, method + suffix, value, e.transitions);
+        const auto row = [&](const char* part, double value) {
+          MetricRow r = plain(keys::kOpeCurve, subject, metric + part, value, e.transitions);
           r.rep = c.step;
           ctx.M.push_back(std::move(r));
         };
@@ -183,11 +186,11 @@ void off_policy_estimates(ExperimentContext& ctx) {
         if (method == keys::kConservativeOpe) row(keys::kRegulariserSuffix, c.cql_regulariser);
       }
       ctx.M.push_back(plain(
-          keys::kOffline, name, method, e.value, e.transitions,
-          json{{"per_step", e.per_step}, {"seconds", seconds_since(t)}, {"details", e.details}}
+          keys::kOffline, subject, metric, e.value, e.transitions,
+          json{{"per_step", e.per_step}, {"seconds", seconds_since(t)}, {"dataset", name}, {"details", e.details}}
               .dump()));
     }
-    ctx.log("offline: " + name + " evaluated (" + std::to_string(data.size()) + " transitions)");
+    ctx.log("offline: " + subject + " evaluated on " + name + " (" + std::to_string(data.size()) + " transitions)");
   }
 }
 
@@ -251,7 +254,10 @@ void action_histograms(ExperimentContext& ctx) {
 
 void evaluate_offline(ExperimentContext& ctx) {
   if (!ctx.ex.gauc_dataset.empty()) weighted_gauc_of_policies(ctx);
-  if (!ctx.ex.ope.dataset.empty()) off_policy_estimates(ctx);
+  if (!ctx.ex.ope.dataset.empty()) {
+    off_policy_estimates(ctx, ctx.ex.ope.dataset, "");
+    for (const std::string& extra : ctx.ex.ope.extra_datasets) off_policy_estimates(ctx, extra, "@" + extra);
+  }
   if (ctx.col.size() > 0) action_histograms(ctx);
 }
 

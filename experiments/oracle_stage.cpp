@@ -53,23 +53,27 @@ void compare_offline_with_oracle(ExperimentContext& ctx, const OracleResult& r) 
   }
   // A different objective, no error to state: another gamma, or an OPE dataset
   // whose sessions are chained (its value runs over the user's later sessions).
-  if (ctx.ex.ope.gamma != r.gamma || ctx.ex.ope.dataset.empty() || ctx.dataset(ctx.ex.ope.dataset).cross_session)
-    return;
-  for (const OraclePolicyValue& p : r.policies) {
-    const OracleEstimate* truth = oracle_metric(p, keys::kDiscountedReturn);
-    if (!truth) continue;
-    for (const char* method : {keys::kFqe, keys::kConservativeOpe}) {
-      const auto m = ctx.offline.find(method);
-      if (m == ctx.offline.end()) continue;
-      const auto it = m->second.find(p.name);
-      if (it == m->second.end() || !std::isfinite(it->second)) continue;
-      const double err = truth->value != 0 ? (it->second - truth->value) / std::abs(truth->value) : std::nan("");
-      ctx.M.push_back(plain(keys::kOpeError, p.name, method, err, r.users,
-                            json{{keys::detail::kEstimate, it->second},
-                                 {keys::detail::kTruth, truth->value},
-                                 {keys::detail::kTruthHalfWidth, truth->half_width},
-                                 {keys::detail::kGamma, r.gamma}}
-                                .dump()));
+  if (ctx.ex.ope.gamma != r.gamma || ctx.ex.ope.dataset.empty()) return;
+  std::vector<std::pair<std::string, std::string>> sets{{ctx.ex.ope.dataset, ""}};  // dataset, metric suffix
+  for (const std::string& extra : ctx.ex.ope.extra_datasets) sets.emplace_back(extra, "@" + extra);
+  for (const auto& [dataset, suffix] : sets) {
+    if (ctx.dataset(dataset).cross_session) continue;
+    for (const OraclePolicyValue& p : r.policies) {
+      const OracleEstimate* truth = oracle_metric(p, keys::kDiscountedReturn);
+      if (!truth) continue;
+      for (const char* method : {keys::kFqe, keys::kConservativeOpe}) {
+        const auto m = ctx.offline.find(method + suffix);
+        if (m == ctx.offline.end()) continue;
+        const auto it = m->second.find(p.name);
+        if (it == m->second.end() || !std::isfinite(it->second)) continue;
+        const double err = truth->value != 0 ? (it->second - truth->value) / std::abs(truth->value) : std::nan("");
+        ctx.M.push_back(plain(keys::kOpeError, p.name, m->first, err, r.users,
+                              json{{keys::detail::kEstimate, it->second},
+                                   {keys::detail::kTruth, truth->value},
+                                   {keys::detail::kTruthHalfWidth, truth->half_width},
+                                   {keys::detail::kGamma, r.gamma}}
+                                  .dump()));
+      }
     }
   }
 }

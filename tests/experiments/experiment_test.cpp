@@ -37,7 +37,8 @@ json tiny_world() {
       {"progressive", json::array({{{"group", "explore"}, {"agent", "IRL"}, {"rounds", 2}}})},
       {"datasets", {{"explore", {{"groups", {"explore"}}, {"formulation", "cross_session"}}}, {"test", {{"groups", {"test"}}}},
                     {"both", {{"groups", {"explore", "gauss"}}}},
-                    {"late", {{"groups", {"explore"}}, {"time", {0.5, 1.0}}}}}},
+                    {"late", {{"groups", {"explore"}}, {"time", {0.5, 1.0}}}},
+                    {"gauss_only", {{"groups", {"gauss"}}}}}},
       {"agents", json::array({
            {{"name", "BC"}, {"type", "bc"}, {"dataset", "both"}, {"steps", 30},
             {"hyperparameters", {{"hidden", {16, 16}}}}},
@@ -46,7 +47,8 @@ json tiny_world() {
        })},
       {"learners", json::array({{{"name", "ES"}, {"type", "es"}, {"rounds", 2}, {"users", 400}}})},
       {"offline", {{"gauc", "test"},
-                   {"ope", {{"dataset", "late"}, {"steps", 20}, {"batch", 32}, {"hidden", 16}}}}},
+                   {"ope", {{"dataset", "late"}, {"extra_datasets", {"gauss_only"}}, {"steps", 20}, {"batch", 32},
+                            {"hidden", 16}}}}},
       {"exploration_control", "test"},
       {"oracle", {{"users", 300}, {"days", 2}}},
       {"alignment", {{"actions", 4}, {"users", 200}, {"days", 2}, {"gammas", {0, 1}}}},
@@ -106,6 +108,12 @@ TEST_CASE("experiment blocks are validated with the JSON path and the fix") {
   CHECK(with([](json& e) { e["offline"]["ope"]["tau"] = 0.0; }) ==
         "t.json: experiment.offline.ope.tau: expected a number in [1e-06, 1], got 0.0");
   CHECK(with([](json& e) { e["offline"]["ope"]["cql_alpha"] = 0.0; }).empty());
+  CHECK(with([](json& e) { e["offline"]["ope"]["extra_datasets"] = {"gauss_only", "late"}; }) ==
+        "t.json: experiment.offline.ope.extra_datasets[1]: expected a dataset not already evaluated "
+        "(offline.ope.dataset and each earlier entry), got \"late\"");
+  CHECK(with([](json& e) { e["offline"]["ope"]["extra_datasets"] = {"nope"}; })
+            .find("experiment.offline.ope.extra_datasets[0]: expected the name of a dataset defined under "
+                  "experiment.datasets") != std::string::npos);
   CHECK(with([](json& e) { e = json{{"alignment", {{"actions", 2}}}}; }).empty());  // a stage of its own
   CHECK(with([](json& e) { e = json{{"gamma", 0.9}}; }).find("at least one of agents, learners, offline, oracle, alignment or ab") !=
         std::string::npos);
@@ -313,13 +321,25 @@ TEST_CASE("a tiny experiment runs every stage, writes every table, and does not 
       CHECK(json::parse(t->details)["policies"] == "baseline, ES, BC, IRL");
     }
   for (const std::string& p : evaluated)
-    for (const char* method : {"fqe", "conservative_ope"}) {
+    for (const char* method : {"fqe", "conservative_ope", "fqe@gauss_only", "conservative_ope@gauss_only"}) {
       INFO(p << " " << method);
       const MetricRow* e = find("ope_error", p, method);
       REQUIRE(e != nullptr);
       const double est = find("offline", p, method)->value;
       const double truth = find("oracle", p, "discounted_return_per_session")->value;
       CHECK(e->value == doctest::Approx((est - truth) / std::abs(truth)).epsilon(1e-12));
+    }
+  // The extra OPE set: every method on the gauss group's data alone, named
+  // METHOD@DATASET, a different estimate from the primary set's, and set against the truth.
+  for (const std::string& p : evaluated)
+    for (const std::string method : {"conservative_ope", "fqe", "ncis"}) {
+      INFO(p << " " << method);
+      const MetricRow* extra = find("offline", p, (method + "@gauss_only").c_str());
+      REQUIRE(extra != nullptr);
+      CHECK(json::parse(extra->details)["dataset"] == "gauss_only");
+      CHECK(json::parse(find("offline", p, method.c_str())->details)["dataset"] == "late");
+      CHECK(extra->value != find("offline", p, method.c_str())->value);
+      CHECK(find("ope_vs_oracle", (method + "@gauss_only").c_str(), "reward_per_user_day") != nullptr);
     }
 
   // What the objective sees: the baseline and 4 constant actions on the same
