@@ -8,7 +8,7 @@
 
 namespace mtf::agents {
 
-CurveProbe::CurveProbe(const Dataset& data, int size) {
+CurveProbe::CurveProbe(const Dataset& data, int size, double gamma) {
   const int n = std::min(std::max(size, 1), data.size());
   // Evenly spaced over the dataset: transition floor(k * N / n).
   std::vector<int> index(static_cast<std::size_t>(n));
@@ -17,6 +17,13 @@ CurveProbe::CurveProbe(const Dataset& data, int size) {
   Batch b;
   data.gather(index, b);
   states_ = std::move(b.state);
+  actions_ = std::move(b.action);
+  if (std::isfinite(gamma)) {
+    const std::vector<double> g = data.discounted_returns(gamma);
+    double sum = 0;
+    for (int k = 0; k < n; ++k) sum += g[static_cast<std::size_t>(index[static_cast<std::size_t>(k)])];
+    mc_return_ = sum / n;
+  }
   baseline_ = std::move(b.baseline);
   lower_ = std::move(b.lower);
   upper_ = std::move(b.upper);
@@ -26,6 +33,20 @@ CurveProbe::CurveProbe(const Dataset& data, int size) {
     const std::size_t i = data.row(index[static_cast<std::size_t>(k)]);
     baseline_known_(0, k) = data.columns().rows[i].has_baseline ? 1.0f : 0.0f;
   }
+}
+
+double agent_gamma(const Agent& agent) {
+  const nlohmann::json h = agent.hyperparameters();
+  const auto it = h.find("gamma");
+  return it != h.end() && it->is_number() ? it->get<double>() : std::numeric_limits<double>::quiet_NaN();
+}
+
+void CurveProbe::set_reference(const Policy& reference) {
+  reference_.resize(reference.action_dim(), states_.cols());
+  Rng rng(0x2545F4914F6CDD1DULL);
+  const std::vector<Rng*> rngs(static_cast<std::size_t>(states_.cols()), &rng);
+  reference.act_batch(std::span<const float>(states_.data(), static_cast<std::size_t>(states_.size())),
+                      std::span<float>(reference_.data(), static_cast<std::size_t>(reference_.size())), rngs, {});
 }
 
 CurvePoint CurveProbe::measure(const Agent& agent, const Losses* losses) const {
@@ -39,9 +60,12 @@ CurvePoint CurveProbe::measure(const Agent& agent, const Losses* losses) const {
   try {
     const Matrix q = agent.q_values(states_, actions);
     p.mean_q = static_cast<double>(q.cast<double>().mean());
+    p.q_data = static_cast<double>(agent.q_values(states_, actions_).cast<double>().mean());
   } catch (const std::logic_error&) {
-    p.mean_q = nan;  // no critic
+    p.mean_q = p.q_data = nan;  // no critic
   }
+  p.mc_return = mc_return_;
+  p.drift = reference_.size() == 0 ? nan : (actions - reference_).cast<double>().colwise().norm().mean();
   double outside = 0, bounded = 0, dist = 0, known = 0;
   for (Eigen::Index k = 0; k < states_.cols(); ++k) {
     if (bounded_(0, k) > 0) {

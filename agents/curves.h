@@ -5,12 +5,14 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "agents/agent.h"
 #include "agents/dataset.h"
+#include "core/policy.h"
 
 namespace mtf::agents {
 
@@ -27,21 +29,45 @@ struct CurvePoint {
   /// Mean Euclidean distance between pi(s) and the logged baseline action, over
   /// the probe's transitions whose baseline is known; NaN when none is.
   double baseline_distance = 0;
+  /// Mean over the probe of the critics' mean Q(s, a) of the logged action a;
+  /// NaN for an agent without critics.
+  double q_data = 0;
+  /// Mean over the probe of the logged data's discounted Monte-Carlo return
+  /// from (s, a) (Dataset::discounted_returns at the probe's gamma): what
+  /// q_data would be for the behaviour policy. q_data far above it is the
+  /// overestimation an actor exploits; NaN when the probe has no gamma.
+  double mc_return = 0;
+  /// Mean Euclidean distance between pi(s) and the reference policy's action
+  /// (CurveProbe::set_reference: for a progressive round, the policy deployed
+  /// while the round's data were logged): how far the new policy drifts from
+  /// the one it will replace. NaN without a reference.
+  double drift = 0;
 };
 
 /// The probe: up to `size` transitions of the dataset, evenly spaced over it
 /// (a fixed set: the curve's changes are the agent's, not the sample's).
 class CurveProbe {
  public:
-  CurveProbe(const Dataset& data, int size = 1024);
+  /// `gamma` discounts the probe's Monte-Carlo returns (CurvePoint::mc_return;
+  /// NaN: none, for agents without a discount).
+  CurveProbe(const Dataset& data, int size = 1024, double gamma = std::numeric_limits<double>::quiet_NaN());
   int size() const { return static_cast<int>(states_.cols()); }
   /// Measures `agent` now. Stochastic policies draw from a stream seeded by
   /// the step, so a measurement never touches the agent's own streams.
   CurvePoint measure(const Agent& agent, const Losses* losses) const;
+  /// The policy CurvePoint::drift is measured from: its actions on the probe,
+  /// computed now (a stochastic policy draws from a fixed stream).
+  void set_reference(const Policy& reference);
 
  private:
-  Matrix states_, baseline_, baseline_known_, lower_, upper_, bounded_;
+  Matrix states_, actions_, baseline_, baseline_known_, lower_, upper_, bounded_;
+  Matrix reference_;  ///< the reference policy's actions; empty without one
+  double mc_return_ = std::numeric_limits<double>::quiet_NaN();
 };
+
+/// The discount of `agent`'s objective (its "gamma" hyperparameter), NaN
+/// for an agent without one (BC).
+double agent_gamma(const Agent& agent);
 
 /// The steps at which a training of `steps` steps records its curve: every
 /// max(1, steps / points) steps, and the last step.

@@ -174,6 +174,39 @@ bool Dataset::done_of(int j) const {
   return columns().rows[row_[r]].done;
 }
 
+std::vector<double> Dataset::discounted_returns(double gamma) const {
+  const std::size_t N = row_.size();
+  std::unordered_map<std::uint32_t, std::int32_t> transition_of;  // row of the columns -> j
+  transition_of.reserve(N);
+  for (std::size_t j = 0; j < N; ++j) transition_of.emplace(row_[j], static_cast<std::int32_t>(j));
+  // The transition after j in its episode, or -1.
+  const auto after = [&](std::size_t j) -> std::int32_t {
+    if (done_of(static_cast<int>(j)) || next_[j] < 0) return -1;
+    const auto it = transition_of.find(static_cast<std::uint32_t>(next_[j]));
+    return it == transition_of.end() ? -1 : it->second;
+  };
+  std::vector<double> g(N, 0.0);
+  std::vector<std::uint8_t> known(N, 0);
+  std::vector<std::size_t> chain;
+  for (std::size_t start = 0; start < N; ++start) {
+    // Walk forward to the episode's end or a known return, then sum backwards
+    // (episodes run forward in time: no cycles).
+    chain.clear();
+    std::int32_t j = static_cast<std::int32_t>(start);
+    while (j >= 0 && !known[static_cast<std::size_t>(j)]) {
+      chain.push_back(static_cast<std::size_t>(j));
+      j = after(static_cast<std::size_t>(j));
+    }
+    double tail = j >= 0 ? g[static_cast<std::size_t>(j)] : 0.0;
+    for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+      tail = static_cast<double>(reward_[*it]) + gamma * tail;
+      g[*it] = tail;
+      known[*it] = 1;
+    }
+  }
+  return g;
+}
+
 Matrix Dataset::timeouts() const {
   Matrix out = Matrix::Zero(1, size());
   for (std::size_t r = 0; r < flags_.size(); ++r)

@@ -164,6 +164,16 @@ class Dataset {
   /// Rows built without a step (the default 0) all count as initial, which is
   /// right for one-step problems.
   const std::vector<int>& initial_indices() const { return initial_; }
+  /// The discounted Monte-Carlo return of every transition along its episode
+  /// in this dataset's formulation: G_j = r_j + gamma * G_next, where next is
+  /// the transition whose state is s'_j (the session's next request; with
+  /// kCrossSession, across a session end the user's next session), and the
+  /// sum stops at a done or where the episode leaves the dataset (a row not
+  /// selected, a time-out, the recording's end: the return is truncated
+  /// there, not bootstrapped). Rewards are those learnt with. What a
+  /// critic's Q(s, a) of the logged action would be if the behaviour policy
+  /// were followed after it; set beside Q it shows over- or underestimation.
+  std::vector<double> discounted_returns(double gamma) const;
 
   /// Draws `batch` transitions uniformly with replacement from rng into out,
   /// reusing out's storage.

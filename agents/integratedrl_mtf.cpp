@@ -136,17 +136,20 @@ Losses IntegratedRlMtf::update(const Batch& b) {
   boundary_penalty_batch(a, b.lower, b.upper, b.has_bounds, beta_, form_, pen_, &pen_grad_);
   // dL/dQ_i per column (critic_objective), averaged over the batch.
   dq_.resize(M_, B);
-  double actor_loss = 0.0, q_std = 0.0;
+  double actor_loss = 0.0, q_std = 0.0, q_mean = 0.0;
   for (Eigen::Index j = 0; j < B; ++j) {
     const std::span<const float> qj(qa.col(j).data(), static_cast<std::size_t>(M_));
     std::span<float> gj(dq_.col(j).data(), static_cast<std::size_t>(M_));
     double std_j = 0.0;
-    actor_loss += critic_objective(qj, lambda_, gj, &std_j) + eta_ * pen_(0, j);
+    const double objective = critic_objective(qj, lambda_, gj, &std_j);
+    actor_loss += objective + eta_ * pen_(0, j);
     q_std += std_j;
+    q_mean += lambda_ * std_j - objective;  // the critics' mean Q at (s, mu(s))
   }
   dq_ *= inv_b;
   actor_loss *= inv_b;
   q_std *= inv_b;
+  q_mean *= inv_b;
   // Only dQ/da through the critics: no critic weight gradients here.
   critics_.input_backward(in_, dq_, ws_critic_, da_, S_, A_);
   da_ += (eta_ * inv_b) * pen_grad_;
@@ -159,8 +162,14 @@ Losses IntegratedRlMtf::update(const Batch& b) {
     target_actor_.net.soft_update_from(actor_.net, w_);
     target_critics_.soft_update_from(critics_, w_);
   }
+  // Formula 4's three terms, each as it enters the actor's loss (they sum to
+  // "actor"): what share of the actor's objective is the critics' value, the
+  // boundary penalty and the critics' disagreement.
   return {{"critic", td + critic_penalty}, {"actor", actor_loss}, {"boundary_penalty", pen_.mean()},
-          {"q_std", q_std}};
+          {"q_std", q_std},
+          {"actor_q_term", -q_mean},
+          {"actor_penalty_term", eta_ * pen_.mean()},
+          {"actor_std_term", lambda_ * q_std}};
 }
 
 void IntegratedRlMtf::act_normalised(const ConstRef& s, Matrix& a, Rng&) const { actor_.infer(s, a); }

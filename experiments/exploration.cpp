@@ -55,10 +55,14 @@ void run_rounds(ExperimentContext& ctx, int first_day) {
       if (rows.empty())
         throw ExperimentError("experiment: progressive group " + p.group +
                               " recorded no transitions");
+      // The curve's drift: from the policy this round's data explored around.
+      const auto deployed = ctx.deployed.find(a.name);
+      const PolicyPtr centre = deployed != ctx.deployed.end() ? PolicyPtr(deployed->second)
+                                                              : around_policy(sc.groups[g].policy, sc);
       train_agent(ctx, a,
                   ctx.col.dataset(rows, reward_function(a.reward ? &*a.reward : nullptr),
                                   formulation(ctx.dataset(a.dataset))),
-                  a.steps);
+                  a.steps, {}, centre.get());
       ctx.log("progressive: " + a.name + " trained after round " + std::to_string(round) + " of " +
               std::to_string(p.rounds));
       if (ctx.ex.convergence && !ctx.failed.count(a.name)) record_convergence_checkpoint(ctx, a);

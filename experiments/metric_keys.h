@@ -100,6 +100,9 @@ inline constexpr const char* kLossPrefix = "loss/";
 inline constexpr const char* kMeanQ = "mean_q";
 inline constexpr const char* kOutsideBounds = "outside_bounds";
 inline constexpr const char* kBaselineDistance = "baseline_distance";
+inline constexpr const char* kQData = "q_data";
+inline constexpr const char* kMcReturn = "mc_return";
+inline constexpr const char* kDrift = "drift";
 /// curve, at the convergence checkpoints (experiment block "convergence"): the
 /// oracle's reward per user-day of the agent's policy at that step (ci: its
 /// 95% interval), and its paired difference with the baseline policy (ci: the

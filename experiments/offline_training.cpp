@@ -114,7 +114,7 @@ OfflineTrainingResult train_offline(const OfflineTrainingSpec& spec) {
     out.agent = load_agent_ref(spec.from, data.action_dim());
   }
   out.agent->set_data_parallel(spec.cluster);
-  const agents::CurveProbe probe(data);
+  const agents::CurveProbe probe(data, 1024, agents::agent_gamma(*out.agent));
   agents::Agent& agent = *out.agent;
   const auto t0 = std::chrono::steady_clock::now();
   agent.train(data, spec.steps, [&](const agents::TrainProgress& p) {
@@ -134,15 +134,15 @@ std::string format_curve(const std::vector<agents::CurvePoint>& curve, int rows)
   const std::vector<std::string> losses = loss_names(curve);
   o << "| step |";
   for (const std::string& l : losses) o << " loss/" << l << " |";
-  o << " mean_q | outside_bounds | baseline_distance |\n|---|";
-  for (std::size_t i = 0; i < losses.size() + 3; ++i) o << "---|";
+  o << " mean_q | outside_bounds | baseline_distance | q_data | mc_return |\n|---|";
+  for (std::size_t i = 0; i < losses.size() + 5; ++i) o << "---|";
   o << "\n";
   for (std::size_t i : agents::log_spaced_indices(curve.size(), rows)) {
     const agents::CurvePoint& p = curve[i];
     o << "| " << p.step << " |";
     for (const std::string& l : losses) o << " " << number(loss_of(p, l)) << " |";
     o << " " << number(p.mean_q) << " | " << number(p.outside_bounds) << " | " << number(p.baseline_distance)
-      << " |\n";
+      << " | " << number(p.q_data) << " | " << number(p.mc_return) << " |\n";
   }
   return o.str();
 }
@@ -152,7 +152,7 @@ std::string curve_csv(const std::vector<agents::CurvePoint>& curve) {
   const std::vector<std::string> losses = loss_names(curve);
   o << "step";
   for (const std::string& l : losses) o << ",loss/" << l;
-  o << ",mean_q,outside_bounds,baseline_distance\n";
+  o << ",mean_q,outside_bounds,baseline_distance,q_data,mc_return\n";
   const auto csv = [](double v) {
     if (!std::isfinite(v)) return std::string();
     char buf[32];
@@ -162,7 +162,8 @@ std::string curve_csv(const std::vector<agents::CurvePoint>& curve) {
   for (const agents::CurvePoint& p : curve) {
     o << p.step;
     for (const std::string& l : losses) o << "," << csv(loss_of(p, l));
-    o << "," << csv(p.mean_q) << "," << csv(p.outside_bounds) << "," << csv(p.baseline_distance) << "\n";
+    o << "," << csv(p.mean_q) << "," << csv(p.outside_bounds) << "," << csv(p.baseline_distance) << ","
+      << csv(p.q_data) << "," << csv(p.mc_return) << "\n";
   }
   return o.str();
 }

@@ -15,9 +15,10 @@ namespace mtf::experiments {
 void create_agents(ExperimentContext& ctx);
 /// Trains agent `a` on `data` for `steps` steps; a diverged training is
 /// reported (section training) and the agent marked failed. `progress` as for
-/// Agent::train.
+/// Agent::train. `reference`: the policy the curve's drift is measured from
+/// (a progressive round's deployed policy); none: drift is NaN.
 void train_agent(ExperimentContext& ctx, const AgentSpec& a, const agents::Dataset& data, std::int64_t steps,
-                 const agents::ProgressCallback& progress = {});
+                 const agents::ProgressCallback& progress = {}, const Policy* reference = nullptr);
 /// Stage 2: trains each agent that does not explore progressively on its
 /// dataset, for the steps it still lacks (a resumed run: Agent::steps_trained),
 /// with checkpoints every ExperimentOptions::checkpoint_seconds; the training

@@ -162,13 +162,14 @@ void create_agents(ExperimentContext& ctx) {
 }
 
 void train_agent(ExperimentContext& ctx, const AgentSpec& a, const agents::Dataset& data, std::int64_t steps,
-                 const agents::ProgressCallback& progress) {
+                 const agents::ProgressCallback& progress, const Policy* reference) {
   const auto t = Clock::now();
   agents::Agent& agent = *ctx.agent.at(a.name);
   // The learning curve: about 50 points per training of a.steps steps (a
   // progressive round, or the training stage), at the same steps whether or
   // not the training was resumed.
-  const agents::CurveProbe probe(data);
+  agents::CurveProbe probe(data, 1024, agents::agent_gamma(agent));
+  if (reference) probe.set_reference(*reference);
   const agents::ProgressCallback with_curve = [&](const agents::TrainProgress& p) {
     const std::int64_t done = agent.steps_trained();
     if (agents::is_curve_step((done - 1) % std::max<std::int64_t>(1, a.steps) + 1, a.steps)) {
@@ -182,6 +183,9 @@ void train_agent(ExperimentContext& ctx, const AgentSpec& a, const agents::Datas
       row(keys::kMeanQ, c.mean_q);
       row(keys::kOutsideBounds, c.outside_bounds);
       row(keys::kBaselineDistance, c.baseline_distance);
+      row(keys::kQData, c.q_data);
+      row(keys::kMcReturn, c.mc_return);
+      row(keys::kDrift, c.drift);
     }
     if (progress) progress(p);
   };

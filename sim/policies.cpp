@@ -27,7 +27,8 @@ void deterministic_info(std::span<const float> action, ActionInfo* info) {
   info->log_density = std::numeric_limits<double>::infinity();
 }
 
-/// The deterministic policy an exploration spec is around (the baseline by default).
+}  // namespace
+
 PolicyPtr around_policy(const PolicySpec& spec, const Scenario& scenario) {
   if (spec.around.empty()) return std::make_shared<BaselinePolicy>(scenario.fusion);
   if (!is_deterministic(spec.around[0].kind))
@@ -35,8 +36,6 @@ PolicyPtr around_policy(const PolicySpec& spec, const Scenario& scenario) {
         "policy \"around\": expected a deterministic policy (constant or baseline)");
   return make_policy(spec.around[0], scenario);
 }
-
-}  // namespace
 
 void ConstantPolicy::act(std::span<const float>, std::span<float> action, Rng&,
                          ActionInfo* info) const {

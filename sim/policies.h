@@ -54,4 +54,9 @@ class BaselinePolicy final : public Policy {
 using AgentLoader = std::function<PolicyPtr(const PolicySpec& spec, const Scenario& scenario)>;
 PolicyPtr make_policy(const PolicySpec& spec, const Scenario& scenario, const AgentLoader& load_agent = {});
 
+/// The deterministic policy an exploration spec is around: its `around`
+/// policy, the BaselinePolicy when that is empty (a progressive group's first
+/// round explores around it). Throws ScenarioError for a stochastic `around`.
+PolicyPtr around_policy(const PolicySpec& spec, const Scenario& scenario);
+
 }  // namespace mtf

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 
 #include "agents/agent.h"
 #include "agents/curves.h"
@@ -137,7 +138,20 @@ TEST_CASE("a trained IntegratedRL-MTF actor respects each transition's own bound
                           {{"hidden", {64, 64}}, {"batch_size", 128}, {"critics", 8}, {"actor_lr", 1e-3},
                            {"critic_lr", 1e-3}},
                           1, 1, 3);
-  agent->train(data, 3000);
+  // Formula 4's three terms, reported as losses, sum to the actor's loss at
+  // every step; the penalty term is eta times the mean penalty and the std
+  // term lambda (0.2) times the critics' mean std.
+  int checked = 0;
+  agent->train(data, 3000, [&](const TrainProgress& p) {
+    if (p.step % 500 != 1) return;
+    std::map<std::string, double> l(p.losses->begin(), p.losses->end());
+    CHECK(l.at("actor") == doctest::Approx(l.at("actor_q_term") + l.at("actor_penalty_term") + l.at("actor_std_term"))
+                               .epsilon(1e-5));
+    CHECK(l.at("actor_penalty_term") == doctest::Approx(1.2 * l.at("boundary_penalty")).epsilon(1e-6));
+    CHECK(l.at("actor_std_term") == doctest::Approx(0.2 * l.at("q_std")).epsilon(1e-9));
+    ++checked;
+  });
+  CHECK(checked == 6);
   Matrix s(1, 9), a;
   for (int k = 0; k < 9; ++k) s(0, k) = -0.8f + 0.2f * k;
   Rng act_rng(1);
@@ -735,6 +749,36 @@ TEST_CASE("learning curves: the probe measures what the policy does against the 
   auto td3 = make_agent("td3", kTiny, 2, 2, 3);
   td3->train(data, 5);
   CHECK(std::isfinite(probe.measure(*td3, nullptr).mean_q));
+
+  // Q of the logged actions beside their Monte-Carlo return (here one-step
+  // episodes: the mean reward of the probe's transitions, whatever gamma), and
+  // the drift from a reference policy: 0 from the agent itself, the mean
+  // distance between the two policies' actions from another.
+  CurveProbe with_gamma(data, 256, agent_gamma(*td3));
+  CHECK(agent_gamma(*td3) == 0.99);
+  CHECK(std::isnan(agent_gamma(*bc)));
+  std::vector<int> index;
+  for (int k = 0; k < 256; ++k) index.push_back(k * data.size() / 256);
+  Batch probe_batch;
+  data.gather(index, probe_batch);
+  const CurvePoint plain = with_gamma.measure(*td3, nullptr);
+  CHECK(plain.mc_return == doctest::Approx(probe_batch.reward.cast<double>().mean()).epsilon(1e-9));
+  CHECK(std::isnan(probe.measure(*td3, nullptr).mc_return));  // no gamma given
+  CHECK(plain.q_data == doctest::Approx(td3->q_values(probe_batch.state, probe_batch.action).cast<double>().mean())
+                            .epsilon(1e-6));
+  CHECK(std::isnan(probe.measure(*bc, nullptr).q_data));
+  CHECK(std::isnan(plain.drift));  // no reference
+  const std::unique_ptr<Agent> frozen = td3->clone();
+  with_gamma.set_reference(*frozen);
+  CHECK(with_gamma.measure(*td3, nullptr).drift == 0.0);
+  with_gamma.set_reference(*bc);
+  Matrix a_td3, a_bc;
+  Rng unused(1);
+  td3->act_batch(probe_batch.state, a_td3, unused);
+  bc->act_batch(probe_batch.state, a_bc, unused);
+  const double apart = (a_td3 - a_bc).cast<double>().colwise().norm().mean();
+  CHECK(apart > 0.01);
+  CHECK(with_gamma.measure(*td3, nullptr).drift == doctest::Approx(apart).epsilon(1e-6));
 
   // About 50 points per training, always its last step.
   int points = 0;

@@ -298,4 +298,23 @@ TEST_CASE("cross-session: a session's end continues into the user's next session
   CHECK(b.done(0, 1) == 1.0f);
   CHECK(b.done(0, 3) == 0.0f);
   CHECK(b.next_baseline(0, 0) == doctest::Approx(0.0f));  // step 0 of session 1: baseline 0, not step 1's 0.1
+
+  // Monte-Carlo returns (rewards are the states' first feature), gamma 0.5:
+  // the session formulation stops at each session's end; the cross-session
+  // one runs on to the user's terminal, or stops (truncated) at a time-out.
+  const std::vector<double> gs = session.discounted_returns(0.5), gc = cross.discounted_returns(0.5);
+  const std::vector<double> want_session = {0.5, 1, 8, 6, 10, 30.5, 21, 30, 31};
+  const std::vector<double> want_cross = {2.5, 5, 8, 6, 25.25, 30.5, 21, 45.5, 31};
+  REQUIRE(gs.size() == rows.size());
+  for (std::size_t j = 0; j < rows.size(); ++j) {
+    CAPTURE(j);
+    CHECK(gs[j] == doctest::Approx(want_session[j]).epsilon(1e-12));
+    CHECK(gc[j] == doctest::Approx(want_cross[j]).epsilon(1e-12));
+  }
+  // Gamma 0 is the reward itself; a view without user 1's second session
+  // ends user 1's episode at its first session's end.
+  const std::vector<double> g0 = cross.discounted_returns(0.0);
+  for (std::size_t j = 0; j < rows.size(); ++j) CHECK(g0[j] == rows[j].reward);
+  const std::vector<TransitionRow> without = {rows[0], rows[1], rows[4], rows[5], rows[6]};
+  CHECK(Dataset(without, Formulation::kCrossSession).discounted_returns(0.5)[0] == doctest::Approx(0.5));
 }

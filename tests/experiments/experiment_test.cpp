@@ -225,7 +225,7 @@ TEST_CASE("a tiny experiment runs every stage, writes every table, and does not 
   // last step, with the promised columns (BC has no critic: mean Q is NaN).
   // Named copies rather than structured bindings: INFO and CAPTURE capture
   // them in a lambda, which clang before 16 refuses for structured bindings.
-  for (const auto& curve : {std::tuple{std::string("BC"), 30, 1}, std::tuple{std::string("IRL"), 40, 4}}) {
+  for (const auto& curve : {std::tuple{std::string("BC"), 30, 1}, std::tuple{std::string("IRL"), 40, 7}}) {
     const std::string& agent = std::get<0>(curve);
     const int last = std::get<1>(curve), losses = std::get<2>(curve);
     INFO(agent);
@@ -236,9 +236,14 @@ TEST_CASE("a tiny experiment runs every stage, writes every table, and does not 
         steps[m.metric].push_back(*m.rep);
         if (m.metric == "outside_bounds") CHECK((m.value >= 0 && m.value <= 1));
         if (m.metric == "baseline_distance") CHECK(m.value >= 0);
-        if (m.metric == "mean_q") CHECK(std::isnan(m.value) == (agent == "BC"));
+        if (m.metric == "mean_q" || m.metric == "q_data") CHECK(std::isnan(m.value) == (agent == "BC"));
+        // BC has no discount, so no Monte-Carlo return; IRL's is positive (the rewards are).
+        if (m.metric == "mc_return") CHECK((agent == "BC" ? std::isnan(m.value) : m.value > 0));
+        // Drift from the deployed policy: progressive rounds only.
+        if (m.metric == "drift") CHECK((agent == "BC" ? std::isnan(m.value) : m.value >= 0));
       }
-    CHECK(steps.size() == static_cast<std::size_t>(3 + losses));  // the losses, mean_q, outside_bounds, baseline_distance
+    // The losses, mean_q, outside_bounds, baseline_distance, q_data, mc_return, drift.
+    CHECK(steps.size() == static_cast<std::size_t>(6 + losses));
     for (const auto& entry : steps) {
       const std::string& metric = entry.first;
       const std::vector<std::int64_t>& at = entry.second;
