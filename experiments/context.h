@@ -48,7 +48,8 @@ enum Purpose : std::uint64_t {
   kOpeSeed = 6,
   kOracleUsers = 7,
   kActionProbe = 8,
-  kAlignmentActions = 9
+  kAlignmentActions = 9,
+  kProgressiveHoldout = 10  ///< which users a progressive round's acceptance test holds out, and its estimator's seed
 };
 
 /// What the exploration recorded, for datasets and GAUC: the transitions in

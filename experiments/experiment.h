@@ -47,6 +47,17 @@ struct ProgressiveSpec {
   std::string group;   ///< exploration group that explores in rounds
   std::string agent;   ///< the agent (of `agents`) trained after each round
   int rounds = 5;      ///< the scenario's days must divide into this many rounds
+  /// "always" (the paper's section 4.6: each round's agent becomes the new
+  /// baseline) or "if_better": the newly trained agent replaces the deployed
+  /// baseline only when an off-policy estimate on held-out data rates it
+  /// higher (docs/experiments.md, "Progressive rounds that keep the baseline").
+  bool accept_if_better = false;
+  /// if_better: the share of the group's users whose transitions are held out
+  /// of training (every round) and estimate both policies on.
+  double holdout = 0.2;
+  /// if_better: the estimator that decides, "fqe" or "conservative_ope", with
+  /// offline.ope's settings.
+  std::string check = "fqe";
 };
 
 struct DatasetSpec {

@@ -176,7 +176,7 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin, bo
   if (const Node arr = top.at("progressive"); !arr.missing()) {
     if (!arr.value->is_array()) arr.fail("an array of {group, agent, rounds}");
     for (std::size_t i = 0; i < arr.value->size(); ++i) {
-      const Obj o(arr.at(i), {"group", "agent", "rounds"});
+      const Obj o(arr.at(i), {"group", "agent", "rounds", "accept", "holdout", "check"});
       ProgressiveSpec p;
       p.group = o.at("group").string();
       const int g = group_index(s, p.group);
@@ -189,6 +189,20 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin, bo
       o.read("rounds", p.rounds, jr::int_range(1, 64));
       if (s.days % p.rounds != 0)
         o.at("rounds").fail("a divisor of the scenario's days (" + std::to_string(s.days) + ")");
+      if (const Node a = o.at("accept"); !a.missing()) {
+        const std::string v = a.string();
+        if (v != "always" && v != "if_better")
+          a.fail("\"always\" (each round's agent becomes the baseline) or \"if_better\" (only when an off-policy "
+                 "estimate on held-out users rates it above the deployed baseline)");
+        p.accept_if_better = v == "if_better";
+      }
+      o.read("holdout", p.holdout, jr::closed(0.01, 0.9));
+      if (const Node c = o.at("check"); !c.missing()) {
+        p.check = c.string();
+        if (p.check != keys::kFqe && p.check != keys::kConservativeOpe) c.fail("\"fqe\" or \"conservative_ope\"");
+      }
+      if (!p.accept_if_better && (!o.at("holdout").missing() || !o.at("check").missing()))
+        o.node().fail("\"accept\": \"if_better\" with \"holdout\" or \"check\" (they set the acceptance test)");
       e.progressive.push_back(p);
     }
   }

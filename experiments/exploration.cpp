@@ -7,6 +7,9 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 
+#include "agents/ope.h"
+#include "core/rng.h"
+#include "core/sim_time.h"
 #include "experiments/metric_keys.h"
 #include "experiments/stages.h"
 #include "sim/policies.h"
@@ -21,6 +24,39 @@ PolicyPtr bounded_around(const GroupSpec& g, PolicyPtr base) {
   const auto& b = g.policy.bound;
   if (b.size() == 1) return std::make_shared<BoundedUniformPolicy>(std::move(base), b[0]);
   return std::make_shared<BoundedUniformPolicy>(std::move(base), b);
+}
+
+/// "accept": "if_better": whether `user` is one of the users a progressive
+/// group holds out of training (a fixed share, by a hash of the user id: the
+/// same users every round, whatever the thread or rank count).
+bool held_out(const ExperimentContext& ctx, const ProgressiveSpec& p, std::int64_t user) {
+  const std::uint64_t h = derive_seed(ctx.sub_seed(kProgressiveHoldout, 0), Stream::kExperiment,
+                                      static_cast<std::uint64_t>(user));
+  return static_cast<double>(h >> 11) * 0x1.0p-53 < p.holdout;
+}
+
+/// The off-policy estimate that decides a progressive round: `policy` on the
+/// round's held-out transitions, with offline.ope's settings and a seed that
+/// depends on the round only (both policies draw the same minibatches).
+double acceptance_estimate(const ExperimentContext& ctx, const ProgressiveSpec& p, const agents::Dataset& data,
+                           const Policy& policy, int round) {
+  const OpeSpec& ope = ctx.ex.ope;
+  agents::FqeOptions fo;
+  fo.gamma = ope.gamma;
+  fo.steps = ope.steps;
+  fo.batch = ope.batch;
+  fo.hidden = ope.hidden;
+  fo.tau = ope.tau;
+  fo.seed = ctx.sub_seed(kProgressiveHoldout, static_cast<std::uint64_t>(round) + 1);
+  try {
+    if (p.check == keys::kConservativeOpe) {
+      fo.cql_alpha = ope.cql_alpha;
+      return agents::conservative_ope(data, policy, fo).value;
+    }
+    return agents::fitted_q_evaluation(data, policy, fo).value;
+  } catch (const agents::TrainingDiverged&) {
+    return std::nan("");  // a diverging estimate accepts nothing
+  }
 }
 
 /// Runs the exploration's days; after each progressive round its agent trains
@@ -51,10 +87,23 @@ void run_rounds(ExperimentContext& ctx, int first_day) {
       const AgentSpec& a = ctx.agent_spec(p.agent);
       const int round = (day + round_days) / days_per_round;
       ctx.col.seal();  // the data so far, readable (out of core: mapped)
-      const std::vector<std::size_t> rows = select_rows(ctx.col.view(), {g}, 0, 1e300);
+      std::vector<std::size_t> rows = select_rows(ctx.col.view(), {g}, 0, 1e300);
+      // if_better: the held-out users' transitions of this round (logged
+      // around the deployed policy) are the acceptance test's, never trained on.
+      std::vector<std::size_t> test_rows;
+      if (p.accept_if_better) {
+        const TransitionColumnsView c = ctx.col.view();
+        const double round_start = static_cast<double>(day + round_days - days_per_round) * kSecondsPerDay;
+        std::vector<std::size_t> train_rows;
+        for (const std::size_t i : rows) {
+          if (!held_out(ctx, p, c.rows[i].user)) train_rows.push_back(i);
+          else if (c.rows[i].time >= round_start) test_rows.push_back(i);
+        }
+        rows = std::move(train_rows);
+      }
       if (rows.empty())
         throw ExperimentError("experiment: progressive group " + p.group +
-                              " recorded no transitions");
+                              " recorded no transitions" + (p.accept_if_better ? " outside its held-out users" : ""));
       // The curve's drift: from the policy this round's data explored around.
       const auto deployed = ctx.deployed.find(a.name);
       const PolicyPtr centre = deployed != ctx.deployed.end() ? PolicyPtr(deployed->second)
@@ -68,7 +117,29 @@ void run_rounds(ExperimentContext& ctx, int first_day) {
       if (ctx.ex.convergence && !ctx.failed.count(a.name)) record_convergence_checkpoint(ctx, a);
       ctx.M.push_back(plain(keys::kProgressive, a.name, keys::kTransitionsAfterRound,
                             static_cast<double>(ctx.train_rows[a.name]), round));
-      if (day + round_days < sc.days && !ctx.failed.count(a.name)) {
+      bool accept = true;
+      if (p.accept_if_better && !ctx.failed.count(a.name)) {
+        if (test_rows.empty())
+          throw ExperimentError("experiment: progressive group " + p.group + " has no held-out transitions in round " +
+                                std::to_string(round) + ": raise its \"holdout\" share or its users");
+        const agents::Dataset test = ctx.col.dataset(test_rows, reward_function(a.reward ? &*a.reward : nullptr),
+                                                     formulation(ctx.dataset(a.dataset)));
+        const double candidate = acceptance_estimate(ctx, p, test, *ctx.agent.at(a.name), round);
+        const double deployed = acceptance_estimate(ctx, p, test, *centre, round);
+        accept = candidate > deployed;  // NaN on either side: keep the deployed policy
+        const std::string det = json{{keys::detail::kMethod, p.check}}.dump();
+        const auto n = static_cast<std::int64_t>(test.size());
+        ctx.M.push_back(plain(keys::kProgressive, a.name, keys::kCandidateEstimate, candidate, n, det));
+        ctx.M.back().rep = round;
+        ctx.M.push_back(plain(keys::kProgressive, a.name, keys::kDeployedEstimate, deployed, n, det));
+        ctx.M.back().rep = round;
+        ctx.M.push_back(plain(keys::kProgressive, a.name, keys::kAccepted, accept ? 1.0 : 0.0, n, det));
+        ctx.M.back().rep = round;
+        ctx.log("progressive: " + a.name + " round " + std::to_string(round) + (accept ? " accepted" : " not accepted") +
+                " (" + p.check + " " + std::to_string(candidate) + " against the deployed policy's " +
+                std::to_string(deployed) + ")");
+      }
+      if (day + round_days < sc.days && !ctx.failed.count(a.name) && accept) {
         ctx.deployed[a.name] = ctx.agent.at(a.name)->clone();
         ctx.sim.set_policy(g, bounded_around(sc.groups[g], ctx.deployed[a.name]));
       }

@@ -88,6 +88,12 @@ inline constexpr const char* kMeasured = "measured";
 inline constexpr const char* kAnalytic = "analytic";
 inline constexpr const char* kLog2Analytic = "log2_analytic";
 inline constexpr const char* kTransitionsAfterRound = "transitions_after_round";
+// progressive, "accept": "if_better" (rep: the round): both estimates on the
+// round's held-out users and whether the new agent became the baseline.
+inline constexpr const char* kCandidateEstimate = "candidate_estimate";
+inline constexpr const char* kDeployedEstimate = "deployed_estimate";
+inline constexpr const char* kAccepted = "accepted";
+inline constexpr const char* kHeldOutTransitions = "held_out_transitions";
 inline constexpr const char* kDivergedAtStep = "diverged_at_step";
 inline constexpr const char* kSteps = "steps";
 inline constexpr const char* kSeconds = "seconds";
@@ -144,6 +150,7 @@ inline constexpr const char* kSigma = "sigma";        ///< density: the Gaussian
 inline constexpr const char* kBound = "bound";        ///< density: the bounded uniform half-width
 inline constexpr const char* kRadius = "radius";      ///< density: the radius counted as "near"
 inline constexpr const char* kDims = "dims";          ///< density: action dimensions
+inline constexpr const char* kMethod = "method";      ///< progressive acceptance: the estimator that decided
 inline constexpr const char* kType = "type";          ///< training: the agent's type
 inline constexpr const char* kDataset = "dataset";    ///< training: its dataset
 inline constexpr const char* kHyperparameters = "hyperparameters";  ///< training: as resolved

@@ -220,6 +220,26 @@ void oracle_tables(std::ostringstream& o, const Index& ix) {
   }
 }
 
+/// Progressive rounds with "accept": "if_better": per agent and round, both
+/// estimates on the round's held-out users and the verdict.
+void progressive_acceptance(std::ostringstream& o, const MetricIndex& ix) {
+  o << "## Progressive rounds: was each new agent deployed?\n\nWith \"accept\": \"if_better\" a round's newly trained "
+       "agent replaces the deployed baseline only when an off-policy estimate on the round's held-out users (never "
+       "trained on) rates it higher; otherwise the group keeps exploring around the deployed policy "
+       "(docs/experiments.md, \"Progressive rounds that keep the baseline\").\n\n"
+       "| agent | round | estimator | new agent | deployed policy | held-out transitions | verdict |\n"
+       "|---|---|---|---|---|---|---|\n";
+  for (const MetricRow* r : ix.rows) {
+    if (r->section != keys::kProgressive || r->metric != keys::kAccepted || !r->rep) continue;
+    const MetricRow* c = ix.find(keys::kProgressive, r->subject, keys::kCandidateEstimate, r->rep);
+    const MetricRow* d = ix.find(keys::kProgressive, r->subject, keys::kDeployedEstimate, r->rep);
+    o << "| " << r->subject << " | " << *r->rep << " | " << detail_text(details_of(r), keys::detail::kMethod) << " | "
+      << (c ? fmt(c->value, 4) : "n/a") << " | " << (d ? fmt(d->value, 4) : "n/a") << " | "
+      << (r->n ? std::to_string(*r->n) : "n/a") << " | " << (r->value == 1.0 ? "deployed" : "kept the previous") << " |\n";
+  }
+  o << "\n";
+}
+
 /// The policies evaluated both offline and by the oracle, ranked best first by
 /// the oracle's truth and by each offline metric: where a tau is low, which
 /// policy each metric misplaces (BatchRL-MTF's Table 1 ranks TD3 below the
@@ -544,6 +564,9 @@ std::string report_markdown(const RunContents& run, const ExperimentSpec& spec) 
     o << "\n";
   }
 
+  if (std::any_of(ix.rows.begin(), ix.rows.end(),
+                  [](const MetricRow* r) { return r->section == keys::kProgressive && r->metric == keys::kAccepted; }))
+    progressive_acceptance(o, ix);
   if (ix.any(keys::kOpeCurve)) ope_curves(o, ix);
   // Offline table.
   std::vector<std::string> agreement;

@@ -14,6 +14,7 @@
 #include "experiments/experiment.h"
 #include "experiments/report.h"
 #include "metrics/stats.h"
+#include "sim/policies.h"
 #include "test_world.h"
 
 using namespace mtf;
@@ -108,6 +109,16 @@ TEST_CASE("experiment blocks are validated with the JSON path and the fix") {
   CHECK(with([](json& e) { e["offline"]["ope"]["tau"] = 0.0; }) ==
         "t.json: experiment.offline.ope.tau: expected a number in [1e-06, 1], got 0.0");
   CHECK(with([](json& e) { e["offline"]["ope"]["cql_alpha"] = 0.0; }).empty());
+  CHECK(with([](json& e) { e["progressive"][0]["accept"] = "if_better"; }).empty());
+  CHECK(with([](json& e) { e["progressive"][0]["accept"] = "sometimes"; })
+            .find("experiment.progressive[0].accept: expected \"always\"") != std::string::npos);
+  CHECK(with([](json& e) { e["progressive"][0]["holdout"] = 0.3; })
+            .find("experiment.progressive[0]: expected \"accept\": \"if_better\" with \"holdout\" or \"check\"") !=
+        std::string::npos);
+  CHECK(with([](json& e) { e["progressive"][0].update({{"accept", "if_better"}, {"check", "ncis"}}); })
+            .find("experiment.progressive[0].check: expected \"fqe\" or \"conservative_ope\"") != std::string::npos);
+  CHECK(with([](json& e) { e["progressive"][0].update({{"accept", "if_better"}, {"holdout", 0.95}}); })
+            .find("experiment.progressive[0].holdout: expected a number in [0.01, 0.9]") != std::string::npos);
   CHECK(with([](json& e) { e["offline"]["ope"]["extra_datasets"] = {"gauss_only", "late"}; }) ==
         "t.json: experiment.offline.ope.extra_datasets[1]: expected a dataset not already evaluated "
         "(offline.ope.dataset and each earlier entry), got \"late\"");
@@ -678,5 +689,95 @@ TEST_CASE("training until the curve is flat: checkpoints at doubling steps, a st
     CHECK(error_of(s).find("experiment.convergence.window") != std::string::npos);
     s = convergence_world({{"usres", 10}}, 50);
     CHECK(error_of(s).find("experiment.convergence.usres") != std::string::npos);
+  }
+}
+
+TEST_CASE("progressive rounds that keep the baseline: held-out users decide, and the deployed policy follows") {
+  // Two rounds of one day; a third of the explore group's users held out.
+  // Per round: both estimates on that round's held-out transitions and the
+  // verdict, which is candidate > deployed. Training never sees the held-out
+  // users: round 1 trains on round 1's other transitions exactly. Round 2
+  // explores around the baseline if round 1 was rejected (its logged centre
+  // is the baseline policy's action), around the new agent otherwise (as
+  // always with "accept": "always", the default).
+  for (const std::string check : {"always", "fqe", "conservative_ope"}) {
+    INFO(check);
+    json s = tiny_world();
+    json progressive = {{"group", "explore"}, {"agent", "IRL"}, {"rounds", 2}};
+    if (check != "always") progressive.update({{"accept", "if_better"}, {"holdout", 0.34}, {"check", check}});
+    s["experiment"] = {
+        {"progressive", json::array({progressive})},
+        {"datasets", {{"explore", {{"groups", {"explore"}}}}}},
+        {"agents", json::array({{{"name", "IRL"}, {"type", "integratedrl_mtf"}, {"dataset", "explore"}, {"steps", 200},
+                                 {"hyperparameters", {{"hidden", {16, 16}}, {"critics", 2}}}}})},
+        {"offline", {{"ope", {{"dataset", "explore"}, {"methods", {"fqe"}}, {"steps", 400}, {"batch", 32},
+                              {"hidden", 16}, {"cql_alpha", 5.0}}}}},
+    };
+    const Scenario sc = parse_scenario(s.dump(), "keep");
+    const ExperimentSpec spec = parse_experiment(sc, "keep");
+    REQUIRE(spec.progressive[0].accept_if_better == (check != "always"));
+    const fs::path dir = fs::temp_directory_path() / ("mtf_experiment_test_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const fs::path db = dir / ("keep_" + check + ".sqlite");
+    ExperimentOptions o;
+    o.threads = 2;
+    (void)run_experiment(sc, spec, db, o);
+    const RunContents run = read_run(db, true, false);
+    const auto at = [&](const std::string& metric, std::int64_t round) {
+      for (const auto& m : run.metrics)
+        if (m.section == "progressive" && m.subject == "IRL" && m.metric == metric && m.rep == round) return &m;
+      return static_cast<const MetricRow*>(nullptr);
+    };
+    const int g = static_cast<int>(std::find_if(sc.groups.begin(), sc.groups.end(),
+                                                [](const auto& gr) { return gr.name == "explore"; }) -
+                                   sc.groups.begin());
+    // Round 1's rows: those of sessions that started on day 0 (a session
+    // that runs past midnight is simulated, and recorded, with its day).
+    std::map<std::pair<std::int64_t, int>, double> session_start;
+    for (const auto& t : run.transitions)
+      if (t.step == 0) session_start[{t.user, t.session}] = t.time;
+    std::int64_t round1_rows = 0;
+    for (const auto& t : run.transitions)
+      if (t.group == g && session_start.at({t.user, t.session}) < 86400.0) ++round1_rows;
+    for (std::int64_t round : {1, 2}) {
+      if (check == "always") {
+        CHECK(at("accepted", round) == nullptr);
+        continue;
+      }
+      CAPTURE(round);
+      const MetricRow *c = at("candidate_estimate", round), *d = at("deployed_estimate", round),
+                      *a = at("accepted", round);
+      REQUIRE(c != nullptr);
+      REQUIRE(d != nullptr);
+      REQUIRE(a != nullptr);
+      CHECK(json::parse(a->details)["method"] == check);
+      CHECK(a->value == (c->value > d->value ? 1.0 : 0.0));
+      CHECK(*a->n > 0);
+      if (round == 1) {
+        const MetricRow* trained = nullptr;  // its n is the round
+        for (const auto& m : run.metrics)
+          if (m.section == "progressive" && m.metric == "transitions_after_round" && m.n == 1) trained = &m;
+        REQUIRE(trained != nullptr);
+        CHECK(trained->value + static_cast<double>(*a->n) == static_cast<double>(round1_rows));
+        CHECK(static_cast<double>(*a->n) > 0.2 * static_cast<double>(round1_rows));
+        CHECK(static_cast<double>(*a->n) < 0.5 * static_cast<double>(round1_rows));
+      }
+    }
+    // Round 2's logged centre: the baseline policy's action exactly when round 1 was rejected.
+    const bool accepted = check == "always" || at("accepted", 1)->value == 1.0;
+    const BaselinePolicy baseline(sc.fusion);
+    std::int64_t rows = 0, at_baseline = 0;
+    std::vector<float> mu(static_cast<std::size_t>(sc.action_dim()));
+    Rng unused(1);
+    for (const auto& t : run.transitions) {
+      if (t.group != g || session_start.at({t.user, t.session}) < 86400.0 || t.baseline.empty()) continue;
+      ++rows;
+      baseline.act(t.state, mu, unused, nullptr);
+      if (mu == t.baseline) ++at_baseline;
+    }
+    REQUIRE(rows > 0);
+    CHECK(at_baseline == (accepted ? 0 : rows));
+    CHECK((report_markdown(db).find("## Progressive rounds: was each new agent deployed?") != std::string::npos) ==
+          (check != "always"));
   }
 }
