@@ -238,6 +238,9 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin, bo
     }
   }
 
+  // The protocol's gamma is the estimators' default also without an offline
+  // block (a progressive acceptance test uses offline.ope's settings).
+  if (e.gamma) e.ope.gamma = *e.gamma;
   if (const Node off = top.at("offline"); !off.missing()) {
     const Obj o(off, {"gauc", "ope"});
     if (const Node g = o.at("gauc"); !g.missing()) e.gauc_dataset = dataset_ref(g);
@@ -267,7 +270,6 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin, bo
       opt_read(p, "steps", e.ope.steps, [](const Node& x) { return x.integer(jr::int_range(1, 10000000)); });
       p.read("batch", e.ope.batch, jr::int_range(1, 65536));
       p.read("hidden", e.ope.hidden, jr::int_range(1, 4096));
-      if (e.gamma) e.ope.gamma = *e.gamma;
       p.read("gamma", e.ope.gamma, jr::closed(0, 0.9999));
       p.read("tau", e.ope.tau, jr::closed(1e-6, 1));
       p.read("cql_alpha", e.ope.cql_alpha, jr::closed(0, 1e6));

@@ -154,6 +154,9 @@ TEST_CASE("the protocol's gamma is every agent's, the estimators' and the oracle
     CHECK(e.agents[1].hyperparameters["gamma"] == 0.8);     // IntegratedRL-MTF's own default is 0.9
     CHECK(e.ope.gamma == 0.8);
     CHECK(e.oracle->gamma == 0.8);
+    json without = s;  // no offline block: a progressive acceptance test still estimates at the protocol's gamma
+    without["experiment"].erase("offline");
+    CHECK(parsed(without).ope.gamma == 0.8);
   }
   s["experiment"]["agents"][1]["hyperparameters"]["gamma"] = 0.5;
   s["experiment"]["offline"]["ope"]["gamma"] = 0.7;
