@@ -1,5 +1,6 @@
 // Stage 4c of the protocol (see stages.h): what the objective sees. A sweep of
-// constant actions (and the baseline) runs through the oracle on the same
+// constant actions (with the baseline and the online learners' best policies)
+// runs through the oracle on the same
 // users; for each objective an agent could maximise (the reward per request,
 // the in-session discounted return at each gamma, gamma 0 being the first
 // request's reward and gamma 1 the whole session's) the Kendall tau with the
@@ -43,6 +44,16 @@ void objective_alignment(ExperimentContext& ctx) {
     policies.emplace_back("constant:" + std::to_string(k), std::make_shared<ConstantPolicy>(a));
     actions.push_back(std::move(a));
   }
+  // The best personalised policies the online learners found (ES, BO): what
+  // a search that optimises reward per user-day directly reaches.
+  std::vector<bool> learned(policies.size(), false);
+  for (const LearnerSpec& l : ctx.ex.learners)
+    for (const auto& [name, policy] : ctx.policies)
+      if (name == l.name) {
+        policies.emplace_back(name, policy);
+        actions.emplace_back();
+        learned.push_back(true);
+      }
   OracleOptions o = ctx.oracle_options(spec.users, spec.days, 2);
   // objective name -> value per policy (in policies' order)
   std::vector<std::pair<std::string, std::vector<double>>> objectives;
@@ -70,7 +81,8 @@ void objective_alignment(ExperimentContext& ctx) {
   for (std::size_t i = 0; i < policies.size(); ++i)
     for (const auto& [name, values] : objectives)
       ctx.M.push_back(plain(keys::kAlignment, policies[i].first, name, values[i], spec.users,
-                            i == 0 ? json::object().dump() : json{{keys::detail::kAction, actions[i]}}.dump()));
+                            i == 0 || learned[i] ? json::object().dump()
+                                                 : json{{keys::detail::kAction, actions[i]}}.dump()));
   const double base = truth[0];
   const auto best_truth = std::max_element(truth.begin(), truth.end());
   for (const auto& [name, values] : objectives) {

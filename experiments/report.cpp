@@ -331,8 +331,9 @@ void alignment_table(std::ostringstream& o, const Index& ix) {
     if (r->section == keys::kAlignment && r->n) users = r->n;
     if (r->section == keys::kAlignmentTau && r->n) policies = r->n;
   }
-  o << "## What the objective sees (objective alignment)\n\nThe baseline and " << (policies ? std::to_string(*policies - 1) : "n/a")
-    << " constant actions drawn uniformly on the action box, through the oracle on the same "
+  o << "## What the objective sees (objective alignment)\n\n" << (policies ? std::to_string(*policies) : "n/a")
+    << " policies (the baseline, constant actions drawn uniformly on the action box, and the online learners' best "
+       "policies when the protocol has learners), through the oracle on the same "
     << (users ? std::to_string(*users) : "n/a")
     << " users (docs/experiments.md, \"What the objective sees\"). For each objective an agent could maximise: its "
        "Kendall tau with the reward per user-day over the sweep, the sweep's best policy by that objective and "

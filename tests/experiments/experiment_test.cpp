@@ -361,10 +361,11 @@ TEST_CASE("a tiny experiment runs every stage, writes every table, and does not 
       CHECK(find("ope_vs_oracle", (method + "@gauss_only").c_str(), "reward_per_user_day") != nullptr);
     }
 
-  // What the objective sees: the baseline and 4 constant actions on the same
-  // users; per objective its Kendall tau with the truth over the sweep and the
-  // headroom its best policy sees, recomputed here from the sweep's rows.
-  const std::vector<std::string> sweep = {"baseline", "constant:0", "constant:1", "constant:2", "constant:3"};
+  // What the objective sees: the baseline, 4 constant actions and the online
+  // learner's best policy on the same users; per objective its Kendall tau
+  // with the truth over the sweep and the headroom its best policy sees,
+  // recomputed here from the sweep's rows.
+  const std::vector<std::string> sweep = {"baseline", "constant:0", "constant:1", "constant:2", "constant:3", "ES"};
   std::vector<double> truth;
   for (const std::string& p : sweep) {
     INFO(p);
@@ -372,7 +373,8 @@ TEST_CASE("a tiny experiment runs every stage, writes every table, and does not 
     REQUIRE(v != nullptr);
     CHECK(*v->n == 200);
     truth.push_back(v->value);
-    if (p != "baseline") {
+    if (p == "ES") CHECK(json::parse(v->details).empty());
+    if (p != "baseline" && p != "ES") {
       const json a = json::parse(v->details)["action"];
       REQUIRE(a.size() == static_cast<std::size_t>(sc.action_dim()));
       for (const auto& x : a) CHECK(std::abs(x.get<double>()) <= 1.0);
