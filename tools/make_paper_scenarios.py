@@ -61,6 +61,8 @@ def integratedrl(small):
         "exploration_control": "test",
         # The oracle: every policy and the data's behaviour policies on the same users, paired.
         "oracle": {"users": 8000 if small else 100000, "days": 3},
+        # What the objective sees: constant actions and the learners' best through the oracle, per gamma.
+        "alignment": {"actions": 16, "users": 2000 if small else 20000, "days": 3, "gammas": [0, 0.9, 1]},
         # Small: each agent's true value at checkpoints, recorded, not stopping (docs/convergence.md).
         **({"convergence": {"first_step": 100, "users": 2000, "days": 2, "stop": False}} if small else {}),
         "ab": {"days": 7, "users": 12000 if small else 120000, "replicates": 2 if small else 3,
@@ -131,6 +133,8 @@ def batchrl(small):
                             "hidden": 64 if small else 128}},
         "exploration_control": "baseline",
         "oracle": {"users": 8000 if small else 100000, "days": 3},
+        # What the objective sees: constant actions and the learners' best through the oracle, per gamma.
+        "alignment": {"actions": 16, "users": 2000 if small else 20000, "days": 3, "gammas": [0, 0.95, 1]},
         # Small: each agent's true value at checkpoints, recorded, not stopping (docs/convergence.md).
         **({"convergence": {"first_step": 100, "users": 2000, "days": 2, "stop": False}} if small else {}),
         "ab": {"days": 7, "users": 12000 if small else 120000, "replicates": 2 if small else 3,
