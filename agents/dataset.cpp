@@ -176,19 +176,28 @@ bool Dataset::done_of(int j) const {
 
 std::vector<double> Dataset::discounted_returns(double gamma) const {
   const std::size_t N = row_.size();
-  std::unordered_map<std::uint32_t, std::int32_t> transition_of;  // row of the columns -> j
-  transition_of.reserve(N);
-  for (std::size_t j = 0; j < N; ++j) transition_of.emplace(row_[j], static_cast<std::int32_t>(j));
-  // The transition after j in its episode, or -1.
+  // The transition after j in its episode, or -1. Within a session it is
+  // almost always the next transition (rows are selected in recorded order);
+  // otherwise (a chained session, a selection out of order) a map from column
+  // rows to transitions, built on the first such step only.
+  std::unordered_map<std::uint32_t, std::int32_t> transition_of;
   const auto after = [&](std::size_t j) -> std::int32_t {
     if (done_of(static_cast<int>(j)) || next_[j] < 0) return -1;
-    const auto it = transition_of.find(static_cast<std::uint32_t>(next_[j]));
+    const auto want = static_cast<std::uint32_t>(next_[j]);
+    if (j + 1 < N && row_[j + 1] == want) return static_cast<std::int32_t>(j + 1);
+    if (transition_of.empty()) {
+      transition_of.reserve(N);
+      for (std::size_t k = 0; k < N; ++k) transition_of.emplace(row_[k], static_cast<std::int32_t>(k));
+    }
+    const auto it = transition_of.find(want);
     return it == transition_of.end() ? -1 : it->second;
   };
   std::vector<double> g(N, 0.0);
   std::vector<std::uint8_t> known(N, 0);
   std::vector<std::size_t> chain;
-  for (std::size_t start = 0; start < N; ++start) {
+  // Backwards first: a session's transitions follow each other, so most
+  // returns are known by the time their predecessor asks.
+  for (std::size_t start = N; start-- > 0;) {
     // Walk forward to the episode's end or a known return, then sum backwards
     // (episodes run forward in time: no cycles).
     chain.clear();

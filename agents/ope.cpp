@@ -124,7 +124,7 @@ nlohmann::json options_json(const FqeOptions& o) {
   return {{"gamma", o.gamma},   {"steps", o.steps},         {"batch", o.batch},
           {"hidden", o.hidden}, {"layers", o.layers},       {"lr", o.lr},
           {"tau", o.tau},       {"cql_alpha", o.cql_alpha}, {"policy_samples", o.policy_samples},
-          {"seed", o.seed}};
+          {"seed", o.seed},     {"reward_scale", o.reward_scale}};
 }
 
 OpeEstimate fqe_impl(const Dataset& data, const Policy& target, const FqeOptions& opt,
@@ -142,6 +142,8 @@ OpeEstimate fqe_impl(const Dataset& data, const Policy& target, const FqeOptions
                           std::to_string(opt.hidden) + " and " + std::to_string(opt.layers));
   if (!(opt.lr > 0.0 && opt.lr <= 1.0))
     bad_option(where, "options.lr must be in (0, 1], got " + std::to_string(opt.lr));
+  if (!(opt.reward_scale > 0.0 && std::isfinite(opt.reward_scale)))
+    bad_option(where, "options.reward_scale must be a finite number > 0, got " + std::to_string(opt.reward_scale));
   if (!(opt.tau > 0.0 && opt.tau <= 1.0))
     bad_option(where, "options.tau must be in (0, 1], got " + std::to_string(opt.tau));
   if (!(opt.cql_alpha >= 0.0 && std::isfinite(opt.cql_alpha)))
@@ -196,6 +198,8 @@ OpeEstimate fqe_impl(const Dataset& data, const Policy& target, const FqeOptions
   const int m = opt.batch;
   const float inv_m = 1.0f / static_cast<float>(m);
   const float gamma = static_cast<float>(opt.gamma), alpha = static_cast<float>(opt.cql_alpha);
+  const float inv_scale = static_cast<float>(1.0 / opt.reward_scale);
+  const double scale = opt.reward_scale;  // estimates back in reward units
   const bool conservative = opt.cql_alpha > 0.0;
   std::vector<int> index(static_cast<std::size_t>(m));
   Batch b;
@@ -224,7 +228,7 @@ OpeEstimate fqe_impl(const Dataset& data, const Policy& target, const FqeOptions
     nn::vstack(b.next_state, a_next, in_next);
     const Matrix& q_next = q_target.forward(in_next, ws_next);
     const RowVector y =
-        b.reward.row(0).array() + gamma * (1.0f - b.done.row(0).array()) * q_next.row(0).array();
+        b.reward.row(0).array() * inv_scale + gamma * (1.0f - b.done.row(0).array()) * q_next.row(0).array();
     nn::vstack(b.state, b.action, in_data);
     const Matrix& q = q_net.forward(in_data, ws_data);
     dq = q.rowwise() - y;
@@ -253,7 +257,7 @@ OpeEstimate fqe_impl(const Dataset& data, const Policy& target, const FqeOptions
     recent.emplace_back(td, reg);
     if (recent.size() > 100) recent.pop_front();
     if (opt.curve_points > 0 && is_curve_step(step, opt.steps, opt.curve_points))
-      curve.push_back({step, td, reg, mean_q(q_net, norm, states, pi_sets, initial)});
+      curve.push_back({step, td, reg, scale * mean_q(q_net, norm, states, pi_sets, initial)});
   }
   double td_recent = std::numeric_limits<double>::quiet_NaN(), reg_recent = td_recent;
   if (!recent.empty()) {
@@ -268,7 +272,7 @@ OpeEstimate fqe_impl(const Dataset& data, const Policy& target, const FqeOptions
 
   OpeEstimate est;
   est.method = method;
-  est.value = mean_q(q_net, norm, states, pi_sets, initial);
+  est.value = scale * mean_q(q_net, norm, states, pi_sets, initial);
   est.per_step = (1.0 - opt.gamma) * est.value;
   est.transitions = N;
   est.details = {{"initial_states", initial.size()},
@@ -276,14 +280,20 @@ OpeEstimate fqe_impl(const Dataset& data, const Policy& target, const FqeOptions
                  {"target_deterministic", deterministic},
                  {"td_loss", td_recent},
                  {"cql_regulariser", reg_recent},
-                 {"q_data_mean", mean_q(q_net, norm, states, {&data_actions}, {})},
-                 {"q_policy_mean", mean_q(q_net, norm, states, pi_sets, {})},
+                 {"q_data_mean", scale * mean_q(q_net, norm, states, {&data_actions}, {})},
+                 {"q_policy_mean", scale * mean_q(q_net, norm, states, pi_sets, {})},
                  {"options", options_json(opt)}};
   est.curve = std::move(curve);
   return est;
 }
 
 }  // namespace
+
+double mean_abs_reward(const Dataset& data) {
+  const Matrix r = data.rewards();
+  const double m = r.size() > 0 ? r.cast<double>().cwiseAbs().mean() : 0.0;
+  return m > 0.0 ? m : 1.0;
+}
 
 OpeEstimate fitted_q_evaluation(const Dataset& data, const Policy& target, const FqeOptions& opt) {
   return fqe_impl(data, target, opt, opt.cql_alpha > 0.0 ? "conservative_ope" : "fqe");

@@ -47,6 +47,12 @@ struct FqeOptions {
   /// + 1/2 mean_i (Q(s_i, a_i) - y_i)^2, so alpha is in reward units relative
   /// to the TD error.
   double cql_alpha = 0.0;
+  /// Rewards are divided by this constant (> 0) before the fit, so the loss,
+  /// the TD error and alpha are in units of it; every estimate is multiplied
+  /// back, so values stay in reward units. mean_abs_reward(data) makes alpha
+  /// mean the same on worlds whose rewards differ only in scale (BatchRL-MTF's
+  /// 0.5e-3 was set for its own rewards). 1 (the default) leaves the bits unchanged.
+  double reward_scale = 1.0;
   /// Draws of pi_e per state, made once before training (for the state and the
   /// next state of every transition). Each step uses one of them per column,
   /// picked at random; Eq. 9 averages over all of them. A target whose draws
@@ -64,8 +70,8 @@ struct FqeOptions {
 /// (OpeEstimate::value) the network would give if the fit stopped there.
 struct OpePoint {
   std::int64_t step = 0;
-  double td_loss = 0;          ///< 1/2 mean (Q - y)^2 of the step's minibatch
-  double cql_regulariser = 0;  ///< the minibatch's R (0 for plain FQE)
+  double td_loss = 0;          ///< 1/2 mean (Q - y)^2 of the step's minibatch (in units of reward_scale)
+  double cql_regulariser = 0;  ///< the minibatch's R (0 for plain FQE; in units of reward_scale)
   double value = 0;
 };
 
@@ -115,6 +121,10 @@ struct OpeEstimate {
 /// options out of range, no session-initial transition), and TrainingDiverged
 /// (agent "fqe") with the step and loss when a loss becomes non-finite.
 OpeEstimate fitted_q_evaluation(const Dataset& data, const Policy& target, const FqeOptions& opt);
+
+/// The mean |reward| of the dataset's transitions (the rewards it learns
+/// with), or 1 when that is 0: FqeOptions::reward_scale for a scale-free alpha.
+double mean_abs_reward(const Dataset& data);
 
 /// alpha of the Conservative-OPEstimator in BatchRL-MTF Appendix A.
 inline constexpr double kPaperConservativeAlpha = 0.5e-3;

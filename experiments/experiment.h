@@ -104,6 +104,10 @@ struct OpeSpec {
   /// Algorithm 2 read literally: the backup uses the previous iterate Q_k.
   double tau = 0.01;
   double cql_alpha = 0.5e-3;  ///< agents::kPaperConservativeAlpha; 0 gives FQE's estimate
+  /// "reward_scale": "mean_abs" divides each evaluation set's rewards by their
+  /// mean |reward| during the fits (agents::FqeOptions::reward_scale), so that
+  /// alpha means the same on any world; "none" (false, the default) keeps them.
+  bool reward_scale_mean_abs = false;
   double ncis_cap = 10.0;
   double ncis_bandwidth = 0.1;
 };

@@ -247,7 +247,7 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin, bo
     if (const Node ope = o.at("ope"); !ope.missing()) {
       const Obj p(ope,
                   {"dataset", "extra_datasets", "methods", "steps", "batch", "hidden", "gamma", "tau", "cql_alpha", "ncis_cap",
-                   "ncis_bandwidth"});
+                   "ncis_bandwidth", "reward_scale"});
       e.ope.dataset = dataset_ref(p.at("dataset"));
       if (const Node x = p.at("extra_datasets"); !x.missing()) {
         if (!x.value->is_array()) x.fail("an array of dataset names");
@@ -275,6 +275,13 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin, bo
       p.read("cql_alpha", e.ope.cql_alpha, jr::closed(0, 1e6));
       p.read("ncis_cap", e.ope.ncis_cap, jr::closed(1, 1e12));
       p.read("ncis_bandwidth", e.ope.ncis_bandwidth, jr::closed(1e-6, 10));
+      if (const Node r = p.at("reward_scale"); !r.missing()) {
+        const std::string v = r.string();
+        if (v != "none" && v != "mean_abs")
+          r.fail("\"none\" (rewards as recorded) or \"mean_abs\" (divided by the evaluation set's mean |reward| during "
+                 "the fits, so that cql_alpha means the same on any world)");
+        e.ope.reward_scale_mean_abs = v == "mean_abs";
+      }
     }
   }
 

@@ -4,6 +4,7 @@
 #include "sim/exploration.h"
 
 #include <cmath>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <numeric>
 
@@ -47,6 +48,7 @@ double acceptance_estimate(const ExperimentContext& ctx, const ProgressiveSpec& 
   fo.batch = ope.batch;
   fo.hidden = ope.hidden;
   fo.tau = ope.tau;
+  if (ope.reward_scale_mean_abs) fo.reward_scale = agents::mean_abs_reward(data);
   fo.seed = ctx.sub_seed(kProgressiveHoldout, static_cast<std::uint64_t>(round) + 1);
   try {
     if (p.check == keys::kConservativeOpe) {
@@ -54,8 +56,11 @@ double acceptance_estimate(const ExperimentContext& ctx, const ProgressiveSpec& 
       return agents::conservative_ope(data, policy, fo).value;
     }
     return agents::fitted_q_evaluation(data, policy, fo).value;
-  } catch (const agents::TrainingDiverged&) {
-    return std::nan("");  // a diverging estimate accepts nothing
+  } catch (const std::exception& e) {
+    // A diverging fit, or held-out data it cannot use: the run goes on and
+    // the deployed policy stays.
+    ctx.log("progressive: the acceptance estimate of round " + std::to_string(round) + " failed: " + e.what());
+    return std::nan("");
   }
 }
 
@@ -94,10 +99,21 @@ void run_rounds(ExperimentContext& ctx, int first_day) {
       if (p.accept_if_better) {
         const TransitionColumnsView c = ctx.col.view();
         const double round_start = static_cast<double>(day + round_days - days_per_round) * kSecondsPerDay;
+        // A round's sessions are those that started in it: a session that
+        // ran past midnight into this round was logged around the previous
+        // round's centre.
+        std::map<std::pair<std::int64_t, int>, double> session_start;
+        for (const std::size_t i : rows)
+          if (c.rows[i].step == 0 && held_out(ctx, p, c.rows[i].user))
+            session_start[{c.rows[i].user, c.rows[i].session}] = c.rows[i].time;
         std::vector<std::size_t> train_rows;
         for (const std::size_t i : rows) {
-          if (!held_out(ctx, p, c.rows[i].user)) train_rows.push_back(i);
-          else if (c.rows[i].time >= round_start) test_rows.push_back(i);
+          if (!held_out(ctx, p, c.rows[i].user)) {
+            train_rows.push_back(i);
+            continue;
+          }
+          const auto s = session_start.find({c.rows[i].user, c.rows[i].session});
+          if ((s != session_start.end() ? s->second : c.rows[i].time) >= round_start) test_rows.push_back(i);
         }
         rows = std::move(train_rows);
       }
@@ -118,26 +134,27 @@ void run_rounds(ExperimentContext& ctx, int first_day) {
       ctx.M.push_back(plain(keys::kProgressive, a.name, keys::kTransitionsAfterRound,
                             static_cast<double>(ctx.train_rows[a.name]), round));
       bool accept = true;
-      if (p.accept_if_better && !ctx.failed.count(a.name)) {
+      const bool last_round = day + round_days >= sc.days;  // nothing is deployed after it
+      if (p.accept_if_better && !ctx.failed.count(a.name) && !last_round) {
         if (test_rows.empty())
           throw ExperimentError("experiment: progressive group " + p.group + " has no held-out transitions in round " +
                                 std::to_string(round) + ": raise its \"holdout\" share or its users");
         const agents::Dataset test = ctx.col.dataset(test_rows, reward_function(a.reward ? &*a.reward : nullptr),
                                                      formulation(ctx.dataset(a.dataset)));
         const double candidate = acceptance_estimate(ctx, p, test, *ctx.agent.at(a.name), round);
-        const double deployed = acceptance_estimate(ctx, p, test, *centre, round);
-        accept = candidate > deployed;  // NaN on either side: keep the deployed policy
+        const double incumbent = acceptance_estimate(ctx, p, test, *centre, round);
+        accept = candidate > incumbent;  // NaN on either side: keep the deployed policy
         const std::string det = json{{keys::detail::kMethod, p.check}}.dump();
         const auto n = static_cast<std::int64_t>(test.size());
         ctx.M.push_back(plain(keys::kProgressive, a.name, keys::kCandidateEstimate, candidate, n, det));
         ctx.M.back().rep = round;
-        ctx.M.push_back(plain(keys::kProgressive, a.name, keys::kDeployedEstimate, deployed, n, det));
+        ctx.M.push_back(plain(keys::kProgressive, a.name, keys::kDeployedEstimate, incumbent, n, det));
         ctx.M.back().rep = round;
         ctx.M.push_back(plain(keys::kProgressive, a.name, keys::kAccepted, accept ? 1.0 : 0.0, n, det));
         ctx.M.back().rep = round;
         ctx.log("progressive: " + a.name + " round " + std::to_string(round) + (accept ? " accepted" : " not accepted") +
                 " (" + p.check + " " + std::to_string(candidate) + " against the deployed policy's " +
-                std::to_string(deployed) + ")");
+                std::to_string(incumbent) + ")");
       }
       if (day + round_days < sc.days && !ctx.failed.count(a.name) && accept) {
         ctx.deployed[a.name] = ctx.agent.at(a.name)->clone();

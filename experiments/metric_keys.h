@@ -93,7 +93,6 @@ inline constexpr const char* kTransitionsAfterRound = "transitions_after_round";
 inline constexpr const char* kCandidateEstimate = "candidate_estimate";
 inline constexpr const char* kDeployedEstimate = "deployed_estimate";
 inline constexpr const char* kAccepted = "accepted";
-inline constexpr const char* kHeldOutTransitions = "held_out_transitions";
 inline constexpr const char* kDivergedAtStep = "diverged_at_step";
 inline constexpr const char* kSteps = "steps";
 inline constexpr const char* kSeconds = "seconds";

@@ -140,6 +140,7 @@ agents::OpeEstimate estimate(const ExperimentContext& ctx, const agents::Dataset
       fo.batch = ope.batch;
       fo.hidden = ope.hidden;
       fo.tau = ope.tau;
+      if (ope.reward_scale_mean_abs) fo.reward_scale = agents::mean_abs_reward(data);
       fo.seed = ctx.sub_seed(kOpeSeed, i);
       fo.curve_points = 50;
       if (method == keys::kConservativeOpe) {

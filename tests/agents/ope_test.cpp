@@ -240,6 +240,36 @@ TEST_CASE("ope: with alpha 0 the Conservative-OPEstimator is FQE, bit for bit") 
   CHECK(cons.details["cql_regulariser"].get<double>() == 0.0);
 }
 
+TEST_CASE("ope: with the reward scale, rewards 50 times larger give estimates 50 times larger, alpha included") {
+  // The same data with every reward times 50, fitted with reward_scale = its
+  // mean |reward| (50 times the original's): the fit sees the same numbers up
+  // to float rounding, so each estimate is 50 times the original one, for
+  // FQE and for the conservative estimator whose alpha therefore means the
+  // same on both.
+  nn::set_num_threads(1);
+  std::vector<TransitionRow> rows = narrow_rows(500, 9), big = rows;
+  for (auto& r : big) r.reward *= 50.0f;
+  const Dataset data(rows), scaled(big);
+  CHECK(mean_abs_reward(scaled) == doctest::Approx(50.0 * mean_abs_reward(data)).epsilon(1e-6));
+  const FnPolicy far([](std::span<const float>) { return 0.9f; });
+  for (const double alpha : {0.0, 1.0}) {
+    CAPTURE(alpha);
+    FqeOptions o = small_fqe();
+    o.steps = 300;
+    o.cql_alpha = alpha;
+    o.reward_scale = mean_abs_reward(data);
+    FqeOptions ob = o;
+    ob.reward_scale = mean_abs_reward(scaled);
+    const OpeEstimate a = conservative_ope(data, far, o), b = conservative_ope(scaled, far, ob);
+    CHECK(b.value == doctest::Approx(50.0 * a.value).epsilon(1e-4));
+    CHECK(b.details["options"]["reward_scale"].get<double>() == ob.reward_scale);
+  }
+  FqeOptions bad = small_fqe();
+  bad.reward_scale = 0.0;
+  CHECK_THROWS_WITH_AS(fitted_q_evaluation(data, far, bad), doctest::Contains("options.reward_scale must be a finite number > 0"),
+                       std::invalid_argument);
+}
+
 TEST_CASE("ope: a large alpha ranks an out-of-support policy below an in-support one whose true value is lower") {
   // r = 1 + a with a ~ U(-0.1, 0.1) in the data: the constant 0 is worth 1
   // (inside the data), the constant 0.9 is worth 1.9 (far outside it). FQE

@@ -110,6 +110,10 @@ TEST_CASE("experiment blocks are validated with the JSON path and the fix") {
         "t.json: experiment.offline.ope.tau: expected a number in [1e-06, 1], got 0.0");
   CHECK(with([](json& e) { e["offline"]["ope"]["cql_alpha"] = 0.0; }).empty());
   CHECK(with([](json& e) { e["progressive"][0]["accept"] = "if_better"; }).empty());
+  CHECK(with([](json& e) { e["offline"]["ope"]["reward_scale"] = "mean_abs"; }).empty());
+  CHECK(with([](json& e) { e["offline"]["ope"]["reward_scale"] = "max"; })
+            .find("experiment.offline.ope.reward_scale: expected \"none\" (rewards as recorded) or \"mean_abs\"") !=
+        std::string::npos);
   CHECK(with([](json& e) { e["progressive"][0]["accept"] = "sometimes"; })
             .find("experiment.progressive[0].accept: expected \"always\"") != std::string::npos);
   CHECK(with([](json& e) { e["progressive"][0]["holdout"] = 0.3; })
@@ -698,17 +702,19 @@ TEST_CASE("training until the curve is flat: checkpoints at doubling steps, a st
 }
 
 TEST_CASE("progressive rounds that keep the baseline: held-out users decide, and the deployed policy follows") {
-  // Two rounds of one day; a third of the explore group's users held out.
-  // Per round: both estimates on that round's held-out transitions and the
-  // verdict, which is candidate > deployed. Training never sees the held-out
-  // users: round 1 trains on round 1's other transitions exactly. Round 2
-  // explores around the baseline if round 1 was rejected (its logged centre
-  // is the baseline policy's action), around the new agent otherwise (as
-  // always with "accept": "always", the default).
+  // Three rounds of one day; a third of the explore group's users held out.
+  // After rounds 1 and 2: both estimates on the round's held-out transitions
+  // (those of sessions that started in it) and the verdict, which is
+  // candidate > deployed; after the last round nothing is deployed, so there
+  // is no check. Training never sees the held-out users. Each day's sessions
+  // explore around the baseline exactly when no earlier round was accepted
+  // (their logged centre is the baseline policy's action), around an agent
+  // otherwise (as always with "accept": "always", the default).
   for (const std::string check : {"always", "fqe", "conservative_ope"}) {
     INFO(check);
     json s = tiny_world();
-    json progressive = {{"group", "explore"}, {"agent", "IRL"}, {"rounds", 2}};
+    s["days"] = 3;
+    json progressive = {{"group", "explore"}, {"agent", "IRL"}, {"rounds", 3}};
     if (check != "always") progressive.update({{"accept", "if_better"}, {"holdout", 0.34}, {"check", check}});
     s["experiment"] = {
         {"progressive", json::array({progressive})},
@@ -733,23 +739,33 @@ TEST_CASE("progressive rounds that keep the baseline: held-out users decide, and
         if (m.section == "progressive" && m.subject == "IRL" && m.metric == metric && m.rep == round) return &m;
       return static_cast<const MetricRow*>(nullptr);
     };
+    const auto trained_after = [&](std::int64_t round) {  // its n is the round
+      for (const auto& m : run.metrics)
+        if (m.section == "progressive" && m.metric == "transitions_after_round" && m.n == round) return m.value;
+      return std::nan("");
+    };
     const int g = static_cast<int>(std::find_if(sc.groups.begin(), sc.groups.end(),
                                                 [](const auto& gr) { return gr.name == "explore"; }) -
                                    sc.groups.begin());
-    // Round 1's rows: those of sessions that started on day 0 (a session
-    // that runs past midnight is simulated, and recorded, with its day).
+    // Each row's round: the day its session started (a session that runs
+    // past midnight is simulated, and recorded, with its day).
     std::map<std::pair<std::int64_t, int>, double> session_start;
     for (const auto& t : run.transitions)
       if (t.step == 0) session_start[{t.user, t.session}] = t.time;
-    std::int64_t round1_rows = 0;
+    const auto day_of = [&](const TransitionRow& t) {
+      return static_cast<int>(session_start.at({t.user, t.session}) / 86400.0);
+    };
+    std::vector<double> rows_of_day(3, 0.0);
     for (const auto& t : run.transitions)
-      if (t.group == g && session_start.at({t.user, t.session}) < 86400.0) ++round1_rows;
+      if (t.group == g) rows_of_day[static_cast<std::size_t>(day_of(t))] += 1;
+    CHECK(at("accepted", 3) == nullptr);  // the last round deploys nothing
+    std::vector<bool> accepted{true, true};
     for (std::int64_t round : {1, 2}) {
+      CAPTURE(round);
       if (check == "always") {
         CHECK(at("accepted", round) == nullptr);
         continue;
       }
-      CAPTURE(round);
       const MetricRow *c = at("candidate_estimate", round), *d = at("deployed_estimate", round),
                       *a = at("accepted", round);
       REQUIRE(c != nullptr);
@@ -757,31 +773,34 @@ TEST_CASE("progressive rounds that keep the baseline: held-out users decide, and
       REQUIRE(a != nullptr);
       CHECK(json::parse(a->details)["method"] == check);
       CHECK(a->value == (c->value > d->value ? 1.0 : 0.0));
-      CHECK(*a->n > 0);
-      if (round == 1) {
-        const MetricRow* trained = nullptr;  // its n is the round
-        for (const auto& m : run.metrics)
-          if (m.section == "progressive" && m.metric == "transitions_after_round" && m.n == 1) trained = &m;
-        REQUIRE(trained != nullptr);
-        CHECK(trained->value + static_cast<double>(*a->n) == static_cast<double>(round1_rows));
-        CHECK(static_cast<double>(*a->n) > 0.2 * static_cast<double>(round1_rows));
-        CHECK(static_cast<double>(*a->n) < 0.5 * static_cast<double>(round1_rows));
-      }
+      accepted[static_cast<std::size_t>(round - 1)] = a->value == 1.0;
+      // The held-out share of the round's rows, the rest trained on.
+      const double n = static_cast<double>(*a->n);
+      const double trained = trained_after(round) - (round == 1 ? 0.0 : trained_after(round - 1));
+      CHECK(trained + n == rows_of_day[static_cast<std::size_t>(round - 1)]);
+      CHECK(n > 0.2 * rows_of_day[static_cast<std::size_t>(round - 1)]);
+      CHECK(n < 0.5 * rows_of_day[static_cast<std::size_t>(round - 1)]);
     }
-    // Round 2's logged centre: the baseline policy's action exactly when round 1 was rejected.
-    const bool accepted = check == "always" || at("accepted", 1)->value == 1.0;
+    // Days 1 and 2: the logged centre is the baseline's action exactly when
+    // no round before was accepted.
     const BaselinePolicy baseline(sc.fusion);
-    std::int64_t rows = 0, at_baseline = 0;
     std::vector<float> mu(static_cast<std::size_t>(sc.action_dim()));
     Rng unused(1);
-    for (const auto& t : run.transitions) {
-      if (t.group != g || session_start.at({t.user, t.session}) < 86400.0 || t.baseline.empty()) continue;
-      ++rows;
-      baseline.act(t.state, mu, unused, nullptr);
-      if (mu == t.baseline) ++at_baseline;
+    for (int day : {1, 2}) {
+      CAPTURE(day);
+      std::int64_t rows = 0, at_baseline = 0;
+      for (const auto& t : run.transitions) {
+        if (t.group != g || day_of(t) != day || t.baseline.empty()) continue;
+        ++rows;
+        baseline.act(t.state, mu, unused, nullptr);
+        if (mu == t.baseline) ++at_baseline;
+      }
+      const bool any = accepted[0] || (day == 2 && accepted[1]);
+      REQUIRE(rows > 0);
+      CHECK(at_baseline == (any ? 0 : rows));
     }
-    REQUIRE(rows > 0);
-    CHECK(at_baseline == (accepted ? 0 : rows));
+    MESSAGE(check << ": rounds 1 and 2 " << (accepted[0] ? "accepted" : "rejected") << ", "
+                  << (accepted[1] ? "accepted" : "rejected"));
     CHECK((report_markdown(db).find("## Progressive rounds: was each new agent deployed?") != std::string::npos) ==
           (check != "always"));
   }
