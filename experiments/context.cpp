@@ -92,6 +92,19 @@ std::vector<std::size_t> select_rows(const TransitionColumnsView& c, const std::
   return out;
 }
 
+agents::FqeOptions fqe_options(const OpeSpec& ope, const agents::Dataset& data, std::uint64_t seed, bool conservative) {
+  agents::FqeOptions fo;
+  fo.gamma = ope.gamma;
+  fo.steps = ope.steps;
+  fo.batch = ope.batch;
+  fo.hidden = ope.hidden;
+  fo.tau = ope.tau;
+  if (ope.reward_scale_mean_abs) fo.reward_scale = agents::mean_abs_reward(data);
+  fo.seed = seed;
+  if (conservative) fo.cql_alpha = ope.cql_alpha;
+  return fo;
+}
+
 agents::Dataset::RewardOf reward_function(const RewardParams* reward) {
   if (!reward) return {};
   return [w = *reward](const TransitionColumns::Row& r) {

@@ -20,6 +20,7 @@
 
 #include "agents/agent.h"
 #include "agents/dataset.h"
+#include "agents/ope.h"
 #include "core/column_file.h"
 #include "core/policy.h"
 #include "core/transitions.h"
@@ -105,6 +106,10 @@ std::vector<std::size_t> select_rows(const TransitionColumnsView& c, const std::
 /// The reward a dataset learns with: the recorded one (null) or a variant
 /// recomputed from the behaviour counts (Formula 2 with other weights).
 agents::Dataset::RewardOf reward_function(const RewardParams* reward);
+/// The FQE-type estimators' options from offline.ope for an estimate on
+/// `data` with `seed`: gamma, steps, batch, hidden, tau, the reward scale,
+/// and cql_alpha when `conservative` (0 otherwise: plain FQE).
+agents::FqeOptions fqe_options(const OpeSpec& ope, const agents::Dataset& data, std::uint64_t seed, bool conservative);
 
 struct ExperimentContext {
   /// Creates the exploration's simulator and opens the run database `out`.

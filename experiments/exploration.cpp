@@ -41,21 +41,12 @@ bool held_out(const ExperimentContext& ctx, const ProgressiveSpec& p, std::int64
 /// depends on the round only (both policies draw the same minibatches).
 double acceptance_estimate(const ExperimentContext& ctx, const ProgressiveSpec& p, const agents::Dataset& data,
                            const Policy& policy, int round) {
-  const OpeSpec& ope = ctx.ex.ope;
-  agents::FqeOptions fo;
-  fo.gamma = ope.gamma;
-  fo.steps = ope.steps;
-  fo.batch = ope.batch;
-  fo.hidden = ope.hidden;
-  fo.tau = ope.tau;
-  if (ope.reward_scale_mean_abs) fo.reward_scale = agents::mean_abs_reward(data);
-  fo.seed = ctx.sub_seed(kProgressiveHoldout, static_cast<std::uint64_t>(round) + 1);
+  const bool conservative = p.check == keys::kConservativeOpe;
+  const agents::FqeOptions fo =
+      fqe_options(ctx.ex.ope, data, ctx.sub_seed(kProgressiveHoldout, static_cast<std::uint64_t>(round) + 1), conservative);
   try {
-    if (p.check == keys::kConservativeOpe) {
-      fo.cql_alpha = ope.cql_alpha;
-      return agents::conservative_ope(data, policy, fo).value;
-    }
-    return agents::fitted_q_evaluation(data, policy, fo).value;
+    return conservative ? agents::conservative_ope(data, policy, fo).value
+                        : agents::fitted_q_evaluation(data, policy, fo).value;
   } catch (const std::exception& e) {
     // A diverging fit, or held-out data it cannot use: the run goes on and
     // the deployed policy stays.

@@ -134,17 +134,10 @@ agents::OpeEstimate estimate(const ExperimentContext& ctx, const agents::Dataset
       no.seed = ctx.sub_seed(kOpeSeed, i);
       e = agents::ncis(data, policy, no);
     } else {
-      agents::FqeOptions fo;
-      fo.gamma = ope.gamma;
-      fo.steps = ope.steps;
-      fo.batch = ope.batch;
-      fo.hidden = ope.hidden;
-      fo.tau = ope.tau;
-      if (ope.reward_scale_mean_abs) fo.reward_scale = agents::mean_abs_reward(data);
-      fo.seed = ctx.sub_seed(kOpeSeed, i);
+      const bool conservative = method == keys::kConservativeOpe;
+      agents::FqeOptions fo = fqe_options(ope, data, ctx.sub_seed(kOpeSeed, i), conservative);
       fo.curve_points = 50;
-      if (method == keys::kConservativeOpe) {
-        fo.cql_alpha = ope.cql_alpha;
+      if (conservative) {
         e = agents::conservative_ope(data, policy, fo);
       } else {
         e = agents::fitted_q_evaluation(data, policy, fo);
