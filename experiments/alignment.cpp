@@ -3,7 +3,10 @@
 // runs through the oracle on the same
 // users; for each objective an agent could maximise (the reward per request,
 // the in-session discounted return at each gamma, gamma 0 being the first
-// request's reward and gamma 1 the whole session's) the Kendall tau with the
+// request's reward and gamma 1 the whole session's), and for the cross-session
+// formulation's return (a user's requests chained across sessions, discounted
+// per request, per user over the stage's days; at gamma 1 it is the window's
+// whole reward, the truth itself) the Kendall tau with the
 // reward per user-day over the sweep, and the headroom it sees: the reward per
 // user-day of the sweep's best policy by that objective, against the
 // baseline's and against the sweep's best.
@@ -22,8 +25,8 @@ namespace mtf::experiments {
 using nlohmann::json;
 
 namespace {
-std::string alignment_objective(double gamma) {
-  return std::string(keys::kDiscountedReturn) + "@" + json(gamma).dump();
+std::string alignment_objective(const char* objective, double gamma) {
+  return std::string(objective) + "@" + json(gamma).dump();
 }
 }  // namespace
 
@@ -56,16 +59,17 @@ void objective_alignment(ExperimentContext& ctx) {
       }
   OracleOptions o = ctx.oracle_options(spec.users, spec.days, 2);
   // objective name -> value per policy (in policies' order)
-  std::vector<std::pair<std::string, std::vector<double>>> objectives;
+  std::vector<std::pair<std::string, std::vector<double>>> objectives, cross;
   std::vector<double> truth(policies.size()), per_request(policies.size());
   for (std::size_t gi = 0; gi < spec.gammas.size(); ++gi) {
     o.gamma = spec.gammas[gi];
-    std::vector<double> ret(policies.size());
+    std::vector<double> ret(policies.size()), chained(policies.size());
     for (std::size_t i = 0; i < policies.size(); ++i) {
       // The same users and draws for every gamma: only the discount differs.
       const OracleUserValues v = evaluate_policy(ctx.sc, policies[i].first, policies[i].second, o);
       for (const OracleEstimate& e : v.value.metrics) {
         if (e.metric == keys::kDiscountedReturn) ret[i] = e.value;
+        if (e.metric == keys::kChainedReturn) chained[i] = e.value;
         if (gi == 0 && e.metric == keys::kRewardPerUserDay) {
           truth[i] = e.value;
           const double user_days = static_cast<double>(spec.users) * spec.days;
@@ -74,8 +78,10 @@ void objective_alignment(ExperimentContext& ctx) {
       }
     }
     if (gi == 0) objectives.emplace_back(keys::kRewardPerRequest, per_request);
-    objectives.emplace_back(alignment_objective(spec.gammas[gi]), ret);
+    objectives.emplace_back(alignment_objective(keys::kDiscountedReturn, spec.gammas[gi]), ret);
+    cross.emplace_back(alignment_objective(keys::kChainedReturn, spec.gammas[gi]), chained);
   }
+  for (auto& c : cross) objectives.push_back(std::move(c));
   objectives.emplace(objectives.begin(), keys::kRewardPerUserDay, truth);
 
   for (std::size_t i = 0; i < policies.size(); ++i)

@@ -33,8 +33,9 @@ inline constexpr const char* kAgreement = "agreement";
 inline constexpr const char* kOpeVsOracle = "ope_vs_oracle";
 /// The objective-alignment sweep (alignment.cpp): subject the policy
 /// ("baseline", "constant:<k>"; details: the action), metric the objective
-/// (reward_per_user_day, reward_per_request, discounted_return_per_session@<gamma>),
-/// n the users.
+/// (reward_per_user_day, reward_per_request, discounted_return_per_session@<gamma>
+/// for the session formulation, chained_return_per_user@<gamma> for the
+/// cross-session one), n the users.
 inline constexpr const char* kAlignment = "alignment";
 /// Per objective (subject) its Kendall tau with reward_per_user_day (metric)
 /// over the sweep; details: the sweep's best policy by that objective, its
@@ -136,6 +137,7 @@ inline constexpr const char* kNcis = "ncis";
 // them with their labels and kinds), named there for the summary of a plain run too.
 using user_metric::kActiveDayShare;
 using user_metric::kDiscountedReturn;
+using user_metric::kChainedReturn;
 using user_metric::kDwellPerUserDay;
 using user_metric::kPositiveRate;
 using user_metric::kReturnRate;

@@ -75,7 +75,8 @@ std::string fmt(double x, int precision = 4) {
 const std::vector<std::string>& oracle_metrics() {
   using namespace keys;
   static const std::vector<std::string> m = {kRewardPerUserDay, kValidPerUserDay, kWatchPerUserDay,
-                                             kDwellPerUserDay, kReturnRate, user_metric::kDiscountedReturn};
+                                             kDwellPerUserDay, kReturnRate, user_metric::kDiscountedReturn,
+                                             user_metric::kChainedReturn};
   return m;
 }
 

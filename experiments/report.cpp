@@ -339,7 +339,10 @@ void alignment_table(std::ostringstream& o, const Index& ix) {
        "Kendall tau with the reward per user-day over the sweep, the sweep's best policy by that objective and "
        "what it gains in reward per user-day over the baseline, against the best gain in the sweep. An objective "
        "whose best policy gains less than the best sees only part of the headroom (an episode that ends with the "
-       "session cannot see users coming back more often).\n\n"
+       "session cannot see users coming back more often). discounted_return_per_session@GAMMA is the session "
+       "formulation's objective (the papers'), chained_return_per_user@GAMMA the cross-session formulation's (a "
+       "user's requests chained over sessions and days, discounted per request; at gamma 1 the window's whole "
+       "reward).\n\n"
        "| objective | Kendall tau with reward / user-day | its best policy | reward / user-day vs baseline | best in the sweep |\n"
        "|---|---|---|---|---|\n";
   for (const MetricRow* r : ix.rows) {

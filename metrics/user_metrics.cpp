@@ -52,6 +52,7 @@ ArmValues arm_values(std::span<const UserTotals> totals, std::span<const std::ui
     a.den[kReturnRate].push_back(eligible);
     a.num[kDiscountedReturn].push_back(t.discounted_return);
     a.den[kDiscountedReturn].push_back(t.sessions);
+    a.value[kChainedReturn].push_back(t.chained_return);
   }
   return a;
 }

@@ -31,6 +31,11 @@ struct UserTotals {
   /// sum_k gamma^k r_k over a session's requests k = 0, 1, ... (gamma:
   /// Simulator::set_return_gamma).
   double discounted_return = 0;
+  /// The user's requests chained across sessions (the cross-session
+  /// formulation's return from the window's first request, discounted per
+  /// request): sum_n gamma^n r_n over all the user's requests n = 0, 1, ...
+  /// since the reset, whatever session they belong to.
+  double chained_return = 0;
   BehaviourCounts counts;
 };
 
@@ -47,6 +52,10 @@ inline constexpr const char* kReturnRate = "return_rate";
 /// discounted_return over sessions); arm_values gives it, the oracle reports
 /// it, the A/B test does not (not in ab_metrics()).
 inline constexpr const char* kDiscountedReturn = "discounted_return_per_session";
+/// The cross-session return per user (UserTotals::chained_return, a mean over
+/// users, inactive users counting 0); arm_values gives it, the oracle reports
+/// it, the A/B test does not.
+inline constexpr const char* kChainedReturn = "chained_return_per_user";
 }  // namespace user_metric
 
 /// A user-level metric: a mean of per-user values (valid consumptions per day)

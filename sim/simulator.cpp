@@ -65,6 +65,7 @@ struct UserSlot {
   int sessions = 0, requests = 0, first_count = 0, capped = 0;
   double reward = 0, first_reward = 0;
   double discounted = 0;   // in-session discounted returns of the day's requests
+  double chained = 0;      // sum over the day's requests j (from 0) of gamma^j r_j
   double last_reward = 0;  // of the user's latest request (Simulator::Stepper reads it)
   BehaviourCounts day;
   TransitionColumns transitions;  // reused across blocks: no allocation per row
@@ -80,7 +81,7 @@ struct Simulator::BlockOut {
     int group;
     bool returned;  // active yesterday too
     int sessions, requests, first_count, capped;
-    double reward, first_reward, discounted;
+    double reward, first_reward, discounted, chained;
     BehaviourCounts counts;
   };
   std::vector<ActiveUser> active;
@@ -275,7 +276,7 @@ void Simulator::Block::setup() {
     s.feedback.resize(static_cast<std::size_t>(shown));
     s.active = s.returned = s.queued = false;
     s.sessions = s.requests = s.first_count = s.capped = 0;
-    s.reward = s.first_reward = s.discounted = 0;
+    s.reward = s.first_reward = s.discounted = s.chained = 0;
     s.day = {};
     s.transitions.clear();
     s.transitions.state_dim = kStateDim;
@@ -428,6 +429,9 @@ void Simulator::Block::on_feedback(std::uint32_t i, double now) {
   // gamma^k for the session's k-th request (k from 0): a session that goes on
   // past midnight keeps counting, since the user's state holds k.
   s.discounted += std::pow(sim.return_gamma_, st.requests_in_session) * r;
+  // The day's requests chained across sessions (UserTotals::chained_return
+  // shifts them by the user's requests on earlier days).
+  s.chained += std::pow(sim.return_gamma_, s.requests) * r;
   UserModel::record_request(st, s.counts, r);
   ++s.requests;
   s.reward += r;
@@ -530,7 +534,7 @@ void Simulator::Block::merge() {
     UserSlot& s = slots[i];
     if (s.active)
       out.active.push_back(
-          {u, g, s.returned, s.sessions, s.requests, s.first_count, s.capped, s.reward, s.first_reward, s.discounted, s.day});
+          {u, g, s.returned, s.sessions, s.requests, s.first_count, s.capped, s.reward, s.first_reward, s.discounted, s.chained, s.day});
     if (!record) continue;
     for (auto& row : s.sessions_rows) out.batch.sessions.push_back(std::move(row));
     out.batch.impressions.insert(out.batch.impressions.end(), s.impressions.begin(), s.impressions.end());
@@ -671,8 +675,8 @@ void Simulator::set_policy(int group, PolicyPtr policy) {
 }
 
 namespace {
-// Version 2: UserTotals holds discounted_return.
-constexpr char kStateMagic[8] = {'M', 'T', 'F', 'S', 'T', 'A', 'T', '2'};
+// Version 2: UserTotals holds discounted_return; 3: and chained_return.
+constexpr char kStateMagic[8] = {'M', 'T', 'F', 'S', 'T', 'A', 'T', '3'};
 
 template <typename T>
 void put(std::string& out, const T& v) {
@@ -889,6 +893,7 @@ RunResult Simulator::run_days(int ndays, const RunOptions& opt, Recorder* record
       if (track_users_) {
         UserTotals& ut = user_totals_[static_cast<std::size_t>(a.user)];
         ut.active_days |= std::uint64_t{1} << (day - totals_day0_);
+        ut.chained_return += std::pow(return_gamma_, ut.requests) * a.chained;
         ut.sessions += a.sessions;
         ut.requests += a.requests;
         ut.reward += a.reward;

@@ -386,7 +386,8 @@ TEST_CASE("a tiny experiment runs every stage, writes every table, and does not 
   }
   CHECK(find("alignment", "constant:4", "reward_per_user_day") == nullptr);
   for (const char* objective : {"reward_per_user_day", "reward_per_request", "discounted_return_per_session@0.0",
-                                "discounted_return_per_session@1.0"}) {
+                                "discounted_return_per_session@1.0", "chained_return_per_user@0.0",
+                                "chained_return_per_user@1.0"}) {
     INFO(objective);
     std::vector<double> x;
     for (const std::string& p : sweep) x.push_back(find("alignment", p, objective)->value);
@@ -406,6 +407,17 @@ TEST_CASE("a tiny experiment runs every stage, writes every table, and does not 
   // Gamma 0 (the first request's reward) and gamma 1 (the whole session's) are different objectives.
   CHECK(find("alignment", "baseline", "discounted_return_per_session@0.0")->value !=
         find("alignment", "baseline", "discounted_return_per_session@1.0")->value);
+  // The cross-session return at gamma 1 is the whole window's reward per user:
+  // reward per user-day times the days, for every policy; at gamma 0 it is the
+  // user's first request's reward, below it.
+  const int days = 2;  // the alignment block's days
+  for (const std::string& p : sweep) {
+    INFO(p);
+    const double whole = find("alignment", p, "reward_per_user_day")->value * days;
+    CHECK(find("alignment", p, "chained_return_per_user@1.0")->value == doctest::Approx(whole).epsilon(1e-9));
+    CHECK(find("alignment", p, "chained_return_per_user@0.0")->value < whole);
+  }
+  CHECK(find("alignment_tau", "chained_return_per_user@1.0", "reward_per_user_day")->value == 1.0);
 
   // The trained agents are kept in the run database, the same bytes for any
   // thread count, and load back as the agents that were trained.

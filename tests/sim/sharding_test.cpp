@@ -113,6 +113,7 @@ void require_same_results(const Seen& a, const Seen& b) {
     REQUIRE(a.totals[u].active_days == b.totals[u].active_days);
     REQUIRE(a.totals[u].reward == b.totals[u].reward);
     REQUIRE(a.totals[u].discounted_return == b.totals[u].discounted_return);
+    REQUIRE(a.totals[u].chained_return == b.totals[u].chained_return);
   }
   REQUIRE(a.state == b.state);  // every user's state and interests at the end
 }
