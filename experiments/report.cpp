@@ -165,13 +165,15 @@ void convergence_tables(std::ostringstream& o, const Index& ix) {
 /// differences against the baseline and against the behaviour policies.
 void oracle_tables(std::ostringstream& o, const Index& ix) {
   const std::vector<std::string> metrics = {keys::kRewardPerUserDay, keys::kValidPerUserDay, keys::kWatchPerUserDay,
-                                            keys::kDwellPerUserDay, keys::kReturnRate, keys::kDiscountedReturn};
+                                            keys::kDwellPerUserDay, keys::kReturnRate, keys::kDiscountedReturn,
+                                            keys::kChainedReturn};
   std::optional<std::int64_t> users;
   for (const MetricRow* r : ix.rows)
     if (r->section == keys::kOracle && r->n) users = r->n;
   o << "## Oracle: true values on the same users\n\nEvery policy on the same " << (users ? std::to_string(*users) : "n/a")
     << " fresh users with common random numbers (docs/experiments.md, \"The oracle\"): values per user-day (the "
-       "return rate: next-day returns per active day; the discounted return: per session, at the oracle block's gamma) with 95% intervals. `behaviour:GROUP` is the policy that "
+       "return rate: next-day returns per active day; the discounted return: per session, at the oracle block's gamma; the "
+       "chained return: per user over the days, a user's requests chained across sessions at the same gamma) with 95% intervals. `behaviour:GROUP` is the policy that "
        "logged an exploration group's data.\n\n| policy |";
   for (const std::string& m : metrics) o << " " << m << " |";
   o << "\n|---|";

@@ -3,6 +3,7 @@
 // count, a clearly worse action comes out worse, and pairing narrows intervals.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -106,28 +107,44 @@ TEST_CASE("the oracle refuses an empty list and a policy of another action dimen
 TEST_CASE("the in-session discounted return: gamma 1 is the session's whole reward, a smaller gamma less") {
   const Scenario w = test::quickstart_world(10, 1);
   const PolicyPtr p = std::make_shared<BaselinePolicy>(w.fusion);
+  const auto index_of = [](const char* metric) {
+    const auto& m = oracle_metrics();
+    const auto it = std::find(m.begin(), m.end(), metric);
+    REQUIRE(it != m.end());
+    return static_cast<std::size_t>(it - m.begin());
+  };
+  const std::size_t session = index_of(user_metric::kDiscountedReturn), chained = index_of(user_metric::kChainedReturn);
   const auto value = [&](double gamma) {
     OracleOptions o = small(2);
     o.gamma = gamma;
-    const OracleUserValues v = evaluate_policy(w, "baseline", p, o);
-    REQUIRE(oracle_metrics().back() == user_metric::kDiscountedReturn);
-    return v;
+    return evaluate_policy(w, "baseline", p, o);
   };
   const OracleUserValues one = value(1.0);
   // At gamma 1: every reward of every session, over the sessions: reward per
-  // user-day x user-days / sessions.
+  // user-day x user-days / sessions; and per user, chained over sessions and
+  // days, the reward per user-day x days.
   const double reward_per_user_day = one.level.at(0);
   const double undiscounted = reward_per_user_day * 600 * 2 / static_cast<double>(one.value.sessions);
-  CHECK(one.level.back() == doctest::Approx(undiscounted).epsilon(1e-9));
+  CHECK(one.level.at(session) == doctest::Approx(undiscounted).epsilon(1e-9));
+  CHECK(one.level.at(chained) == doctest::Approx(reward_per_user_day * 2).epsilon(1e-9));
   // Rewards are positive here, so discounting removes some of every longer session.
-  const double half = value(0.5).level.back(), zero = value(0.0).level.back();
-  CHECK(half < one.level.back());
+  const OracleUserValues h = value(0.5), z = value(0.0);
+  const double half = h.level.at(session), zero = z.level.at(session);
+  CHECK(half < one.level.at(session));
   CHECK(zero < half);
   CHECK(zero > 0);
+  // Chained, gamma 0.5 discounts a user's later sessions too: less than the
+  // user's sessions' in-session returns added up (sessions per user x the
+  // return per session), more than the first session's.
+  const double users = 600, sessions_per_user = static_cast<double>(h.value.sessions) / users;
+  CHECK(h.level.at(chained) < half * sessions_per_user);
+  CHECK(h.level.at(chained) > z.level.at(chained));
   // Pairing against a later evaluation of the same policy on the same users: exactly 0.
-  const OracleDifference d = paired_difference(value(0.5), value(0.5), oracle_metrics().size() - 1);
-  CHECK(d.difference == 0.0);
-  CHECK(d.half_width == 0.0);
+  for (const std::size_t m : {session, chained}) {
+    const OracleDifference d = paired_difference(value(0.5), value(0.5), m);
+    CHECK(d.difference == 0.0);
+    CHECK(d.half_width == 0.0);
+  }
   OracleOptions bad = small(1);
   bad.gamma = 1.5;
   CHECK_THROWS_AS(evaluate_policy(w, "baseline", p, bad), std::invalid_argument);
