@@ -431,7 +431,9 @@ TEST_CASE("a user's chained return discounts the user's requests in order across
   for (int d = 0; d < 3; ++d) sim.run_days(1, o, nullptr);
   REQUIRE(requests.size() > 500);
   int spanning = 0;
-  for (auto& [user, v] : requests) {
+  for (auto& entry : requests) {  // not a structured binding: clang before 16 cannot capture one in INFO
+    const std::int64_t user = entry.first;
+    auto& v = entry.second;
     INFO(user);
     std::sort(v.begin(), v.end());
     double chained = 0, undiscounted = 0, g = 1;
