@@ -759,7 +759,7 @@ int cmd_evaluate(const std::vector<std::string>& args) {
       ("users", po::value<std::string>()->default_value("150000"), "evaluation users, 2 .. 10^9")
       ("days", po::value<std::string>()->default_value("3"), "days to simulate, 1 .. 60")
       ("gamma", po::value<std::string>()->default_value("0.95"),
-       "discount of the in-session discounted return, 0 .. 1")
+       "discount of the in-session and the chained (cross-session) returns, 0 .. 1")
       ("seed", po::value<std::string>(), "the users' seed, 0 .. 2^64-1 (default: the scenario's seed)")
       ("threads,t", po::value<std::string>()->default_value("2"), "threads, 1 .. 256 (results do not depend on it)")
       ("json", po::value<std::string>(), "also write the tables as JSON to this file");
@@ -768,8 +768,9 @@ int cmd_evaluate(const std::vector<std::string>& args) {
     std::cout << opts << "\nThe oracle: runs each policy on the same simulated users of the scenario's\n"
                          "world (common random numbers: every user keeps its own streams, so two\n"
                          "policies differ only through their actions) and prints each policy's\n"
-                         "values per user-day with 95% intervals (and the in-session discounted\n"
-                         "return per session at --gamma), and the paired differences of\n"
+                         "values per user-day with 95% intervals (and at --gamma the in-session\n"
+                         "discounted return per session and the return of each user's requests\n"
+                         "chained across sessions and days), and the paired differences of\n"
                          "every policy against the reference: the first policy, the baseline\n"
                          "(added first when no --policy names it).\n";
     return 0;

@@ -204,7 +204,8 @@ OracleResult evaluate_policies(const Scenario& world,
 std::string oracle_markdown(const OracleResult& r) {
   std::ostringstream o;
   o << "## Oracle: " << r.scenario << ", " << r.users << " users x " << r.days << " days, user seed " << r.user_seed
-    << " (the same users for every policy); " << user_metric::kDiscountedReturn << " at gamma " << fmt(r.gamma, 3)
+    << " (the same users for every policy); " << user_metric::kDiscountedReturn << " and "
+    << user_metric::kChainedReturn << " at gamma " << fmt(r.gamma, 3)
     << "\n\n";
   o << "| policy |";
   for (const std::string& m : oracle_metrics()) o << " " << m << " |";

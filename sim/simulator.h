@@ -94,7 +94,7 @@ class Simulator {
   /// Accumulate per-user totals (UserTotals, metrics/user_metrics.h) from the
   /// next simulated day on, for user-level statistics; at most UserTotals::kMaxDays days.
   void track_user_totals(bool on);
-  /// The discount of UserTotals::discounted_return, in [0, 1] (default 0.95).
+  /// The discount of UserTotals::discounted_return and chained_return, in [0, 1] (default 0.95).
   void set_return_gamma(double gamma);
   double return_gamma() const { return return_gamma_; }
   /// Clears the per-user totals; day bits count from the next simulated day.

@@ -48,7 +48,7 @@ def integratedrl(small):
         {"name": "IntegratedRL-MTF without PTM", "type": "integratedrl_mtf", "dataset": "dataset2",
          "steps": long_steps, "hyperparameters": irl},
         # Progressive: trained after each of the 5 rounds on the group's data so far
-        # (steps per round: the same total budget as the other agents).
+        # (steps per round: a fifth of the common budget `steps`).
         {"name": "IntegratedRL-MTF", "type": "integratedrl_mtf", "dataset": "dataset3",
          "steps": steps // 5, "hyperparameters": irl},
     ]
@@ -87,12 +87,13 @@ def integratedrl(small):
                       "Here ES is the testbed's OpenAI-style ES trained online on its own users (cost in "
                       "user-days above). 'IntegratedRL-MTF without PTM' and 'baseline' are extra arms the "
                       "paper did not deploy. Deviations, for run time on a 2-core machine: the paper trains "
-                      "for far more steps (its Section 4.2) with 256-unit layers; here every agent gets the "
-                      "same budget of %d gradient steps (the progressive agent %d per round over 5 rounds%s) "
-                      "with %d-unit layers. Progressive rounds train on the group's data so far, continuing "
-                      "from the previous round's weights." %
+                      "for far more steps (its Section 4.2) with 256-unit layers; here the agents get %d "
+                      "gradient steps (the progressive agent %d per round over 5 rounds%s) with %d-unit layers. "
+                      "Progressive rounds train on the group's data so far, continuing from the previous "
+                      "round's weights." %
                       (steps, steps // 5,
-                       "; DDPG and IntegratedRL-MTF without PTM %d" % long_steps if long_steps != steps else "",
+                       "; DDPG and IntegratedRL-MTF without PTM %d, under which their order against their "
+                       "behaviour policy holds over three seeds" % long_steps if long_steps != steps else "",
                        nets["hidden"][0]))},
     }
     return scenario("integratedrl_mtf_small" if small else "integratedrl_mtf", 20261122,
@@ -136,7 +137,7 @@ def batchrl(small):
              "users": 4000 if small else 40000}],
         "offline": {"ope": {"dataset": "heldout", "extra_datasets": ["heldout_noise"],
                             "methods": ["conservative_ope", "fqe", "ncis"],
-                            # Full: Algorithm 2's K and m (about 110 s a fit of a BCQ policy on the
+                            # Full: Algorithm 2's K and m (104 to 108 s a fit of a BCQ policy on the
                             # 271,696 held-out transitions; BENCHMARKS.md).
                             "steps": 300 if small else 5000, "batch": 256 if small else 512,
                             "hidden": 64 if small else 128}},
@@ -168,14 +169,15 @@ def batchrl(small):
                       "UWAC+TD3 UPIRate (+16.061%%) is as printed. TD3 was not deployed in the paper; the "
                       "testbed can deploy it, so it is an arm here. BatchRL-MTF-RE trains on the random "
                       "group's share of the mixed data only. Deviations, for run time on a 2-core "
-                      "machine: %s and %d-unit layers; agents get %d steps with %d-unit layers. The paper "
+                      "machine: %s; agents get %d steps with %d-unit layers. The paper "
                       "splits the exploration data 90/10 by sessions in time order; here transitions are "
                       "split by request time (a session can straddle the cut). Its online test ran a month; "
                       "here 7 days. Its random exploration is described as Gaussian; here it is uniform on "
                       "the action box." %
                       ("Algorithm 2 uses K 5000 steps and m 512; here the estimators run 300 steps with "
-                       "batch 256" if small else "the estimators run Algorithm 2's K 5000 steps with m 512",
-                       64 if small else 128, steps, nets["hidden"][0]))},
+                       "batch 256 and 64-unit layers" if small else
+                       "the estimators have 128-unit layers (and run Algorithm 2's K 5000 steps with m 512)",
+                       steps, nets["hidden"][0]))},
     }
     return scenario("batchrl_mtf_small" if small else "batchrl_mtf", 20261123,
                     8000 if small else 80000, 5, groups, exp, form="log_sum")

@@ -448,6 +448,14 @@ TEST_CASE("a user's chained return discounts the user's requests in order across
     spanning += t.sessions > 1 && std::popcount(t.active_days) > 1;
   }
   CHECK(spanning > 100);  // the chaining crossed sessions and days
+  // Users who never made a request have nothing to chain.
+  std::int64_t idle = 0;
+  for (std::size_t u = 0; u < sim.user_totals().size(); ++u)
+    if (!requests.count(static_cast<std::int64_t>(u))) {
+      ++idle;
+      CHECK(sim.user_totals()[u].chained_return == 0.0);
+    }
+  CHECK(idle > 0);
 }
 
 TEST_CASE("a simulator restored from a saved state continues as the original does, to the bit") {
@@ -480,6 +488,12 @@ TEST_CASE("a simulator restored from a saved state continues as the original doe
   // Bytes that do not fit are refused.
   Simulator other(two_group_world(1999, 3));
   CHECK_THROWS_AS(other.restore_state(saved), std::invalid_argument);
+  // So is a state of the format before the chained return (version 2), whole.
+  std::string older = saved;
+  older[7] = '2';
+  Simulator fresh(s);
+  CHECK_THROWS_AS(fresh.restore_state(older), std::invalid_argument);
+  CHECK(fresh.days_done() == 0);
   CHECK_THROWS_AS(restored.restore_state(saved.substr(0, saved.size() - 1)), std::invalid_argument);
   CHECK_THROWS_AS(restored.restore_state("not a state"), std::invalid_argument);
 }
