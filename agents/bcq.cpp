@@ -79,9 +79,9 @@ Losses Bcq::update(const Batch& b) {
   critic_input(s_rep_, next_a, in_target_);
   const Matrix& qt = target_critics_.forward(in_target_, ws_target_);
   const RowVector mixed = lambda_ * qt.colwise().minCoeff().array() + (1.0f - lambda_) * qt.colwise().maxCoeff().array();
+  const RowVector discount = continuation(gamma_, b);
   RowVector y(B);
-  for (Eigen::Index j = 0; j < B; ++j)
-    y(j) = b.reward(0, j) + gamma_ * (1.0f - b.done(0, j)) * mixed.segment(j * n_, n_).maxCoeff();
+  for (Eigen::Index j = 0; j < B; ++j) y(j) = b.reward(0, j) + discount(j) * mixed.segment(j * n_, n_).maxCoeff();
   critic_input(b.state, b.action, in_);
   dq_ = critics_.forward(in_, ws_critic_).rowwise() - y;
   const double critic_loss = dq_.squaredNorm() * inv_b;

@@ -119,7 +119,7 @@ Losses CqlSac::update(const Batch& b) {
   const Matrix& qt = target_critics_.forward(in_, ws_target_);
   RowVector backup = qt.colwise().minCoeff();
   if (backup_entropy_) backup -= alpha * next_logp.row(0);
-  const RowVector y = b.reward.row(0).array() + gamma_ * (1.0f - b.done.row(0).array()) * backup.array();
+  const RowVector y = b.reward.row(0).array() + continuation(gamma_, b).array() * backup.array();
   critic_input(b.state, b.action, in_);
   const Matrix& q = critics_.forward(in_, ws_critic_);
   dq_ = q.rowwise() - y;

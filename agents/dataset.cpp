@@ -168,6 +168,56 @@ std::span<const float> Dataset::next_state_of(int j) const {
   return columns().next_state_of(row_[r]);
 }
 
+void Dataset::discount_by_elapsed_time(double unit_seconds) {
+  if (!std::isfinite(unit_seconds) || !(unit_seconds > 0))
+    throw std::invalid_argument("Dataset::discount_by_elapsed_time: the unit must be a finite number of seconds > 0, got " +
+                                std::to_string(unit_seconds));
+  const TransitionColumnsView c = columns();
+  const std::size_t N = row_.size();
+  // Elapsed seconds to s' where its time is known, -1 within a session and -2
+  // across a session end where it is not.
+  std::vector<double> dt(N);
+  std::vector<double> within, across;
+  for (std::size_t r = 0; r < N; ++r) {
+    const TransitionColumns::Row& t = c.rows[row_[r]];
+    const bool crosses = !flags_.empty() && (flags_[r] & kCrosses);
+    const bool session_end = crosses || t.done;
+    if (next_[r] >= 0) {
+      dt[r] = std::max(0.0, c.rows[static_cast<std::size_t>(next_[r])].time - t.time);
+      (session_end ? across : within).push_back(dt[r]);
+    } else {
+      dt[r] = session_end ? -2.0 : -1.0;
+    }
+  }
+  const auto median = [](std::vector<double>& v, double none) {
+    if (v.empty()) return none;
+    const auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
+    std::nth_element(v.begin(), mid, v.end());
+    return *mid;
+  };
+  const double within_median = median(within, 0.0);
+  const double across_median = median(across, kTimeoutSeconds);
+  steps_.resize(N);
+  for (std::size_t r = 0; r < N; ++r) {
+    const double d = dt[r] == -1.0 ? within_median : dt[r] == -2.0 ? across_median : dt[r];
+    steps_[r] = static_cast<float>(d / unit_seconds);
+  }
+  discount_unit_ = unit_seconds;
+}
+
+Matrix Dataset::discount_steps() const {
+  Matrix out = Matrix::Ones(1, size());
+  for (std::size_t j = 0; j < steps_.size(); ++j) out(0, static_cast<Eigen::Index>(j)) = steps_[j];
+  return out;
+}
+
+RowVector continuation(float gamma, const Batch& b) {
+  if (b.steps.size() == 0) return gamma * (1.0f - b.done.row(0).array());
+  RowVector c(b.size());
+  for (int j = 0; j < b.size(); ++j) c(j) = std::pow(gamma, b.steps(0, j)) * (1.0f - b.done(0, j));
+  return c;
+}
+
 bool Dataset::done_of(int j) const {
   const std::size_t r = static_cast<std::size_t>(j);
   if (!flags_.empty()) return (flags_[r] & kTerminal) != 0;
@@ -208,7 +258,8 @@ std::vector<double> Dataset::discounted_returns(double gamma) const {
     }
     double tail = j >= 0 ? g[static_cast<std::size_t>(j)] : 0.0;
     for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
-      tail = static_cast<double>(reward_[*it]) + gamma * tail;
+      const double discount = steps_.empty() ? gamma : std::pow(gamma, static_cast<double>(steps_[*it]));
+      tail = static_cast<double>(reward_[*it]) + discount * tail;
       g[*it] = tail;
       known[*it] = 1;
     }
@@ -407,6 +458,7 @@ void Dataset::gather(const std::vector<int>& index, Batch& out) const {
                     &out.next_upper})
     m->resize(A_, B);
   for (Matrix* m : {&out.reward, &out.done, &out.has_bounds, &out.next_has_bounds}) m->resize(1, B);
+  out.steps.resize(steps_.empty() ? 0 : 1, steps_.empty() ? 0 : B);
   // What the behaviour policy knew at row i, with the unknown defaults.
   const auto knew = [&](std::size_t i, Eigen::Index j, Matrix& baseline, Matrix& lower, Matrix& upper,
                         Matrix& bounded) {
@@ -432,6 +484,7 @@ void Dataset::gather(const std::vector<int>& index, Batch& out) const {
     out.action.col(j) = Eigen::Map<const Vector>(at(c.action, i, A_), A_);
     out.reward(0, j) = reward_[r];
     out.done(0, j) = done_of(static_cast<int>(r)) ? 1.0f : 0.0f;
+    if (!steps_.empty()) out.steps(0, j) = steps_[r];
     knew(i, j, out.baseline, out.lower, out.upper, out.has_bounds);
     const std::size_t k = next_[r] >= 0 ? static_cast<std::size_t>(next_[r]) : i;
     knew(k, j, out.next_baseline, out.next_lower, out.next_upper, out.next_has_bounds);

@@ -49,10 +49,20 @@ struct StateNormaliser {
 /// transition without bounds, has_bounds is 0 and lower/upper are -1/1.
 struct Batch {
   Matrix state, action, reward, next_state, done;
+  /// 1 x B, the discount exponent of each transition when the dataset
+  /// discounts by elapsed time (Dataset::discount_by_elapsed_time): s' lies
+  /// steps(0, j) discount steps after s. Empty (0 x 0) when every transition is
+  /// one step (per request).
+  Matrix steps;
   Matrix baseline, lower, upper, has_bounds;            ///< at s (IntegratedRL-MTF Formula 4)
   Matrix next_baseline, next_lower, next_upper, next_has_bounds;  ///< at s' (Formula 6)
   int size() const { return static_cast<int>(state.cols()); }
 };
+
+/// What a backup multiplies the bootstrapped value of s' by, per transition of
+/// b (1 x B): gamma * (1 - done) per request, gamma^steps * (1 - done) when the
+/// batch carries discount exponents (a semi-Markov backup).
+RowVector continuation(float gamma, const Batch& b);
 
 /// How a dataset chains its transitions into episodes (docs/experiments.md,
 /// "MDP formulations").
@@ -64,7 +74,8 @@ enum class Formulation {
   /// the first request of the user's next session among the dataset's rows
   /// (s' is that request's state, whose hours_since_last_session feature holds
   /// the gap; the discount is per request, so a gap costs one step of gamma
-  /// whatever its length). The user's last recorded request is a terminal
+  /// whatever its length; Dataset::discount_by_elapsed_time discounts by the
+  /// time that passes instead). The user's last recorded request is a terminal
   /// (done) when it lies further before the dataset's last request than
   /// max(kTimeoutSeconds, twice the user's longest gap between session starts
   /// in the data): the user stopped coming back. Otherwise it is a time-out:
@@ -121,6 +132,23 @@ class Dataset {
 
   int size() const { return static_cast<int>(row_.size()); }
   Formulation formulation() const { return formulation_; }
+  /// Discounts each transition by the simulated time between its request and
+  /// the request of its s' instead of by one step per request: the
+  /// transition's exponent is (t(s') - t(s)) / unit_seconds, so a backup
+  /// multiplies Q(s', .) by gamma^exponent (Batch::steps, continuation()) and
+  /// the Monte-Carlo returns discount the same way. Within a session that is
+  /// the time to the next request; in the cross-session formulation, across a
+  /// session end, the gap to the user's next session. Where the time of s' is
+  /// not in the data (a session's next request not selected, a time-out) the
+  /// exponent is the median of the known ones of the same kind (within a
+  /// session, or across a session end; kTimeoutSeconds when none crosses).
+  /// Done transitions keep theirs (it multiplies 0). Throws
+  /// std::invalid_argument unless unit_seconds is finite and > 0.
+  void discount_by_elapsed_time(double unit_seconds);
+  /// The unit of discount_by_elapsed_time, or 0: one step per request.
+  double discount_unit_seconds() const { return discount_unit_; }
+  /// 1 x N: each transition's discount exponent (all 1 per request).
+  Matrix discount_steps() const;
   /// Formulation::kCrossSession: 1 x N, 1 where transition j is a user's last
   /// recorded request cut off by the end of the recording (not done); all 0
   /// for the session formulation.
@@ -167,7 +195,9 @@ class Dataset {
   /// The discounted Monte-Carlo return of every transition along its episode
   /// in this dataset's formulation: G_j = r_j + gamma * G_next, where next is
   /// the transition whose state is s'_j (the session's next request; with
-  /// kCrossSession, across a session end the user's next session), and the
+  /// kCrossSession, across a session end the user's next session; gamma is
+  /// raised to the transition's discount exponent when the dataset discounts
+  /// by elapsed time), and the
   /// sum stops at a done or where the episode leaves the dataset (a row not
   /// selected, a time-out, the recording's end: the return is truncated
   /// there, not bootstrapped). Rewards are those learnt with. What a
@@ -182,7 +212,8 @@ class Dataset {
   void gather(const std::vector<int>& index, Batch& out) const;
 
   /// Bytes the view itself holds per transition (the shared columns not
-  /// counted): what one more dataset over the same run costs.
+  /// counted): what one more dataset over the same run costs (one byte more
+  /// in the cross-session formulation, four with discount_by_elapsed_time).
   static constexpr std::size_t kBytesPerTransition =
       sizeof(std::uint32_t) + sizeof(float) + sizeof(std::int32_t);
 
@@ -198,6 +229,10 @@ class Dataset {
   /// kCrossSession only (empty otherwise): per transition, kCrosses (s' is the
   /// state of row next_, the user's next session), kTerminal, kTimeout.
   std::vector<std::uint8_t> flags_;
+  /// discount_by_elapsed_time only (empty otherwise): each transition's
+  /// discount exponent.
+  std::vector<float> steps_;
+  double discount_unit_ = 0;
   static constexpr std::uint8_t kCrosses = 1, kTerminal = 2, kTimeout = 4;
   std::span<const float> next_state_of(int j) const;
   bool done_of(int j) const;

@@ -29,7 +29,7 @@ Losses Ddpg::update(const Batch& b) {
   const Matrix& next_a = target_actor_.forward(b.next_state, ws_target_actor_);
   critic_input(b.next_state, next_a, in_target_);
   const Matrix& qt = target_critic_.forward(in_target_, ws_target_);
-  const RowVector y = b.reward.row(0).array() + gamma_ * (1.0f - b.done.row(0).array()) * qt.row(0).array();
+  const RowVector y = b.reward.row(0).array() + continuation(gamma_, b).array() * qt.row(0).array();
   critic_input(b.state, b.action, in_);
   dq_ = critic_.forward(in_, ws_critic_).rowwise() - y;
   const double critic_loss = dq_.squaredNorm() * inv_b;

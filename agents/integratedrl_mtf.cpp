@@ -114,7 +114,7 @@ Losses IntegratedRlMtf::update(const Batch& b) {
   boundary_penalty_batch(next_a, b.next_lower, b.next_upper, b.next_has_bounds, beta_, form_, pen_next_, nullptr);
   critic_input(b.next_state, next_a, in_target_);
   const Matrix& q_next = target_critics_.forward(in_target_, ws_target_);
-  const Matrix discount = gamma_ * (1.0f - b.done.array());  // 1 x B
+  const Matrix discount = continuation(gamma_, b);  // 1 x B
   y_ = (q_next.array().rowwise() * discount.row(0).array()).rowwise() + b.reward.row(0).array();
   if (penalty_in_target_)
     y_.array().rowwise() -= delta_ * (discount.array() * pen_next_.array()).row(0);

@@ -86,7 +86,7 @@ Losses Iql::update(const Batch& b) {
 
   // ---- Eq. 6: Q_j(s, a) -> r + gamma (1 - done) V(s'), with the updated V.
   value_.infer(b.next_state, v_next_);
-  const RowVector y = b.reward.row(0).array() + gamma_ * (1.0f - b.done.row(0).array()) * v_next_.row(0).array();
+  const RowVector y = b.reward.row(0).array() + continuation(gamma_, b).array() * v_next_.row(0).array();
   dq_ = critics_.forward(in_, ws_critic_).rowwise() - y;
   const double critic_loss = dq_.squaredNorm() * inv_b;
   dq_ *= 2.0f * inv_b;

@@ -228,7 +228,7 @@ OpeEstimate fqe_impl(const Dataset& data, const Policy& target, const FqeOptions
     nn::vstack(b.next_state, a_next, in_next);
     const Matrix& q_next = q_target.forward(in_next, ws_next);
     const RowVector y =
-        b.reward.row(0).array() * inv_scale + gamma * (1.0f - b.done.row(0).array()) * q_next.row(0).array();
+        b.reward.row(0).array() * inv_scale + continuation(gamma, b).array() * q_next.row(0).array();
     nn::vstack(b.state, b.action, in_data);
     const Matrix& q = q_net.forward(in_data, ws_data);
     dq = q.rowwise() - y;

@@ -71,7 +71,7 @@ Losses Td3::update(const Batch& b) {
   const bool weighted = bootstrap(in_target_, value_, weight_);
   // y = r + gamma (1 - done) V(s', a').
   const RowVector y =
-      b.reward.row(0).array() + gamma_ * (1.0f - b.done.row(0).array()) * value_.array();
+      b.reward.row(0).array() + continuation(gamma_, b).array() * value_.array();
   critic_input(b.state, b.action, in_);
   const double critic_loss = td_loss(critics_.forward(in_, ws_critic_, dropout_rng()), y,
                                      weighted ? &weight_ : nullptr, dq_);

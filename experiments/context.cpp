@@ -74,10 +74,12 @@ TransitionColumnsView Collected::view() const {
 }
 
 agents::Dataset Collected::dataset(std::span<const std::size_t> rows, const agents::Dataset::RewardOf& reward,
-                                   agents::Formulation formulation) const {
-  if (!spill_) return agents::Dataset(transitions, rows, reward, formulation);
-  if (!mapped_) throw std::logic_error("Collected::dataset before seal()");
-  return agents::Dataset(mapped_, rows, reward, formulation);
+                                   const DatasetSpec& spec) const {
+  if (spill_ && !mapped_) throw std::logic_error("Collected::dataset before seal()");
+  agents::Dataset d = spill_ ? agents::Dataset(mapped_, rows, reward, formulation(spec))
+                             : agents::Dataset(transitions, rows, reward, formulation(spec));
+  if (spec.discount_seconds > 0) d.discount_by_elapsed_time(spec.discount_seconds);
+  return d;
 }
 
 std::vector<std::size_t> select_rows(const TransitionColumnsView& c, const std::vector<int>& groups,

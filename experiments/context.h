@@ -83,9 +83,10 @@ struct Collected {
   /// seal() that maps new rows. Datasets keep what they view alive themselves.
   TransitionColumnsView view() const;
   std::size_t size() const { return view().size(); }
-  /// A dataset of rows `rows` of view() (Dataset's view constructor).
-  agents::Dataset dataset(std::span<const std::size_t> rows, const agents::Dataset::RewardOf& reward = {},
-                          agents::Formulation formulation = agents::Formulation::kSession) const;
+  /// A dataset of rows `rows` of view() (Dataset's view constructor), in the
+  /// MDP formulation and with the discount that `spec` asks for.
+  agents::Dataset dataset(std::span<const std::size_t> rows, const agents::Dataset::RewardOf& reward,
+                          const DatasetSpec& spec) const;
 
  private:
   std::unique_ptr<ColumnFileWriter> spill_;

@@ -51,6 +51,17 @@ ExperimentResult run_experiment(const Scenario& sc, const ExperimentSpec& ex,
     if (!ctx.failed.count(a.name))
       ctx.policies.emplace_back(a.name,
                                 std::shared_ptr<const Policy>(std::move(ctx.agent.at(a.name))));
+  // An "if_better" progressive group ends with the last agent its checks
+  // accepted, or its starting centre when none was: evaluated beside the
+  // agent (the last trained) as deployed:AGENT.
+  for (const ProgressiveSpec& p : ex.progressive) {
+    if (!p.accept_if_better || ctx.failed.count(p.agent)) continue;
+    const auto d = ctx.deployed.find(p.agent);
+    ctx.policies.emplace_back(keys::kDeployedPrefix + p.agent,
+                              d != ctx.deployed.end()
+                                  ? PolicyPtr(d->second)
+                                  : around_policy(sc.groups[static_cast<std::size_t>(group_index(sc, p.group))].policy, sc));
+  }
   // 4. Offline evaluation.
   if (rp.done < Done::kOffline) {
     evaluate_offline(ctx);

@@ -67,6 +67,11 @@ struct DatasetSpec {
   /// "formulation": "cross_session" chains each user's sessions
   /// (agents::Formulation::kCrossSession); the default "session" is the papers'.
   bool cross_session = false;
+  /// "discount_seconds": > 0 discounts each transition by the simulated time
+  /// to its s', gamma^(elapsed / discount_seconds)
+  /// (agents::Dataset::discount_by_elapsed_time); 0, the default: one step of
+  /// gamma per request.
+  double discount_seconds = 0;
 };
 
 struct AgentSpec {

@@ -106,7 +106,7 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin, bo
   if (const Node datasets = top.at("datasets"); !datasets.missing()) {
     if (!datasets.value->is_object()) datasets.fail("an object {name: {groups, time}}");
     for (const std::string& key : sorted_keys(datasets)) {
-      const Obj o(datasets.at(key), {"groups", "time", "formulation"});
+      const Obj o(datasets.at(key), {"groups", "time", "formulation", "discount_seconds"});
       DatasetSpec ds;
       ds.name = key;
       ds.groups = strings(o.at("groups"), 1);
@@ -125,6 +125,7 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin, bo
           f.fail("\"session\" (the papers' session MDP) or \"cross_session\" (a user's sessions chained)");
         ds.cross_session = v == "cross_session";
       }
+      if (const Node u = o.at("discount_seconds"); !u.missing()) ds.discount_seconds = u.number(jr::closed(1, 1e7));
       e.datasets.push_back(ds);
     }
   }

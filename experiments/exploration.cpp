@@ -117,7 +117,7 @@ void run_rounds(ExperimentContext& ctx, int first_day) {
                                                               : around_policy(sc.groups[g].policy, sc);
       train_agent(ctx, a,
                   ctx.col.dataset(rows, reward_function(a.reward ? &*a.reward : nullptr),
-                                  formulation(ctx.dataset(a.dataset))),
+                                  ctx.dataset(a.dataset)),
                   a.steps, {}, centre.get());
       ctx.log("progressive: " + a.name + " trained after round " + std::to_string(round) + " of " +
               std::to_string(p.rounds));
@@ -125,13 +125,14 @@ void run_rounds(ExperimentContext& ctx, int first_day) {
       ctx.M.push_back(plain(keys::kProgressive, a.name, keys::kTransitionsAfterRound,
                             static_cast<double>(ctx.train_rows[a.name]), round));
       bool accept = true;
-      const bool last_round = day + round_days >= sc.days;  // nothing is deployed after it
-      if (p.accept_if_better && !ctx.failed.count(a.name) && !last_round) {
+      // The last round's check decides what the group ends with (deployed:AGENT
+      // in the later stages), though the simulation deploys nothing after it.
+      if (p.accept_if_better && !ctx.failed.count(a.name)) {
         if (test_rows.empty())
           throw ExperimentError("experiment: progressive group " + p.group + " has no held-out transitions in round " +
                                 std::to_string(round) + ": raise its \"holdout\" share or its users");
         const agents::Dataset test = ctx.col.dataset(test_rows, reward_function(a.reward ? &*a.reward : nullptr),
-                                                     formulation(ctx.dataset(a.dataset)));
+                                                     ctx.dataset(a.dataset));
         const double candidate = acceptance_estimate(ctx, p, test, *ctx.agent.at(a.name), round);
         const double incumbent = acceptance_estimate(ctx, p, test, *centre, round);
         accept = candidate > incumbent;  // NaN on either side: keep the deployed policy
@@ -147,9 +148,9 @@ void run_rounds(ExperimentContext& ctx, int first_day) {
                 " (" + p.check + " " + std::to_string(candidate) + " against the deployed policy's " +
                 std::to_string(incumbent) + ")");
       }
-      if (day + round_days < sc.days && !ctx.failed.count(a.name) && accept) {
+      if (!ctx.failed.count(a.name) && accept) {
         ctx.deployed[a.name] = ctx.agent.at(a.name)->clone();
-        ctx.sim.set_policy(g, bounded_around(sc.groups[g], ctx.deployed[a.name]));
+        if (day + round_days < sc.days) ctx.sim.set_policy(g, bounded_around(sc.groups[g], ctx.deployed[a.name]));
       }
     }
     if (day + round_days < sc.days) save_checkpoint(ctx, Done::kExplorationRound, day + round_days, true);

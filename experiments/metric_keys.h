@@ -64,6 +64,8 @@ inline constexpr const char* kOracle = "oracle";
 inline constexpr const char* kOracleDiff = "oracle_diff";
 /// The prefix of a behaviour policy's name in the oracle: "behaviour:GROUP".
 inline constexpr const char* kBehaviourPrefix = "behaviour:";
+/// The policy an "if_better" progressive group ends with, beside its agent: deployed:AGENT.
+inline constexpr const char* kDeployedPrefix = "deployed:";
 /// Each arm's day of the A/B test (replicate 0, after the pre-period): rep is
 /// the day (0 = the first A/B day); metrics kActiveShare and kReturnRate.
 inline constexpr const char* kAbDaily = "ab_daily";
@@ -165,6 +167,7 @@ inline constexpr const char* kMin = "min";            ///< ab_summary
 inline constexpr const char* kMax = "max";            ///< ab_summary
 inline constexpr const char* kPolicies = "policies";  ///< agreement: the policies behind a tau
 inline constexpr const char* kFormulation = "formulation";  ///< training/seconds: the dataset's MDP formulation
+inline constexpr const char* kDiscountSeconds = "discount_seconds";  ///< training/seconds: the dataset's elapsed-time discount unit (0: per request)
 inline constexpr const char* kRewardScale = "reward_scale";  ///< training/seconds: Agent::reward_scale()
 inline constexpr const char* kAction = "action";    ///< alignment: the constant action
 inline constexpr const char* kBestPolicy = "best_policy";  ///< alignment_tau

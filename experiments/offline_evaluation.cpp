@@ -158,7 +158,7 @@ void off_policy_estimates(ExperimentContext& ctx, const std::string& name, const
   const DatasetSpec& d = ctx.dataset(name);
   const agents::Dataset data = ctx.col.dataset(
       select_rows(ctx.col.view(), ctx.dataset_groups(d), d.time_from * ctx.period, d.time_to * ctx.period), {},
-      formulation(d));
+      d);
   for (std::size_t i = 0; i < ctx.policies.size(); ++i) {
     const auto& policy = ctx.policies[i].second;
     // The policy's name by a named reference: clang before 16 refuses a

@@ -95,8 +95,15 @@ void evaluate_with_oracle(ExperimentContext& ctx) {
     if (agent_at == policies.end()) continue;  // diverged: not deployed
     const bool progressive = std::any_of(ctx.ex.progressive.begin(), ctx.ex.progressive.end(),
                                          [&](const ProgressiveSpec& p) { return p.agent == a.name; });
-    if (progressive) continue;
     const std::size_t agent_index = static_cast<std::size_t>(agent_at - policies.begin());
+    if (progressive) {
+      // "if_better": the agent against the policy its group ended with.
+      const auto deployed_at = std::find_if(policies.begin(), policies.end(),
+                                            [&](const auto& p) { return p.first == keys::kDeployedPrefix + a.name; });
+      if (deployed_at != policies.end())
+        o.pairs.emplace_back(agent_index, static_cast<std::size_t>(deployed_at - policies.begin()));
+      continue;
+    }
     for (const int g : ctx.dataset_groups(ctx.dataset(a.dataset))) {
       const std::string& group = ctx.sc.groups[static_cast<std::size_t>(g)].name;
       auto it = behaviour.find(group);

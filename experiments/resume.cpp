@@ -132,10 +132,9 @@ void save_checkpoint(ExperimentContext& ctx, Done stage, int count, bool with_ag
   if (with_agents)
     for (const auto& [name, agent] : ctx.agent)
       if (agent) c.blobs["agent:" + name] = agent_bytes(ctx, *agent);
-  if (stage == Done::kExplorationRound) {
-    c.blobs["simulator"] = ctx.sim.save_state();
+  if (stage == Done::kExplorationRound) c.blobs["simulator"] = ctx.sim.save_state();
+  if (stage == Done::kExplorationRound || with_agents)  // the last round's verdict too
     for (const auto& [name, agent] : ctx.deployed) c.blobs["deployed:" + name] = agent_bytes(ctx, *agent);
-  }
   ctx.rec.checkpoint(std::move(c), /*wait=*/true);  // a kill after this returns resumes from here
 }
 

@@ -36,7 +36,7 @@ const agents::Dataset& dataset_for(ExperimentContext& ctx, const AgentSpec& a) {
       throw ExperimentError("experiment: agent " + a.name + ": its dataset " + a.dataset +
                             " holds no transitions (check its groups and time window)");
     d = std::make_shared<const agents::Dataset>(
-        ctx.col.dataset(rows, reward_function(a.reward ? &*a.reward : nullptr), formulation(ds)));
+        ctx.col.dataset(rows, reward_function(a.reward ? &*a.reward : nullptr), ds));
   }
   return *d;
 }
@@ -249,6 +249,7 @@ void train_agents(ExperimentContext& ctx) {
         json{{keys::detail::kType, a.type},
              {keys::detail::kDataset, a.dataset},
              {keys::detail::kFormulation, agents::to_string(formulation(ctx.dataset(a.dataset)))},
+             {keys::detail::kDiscountSeconds, ctx.dataset(a.dataset).discount_seconds},
              {keys::detail::kRewardScale, agent.reward_scale()},
              {keys::detail::kHyperparameters, agent.hyperparameters()}}
             .dump()));

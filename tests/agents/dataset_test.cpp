@@ -318,3 +318,85 @@ TEST_CASE("cross-session: a session's end continues into the user's next session
   const std::vector<TransitionRow> without = {rows[0], rows[1], rows[4], rows[5], rows[6]};
   CHECK(Dataset(without, Formulation::kCrossSession).discounted_returns(0.5)[0] == doctest::Approx(0.5));
 }
+
+TEST_CASE("discounting by elapsed time: each transition's exponent is the time to its s' over the unit") {
+  // The rows of the cross-session test above (times in seconds); the unit 8
+  // hours. Cross-session: within a session the next request is 100 s on, the
+  // chained gaps are 28,800 s (user 1), 48,000 s (user 2) and 79,200 s
+  // (user 3); where the time of s' is not in the data (user 1's terminal,
+  // the time-outs) the median of the chained gaps, 48,000 s, stands in.
+  const auto at = [](TransitionRow r, double time) {
+    r.time = time;
+    return r;
+  };
+  const std::vector<TransitionRow> rows = {
+      at(row(1, 0, 0, 0.0f, false), 0.0),      at(row(1, 0, 1, 1.0f, true), 100.0),
+      at(row(1, 1, 0, 5.0f, false), 28900.0),  at(row(1, 1, 1, 6.0f, true), 29000.0),
+      at(row(2, 0, 0, 10.0f, true), 150000.0), at(row(2, 3, 0, 20.0f, false), 198000.0),
+      at(row(2, 3, 1, 21.0f, true), 198100.0), at(row(3, 0, 0, 30.0f, true), 0.0),
+      at(row(3, 1, 0, 31.0f, true), 79200.0),
+  };
+  constexpr double kUnit = 28800.0;
+  Dataset cross(rows, Formulation::kCrossSession);
+  CHECK(cross.discount_unit_seconds() == 0.0);
+  CHECK(cross.discount_steps() == Matrix::Ones(1, 9));
+  Batch per_request;
+  cross.gather({0, 1}, per_request);
+  CHECK(per_request.steps.size() == 0);
+  CHECK(continuation(0.9f, per_request)(0, 0) == 0.9f);
+  const std::vector<double> g_request = cross.discounted_returns(0.5);
+
+  cross.discount_by_elapsed_time(kUnit);
+  CHECK(cross.discount_unit_seconds() == kUnit);
+  const double w = 100.0 / kUnit, m = 48000.0 / kUnit;
+  const std::vector<double> want_cross = {w, 1.0, w, m, m, w, m, 79200.0 / kUnit, m};
+  const Matrix steps = cross.discount_steps();
+  for (int j = 0; j < 9; ++j) {
+    CAPTURE(j);
+    CHECK(steps(0, j) == doctest::Approx(want_cross[static_cast<std::size_t>(j)]).epsilon(1e-6));
+  }
+  // Minibatches carry the exponents; the backup's factor is gamma^steps (1 - done).
+  Batch b;
+  cross.gather({1, 3, 4}, b);
+  REQUIRE(b.steps.cols() == 3);
+  CHECK(b.steps(0, 0) == steps(0, 1));
+  CHECK(b.steps(0, 2) == steps(0, 4));
+  const RowVector c = continuation(0.5f, b);
+  CHECK(c(0) == doctest::Approx(0.5).epsilon(1e-6));              // 8 hours to user 1's next session
+  CHECK(c(1) == 0.0f);                                            // user 1 left: terminal
+  CHECK(c(2) == doctest::Approx(std::pow(0.5, m)).epsilon(1e-6));  // 48,000 s to user 2's next session
+
+  // Monte-Carlo returns discount the same way (rewards: the states' first feature).
+  const auto d = [&](std::size_t j) { return std::pow(0.5, static_cast<double>(steps(0, static_cast<int>(j)))); };
+  std::vector<double> want(9);
+  want[3] = 6;
+  want[2] = 5 + d(2) * want[3];
+  want[1] = 1 + d(1) * want[2];
+  want[0] = 0 + d(0) * want[1];
+  want[6] = 21;  // a time-out: truncated
+  want[5] = 20 + d(5) * want[6];
+  want[4] = 10 + d(4) * want[5];
+  want[8] = 31;
+  want[7] = 30 + d(7) * want[8];
+  const std::vector<double> g = cross.discounted_returns(0.5);
+  for (std::size_t j = 0; j < 9; ++j) {
+    CAPTURE(j);
+    CHECK(g[j] == doctest::Approx(want[j]).epsilon(1e-9));
+  }
+  // Within a session 100 s cost almost nothing at this unit: more than one
+  // step of 0.5 per request leaves.
+  CHECK(g[0] > g_request[0]);
+
+  // The session formulation: session ends are done; with no chained gap in
+  // the data they take a day.
+  Dataset session(rows);
+  session.discount_by_elapsed_time(kUnit);
+  const Matrix ss = session.discount_steps();
+  CHECK(ss(0, 0) == doctest::Approx(w).epsilon(1e-6));
+  CHECK(ss(0, 1) == doctest::Approx(kTimeoutSeconds / kUnit).epsilon(1e-6));
+  CHECK(session.dones()(0, 1) == 1.0f);
+
+  for (const double bad : {0.0, -1.0, std::nan("")})
+    CHECK_THROWS_WITH_AS(session.discount_by_elapsed_time(bad), doctest::Contains("finite number of seconds > 0"),
+                         std::invalid_argument);
+}

@@ -302,6 +302,44 @@ TEST_CASE("on a chain MDP the critics converge to Q*") {
   }
 }
 
+// The chain again, its requests 2 s apart, discounted by elapsed time at a
+// unit of 1 s: every backup multiplies by gamma^2, so Q* is the chain's at
+// gamma 0.81 (4.10 at state 0 with gamma 0.9 per request, 3.42 here). An agent
+// that ignored the exponents would land on the per-request values, 0.1 to 0.7
+// away; the tolerances are those of the test above.
+TEST_CASE("discounted by elapsed time, every critic converges to the Q* of gamma^elapsed") {
+  std::vector<TransitionRow> rows = chain_rows(kChainStates, 200, 31);
+  for (TransitionRow& r : rows) r.time = 2.0 * r.step;
+  Dataset data(rows);
+  data.discount_by_elapsed_time(1.0);
+  constexpr double kGamma = 0.81;
+  SUBCASE("IntegratedRL-MTF") {
+    auto agent = trained("integratedrl_mtf",
+                         {{"hidden", {32, 32}}, {"batch_size", 64}, {"actor_lr", 1e-3}, {"critic_lr", 1e-3}}, data,
+                         3000);
+    check_chain_q(*agent, kGamma, 0.1, 0.1);
+  }
+  SUBCASE("TD3") { check_chain_q(*trained("td3", chain_hp({{"critic_lr", 1e-3}}), data, 5000), kGamma, 0.1, 0.1); }
+  SUBCASE("DDPG") {
+    check_chain_q(*trained("ddpg", chain_hp({{"critic_lr", 1e-3}}), data, 4000), kGamma, 0.05, 0.05);
+  }
+  SUBCASE("IQL") { check_chain_q(*trained("iql", chain_hp({{"critic_lr", 1e-3}}), data, 3000), kGamma, 0.05, 0.05); }
+  SUBCASE("BCQ") { check_chain_q(*trained("bcq", chain_hp({{"critic_lr", 1e-3}}), data, 3000), kGamma, 0.05, 0.05); }
+  SUBCASE("CQL+SAC") {
+    auto agent = trained("cql_sac", chain_hp({{"critic_lr", 1e-3}, {"cql_alpha", 1.0}, {"cql_samples", 4}}), data,
+                         3000);
+    check_chain_q(*agent, kGamma, 0.25, 0.08);
+  }
+  SUBCASE("UWAC+TD3 (inherits TD3's backup; its MC-dropout mean)") {
+    auto agent = trained("uwac_td3", chain_hp({{"critic_lr", 3e-3}, {"tau", 0.01}}), data, 4000);
+    Matrix s, a, mean, var;
+    chain_queries(s, a);
+    Rng masks(3);
+    static_cast<const UwacTd3&>(*agent).q_moments(s, a, 200, masks, mean, var);
+    check_chain_q(mean, kGamma, 0.25, 0.15);
+  }
+}
+
 // UWAC's premise (Wu et al. 2021, Sec. 4): MC-dropout variance is larger away
 // from the data, so out-of-distribution actions get smaller weights. Trap data:
 // actions in [-0.1, 0.1]; the weights at a = +-1 must be below those at a = 0

@@ -404,13 +404,13 @@ TEST_CASE("ope: bad options and mismatched policies are rejected with the option
                        doctest::Contains("session-initial"), std::invalid_argument);
 }
 
-TEST_CASE("ope: on a chain of sessions FQE finds the cross-session value in closed form, the session value without") {
-  // Every session is 3 requests with reward 1; a user's sessions follow one
-  // another (8 per user, an hour apart), and its last one ends at the data's
-  // end (a time-out whose recorded s' is a session's first state, as the next
-  // session's would be). State: the one-hot step and the gap feature. Per
-  // request discount 0.9: the session MDP's value of a session start is
-  // 1 + 0.9 + 0.81 = 2.71; chained, the infinite sum 2.71 / (1 - 0.9^3) = 10.
+namespace {
+// Every session is 3 requests with reward 1, `request_seconds` apart; a user's
+// sessions follow one another (8 per user, an hour apart), and its last one
+// ends at the data's end (a time-out whose recorded s' is a session's first
+// state, as the next session's would be). State: the one-hot step and the gap
+// feature.
+std::vector<TransitionRow> session_chain_rows(double request_seconds) {
   constexpr int kSteps = 3, kSessions = 8;
   std::vector<TransitionRow> rows;
   Rng rng(21);
@@ -421,7 +421,7 @@ TEST_CASE("ope: on a chain of sessions FQE finds the cross-session value in clos
         r.user = u;
         r.session = m;
         r.step = k;
-        r.time = 3600.0 * m + k;
+        r.time = 3600.0 * m + request_seconds * k;
         const float gap = m == 0 ? 2.0f : 1.0f / 24.0f;
         r.state = {k == 0 ? 1.0f : 0.0f, k == 1 ? 1.0f : 0.0f, k == 2 ? 1.0f : 0.0f, gap};
         r.next_state = {k == 2 ? 1.0f : 0.0f, k == 0 ? 1.0f : 0.0f, k == 1 ? 1.0f : 0.0f, k == 2 ? 1.0f / 24.0f : gap};
@@ -430,6 +430,15 @@ TEST_CASE("ope: on a chain of sessions FQE finds the cross-session value in clos
         r.done = k + 1 == kSteps;
         rows.push_back(r);
       }
+  return rows;
+}
+}  // namespace
+
+TEST_CASE("ope: on a chain of sessions FQE finds the cross-session value in closed form, the session value without") {
+  // Requests 1 s apart. Per request discount 0.9: the session MDP's value of a
+  // session start is 1 + 0.9 + 0.81 = 2.71; chained, the infinite sum
+  // 2.71 / (1 - 0.9^3) = 10.
+  const std::vector<TransitionRow> rows = session_chain_rows(1.0);
   const Dataset session(rows), cross(rows, Formulation::kCrossSession);
   CHECK(cross.timeouts().sum() == 200.0f);  // each user's last request
   CHECK(cross.dones().sum() == 0.0f);
@@ -445,7 +454,30 @@ TEST_CASE("ope: on a chain of sessions FQE finds the cross-session value in clos
   CHECK(std::abs(chained - truth_chained) < 0.2);
 }
 
-// The fit's curve on the chain of the test above: measuring leaves the
+TEST_CASE("ope: discounted by elapsed time, FQE finds the chained value of gamma^(elapsed / unit)") {
+  // Requests 600 s apart, sessions an hour apart, the unit 600 s: a request
+  // costs one step of 0.9, the 2,400 s from a session's last request to the
+  // next session four. Chained, a session start is worth 2.71 / (1 - 0.9^6) =
+  // 5.78 (10 per request); the time-outs bootstrap over the median gap, four
+  // steps as well.
+  Dataset cross(session_chain_rows(600.0), Formulation::kCrossSession);
+  cross.discount_by_elapsed_time(600.0);
+  const Matrix steps = cross.discount_steps();
+  CHECK(steps(0, 0) == 1.0f);
+  CHECK(steps(0, 2) == 4.0f);
+  const FnPolicy zero([](std::span<const float>) { return 0.0f; });
+  nn::set_num_threads(1);
+  const double value = fitted_q_evaluation(cross, zero, small_fqe()).value;
+  const double truth = (1 + 0.9 + 0.81) / (1 - std::pow(0.9, 6));
+  MESSAGE("elapsed-time discount: " << value << " (truth " << truth << ")");
+  CHECK(std::abs(value - truth) < 0.2);
+  // The Monte-Carlo returns of the logged data discount the same way: a user's
+  // first request sees its 8 sessions, 2.71 (1 - 0.9^48) / (1 - 0.9^6).
+  CHECK(cross.discounted_returns(0.9)[0] ==
+        doctest::Approx(2.71 * (1 - std::pow(0.9, 48)) / (1 - std::pow(0.9, 6))).epsilon(1e-5));
+}
+
+// The fit's curve on the chain of "FQE recovers the discounted value": measuring leaves the
 // estimate unchanged to the bit, the last point is the estimate, and the fit
 // approaches the known value (its first point is further from it than its last).
 TEST_CASE("ope: the FQE curve ends at the estimate and approaches the chain's known value") {

@@ -36,7 +36,8 @@ json tiny_world() {
   });
   s["experiment"] = {
       {"progressive", json::array({{{"group", "explore"}, {"agent", "IRL"}, {"rounds", 2}}})},
-      {"datasets", {{"explore", {{"groups", {"explore"}}, {"formulation", "cross_session"}}}, {"test", {{"groups", {"test"}}}},
+      {"datasets", {{"explore", {{"groups", {"explore"}}, {"formulation", "cross_session"}, {"discount_seconds", 60}}},
+                    {"test", {{"groups", {"test"}}}},
                     {"both", {{"groups", {"explore", "gauss"}}}},
                     {"late", {{"groups", {"explore"}}, {"time", {0.5, 1.0}}}},
                     {"gauss_only", {{"groups", {"gauss"}}}}}},
@@ -138,6 +139,8 @@ TEST_CASE("experiment blocks are validated with the JSON path and the fix") {
   CHECK(with([](json& e) { e["datasets"]["late"]["formulation"] = "days"; })
             .find("experiment.datasets.late.formulation: expected \"session\" (the papers' session MDP) or "
                   "\"cross_session\"") != std::string::npos);
+  CHECK(with([](json& e) { e["datasets"]["late"]["discount_seconds"] = 0; })
+            .find("experiment.datasets.late.discount_seconds: expected a number in [1, ") != std::string::npos);
 }
 
 TEST_CASE("the protocol's gamma is every agent's, the estimators' and the oracle's unless they set their own") {
@@ -237,6 +240,8 @@ TEST_CASE("a tiny experiment runs every stage, writes every table, and does not 
   // The MDP formulation of each agent's dataset and its reward scale are recorded with its training.
   CHECK(json::parse(find("training", "IRL", "seconds")->details)["formulation"] == "cross_session");
   CHECK(json::parse(find("training", "BC", "seconds")->details)["formulation"] == "session");
+  CHECK(json::parse(find("training", "IRL", "seconds")->details)["discount_seconds"] == 60.0);
+  CHECK(json::parse(find("training", "BC", "seconds")->details)["discount_seconds"] == 0.0);
   CHECK(json::parse(find("training", "IRL", "seconds")->details)["reward_scale"] == 1.0);
 
   // Learning curves: every agent, at the same steps for every metric, up to its
@@ -715,10 +720,11 @@ TEST_CASE("training until the curve is flat: checkpoints at doubling steps, a st
 
 TEST_CASE("progressive rounds that keep the baseline: held-out users decide, and the deployed policy follows") {
   // Three rounds of one day; a third of the explore group's users held out.
-  // After rounds 1 and 2: both estimates on the round's held-out transitions
+  // After every round: both estimates on the round's held-out transitions
   // (those of sessions that started in it) and the verdict, which is
-  // candidate > deployed; after the last round nothing is deployed, so there
-  // is no check. Training never sees the held-out users. Each day's sessions
+  // candidate > deployed; the last round's decides the policy the group ends
+  // with, evaluated as deployed:IRL beside the agent (only with "if_better").
+  // Training never sees the held-out users. Each day's sessions
   // explore around the baseline exactly when no earlier round was accepted
   // (their logged centre is the baseline policy's action), around an agent
   // otherwise (as always with "accept": "always", the default).
@@ -735,6 +741,7 @@ TEST_CASE("progressive rounds that keep the baseline: held-out users decide, and
                                  {"hyperparameters", {{"hidden", {16, 16}}, {"critics", 2}}}}})},
         {"offline", {{"ope", {{"dataset", "explore"}, {"methods", {"fqe"}}, {"steps", 400}, {"batch", 32},
                               {"hidden", 16}, {"cql_alpha", 5.0}}}}},
+        {"oracle", {{"users", 60}, {"days", 1}}},
     };
     const Scenario sc = parse_scenario(s.dump(), "keep");
     const ExperimentSpec spec = parse_experiment(sc, "keep");
@@ -770,9 +777,8 @@ TEST_CASE("progressive rounds that keep the baseline: held-out users decide, and
     std::vector<double> rows_of_day(3, 0.0);
     for (const auto& t : run.transitions)
       if (t.group == g) rows_of_day[static_cast<std::size_t>(day_of(t))] += 1;
-    CHECK(at("accepted", 3) == nullptr);  // the last round deploys nothing
-    std::vector<bool> accepted{true, true};
-    for (std::int64_t round : {1, 2}) {
+    std::vector<bool> accepted{true, true, true};
+    for (std::int64_t round : {1, 2, 3}) {
       CAPTURE(round);
       if (check == "always") {
         CHECK(at("accepted", round) == nullptr);
@@ -811,8 +817,33 @@ TEST_CASE("progressive rounds that keep the baseline: held-out users decide, and
       REQUIRE(rows > 0);
       CHECK(at_baseline == (any ? 0 : rows));
     }
-    MESSAGE(check << ": rounds 1 and 2 " << (accepted[0] ? "accepted" : "rejected") << ", "
-                  << (accepted[1] ? "accepted" : "rejected"));
+    // The policy the group ends with is estimated beside the agent.
+    const auto offline = [&](const std::string& policy) {
+      for (const auto& m : run.metrics)
+        if (m.section == "offline" && m.subject == policy && m.metric == "fqe") return &m;
+      return static_cast<const MetricRow*>(nullptr);
+    };
+    CHECK(offline("IRL") != nullptr);
+    CHECK((offline("deployed:IRL") != nullptr) == (check != "always"));
+    // The oracle pairs the agent with it: a difference of exactly 0 when the
+    // last round was accepted (the same policy).
+    const MetricRow* paired = nullptr;
+    for (const auto& m : run.metrics)
+      if (m.section == "oracle_diff" && m.subject == "IRL vs deployed:IRL" && m.metric == "reward_per_user_day")
+        paired = &m;
+    CHECK((paired != nullptr) == (check != "always"));
+    if (paired && accepted[2]) CHECK(paired->value == 0.0);
+    // With no round accepted the group ends at its starting centre, the
+    // baseline: the same true value to the bit.
+    const auto truth = [&](const std::string& policy) {
+      for (const auto& m : run.metrics)
+        if (m.section == "oracle" && m.subject == policy && m.metric == "reward_per_user_day") return m.value;
+      return std::nan("");
+    };
+    if (check != "always" && !accepted[0] && !accepted[1] && !accepted[2])
+      CHECK(truth("deployed:IRL") == truth("baseline"));
+    MESSAGE(check << ": rounds 1, 2 and 3 " << (accepted[0] ? "accepted" : "rejected") << ", "
+                  << (accepted[1] ? "accepted" : "rejected") << ", " << (accepted[2] ? "accepted" : "rejected"));
     CHECK((report_markdown(db).find("## Progressive rounds: was each new agent deployed?") != std::string::npos) ==
           (check != "always"));
   }
