@@ -728,10 +728,22 @@ TEST_CASE("progressive rounds that keep the baseline: held-out users decide, and
   // explore around the baseline exactly when no earlier round was accepted
   // (their logged centre is the baseline policy's action), around an agent
   // otherwise (as always with "accept": "always", the default).
-  for (const std::string check : {"always", "fqe", "conservative_ope"}) {
-    INFO(check);
+  //
+  // Around the baseline this seeded world's checks reject every round; the
+  // fourth run explores around the constant action -1 instead, where they
+  // reject round 1 and accept rounds 2 and 3 (seeded, not a property of the
+  // method): the accepted branches, a centre that follows an accepted agent
+  // and a group that ends with its last agent are exercised too.
+  for (const std::string variant : {"always", "fqe", "conservative_ope", "fqe around -1"}) {
+    INFO(variant);
+    const bool around_constant = variant == "fqe around -1";
+    const std::string check = around_constant ? "fqe" : variant;
     json s = tiny_world();
     s["days"] = 3;
+    if (around_constant)
+      for (json& gr : s["groups"])
+        if (gr["name"] == "explore")
+          gr["policy"]["around"] = {{"type", "constant"}, {"action", std::vector<double>(10, -1.0)}};
     json progressive = {{"group", "explore"}, {"agent", "IRL"}, {"rounds", 3}};
     if (check != "always") progressive.update({{"accept", "if_better"}, {"holdout", 0.34}, {"check", check}});
     s["experiment"] = {
@@ -748,7 +760,7 @@ TEST_CASE("progressive rounds that keep the baseline: held-out users decide, and
     REQUIRE(spec.progressive[0].accept_if_better == (check != "always"));
     const fs::path dir = fs::temp_directory_path() / ("mtf_experiment_test_" + std::to_string(::getpid()));
     fs::create_directories(dir);
-    const fs::path db = dir / ("keep_" + check + ".sqlite");
+    const fs::path db = dir / ("keep_" + std::to_string(around_constant) + check + ".sqlite");
     ExperimentOptions o;
     o.threads = 2;
     (void)run_experiment(sc, spec, db, o);
@@ -799,9 +811,10 @@ TEST_CASE("progressive rounds that keep the baseline: held-out users decide, and
       CHECK(n > 0.2 * rows_of_day[static_cast<std::size_t>(round - 1)]);
       CHECK(n < 0.5 * rows_of_day[static_cast<std::size_t>(round - 1)]);
     }
-    // Days 1 and 2: the logged centre is the baseline's action exactly when
-    // no round before was accepted.
-    const BaselinePolicy baseline(sc.fusion);
+    // Days 1 and 2: the logged centre is the group's starting centre (the
+    // baseline's action, or the constant) exactly when no round before was
+    // accepted.
+    const PolicyPtr start = around_policy(sc.groups[static_cast<std::size_t>(g)].policy, sc);
     std::vector<float> mu(static_cast<std::size_t>(sc.action_dim()));
     Rng unused(1);
     for (int day : {1, 2}) {
@@ -810,7 +823,7 @@ TEST_CASE("progressive rounds that keep the baseline: held-out users decide, and
       for (const auto& t : run.transitions) {
         if (t.group != g || day_of(t) != day || t.baseline.empty()) continue;
         ++rows;
-        baseline.act(t.state, mu, unused, nullptr);
+        start->act(t.state, mu, unused, nullptr);
         if (mu == t.baseline) ++at_baseline;
       }
       const bool any = accepted[0] || (day == 2 && accepted[1]);
@@ -840,9 +853,15 @@ TEST_CASE("progressive rounds that keep the baseline: held-out users decide, and
         if (m.section == "oracle" && m.subject == policy && m.metric == "reward_per_user_day") return m.value;
       return std::nan("");
     };
-    if (check != "always" && !accepted[0] && !accepted[1] && !accepted[2])
+    if (check != "always" && !around_constant && !accepted[0] && !accepted[1] && !accepted[2])
       CHECK(truth("deployed:IRL") == truth("baseline"));
-    MESSAGE(check << ": rounds 1, 2 and 3 " << (accepted[0] ? "accepted" : "rejected") << ", "
+    if (around_constant) {
+      CHECK(!accepted[0]);
+      CHECK(accepted[1]);
+      CHECK(accepted[2]);
+      REQUIRE(paired != nullptr);
+    }
+    MESSAGE(variant << ": rounds 1, 2 and 3 " << (accepted[0] ? "accepted" : "rejected") << ", "
                   << (accepted[1] ? "accepted" : "rejected") << ", " << (accepted[2] ? "accepted" : "rejected"));
     CHECK((report_markdown(db).find("## Progressive rounds: was each new agent deployed?") != std::string::npos) ==
           (check != "always"));
