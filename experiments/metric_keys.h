@@ -103,6 +103,7 @@ inline constexpr const char* kBestCandidateReward = "best_candidate_reward_per_u
 inline constexpr const char* kMeanCandidateReward = "mean_candidate_reward_per_user_day";
 inline constexpr const char* kUserDays = "user_days";
 inline constexpr const char* kWallSeconds = "wall_seconds";
+inline constexpr const char* kRanks = "ranks";  ///< run/all: the MPI ranks the run was sharded over (1: one process)
 // Metrics of curve: "loss/<name>" for each of the agent's losses, and these.
 inline constexpr const char* kLossPrefix = "loss/";
 inline constexpr const char* kMeanQ = "mean_q";

@@ -476,7 +476,10 @@ std::string report_markdown(const RunContents& run, const ExperimentSpec& spec) 
     o << "**This run did not finish** (started " << run.started_at
       << "): the tables below hold only the stages it completed.\n\n";
   o << "Code " << run.info.code_version << ", seed " << run.info.seed << ", " << run.info.threads
-    << " threads (results do not depend on it)";
+    << (run.info.threads == 1 ? " thread" : " threads");
+  if (const MetricRow* r = ix.find(keys::kRun, keys::kAll, keys::kRanks); r && r->value > 1)
+    o << " in each of " << fmt(r->value, 0) << " MPI ranks";
+  o << " (results do not depend on it)";
   if (const MetricRow* w = ix.find(keys::kRun, keys::kAll, keys::kWallSeconds))
     o << ", " << fmt(w->value / 60, 1) << " min";
   o << ". Paper numbers: " << source << ". Significance: * p < 0.05, ** p < 0.01 (Welch t-test for per-user means, "

@@ -305,8 +305,8 @@ void Ranker::predict(const ResponseCoeffs& k, std::uint64_t user_key,
   // truth's logits (users/user_model.h, the single definition) over them.
   const int n = padded_;
   const int* items = ws.items.data();
-  const int topics = static_cast<int>(interests.size());
 #if defined(__AVX512F__)
+  const int topics = static_cast<int>(interests.size());
   if (topics <= 32 && !force_scalar_) {
     gather_avx512(n, items, packed_.data(), field_scale_, interests.data(), topics, ws);
   } else

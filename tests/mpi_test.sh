@@ -62,8 +62,8 @@ same_experiment() {
   for t in groups sessions transitions user_days impressions summary agents; do
     cmp -s <(sqlite3 "$a" "select * from $t") <(sqlite3 "$b" "select * from $t") || { echo "table $t differs"; return 1; }
   done
-  # The clock's rows and the "seconds" inside the details differ from run to run.
-  local q="select * from metrics where metric not in ('seconds', 'wall_seconds')" clock='s/"seconds":[-+.0-9eE]+//g'
+  # The clock's rows, the "seconds" inside the details and the rank count differ.
+  local q="select * from metrics where metric not in ('seconds', 'wall_seconds', 'ranks')" clock='s/"seconds":[-+.0-9eE]+//g'
   if ! cmp -s <(sqlite3 "$a" "$q" | sed -E "$clock") <(sqlite3 "$b" "$q" | sed -E "$clock"); then
     echo "table metrics differs"; diff <(sqlite3 "$a" "$q" | sed -E "$clock") <(sqlite3 "$b" "$q" | sed -E "$clock") | head
     return 1
@@ -76,6 +76,8 @@ check "experiment, one process" "$mtfsim" run "$src/tests/data/tiny_experiment.j
 check "experiment, 2 ranks" "${mpi[@]}" -np 2 "$mtfsim" run "$src/tests/data/tiny_experiment.json" -q -t 1 \
   --out "$work/e2.sqlite"
 check "experiment: 2 ranks write one process's rows" same_experiment "$work/e1.sqlite" "$work/e2.sqlite"
+check "  and the report says how many ranks ran it" bash -c \
+  "'$mtfsim' report '$work/e2.sqlite' | grep -q '1 thread in each of 2 MPI ranks'"
 
 # Data-parallel training: deterministic for a rank count, and one file, from rank 0.
 check "train on 2 ranks" "${mpi[@]}" -np 2 "$mtfsim" train "$work/one.sqlite" --agent td3 --set "hidden=[16,16]" \
