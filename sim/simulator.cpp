@@ -24,16 +24,15 @@
 #include "sim/ranker.h"
 #include "sim/state_features.h"
 
-#ifndef MTF_GIT_REVISION
-#define MTF_GIT_REVISION "unknown"
-#endif
 #ifndef MTF_VERSION
 #define MTF_VERSION "0.0.0"
 #endif
 
 namespace mtf {
 
-std::string code_version() { return std::string(MTF_VERSION) + "+" + MTF_GIT_REVISION; }
+const char* git_revision();  // generated at build time (cmake/git_revision.cmake)
+
+std::string code_version() { return std::string(MTF_VERSION) + "+" + git_revision(); }
 
 int assign_group(std::uint64_t seed, std::int64_t user, const std::vector<GroupSpec>& groups) {
   double total = 0;

@@ -214,7 +214,9 @@ class Simulator::Stepper {
 /// membership does not depend on population size or order.
 int assign_group(std::uint64_t seed, std::int64_t user, const std::vector<GroupSpec>& groups);
 
-/// The project version and git revision this binary was built from.
+/// The project version and the git revision this binary was built from, read
+/// at build time ("-modified" when tracked files differed from that commit,
+/// "unknown" outside a git checkout; cmake/git_revision.cmake).
 std::string code_version();
 
 }  // namespace mtf
