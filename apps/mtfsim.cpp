@@ -95,7 +95,8 @@ constexpr const char* kUsage =
     "  mtfsim evaluate SCENARIO.json --policy SPEC [--policy SPEC ...] [--users N] [--days D] [--gamma G]\n"
     "                  [--seed S] [--threads N] [--json FILE]\n"
     "  mtfsim train RUN.sqlite (--agent TYPE [--set key=value ...] | --from AGENT) --steps N\n"
-    "               --out FILE.mtfa [--groups G1,G2] [--curve FILE.csv] [--seed S] [--threads N]\n"
+    "               --out FILE.mtfa [--groups G1,G2] [--formulation F] [--discount-seconds T]\n"
+    "               [--curve FILE.csv] [--seed S] [--threads N]\n"
     "  mtfsim act POLICY --states FILE.csv [--out FILE.csv] [--seed S]\n"
     "  mtfsim COMMAND --help      help for one command\n"
     "\n"
@@ -828,6 +829,8 @@ int cmd_train(const std::vector<std::string>& args) {
       ("from", po::value<std::string>(), "train this agent further instead: an agent file, or RUN.sqlite:NAME")
       ("steps", po::value<std::string>(), "gradient steps, 1 .. 10^8")
       ("groups", po::value<std::string>(), "train on these groups of the run only (comma-separated names)")
+      ("formulation", po::value<std::string>()->default_value("session"), "session (the papers' MDP: an episode is a session) or cross_session (a user's sessions chained; docs/experiments.md, \"MDP formulations\")")
+      ("discount-seconds", po::value<std::string>(), "discount by elapsed time: gamma^(dt / SECONDS) per transition, dt the simulated time to s'; 1 .. 10^7 (default: one step of gamma per request)")
       ("out,o", po::value<std::string>(), "the agent file to write (*.mtfa)")
       ("curve", po::value<std::string>(), "also write the learning curve here (CSV, every point)")
       ("seed", po::value<std::string>()->default_value("1"), "the new agent's seed, 0 .. 2^64-1")
@@ -867,6 +870,11 @@ int cmd_train(const std::vector<std::string>& args) {
       bad_flag(cmd, "agent", "an agent type: " + types, shown_flag(spec.type));
   }
   if (vm.count("from")) spec.from = vm["from"].as<std::string>();
+  if (const std::string f = vm["formulation"].as<std::string>(); f == "cross_session")
+    spec.formulation = mtf::agents::Formulation::kCrossSession;
+  else if (f != "session")
+    bad_flag(cmd, "formulation", "session or cross_session", shown_flag(f));
+  if (vm.count("discount-seconds")) spec.discount_seconds = number_flag(vm, cmd, "discount-seconds", 1, 1e7);
   if (vm.count("set"))
     for (const std::string& item : vm["set"].as<std::vector<std::string>>()) set_hyperparameter(spec.hyperparameters, item);
   if (vm.count("groups")) {
@@ -919,7 +927,11 @@ int cmd_train(const std::vector<std::string>& args) {
     std::cout << "out of core: the transitions were read in chunks of " << spec.chunk_rows
               << " into column files in " << spec.out_of_core.string() << " and memory-mapped (files now removed)\n";
   std::cout << r.agent->name() << " trained " << spec.steps << " steps (" << r.agent->steps_trained()
-            << " in all) on " << r.transitions << " transitions of " << db.string() << " in " << r.seconds
+            << " in all) on " << r.transitions << " transitions of " << db.string() << " ("
+            << mtf::agents::to_string(spec.formulation) << " formulation, discount "
+            << (spec.discount_seconds > 0 ? "by elapsed time, a step every " : "per request");
+  if (spec.discount_seconds > 0) std::cout << spec.discount_seconds << " s";
+  std::cout << ") in " << r.seconds
             << " s\n\nLearning curve (log-spaced steps" << (curve_out.empty() ? "" : "; every point in " + curve_out.string())
             << "):\n\n" << mtf::experiments::format_curve(r.curve) << "\nagent file: " << out.string() << "\n";
   return 0;

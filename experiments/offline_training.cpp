@@ -100,7 +100,9 @@ OfflineTrainingResult train_offline(const OfflineTrainingSpec& spec) {
                                                   std::to_string(shards) + " == " + std::to_string(shard) +
                                                   "): use fewer ranks"
                                             : std::string()));
-  const agents::Dataset data = mapped ? agents::Dataset(mapped, rows) : agents::Dataset(in_memory, rows);
+  agents::Dataset data = mapped ? agents::Dataset(mapped, rows, {}, spec.formulation)
+                                : agents::Dataset(in_memory, rows, {}, spec.formulation);
+  if (spec.discount_seconds > 0) data.discount_by_elapsed_time(spec.discount_seconds);
 
   OfflineTrainingResult out;
   out.transitions = static_cast<std::int64_t>(rows.size());

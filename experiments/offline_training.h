@@ -13,6 +13,7 @@
 
 #include "agents/agent.h"
 #include "agents/curves.h"
+#include "agents/dataset.h"
 
 namespace mtf::experiments {
 
@@ -23,6 +24,12 @@ struct OfflineTrainingSpec {
   nlohmann::json hyperparameters = nlohmann::json::object();  ///< ... with these overrides
   std::string from;                 ///< ... or this agent (file or RUN.sqlite:NAME), trained further
   std::int64_t steps = 0;           ///< gradient steps to train, >= 1
+  /// How the transitions chain into episodes (the papers' session MDP, or a
+  /// user's sessions chained; agents::Formulation).
+  agents::Formulation formulation = agents::Formulation::kSession;
+  /// > 0: discount by elapsed time, gamma^(dt / discount_seconds) per
+  /// transition (agents::Dataset::discount_by_elapsed_time); 0: per request.
+  double discount_seconds = 0;
   std::uint64_t seed = 0;           ///< the new agent's seed (its streams); unused with `from`
   int curve_points = 50;            ///< curve points over the training (agents::is_curve_step)
   /// Called after every step with the progress of this training.

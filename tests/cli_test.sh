@@ -196,6 +196,23 @@ check "train --out-of-core into the directory of --out keeps the agent and the d
   "$work/tiny.sqlite" --agent td3 --set 'hidden=[16,16]' --steps 40 --out "$work/deploy/oc/td3.mtfa" \
   --out-of-core "$work/deploy/oc" --quiet
 check "  (the same agent, only it left there)" bash -c "cmp '$work/deploy/td3.mtfa' '$work/deploy/oc/td3.mtfa' && test \"\$(ls '$work/deploy/oc')\" = td3.mtfa"
+# The cross-session formulation and discounting by elapsed time: other
+# episodes, so other bits than the session MDP's; the same out of core.
+check "train --formulation cross_session --discount-seconds 3600" "$mtfsim" train "$work/tiny.sqlite" --agent td3 \
+  --set 'hidden=[16,16]' --steps 40 --formulation cross_session --discount-seconds 3600 \
+  --out "$work/deploy/td3_chained.mtfa"
+cp "$work/out" "$work/chained.out"
+check "  says how it chained and discounted" \
+  grep -qF "(cross_session formulation, discount by elapsed time, a step every 3600 s)" "$work/chained.out"
+check "  and trains another agent than the session MDP" bash -c "! cmp -s '$work/deploy/td3.mtfa' '$work/deploy/td3_chained.mtfa'"
+check "  the same out of core" "$mtfsim" train "$work/tiny.sqlite" --agent td3 --set 'hidden=[16,16]' --steps 40 \
+  --formulation cross_session --discount-seconds 3600 --out "$work/deploy/td3_chained_ooc.mtfa" \
+  --out-of-core "$work/deploy/columns" --chunk-rows 37 --quiet
+check "  (byte for byte)" cmp "$work/deploy/td3_chained.mtfa" "$work/deploy/td3_chained_ooc.mtfa"
+fails_with "train --formulation days" 2 "train: --formulation: expected session or cross_session, got \"days\"" \
+  "$mtfsim" train "$work/tiny.sqlite" --agent bc --steps 5 --out "$work/x.mtfa" --formulation days
+fails_with "train --discount-seconds 0" 2 "train: --discount-seconds: expected a number in [1, " \
+  "$mtfsim" train "$work/tiny.sqlite" --agent bc --steps 5 --out "$work/x.mtfa" --discount-seconds 0
 mkdir -p "$work/deploy/full" && touch "$work/deploy/full/keep"
 fails_with "train --out-of-core into a directory that holds files" 2 \
   "train: --out-of-core: expected a new (or empty) directory for the column files" \
