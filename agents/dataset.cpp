@@ -195,7 +195,7 @@ void Dataset::discount_by_elapsed_time(double unit_seconds) {
     std::nth_element(v.begin(), mid, v.end());
     return *mid;
   };
-  const double within_median = median(within, 0.0);
+  const double within_median = median(within, unit_seconds);
   const double across_median = median(across, kTimeoutSeconds);
   steps_.resize(N);
   for (std::size_t r = 0; r < N; ++r) {

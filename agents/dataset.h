@@ -141,7 +141,9 @@ class Dataset {
   /// session end, the gap to the user's next session. Where the time of s' is
   /// not in the data (a session's next request not selected, a time-out) the
   /// exponent is the median of the known ones of the same kind (within a
-  /// session, or across a session end; kTimeoutSeconds when none crosses).
+  /// session, or across a session end; one unit when no within-session time
+  /// is known, kTimeoutSeconds when none crosses). A dt of 0 gives exponent 0:
+  /// no discount.
   /// Done transitions keep theirs (it multiplies 0). Throws
   /// std::invalid_argument unless unit_seconds is finite and > 0.
   void discount_by_elapsed_time(double unit_seconds);

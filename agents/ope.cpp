@@ -273,7 +273,8 @@ OpeEstimate fqe_impl(const Dataset& data, const Policy& target, const FqeOptions
   OpeEstimate est;
   est.method = method;
   est.value = scale * mean_q(q_net, norm, states, pi_sets, initial);
-  est.per_step = (1.0 - opt.gamma) * est.value;
+  // Per request only when every transition is one step of gamma.
+  if (data.discount_unit_seconds() == 0) est.per_step = (1.0 - opt.gamma) * est.value;
   est.transitions = N;
   est.details = {{"initial_states", initial.size()},
                  {"policy_samples", J},

@@ -104,7 +104,8 @@ struct OpeEstimate {
 /// n = 5000 initial states at random; their mean estimates the same quantity.
 /// per_step = (1 - gamma) * value: the constant per-request reward with the
 /// same discounted value over an infinite horizon (a normalisation, not a
-/// reward estimate; sessions that end earn less than this suggests).
+/// reward estimate; sessions that end earn less than this suggests); NaN
+/// when the dataset discounts by elapsed time (no per-request gamma).
 /// details: initial_states, policy_samples (after the deterministic collapse),
 /// target_deterministic, final td_loss and cql_regulariser (means over the last
 /// 100 steps), q_data_mean (mean Q over the data's (s, a)), q_policy_mean

@@ -7,12 +7,21 @@
 set(rev "unknown")
 find_package(Git QUIET)
 if(GIT_FOUND)
+  # Only the source tree's own repository: a tarball unpacked inside another
+  # checkout must not record that checkout's revision.
+  execute_process(COMMAND ${GIT_EXECUTABLE} rev-parse --show-toplevel
+    WORKING_DIRECTORY ${SOURCE_DIR} OUTPUT_VARIABLE top OUTPUT_STRIP_TRAILING_WHITESPACE
+    RESULT_VARIABLE top_rc ERROR_QUIET)
+  get_filename_component(top "${top}" REALPATH)
+  get_filename_component(source "${SOURCE_DIR}" REALPATH)
   execute_process(COMMAND ${GIT_EXECUTABLE} rev-parse --short HEAD
     WORKING_DIRECTORY ${SOURCE_DIR} OUTPUT_VARIABLE head OUTPUT_STRIP_TRAILING_WHITESPACE
     RESULT_VARIABLE head_rc ERROR_QUIET)
-  if(head_rc EQUAL 0 AND head)
+  if(top_rc EQUAL 0 AND top STREQUAL source AND head_rc EQUAL 0 AND head)
     set(rev "${head}")
-    execute_process(COMMAND ${GIT_EXECUTABLE} status --porcelain --untracked-files=no
+    # --no-optional-locks: a build must not hold the index lock a concurrent
+    # git command needs.
+    execute_process(COMMAND ${GIT_EXECUTABLE} --no-optional-locks status --porcelain --untracked-files=no
       WORKING_DIRECTORY ${SOURCE_DIR} OUTPUT_VARIABLE changes RESULT_VARIABLE status_rc ERROR_QUIET)
     if(status_rc EQUAL 0 AND changes)
       set(rev "${rev}-modified")

@@ -53,9 +53,10 @@ ExperimentResult run_experiment(const Scenario& sc, const ExperimentSpec& ex,
                                 std::shared_ptr<const Policy>(std::move(ctx.agent.at(a.name))));
   // An "if_better" progressive group ends with the last agent its checks
   // accepted, or its starting centre when none was: evaluated beside the
-  // agent (the last trained) as deployed:AGENT.
+  // agent (the last trained) as deployed:AGENT, also when a later round's
+  // training diverged.
   for (const ProgressiveSpec& p : ex.progressive) {
-    if (!p.accept_if_better || ctx.failed.count(p.agent)) continue;
+    if (!p.accept_if_better) continue;
     const auto d = ctx.deployed.find(p.agent);
     ctx.policies.emplace_back(keys::kDeployedPrefix + p.agent,
                               d != ctx.deployed.end()

@@ -99,6 +99,9 @@ ExperimentSpec parse_experiment(const Scenario& s, const std::string& origin, bo
   std::set<std::string> names{keys::kBaseline};  // policy names: agents, learners, the baseline
   const auto new_name = [&](const Node& a) {
     const std::string n = a.string();
+    for (const char* reserved : {keys::kBehaviourPrefix, keys::kDeployedPrefix})
+      if (n.rfind(reserved, 0) == 0)
+        a.fail(std::string("a name that does not start with \"") + reserved + "\" (the testbed names its own policies so)");
     if (!names.insert(n).second) a.fail("a policy name not used before (\"baseline\" is taken)");
     return n;
   };

@@ -51,13 +51,14 @@ void compare_offline_with_oracle(ExperimentContext& ctx, const OracleResult& r) 
                             json{{keys::detail::kPolicies, used}}.dump()));
     }
   }
-  // A different objective, no error to state: another gamma, or an OPE dataset
-  // whose sessions are chained (its value runs over the user's later sessions).
+  // A different objective, no error to state: another gamma, an OPE dataset
+  // whose sessions are chained (its value runs over the user's later sessions)
+  // or one discounted by elapsed time.
   if (ctx.ex.ope.gamma != r.gamma || ctx.ex.ope.dataset.empty()) return;
   std::vector<std::pair<std::string, std::string>> sets{{ctx.ex.ope.dataset, ""}};  // dataset, metric suffix
   for (const std::string& extra : ctx.ex.ope.extra_datasets) sets.emplace_back(extra, "@" + extra);
   for (const auto& [dataset, suffix] : sets) {
-    if (ctx.dataset(dataset).cross_session) continue;
+    if (ctx.dataset(dataset).cross_session || ctx.dataset(dataset).discount_seconds > 0) continue;
     for (const OraclePolicyValue& p : r.policies) {
       const OracleEstimate* truth = oracle_metric(p, keys::kDiscountedReturn);
       if (!truth) continue;

@@ -189,18 +189,25 @@ void oracle_tables(std::ostringstream& o, const Index& ix) {
     o << "\n";
   }
   o << "\n";
-  for (const bool against_behaviour : {false, true}) {
+  // The reference kinds: 0 the baseline, 1 a behaviour policy, 2 the policy
+  // an "if_better" progressive group ended with.
+  const auto kind_of = [](const std::string& ref) {
+    if (ref.rfind(keys::kBehaviourPrefix, 0) == 0) return 1;
+    if (ref.rfind(keys::kDeployedPrefix, 0) == 0) return 2;
+    return 0;
+  };
+  for (const int kind : {0, 1, 2}) {
     std::vector<std::string> subjects;
     for (const std::string& s : ix.subjects(keys::kOracleDiff)) {
       const MetricRow* any = nullptr;
       for (const std::string& m : metrics)
         if ((any = ix.find(keys::kOracleDiff, s, m))) break;
-      const std::string ref = detail_text(details_of(any), keys::detail::kReference);
-      if ((ref.rfind(keys::kBehaviourPrefix, 0) == 0) == against_behaviour) subjects.push_back(s);
+      if (kind_of(detail_text(details_of(any), keys::detail::kReference)) == kind) subjects.push_back(s);
     }
     if (subjects.empty()) continue;
-    o << (against_behaviour ? "### Each agent against the behaviour policies that logged its data (paired)\n\n"
-                            : "### Against the baseline (paired)\n\n")
+    o << (kind == 1   ? "### Each agent against the behaviour policies that logged its data (paired)\n\n"
+          : kind == 2 ? "### Each progressive agent against the policy its group ended with (paired; \"if_better\")\n\n"
+                      : "### Against the baseline (paired)\n\n")
       << "Difference in reward per user-day (relative, 95% interval) and in the return rate; * the interval "
          "excludes 0.\n\n| policy vs reference | reward / user-day | relative | 95% interval | valid / user-day | return rate |\n"
          "|---|---|---|---|---|---|\n";
@@ -311,7 +318,7 @@ void ope_vs_oracle_tables(std::ostringstream& o, const Index& ix) {
                return r->section == keys::kOffline && (r->metric == keys::kFqe || r->metric == keys::kConservativeOpe);
              })) {
     o << "No relative errors: the estimators' objective is not the oracle's (another gamma, offline.ope.gamma "
-         "against oracle.gamma, or an OPE dataset with the cross-session formulation).\n\n";
+         "against oracle.gamma, or an OPE dataset with the cross-session formulation or discounted by elapsed time).\n\n";
   }
   o << "Kendall tau between each offline metric and the oracle's truth over the policies both evaluated (1: the "
        "same order; -1: reversed). A metric that ranks policies by the discounted in-session return can still "

@@ -440,7 +440,11 @@ std::string report_html(const RunContents& run, const ExperimentSpec& spec, cons
     o << "<strong>This run did not finish</strong> (started " << escape_html(run.started_at)
       << "): the charts hold only the stages it completed. ";
   o << "Code " << escape_html(run.info.code_version) << ", seed " << run.info.seed << ", " << run.info.threads
-    << " threads (results do not depend on it). The tables behind the charts: <code>mtfsim report</code>.</p>\n";
+    << (run.info.threads == 1 ? " thread" : " threads");
+  for (const MetricRow& m : run.metrics)
+    if (m.section == keys::kRun && m.subject == keys::kAll && m.metric == keys::kRanks && m.value > 1)
+      o << " in each of " << static_cast<long long>(m.value) << " MPI ranks";
+  o << " (results do not depend on it). The tables behind the charts: <code>mtfsim report</code>.</p>\n";
   if (!note.empty()) o << "<p>" << escape_html(note) << "</p>\n";
   json specs = json::object();
   for (const Chart& c : charts) {

@@ -304,7 +304,7 @@ TEST_CASE("on a chain MDP the critics converge to Q*") {
 
 // The chain again, its requests 2 s apart, discounted by elapsed time at a
 // unit of 1 s: every backup multiplies by gamma^2, so Q* is the chain's at
-// gamma 0.81 (4.10 at state 0 with gamma 0.9 per request, 3.42 here). An agent
+// gamma 0.81 (4.10 at state 0 with gamma 0.9 per request, 3.43 here). An agent
 // that ignored the exponents would land on the per-request values, 0.1 to 0.7
 // away; the tolerances are those of the test above.
 TEST_CASE("discounted by elapsed time, every critic converges to the Q* of gamma^elapsed") {
