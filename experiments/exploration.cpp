@@ -148,9 +148,12 @@ void run_rounds(ExperimentContext& ctx, int first_day) {
                 " (" + p.check + " " + std::to_string(candidate) + " against the deployed policy's " +
                 std::to_string(incumbent) + ")");
       }
-      if (!ctx.failed.count(a.name) && accept) {
+      // After the last round only "if_better" keeps what the group ended with
+      // (deployed:AGENT); with "always" that is the agent itself.
+      const bool more_rounds = day + round_days < sc.days;
+      if (!ctx.failed.count(a.name) && accept && (more_rounds || p.accept_if_better)) {
         ctx.deployed[a.name] = ctx.agent.at(a.name)->clone();
-        if (day + round_days < sc.days) ctx.sim.set_policy(g, bounded_around(sc.groups[g], ctx.deployed[a.name]));
+        if (more_rounds) ctx.sim.set_policy(g, bounded_around(sc.groups[g], ctx.deployed[a.name]));
       }
     }
     if (day + round_days < sc.days) save_checkpoint(ctx, Done::kExplorationRound, day + round_days, true);
