@@ -68,7 +68,8 @@ Dataset::Dataset(const std::vector<TransitionRow>& rows, Formulation formulation
   c.state_dim = static_cast<int>(S);
   c.action_dim = static_cast<int>(A);
   c.rows.reserve(rows.size());
-  const std::vector<float> no_baseline(A, 0.0f), no_lower(A, -1.0f), no_upper(A, 1.0f);
+  const std::vector<float> no_baseline(A, 0.0f);
+  const std::span<const float> no_bounds;
   for (std::size_t r = 0; r < rows.size(); ++r) {
     const TransitionRow& t = rows[r];
     check_size(t.state, S, r, "state");
@@ -78,21 +79,21 @@ Dataset::Dataset(const std::vector<TransitionRow>& rows, Formulation formulation
     row.user = t.user;
     row.session = t.session;
     row.step = t.step;
-    row.group = t.group;
+    row.set_group(t.group);
     row.time = t.time;
     row.reward = t.reward;
     row.done = t.done;
-    row.counts = t.counts;
-    row.log_density = t.log_density;
+    row.counts = RequestCounts::of(t.counts);
+    if (t.log_density) row.log_density = *t.log_density;
     row.has_baseline = !t.baseline.empty();
     if (row.has_baseline) check_size(t.baseline, A, r, "baseline");
-    row.has_bounds = !t.lower.empty() || !t.upper.empty();
-    if (row.has_bounds) {
+    const bool bounded = !t.lower.empty() || !t.upper.empty();
+    if (bounded) {
       check_size(t.lower, A, r, "lower");
       check_size(t.upper, A, r, "upper");
     }
     c.push(row, t.state, t.action, t.next_state, row.has_baseline ? t.baseline : no_baseline,
-           row.has_bounds ? t.lower : no_lower, row.has_bounds ? t.upper : no_upper);
+           bounded ? t.lower : no_bounds, bounded ? t.upper : no_bounds);
   }
   std::vector<std::size_t> all(rows.size());
   for (std::size_t r = 0; r < all.size(); ++r) all[r] = r;
@@ -302,9 +303,9 @@ void Dataset::build(std::span<const std::size_t> selection, const RewardOf& rewa
     const TransitionColumns::Row& t = c.rows[i];
     row_[r] = static_cast<std::uint32_t>(i);
     reward_[r] = reward ? reward(t) : t.reward;
-    if (t.has_bounds) {
-      const float* lo = at(c.lower, i, A_);
-      const float* hi = at(c.upper, i, A_);
+    if (t.has_bounds()) {
+      const float* lo = c.lower_of(i).data();
+      const float* hi = c.upper_of(i).data();
       for (std::size_t k = 0; k < A; ++k)
         if (hi[k] < lo[k])
           throw std::invalid_argument("dataset: transition " + std::to_string(r) + " has upper < lower");
@@ -399,7 +400,7 @@ Matrix Dataset::baseline_known() const {
 }
 Matrix Dataset::bounded() const {
   const TransitionColumnsView c = columns();
-  return per_transition(size(), [&](int j) { return c.rows[row(j)].has_bounds ? 1.0f : 0.0f; });
+  return per_transition(size(), [&](int j) { return c.rows[row(j)].has_bounds() ? 1.0f : 0.0f; });
 }
 
 Matrix Dataset::baselines() const {
@@ -415,8 +416,7 @@ Matrix Dataset::lowers() const {
   const TransitionColumnsView c = columns();
   Matrix out = Matrix::Constant(A_, size(), -1.0f);
   for (int j = 0; j < size(); ++j)
-    if (c.rows[row(j)].has_bounds)
-      out.col(j) = Eigen::Map<const Vector>(at(c.lower, row(j), A_), A_);
+    if (c.rows[row(j)].has_bounds()) out.col(j) = Eigen::Map<const Vector>(c.lower_of(row(j)).data(), A_);
   return out;
 }
 
@@ -424,8 +424,7 @@ Matrix Dataset::uppers() const {
   const TransitionColumnsView c = columns();
   Matrix out = Matrix::Constant(A_, size(), 1.0f);
   for (int j = 0; j < size(); ++j)
-    if (c.rows[row(j)].has_bounds)
-      out.col(j) = Eigen::Map<const Vector>(at(c.upper, row(j), A_), A_);
+    if (c.rows[row(j)].has_bounds()) out.col(j) = Eigen::Map<const Vector>(c.upper_of(row(j)).data(), A_);
   return out;
 }
 
@@ -433,14 +432,14 @@ std::vector<double> Dataset::log_densities() const {
   const TransitionColumnsView c = columns();
   std::vector<double> out(row_.size(), std::numeric_limits<double>::quiet_NaN());
   for (std::size_t j = 0; j < row_.size(); ++j)
-    if (const auto& d = c.rows[row_[j]].log_density) out[j] = *d;
+    out[j] = c.rows[row_[j]].log_density;  // NaN when unknown
   return out;
 }
 
 double Dataset::log_density_coverage() const {
   const TransitionColumnsView c = columns();
   std::size_t known = 0;
-  for (std::uint32_t i : row_) known += c.rows[i].log_density ? 1 : 0;
+  for (std::uint32_t i : row_) known += c.rows[i].has_log_density() ? 1 : 0;
   return row_.empty() ? 0.0 : double(known) / double(row_.size());
 }
 
@@ -467,14 +466,14 @@ void Dataset::gather(const std::vector<int>& index, Batch& out) const {
       baseline.col(j) = Eigen::Map<const Vector>(at(c.baseline, i, A_), A_);
     else
       baseline.col(j).setZero();
-    if (t.has_bounds) {
-      lower.col(j) = Eigen::Map<const Vector>(at(c.lower, i, A_), A_);
-      upper.col(j) = Eigen::Map<const Vector>(at(c.upper, i, A_), A_);
+    if (t.has_bounds()) {
+      lower.col(j) = Eigen::Map<const Vector>(c.lower_of(i).data(), A_);
+      upper.col(j) = Eigen::Map<const Vector>(c.upper_of(i).data(), A_);
     } else {
       lower.col(j).setConstant(-1.0f);
       upper.col(j).setConstant(1.0f);
     }
-    bounded(0, j) = t.has_bounds ? 1.0f : 0.0f;
+    bounded(0, j) = t.has_bounds() ? 1.0f : 0.0f;
   };
   for (Eigen::Index j = 0; j < B; ++j) {
     const std::size_t r = static_cast<std::size_t>(index[static_cast<std::size_t>(j)]);

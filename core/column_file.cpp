@@ -25,7 +25,7 @@ namespace {
 static_assert(std::is_trivially_copyable_v<TransitionColumns::Row>);
 
 constexpr const char* kFormat = "mtfsim transition columns";
-constexpr int kVersion = 1;
+constexpr int kVersion = 2;  // 2: 80-byte rows, bounds stored only where known
 constexpr const char* kHeader = "columns.json";
 
 const char* byte_order() { return std::endian::native == std::endian::little ? "little" : "big"; }
@@ -81,12 +81,15 @@ void ColumnFileWriter::append(const TransitionColumns& chunk) {
                                 std::to_string(action_dim_));
   if (const std::string wrong = chunk.inconsistency(); !wrong.empty())
     throw std::invalid_argument("column files " + dir_.string() + ": a chunk's " + wrong);
-  if (slots_ + chunk.next_state_slots() >= TransitionColumns::kFollowing)
-    throw std::length_error("column files " + dir_.string() + ": more s' slots than 32 bits number");
-  const auto offset = static_cast<std::uint32_t>(slots_);
+  if (slots_ + chunk.next_state_slots() >= TransitionColumns::kFollowing ||
+      bounds_slots_ + chunk.bounds_slots() >= TransitionColumns::kNoBounds)
+    throw std::length_error("column files " + dir_.string() + ": more s' or bounds slots than 32 bits number");
+  const auto offset = static_cast<std::uint32_t>(slots_), bounds_offset = static_cast<std::uint32_t>(bounds_slots_);
   std::vector<TransitionColumns::Row> rows(chunk.rows);
-  for (TransitionColumns::Row& r : rows)
+  for (TransitionColumns::Row& r : rows) {
     if (r.next_state_slot != TransitionColumns::kFollowing) r.next_state_slot += offset;
+    if (r.bounds_slot != TransitionColumns::kNoBounds) r.bounds_slot += bounds_offset;
+  }
   write_bytes(rows_out_, rows.data(), rows.size() * sizeof(TransitionColumns::Row));
   const auto floats = [](std::ofstream& out, const std::vector<float>& v) {
     write_bytes(out, v.data(), v.size() * sizeof(float));
@@ -99,6 +102,7 @@ void ColumnFileWriter::append(const TransitionColumns& chunk) {
   floats(next_state_, chunk.next_state);
   rows_ += chunk.size();
   slots_ += chunk.next_state_slots();
+  bounds_slots_ += chunk.bounds_slots();
   for (const std::ofstream* out : {&rows_out_, &state_, &action_, &baseline_, &lower_, &upper_, &next_state_})
     if (!*out)
       throw std::runtime_error(dir_.string() + ": writing the column files failed after " + std::to_string(rows_) +
@@ -124,6 +128,7 @@ void ColumnFileWriter::flush() {
                                  {"action_dim", action_dim_},
                                  {"rows", rows_},
                                  {"next_state_slots", slots_},
+                                 {"bounds_slots", bounds_slots_},
                                  {"row_bytes", sizeof(TransitionColumns::Row)},
                                  {"byte_order", byte_order()}};
   write_file_atomically(dir_ / kHeader, header.dump(2) + "\n");
@@ -179,23 +184,26 @@ MappedColumns::MappedColumns(const fs::path& dir) : dir_(dir), regions_(std::mak
     throw std::runtime_error(where + "written by a build with another row layout or byte order (" +
                              field("row_bytes").dump() + " bytes, " + field("byte_order").dump() + "; this one: " +
                              std::to_string(sizeof(TransitionColumns::Row)) + ", \"" + byte_order() + "\")" + rebuild);
-  std::int64_t rows = 0, slot_count = 0;
+  std::int64_t rows = 0, slot_count = 0, bounds_count = 0;
   try {
     view_.state_dim = field("state_dim").get<int>();
     view_.action_dim = field("action_dim").get<int>();
     rows = field("rows").get<std::int64_t>();
     slot_count = field("next_state_slots").get<std::int64_t>();
+    bounds_count = field("bounds_slots").get<std::int64_t>();
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error(where + kHeader + ": " + e.what() + rebuild);
   }
   // Bounds that keep every size below computable (2^40 rows is far beyond any run).
   constexpr std::int64_t kMaxRows = std::int64_t{1} << 40;
   if (view_.state_dim <= 0 || view_.action_dim <= 0 || view_.state_dim > 65536 || view_.action_dim > 65536 ||
-      rows < 0 || rows > kMaxRows || slot_count < 0 || slot_count > rows)
+      rows < 0 || rows > kMaxRows || slot_count < 0 || slot_count > rows || bounds_count < 0 ||
+      bounds_count > rows)
     throw std::runtime_error(where + kHeader + " gives impossible sizes (dimensions " +
                              std::to_string(view_.state_dim) + " x " + std::to_string(view_.action_dim) + ", " +
-                             std::to_string(rows) + " rows, " + std::to_string(slot_count) + " s' slots)" + rebuild);
-  const auto n = static_cast<std::size_t>(rows), slots = static_cast<std::size_t>(slot_count);
+                             std::to_string(rows) + " rows, " + std::to_string(slot_count) + " s' slots, " + std::to_string(bounds_count) + " bounds)" + rebuild);
+  const auto n = static_cast<std::size_t>(rows), slots = static_cast<std::size_t>(slot_count),
+             bounded = static_cast<std::size_t>(bounds_count);
   const auto S = static_cast<std::size_t>(view_.state_dim), A = static_cast<std::size_t>(view_.action_dim);
   // Maps one file of the expected size; an empty file is an empty span.
   const auto map = [&](const char* column, std::size_t bytes) -> const void* {
@@ -224,8 +232,8 @@ MappedColumns::MappedColumns(const fs::path& dir) : dir_(dir), regions_(std::mak
   view_.state = floats("state", n * S);
   view_.action = floats("action", n * A);
   view_.baseline = floats("baseline", n * A);
-  view_.lower = floats("lower", n * A);
-  view_.upper = floats("upper", n * A);
+  view_.lower = floats("lower", bounded * A);
+  view_.upper = floats("upper", bounded * A);
   view_.next_state = floats("next_state", slots * S);
   if (const std::string wrong = view_.inconsistency(); !wrong.empty())
     throw std::runtime_error(where + wrong + rebuild);

@@ -8,8 +8,9 @@
 //
 // A column directory holds rows.bin (TransitionColumns::Row as laid out in
 // memory), state.bin, action.bin, baseline.bin, lower.bin, upper.bin and
-// next_state.bin (floats, native byte order), and columns.json, written last,
-// which describes them: a directory without it was not finished.
+// next_state.bin (floats, native byte order; lower and upper hold the bounded
+// rows' bounds only, as TransitionColumns does), and columns.json, written
+// last, which describes them: a directory without it was not finished.
 #pragma once
 
 #include <cstddef>
@@ -55,7 +56,7 @@ class ColumnFileWriter {
  private:
   std::filesystem::path dir_;
   int state_dim_, action_dim_;
-  std::size_t rows_ = 0, slots_ = 0;
+  std::size_t rows_ = 0, slots_ = 0, bounds_slots_ = 0;
   bool finished_ = false, created_ = false;
   std::ofstream rows_out_, state_, action_, baseline_, lower_, upper_, next_state_;
 };

@@ -56,8 +56,8 @@ py::dict read_transitions(const std::string& path, bool allow_partial, const std
   const auto n = static_cast<py::ssize_t>(c.size());
   const auto S = static_cast<std::size_t>(c.state_dim), d = static_cast<std::size_t>(c.action_dim);
   nan_where_missing(c.baseline, d, c.rows, &TransitionColumns::Row::has_baseline);
-  nan_where_missing(c.lower, d, c.rows, &TransitionColumns::Row::has_bounds);
-  nan_where_missing(c.upper, d, c.rows, &TransitionColumns::Row::has_bounds);
+  std::vector<float> lower = c.dense_bounds(false, std::numeric_limits<float>::quiet_NaN());
+  std::vector<float> upper = c.dense_bounds(true, std::numeric_limits<float>::quiet_NaN());
   using Row = TransitionColumns::Row;
   py::dict out;
   // s' first: most of it is read from the state column, moved into numpy next.
@@ -74,11 +74,9 @@ py::dict read_transitions(const std::string& path, bool allow_partial, const std
   out["group"] = column<std::int32_t>(c.rows, [](const Row& r) { return r.group; });
   out["time"] = column<double>(c.rows, [](const Row& r) { return r.time; });
   out["baseline"] = owning_array(std::move(c.baseline), {n, static_cast<py::ssize_t>(d)});
-  out["lower"] = owning_array(std::move(c.lower), {n, static_cast<py::ssize_t>(d)});
-  out["upper"] = owning_array(std::move(c.upper), {n, static_cast<py::ssize_t>(d)});
-  out["log_density"] = column<double>(c.rows, [](const Row& r) {
-    return r.log_density ? *r.log_density : std::numeric_limits<double>::quiet_NaN();
-  });
+  out["lower"] = owning_array(std::move(lower), {n, static_cast<py::ssize_t>(d)});
+  out["upper"] = owning_array(std::move(upper), {n, static_cast<py::ssize_t>(d)});
+  out["log_density"] = column<double>(c.rows, [](const Row& r) { return r.log_density; });  // NaN when unknown
   out["group_names"] = t.group_names;
   out["state_features"] = t.info.state_features;
   out["action_names"] = t.info.action_names;

@@ -76,13 +76,13 @@ TransitionColumns select(const TransitionColumns& c, const std::vector<std::size
   const auto S = static_cast<std::size_t>(c.state_dim), A = static_cast<std::size_t>(c.action_dim);
   out.rows.reserve(keep.size());
   out.state.reserve(keep.size() * S);
-  for (auto* v : {&out.action, &out.baseline, &out.lower, &out.upper}) v->reserve(keep.size() * A);
+  for (auto* v : {&out.action, &out.baseline}) v->reserve(keep.size() * A);
   const auto slice = [](const std::vector<float>& from, std::size_t i, std::size_t n) {
     return std::span<const float>(from.data() + i * n, n);
   };
   for (const std::size_t i : keep)
     out.push(c.rows[i], slice(c.state, i, S), slice(c.action, i, A), c.next_state_of(i), slice(c.baseline, i, A),
-             slice(c.lower, i, A), slice(c.upper, i, A));
+             c.lower_of(i), c.upper_of(i));
   return out;
 }
 
@@ -320,10 +320,10 @@ void write_hdf5(const ExportTable& t, const fs::path& file, const ExportOptions&
   h.dataset("times", H5T_NATIVE_DOUBLE, per_row<double>(c, [](const auto& r) { return r.time; }).data(), N);
   using Row = TransitionColumns::Row;
   h.dataset("baseline_actions", H5T_NATIVE_FLOAT, with_nan(c, c.baseline, &Row::has_baseline).data(), N, A);
-  h.dataset("action_low", H5T_NATIVE_FLOAT, with_nan(c, c.lower, &Row::has_bounds).data(), N, A);
-  h.dataset("action_high", H5T_NATIVE_FLOAT, with_nan(c, c.upper, &Row::has_bounds).data(), N, A);
+  h.dataset("action_low", H5T_NATIVE_FLOAT, c.dense_bounds(false, std::numeric_limits<float>::quiet_NaN()).data(), N, A);
+  h.dataset("action_high", H5T_NATIVE_FLOAT, c.dense_bounds(true, std::numeric_limits<float>::quiet_NaN()).data(), N, A);
   h.dataset("log_densities", H5T_NATIVE_DOUBLE,
-            per_row<double>(c, [](const auto& r) { return r.log_density.value_or(std::nan("")); }).data(), N);
+            per_row<double>(c, [](const auto& r) { return r.log_density; }).data(), N);
 
   h.attribute("format", std::string(kExportFormatName));
   h.attribute("format_version", std::int64_t{kExportFormatVersion});
@@ -415,10 +415,11 @@ void write_csv(const ExportTable& t, std::ostream& out, const ExportOptions& opt
     put_text(buf, cols[k]);
   }
   buf += '\n';
-  const auto floats = [&](const std::vector<float>& v, std::size_t i, std::size_t n, bool known) {
+  // n values, "nan" each where v is empty (unknown).
+  const auto floats = [&](std::span<const float> v, std::size_t n) {
     for (std::size_t k = 0; k < n; ++k) {
       buf += ',';
-      if (known) put(buf, v[i * n + k]);
+      if (!v.empty()) put(buf, v[k]);
       else buf += "nan";
     }
   };
@@ -433,7 +434,7 @@ void write_csv(const ExportTable& t, std::ostream& out, const ExportOptions& opt
       if (k) buf += ',';
       put(buf, c.state[i * S + k]);
     }
-    floats(c.action, i, A, true);
+    floats(std::span<const float>(c.action).subspan(i * A, A), A);
     buf += ',';
     put(buf, r.reward);
     buf += r.done ? ",1" : ",0";
@@ -447,11 +448,11 @@ void write_csv(const ExportTable& t, std::ostream& out, const ExportOptions& opt
     put_text(buf, t.group_names[static_cast<std::size_t>(r.group)]);
     buf += ',';
     put(buf, r.time);
-    floats(c.baseline, i, A, r.has_baseline);
-    floats(c.lower, i, A, r.has_bounds);
-    floats(c.upper, i, A, r.has_bounds);
+    floats(r.has_baseline ? std::span<const float>(c.baseline).subspan(i * A, A) : std::span<const float>(), A);
+    floats(c.lower_of(i), A);
+    floats(c.upper_of(i), A);
     buf += ',';
-    if (r.log_density) put(buf, *r.log_density);
+    if (r.has_log_density()) put(buf, r.log_density);
     else buf += "nan";
     if (opts.next_observations) {
       const std::span<const float> s_next = c.next_state_of(i);

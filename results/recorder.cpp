@@ -175,10 +175,9 @@ void bind_transition(Statement& st, int base, const TransitionColumns& c, std::s
   };
   const std::span<const float> none;
   bind_transition(st, base, t.user, t.session, t.step, t.group, t.time, t.reward, t.done, t.counts,
-                  t.log_density,
+                  t.has_log_density() ? std::optional<double>(t.log_density) : std::nullopt,
                   {slice(c.state, S), slice(c.action, A), c.next_state_of(i),
-                   t.has_baseline ? slice(c.baseline, A) : none, t.has_bounds ? slice(c.lower, A) : none,
-                   t.has_bounds ? slice(c.upper, A) : none});
+                   t.has_baseline ? slice(c.baseline, A) : none, c.lower_of(i), c.upper_of(i)});
 }
 
 constexpr const char* kInsertUserDay =

@@ -142,12 +142,12 @@ TransitionColumns::Row column_row(const Statement& st) {
   r.user = st.int64(0);
   r.session = st.int32(1);
   r.step = st.int32(2);
-  r.group = st.int32(3);
+  r.set_group(st.int64(3));
   r.time = st.real(4);
   r.reward = static_cast<float>(st.real(8));
   r.done = st.int64(9) != 0;
-  r.counts = read_counts(st, 10);
-  r.log_density = st.optional_real(23);
+  r.counts = RequestCounts::of(read_counts(st, 10));
+  if (const std::optional<double> d = st.optional_real(23)) r.log_density = *d;
   return r;
 }
 
@@ -411,7 +411,13 @@ void read_transition_chunks(const fs::path& path, bool allow_partial, int shards
   std::vector<float> s, a, s_next, b, lo, hi;
   bool any = false;  // a chunk was handed over
   for (; st.step(); ++read) {
-    TransitionColumns::Row r = column_row(st);
+    TransitionColumns::Row r;
+    try {
+      r = column_row(st);
+    } catch (const std::out_of_range& e) {
+      throw RecordError(path.string() + ": transition " + std::to_string(read) + ": " + e.what() +
+                        " (damaged file, or written by another program)");
+    }
     for (auto* v : {&s, &a, &s_next, &b, &lo, &hi}) v->clear();
     take(s, 5, "transitions.state", S, 0.0f, false);
     take(a, 6, "transitions.action", A, 0.0f, false);
@@ -419,7 +425,10 @@ void read_transition_chunks(const fs::path& path, bool allow_partial, int shards
     r.has_baseline = take(b, 20, "transitions.baseline", A, 0.0f, true);
     const bool lower = take(lo, 21, "transitions.lower", A, -1.0f, true);
     const bool upper = take(hi, 22, "transitions.upper", A, 1.0f, true);
-    r.has_bounds = lower || upper;
+    if (!lower && !upper) {  // no bounds: none stored
+      lo.clear();
+      hi.clear();
+    }
     c.push(r, s, a, s_next, b, lo, hi);
     if (c.size() == chunk_rows) {
       any = true;

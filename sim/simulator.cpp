@@ -486,19 +486,20 @@ void Simulator::Block::transition_row(std::uint32_t i, double reward, bool done,
   row.user = u;
   row.session = st.sessions_total;
   row.step = st.requests_in_session - 1;
-  row.group = group(i);
+  row.set_group(group(i));
   row.time = s.request_time;
   row.reward = static_cast<float>(reward);
   row.done = done;
-  row.counts = s.counts;
+  row.counts = RequestCounts::of(s.counts);
   row.has_baseline = s.has_baseline;
-  row.has_bounds = s.has_bounds;
   if (std::isfinite(s.log_density)) row.log_density = s.log_density;
   s.next_state.resize(kStateDim);
   build_state(sim.population_->profile(u), st, now, s.next_state);
   // Within a session the next request's state is built from the same user
   // state at the same moment: push() then keeps one copy.
-  s.transitions.push(row, s.state, s.action, s.next_state, s.baseline, s.lower, s.upper);
+  const std::span<const float> none;
+  s.transitions.push(row, s.state, s.action, s.next_state, s.baseline, s.has_bounds ? s.lower : none,
+                     s.has_bounds ? s.upper : none);
 }
 
 void Simulator::Block::session_row(std::uint32_t i, double now) {
@@ -520,12 +521,16 @@ void Simulator::Block::merge() {
   // In user order: totals and rows do not depend on event interleaving.
   auto& slots = scratch.slots;
   if (rec_transitions) {
-    std::size_t rows = 0;
-    for (std::size_t i = 0; i < n; ++i) rows += slots[i].transitions.size();
+    std::size_t rows = 0, bounded = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      rows += slots[i].transitions.size();
+      bounded += slots[i].transitions.bounds_slots();
+    }
     TransitionColumns& c = out.batch.transition_columns;
     c.rows.reserve(rows);
     c.state.reserve(rows * kStateDim);
-    for (auto* v : {&c.action, &c.baseline, &c.lower, &c.upper}) v->reserve(rows * static_cast<std::size_t>(d));
+    for (auto* v : {&c.action, &c.baseline}) v->reserve(rows * static_cast<std::size_t>(d));
+    for (auto* v : {&c.lower, &c.upper}) v->reserve(bounded * static_cast<std::size_t>(d));
   }
   for (std::size_t i = 0; i < n; ++i) {
     const std::int64_t u = begin + static_cast<std::int64_t>(i);

@@ -121,13 +121,11 @@ TEST_CASE("a dataset built from the simulator's columns equals the one built fro
     r.step = t.step;
     r.reward = t.reward;
     r.done = t.done;
-    r.counts = t.counts;
-    r.log_density = t.log_density;
+    r.counts = RequestCounts::of(t.counts);
+    if (t.log_density) r.log_density = *t.log_density;
     r.has_baseline = !t.baseline.empty();
-    r.has_bounds = !t.lower.empty();
     const float b = r.has_baseline ? t.baseline[0] : 7.0f;  // garbage where unknown
-    const float lo = r.has_bounds ? t.lower[0] : 7.0f, hi = r.has_bounds ? t.upper[0] : 8.0f;
-    c.push(r, t.state, t.action, t.next_state, {&b, 1}, {&lo, 1}, {&hi, 1});
+    c.push(r, t.state, t.action, t.next_state, {&b, 1}, t.lower, t.upper);
   }
   const std::vector<std::size_t> selection = {5, 0, 1, 2, 9, 4, 3, 11, 10};
   const auto reward = [](const TransitionColumns::Row& r) {
@@ -200,7 +198,7 @@ TEST_CASE("a dataset over mapped column files trains to the same bits as the col
         };
         chunk.push(memory->rows[i], slice(memory->state, memory->state_dim), slice(memory->action, memory->action_dim),
                    memory->next_state_of(i), slice(memory->baseline, memory->action_dim),
-                   slice(memory->lower, memory->action_dim), slice(memory->upper, memory->action_dim));
+                   memory->lower_of(i), memory->upper_of(i));
       }
       writer.append(chunk);
     }

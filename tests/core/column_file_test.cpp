@@ -27,13 +27,14 @@ TransitionColumns sessions(int n, float offset) {
     r.done = i % 3 == 2;
     r.reward = 0.5f * static_cast<float>(i);
     r.has_baseline = i % 2 == 0;
-    r.has_bounds = i % 4 != 1;
+    const bool bounded = i % 4 != 1;
     if (i % 5 == 0) r.log_density = -1.25 * i;
     r.counts.plays = i;
     const float s[2] = {offset + static_cast<float>(i), 1.0f};
     const float s_next[2] = {offset + static_cast<float>(r.done ? 1000 + i : i + 1), 1.0f};
     const float a = 0.01f * static_cast<float>(i), b = -a, lo = a - 0.1f, hi = a + 0.1f;
-    c.push(r, s, {&a, 1}, s_next, {&b, 1}, {&lo, 1}, {&hi, 1});
+    c.push(r, s, {&a, 1}, s_next, {&b, 1}, bounded ? std::span<const float>(&lo, 1) : std::span<const float>(),
+           bounded ? std::span<const float>(&hi, 1) : std::span<const float>());
   }
   return c;
 }
@@ -74,8 +75,13 @@ TEST_CASE("column files written in chunks map back to the appended columns' valu
     CHECK(x.done == y.done);
     CHECK(x.reward == y.reward);
     CHECK(x.has_baseline == y.has_baseline);
-    CHECK(x.has_bounds == y.has_bounds);
-    CHECK(x.log_density == y.log_density);
+    CHECK(x.has_bounds() == y.has_bounds());
+    CHECK(x.has_log_density() == y.has_log_density());
+    if (y.has_log_density()) CHECK(x.log_density == y.log_density);
+    CHECK(std::vector<float>(v.lower_of(i).begin(), v.lower_of(i).end()) ==
+          std::vector<float>(all.lower_of(i).begin(), all.lower_of(i).end()));
+    CHECK(std::vector<float>(v.upper_of(i).begin(), v.upper_of(i).end()) ==
+          std::vector<float>(all.upper_of(i).begin(), all.upper_of(i).end()));
     CHECK(x.counts.plays == y.counts.plays);
     CHECK(std::vector<float>(v.next_state_of(i).begin(), v.next_state_of(i).end()) ==
           std::vector<float>(all.next_state_of(i).begin(), all.next_state_of(i).end()));

@@ -574,20 +574,18 @@ TEST_CASE("columnar transitions read back like rows, with NULL where the flags s
     r.user = t.user;
     r.session = t.session;
     r.step = t.step;
-    r.group = t.group;
+    r.set_group(t.group);
     r.time = t.time;
     r.reward = t.reward;
     r.done = t.done;
-    r.counts = t.counts;
+    r.counts = RequestCounts::of(t.counts);
     r.has_baseline = !t.baseline.empty();
-    r.has_bounds = !t.lower.empty();
-    r.log_density = t.log_density;
-    // Unknown parts still occupy their slots (stale values must not be written).
+    if (t.log_density) r.log_density = *t.log_density;
+    // An unknown baseline still occupies its slot (a stale value must not be
+    // written); unknown bounds occupy none.
     const std::vector<float> stale = {9.0f, 9.0f};
     const auto& b = t.baseline.empty() ? stale : t.baseline;
-    const auto& lo = t.lower.empty() ? stale : t.lower;
-    const auto& up = t.upper.empty() ? stale : t.upper;
-    c.push(r, t.state, t.action, t.next_state, b, lo, up);
+    c.push(r, t.state, t.action, t.next_state, b, t.lower, t.upper);
   }
   {
     Recorder rec(file, small_info());
@@ -612,7 +610,7 @@ TEST_CASE("columnar transitions read back like rows, with NULL where the flags s
     CHECK(got.log_density == want.log_density);
     check_same(got.counts, want.counts);
   }
-  // As columns: what was submitted, with unknown baselines and bounds as 0, -1 and 1.
+  // As columns: what was submitted, with unknown baselines as 0 and unknown bounds not stored.
   const TransitionColumns back = read_transition_columns(file);
   REQUIRE(back.size() == rows.size());
   CHECK(back.state_dim == 3);
@@ -627,14 +625,15 @@ TEST_CASE("columnar transitions read back like rows, with NULL where the flags s
     const std::span<const float> s_next = back.next_state_of(i);
     CHECK(std::vector<float>(s_next.begin(), s_next.end()) == rows[i].next_state);
     CHECK(back.rows[i].has_baseline == !rows[i].baseline.empty());
-    CHECK(back.rows[i].has_bounds == !rows[i].lower.empty());
+    CHECK(back.rows[i].has_bounds() == !rows[i].lower.empty());
     CHECK(back.rows[i].time == rows[i].time);
     CHECK(back.rows[i].reward == rows[i].reward);
-    CHECK(back.rows[i].log_density == rows[i].log_density);
+    CHECK(back.rows[i].has_log_density() == rows[i].log_density.has_value());
+    if (rows[i].log_density) CHECK(back.rows[i].log_density == *rows[i].log_density);
     const std::vector<float> b(back.baseline.begin() + 2 * i, back.baseline.begin() + 2 * i + 2);
-    const std::vector<float> lo(back.lower.begin() + 2 * i, back.lower.begin() + 2 * i + 2);
     CHECK(b == (rows[i].baseline.empty() ? std::vector<float>{0, 0} : rows[i].baseline));
-    CHECK(lo == (rows[i].lower.empty() ? std::vector<float>{-1, -1} : rows[i].lower));
+    CHECK(std::vector<float>(back.lower_of(i).begin(), back.lower_of(i).end()) == rows[i].lower);
+    CHECK(std::vector<float>(back.upper_of(i).begin(), back.upper_of(i).end()) == rows[i].upper);
   }
   // In chunks (out of core): every chunk but the last full, appended the same values.
   for (const std::size_t chunk_rows : {std::size_t{1}, std::size_t{2}, rows.size(), rows.size() + 5}) {

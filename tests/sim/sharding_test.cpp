@@ -3,6 +3,8 @@
 // sharding logic is tested in every build; tests/mpi_test.sh runs the same
 // comparison under mpirun when the build has MPI.
 #include <doctest/doctest.h>
+
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <stdexcept>
@@ -128,9 +130,12 @@ void require_same_rows(const Seen& a, const Seen& b) {
     REQUIRE(x.rows[i].step == y.rows[i].step);
     REQUIRE(x.rows[i].reward == y.rows[i].reward);
     REQUIRE(x.rows[i].done == y.rows[i].done);
-    REQUIRE(x.rows[i].log_density == y.rows[i].log_density);
+    // Every field, the NaN of an unknown log density and the slots included (a row has no padding).
+    REQUIRE(std::memcmp(&x.rows[i], &y.rows[i], sizeof(TransitionColumns::Row)) == 0);
   }
   REQUIRE(x.state == y.state);
+  REQUIRE(x.lower == y.lower);
+  REQUIRE(x.upper == y.upper);
   REQUIRE(x.action == y.action);
   REQUIRE(x.next_state == y.next_state);
   REQUIRE(x.baseline == y.baseline);
