@@ -48,7 +48,12 @@ void Collected::add(const TransitionColumns& batch) {
     transitions->append(batch);
 }
 
+void Collected::add(std::span<const ImpressionRow> batch) {
+  for (const ImpressionRow& r : batch) impressions.push_back(HeldImpression::of(r));
+}
+
 void Collected::seal(bool last) {
+  if (last) impressions.shrink_to_fit();
   if (!spill_) {
     if (last) transitions->shrink_to_fit();
     return;

@@ -5,6 +5,7 @@
 // stages (stages.h) read and extend it in protocol order.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -57,12 +58,28 @@ enum Purpose : std::uint64_t {
 /// memory, or (ExperimentOptions::out_of_core) in column files written as the
 /// exploration records and memory-mapped (core/column_file.h); the same values
 /// either way, so the same datasets, training and figures.
+/// What the weighted GAUC reads of one recorded impression, held from the
+/// exploration to the offline evaluation: 56 bytes, where the ImpressionRow it
+/// comes from has 72 (the group, the position and the item stay in the run
+/// database only).
+struct HeldImpression {
+  std::int64_t user = 0;
+  std::int32_t session = 0, step = 0;
+  float reward = 0;                     ///< Formula 2 over this item's behaviours alone
+  std::array<float, kNumTasks> pred{};  ///< the MTL predictions the ranker fused
+  bool valid = false;                   ///< label: watched more than 10 s
+
+  static HeldImpression of(const ImpressionRow& r) {
+    return {r.user, r.session, r.step, r.reward, r.pred, r.valid};
+  }
+};
+
 struct Collected {
   /// In memory: all groups, in recorded order. Shared: the datasets are views
   /// of it, and exploration rounds append to it after some are made. Out of
   /// core it stays empty (its dimensions are the columns').
   std::shared_ptr<TransitionColumns> transitions = std::make_shared<TransitionColumns>();
-  std::vector<ImpressionRow> impressions;
+  std::vector<HeldImpression> impressions;  ///< in recorded order
 
   Collected() = default;
   Collected(const Collected&) = delete;
@@ -73,10 +90,12 @@ struct Collected {
   bool out_of_core() const { return spill_ != nullptr; }
   /// Appends a batch of recorded transitions (same dimensions).
   void add(const TransitionColumns& batch);
+  /// Appends a batch's impressions (what the weighted GAUC reads of them).
+  void add(std::span<const ImpressionRow> batch);
   /// Makes every transition added so far readable through view() and
   /// dataset() (out of core: writes the column files' header and maps them).
-  /// Call before reading; `last`: no more adds (in memory: the columns' spare
-  /// capacity is released).
+  /// Call before reading; `last`: no more adds (the impressions' and, in
+  /// memory, the columns' spare capacity is released).
   void seal(bool last = false);
   /// The transitions sealed so far. In memory the view is valid until the next
   /// add() (the columns may move as they grow); out of core until the next

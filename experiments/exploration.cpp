@@ -65,8 +65,7 @@ void run_rounds(ExperimentContext& ctx, int first_day) {
   ro.collect = true;
   ro.on_batch = [&](const RecordBatch& b) {
     ctx.col.add(b.transition_columns);
-    ctx.col.impressions.insert(ctx.col.impressions.end(), b.impressions.begin(),
-                               b.impressions.end());
+    ctx.col.add(std::span<const ImpressionRow>(b.impressions));
   };
   // Progressive rounds split the days; all groups advance together.
   int round_days = sc.days;

@@ -5,7 +5,9 @@
 // (IntegratedRL-MTF Figs. 2 and 3, BatchRL-MTF Figs. 5 to 7).
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
+#include <stdexcept>
 #include <nlohmann/json.hpp>
 #include <span>
 #include <tuple>
@@ -37,38 +39,52 @@ agents::Matrix policy_actions(const Policy& policy, const agents::Matrix& states
   return actions;
 }
 
+/// The test impressions the weighted GAUC scores, by request: the requests
+/// (rows of the collected columns, in column order) and, for each, the range
+/// of its impressions in `imp`. Per impression it holds an index and the
+/// three inputs the GAUC sums (user, label, weight); the states and the
+/// policy's weights are computed a chunk of requests at a time.
 struct GaucData {
-  agents::Matrix states;          // one column per test request
-  std::vector<std::size_t> kept;  // impressions with a test request
-  std::vector<int> request_of;    // kept impression -> request column
+  std::vector<std::uint32_t> rows;  // request -> row of the columns
+  std::vector<std::uint32_t> first; // request r's impressions: imp[first[r] .. first[r + 1])
+  std::vector<std::uint32_t> imp;   // test impressions by request: index into `user` (and held)
+  std::vector<std::uint32_t> held;  // test impression -> index into Collected::impressions
   std::vector<std::int64_t> user;
   std::vector<std::uint8_t> label;
   std::vector<double> weight;
   std::int64_t clamped = 0;  // weights below 0 set to 0
-  const std::vector<ImpressionRow>* imps = nullptr;
 };
 
 GaucData gauc_data(const Collected& col, const std::vector<int>& groups) {
   GaucData g;
-  std::map<std::tuple<std::int64_t, int, int>, int> request;
   const TransitionColumnsView c = col.view();
-  std::vector<std::size_t> rows;
+  if (c.size() > std::numeric_limits<std::uint32_t>::max() ||
+      col.impressions.size() > std::numeric_limits<std::uint32_t>::max())
+    throw std::length_error("weighted GAUC: more than 2^32 transitions or impressions");
+  // The test requests in column order (the order the stream draws their
+  // actions in), and for the lookup by (user, session, step) sorted by it; a
+  // request recorded twice is found at its last row, as a map assigned in
+  // row order would find it.
+  using Key = std::tuple<std::int64_t, std::int32_t, std::int32_t>;
+  std::vector<std::pair<Key, std::uint32_t>> by_key;
   for (std::size_t i = 0; i < c.size(); ++i)
     if (std::find(groups.begin(), groups.end(), c.rows[i].group) != groups.end()) {
-      request[{c.rows[i].user, c.rows[i].session, c.rows[i].step}] = static_cast<int>(rows.size());
-      rows.push_back(i);
+      by_key.push_back({{c.rows[i].user, c.rows[i].session, c.rows[i].step}, static_cast<std::uint32_t>(g.rows.size())});
+      g.rows.push_back(static_cast<std::uint32_t>(i));
     }
-  g.states.resize(c.state_dim, static_cast<Eigen::Index>(rows.size()));
-  for (std::size_t k = 0; k < rows.size(); ++k)
-    for (int i = 0; i < c.state_dim; ++i)
-      g.states(i, static_cast<Eigen::Index>(k)) = c.state[rows[k] * c.state_dim + i];
-  g.imps = &col.impressions;
+  std::stable_sort(by_key.begin(), by_key.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  const auto last = [](const auto& a, const auto& b) { return a.first == b.first; };
+  // std::unique keeps the first of equal keys: keep the last by running it backwards.
+  by_key.erase(by_key.begin(), std::unique(by_key.rbegin(), by_key.rend(), last).base());
+  std::vector<std::uint32_t> request_of;  // test impression -> request
   for (std::size_t k = 0; k < col.impressions.size(); ++k) {
-    const ImpressionRow& r = col.impressions[k];
-    const auto it = request.find({r.user, r.session, r.step});
-    if (it == request.end()) continue;  // not a test group (or the request was not recorded)
-    g.kept.push_back(k);
-    g.request_of.push_back(it->second);
+    const HeldImpression& r = col.impressions[k];
+    const Key key{r.user, r.session, r.step};
+    const auto it = std::lower_bound(by_key.begin(), by_key.end(), key,
+                                     [](const auto& e, const Key& x) { return e.first < x; });
+    if (it == by_key.end() || it->first != key) continue;  // not a test group (or the request was not recorded)
+    g.held.push_back(static_cast<std::uint32_t>(k));
+    request_of.push_back(it->second);
     g.user.push_back(r.user);
     g.label.push_back(r.valid ? 1 : 0);
     double w = r.reward + 1.0;  // IntegratedRL-MTF section 4.3.1: reward plus a constant 1
@@ -78,27 +94,55 @@ GaucData gauc_data(const Collected& col, const std::vector<int>& groups) {
     }
     g.weight.push_back(w);
   }
+  // Impressions grouped by request (a counting sort: in recorded order within a request).
+  g.first.assign(g.rows.size() + 1, 0);
+  for (const std::uint32_t r : request_of) ++g.first[r + 1];
+  for (std::size_t r = 0; r < g.rows.size(); ++r) g.first[r + 1] += g.first[r];
+  g.imp.resize(request_of.size());
+  std::vector<std::uint32_t> next(g.first.begin(), g.first.end() - 1);
+  for (std::size_t k = 0; k < request_of.size(); ++k) g.imp[next[request_of[k]]++] = static_cast<std::uint32_t>(k);
   return g;
 }
 
-GaucResult policy_gauc(const GaucData& g, const Policy& policy, const FusionParams& fusion,
+/// Requests whose states, actions and fusion weights are held at once.
+constexpr std::size_t kGaucChunk = 8192;
+
+GaucResult policy_gauc(const GaucData& g, const Collected& col, const Policy& policy, const FusionParams& fusion,
                        std::uint64_t seed) {
-  const agents::Matrix actions = policy_actions(policy, g.states, seed);
-  std::vector<FusionWeights> w(static_cast<std::size_t>(actions.cols()));
-  std::vector<float> a(static_cast<std::size_t>(actions.rows()));
-  for (Eigen::Index j = 0; j < actions.cols(); ++j) {
-    for (Eigen::Index i = 0; i < actions.rows(); ++i) a[i] = static_cast<float>(actions(i, j));
-    w[static_cast<std::size_t>(j)] = weights_from_action(fusion, a);
-  }
-  std::vector<double> score(g.kept.size());
-  for (std::size_t k = 0; k < g.kept.size(); ++k) {
-    const ImpressionRow& r = (*g.imps)[g.kept[k]];
-    const FusionWeights& fw = w[static_cast<std::size_t>(g.request_of[k])];
-    // The log of Formula 1 (a monotone transform: the same per-user AUC) or Eq. 1 exactly.
-    double x = 0;
-    for (int t = 0; t < kNumTasks; ++t)
-      x += fw.weight[t] * std::log(static_cast<double>(r.pred[t]) + fw.bias[t]);
-    score[k] = x;
+  const TransitionColumnsView c = col.view();
+  const auto S = static_cast<std::size_t>(c.state_dim);
+  // Every request's action from one stream seeded `seed`, in request order
+  // (as one act_batch over all of them: a policy draws state by state).
+  Rng rng(seed);
+  std::vector<double> score(g.user.size());
+  agents::Matrix states;
+  std::vector<Rng*> rngs;
+  std::vector<float> a(static_cast<std::size_t>(policy.action_dim()));
+  agents::Matrix actions;
+  for (std::size_t begin = 0; begin < g.rows.size(); begin += kGaucChunk) {
+    const std::size_t n = std::min(kGaucChunk, g.rows.size() - begin);
+    states.resize(static_cast<Eigen::Index>(S), static_cast<Eigen::Index>(n));
+    for (std::size_t j = 0; j < n; ++j)
+      std::copy_n(c.state.data() + static_cast<std::size_t>(g.rows[begin + j]) * S, S,
+                  states.data() + j * S);
+    actions.resize(policy.action_dim(), static_cast<Eigen::Index>(n));
+    rngs.assign(n, &rng);
+    policy.act_batch(std::span<const float>(states.data(), static_cast<std::size_t>(states.size())),
+                     std::span<float>(actions.data(), static_cast<std::size_t>(actions.size())), rngs, {});
+    for (std::size_t j = 0; j < n; ++j) {
+      for (Eigen::Index i = 0; i < actions.rows(); ++i)
+        a[static_cast<std::size_t>(i)] = static_cast<float>(actions(i, static_cast<Eigen::Index>(j)));
+      const FusionWeights fw = weights_from_action(fusion, a);
+      for (std::uint32_t q = g.first[begin + j]; q < g.first[begin + j + 1]; ++q) {
+        const std::uint32_t k = g.imp[q];
+        const HeldImpression& r = col.impressions[g.held[k]];
+        // The log of Formula 1 (a monotone transform: the same per-user AUC) or Eq. 1 exactly.
+        double x = 0;
+        for (int t = 0; t < kNumTasks; ++t)
+          x += fw.weight[t] * std::log(static_cast<double>(r.pred[t]) + fw.bias[t]);
+        score[k] = x;
+      }
+    }
   }
   return weighted_gauc(g.user, g.label, g.weight, score);
 }
@@ -107,7 +151,7 @@ void weighted_gauc_of_policies(ExperimentContext& ctx) {
   const GaucData g = gauc_data(ctx.col, ctx.dataset_groups(ctx.dataset(ctx.ex.gauc_dataset)));
   for (std::size_t i = 0; i < ctx.policies.size(); ++i) {
     const auto& [name, policy] = ctx.policies[i];
-    const GaucResult r = policy_gauc(g, *policy, ctx.sc.fusion, ctx.sub_seed(kEvalDraws, i));
+    const GaucResult r = policy_gauc(g, ctx.col, *policy, ctx.sc.fusion, ctx.sub_seed(kEvalDraws, i));
     ctx.offline[keys::kWeightedGauc][name] = r.gauc;
     ctx.M.push_back(plain(keys::kOffline, name, keys::kWeightedGauc, r.gauc,
                           static_cast<std::int64_t>(g.user.size()),

@@ -179,7 +179,8 @@ ResumePoint restore_checkpoint(ExperimentContext& ctx) {
   else
     *ctx.col.transitions = read_transition_columns(ctx.rec.file(), /*allow_partial=*/true);
   ctx.col.seal();  // (read_transition_columns leaves no spare capacity)
-  ctx.col.impressions = read_impressions(ctx.rec.file(), /*allow_partial=*/true);
+  ctx.col.add(std::span<const ImpressionRow>(read_impressions(ctx.rec.file(), /*allow_partial=*/true)));
+  ctx.col.impressions.shrink_to_fit();
   ctx.log("resumed after: " + cp->stage + " (" + std::to_string(ctx.M.size()) + " figures, " +
           std::to_string(ctx.col.size()) + " transitions)");
   return rp;
