@@ -8,6 +8,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 
 namespace mtf::agents {
@@ -44,14 +45,6 @@ struct Key {
   std::int32_t session, step;
   bool operator==(const Key&) const = default;
 };
-struct KeyHash {
-  std::size_t operator()(const Key& k) const noexcept {
-    return static_cast<std::size_t>(mix64(static_cast<std::uint64_t>(k.user) ^
-                                          mix64((std::uint64_t(std::uint32_t(k.session)) << 32) |
-                                                std::uint32_t(k.step))));
-  }
-};
-
 void check_size(const std::vector<float>& v, std::size_t n, std::size_t row, const char* field) {
   if (v.size() != n)
     throw std::invalid_argument("dataset: transition " + std::to_string(row) + "." + field + " has " +
@@ -321,27 +314,31 @@ void Dataset::build(std::span<const std::size_t> selection, const RewardOf& rewa
   const auto continues = [](const TransitionColumns::Row& t, const TransitionColumns::Row& u) {
     return u.user == t.user && u.session == t.session && u.step == t.step + 1;
   };
-  std::unordered_map<Key, std::uint32_t, KeyHash> by_key;
-  bool keyed = false;
+  // The rest (sessions cut by the selection's time window, say) are found in
+  // one pass over the selection, holding only the keys sought (a map of every
+  // selected row cost about 60 bytes a row while the dataset was built).
+  std::vector<std::pair<Key, std::uint32_t>> sought;  // (key of the next request, transition)
   for (std::size_t r = 0; r < N; ++r) {
     const TransitionColumns::Row& t = c.rows[row_[r]];
     if (t.done) continue;
-    std::int64_t found = -1;
-    if (r + 1 < N && continues(t, c.rows[row_[r + 1]])) {
-      found = row_[r + 1];
-    } else {
-      if (!keyed) {
-        by_key.reserve(N);
-        for (std::size_t q = 0; q < N; ++q) {
-          const TransitionColumns::Row& u = c.rows[row_[q]];
-          by_key.emplace(Key{u.user, u.session, u.step}, row_[q]);
-        }
-        keyed = true;
-      }
-      const auto it = by_key.find(Key{t.user, t.session, t.step + 1});
-      if (it != by_key.end()) found = it->second;
+    if (r + 1 < N && continues(t, c.rows[row_[r + 1]]))
+      next_[r] = static_cast<std::int32_t>(row_[r + 1]);
+    else
+      sought.push_back({Key{t.user, t.session, t.step + 1}, static_cast<std::uint32_t>(r)});
+  }
+  if (!sought.empty()) {
+    const auto before = [](const Key& a, const Key& b) {
+      return std::tie(a.user, a.session, a.step) < std::tie(b.user, b.session, b.step);
+    };
+    std::sort(sought.begin(), sought.end(), [&](const auto& a, const auto& b) { return before(a.first, b.first); });
+    for (std::size_t q = 0; q < N; ++q) {  // in selection order: the first selected row with the key wins
+      const TransitionColumns::Row& u = c.rows[row_[q]];
+      const Key key{u.user, u.session, u.step};
+      auto it = std::lower_bound(sought.begin(), sought.end(), key,
+                                 [&](const auto& e, const Key& k) { return before(e.first, k); });
+      for (; it != sought.end() && it->first == key; ++it)
+        if (next_[it->second] < 0) next_[it->second] = static_cast<std::int32_t>(row_[q]);
     }
-    next_[r] = static_cast<std::int32_t>(found);
   }
   if (formulation_ == Formulation::kCrossSession) chain_sessions();
   // The normalisation, accumulated in double in transition order (datasets can
