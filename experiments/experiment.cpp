@@ -47,10 +47,14 @@ ExperimentResult run_experiment(const Scenario& sc, const ExperimentSpec& ex,
     run_online_learners(ctx, rp);
     save_checkpoint(ctx, Done::kLearners, 0, false);
   }
+  // Each as a clone (the same parameters, normalisation and streams), so the
+  // trained agent's workspaces (its minibatches' activations and gradients, a
+  // few MB per network) go with it.
   for (const AgentSpec& a : ex.agents)
-    if (!ctx.failed.count(a.name))
-      ctx.policies.emplace_back(a.name,
-                                std::shared_ptr<const Policy>(std::move(ctx.agent.at(a.name))));
+    if (!ctx.failed.count(a.name)) {
+      ctx.policies.emplace_back(a.name, std::shared_ptr<const Policy>(ctx.agent.at(a.name)->clone()));
+      ctx.agent.at(a.name).reset();
+    }
   // An "if_better" progressive group ends with the last agent its checks
   // accepted, or its starting centre when none was: evaluated beside the
   // agent (the last trained) as deployed:AGENT, also when a later round's
