@@ -226,6 +226,10 @@ void train_agents(ExperimentContext& ctx) {
       ctx.log("trained " + a.name + " (" + a.type + ") on " + a.dataset + ": " +
               std::to_string(ctx.train_rows[a.name]) + " transitions, " +
               std::to_string(ctx.agent.at(a.name)->steps_trained()) + " steps, " + std::to_string(ctx.train_seconds[a.name]).substr(0, 5) + " s");
+      // Trained: a clone (the same parameters, training state and streams)
+      // without the minibatch workspaces, which would otherwise stay held
+      // while the next agents train.
+      ctx.agent[a.name] = ctx.agent.at(a.name)->clone();
     }
     // A progressive agent's checkpoints are its rounds (explore): its verdict,
     // without a stop (its rounds are the protocol's).
