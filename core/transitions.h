@@ -163,9 +163,30 @@ struct TransitionColumns {
     for (auto* v : {&state, &action, &next_state, &baseline, &lower, &upper}) v->clear();
   }
   /// Releases the spare capacity of every column (after the last append).
-  void shrink_to_fit() {
-    rows.shrink_to_fit();
-    for (auto* v : {&state, &action, &next_state, &baseline, &lower, &upper}) v->shrink_to_fit();
+  void shrink_to_fit() { release_spare(0.0); }
+  /// Releases the spare capacity of the columns whose capacity exceeds their
+  /// size by more than `fraction` of it. Releasing copies a column, so for a
+  /// moment it is held twice; a little spare costs less than that moment.
+  void release_spare(double fraction) {
+    const auto release = [fraction](auto& v) {
+      if (static_cast<double>(v.capacity()) > static_cast<double>(v.size()) * (1.0 + fraction)) v.shrink_to_fit();
+    };
+    release(rows);
+    for (auto* v : {&state, &action, &next_state, &baseline, &lower, &upper}) release(*v);
+  }
+  /// Makes room for `total_rows` rows in all (no more than that many: a
+  /// column already larger keeps its capacity), with s' and bounds slots in
+  /// the proportion stored so far, so that appends up to there do not grow
+  /// the columns by doubling (which holds the old and the new copy at once).
+  void reserve_rows(std::size_t total_rows) {
+    if (rows.empty() || total_rows <= rows.size()) return;
+    const double scale = static_cast<double>(total_rows) / static_cast<double>(rows.size());
+    const auto grow = [scale](auto& v) {
+      const auto want = static_cast<std::size_t>(static_cast<double>(v.size()) * scale);
+      if (want > v.capacity()) v.reserve(want);
+    };
+    grow(rows);
+    for (auto* v : {&state, &action, &next_state, &baseline, &lower, &upper}) grow(*v);
   }
   /// Appends all of `other`'s rows (same dimensions).
   void append(const TransitionColumns& other) {

@@ -52,10 +52,25 @@ void Collected::add(std::span<const ImpressionRow> batch) {
   for (const ImpressionRow& r : batch) impressions.push_back(HeldImpression::of(r));
 }
 
+namespace {
+/// The room reserve() adds above its projection, and the spare seal() keeps.
+constexpr double kReserveMargin = 0.10, kSpareKept = 0.15;
+}  // namespace
+
+void Collected::reserve(double times) {
+  if (!(times > 1)) return;
+  const auto room = [&](std::size_t n) {
+    return static_cast<std::size_t>(static_cast<double>(n) * times * (1 + kReserveMargin));
+  };
+  if (impressions.capacity() < room(impressions.size())) impressions.reserve(room(impressions.size()));
+  if (!spill_) transitions->reserve_rows(room(transitions->size()));
+}
+
 void Collected::seal(bool last) {
-  if (last) impressions.shrink_to_fit();
+  if (last && static_cast<double>(impressions.capacity()) > static_cast<double>(impressions.size()) * (1 + kSpareKept))
+    impressions.shrink_to_fit();
   if (!spill_) {
-    if (last) transitions->shrink_to_fit();
+    if (last) transitions->release_spare(kSpareKept);
     return;
   }
   if (mapped_ && mapped_->size() == spill_->rows()) {  // nothing added since the last seal

@@ -95,8 +95,14 @@ struct Collected {
   /// Makes every transition added so far readable through view() and
   /// dataset() (out of core: writes the column files' header and maps them).
   /// Call before reading; `last`: no more adds (the impressions' and, in
-  /// memory, the columns' spare capacity is released).
+  /// memory, the columns' spare capacity is released where it is more than
+  /// a few per cent: reserve() leaves that much).
   void seal(bool last = false);
+  /// Expects this many times the transitions and impressions added so far in
+  /// all (the exploration's days in all over those done), and makes room for
+  /// them with a margin of 10%: the columns then grow once, early, instead of
+  /// doubling late, when a doubling holds two copies of a large column.
+  void reserve(double times);
   /// The transitions sealed so far. In memory the view is valid until the next
   /// add() (the columns may move as they grow); out of core until the next
   /// seal() that maps new rows. Datasets keep what they view alive themselves.

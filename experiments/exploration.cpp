@@ -73,6 +73,8 @@ void run_rounds(ExperimentContext& ctx, int first_day) {
   for (int day = first_day; day < sc.days; day += round_days) {
     const RunResult r = ctx.sim.run_days(round_days, ro, &ctx.rec);
     ctx.sessions_capped += r.sessions_capped;
+    // Room for the days to come, projected from the days so far.
+    if (day + round_days < sc.days) ctx.col.reserve(static_cast<double>(sc.days) / (day + round_days));
     ctx.log("exploration: days " + std::to_string(day) + "-" +
             std::to_string(day + round_days - 1) + ", " + std::to_string(r.requests) + " requests");
     for (const auto& p : ctx.ex.progressive) {
