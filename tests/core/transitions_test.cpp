@@ -153,3 +153,27 @@ TEST_CASE("a row's scalars are 80 bytes; counts and groups outside their 16 bits
   r.log_density = -2.5;
   CHECK(r.has_log_density());
 }
+
+TEST_CASE("reserving rows makes room in every column in proportion, without changing what they hold") {
+  TransitionColumns c;
+  c.state_dim = 1;
+  c.action_dim = 1;
+  add(c, 0, 1.0f, 2.0f, false);
+  add(c, 1, 2.0f, 3.0f, true);  // two rows, one s' slot, two bounds slots
+  const TransitionColumns before = c;
+  c.reserve_rows(40);
+  CHECK(c.rows.capacity() >= 40);
+  CHECK(c.state.capacity() >= 40);
+  CHECK(c.next_state.capacity() >= 20);  // the proportion stored so far: one slot per two rows
+  CHECK(c.lower.capacity() >= 40);
+  CHECK(c.state == before.state);
+  CHECK(c.next_state == before.next_state);
+  CHECK(c.lower == before.lower);
+  CHECK(c.inconsistency().empty());
+  // Spare above the fraction is released; within it, kept.
+  c.release_spare(100.0);
+  CHECK(c.rows.capacity() >= 40);
+  c.release_spare(0.0);
+  CHECK(c.rows.capacity() < 40);
+  CHECK(c.state == before.state);
+}
