@@ -72,11 +72,15 @@ Dataset::Dataset(const std::vector<TransitionRow>& rows, Formulation formulation
     row.user = t.user;
     row.session = t.session;
     row.step = t.step;
-    row.set_group(t.group);
     row.time = t.time;
     row.reward = t.reward;
     row.done = t.done;
-    row.counts = RequestCounts::of(t.counts);
+    try {
+      row.set_group(t.group);
+      row.counts = RequestCounts::of(t.counts);
+    } catch (const std::out_of_range& e) {
+      throw std::invalid_argument("dataset: transition " + std::to_string(r) + ": " + e.what());
+    }
     if (t.log_density) row.log_density = *t.log_density;
     row.has_baseline = !t.baseline.empty();
     if (row.has_baseline) check_size(t.baseline, A, r, "baseline");

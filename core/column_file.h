@@ -36,7 +36,7 @@ class ColumnFileWriter {
   ColumnFileWriter& operator=(const ColumnFileWriter&) = delete;
 
   /// Appends every row of `chunk` (same dimensions, consistent). A chunk's
-  /// s' slots are renumbered after those already written; its last row keeps
+  /// s' and bounds slots are renumbered after those already written; its last row keeps
   /// its own s' (as TransitionColumns::append does).
   void append(const TransitionColumns& chunk);
   /// Makes the rows appended so far a finished column directory: flushes the

@@ -155,7 +155,7 @@ struct TransitionColumns {
   /// array, `unknown` where a row has none (exports, Python: NaN).
   std::vector<float> dense_bounds(bool upper, float unknown) const;
   /// Empty when the columns are consistent; else what is wrong, for an error
-  /// message (sizes against dimensions, s' slots out of range or unused).
+  /// message (sizes against dimensions, s' and bounds slots out of range or unused).
   std::string inconsistency() const;
 
   void clear() {

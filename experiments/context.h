@@ -54,10 +54,6 @@ enum Purpose : std::uint64_t {
   kProgressiveHoldout = 10  ///< which users a progressive round's acceptance test holds out, and its estimator's seed
 };
 
-/// What the exploration recorded, for datasets and GAUC: the transitions in
-/// memory, or (ExperimentOptions::out_of_core) in column files written as the
-/// exploration records and memory-mapped (core/column_file.h); the same values
-/// either way, so the same datasets, training and figures.
 /// What the weighted GAUC reads of one recorded impression, held from the
 /// exploration to the offline evaluation: 56 bytes, where the ImpressionRow it
 /// comes from has 72 (the group, the position and the item stay in the run
@@ -74,6 +70,10 @@ struct HeldImpression {
   }
 };
 
+/// What the exploration recorded, for datasets and GAUC: the transitions in
+/// memory, or (ExperimentOptions::out_of_core) in column files written as the
+/// exploration records and memory-mapped (core/column_file.h); the same values
+/// either way, so the same datasets, training and figures.
 struct Collected {
   /// In memory: all groups, in recorded order. Shared: the datasets are views
   /// of it, and exploration rounds append to it after some are made. Out of
@@ -96,7 +96,7 @@ struct Collected {
   /// dataset() (out of core: writes the column files' header and maps them).
   /// Call before reading; `last`: no more adds (the impressions' and, in
   /// memory, the columns' spare capacity is released where it is more than
-  /// a few per cent: reserve() leaves that much).
+  /// 15%: reserve() leaves up to 10%).
   void seal(bool last = false);
   /// Expects this many times the transitions and impressions added so far in
   /// all (the exploration's days in all over those done), and makes room for

@@ -281,8 +281,8 @@ class Hdf5Writer {
   Handle file_id_{-1, H5Fclose}, bool_type_{-1, H5Tclose}, string_type_{-1, H5Tclose};
 };
 
-/// The per-row vectors a row may lack (baseline, bounds), with NaN where the
-/// run database holds NULL.
+/// The baseline, which a row may lack, with NaN where the run database holds
+/// NULL (the bounds: TransitionColumns::dense_bounds).
 std::vector<float> with_nan(const TransitionColumns& c, const std::vector<float>& v, bool TransitionColumns::Row::*known) {
   std::vector<float> out(v);
   const auto A = static_cast<std::size_t>(c.action_dim);

@@ -264,8 +264,9 @@ class UnfinishedRunError : public RecordError {
 };
 
 /// The transitions of a run database as columns, in the order they were
-/// recorded (what an experiment collected in memory; baselines and bounds a
-/// row does not have are 0, -1 and 1). Refuses an unfinished run unless allow_partial.
+/// recorded (what an experiment collected in memory; a baseline a row does not
+/// have is 0, and bounds are stored only for the rows that have them). Refuses
+/// an unfinished run unless allow_partial.
 TransitionColumns read_transition_columns(const std::filesystem::path& path, bool allow_partial = false);
 /// One shard of them: the transitions of users u with u mod `shards` == `shard`,
 /// in recorded order (a rank's data in data-parallel training; whole sessions).
@@ -273,7 +274,7 @@ TransitionColumns read_transition_columns(const std::filesystem::path& path, boo
                                           int shard);
 /// The same (shard) read in chunks of at most chunk_rows transitions, for data
 /// larger than memory: each chunk is handed to `take` as columns of their own
-/// (s' slots numbered within the chunk; the last row of a chunk keeps its s'),
+/// (s' and bounds slots numbered within the chunk; the last row of a chunk keeps its s'),
 /// then cleared for the next. Appended in order, the chunks hold the same
 /// values as read_transition_columns. chunk_rows >= 1.
 void read_transition_chunks(const std::filesystem::path& path, bool allow_partial, int shards, int shard,

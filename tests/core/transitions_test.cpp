@@ -11,7 +11,8 @@
 using namespace mtf;
 
 namespace {
-/// Pushes a row of one-float state s, s' = s_next (user 1, session 0).
+/// Pushes a row of one-float state s, s' = s_next (user 1, session 0), with
+/// bounds [-1, 1] (each row a bounds slot).
 void add(TransitionColumns& c, int step, float s, float s_next, bool done) {
   TransitionColumns::Row r;
   r.user = 1;

@@ -46,7 +46,7 @@ TransitionColumns columns(std::initializer_list<std::tuple<std::int64_t, int, in
     r.step = step;
     r.done = done;
     const float zero = 0.0f;
-    c.push(r, {&zero, 1}, {&zero, 1}, {&zero, 1}, {&zero, 1}, {&zero, 1}, {&zero, 1});
+    c.push(r, {&zero, 1}, {&zero, 1}, {&zero, 1}, {&zero, 1}, {}, {});  // no bounds
   }
   return c;
 }
