@@ -99,6 +99,15 @@ TEST_CASE("inconsistent transitions are rejected with the row named") {
   CHECK_THROWS_WITH_AS(Dataset{rows}, doctest::Contains("transition 1.action has 2 values, expected 1"),
                        std::invalid_argument);
   CHECK_THROWS_AS(Dataset{std::vector<TransitionRow>{}}, std::invalid_argument);
+  // Counts and groups beyond the columns' 16 bits: refused with the row named, not wrapped.
+  rows[1].action = {0.1f};
+  rows[1].counts.skips = 70000;
+  CHECK_THROWS_WITH_AS(Dataset{rows}, doctest::Contains("transition 1: a request's skips count 70000"),
+                       std::invalid_argument);
+  rows[1].counts.skips = 0;
+  rows[0].group = 40000;
+  CHECK_THROWS_WITH_AS(Dataset{rows}, doctest::Contains("transition 0: transition group 40000"),
+                       std::invalid_argument);
 }
 
 TEST_CASE("a dataset built from the simulator's columns equals the one built from the same rows") {

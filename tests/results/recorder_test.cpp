@@ -559,6 +559,23 @@ TEST_CASE("recorder throughput with 32-float states and 10-float actions" * doct
                           << r.rows_per_second << " rows/s end to end");
 }
 
+TEST_CASE("a run database whose counts exceed the columns' 16 bits is refused naming the file and transition") {
+  TempDir dir("wide_counts");
+  const fs::path file = dir.path / "wide.sqlite";
+  {
+    Recorder rec(file, small_info());
+    RecordBatch b;
+    b.transitions.push_back(transition(1, 0, 0, false));
+    b.transitions.push_back(transition(1, 0, 1, false));
+    b.transitions.back().counts.shown = 70000;  // a row has 16 bits for it
+    rec.submit(std::move(b));
+    rec.finish({}, 0.5);
+  }
+  CHECK(read_run(file).transitions.at(1).counts.shown == 70000);  // rows keep full-width counts
+  CHECK_THROWS_WITH_AS(read_transition_columns(file),
+                       doctest::Contains("wide.sqlite: transition 1: a request's shown count 70000"), RecordError);
+}
+
 TEST_CASE("columnar transitions read back like rows, with NULL where the flags say unknown") {
   TempDir dir("columns");
   const fs::path file = dir.path / "columns.sqlite";
