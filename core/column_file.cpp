@@ -247,4 +247,47 @@ std::size_t MappedColumns::mapped_bytes() const {
   return bytes;
 }
 
+struct RecordSpill::Region {
+  bip::mapped_region region;
+};
+
+RecordSpill::RecordSpill(fs::path file, std::size_t record_bytes)
+    : file_(std::move(file)), record_bytes_(record_bytes) {
+  if (record_bytes_ == 0) throw std::invalid_argument(file_.string() + ": records of 0 bytes");
+  std::error_code ec;
+  if (fs::exists(fs::symlink_status(file_, ec)))
+    throw std::runtime_error(file_.string() + ": exists; name a new directory for the scratch files (nothing there is overwritten)");
+  out_.open(file_, std::ios::binary | std::ios::trunc);
+  if (!out_) throw std::runtime_error(file_.string() + ": cannot create (check the directory and its permissions)");
+}
+
+RecordSpill::~RecordSpill() {
+  region_.reset();
+  out_.close();
+  std::error_code ec;
+  fs::remove(file_, ec);  // scratch: never throws
+}
+
+void RecordSpill::append(const void* data, std::size_t count) {
+  write_bytes(out_, data, count * record_bytes_);
+  appended_ += count;
+}
+
+void RecordSpill::seal() {
+  if (sealed_ == appended_ && (region_ || appended_ == 0)) return;
+  out_.flush();
+  if (!out_) throw std::runtime_error(file_.string() + ": writing failed (disk full?)");
+  region_.reset();
+  mapped_data_ = nullptr;
+  sealed_ = appended_;
+  if (sealed_ == 0) return;
+  try {
+    const bip::file_mapping f(file_.c_str(), bip::read_only);
+    region_ = std::make_unique<Region>(Region{bip::mapped_region(f, bip::read_only, 0, sealed_ * record_bytes_)});
+    mapped_data_ = region_->region.get_address();
+  } catch (const bip::interprocess_exception& e) {
+    throw std::runtime_error(file_.string() + ": cannot be mapped (" + e.what() + ")");
+  }
+}
+
 }  // namespace mtf

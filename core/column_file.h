@@ -17,6 +17,9 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <span>
+#include <stdexcept>
+#include <type_traits>
 
 #include "core/transitions.h"
 
@@ -91,6 +94,49 @@ class MappedColumns {
   std::filesystem::path dir_;
   std::unique_ptr<Regions> regions_;
   TransitionColumnsView view_;
+};
+
+/// Fixed-size records (trivially copyable) out of memory: appended to one
+/// scratch file and memory-mapped for reading, for what a run out of core
+/// would otherwise hold as a growing vector (the impressions the weighted GAUC
+/// reads). Not copyable. The file is removed when this object is destroyed.
+class RecordSpill {
+ public:
+  /// Creates `file` (which must not exist) for records of `record_bytes`.
+  /// Throws std::runtime_error naming the file.
+  RecordSpill(std::filesystem::path file, std::size_t record_bytes);
+  ~RecordSpill();
+  RecordSpill(const RecordSpill&) = delete;
+  RecordSpill& operator=(const RecordSpill&) = delete;
+
+  /// Appends `count` records from `data`.
+  void append(const void* data, std::size_t count);
+  /// Flushes the records appended so far and maps them: records() then reads
+  /// them all, until the next seal(). Throws std::runtime_error naming the
+  /// file when it cannot be written or mapped (a full disk, say).
+  void seal();
+  /// The records mapped by the last seal() (record_bytes each; null if none).
+  const void* records() const { return mapped_data_; }
+  std::size_t sealed() const { return sealed_; }
+  std::size_t appended() const { return appended_; }
+  const std::filesystem::path& file() const { return file_; }
+
+  /// The records of type T mapped by the last seal().
+  template <typename T>
+  std::span<const T> view() const {
+    static_assert(std::is_trivially_copyable_v<T>);
+    if (sizeof(T) != record_bytes_) throw std::logic_error("RecordSpill::view: another record size");
+    return {static_cast<const T*>(mapped_data_), sealed_};
+  }
+
+ private:
+  struct Region;
+  std::filesystem::path file_;
+  std::size_t record_bytes_;
+  std::size_t appended_ = 0, sealed_ = 0;
+  std::ofstream out_;
+  std::unique_ptr<Region> region_;
+  const void* mapped_data_ = nullptr;
 };
 
 }  // namespace mtf

@@ -28,6 +28,7 @@ int group_index(const Scenario& s, const std::string& name) {
 }
 
 Collected::~Collected() {
+  impression_spill_.reset();  // removes its file
   spill_.reset();
   mapped_.reset();
   if (!dir_.empty()) remove_column_files(dir_, created_);  // scratch; never throws
@@ -39,6 +40,8 @@ void Collected::start_out_of_core(const std::filesystem::path& dir) {
   spill_ = std::make_unique<ColumnFileWriter>(dir, transitions->state_dim, transitions->action_dim);
   dir_ = dir;
   created_ = spill_->created_dir();
+  if (!impressions_.empty()) throw std::logic_error("Collected::start_out_of_core after impressions were added");
+  impression_spill_ = std::make_unique<RecordSpill>(dir / "impressions.bin", sizeof(HeldImpression));
 }
 
 void Collected::add(const TransitionColumns& batch) {
@@ -49,7 +52,19 @@ void Collected::add(const TransitionColumns& batch) {
 }
 
 void Collected::add(std::span<const ImpressionRow> batch) {
-  for (const ImpressionRow& r : batch) impressions.push_back(HeldImpression::of(r));
+  if (!impression_spill_) {
+    for (const ImpressionRow& r : batch) impressions_.push_back(HeldImpression::of(r));
+    return;
+  }
+  std::vector<HeldImpression> held;
+  held.reserve(batch.size());
+  for (const ImpressionRow& r : batch) held.push_back(HeldImpression::of(r));
+  impression_spill_->append(held.data(), held.size());
+}
+
+std::span<const HeldImpression> Collected::impressions() const {
+  if (impression_spill_) return impression_spill_->view<HeldImpression>();
+  return impressions_;
 }
 
 namespace {
@@ -62,13 +77,15 @@ void Collected::reserve(double times) {
   const auto room = [&](std::size_t n) {
     return static_cast<std::size_t>(static_cast<double>(n) * times * (1 + kReserveMargin));
   };
-  if (impressions.capacity() < room(impressions.size())) impressions.reserve(room(impressions.size()));
+  if (!impression_spill_ && impressions_.capacity() < room(impressions_.size()))
+    impressions_.reserve(room(impressions_.size()));
   if (!spill_) transitions->reserve_rows(room(transitions->size()));
 }
 
 void Collected::seal(bool last) {
-  if (last && static_cast<double>(impressions.capacity()) > static_cast<double>(impressions.size()) * (1 + kSpareKept))
-    impressions.shrink_to_fit();
+  if (last && static_cast<double>(impressions_.capacity()) > static_cast<double>(impressions_.size()) * (1 + kSpareKept))
+    impressions_.shrink_to_fit();
+  if (impression_spill_) impression_spill_->seal();
   if (!spill_) {
     if (last) transitions->release_spare(kSpareKept);
     return;

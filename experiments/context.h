@@ -79,13 +79,13 @@ struct Collected {
   /// of it, and exploration rounds append to it after some are made. Out of
   /// core it stays empty (its dimensions are the columns').
   std::shared_ptr<TransitionColumns> transitions = std::make_shared<TransitionColumns>();
-  std::vector<HeldImpression> impressions;  ///< in recorded order
 
   Collected() = default;
   Collected(const Collected&) = delete;
   Collected& operator=(const Collected&) = delete;
   ~Collected();  ///< removes the column files, if any
-  /// From now on, transitions go to column files in the new directory `dir`.
+  /// From now on, transitions go to column files in the new directory `dir`,
+  /// and impressions to a file of HeldImpressions beside them.
   void start_out_of_core(const std::filesystem::path& dir);
   bool out_of_core() const { return spill_ != nullptr; }
   /// Appends a batch of recorded transitions (same dimensions).
@@ -107,6 +107,9 @@ struct Collected {
   /// add() (the columns may move as they grow); out of core until the next
   /// seal() that maps new rows. Datasets keep what they view alive themselves.
   TransitionColumnsView view() const;
+  /// The impressions added so far, in recorded order: all of them in memory,
+  /// those sealed so far out of core (valid until the next seal()).
+  std::span<const HeldImpression> impressions() const;
   std::size_t size() const { return view().size(); }
   /// A dataset of rows `rows` of view() (Dataset's view constructor), in the
   /// MDP formulation and with the discount that `spec` asks for.
@@ -116,6 +119,8 @@ struct Collected {
  private:
   std::unique_ptr<ColumnFileWriter> spill_;
   std::shared_ptr<const MappedColumns> mapped_;
+  std::vector<HeldImpression> impressions_;         ///< in memory
+  std::unique_ptr<RecordSpill> impression_spill_;  ///< out of core
   std::filesystem::path dir_;
   bool created_ = false;  ///< the writer created dir_ (removed with the files)
 };
@@ -162,7 +167,8 @@ struct ExperimentContext {
   std::set<std::string> failed;  ///< agents whose training diverged: reported, not deployed
   /// The online learner running now: its rounds' observations so far (JSON:
   /// learner index, then per round the scores as bit patterns and the users)
-  /// and its users' state after the last round, for checkpoints.
+  /// and its users' state after the last round, for the next checkpoint
+  /// (which moves it into the run database: empty after).
   nlohmann::json learner_rounds;
   std::string learner_sim_state;
   /// Progressive exploration: the frozen copy of each agent its group explores around now.

@@ -163,7 +163,7 @@ void run_rounds(ExperimentContext& ctx, int first_day) {
   ctx.M.push_back(plain(keys::kExploration, keys::kAll, keys::kTransitions,
                         static_cast<double>(ctx.col.size())));
   ctx.M.push_back(plain(keys::kExploration, keys::kAll, keys::kImpressions,
-                        static_cast<double>(ctx.col.impressions.size())));
+                        static_cast<double>(ctx.col.impressions().size())));
   ctx.flush();
 }
 

@@ -58,8 +58,9 @@ struct GaucData {
 GaucData gauc_data(const Collected& col, const std::vector<int>& groups) {
   GaucData g;
   const TransitionColumnsView c = col.view();
+  const std::span<const HeldImpression> held = col.impressions();
   if (c.size() > std::numeric_limits<std::uint32_t>::max() ||
-      col.impressions.size() > std::numeric_limits<std::uint32_t>::max())
+      held.size() > std::numeric_limits<std::uint32_t>::max())
     throw std::length_error("weighted GAUC: more than 2^32 transitions or impressions");
   // The test requests in column order (the order the stream draws their
   // actions in), and for the lookup by (user, session, step) sorted by it; a
@@ -77,8 +78,8 @@ GaucData gauc_data(const Collected& col, const std::vector<int>& groups) {
   // std::unique keeps the first of equal keys: keep the last by running it backwards.
   by_key.erase(by_key.begin(), std::unique(by_key.rbegin(), by_key.rend(), last).base());
   std::vector<std::uint32_t> request_of;  // test impression -> request
-  for (std::size_t k = 0; k < col.impressions.size(); ++k) {
-    const HeldImpression& r = col.impressions[k];
+  for (std::size_t k = 0; k < held.size(); ++k) {
+    const HeldImpression& r = held[k];
     const Key key{r.user, r.session, r.step};
     const auto it = std::lower_bound(by_key.begin(), by_key.end(), key,
                                      [](const auto& e, const Key& x) { return e.first < x; });
@@ -110,6 +111,7 @@ constexpr std::size_t kGaucChunk = 8192;
 GaucResult policy_gauc(const GaucData& g, const Collected& col, const Policy& policy, const FusionParams& fusion,
                        std::uint64_t seed) {
   const TransitionColumnsView c = col.view();
+  const std::span<const HeldImpression> held = col.impressions();
   const auto S = static_cast<std::size_t>(c.state_dim);
   // Every request's action from one stream seeded `seed`, in request order
   // (as one act_batch over all of them: a policy draws state by state).
@@ -135,7 +137,7 @@ GaucResult policy_gauc(const GaucData& g, const Collected& col, const Policy& po
       const FusionWeights fw = weights_from_action(fusion, a);
       for (std::uint32_t q = g.first[begin + j]; q < g.first[begin + j + 1]; ++q) {
         const std::uint32_t k = g.imp[q];
-        const HeldImpression& r = col.impressions[g.held[k]];
+        const HeldImpression& r = held[g.held[k]];
         // The log of Formula 1 (a monotone transform: the same per-user AUC) or Eq. 1 exactly.
         double x = 0;
         for (int t = 0; t < kNumTasks; ++t)

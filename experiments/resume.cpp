@@ -125,7 +125,7 @@ void save_checkpoint(ExperimentContext& ctx, Done stage, int count, bool with_ag
 
   Checkpoint c;
   c.stage = stage_name(stage);
-  if (stage == Done::kLearnerRound) c.blobs["learner_simulator"] = ctx.learner_sim_state;
+  if (stage == Done::kLearnerRound) c.blobs["learner_simulator"] = std::move(ctx.learner_sim_state);  // not a second copy
   if (stage == Done::kAbReplicate || stage == Done::kExplorationRound) c.stage += " " + std::to_string(count);
   c.state = st.dump();
   c.metrics_rows = static_cast<std::int64_t>(ctx.M.size());
@@ -178,9 +178,10 @@ ResumePoint restore_checkpoint(ExperimentContext& ctx) {
                            [&](TransitionColumns& chunk) { ctx.col.add(chunk); });
   else
     *ctx.col.transitions = read_transition_columns(ctx.rec.file(), /*allow_partial=*/true);
-  ctx.col.seal();  // (read_transition_columns leaves no spare capacity)
   ctx.col.add(std::span<const ImpressionRow>(read_impressions(ctx.rec.file(), /*allow_partial=*/true)));
-  ctx.col.impressions.shrink_to_fit();
+  // Readable from here; the last seal unless the exploration has days left
+  // (read_transition_columns leaves no spare capacity).
+  ctx.col.seal(/*last=*/rp.done != Done::kExplorationRound);
   ctx.log("resumed after: " + cp->stage + " (" + std::to_string(ctx.M.size()) + " figures, " +
           std::to_string(ctx.col.size()) + " transitions)");
   return rp;

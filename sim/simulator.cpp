@@ -780,7 +780,14 @@ void Simulator::unpack_block(BlockOut& out, std::int64_t b, std::int64_t begin, 
 }
 
 std::string Simulator::save_state() const {
-  std::string out(kStateMagic, sizeof kStateMagic);
+  // Sized once: a state is tens of megabytes for a large population, and a
+  // string grown by doubling would hold up to twice that while it is built.
+  const std::size_t header = sizeof kStateMagic + sizeof(std::int64_t) + 3 * sizeof(std::int32_t) +
+                             sizeof(std::uint8_t) + sizeof(std::uint64_t);
+  std::string out;
+  out.reserve(header + population_->states().size_bytes() + population_->all_interests().size_bytes() +
+              user_totals_.size() * sizeof(UserTotals));
+  out.append(kStateMagic, sizeof kStateMagic);
   put(out, static_cast<std::int64_t>(population_->size()));
   put(out, static_cast<std::int32_t>(population_->topics()));
   put(out, static_cast<std::int32_t>(day_));

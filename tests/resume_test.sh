@@ -119,6 +119,14 @@ fails_with "  and are not overwritten" 2 "run: --out-of-core: expected a new (or
 check "out of core, resumed (read back in chunks of 7)" "$mtfsim" run "$scenario" --out "$work/ooc2.sqlite" --quiet \
   --resume --out-of-core "$work/cols3" --chunk-rows 7
 check "  equals the in-memory run" same_run "$work/whole.sqlite" "$work/ooc2.sqlite"
+# Killed after the exploration: the resumed run reads the transitions and the
+# impressions (the weighted GAUC's, in their own scratch file) back at once.
+MTFSIM_TEST_KILL_ON="trained BC" "$mtfsim" run "$scenario" --out "$work/ooc3.sqlite" --quiet \
+  --out-of-core "$work/cols5" >/dev/null 2>&1
+check "out of core, killed after the exploration: its impressions file stays" test -e "$work/cols5/impressions.bin"
+check "  resumed" "$mtfsim" run "$scenario" --out "$work/ooc3.sqlite" --quiet --resume --out-of-core "$work/cols6"
+check "  equals the in-memory run" same_run "$work/whole.sqlite" "$work/ooc3.sqlite"
+check "  and removed its scratch files" test ! -e "$work/cols6"
 fails_with "--out-of-core of a plain simulation" 2 "a plain simulation holds no transitions in memory" \
   "$mtfsim" run "$src/tests/data/tiny.json" --out "$work/plain.sqlite" --quiet --out-of-core "$work/cols4"
 

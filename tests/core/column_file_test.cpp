@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -157,5 +158,41 @@ TEST_CASE("a column directory flushed, appended and flushed again maps its rows 
   CHECK(TransitionColumns::copy_of(second.view()).dense_next_states() == all.dense_next_states());
   w.finish();
   CHECK_THROWS_AS(w.append(b), std::logic_error);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("records spilled to a file map back in order at each seal, and the file goes with the spill") {
+  struct Rec {
+    std::int64_t id;
+    float x;
+  };
+  const fs::path dir = scratch("spill");
+  fs::create_directories(dir);
+  const fs::path file = dir / "records.bin";
+  {
+    RecordSpill spill(file, sizeof(Rec));
+    spill.seal();  // nothing yet: an empty view
+    CHECK(spill.view<Rec>().empty());
+    const std::vector<Rec> a = {{1, 0.5f}, {2, -1.0f}, {3, 2.25f}};
+    spill.append(a.data(), a.size());
+    CHECK(spill.view<Rec>().empty());  // appended, not sealed
+    spill.seal();
+    REQUIRE(spill.view<Rec>().size() == 3);
+    CHECK(spill.view<Rec>()[2].id == 3);
+    CHECK(spill.view<Rec>()[1].x == -1.0f);
+    const std::vector<Rec> b = {{4, 7.0f}, {5, 8.0f}};
+    spill.append(b.data(), b.size());
+    spill.seal();
+    REQUIRE(spill.view<Rec>().size() == 5);
+    CHECK(spill.view<Rec>()[0].id == 1);
+    CHECK(spill.view<Rec>()[4].x == 8.0f);
+    CHECK(spill.appended() == 5);
+    CHECK_THROWS_AS(spill.view<double>(), std::logic_error);  // another record size
+    CHECK(fs::file_size(file) == 5 * sizeof(Rec));
+    // A second spill on the same file is refused, naming it; the first is untouched.
+    CHECK_THROWS_WITH_AS(RecordSpill(file, sizeof(Rec)), doctest::Contains("records.bin: exists"), std::runtime_error);
+    CHECK(fs::file_size(file) == 5 * sizeof(Rec));
+  }
+  CHECK(!fs::exists(file));
   fs::remove_all(dir);
 }
