@@ -41,9 +41,10 @@ agents::Matrix policy_actions(const Policy& policy, const agents::Matrix& states
 
 /// The test impressions the weighted GAUC scores, by request: the requests
 /// (rows of the collected columns, in column order) and, for each, the range
-/// of its impressions in `imp`. Per impression it holds an index and the
-/// three inputs the GAUC sums (user, label, weight); the states and the
-/// policy's weights are computed a chunk of requests at a time.
+/// of its impressions in `imp`. Per impression, in ascending user order (as
+/// weighted_gauc reads them without a copy), it holds an index and the three
+/// inputs the GAUC sums (user, label, weight); the states and the policy's
+/// weights are computed a chunk of requests at a time.
 struct GaucData {
   std::vector<std::uint32_t> rows;  // request -> row of the columns
   std::vector<std::uint32_t> first; // request r's impressions: imp[first[r] .. first[r + 1])
@@ -77,15 +78,33 @@ GaucData gauc_data(const Collected& col, const std::vector<int>& groups) {
   const auto last = [](const auto& a, const auto& b) { return a.first == b.first; };
   // std::unique keeps the first of equal keys: keep the last by running it backwards.
   by_key.erase(by_key.begin(), std::unique(by_key.rbegin(), by_key.rend(), last).base());
-  std::vector<std::uint32_t> request_of;  // test impression -> request
+  // The test impressions (index into held, request), then ordered by user
+  // (stably: recorded order within a user), so that weighted_gauc reads every
+  // policy's scores in place, user by user.
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> matched;
+  matched.reserve(held.size());  // the impressions held are those of the GAUC groups
   for (std::size_t k = 0; k < held.size(); ++k) {
     const HeldImpression& r = held[k];
     const Key key{r.user, r.session, r.step};
     const auto it = std::lower_bound(by_key.begin(), by_key.end(), key,
                                      [](const auto& e, const Key& x) { return e.first < x; });
     if (it == by_key.end() || it->first != key) continue;  // not a test group (or the request was not recorded)
-    g.held.push_back(static_cast<std::uint32_t>(k));
-    request_of.push_back(it->second);
+    matched.emplace_back(static_cast<std::uint32_t>(k), it->second);
+  }
+  std::vector<std::pair<Key, std::uint32_t>>().swap(by_key);
+  std::stable_sort(matched.begin(), matched.end(),
+                   [&](const auto& a, const auto& b) { return held[a.first].user < held[b.first].user; });
+  const std::size_t n = matched.size();
+  g.held.reserve(n);
+  g.user.reserve(n);
+  g.label.reserve(n);
+  g.weight.reserve(n);
+  std::vector<std::uint32_t> request_of;  // test impression -> request
+  request_of.reserve(n);
+  for (const auto& [k, request] : matched) {
+    const HeldImpression& r = held[k];
+    g.held.push_back(k);
+    request_of.push_back(request);
     g.user.push_back(r.user);
     g.label.push_back(r.valid ? 1 : 0);
     double w = r.reward + 1.0;  // IntegratedRL-MTF section 4.3.1: reward plus a constant 1
@@ -95,6 +114,7 @@ GaucData gauc_data(const Collected& col, const std::vector<int>& groups) {
     }
     g.weight.push_back(w);
   }
+  std::vector<std::pair<std::uint32_t, std::uint32_t>>().swap(matched);
   // Impressions grouped by request (a counting sort: in recorded order within a request).
   g.first.assign(g.rows.size() + 1, 0);
   for (const std::uint32_t r : request_of) ++g.first[r + 1];

@@ -66,23 +66,38 @@ GaucResult weighted_gauc(std::span<const std::int64_t> user, std::span<const std
   // Min-max normalisation (the paper's step; monotone, see the header).
   const auto [lo_it, hi_it] = std::minmax_element(score.begin(), score.end());
   const double lo = *lo_it, range = *hi_it - *lo_it;
-  std::vector<Sample> samples(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    samples[i] = {user[i], range > 0 ? (score[i] - lo) / range : 0.0, label[i], weight[i]};
+
+  // Users in ascending order, one at a time: input already grouped by
+  // ascending user is read in place; otherwise through a permutation stably
+  // sorted by user (4 or 8 bytes an impression, not a copy of every sample).
+  const bool grouped = std::is_sorted(user.begin(), user.end());
+  std::vector<std::size_t> order;
+  if (!grouped) {
+    order.resize(n);
+    for (std::size_t i = 0; i < n; ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return user[a] < user[b]; });
   }
-  std::sort(samples.begin(), samples.end());
+  const auto at_rank = [&](std::size_t k) { return grouped ? k : order[k]; };
 
   double weighted_auc_sum = 0;
+  std::vector<Sample> samples;  // one user's, sorted by (score, label, weight)
   for (std::size_t begin = 0; begin < n;) {
+    const std::int64_t u = user[at_rank(begin)];
     std::size_t end = begin;
-    while (end < n && samples[end].user == samples[begin].user) ++end;
+    samples.clear();
+    for (; end < n && user[at_rank(end)] == u; ++end) {
+      const std::size_t i = at_rank(end);
+      samples.push_back({u, range > 0 ? (score[i] - lo) / range : 0.0, label[i], weight[i]});
+    }
+    std::sort(samples.begin(), samples.end());
     // Sweep tie groups in ascending score: a positive beats every negative below its
     // group and ties with the negatives in its group.
+    const std::size_t m = samples.size();
     double neg_below = 0, pos_total = 0, neg_total = 0, wins = 0;
-    for (std::size_t g = begin; g < end;) {
+    for (std::size_t g = 0; g < m;) {
       std::size_t h = g;
       double pos = 0, neg = 0;
-      for (; h < end && samples[h].score == samples[g].score; ++h) {
+      for (; h < m && samples[h].score == samples[g].score; ++h) {
         (samples[h].label ? pos : neg) += samples[h].weight;
       }
       wins += pos * (neg_below + 0.5 * neg);

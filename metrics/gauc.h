@@ -43,13 +43,16 @@ struct GaucResult {
 ///    counted by its sample weight, so users with more rewarding traffic count more.
 ///
 /// Users need not be contiguous in the input; the result does not depend on the
-/// order of the samples (bit for bit: samples are grouped and sorted by
-/// (user, score, label, weight) before any sum).
+/// order of the samples (bit for bit: samples are grouped by user, users taken
+/// in ascending order, and each user's sorted by (score, label, weight) before
+/// any sum). Input already sorted by user is read in place (the weighted GAUC
+/// stage orders its impressions so, once for every policy it scores).
 ///
 /// Requirements: all four spans the same length; label[i] in {0, 1}; weight[i]
 /// finite and >= 0; score[i] finite. Violations throw std::invalid_argument
 /// naming the argument and the index. Empty input gives gauc = NaN and zero counts.
-/// Cost: O(n log n) time, O(n) extra memory.
+/// Cost: O(n log n) time; extra memory one user's samples, and an index per
+/// sample when the input is not sorted by user.
 GaucResult weighted_gauc(std::span<const std::int64_t> user, std::span<const std::uint8_t> label,
                          std::span<const double> weight, std::span<const double> score);
 

@@ -172,6 +172,18 @@ TEST_CASE("weighted GAUC does not depend on the order of the impressions") {
   CHECK(after.gauc == before.gauc);  // bit-identical, as the header promises
   CHECK(after.users_used == before.users_used);
   CHECK(after.total_weight == before.total_weight);
+  // Sorted by user, the input is read in place (no permutation): the same bits.
+  std::vector<std::size_t> by_user(s.user.size());
+  for (std::size_t i = 0; i < by_user.size(); ++i) by_user[i] = i;
+  std::sort(by_user.begin(), by_user.end(), [&](std::size_t a, std::size_t b) { return s.user[a] < s.user[b]; });
+  Impressions g;
+  for (const std::size_t i : by_user) g.add(s.user[i], s.label[i], s.weight[i], s.score[i]);
+  REQUIRE(std::is_sorted(g.user.begin(), g.user.end()));
+  const GaucResult grouped = g.gauc();
+  CHECK(grouped.gauc == before.gauc);
+  CHECK(grouped.users_used == before.users_used);
+  CHECK(grouped.users_skipped == before.users_skipped);
+  CHECK(grouped.total_weight == before.total_weight);
 }
 
 TEST_CASE("all-equal scores give a weighted GAUC of exactly 0.5") {
