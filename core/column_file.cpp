@@ -277,17 +277,17 @@ void RecordSpill::seal() {
   if (sealed_ == appended_ && (region_ || appended_ == 0)) return;
   out_.flush();
   if (!out_) throw std::runtime_error(file_.string() + ": writing failed (disk full?)");
-  region_.reset();
-  mapped_data_ = nullptr;
-  sealed_ = appended_;
-  if (sealed_ == 0) return;
+  // The new mapping first: a failure leaves the previous one readable.
+  std::unique_ptr<Region> next;
   try {
     const bip::file_mapping f(file_.c_str(), bip::read_only);
-    region_ = std::make_unique<Region>(Region{bip::mapped_region(f, bip::read_only, 0, sealed_ * record_bytes_)});
-    mapped_data_ = region_->region.get_address();
+    next = std::make_unique<Region>(Region{bip::mapped_region(f, bip::read_only, 0, appended_ * record_bytes_)});
   } catch (const bip::interprocess_exception& e) {
     throw std::runtime_error(file_.string() + ": cannot be mapped (" + e.what() + ")");
   }
+  region_ = std::move(next);
+  mapped_data_ = region_->region.get_address();
+  sealed_ = appended_;
 }
 
 }  // namespace mtf

@@ -103,7 +103,8 @@ class MappedColumns {
 class RecordSpill {
  public:
   /// Creates `file` (which must not exist) for records of `record_bytes`.
-  /// Throws std::runtime_error naming the file.
+  /// Throws std::runtime_error naming the file (std::invalid_argument for
+  /// records of 0 bytes).
   RecordSpill(std::filesystem::path file, std::size_t record_bytes);
   ~RecordSpill();
   RecordSpill(const RecordSpill&) = delete;

@@ -35,12 +35,11 @@ Collected::~Collected() {
 }
 
 void Collected::start_out_of_core(const std::filesystem::path& dir) {
-  if (transitions->size() > 0 || spill_)
-    throw std::logic_error("Collected::start_out_of_core after transitions were added");
+  if (transitions->size() > 0 || spill_ || !impressions_.empty())
+    throw std::logic_error("Collected::start_out_of_core after transitions or impressions were added");
   spill_ = std::make_unique<ColumnFileWriter>(dir, transitions->state_dim, transitions->action_dim);
   dir_ = dir;
   created_ = spill_->created_dir();
-  if (!impressions_.empty()) throw std::logic_error("Collected::start_out_of_core after impressions were added");
   impression_spill_ = std::make_unique<RecordSpill>(dir / "impressions.bin", sizeof(HeldImpression));
 }
 

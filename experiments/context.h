@@ -55,20 +55,23 @@ enum Purpose : std::uint64_t {
 };
 
 /// What the weighted GAUC reads of one recorded impression, held from the
-/// exploration to the offline evaluation: 56 bytes, where the ImpressionRow it
-/// comes from has 72 (the group, the position and the item stay in the run
-/// database only).
+/// exploration to the offline evaluation (out of core: in a scratch file
+/// beside the column files): 56 bytes, where the ImpressionRow it comes from
+/// has 72 (the group, the position and the item stay in the run database
+/// only). No implicit padding: the bytes written to that file are all set.
 struct HeldImpression {
   std::int64_t user = 0;
   std::int32_t session = 0, step = 0;
   float reward = 0;                     ///< Formula 2 over this item's behaviours alone
   std::array<float, kNumTasks> pred{};  ///< the MTL predictions the ranker fused
   bool valid = false;                   ///< label: watched more than 10 s
+  std::array<std::uint8_t, 3> padding{};
 
   static HeldImpression of(const ImpressionRow& r) {
-    return {r.user, r.session, r.step, r.reward, r.pred, r.valid};
+    return {r.user, r.session, r.step, r.reward, r.pred, r.valid, {}};
   }
 };
+static_assert(sizeof(HeldImpression) == 56, "HeldImpression: every byte a field (written to scratch files)");
 
 /// What the exploration recorded, for datasets and GAUC: the transitions in
 /// memory, or (ExperimentOptions::out_of_core) in column files written as the
@@ -94,9 +97,9 @@ struct Collected {
   void add(std::span<const ImpressionRow> batch);
   /// Makes every transition added so far readable through view() and
   /// dataset() (out of core: writes the column files' header and maps them).
-  /// Call before reading; `last`: no more adds (the impressions' and, in
-  /// memory, the columns' spare capacity is released where it is more than
-  /// 15%: reserve() leaves up to 10%).
+  /// Call before reading; `last`: no more adds (in memory, the impressions'
+  /// and the columns' spare capacity is released where it is more than 15%:
+  /// reserve() leaves up to 10%; out of core, the column files are closed).
   void seal(bool last = false);
   /// Expects this many times the transitions and impressions added so far in
   /// all (the exploration's days in all over those done), and makes room for
@@ -107,8 +110,9 @@ struct Collected {
   /// add() (the columns may move as they grow); out of core until the next
   /// seal() that maps new rows. Datasets keep what they view alive themselves.
   TransitionColumnsView view() const;
-  /// The impressions added so far, in recorded order: all of them in memory,
-  /// those sealed so far out of core (valid until the next seal()).
+  /// The impressions added so far, in recorded order: all of them in memory
+  /// (valid until the next add() or seal()), those sealed so far out of core
+  /// (valid until the next seal()).
   std::span<const HeldImpression> impressions() const;
   std::size_t size() const { return view().size(); }
   /// A dataset of rows `rows` of view() (Dataset's view constructor), in the

@@ -69,7 +69,7 @@ GaucResult weighted_gauc(std::span<const std::int64_t> user, std::span<const std
 
   // Users in ascending order, one at a time: input already grouped by
   // ascending user is read in place; otherwise through a permutation stably
-  // sorted by user (4 or 8 bytes an impression, not a copy of every sample).
+  // sorted by user (8 bytes an impression, not a copy of every sample).
   const bool grouped = std::is_sorted(user.begin(), user.end());
   std::vector<std::size_t> order;
   if (!grouped) {
