@@ -112,15 +112,11 @@ class RecordSpill {
 
   /// Appends `count` records from `data`.
   void append(const void* data, std::size_t count);
-  /// Flushes the records appended so far and maps them: records() then reads
+  /// Flushes the records appended so far and maps them: view() then reads
   /// them all, until the next seal(). Throws std::runtime_error naming the
   /// file when it cannot be written or mapped (a full disk, say).
   void seal();
-  /// The records mapped by the last seal() (record_bytes each; null if none).
-  const void* records() const { return mapped_data_; }
-  std::size_t sealed() const { return sealed_; }
   std::size_t appended() const { return appended_; }
-  const std::filesystem::path& file() const { return file_; }
 
   /// The records of type T mapped by the last seal().
   template <typename T>
