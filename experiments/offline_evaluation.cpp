@@ -22,40 +22,6 @@ namespace mtf::experiments {
 
 using nlohmann::json;
 
-namespace {
-
-/// Actions of `policy` for the columns of `states` (S x N) through
-/// Policy::act_batch, every row drawing from one stream seeded `seed` in row
-/// order: agents act on the whole batch in one pass (AgentBase::act_batch),
-/// other policies state by state.
-agents::Matrix policy_actions(const Policy& policy, const agents::Matrix& states,
-                              std::uint64_t seed) {
-  agents::Matrix actions(policy.action_dim(), states.cols());
-  Rng rng(seed);
-  const std::vector<Rng*> rngs(static_cast<std::size_t>(states.cols()), &rng);
-  policy.act_batch(std::span<const float>(states.data(), static_cast<std::size_t>(states.size())),
-                   std::span<float>(actions.data(), static_cast<std::size_t>(actions.size())), rngs,
-                   {});
-  return actions;
-}
-
-/// The test impressions the weighted GAUC scores, by request: the requests
-/// (rows of the collected columns, in column order) and, for each, the range
-/// of its impressions in `imp`. Per impression, in ascending user order (as
-/// weighted_gauc reads them without a copy), it holds an index and the three
-/// inputs the GAUC sums (user, label, weight); the states and the policy's
-/// weights are computed a chunk of requests at a time.
-struct GaucData {
-  std::vector<std::uint32_t> rows;  // request -> row of the columns
-  std::vector<std::uint32_t> first; // request r's impressions: imp[first[r] .. first[r + 1])
-  std::vector<std::uint32_t> imp;   // test impressions by request: index into `user` (and held)
-  std::vector<std::uint32_t> held;  // test impression -> index into Collected::impressions
-  std::vector<std::int64_t> user;
-  std::vector<std::uint8_t> label;
-  std::vector<double> weight;
-  std::int64_t clamped = 0;  // weights below 0 set to 0
-};
-
 GaucData gauc_data(const Collected& col, const std::vector<int>& groups) {
   GaucData g;
   const TransitionColumnsView c = col.view();
@@ -125,9 +91,6 @@ GaucData gauc_data(const Collected& col, const std::vector<int>& groups) {
   return g;
 }
 
-/// Requests whose states, actions and fusion weights are held at once.
-constexpr std::size_t kGaucChunk = 8192;
-
 GaucResult policy_gauc(const GaucData& g, const Collected& col, const Policy& policy, const FusionParams& fusion,
                        std::uint64_t seed) {
   const TransitionColumnsView c = col.view();
@@ -167,6 +130,23 @@ GaucResult policy_gauc(const GaucData& g, const Collected& col, const Policy& po
     }
   }
   return weighted_gauc(g.user, g.label, g.weight, score);
+}
+
+namespace {
+
+/// Actions of `policy` for the columns of `states` (S x N) through
+/// Policy::act_batch, every row drawing from one stream seeded `seed` in row
+/// order: agents act on the whole batch in one pass (AgentBase::act_batch),
+/// other policies state by state.
+agents::Matrix policy_actions(const Policy& policy, const agents::Matrix& states,
+                              std::uint64_t seed) {
+  agents::Matrix actions(policy.action_dim(), states.cols());
+  Rng rng(seed);
+  const std::vector<Rng*> rngs(static_cast<std::size_t>(states.cols()), &rng);
+  policy.act_batch(std::span<const float>(states.data(), static_cast<std::size_t>(states.size())),
+                   std::span<float>(actions.data(), static_cast<std::size_t>(actions.size())), rngs,
+                   {});
+  return actions;
 }
 
 void weighted_gauc_of_policies(ExperimentContext& ctx) {

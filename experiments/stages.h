@@ -3,10 +3,13 @@
 // appends its metric rows in a fixed order (see experiment.h for the protocol).
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <nlohmann/json.hpp>
 
 #include "experiments/context.h"
+#include "metrics/gauc.h"
 
 namespace mtf::experiments {
 
@@ -66,6 +69,35 @@ void run_online_learners(ExperimentContext& ctx, const ResumePoint& rp);
 // offline_evaluation.cpp
 /// Stage 4: weighted GAUC, Conservative-OPE, FQE and NCIS of every policy.
 void evaluate_offline(ExperimentContext& ctx);
+// Its weighted GAUC's parts, declared here for its test:
+/// The test impressions the weighted GAUC scores, by request: the requests
+/// (rows of the collected columns, in column order) and, for each, the range
+/// of its impressions in `imp`. Per impression, in ascending user order (as
+/// weighted_gauc reads them without a copy), it holds an index and the three
+/// inputs the GAUC sums (user, label, weight); the states and the policy's
+/// weights are computed a chunk of requests at a time.
+struct GaucData {
+  std::vector<std::uint32_t> rows;  // request -> row of the columns
+  std::vector<std::uint32_t> first; // request r's impressions: imp[first[r] .. first[r + 1])
+  std::vector<std::uint32_t> imp;   // test impressions by request: index into `user` (and held)
+  std::vector<std::uint32_t> held;  // test impression -> index into Collected::impressions
+  std::vector<std::int64_t> user;
+  std::vector<std::uint8_t> label;
+  std::vector<double> weight;
+  std::int64_t clamped = 0;  // weights below 0 set to 0
+};
+
+/// The test impressions of `col`: those of a request of `groups` recorded in
+/// the columns (a request recorded twice: its last row); the others are left out.
+GaucData gauc_data(const Collected& col, const std::vector<int>& groups);
+/// Requests whose states, actions and fusion weights are held at once.
+constexpr std::size_t kGaucChunk = 8192;
+/// The weighted GAUC of `policy` on `g`: every request's action from one
+/// stream seeded `seed`, drawn in request (column) order a chunk of
+/// kGaucChunk requests at a time; the score of an impression is the log of
+/// Formula 1 under its request's fusion weights.
+GaucResult policy_gauc(const GaucData& g, const Collected& col, const Policy& policy, const FusionParams& fusion,
+                       std::uint64_t seed);
 
 // ab_test.cpp
 /// Stage 5: the replicated A/B test of the experiment's arms, from replicate
