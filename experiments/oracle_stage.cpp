@@ -115,6 +115,18 @@ void evaluate_with_oracle(ExperimentContext& ctx) {
       o.pairs.emplace_back(agent_index, it->second);
     }
   }
+  // The paper's control (the A/B's control arm, ES or BO): every other
+  // policy under evaluation against it, paired, as the papers' tables
+  // compare (their A/B is one replicate of disjoint users; this is the truth).
+  if (ctx.ex.ab && ctx.ex.ab->control != keys::kBaseline) {
+    const auto control_at = std::find_if(ctx.policies.begin(), ctx.policies.end(),
+                                         [&](const auto& p) { return p.first == ctx.ex.ab->control; });
+    if (control_at != ctx.policies.end()) {
+      const auto control = static_cast<std::size_t>(control_at - ctx.policies.begin());
+      for (std::size_t i = 1; i < ctx.policies.size(); ++i)
+        if (i != control) o.pairs.emplace_back(i, control);
+    }
+  }
   o.gamma = spec.gamma;
   const OracleResult r = evaluate_policies(ctx.sc, policies, o);
 

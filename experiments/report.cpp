@@ -190,13 +190,15 @@ void oracle_tables(std::ostringstream& o, const Index& ix) {
   }
   o << "\n";
   // The reference kinds: 0 the baseline, 1 a behaviour policy, 2 the policy
-  // an "if_better" progressive group ended with.
+  // an "if_better" progressive group ended with, 3 the A/B's control (the
+  // papers' ES or BO).
   const auto kind_of = [](const std::string& ref) {
     if (ref.rfind(keys::kBehaviourPrefix, 0) == 0) return 1;
     if (ref.rfind(keys::kDeployedPrefix, 0) == 0) return 2;
+    if (ref != keys::kBaseline) return 3;
     return 0;
   };
-  for (const int kind : {0, 1, 2}) {
+  for (const int kind : {0, 3, 1, 2}) {
     std::vector<std::string> subjects;
     for (const std::string& s : ix.subjects(keys::kOracleDiff)) {
       const MetricRow* any = nullptr;
@@ -207,6 +209,7 @@ void oracle_tables(std::ostringstream& o, const Index& ix) {
     if (subjects.empty()) continue;
     o << (kind == 1   ? "### Each agent against the behaviour policies that logged its data (paired)\n\n"
           : kind == 2 ? "### Each progressive agent against the policy its group ended with (paired; \"if_better\")\n\n"
+          : kind == 3 ? "### Against the A/B's control, the papers' comparison (paired: the truth behind the A/B's lifts)\n\n"
                       : "### Against the baseline (paired)\n\n")
       << "Difference in reward per user-day (relative, 95% interval) and in the return rate; * the interval "
          "excludes 0.\n\n| policy vs reference | reward / user-day | relative | 95% interval | valid / user-day | return rate |\n"

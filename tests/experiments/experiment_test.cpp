@@ -319,8 +319,9 @@ TEST_CASE("a tiny experiment runs every stage, writes every table, and does not 
   }
   CHECK(find("oracle", "behaviour:test", "reward_per_user_day") == nullptr);
   CHECK(find("oracle_diff", "baseline vs baseline", "reward_per_user_day") == nullptr);
+  // And every policy under evaluation against the A/B's control (ES), as the papers compare.
   for (const char* pair : {"ES vs baseline", "BC vs baseline", "IRL vs baseline", "BC vs behaviour:explore",
-                           "BC vs behaviour:gauss", "behaviour:explore vs baseline"}) {
+                           "BC vs behaviour:gauss", "behaviour:explore vs baseline", "BC vs ES", "IRL vs ES"}) {
     INFO(pair);
     const MetricRow* d = find("oracle_diff", pair, "reward_per_user_day");
     REQUIRE(d != nullptr);
@@ -333,6 +334,9 @@ TEST_CASE("a tiny experiment runs every stage, writes every table, and does not 
     CHECK(json::parse(d->details)["reference"] == reference);
   }
   CHECK(find("oracle_diff", "IRL vs behaviour:explore", "reward_per_user_day") == nullptr);
+  CHECK(find("oracle_diff", "ES vs ES", "reward_per_user_day") == nullptr);
+  CHECK(find("oracle_diff", "baseline vs ES", "reward_per_user_day") == nullptr);  // ES vs baseline says it
+  CHECK(find("oracle_diff", "behaviour:gauss vs ES", "reward_per_user_day") == nullptr);
 
   // Every offline metric against the oracle: Kendall tau over the policies both
   // evaluated (the behaviour policies are the oracle's only), recomputed here;
