@@ -195,8 +195,8 @@ void oracle_tables(std::ostringstream& o, const Index& ix) {
   const auto kind_of = [](const std::string& ref) {
     if (ref.rfind(keys::kBehaviourPrefix, 0) == 0) return 1;
     if (ref.rfind(keys::kDeployedPrefix, 0) == 0) return 2;
-    if (ref != keys::kBaseline) return 3;
-    return 0;
+    if (ref.empty() || ref == keys::kBaseline) return 0;
+    return 3;
   };
   for (const int kind : {0, 3, 1, 2}) {
     std::vector<std::string> subjects;

@@ -517,6 +517,7 @@ TEST_CASE("a tiny experiment runs every stage, writes every table, and does not 
   for (const char* heading : {"## Exploration: what each group cost", "## Exploration density", "## Training", "## Kept agents", "## Learning curves", "## Oracle: true values",
                               "## Off-policy estimators against the oracle", "## What the objective sees",
                               "### Each agent against the behaviour policies",
+                              "### Against the A/B's control, the papers' comparison", "| BC vs ES |",
                               "## Online learners", "## Offline evaluation (Table 1)", "## Online A/B test (Table 2)",
                               "## Ground truth", "## Where the testbed agrees with the paper"})
     CHECK(md.find(heading) != std::string::npos);

@@ -52,7 +52,7 @@ using Key = std::tuple<std::int64_t, std::int32_t, std::int32_t>;
 TEST_CASE("the GAUC stage's impressions by user and by request give the definition's figure") {
   // Requests of 40 users over three groups (group 1 is not a test group),
   // interleaved across users as the exploration's days record them, more
-  // than a chunk of them so that the stream is carried across chunks; some
+  // test requests than a chunk so that the stream is carried across chunks; some
   // requests recorded twice (the later row counts), some impressions without
   // a recorded request (left out).
   const std::vector<int> test_groups = {0, 2};
@@ -62,7 +62,7 @@ TEST_CASE("the GAUC stage's impressions by user and by request give the definiti
   batch.action_dim = kA;
   std::vector<ImpressionRow> imps;
   std::vector<float> s(kS), s2(kS), a(kA, 0.0f), b(kA, 0.0f);
-  const std::size_t requests = kGaucChunk + 1500;
+  const std::size_t requests = 2 * kGaucChunk;  // 27 of the 40 users are in test groups: 11,000 test requests
   std::vector<std::int32_t> steps(40, 0);
   for (std::size_t r = 0; r < requests; ++r) {
     const auto user = static_cast<std::int64_t>((r * 7919) % 40);  // interleaved users, not sorted
@@ -144,7 +144,7 @@ TEST_CASE("the GAUC stage's impressions by user and by request give the definiti
   }
   const GaucResult plain = weighted_gauc(user, label, weight, score);
 
-  REQUIRE(user.size() > kGaucChunk);  // the test requests span two chunks
+  REQUIRE(g.rows.size() > kGaucChunk);  // the test requests span two chunks
   CHECK(g.user.size() == user.size());
   CHECK(g.clamped == clamped);
   CHECK(clamped > 0);
