@@ -127,8 +127,35 @@ nlohmann::json options_json(const FqeOptions& o) {
           {"seed", o.seed},     {"reward_scale", o.reward_scale}};
 }
 
+TargetDraws draw_impl(const Dataset& data, const Policy& target, const FqeOptions& opt) {
+  const Matrix states = data.states(), next_states = data.next_states();
+  // Two first: if they agree everywhere the target is treated as
+  // deterministic and one draw is kept.
+  const int J_max = opt.policy_samples;
+  TargetDraws d;
+  d.seed = opt.seed;
+  d.policy_samples = J_max;
+  d.transitions = data.size();
+  d.at_state = draw_many(target, states, opt.seed, kDrawsAtState, std::min(J_max, 2));
+  d.at_next_state = draw_many(target, next_states, opt.seed, kDrawsAtNextState, std::min(J_max, 2));
+  const bool deterministic =
+      J_max == 1 || (d.at_state[0] == d.at_state[1] && d.at_next_state[0] == d.at_next_state[1]);
+  if (deterministic) {
+    d.at_state.resize(1);
+    d.at_next_state.resize(1);
+  } else {
+    for (int k = 2; k < J_max; ++k) {
+      d.at_state.emplace_back();
+      draw_actions(target, states, opt.seed, kDrawsAtState, k, d.at_state.back());
+      d.at_next_state.emplace_back();
+      draw_actions(target, next_states, opt.seed, kDrawsAtNextState, k, d.at_next_state.back());
+    }
+  }
+  return d;
+}
+
 OpeEstimate fqe_impl(const Dataset& data, const Policy& target, const FqeOptions& opt,
-                     const std::string& method) {
+                     const std::string& method, const TargetDraws* given) {
   const std::string where = method;
   check_dims(where, data, target);
   if (!(opt.gamma >= 0.0 && opt.gamma < 1.0))
@@ -160,26 +187,31 @@ OpeEstimate fqe_impl(const Dataset& data, const Policy& target, const FqeOptions
         "undefined; record whole sessions");
 
   const int S = data.state_dim(), A = data.action_dim(), N = data.size();
-  const Matrix states = data.states(), next_states = data.next_states(), data_actions = data.actions();
+  const Matrix states = data.states(), data_actions = data.actions();
 
-  // Draws of pi_e. Two first: if they agree everywhere the target is treated as
-  // deterministic and one draw is kept.
-  const int J_max = opt.policy_samples;
-  std::vector<Matrix> at_s = draw_many(target, states, opt.seed, kDrawsAtState, std::min(J_max, 2));
-  std::vector<Matrix> at_next =
-      draw_many(target, next_states, opt.seed, kDrawsAtNextState, std::min(J_max, 2));
-  const bool deterministic = J_max == 1 || (at_s[0] == at_s[1] && at_next[0] == at_next[1]);
-  if (deterministic) {
-    at_s.resize(1);
-    at_next.resize(1);
-  } else {
-    for (int k = 2; k < J_max; ++k) {
-      at_s.emplace_back();
-      draw_actions(target, states, opt.seed, kDrawsAtState, k, at_s.back());
-      at_next.emplace_back();
-      draw_actions(target, next_states, opt.seed, kDrawsAtNextState, k, at_next.back());
-    }
-  }
+  // Draws of pi_e: given, or drawn here.
+  const auto fits = [&](const TargetDraws& d) {
+    if (d.seed != opt.seed || d.policy_samples != opt.policy_samples || d.transitions != N ||
+        d.at_state.size() != d.at_next_state.size() ||
+        (d.at_state.size() != 1 && d.at_state.size() != static_cast<std::size_t>(opt.policy_samples)))
+      return false;
+    for (const auto* set : {&d.at_state, &d.at_next_state})
+      for (const Matrix& m : *set)
+        if (m.rows() != A || m.cols() != N) return false;
+    return true;
+  };
+  if (given && !fits(*given))
+    bad_option(where, "the target's draws were made for another fit (seed " + std::to_string(given->seed) + ", " +
+                          std::to_string(given->policy_samples) + " samples, " +
+                          std::to_string(given->transitions) + " transitions; this fit: seed " +
+                          std::to_string(opt.seed) + ", " + std::to_string(opt.policy_samples) + ", " +
+                          std::to_string(N) + "); draw them with draw_target_actions(data, target, opt)");
+  TargetDraws own;
+  if (!given) own = draw_impl(data, target, opt);
+  const TargetDraws& drawn = given ? *given : own;
+  const std::vector<Matrix>& at_s = drawn.at_state;
+  const std::vector<Matrix>& at_next = drawn.at_next_state;
+  const bool deterministic = at_s.size() == 1;
   const int J = static_cast<int>(at_s.size());
 
   Rng init_rng(opt.seed, Stream::kOffPolicyEvaluation, kInit);
@@ -296,12 +328,22 @@ double mean_abs_reward(const Dataset& data) {
   return m > 0.0 ? m : 1.0;
 }
 
-OpeEstimate fitted_q_evaluation(const Dataset& data, const Policy& target, const FqeOptions& opt) {
-  return fqe_impl(data, target, opt, opt.cql_alpha > 0.0 ? "conservative_ope" : "fqe");
+TargetDraws draw_target_actions(const Dataset& data, const Policy& target, const FqeOptions& opt) {
+  check_dims("draw_target_actions", data, target);
+  if (opt.policy_samples < 1)
+    bad_option("draw_target_actions",
+               "options.policy_samples must be >= 1, got " + std::to_string(opt.policy_samples));
+  return draw_impl(data, target, opt);
 }
 
-OpeEstimate conservative_ope(const Dataset& data, const Policy& target, const FqeOptions& opt) {
-  return fqe_impl(data, target, opt, "conservative_ope");
+OpeEstimate fitted_q_evaluation(const Dataset& data, const Policy& target, const FqeOptions& opt,
+                                const TargetDraws* draws) {
+  return fqe_impl(data, target, opt, opt.cql_alpha > 0.0 ? "conservative_ope" : "fqe", draws);
+}
+
+OpeEstimate conservative_ope(const Dataset& data, const Policy& target, const FqeOptions& opt,
+                             const TargetDraws* draws) {
+  return fqe_impl(data, target, opt, "conservative_ope", draws);
 }
 
 OpeEstimate ncis_from_log_densities(std::span<const double> rewards,

@@ -66,6 +66,21 @@ struct FqeOptions {
   int curve_points = 0;
 };
 
+/// The draws of pi_e an FQE-type fit makes before it trains (FqeOptions::
+/// policy_samples at every transition's s and at its s', from opt.seed; one
+/// kept when the target is deterministic). For a stochastic agent they are
+/// most of a fit's cost (BCQ decodes 10 candidates per draw), and they depend
+/// only on the data, the target, opt.seed and opt.policy_samples: drawn once
+/// and handed to FQE and Conservative-OPE of the same target on the same data,
+/// each fit gives the bits it would give drawing its own.
+struct TargetDraws {
+  std::vector<Matrix> at_state, at_next_state;  ///< A x N each, one per draw
+  std::uint64_t seed = 0;                       ///< FqeOptions::seed they were drawn with
+  int policy_samples = 0;                       ///< FqeOptions::policy_samples asked for
+  int transitions = 0;                          ///< N
+};
+TargetDraws draw_target_actions(const Dataset& data, const Policy& target, const FqeOptions& opt);
+
 /// One point of an estimator's fit: the step's losses and the estimate
 /// (OpeEstimate::value) the network would give if the fit stopped there.
 struct OpePoint {
@@ -121,7 +136,11 @@ struct OpeEstimate {
 /// Throws std::invalid_argument naming the option or the mismatch (dimensions,
 /// options out of range, no session-initial transition), and TrainingDiverged
 /// (agent "fqe") with the step and loss when a loss becomes non-finite.
-OpeEstimate fitted_q_evaluation(const Dataset& data, const Policy& target, const FqeOptions& opt);
+/// `draws`, when given, are draw_target_actions(data, target, opt) made
+/// earlier (std::invalid_argument when their seed, policy_samples or size do not
+/// match opt and data).
+OpeEstimate fitted_q_evaluation(const Dataset& data, const Policy& target, const FqeOptions& opt,
+                                const TargetDraws* draws = nullptr);
 
 /// The mean |reward| of the dataset's transitions (the rewards it learns
 /// with), or 1 when that is 0: FqeOptions::reward_scale for a scale-free alpha.
@@ -147,7 +166,8 @@ inline constexpr double kPaperConservativeAlpha = 0.5e-3;
 /// inside the data (the behaviour policy, or a deterministic rule within its
 /// range) the value stays within ~1e-4 of FQE's at alpha 0.5e-3. Read it as
 /// a ranking that punishes leaving the data, not as a return estimate then.
-OpeEstimate conservative_ope(const Dataset& data, const Policy& target, const FqeOptions& opt);
+OpeEstimate conservative_ope(const Dataset& data, const Policy& target, const FqeOptions& opt,
+                             const TargetDraws* draws = nullptr);
 
 struct NcisOptions {
   double cap = 10.0;       ///< largest importance weight, > 0 (infinity: no cap)

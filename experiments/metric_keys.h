@@ -44,10 +44,14 @@ inline constexpr const char* kAlignmentTau = "alignment_tau";
 /// The objective of a per-request (gamma 0, no session) agent: reward per request.
 inline constexpr const char* kRewardPerRequest = "reward_per_request";
 /// An estimator's error against the oracle, per policy: subject the policy,
-/// metric the estimator (fqe, conservative_ope), value (estimate - truth) /
-/// |truth| against the oracle's discounted return per session; details: the
-/// estimate, the truth, its half-width and both gammas. Written only when the
-/// estimators' gamma is the oracle's.
+/// metric the estimator (fqe, conservative_ope, with "@dataset" for an extra
+/// OPE dataset), value (estimate - truth) / |truth| against the oracle's value
+/// of the estimator's objective: the discounted return per session for a
+/// session-formulation dataset, the chained return per session for a
+/// cross-session one discounted per request; details: the estimate, the truth,
+/// its half-width, the oracle's metric and the gamma. Written only when the
+/// estimators' gamma is the oracle's (none for a dataset discounted by
+/// elapsed time).
 inline constexpr const char* kOpeError = "ope_error";
 inline constexpr const char* kRun = "run";
 /// An agent's learning curve (agents/curves.h): rep is the agent's steps trained.
@@ -141,6 +145,8 @@ inline constexpr const char* kNcis = "ncis";
 using user_metric::kActiveDayShare;
 using user_metric::kDiscountedReturn;
 using user_metric::kChainedReturn;
+using user_metric::kChainedSessionReturn;
+using user_metric::kChainedTailWeight;
 using user_metric::kDwellPerUserDay;
 using user_metric::kPositiveRate;
 using user_metric::kReturnRate;
@@ -178,6 +184,8 @@ inline constexpr const char* kEstimate = "estimate";  ///< ope_error: the estima
 inline constexpr const char* kTruth = "truth";        ///< ope_error: the oracle's value
 inline constexpr const char* kTruthHalfWidth = "truth_half_width";  ///< ope_error: its 95% half-width
 inline constexpr const char* kGamma = "gamma";        ///< ope_error: the estimators' and the oracle's gamma
+inline constexpr const char* kOracleMetric = "oracle_metric";  ///< ope_error: the oracle's metric the estimate is held against
+inline constexpr const char* kTruthTailWeight = "truth_tail_weight";  ///< ope_error, chained: the oracle's chained_tail_weight
 inline constexpr const char* kPolicy = "policy";      ///< oracle_diff: the policy compared
 inline constexpr const char* kReference = "reference";  ///< oracle_diff: what it is compared with
 inline constexpr const char* kRelativePercent = "relative_percent";  ///< oracle_diff

@@ -7,10 +7,12 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <nlohmann/json.hpp>
 #include <span>
 #include <tuple>
+#include <utility>
 
 #include "agents/ope.h"
 #include "experiments/metric_keys.h"
@@ -169,7 +171,8 @@ void weighted_gauc_of_policies(ExperimentContext& ctx) {
 /// One off-policy estimate of `policy` (policy index i) by `method`; a
 /// diverging estimator gives NaN with the error in its details.
 agents::OpeEstimate estimate(const ExperimentContext& ctx, const agents::Dataset& data,
-                             const Policy& policy, std::size_t i, const std::string& method) {
+                             const Policy& policy, std::size_t i, const std::string& method,
+                             const agents::TargetDraws* draws) {
   const OpeSpec& ope = ctx.ex.ope;
   agents::OpeEstimate e;
   try {
@@ -184,9 +187,9 @@ agents::OpeEstimate estimate(const ExperimentContext& ctx, const agents::Dataset
       agents::FqeOptions fo = fqe_options(ope, data, ctx.sub_seed(kOpeSeed, i), conservative);
       fo.curve_points = 50;
       if (conservative) {
-        e = agents::conservative_ope(data, policy, fo);
+        e = agents::conservative_ope(data, policy, fo, draws);
       } else {
-        e = agents::fitted_q_evaluation(data, policy, fo);
+        e = agents::fitted_q_evaluation(data, policy, fo, draws);
       }
     }
   } catch (const std::exception& err) {
@@ -210,10 +213,27 @@ void off_policy_estimates(ExperimentContext& ctx, const std::string& name, const
     // The policy's name by a named reference: clang before 16 refuses a
     // lambda that captures a structured binding.
     const std::string& subject = ctx.policies[i].first;
+    // FQE and Conservative-OPE of one policy draw the same target actions (same
+    // data, seed and samples): drawn once, they cost once (most of a fit's
+    // time for BCQ) and give the same bits.
+    std::optional<agents::TargetDraws> draws;
+    double draw_seconds = 0;
+    const auto fqe_type = [](const std::string& m) { return m == keys::kFqe || m == keys::kConservativeOpe; };
+    if (std::count_if(ctx.ex.ope.methods.begin(), ctx.ex.ope.methods.end(), fqe_type) >= 2) {
+      const auto t = Clock::now();
+      try {
+        draws = agents::draw_target_actions(data, *policy, fqe_options(ctx.ex.ope, data, ctx.sub_seed(kOpeSeed, i), false));
+      } catch (const std::exception&) {
+        // Each fit then draws, fails and records its own error.
+      }
+      draw_seconds = seconds_since(t);
+    }
     for (const std::string& method : ctx.ex.ope.methods) {
       const std::string metric = method + suffix;
       const auto t = Clock::now();
-      const agents::OpeEstimate e = estimate(ctx, data, *policy, i, method);
+      const agents::OpeEstimate e = estimate(ctx, data, *policy, i, method, draws ? &*draws : nullptr);
+      // The shared draws' time is the first fit's, as when each fit drew its own.
+      const double seconds = seconds_since(t) + (fqe_type(method) ? std::exchange(draw_seconds, 0.0) : 0.0);
       ctx.offline[metric][subject] = e.value;
       for (const agents::OpePoint& c : e.curve) {
         const auto row = [&](const char* part, double value) {
@@ -227,7 +247,7 @@ void off_policy_estimates(ExperimentContext& ctx, const std::string& name, const
       }
       ctx.M.push_back(plain(
           keys::kOffline, subject, metric, e.value, e.transitions,
-          json{{"per_step", e.per_step}, {"seconds", seconds_since(t)}, {"dataset", name}, {"details", e.details}}
+          json{{"per_step", e.per_step}, {"seconds", seconds}, {"dataset", name}, {"details", e.details}}
               .dump()));
     }
     ctx.log("offline: " + subject + " evaluated on " + name + " (" + std::to_string(data.size()) + " transitions)");

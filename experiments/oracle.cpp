@@ -23,7 +23,9 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 bool is_ratio(const std::string& metric) {
-  if (metric == user_metric::kDiscountedReturn) return true;
+  if (metric == user_metric::kDiscountedReturn || metric == user_metric::kChainedSessionReturn ||
+      metric == user_metric::kChainedTailWeight)
+    return true;
   for (const AbMetric& m : ab_metrics())
     if (metric == m.name) return m.ratio;
   return false;
@@ -76,7 +78,8 @@ const std::vector<std::string>& oracle_metrics() {
   using namespace keys;
   static const std::vector<std::string> m = {kRewardPerUserDay, kValidPerUserDay, kWatchPerUserDay,
                                              kDwellPerUserDay, kReturnRate, user_metric::kDiscountedReturn,
-                                             user_metric::kChainedReturn};
+                                             user_metric::kChainedReturn, user_metric::kChainedSessionReturn,
+                                             user_metric::kChainedTailWeight};
   return m;
 }
 
@@ -205,7 +208,7 @@ std::string oracle_markdown(const OracleResult& r) {
   std::ostringstream o;
   o << "## Oracle: " << r.scenario << ", " << r.users << " users x " << r.days << " days, user seed " << r.user_seed
     << " (the same users for every policy); " << user_metric::kDiscountedReturn << " and "
-    << user_metric::kChainedReturn << " at gamma " << fmt(r.gamma, 3)
+    << user_metric::kChainedReturn << ", " << user_metric::kChainedSessionReturn << " at gamma " << fmt(r.gamma, 3)
     << "\n\n";
   o << "| policy |";
   for (const std::string& m : oracle_metrics()) o << " " << m << " |";

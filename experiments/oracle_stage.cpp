@@ -31,10 +31,17 @@ const OracleEstimate* oracle_metric(const OraclePolicyValue& p, const std::strin
 /// Every offline metric (the estimators and the weighted GAUC of the offline
 /// stage) against the oracle's truth on the same policies: Kendall tau with the
 /// reward per user-day (what a deployment wants) and with the discounted
-/// return per session (what FQE-type estimators estimate); and each FQE-type
-/// estimate's relative error where its gamma is the oracle's.
+/// return per session (what FQE-type estimators estimate; with an OPE dataset
+/// of chained sessions also the chained return per session); and each
+/// FQE-type estimate's relative error where its gamma is the oracle's.
 void compare_offline_with_oracle(ExperimentContext& ctx, const OracleResult& r) {
-  for (const char* oracle_key : {keys::kRewardPerUserDay, keys::kDiscountedReturn}) {
+  std::vector<std::pair<std::string, std::string>> sets;  // OPE dataset, metric suffix
+  if (!ctx.ex.ope.dataset.empty()) sets.emplace_back(ctx.ex.ope.dataset, "");
+  for (const std::string& extra : ctx.ex.ope.extra_datasets) sets.emplace_back(extra, "@" + extra);
+  std::vector<const char*> oracle_keys{keys::kRewardPerUserDay, keys::kDiscountedReturn};
+  if (std::any_of(sets.begin(), sets.end(), [&](const auto& s) { return ctx.dataset(s.first).cross_session; }))
+    oracle_keys.push_back(keys::kChainedSessionReturn);
+  for (const char* oracle_key : oracle_keys) {
     for (const auto& [metric, values] : ctx.offline) {
       std::vector<double> x, y;
       std::string used;
@@ -51,16 +58,16 @@ void compare_offline_with_oracle(ExperimentContext& ctx, const OracleResult& r) 
                             json{{keys::detail::kPolicies, used}}.dump()));
     }
   }
-  // A different objective, no error to state: another gamma, an OPE dataset
-  // whose sessions are chained (its value runs over the user's later sessions)
-  // or one discounted by elapsed time.
+  // A different objective, no error to state: another gamma, or an OPE dataset
+  // discounted by elapsed time. A dataset whose sessions are chained has its
+  // value over the user's later sessions: the chained return per session.
   if (ctx.ex.ope.gamma != r.gamma || ctx.ex.ope.dataset.empty()) return;
-  std::vector<std::pair<std::string, std::string>> sets{{ctx.ex.ope.dataset, ""}};  // dataset, metric suffix
-  for (const std::string& extra : ctx.ex.ope.extra_datasets) sets.emplace_back(extra, "@" + extra);
   for (const auto& [dataset, suffix] : sets) {
-    if (ctx.dataset(dataset).cross_session || ctx.dataset(dataset).discount_seconds > 0) continue;
+    if (ctx.dataset(dataset).discount_seconds > 0) continue;
+    const bool chained = ctx.dataset(dataset).cross_session;
+    const char* truth_key = chained ? keys::kChainedSessionReturn : keys::kDiscountedReturn;
     for (const OraclePolicyValue& p : r.policies) {
-      const OracleEstimate* truth = oracle_metric(p, keys::kDiscountedReturn);
+      const OracleEstimate* truth = oracle_metric(p, truth_key);
       if (!truth) continue;
       for (const char* method : {keys::kFqe, keys::kConservativeOpe}) {
         const auto m = ctx.offline.find(method + suffix);
@@ -68,12 +75,14 @@ void compare_offline_with_oracle(ExperimentContext& ctx, const OracleResult& r) 
         const auto it = m->second.find(p.name);
         if (it == m->second.end() || !std::isfinite(it->second)) continue;
         const double err = truth->value != 0 ? (it->second - truth->value) / std::abs(truth->value) : std::nan("");
-        ctx.M.push_back(plain(keys::kOpeError, p.name, m->first, err, r.users,
-                              json{{keys::detail::kEstimate, it->second},
-                                   {keys::detail::kTruth, truth->value},
-                                   {keys::detail::kTruthHalfWidth, truth->half_width},
-                                   {keys::detail::kGamma, r.gamma}}
-                                  .dump()));
+        json d{{keys::detail::kEstimate, it->second},
+               {keys::detail::kTruth, truth->value},
+               {keys::detail::kTruthHalfWidth, truth->half_width},
+               {keys::detail::kOracleMetric, truth_key},
+               {keys::detail::kGamma, r.gamma}};
+        if (const OracleEstimate* tail = oracle_metric(p, keys::kChainedTailWeight); tail && chained)
+          d[keys::detail::kTruthTailWeight] = tail->value;
+        ctx.M.push_back(plain(keys::kOpeError, p.name, m->first, err, r.users, d.dump()));
       }
     }
   }

@@ -164,16 +164,22 @@ void convergence_tables(std::ostringstream& o, const Index& ix) {
 /// The oracle stage: true values on the same users, and the paired
 /// differences against the baseline and against the behaviour policies.
 void oracle_tables(std::ostringstream& o, const Index& ix) {
-  const std::vector<std::string> metrics = {keys::kRewardPerUserDay, keys::kValidPerUserDay, keys::kWatchPerUserDay,
-                                            keys::kDwellPerUserDay, keys::kReturnRate, keys::kDiscountedReturn,
-                                            keys::kChainedReturn};
+  std::vector<std::string> metrics;
+  // The columns the run has (a database written before a metric existed lacks it).
+  for (const char* m : {keys::kRewardPerUserDay, keys::kValidPerUserDay, keys::kWatchPerUserDay, keys::kDwellPerUserDay,
+                        keys::kReturnRate, keys::kDiscountedReturn, keys::kChainedReturn, keys::kChainedSessionReturn})
+    if (std::any_of(ix.rows.begin(), ix.rows.end(),
+                    [&](const MetricRow* r) { return r->section == keys::kOracle && r->metric == m; }))
+      metrics.emplace_back(m);
   std::optional<std::int64_t> users;
   for (const MetricRow* r : ix.rows)
     if (r->section == keys::kOracle && r->n) users = r->n;
   o << "## Oracle: true values on the same users\n\nEvery policy on the same " << (users ? std::to_string(*users) : "n/a")
     << " fresh users with common random numbers (docs/experiments.md, \"The oracle\"): values per user-day (the "
        "return rate: next-day returns per active day; the discounted return: per session, at the oracle block's gamma; the "
-       "chained return: per user over the days, a user's requests chained across sessions at the same gamma) with 95% intervals. `behaviour:GROUP` is the policy that "
+       "chained return per user: over the days, a user's requests chained across sessions at the same gamma; per session: "
+       "the same from the first request of each session started on the first day, the cross-session formulation's "
+       "value of a session start) with 95% intervals. `behaviour:GROUP` is the policy that "
        "logged an exploration group's data.\n\n| policy |";
   for (const std::string& m : metrics) o << " " << m << " |";
   o << "\n|---|";
@@ -286,42 +292,68 @@ void ope_rankings(std::ostringstream& o, const MetricIndex& ix) {
 void ope_vs_oracle_tables(std::ostringstream& o, const Index& ix) {
   o << "## Off-policy estimators against the oracle\n\n";
   if (ix.any(keys::kOpeError)) {
-    std::vector<std::string> methods;
-    double gamma = std::nan("");
+    // One table per objective: the discounted return per session (datasets of
+    // the session formulation), the chained return per session (cross-session).
+    const auto oracle_metric_of = [](const MetricRow* r) {
+      const std::string m = detail_text(details_of(r), keys::detail::kOracleMetric);
+      return m.empty() ? std::string(keys::kDiscountedReturn) : m;
+    };
+    std::vector<std::string> objectives;
     for (const MetricRow* r : ix.rows)
-      if (r->section == keys::kOpeError) {
-        if (std::find(methods.begin(), methods.end(), r->metric) == methods.end()) methods.push_back(r->metric);
-        gamma = detail_number(details_of(r), keys::detail::kGamma);
-      }
-    o << "Each estimate of the discounted return per session (gamma " << fmt(gamma, 3)
-      << ", the oracle's) beside the oracle's value of the same quantity on fresh users (95% interval), and its "
-         "relative error (estimate - truth) / |truth|. The estimators see the held-out data's session-initial states, "
-         "the oracle its own users' sessions: the same quantity over slightly different state distributions.\n\n"
-         "| policy | oracle |";
-    for (const auto& m : methods) o << " " << m << " | error |";
-    o << "\n|---|---|";
-    for (std::size_t i = 0; i < methods.size(); ++i) o << "---|---|";
-    o << "\n";
-    for (const std::string& p : ix.subjects(keys::kOpeError)) {
-      const MetricRow* any = nullptr;
-      for (const auto& m : methods)
-        if ((any = ix.find(keys::kOpeError, p, m))) break;
-      const json d = details_of(any);
-      o << "| " << p << " | " << fmt(detail_number(d, keys::detail::kTruth), 3) << " +- "
-        << fmt(detail_number(d, keys::detail::kTruthHalfWidth), 3) << " |";
-      for (const auto& m : methods) {
-        const MetricRow* r = ix.find(keys::kOpeError, p, m);
-        o << " " << (r ? fmt(detail_number(details_of(r), keys::detail::kEstimate), 3) : "n/a") << " | "
-          << (r && std::isfinite(r->value) ? fmt(100 * r->value, 1) + "%" : "n/a") << " |";
+      if (r->section == keys::kOpeError &&
+          std::find(objectives.begin(), objectives.end(), oracle_metric_of(r)) == objectives.end())
+        objectives.push_back(oracle_metric_of(r));
+    for (const std::string& objective : objectives) {
+      std::vector<std::string> methods;
+      double gamma = std::nan("");
+      for (const MetricRow* r : ix.rows)
+        if (r->section == keys::kOpeError && oracle_metric_of(r) == objective) {
+          if (std::find(methods.begin(), methods.end(), r->metric) == methods.end()) methods.push_back(r->metric);
+          gamma = detail_number(details_of(r), keys::detail::kGamma);
+        }
+      const bool chained = objective == keys::kChainedSessionReturn;
+      o << "Each estimate of the " << (chained ? "chained (cross-session) return per session" : "discounted return per session")
+        << " (gamma " << fmt(gamma, 3) << ", the oracle's; oracle metric " << objective
+        << ") beside the oracle's value of the same quantity on fresh users (95% interval), and its "
+           "relative error (estimate - truth) / |truth|. The estimators see the held-out data's session-initial states, "
+           "the oracle its own users' sessions: the same quantity over slightly different state distributions."
+        << (chained ? " The oracle's chained return is over the sessions its users start on its first day and stops "
+                      "at its last day, where the estimators' value runs on (bootstrapped over the data's time-outs); "
+                      "\"cut off\" is the discount weight beyond the window per session, the mean of gamma^m (m the "
+                      "requests from a session's start to the window's end): the truth falls short of the "
+                      "untruncated value by about that share of it (more oracle days shrink it)."
+                    : "")
+        << "\n\n| policy | oracle |" << (chained ? " cut off |" : "");
+      for (const auto& m : methods) o << " " << m << " | error |";
+      o << "\n|---|---|" << (chained ? "---|" : "");
+      for (std::size_t i = 0; i < methods.size(); ++i) o << "---|---|";
+      o << "\n";
+      for (const std::string& p : ix.subjects(keys::kOpeError)) {
+        const MetricRow* any = nullptr;
+        for (const auto& m : methods)
+          if ((any = ix.find(keys::kOpeError, p, m))) break;
+        if (!any) continue;
+        const json d = details_of(any);
+        o << "| " << p << " | " << fmt(detail_number(d, keys::detail::kTruth), 3) << " +- "
+          << fmt(detail_number(d, keys::detail::kTruthHalfWidth), 3) << " |";
+        if (chained) {
+          const double tail = detail_number(d, keys::detail::kTruthTailWeight);
+          o << " " << (std::isfinite(tail) ? fmt(100 * tail, 3) + "%" : std::string("n/a")) << " |";
+        }
+        for (const auto& m : methods) {
+          const MetricRow* r = ix.find(keys::kOpeError, p, m);
+          o << " " << (r ? fmt(detail_number(details_of(r), keys::detail::kEstimate), 3) : "n/a") << " | "
+            << (r && std::isfinite(r->value) ? fmt(100 * r->value, 1) + "%" : "n/a") << " |";
+        }
+        o << "\n";
       }
       o << "\n";
     }
-    o << "\n";
   } else if (ix.any(keys::kOffline) && std::any_of(ix.rows.begin(), ix.rows.end(), [](const MetricRow* r) {
                return r->section == keys::kOffline && (r->metric == keys::kFqe || r->metric == keys::kConservativeOpe);
              })) {
     o << "No relative errors: the estimators' objective is not the oracle's (another gamma, offline.ope.gamma "
-         "against oracle.gamma, or an OPE dataset with the cross-session formulation or discounted by elapsed time).\n\n";
+         "against oracle.gamma, or an OPE dataset discounted by elapsed time).\n\n";
   }
   o << "Kendall tau between each offline metric and the oracle's truth over the policies both evaluated (1: the "
        "same order; -1: reversed). A metric that ranks policies by the discounted in-session return can still "

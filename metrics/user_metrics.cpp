@@ -53,6 +53,10 @@ ArmValues arm_values(std::span<const UserTotals> totals, std::span<const std::ui
     a.num[kDiscountedReturn].push_back(t.discounted_return);
     a.den[kDiscountedReturn].push_back(t.sessions);
     a.value[kChainedReturn].push_back(t.chained_return);
+    a.num[kChainedSessionReturn].push_back(t.chained_session_return);
+    a.den[kChainedSessionReturn].push_back(t.first_day_sessions);
+    a.num[kChainedTailWeight].push_back(t.chained_session_weight);
+    a.den[kChainedTailWeight].push_back(t.first_day_sessions);
   }
   return a;
 }

@@ -36,6 +36,23 @@ struct UserTotals {
   /// request): sum_n gamma^n r_n over all the user's requests n = 0, 1, ...
   /// since the reset, whatever session they belong to.
   double chained_return = 0;
+  /// Sum over the user's sessions started on the window's first day of the
+  /// chained return from the session's first request: sum over those starts
+  /// j0 of sum_{n >= j0} gamma^(n - j0) r_n over the user's requests n of the
+  /// window (the cross-session formulation's value of a session-initial state,
+  /// what an off-policy estimator on a chained dataset averages, truncated at
+  /// the window's end: first-day sessions have the longest window after them).
+  double chained_session_return = 0;
+  /// The carry of chained_session_return: sum over those session starts j0 of
+  /// gamma^(n + 1 - j0), n the user's latest request (the weight the user's
+  /// next request would get). At the window's end it is the discount weight
+  /// the window cuts off: the sum over the sessions of gamma^m, m the requests
+  /// from a start to the end.
+  double chained_session_weight = 0;
+  std::int32_t first_day_sessions = 0;  ///< sessions started on the window's first day
+  /// Explicit, so that the struct has no padding: saved states copy it as
+  /// bytes and compare them (an implicit gap's bytes are indeterminate).
+  std::int32_t reserved = 0;
   BehaviourCounts counts;
 };
 
@@ -56,6 +73,17 @@ inline constexpr const char* kDiscountedReturn = "discounted_return_per_session"
 /// users, inactive users counting 0); arm_values gives it, the oracle reports
 /// it, the A/B test does not.
 inline constexpr const char* kChainedReturn = "chained_return_per_user";
+/// The cross-session return per session start (a ratio: UserTotals::
+/// chained_session_return over first_day_sessions): what FQE-type estimators
+/// on a chained dataset estimate, within the window; arm_values gives it, the
+/// oracle reports it, the A/B test does not.
+inline constexpr const char* kChainedSessionReturn = "chained_return_per_session";
+/// Per first-day session, the discount weight beyond the window, gamma^m (m
+/// the session's start's requests to the window's end; a ratio:
+/// UserTotals::chained_session_weight over first_day_sessions): how far
+/// chained_return_per_session falls short of the untruncated value, as a
+/// share of its discount horizon (0: nothing cut off; at gamma 1 it is 1).
+inline constexpr const char* kChainedTailWeight = "chained_tail_weight";
 }  // namespace user_metric
 
 /// A user-level metric: a mean of per-user values (valid consumptions per day)

@@ -65,6 +65,10 @@ struct UserSlot {
   double reward = 0, first_reward = 0;
   double discounted = 0;   // in-session discounted returns of the day's requests
   double chained = 0;      // sum over the day's requests j (from 0) of gamma^j r_j
+  // UserTotals::chained_session_return on the window's first day: w_j = gamma
+  // w_(j-1) + [request j starts a session] from w_(-1) = 0, session_chained the
+  // sum of w_j r_j, session_weight the last w_j (later days add only the carry).
+  double session_chained = 0, session_weight = 0;
   double last_reward = 0;  // of the user's latest request (Simulator::Stepper reads it)
   BehaviourCounts day;
   TransitionColumns transitions;  // reused across blocks: no allocation per row
@@ -80,7 +84,7 @@ struct Simulator::BlockOut {
     int group;
     bool returned;  // active yesterday too
     int sessions, requests, first_count, capped;
-    double reward, first_reward, discounted, chained;
+    double reward, first_reward, discounted, chained, session_chained, session_weight;
     BehaviourCounts counts;
   };
   std::vector<ActiveUser> active;
@@ -275,7 +279,7 @@ void Simulator::Block::setup() {
     s.feedback.resize(static_cast<std::size_t>(shown));
     s.active = s.returned = s.queued = false;
     s.sessions = s.requests = s.first_count = s.capped = 0;
-    s.reward = s.first_reward = s.discounted = s.chained = 0;
+    s.reward = s.first_reward = s.discounted = s.chained = s.session_chained = s.session_weight = 0;
     s.day = {};
     s.transitions.clear();
     s.transitions.state_dim = kStateDim;
@@ -431,6 +435,8 @@ void Simulator::Block::on_feedback(std::uint32_t i, double now) {
   // The day's requests chained across sessions (UserTotals::chained_return
   // shifts them by the user's requests on earlier days).
   s.chained += std::pow(sim.return_gamma_, s.requests) * r;
+  s.session_weight = sim.return_gamma_ * s.session_weight + (st.requests_in_session == 0 ? 1.0 : 0.0);
+  s.session_chained += s.session_weight * r;
   UserModel::record_request(st, s.counts, r);
   ++s.requests;
   s.reward += r;
@@ -538,7 +544,8 @@ void Simulator::Block::merge() {
     UserSlot& s = slots[i];
     if (s.active)
       out.active.push_back(
-          {u, g, s.returned, s.sessions, s.requests, s.first_count, s.capped, s.reward, s.first_reward, s.discounted, s.chained, s.day});
+          {u, g, s.returned, s.sessions, s.requests, s.first_count, s.capped, s.reward, s.first_reward, s.discounted, s.chained,
+           s.session_chained, s.session_weight, s.day});
     if (!record) continue;
     for (auto& row : s.sessions_rows) out.batch.sessions.push_back(std::move(row));
     out.batch.impressions.insert(out.batch.impressions.end(), s.impressions.begin(), s.impressions.end());
@@ -679,8 +686,9 @@ void Simulator::set_policy(int group, PolicyPtr policy) {
 }
 
 namespace {
-// Version 2: UserTotals holds discounted_return; 3: and chained_return.
-constexpr char kStateMagic[8] = {'M', 'T', 'F', 'S', 'T', 'A', 'T', '3'};
+// Version 2: UserTotals holds discounted_return; 3: and chained_return; 4: and
+// chained_session_return with its carry.
+constexpr char kStateMagic[8] = {'M', 'T', 'F', 'S', 'T', 'A', 'T', '4'};
 
 template <typename T>
 void put(std::string& out, const T& v) {
@@ -905,6 +913,17 @@ RunResult Simulator::run_days(int ndays, const RunOptions& opt, Recorder* record
         UserTotals& ut = user_totals_[static_cast<std::size_t>(a.user)];
         ut.active_days |= std::uint64_t{1} << (day - totals_day0_);
         ut.chained_return += std::pow(return_gamma_, ut.requests) * a.chained;
+        // Only the window's first day starts sessions for chained_session_return;
+        // on later days its sessions weigh the day's request j by C gamma^j, C the
+        // carry (the weight of the user's next request) before today.
+        if (day == totals_day0_) {
+          ut.chained_session_return = a.session_chained;
+          ut.chained_session_weight = return_gamma_ * a.session_weight;
+          ut.first_day_sessions = a.sessions;
+        } else {
+          ut.chained_session_return += ut.chained_session_weight * a.chained;
+          ut.chained_session_weight *= std::pow(return_gamma_, a.requests);
+        }
         ut.sessions += a.sessions;
         ut.requests += a.requests;
         ut.reward += a.reward;

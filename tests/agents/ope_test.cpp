@@ -318,6 +318,44 @@ TEST_CASE("ope: estimates are identical for a fixed seed and any thread count") 
   CHECK(fitted_q_evaluation(data, noisy, o).value != a.value);
 }
 
+TEST_CASE("ope: target draws made once give FQE and Conservative-OPE the bits of their own draws") {
+  const Dataset data(chain_rows(40, 9));
+  const FnPolicy noisy([](std::span<const float> s) { return 0.1f * float(position(s)); }, 0.2f);
+  const FnPolicy fixed([](std::span<const float> s) { return 0.1f * float(position(s)); });
+  FqeOptions o = small_fqe();
+  o.steps = 40;
+  FqeOptions c = o;
+  c.cql_alpha = 0.05;
+  const TargetDraws d = draw_target_actions(data, noisy, o);
+  CHECK(d.at_state.size() == 8);  // stochastic: every sample kept
+  CHECK(d.at_next_state.size() == 8);
+  CHECK(d.at_state[0] != d.at_state[1]);
+  const OpeEstimate f_own = fitted_q_evaluation(data, noisy, o), f_shared = fitted_q_evaluation(data, noisy, o, &d);
+  const OpeEstimate c_own = conservative_ope(data, noisy, c), c_shared = conservative_ope(data, noisy, c, &d);
+  CHECK(f_shared.value == f_own.value);
+  CHECK(f_shared.details == f_own.details);
+  CHECK(c_shared.value == c_own.value);
+  CHECK(c_shared.details == c_own.details);
+  CHECK(c_own.value != f_own.value);  // two different fits on the same draws
+  // The fit reads the draws it is given, not the target: the noisy policy's
+  // draws handed with the fixed one give the noisy policy's estimate.
+  CHECK(fitted_q_evaluation(data, fixed, o, &d).value == f_own.value);
+  // A deterministic target keeps one draw, as a fit does.
+  const TargetDraws one = draw_target_actions(data, fixed, o);
+  CHECK(one.at_state.size() == 1);
+  CHECK(fitted_q_evaluation(data, fixed, o, &one).value == fitted_q_evaluation(data, fixed, o).value);
+  // Draws of another seed, sample count or dataset are refused, naming the fix.
+  FqeOptions other = o;
+  other.seed = o.seed + 1;
+  CHECK_THROWS_WITH_AS(fitted_q_evaluation(data, noisy, other, &d), doctest::Contains("draw_target_actions"),
+                       std::invalid_argument);
+  other = o;
+  other.policy_samples = 4;
+  CHECK_THROWS_AS(conservative_ope(data, noisy, other, &d), std::invalid_argument);
+  const Dataset shorter(chain_rows(20, 9));
+  CHECK_THROWS_AS(fitted_q_evaluation(shorter, noisy, o, &d), std::invalid_argument);
+}
+
 // Behaviour N(0.3 s, 0.2^2); a deterministic target 0.3 s smoothed with a kernel
 // of std 0.2 IS the behaviour density, so every weight is 1 (up to the float
 // rounding of the actions, ~1e-7) and NCIS returns the plain mean of the rewards.

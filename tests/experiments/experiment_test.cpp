@@ -40,7 +40,8 @@ json tiny_world() {
                     {"test", {{"groups", {"test"}}}},
                     {"both", {{"groups", {"explore", "gauss"}}}},
                     {"late", {{"groups", {"explore"}}, {"time", {0.5, 1.0}}}},
-                    {"gauss_only", {{"groups", {"gauss"}}}}}},
+                    // Chained: its estimates are held against the oracle's chained return per session.
+                    {"gauss_only", {{"groups", {"gauss"}}, {"formulation", "cross_session"}}}}},
       {"agents", json::array({
            {{"name", "BC"}, {"type", "bc"}, {"dataset", "both"}, {"steps", 30},
             {"hyperparameters", {{"hidden", {16, 16}}}}},
@@ -341,10 +342,11 @@ TEST_CASE("a tiny experiment runs every stage, writes every table, and does not 
   // Every offline metric against the oracle: Kendall tau over the policies both
   // evaluated (the behaviour policies are the oracle's only), recomputed here;
   // FQE-type estimates' relative errors against the same quantity (gamma 0.95
-  // for both by default).
+  // for both by default): the discounted return per session for the session
+  // formulation's "late", the chained return per session for "gauss_only".
   const std::vector<std::string> evaluated = {"baseline", "ES", "BC", "IRL"};
   for (const char* method : {"fqe", "conservative_ope", "ncis", "weighted_gauc"})
-    for (const char* truth : {"reward_per_user_day", "discounted_return_per_session"}) {
+    for (const char* truth : {"reward_per_user_day", "discounted_return_per_session", "chained_return_per_session"}) {
       INFO(method << " against " << truth);
       const MetricRow* t = find("ope_vs_oracle", method, truth);
       REQUIRE(t != nullptr);
@@ -363,8 +365,21 @@ TEST_CASE("a tiny experiment runs every stage, writes every table, and does not 
       const MetricRow* e = find("ope_error", p, method);
       REQUIRE(e != nullptr);
       const double est = find("offline", p, method)->value;
-      const double truth = find("oracle", p, "discounted_return_per_session")->value;
+      const char* objective = std::string(method).find("@gauss_only") != std::string::npos
+                                  ? "chained_return_per_session"
+                                  : "discounted_return_per_session";
+      const double truth = find("oracle", p, objective)->value;
       CHECK(e->value == doctest::Approx((est - truth) / std::abs(truth)).epsilon(1e-12));
+      CHECK(json::parse(e->details)["oracle_metric"] == objective);
+      const json d = json::parse(e->details);
+      if (std::string(objective) == "chained_return_per_session") {
+        REQUIRE(d.contains("truth_tail_weight"));
+        const double tail = d["truth_tail_weight"].get<double>();
+        CHECK(tail == doctest::Approx(find("oracle", p, "chained_tail_weight")->value).epsilon(1e-12));
+        CHECK((tail > 0 && tail < 1));
+      } else {
+        CHECK(!d.contains("truth_tail_weight"));
+      }
     }
   // The extra OPE set: every method on the gauss group's data alone, named
   // METHOD@DATASET, a different estimate from the primary set's, and set against the truth.
@@ -519,7 +534,10 @@ TEST_CASE("a tiny experiment runs every stage, writes every table, and does not 
                               "### Each agent against the behaviour policies",
                               "### Against the A/B's control, the papers' comparison", "| BC vs ES |",
                               "## Online learners", "## Offline evaluation (Table 1)", "## Online A/B test (Table 2)",
-                              "## Ground truth", "## Where the testbed agrees with the paper"})
+                              "## Ground truth", "## Where the testbed agrees with the paper",
+                              "Each estimate of the discounted return per session",
+                              "Each estimate of the chained (cross-session) return per session",
+                              "| fqe@gauss_only | chained_return_per_session |"})
     CHECK(md.find(heading) != std::string::npos);
 
   // Regression bands: a run is inside its own band; a shifted band fails.

@@ -139,8 +139,28 @@ TEST_CASE("the in-session discounted return: gamma 1 is the session's whole rewa
   const double users = 600, sessions_per_user = static_cast<double>(h.value.sessions) / users;
   CHECK(h.level.at(chained) < half * sessions_per_user);
   CHECK(h.level.at(chained) > z.level.at(chained));
+  // Chained from the start of each session of the first day: at gamma 1 a
+  // session's value runs over the user's later sessions as well, more than
+  // a session's own reward. The weight beyond the window, gamma^m per
+  // session, is 1 at gamma 1 (no discounting: the whole horizon lies beyond)
+  // and 0 at gamma 0.
+  const std::size_t from_start = index_of(user_metric::kChainedSessionReturn),
+                    tail = index_of(user_metric::kChainedTailWeight);
+  CHECK(one.level.at(from_start) > one.level.at(session));
+  CHECK(h.level.at(from_start) > half);
+  CHECK(h.level.at(from_start) < one.level.at(from_start));
+  CHECK(one.level.at(tail) == doctest::Approx(1.0).epsilon(1e-12));
+  CHECK(z.level.at(tail) == 0.0);
+  CHECK((h.level.at(tail) > 0 && h.level.at(tail) < 0.5));
+  // On a one-day window at gamma 0 every session is a first-day one and only
+  // its first request counts: the in-session return's value.
+  OracleOptions one_day = small(2);
+  one_day.days = 1;
+  one_day.gamma = 0.0;
+  const OracleUserValues d1 = evaluate_policy(w, "baseline", p, one_day);
+  CHECK(d1.level.at(from_start) == doctest::Approx(d1.level.at(session)).epsilon(1e-12));
   // Pairing against a later evaluation of the same policy on the same users: exactly 0.
-  for (const std::size_t m : {session, chained}) {
+  for (const std::size_t m : {session, chained, from_start}) {
     const OracleDifference d = paired_difference(value(0.5), value(0.5), m);
     CHECK(d.difference == 0.0);
     CHECK(d.half_width == 0.0);

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <atomic>
 #include <map>
+#include <tuple>
 #include <numeric>
 
 #include "results/recorder.h"
@@ -416,7 +417,12 @@ TEST_CASE("days run in pieces equal the days run at once; per-user totals add up
 TEST_CASE("a user's chained return discounts the user's requests in order across sessions and days") {
   // UserTotals::chained_return, accumulated over three days run one at a time,
   // against sum_n gamma^n r_n recomputed from the recorded transitions of each
-  // user in time order (their rewards are stored as floats).
+  // user in time order (their rewards are stored as floats); and
+  // chained_session_return against the same sum from each start of a session
+  // on the first day, added over those sessions (recomputed the slow way,
+  // start by start), and its carry against the weight cut off at the end. (A
+  // session runs to its end within the day that starts it, so "the day" of a
+  // request is the day of the run_days call that recorded it.)
   const Scenario s = two_group_world(1500, 3);
   Simulator sim(s);
   sim.track_user_totals(true);
@@ -424,36 +430,53 @@ TEST_CASE("a user's chained return discounts the user's requests in order across
   RunOptions o;
   o.threads = 2;
   o.collect = true;
-  std::map<std::int64_t, std::vector<std::pair<double, float>>> requests;  // user -> (time, reward)
+  std::map<std::int64_t, std::vector<std::tuple<double, float, int, int>>> requests;  // user -> (time, reward, step, day)
+  int day = 0;
   o.on_batch = [&](const RecordBatch& b) {
-    for (const TransitionColumns::Row& r : b.transition_columns.rows) requests[r.user].emplace_back(r.time, r.reward);
+    for (const TransitionColumns::Row& r : b.transition_columns.rows)
+      requests[r.user].emplace_back(r.time, r.reward, r.step, day);
   };
-  for (int d = 0; d < 3; ++d) sim.run_days(1, o, nullptr);
+  for (day = 0; day < 3; ++day) sim.run_days(1, o, nullptr);
   REQUIRE(requests.size() > 500);
-  int spanning = 0;
+  int spanning = 0, later_starts = 0;
   for (auto& entry : requests) {  // not a structured binding: clang before 16 cannot capture one in INFO
     const std::int64_t user = entry.first;
     auto& v = entry.second;
     INFO(user);
     std::sort(v.begin(), v.end());
-    double chained = 0, undiscounted = 0, g = 1;
-    for (const auto& [time, r] : v) {
+    double chained = 0, undiscounted = 0, g = 1, per_session = 0, cut_off = 0;
+    int starts = 0;
+    for (const auto& [time, r, step, d] : v) {
       chained += g * r;
       undiscounted += r;
       g *= 0.9;
     }
+    for (std::size_t j0 = 0; j0 < v.size(); ++j0) {
+      if (std::get<2>(v[j0]) != 0 || std::get<3>(v[j0]) != 0) continue;
+      ++starts;
+      double from = 0, w = 1;
+      for (std::size_t n = j0; n < v.size(); ++n, w *= 0.9) from += w * std::get<1>(v[n]);
+      per_session += from;
+      cut_off += w;
+    }
     const UserTotals& t = sim.user_totals()[static_cast<std::size_t>(user)];
     CHECK(t.chained_return == doctest::Approx(chained).epsilon(1e-5));
+    CHECK(t.chained_session_return == doctest::Approx(per_session).epsilon(1e-5));
+    CHECK(t.chained_session_weight == doctest::Approx(cut_off).epsilon(1e-9));
+    CHECK(t.first_day_sessions == starts);
+    later_starts += t.sessions > starts;
     CHECK(t.reward == doctest::Approx(undiscounted).epsilon(1e-5));
     spanning += t.sessions > 1 && std::popcount(t.active_days) > 1;
   }
-  CHECK(spanning > 100);  // the chaining crossed sessions and days
+  CHECK(spanning > 100);     // the chaining crossed sessions and days
+  CHECK(later_starts > 100);  // and later days' sessions were left out
   // Users who never made a request have nothing to chain.
   std::int64_t idle = 0;
   for (std::size_t u = 0; u < sim.user_totals().size(); ++u)
     if (!requests.count(static_cast<std::int64_t>(u))) {
       ++idle;
       CHECK(sim.user_totals()[u].chained_return == 0.0);
+      CHECK(sim.user_totals()[u].chained_session_return == 0.0);
     }
   CHECK(idle > 0);
 }
@@ -488,9 +511,9 @@ TEST_CASE("a simulator restored from a saved state continues as the original doe
   // Bytes that do not fit are refused.
   Simulator other(two_group_world(1999, 3));
   CHECK_THROWS_AS(other.restore_state(saved), std::invalid_argument);
-  // So is a state of the format before the chained return (version 2), whole.
+  // So is a state of the format before the chained return per session (version 3), whole.
   std::string older = saved;
-  older[7] = '2';
+  older[7] = '3';
   Simulator fresh(s);
   CHECK_THROWS_AS(fresh.restore_state(older), std::invalid_argument);
   CHECK(fresh.days_done() == 0);
