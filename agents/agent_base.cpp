@@ -201,8 +201,30 @@ void AgentBase::train(const Dataset& data, std::int64_t steps, const ProgressCal
     if (scale_rewards_) batch_.reward *= inv_scale;
     const Losses losses = update(batch_);
     ++steps_;
-    for (const auto& [loss, value] : losses)
-      if (!std::isfinite(value)) throw TrainingDiverged(name_, steps_, loss, value);
+    const auto bad = std::find_if(losses.begin(), losses.end(),
+                                  [](const std::pair<std::string, double>& l) { return !std::isfinite(l.second); });
+    if (ranks_) {
+      // The ranks stop together: each computes its losses on its own rows, so
+      // one rank's may be the only one not finite, and a rank that stopped
+      // alone would leave the others waiting in the next gradient exchange
+      // (an experiment reports a diverged agent and goes on).
+      std::string mine;
+      if (bad != losses.end()) {
+        mine.resize(sizeof(double));
+        std::memcpy(mine.data(), &bad->second, sizeof(double));
+        mine += bad->first;
+      }
+      const std::vector<std::string> all = ranks_->all_gather(mine);
+      for (std::size_t r = 0; r < all.size(); ++r) {
+        if (all[r].empty()) continue;
+        double value = 0;
+        std::memcpy(&value, all[r].data(), sizeof value);
+        throw TrainingDiverged(name_, steps_, all[r].substr(sizeof value) + " on MPI rank " + std::to_string(r),
+                               value);
+      }
+    } else if (bad != losses.end()) {
+      throw TrainingDiverged(name_, steps_, bad->first, bad->second);
+    }
     if (progress) progress(TrainProgress{k, steps, &losses});
   }
 }

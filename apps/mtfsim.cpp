@@ -290,7 +290,7 @@ fs::path out_of_core_flag(const po::variables_map& vm, const std::string& cmd, s
 /// Runs a scenario's experiment protocol, then prints its report.
 void run_experiment_cmd(const mtf::Scenario& sc, const fs::path& path, const fs::path& out, int threads, bool quiet,
                         bool resume, bool force, double checkpoint_seconds, const fs::path& out_of_core,
-                        std::size_t chunk_rows) {
+                        std::size_t chunk_rows, bool data_parallel) {
   const mtf::experiments::ExperimentSpec spec = mtf::experiments::parse_experiment(sc, path.string());
   mtf::experiments::ExperimentOptions eo;
   eo.out_of_core = out_of_core;
@@ -300,6 +300,7 @@ void run_experiment_cmd(const mtf::Scenario& sc, const fs::path& path, const fs:
   eo.force = force;
   eo.checkpoint_seconds = checkpoint_seconds;
   eo.cluster = g_cluster;
+  eo.data_parallel = data_parallel;
   const bool root = g_cluster->root();
   if (resume && g_cluster->size() > 1)
     throw po::error("run: --resume: an experiment sharded over MPI ranks does not resume; run it again, or resume "
@@ -316,6 +317,7 @@ void run_experiment_cmd(const mtf::Scenario& sc, const fs::path& path, const fs:
     std::cerr << "mtfsim: experiment " << sc.name << ": " << sc.population.size << " users exploring for " << sc.days
               << " days in " << sc.groups.size() << " groups, " << threads << " threads";
     if (g_cluster->size() > 1) std::cerr << " on each of " << g_cluster->size() << " MPI ranks";
+    if (g_cluster->size() > 1 && data_parallel) std::cerr << ", the offline agents trained data-parallel over them";
     std::cerr << "\n";
   }
   mtf::experiments::run_experiment(sc, spec, out, eo);
@@ -337,7 +339,8 @@ int cmd_run(const std::vector<std::string>& args) {
       ("checkpoint-every", po::value<std::string>()->default_value("300"),
        "experiments: seconds of agent training between checkpoints, 0 .. 86400 (0: after every step)")
       ("out-of-core", po::value<std::string>(), "DIR: experiments: the recorded transitions go to column files in this new directory, memory-mapped for training and evaluation instead of held (same results); DIR is removed afterwards")
-      ("chunk-rows", po::value<std::string>()->default_value("100000"), "with --out-of-core: transitions read back per chunk when resuming, 1 .. 10^9");
+      ("chunk-rows", po::value<std::string>()->default_value("100000"), "with --out-of-core: transitions read back per chunk when resuming, 1 .. 10^9")
+      ("data-parallel", "experiments under mpirun: the offline agents train data-parallel over the ranks, each on its users' rows (faster; deterministic for a rank count, but not one process's bits)");
   const po::variables_map vm = parse_command(args, opts, "scenario", "scenario file");
   if (vm.count("help")) {
     std::cout << opts << "\nSimulates the scenario's groups for its days, prints the summary table\n"
@@ -362,6 +365,10 @@ int cmd_run(const std::vector<std::string>& args) {
   const bool resume = vm.count("resume") > 0, force = vm.count("force") > 0;
   std::size_t chunk_rows = 0;
   const fs::path out_of_core = out_of_core_flag(vm, "run", chunk_rows);
+  const bool data_parallel = vm.count("data-parallel") > 0;
+  if (data_parallel && sc.experiment_json.empty())
+    throw po::error("run: --data-parallel: a plain simulation trains no agents; it applies to experiments (to train "
+                    "one agent data-parallel: mpirun -np N mtfsim train RUN.sqlite ...)");
   if (!out_of_core.empty() && sc.experiment_json.empty())
     throw po::error("run: --out-of-core: a plain simulation holds no transitions in memory (the run database "
                     "receives them as they are recorded); it applies to experiments");
@@ -372,7 +379,7 @@ int cmd_run(const std::vector<std::string>& args) {
     refuse_input_as_output(out, path, "run", "out", "scenario file");
     run_experiment_cmd(sc, path, out, threads, quiet, resume, force,
                        static_cast<double>(int_flag(vm, "run", "checkpoint-every", 0, 86400)), out_of_core,
-                       chunk_rows);
+                       chunk_rows, data_parallel);
     return 0;
   }
   if (resume)

@@ -201,6 +201,19 @@ OracleOptions ExperimentContext::oracle_options(std::int64_t users, int days, st
   return o;
 }
 
+const Cluster* ExperimentContext::training_ranks() const {
+  return opt.data_parallel && opt.cluster && opt.cluster->size() > 1 ? opt.cluster : nullptr;
+}
+
+std::vector<std::size_t> ExperimentContext::training_shard(std::vector<std::size_t> rows) const {
+  const Cluster* ranks = training_ranks();
+  if (!ranks) return rows;
+  const auto n = static_cast<std::int64_t>(ranks->size()), r = static_cast<std::int64_t>(ranks->rank());
+  const TransitionColumnsView c = col.view();
+  std::erase_if(rows, [&](std::size_t i) { return c.rows[i].user % n != r; });
+  return rows;
+}
+
 const DatasetSpec& ExperimentContext::dataset(const std::string& name) const {
   for (const auto& d : ex.datasets)
     if (d.name == name) return d;

@@ -209,6 +209,14 @@ struct ExperimentContext {
   OracleOptions oracle_options(std::int64_t users, int days, std::uint64_t users_index) const;
   const DatasetSpec& dataset(const std::string& name) const;
   std::vector<int> dataset_groups(const DatasetSpec& d) const;
+  /// The ranks the offline agents train data-parallel over
+  /// (ExperimentOptions::data_parallel with more than one rank); null: every
+  /// rank trains on every row, as one process would.
+  const Cluster* training_ranks() const;
+  /// `rows` of view(), kept to this rank's share when training is
+  /// data-parallel (the rows of the users u with u mod N == r: whole sessions
+  /// and whole users, so every formulation's episodes stay whole).
+  std::vector<std::size_t> training_shard(std::vector<std::size_t> rows) const;
   const AgentSpec& agent_spec(const std::string& name) const;
 
  private:

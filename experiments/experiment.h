@@ -219,6 +219,15 @@ struct ExperimentOptions {
   /// agents to the same bits, and rank 0 alone writes the run database
   /// (README, "Running at scale"). No resume under MPI. Null: this process alone.
   const Cluster* cluster = nullptr;
+  /// With more than one rank: the offline agents (the training stage and the
+  /// progressive rounds) train data-parallel over the ranks instead
+  /// (Agent::set_data_parallel): rank r trains on the rows of its dataset's
+  /// users u with u mod N == r, and the gradients are averaged in rank order.
+  /// Deterministic for a given rank count, not one process's bits (other
+  /// minibatches); the learning curves are measured on rank 0's rows. The
+  /// simulated stages, the online learners and the offline evaluation are
+  /// unchanged (every rank still holds every row). Ignored on one rank.
+  bool data_parallel = false;
   /// Out of core: the exploration's transitions go to column files in this new
   /// directory as they are recorded (core/column_file.h), and the datasets map
   /// them instead of holding them; the directory is removed when the run ends.

@@ -112,6 +112,11 @@ void run_rounds(ExperimentContext& ctx, int first_day) {
       if (rows.empty())
         throw ExperimentError("experiment: progressive group " + p.group +
                               " recorded no transitions" + (p.accept_if_better ? " outside its held-out users" : ""));
+      rows = ctx.training_shard(std::move(rows));  // data-parallel: this rank's users
+      if (rows.empty())
+        throw ExperimentError("experiment: progressive group " + p.group + " recorded no transitions of " +
+                              shard_name(ctx) + " for its agent to train on: use fewer ranks, or train without "
+                              "--data-parallel");
       // The curve's drift: from the policy this round's data explored around.
       const auto deployed = ctx.deployed.find(a.name);
       const PolicyPtr centre = deployed != ctx.deployed.end() ? PolicyPtr(deployed->second)

@@ -108,6 +108,9 @@ inline constexpr const char* kMeanCandidateReward = "mean_candidate_reward_per_u
 inline constexpr const char* kUserDays = "user_days";
 inline constexpr const char* kWallSeconds = "wall_seconds";
 inline constexpr const char* kRanks = "ranks";  ///< run/all: the MPI ranks the run was sharded over (1: one process)
+/// run/all, 1 where the offline agents trained data-parallel over the ranks
+/// (ExperimentOptions::data_parallel; absent otherwise).
+inline constexpr const char* kDataParallel = "data_parallel";
 // Metrics of curve: "loss/<name>" for each of the agent's losses, and these.
 inline constexpr const char* kLossPrefix = "loss/";
 inline constexpr const char* kMeanQ = "mean_q";

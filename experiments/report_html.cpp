@@ -441,10 +441,16 @@ std::string report_html(const RunContents& run, const ExperimentSpec& spec, cons
       << "): the charts hold only the stages it completed. ";
   o << "Code " << escape_html(run.info.code_version) << ", seed " << run.info.seed << ", " << run.info.threads
     << (run.info.threads == 1 ? " thread" : " threads");
-  for (const MetricRow& m : run.metrics)
-    if (m.section == keys::kRun && m.subject == keys::kAll && m.metric == keys::kRanks && m.value > 1)
-      o << " in each of " << static_cast<long long>(m.value) << " MPI ranks";
-  o << " (results do not depend on it). The tables behind the charts: <code>mtfsim report</code>.</p>\n";
+  bool data_parallel = false;
+  for (const MetricRow& m : run.metrics) {
+    if (m.section != keys::kRun || m.subject != keys::kAll) continue;
+    if (m.metric == keys::kRanks && m.value > 1) o << " in each of " << static_cast<long long>(m.value) << " MPI ranks";
+    if (m.metric == keys::kDataParallel) data_parallel = true;
+  }
+  o << (data_parallel ? ", the offline agents trained data-parallel over the ranks (their training depends on the "
+                        "rank count; the simulation does not)"
+                      : " (results do not depend on it)")
+    << ". The tables behind the charts: <code>mtfsim report</code>.</p>\n";
   if (!note.empty()) o << "<p>" << escape_html(note) << "</p>\n";
   json specs = json::object();
   for (const Chart& c : charts) {

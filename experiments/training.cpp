@@ -29,12 +29,16 @@ const agents::Dataset& dataset_for(ExperimentContext& ctx, const AgentSpec& a) {
   auto& d = ctx.datasets[key];
   if (!d) {
     const DatasetSpec& ds = ctx.dataset(a.dataset);
-    const std::vector<std::size_t> rows =
+    std::vector<std::size_t> rows =
         select_rows(ctx.col.view(), ctx.dataset_groups(ds), ds.time_from * ctx.period,
                     ds.time_to * ctx.period);
     if (rows.empty())
       throw ExperimentError("experiment: agent " + a.name + ": its dataset " + a.dataset +
                             " holds no transitions (check its groups and time window)");
+    rows = ctx.training_shard(std::move(rows));
+    if (rows.empty())
+      throw ExperimentError("experiment: agent " + a.name + ": its dataset " + a.dataset + " holds no transitions of " +
+                            shard_name(ctx) + ": use fewer ranks, or train without --data-parallel");
     d = std::make_shared<const agents::Dataset>(
         ctx.col.dataset(rows, reward_function(a.reward ? &*a.reward : nullptr), ds));
   }
@@ -189,6 +193,7 @@ void train_agent(ExperimentContext& ctx, const AgentSpec& a, const agents::Datas
     }
     if (progress) progress(p);
   };
+  agent.set_data_parallel(ctx.training_ranks());
   try {
     agent.train(data, steps, with_curve);
   } catch (const agents::TrainingDiverged& e) {
@@ -199,7 +204,17 @@ void train_agent(ExperimentContext& ctx, const AgentSpec& a, const agents::Datas
     ctx.log("training " + a.name + " diverged: " + e.what());
   }
   ctx.train_seconds[a.name] += seconds_since(t);
-  ctx.train_rows[a.name] = data.size();
+  ctx.train_rows[a.name] = static_cast<std::int64_t>(data.size());
+  if (const Cluster* ranks = ctx.training_ranks()) {  // every rank's shard together
+    ctx.train_rows[a.name] = 0;
+    for (const std::string& n : ranks->all_gather(std::to_string(data.size()))) ctx.train_rows[a.name] += std::stoll(n);
+  }
+}
+
+std::string shard_name(const ExperimentContext& ctx) {
+  const Cluster& ranks = *ctx.training_ranks();
+  return "MPI rank " + std::to_string(ranks.rank()) + "'s users (u mod " + std::to_string(ranks.size()) +
+         " == " + std::to_string(ranks.rank()) + ")";
 }
 
 void train_agents(ExperimentContext& ctx) {

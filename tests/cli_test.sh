@@ -50,6 +50,9 @@ check "regress --help works" "$mtfsim" regress --help
 # fails_with NAME CODE TEXT COMMAND...: the command must exit with CODE and say TEXT on stderr.
 tiny="$src/tests/data/tiny.json"
 
+fails_with "run --data-parallel of a plain simulation" 2 "run: --data-parallel: a plain simulation trains no agents" \
+  "$mtfsim" run "$tiny" --data-parallel --no-record
+
 # Numeric flags: one check per flag, one message form, exit code 2.
 fails_with "run --threads 0" 2 "mtfsim: run: --threads: expected an integer in [1, 256], got 0" \
   "$mtfsim" run "$tiny" --threads 0 --no-record

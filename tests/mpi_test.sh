@@ -3,7 +3,8 @@
 # -DMTF_MPI=ON): a plain simulation sharded over 2 and 3 ranks, with 1 and 2
 # threads per rank, writes a run database whose every table equals the one
 # process's, row for row (the run table but its clock and thread fields);
-# an experiment's protocol on 2 ranks writes one process's rows; bench sim
+# an experiment's protocol on 2 ranks writes one process's rows, and with
+# --data-parallel the same rows on every rerun; bench sim
 # reports every rank; the commands that do not shard refuse to run under
 # mpirun with more than one rank.
 # Usage: mpi_test.sh MTFSIM SOURCE_DIR MPIEXEC
@@ -28,13 +29,15 @@ sc["record"]["impressions"] = True
 json.dump(sc, open(sys.argv[2], "w"))
 PY
 
+# sqlite3 -quote prints BLOBs in full, as hex (the default output stops a BLOB
+# at its first zero byte: most of a state would go uncompared).
 same_tables() {  # DB_A DB_B: every table equal, the run table but its clock and thread columns
   local a=$1 b=$2 t
   for t in $(sqlite3 "$a" "select name from sqlite_master where type = 'table' order by name"); do
     local q="select * from $t"
     [ "$t" = run ] && q="select scenario_name, scenario_json, seed, code_version, schema_version, state_dim,
       action_dim, state_features, action_names from run"
-    if ! cmp -s <(sqlite3 "$a" "$q") <(sqlite3 "$b" "$q"); then echo "table $t differs"; return 1; fi
+    if ! cmp -s <(sqlite3 -quote "$a" "$q") <(sqlite3 -quote "$b" "$q"); then echo "table $t differs"; return 1; fi
   done
   [ "$(sqlite3 "$a" "select count(*) from transitions")" -gt 1000 ] || { echo "too few transitions"; return 1; }
   [ "$(sqlite3 "$a" "select count(*) from impressions")" -gt 1000 ] || { echo "too few impressions"; return 1; }
@@ -60,12 +63,14 @@ check "bench sim reports 2 ranks and each rank's peak memory" \
 same_experiment() {
   local a=$1 b=$2 t
   for t in groups sessions transitions user_days impressions summary agents; do
-    cmp -s <(sqlite3 "$a" "select * from $t") <(sqlite3 "$b" "select * from $t") || { echo "table $t differs"; return 1; }
+    cmp -s <(sqlite3 -quote "$a" "select * from $t") <(sqlite3 -quote "$b" "select * from $t") ||
+      { echo "table $t differs"; return 1; }
   done
   # The clock's rows, the "seconds" inside the details and the rank count differ.
   local q="select * from metrics where metric not in ('seconds', 'wall_seconds', 'ranks')" clock='s/"seconds":[-+.0-9eE]+//g'
-  if ! cmp -s <(sqlite3 "$a" "$q" | sed -E "$clock") <(sqlite3 "$b" "$q" | sed -E "$clock"); then
-    echo "table metrics differs"; diff <(sqlite3 "$a" "$q" | sed -E "$clock") <(sqlite3 "$b" "$q" | sed -E "$clock") | head
+  if ! cmp -s <(sqlite3 -quote "$a" "$q" | sed -E "$clock") <(sqlite3 -quote "$b" "$q" | sed -E "$clock"); then
+    echo "table metrics differs"
+    diff <(sqlite3 -quote "$a" "$q" | sed -E "$clock") <(sqlite3 -quote "$b" "$q" | sed -E "$clock") | head
     return 1
   fi
   for t in oracle ab curve; do
@@ -77,7 +82,30 @@ check "experiment, 2 ranks" "${mpi[@]}" -np 2 "$mtfsim" run "$src/tests/data/tin
   --out "$work/e2.sqlite"
 check "experiment: 2 ranks write one process's rows" same_experiment "$work/e1.sqlite" "$work/e2.sqlite"
 check "  and the report says how many ranks ran it" bash -c \
-  "'$mtfsim' report '$work/e2.sqlite' | grep -q '1 thread in each of 2 MPI ranks'"
+  "'$mtfsim' report '$work/e2.sqlite' | grep -q '1 thread in each of 2 MPI ranks (results do not depend on it)'"
+
+# The experiment with its offline agents trained data-parallel (the training
+# stage and the progressive rounds): deterministic for a rank count, and other
+# agents than the replicated run's (each rank trains on its users' rows).
+check "experiment, 2 ranks, data-parallel" "${mpi[@]}" -np 2 "$mtfsim" run "$src/tests/data/tiny_experiment.json" \
+  -q -t 1 --data-parallel --out "$work/p1.sqlite"
+check "experiment, 2 ranks, data-parallel again" "${mpi[@]}" -np 2 "$mtfsim" run \
+  "$src/tests/data/tiny_experiment.json" -q -t 1 --data-parallel --out "$work/p2.sqlite"
+check "  the same rows twice" same_experiment "$work/p1.sqlite" "$work/p2.sqlite"
+check "  every agent other bits than the replicated run's" bash -c "for n in BC IRL TD3; do
+  q=\"select hex(data) from agents where name = '\$n'\"
+  [ -n \"\$(sqlite3 '$work/p1.sqlite' \"\$q\")\" ] && [ \"\$(sqlite3 '$work/p1.sqlite' \"\$q\")\" != \"\$(sqlite3 '$work/e2.sqlite' \"\$q\")\" ] || exit 1
+done"
+check "  the training rows count every rank's shard" test \
+  "$(sqlite3 "$work/p1.sqlite" "select value from metrics where section = 'training' and subject = 'BC' and metric = 'transitions'")" = \
+  "$(sqlite3 "$work/p1.sqlite" "select count(*) || '.0' from transitions t join groups g on g.grp = t.grp
+     where g.name in ('explore', 'gauss') and t.time < (select json_extract(scenario_json, '$.days') from run) * 86400")"
+check "experiment, one process, --data-parallel" "$mtfsim" run "$src/tests/data/tiny_experiment.json" -q -t 1 \
+  --data-parallel --out "$work/p0.sqlite"
+check "  on one rank it changes nothing" same_experiment "$work/e1.sqlite" "$work/p0.sqlite"
+check "  the run says so" test "$(sqlite3 "$work/p1.sqlite" "select value from metrics where metric = 'data_parallel'")" = 1.0
+check "  and so does the report" bash -c \
+  "'$mtfsim' report '$work/p1.sqlite' | grep -q 'in each of 2 MPI ranks, the offline agents trained data-parallel'"
 
 # Data-parallel training: deterministic for a rank count, and one file, from rank 0.
 check "train on 2 ranks" "${mpi[@]}" -np 2 "$mtfsim" train "$work/one.sqlite" --agent td3 --set "hidden=[16,16]" \
@@ -104,5 +132,5 @@ fails_with "an experiment does not resume on 2 ranks" 2 "does not resume" \
 fails_with "export refuses to run on 2 ranks" 2 "runs as one process" \
   "${mpi[@]}" -np 2 "$mtfsim" export "$work/one.sqlite" --format csv --out "$work/one.csv"
 check "nothing was written by the refused commands" test ! -e "$work/one.csv"
-check "only rank 0 wrote files" bash -c "! ls '$work' | grep -qv -E '^(sc.json|one.sqlite|two.sqlite|three.sqlite|e1.sqlite|e2.sqlite|out|err|bench.out|a.mtfa|b.mtfa|c.mtfa|d.mtfa|train.out|ooc.out)\$'"
+check "only rank 0 wrote files" bash -c "! ls '$work' | grep -qv -E '^(sc.json|one.sqlite|two.sqlite|three.sqlite|e1.sqlite|e2.sqlite|p0.sqlite|p1.sqlite|p2.sqlite|out|err|bench.out|a.mtfa|b.mtfa|c.mtfa|d.mtfa|train.out|ooc.out)\$'"
 finish mpi_tests

@@ -3,6 +3,7 @@
 // Fixed seeds, no retries.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstring>
 #include <functional>
 #include <stdexcept>
@@ -104,4 +105,39 @@ TEST_CASE("the ranks' normalisation is the union's, and a batch that does not sp
   }
   CHECK_THROWS_WITH_AS(train_ranks("bc", {{"hidden", {8}}, {"batch_size", 33}}, rows, 2, 1),
                        doctest::Contains("not a multiple of the 2 data-parallel ranks"), std::runtime_error);
+}
+
+// A loss that stops being finite on one rank alone (here rank 1's rewards are
+// NaN, so its first minibatch's critic loss is; rank 0's first one is finite)
+// stops every rank at that step with the same error, naming the rank: a rank
+// that went on alone would wait in the next gradient exchange for a rank that
+// left (an experiment reports a diverged agent and carries on). One step, so
+// that a rank going on alone finishes instead of waiting.
+TEST_CASE("a loss that is not finite on one rank stops every rank at the same step") {
+  std::vector<TransitionRow> rows = bandit_rows(400, 5);
+  for (TransitionRow& t : rows)
+    if (t.user % 2 == 1) t.reward = std::nanf("");
+  nn::set_num_threads(1);
+  LocalHub hub(2);
+  std::vector<std::string> errors(2);
+  std::vector<std::int64_t> steps(2, -1);
+  std::vector<std::thread> pool;
+  for (int r = 0; r < 2; ++r)
+    pool.emplace_back([&, r] {
+      const LocalCluster cl(hub, r);
+      const Dataset data(shard(rows, 2, r));
+      auto agent = make_agent("td3", {{"hidden", {8}}, {"batch_size", 32}}, data.state_dim(), data.action_dim(), 5);
+      try {
+        agent->set_data_parallel(&cl);
+        agent->train(data, 1);
+      } catch (const TrainingDiverged& e) {
+        errors[static_cast<std::size_t>(r)] = e.what();
+        steps[static_cast<std::size_t>(r)] = e.step();
+      }
+    });
+  for (auto& t : pool) t.join();
+  CHECK(steps[0] == 1);
+  CHECK(steps[1] == 1);
+  CHECK(errors[0] == errors[1]);
+  CHECK(errors[0].find("on MPI rank 1") != std::string::npos);
 }
