@@ -41,6 +41,14 @@ class TrainingDiverged : public std::runtime_error {
   std::string loss_;
 };
 
+/// Throws TrainingDiverged when one of `losses` (those of `agent`'s step
+/// `step`) is not finite. With more than one rank (data-parallel: each rank's
+/// losses are its own minibatch's) every rank throws the same error, naming
+/// the first rank in rank order whose loss is not finite, so that the ranks
+/// stop together instead of one waiting for another in the next exchange.
+/// Collective when `ranks` has more than one rank.
+void throw_if_diverged(const std::string& agent, std::int64_t step, const Losses& losses, const Cluster* ranks);
+
 /// Thrown for unreadable agent files (wrong magic, version, truncated, corrupt).
 class AgentFileError : public std::runtime_error {
  public:

@@ -111,36 +111,6 @@ nn::MlpSpec AgentBase::spec(int input, int output, int members) const {
 }
 
 namespace {
-/// The normalisation of the union of the ranks' shards: their counts, means and
-/// variances merged in rank order (the same bits on every rank).
-StateNormaliser merged_normaliser(const Dataset& data, const Cluster& ranks) {
-  const Eigen::Index S = data.state_mean().size();
-  std::string mine(sizeof(double) * static_cast<std::size_t>(1 + 2 * S), '\0');
-  const double n_here = static_cast<double>(data.size());
-  std::memcpy(mine.data(), &n_here, sizeof(double));
-  std::memcpy(mine.data() + sizeof(double), data.state_mean().data(), sizeof(double) * static_cast<std::size_t>(S));
-  std::memcpy(mine.data() + sizeof(double) * static_cast<std::size_t>(1 + S), data.state_var().data(),
-              sizeof(double) * static_cast<std::size_t>(S));
-  const std::vector<std::string> all = ranks.all_gather(mine);
-  std::vector<double> n(all.size());
-  std::vector<Eigen::VectorXd> mean(all.size(), Eigen::VectorXd(S)), var(all.size(), Eigen::VectorXd(S));
-  double total = 0;
-  for (std::size_t r = 0; r < all.size(); ++r) {
-    if (all[r].size() != mine.size())
-      throw std::invalid_argument("data-parallel training: the ranks' datasets have different state dimensions");
-    std::memcpy(&n[r], all[r].data(), sizeof(double));
-    std::memcpy(mean[r].data(), all[r].data() + sizeof(double), sizeof(double) * static_cast<std::size_t>(S));
-    std::memcpy(var[r].data(), all[r].data() + sizeof(double) * static_cast<std::size_t>(1 + S),
-                sizeof(double) * static_cast<std::size_t>(S));
-    total += n[r];
-  }
-  Eigen::VectorXd m = Eigen::VectorXd::Zero(S), v = Eigen::VectorXd::Zero(S);
-  for (std::size_t r = 0; r < all.size(); ++r) m += (n[r] / total) * mean[r];
-  for (std::size_t r = 0; r < all.size(); ++r)
-    v += (n[r] / total) * (var[r].array() + (mean[r] - m).array().square()).matrix();
-  return StateNormaliser::from_moments(m, v);
-}
-
 /// The mean |reward| of the data (over the union of the ranks' shards, summed
 /// in rank order), or 1 when it is 0 or not finite (no reward to scale by).
 double mean_abs_reward(const Dataset& data, const Cluster* ranks) {
@@ -162,6 +132,28 @@ double mean_abs_reward(const Dataset& data, const Cluster* ranks) {
   return std::isfinite(m) && m > 0 ? m : 1.0;
 }
 }  // namespace
+
+void throw_if_diverged(const std::string& agent, std::int64_t step, const Losses& losses, const Cluster* ranks) {
+  const auto bad = std::find_if(losses.begin(), losses.end(),
+                                [](const std::pair<std::string, double>& l) { return !std::isfinite(l.second); });
+  if (!ranks || ranks->size() == 1) {
+    if (bad != losses.end()) throw TrainingDiverged(agent, step, bad->first, bad->second);
+    return;
+  }
+  std::string mine;
+  if (bad != losses.end()) {
+    mine.resize(sizeof(double));
+    std::memcpy(mine.data(), &bad->second, sizeof(double));
+    mine += bad->first;
+  }
+  const std::vector<std::string> all = ranks->all_gather(mine);
+  for (std::size_t r = 0; r < all.size(); ++r) {
+    if (all[r].empty()) continue;
+    double value = 0;
+    std::memcpy(&value, all[r].data(), sizeof value);
+    throw TrainingDiverged(agent, step, all[r].substr(sizeof value) + " on MPI rank " + std::to_string(r), value);
+  }
+}
 
 void AgentBase::train(const Dataset& data, std::int64_t steps, const ProgressCallback& progress) {
   if (data.state_dim() != S_ || data.action_dim() != A_)
@@ -188,7 +180,7 @@ void AgentBase::train(const Dataset& data, std::int64_t steps, const ProgressCal
     shard_streams_ = true;
   }
   if (!fitted_) {
-    norm_ = ranks_ ? merged_normaliser(data, *ranks_) : data.normaliser();
+    norm_ = normaliser_over_ranks(data, ranks_);
     if (scale_rewards_) reward_scale_ = mean_abs_reward(data, ranks_);
     fitted_ = true;
   }
@@ -201,30 +193,7 @@ void AgentBase::train(const Dataset& data, std::int64_t steps, const ProgressCal
     if (scale_rewards_) batch_.reward *= inv_scale;
     const Losses losses = update(batch_);
     ++steps_;
-    const auto bad = std::find_if(losses.begin(), losses.end(),
-                                  [](const std::pair<std::string, double>& l) { return !std::isfinite(l.second); });
-    if (ranks_) {
-      // The ranks stop together: each computes its losses on its own rows, so
-      // one rank's may be the only one not finite, and a rank that stopped
-      // alone would leave the others waiting in the next gradient exchange
-      // (an experiment reports a diverged agent and goes on).
-      std::string mine;
-      if (bad != losses.end()) {
-        mine.resize(sizeof(double));
-        std::memcpy(mine.data(), &bad->second, sizeof(double));
-        mine += bad->first;
-      }
-      const std::vector<std::string> all = ranks_->all_gather(mine);
-      for (std::size_t r = 0; r < all.size(); ++r) {
-        if (all[r].empty()) continue;
-        double value = 0;
-        std::memcpy(&value, all[r].data(), sizeof value);
-        throw TrainingDiverged(name_, steps_, all[r].substr(sizeof value) + " on MPI rank " + std::to_string(r),
-                               value);
-      }
-    } else if (bad != losses.end()) {
-      throw TrainingDiverged(name_, steps_, bad->first, bad->second);
-    }
+    throw_if_diverged(name_, steps_, losses, ranks_);
     if (progress) progress(TrainProgress{k, steps, &losses});
   }
 }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <stdexcept>
@@ -489,6 +490,36 @@ void Dataset::gather(const std::vector<int>& index, Batch& out) const {
     const std::size_t k = next_[r] >= 0 ? static_cast<std::size_t>(next_[r]) : i;
     knew(k, j, out.next_baseline, out.next_lower, out.next_upper, out.next_has_bounds);
   }
+}
+
+StateNormaliser normaliser_over_ranks(const Dataset& data, const Cluster* ranks_or_null) {
+  if (!ranks_or_null || ranks_or_null->size() == 1) return data.normaliser();
+  const Cluster& ranks = *ranks_or_null;
+  const Eigen::Index S = data.state_mean().size();
+  std::string mine(sizeof(double) * static_cast<std::size_t>(1 + 2 * S), '\0');
+  const double n_here = static_cast<double>(data.size());
+  std::memcpy(mine.data(), &n_here, sizeof(double));
+  std::memcpy(mine.data() + sizeof(double), data.state_mean().data(), sizeof(double) * static_cast<std::size_t>(S));
+  std::memcpy(mine.data() + sizeof(double) * static_cast<std::size_t>(1 + S), data.state_var().data(),
+              sizeof(double) * static_cast<std::size_t>(S));
+  const std::vector<std::string> all = ranks.all_gather(mine);
+  std::vector<double> n(all.size());
+  std::vector<Eigen::VectorXd> mean(all.size(), Eigen::VectorXd(S)), var(all.size(), Eigen::VectorXd(S));
+  double total = 0;
+  for (std::size_t r = 0; r < all.size(); ++r) {
+    if (all[r].size() != mine.size())
+      throw std::invalid_argument("data-parallel training: the ranks' datasets have different state dimensions");
+    std::memcpy(&n[r], all[r].data(), sizeof(double));
+    std::memcpy(mean[r].data(), all[r].data() + sizeof(double), sizeof(double) * static_cast<std::size_t>(S));
+    std::memcpy(var[r].data(), all[r].data() + sizeof(double) * static_cast<std::size_t>(1 + S),
+                sizeof(double) * static_cast<std::size_t>(S));
+    total += n[r];
+  }
+  Eigen::VectorXd m = Eigen::VectorXd::Zero(S), v = Eigen::VectorXd::Zero(S);
+  for (std::size_t r = 0; r < all.size(); ++r) m += (n[r] / total) * mean[r];
+  for (std::size_t r = 0; r < all.size(); ++r)
+    v += (n[r] / total) * (var[r].array() + (mean[r] - m).array().square()).matrix();
+  return StateNormaliser::from_moments(m, v);
 }
 
 }  // namespace mtf::agents

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "agents/nn/tensor.h"
+#include "core/cluster.h"
 #include "core/column_file.h"
 #include "core/rng.h"
 #include "core/transitions.h"
@@ -249,5 +250,11 @@ class Dataset {
   }
   Matrix whole(std::span<const float> column, int d) const;
 };
+
+/// The normalisation of the union of the ranks' datasets (data-parallel
+/// training and evaluation: each rank holds its shard): their counts, means
+/// and variances merged in rank order, the same bits on every rank. Null
+/// `ranks` or one rank: data.normaliser(). Collective.
+StateNormaliser normaliser_over_ranks(const Dataset& data, const Cluster* ranks);
 
 }  // namespace mtf::agents

@@ -179,14 +179,26 @@ OpeEstimate fqe_impl(const Dataset& data, const Policy& target, const FqeOptions
   if (opt.policy_samples < 1)
     bad_option(where,
                "options.policy_samples must be >= 1, got " + std::to_string(opt.policy_samples));
+  const Cluster* ranks = opt.ranks && opt.ranks->size() > 1 ? opt.ranks : nullptr;
   const std::vector<int>& initial = data.initial_indices();
-  if (initial.empty())
+  const int S = data.state_dim(), A = data.action_dim(), N = data.size();
+  // Over ranks, what every rank holds decides for all of them together (a
+  // rank that stopped alone would leave the others waiting).
+  const std::vector<double> held = sum_over_ranks(ranks, {static_cast<double>(N), static_cast<double>(initial.size())});
+  if (held[1] == 0)
     bad_option(
         where,
         "the dataset has no session-initial transition (step 0), so Eq. 9's value per session is "
         "undefined; record whole sessions");
-
-  const int S = data.state_dim(), A = data.action_dim(), N = data.size();
+  if (ranks) {
+    if (opt.batch % ranks->size() != 0)
+      bad_option(where, "options.batch " + std::to_string(opt.batch) + " is not a multiple of the " +
+                            std::to_string(ranks->size()) + " data-parallel ranks; choose a batch size that is");
+    const std::vector<std::string> sizes = ranks->all_gather(std::to_string(N));
+    for (std::size_t r = 0; r < sizes.size(); ++r)
+      if (sizes[r] == "0")
+        bad_option(where, "MPI rank " + std::to_string(r) + " holds no transitions of the dataset; use fewer ranks");
+  }
   const Matrix states = data.states(), data_actions = data.actions();
 
   // Draws of pi_e: given, or drawn here.
@@ -222,12 +234,26 @@ OpeEstimate fqe_impl(const Dataset& data, const Policy& target, const FqeOptions
   spec.hidden.assign(static_cast<std::size_t>(opt.layers), opt.hidden);
   spec.output = 1;
   spec.activation = nn::Activation::kRelu;
+  if (ranks && ranks->rank() > 0) {  // each rank its own minibatches; every rank the same initial network
+    const auto r = static_cast<std::uint64_t>(ranks->rank());
+    batch_rng = Rng(opt.seed, Stream::kOffPolicyEvaluation, kBatch, r);
+    choice_rng = Rng(opt.seed, Stream::kOffPolicyEvaluation, kDrawChoice, r);
+  }
   nn::Mlp q_net(spec, init_rng);
   nn::Mlp q_target = q_net;
   nn::Adam adam(q_net.params(), {static_cast<float>(opt.lr)});
+  adam.average_over(ranks);
 
-  const StateNormaliser& norm = data.normaliser();
-  const int m = opt.batch;
+  const StateNormaliser norm = normaliser_over_ranks(data, ranks);
+  // The mean of Q over the listed columns and action sets, over every rank's rows.
+  const auto mean_q_all = [&](const std::vector<const Matrix*>& sets, const std::vector<int>& index, bool all_rows) {
+    if (!ranks) return mean_q(q_net, norm, states, sets, index);
+    const double n = static_cast<double>(all_rows ? N : static_cast<int>(index.size())) * double(sets.size());
+    const double here = n > 0 ? mean_q(q_net, norm, states, sets, index) * n : 0.0;
+    const std::vector<double> sums = sum_over_ranks(ranks, {here, n});
+    return sums[0] / sums[1];
+  };
+  const int m = ranks ? opt.batch / ranks->size() : opt.batch;
   const float inv_m = 1.0f / static_cast<float>(m);
   const float gamma = static_cast<float>(opt.gamma), alpha = static_cast<float>(opt.cql_alpha);
   const float inv_scale = static_cast<float>(1.0 / opt.reward_scale);
@@ -276,8 +302,7 @@ OpeEstimate fqe_impl(const Dataset& data, const Policy& target, const FqeOptions
       reg = qp.cast<double>().mean() - q_data;
       dq_pi = Matrix::Constant(1, m, alpha * inv_m);
     }
-    if (!std::isfinite(td)) throw TrainingDiverged("fqe", step, "td", td);
-    if (!std::isfinite(reg)) throw TrainingDiverged("fqe", step, "cql_regulariser", reg);
+    throw_if_diverged("fqe", step, {{"td", td}, {"cql_regulariser", reg}}, ranks);
     q_net.backward(in_data, dq, ws_data, nn::BackwardOptions{});
     if (conservative) {
       nn::BackwardOptions acc;
@@ -289,7 +314,7 @@ OpeEstimate fqe_impl(const Dataset& data, const Policy& target, const FqeOptions
     recent.emplace_back(td, reg);
     if (recent.size() > 100) recent.pop_front();
     if (opt.curve_points > 0 && is_curve_step(step, opt.steps, opt.curve_points))
-      curve.push_back({step, td, reg, scale * mean_q(q_net, norm, states, pi_sets, initial)});
+      curve.push_back({step, td, reg, scale * mean_q_all(pi_sets, initial, false)});
   }
   double td_recent = std::numeric_limits<double>::quiet_NaN(), reg_recent = td_recent;
   if (!recent.empty()) {
@@ -300,21 +325,26 @@ OpeEstimate fqe_impl(const Dataset& data, const Policy& target, const FqeOptions
     }
     td_recent /= double(recent.size());
     reg_recent /= double(recent.size());
+    if (ranks) {  // the ranks' mean
+      const std::vector<double> sums = sum_over_ranks(ranks, {td_recent, reg_recent});
+      td_recent = sums[0] / ranks->size();
+      reg_recent = sums[1] / ranks->size();
+    }
   }
 
   OpeEstimate est;
   est.method = method;
-  est.value = scale * mean_q(q_net, norm, states, pi_sets, initial);
+  est.value = scale * mean_q_all(pi_sets, initial, false);
   // Per request only when every transition is one step of gamma.
   if (data.discount_unit_seconds() == 0) est.per_step = (1.0 - opt.gamma) * est.value;
-  est.transitions = N;
-  est.details = {{"initial_states", initial.size()},
+  est.transitions = static_cast<std::int64_t>(held[0]);
+  est.details = {{"initial_states", static_cast<std::int64_t>(held[1])},
                  {"policy_samples", J},
                  {"target_deterministic", deterministic},
                  {"td_loss", td_recent},
                  {"cql_regulariser", reg_recent},
-                 {"q_data_mean", scale * mean_q(q_net, norm, states, {&data_actions}, {})},
-                 {"q_policy_mean", scale * mean_q(q_net, norm, states, pi_sets, {})},
+                 {"q_data_mean", scale * mean_q_all({&data_actions}, {}, true)},
+                 {"q_policy_mean", scale * mean_q_all(pi_sets, {}, true)},
                  {"options", options_json(opt)}};
   est.curve = std::move(curve);
   return est;
@@ -322,9 +352,16 @@ OpeEstimate fqe_impl(const Dataset& data, const Policy& target, const FqeOptions
 
 }  // namespace
 
-double mean_abs_reward(const Dataset& data) {
+double mean_abs_reward(const Dataset& data, const Cluster* ranks) {
   const Matrix r = data.rewards();
-  const double m = r.size() > 0 ? r.cast<double>().cwiseAbs().mean() : 0.0;
+  double m = 0.0;
+  if (!ranks || ranks->size() == 1) {
+    m = r.size() > 0 ? r.cast<double>().cwiseAbs().mean() : 0.0;
+  } else {
+    const std::vector<double> sums = sum_over_ranks(
+        ranks, {r.size() > 0 ? r.cast<double>().cwiseAbs().sum() : 0.0, static_cast<double>(r.size())});
+    m = sums[1] > 0 ? sums[0] / sums[1] : 0.0;
+  }
   return m > 0.0 ? m : 1.0;
 }
 
@@ -348,7 +385,8 @@ OpeEstimate conservative_ope(const Dataset& data, const Policy& target, const Fq
 
 OpeEstimate ncis_from_log_densities(std::span<const double> rewards,
                                     std::span<const double> target_log_density,
-                                    std::span<const double> behaviour_log_density, double cap) {
+                                    std::span<const double> behaviour_log_density, double cap,
+                                    const Cluster* ranks) {
   if (rewards.size() != target_log_density.size() || rewards.size() != behaviour_log_density.size())
     throw std::invalid_argument(
         "ncis: rewards, target and behaviour log densities must have one entry per "
@@ -376,6 +414,18 @@ OpeEstimate ncis_from_log_densities(std::span<const double> rewards,
     sum_wr += w * rewards[j];
     sum_w2 += w * w;
     max_w = std::max(max_w, w);
+  }
+  if (ranks && ranks->size() > 1) {  // the union's sums, in rank order
+    const std::vector<double> sums = sum_over_ranks(
+        ranks, {sum_w, sum_wr, sum_w2, static_cast<double>(used), static_cast<double>(skipped),
+                static_cast<double>(capped)});
+    sum_w = sums[0];
+    sum_wr = sums[1];
+    sum_w2 = sums[2];
+    used = static_cast<std::int64_t>(sums[3]);
+    skipped = static_cast<std::int64_t>(sums[4]);
+    capped = static_cast<std::int64_t>(sums[5]);
+    max_w = max_over_ranks(ranks, max_w);
   }
   OpeEstimate est;
   est.method = "ncis";
@@ -409,7 +459,7 @@ OpeEstimate ncis(const Dataset& data, const Policy& target, const NcisOptions& o
     const double d2 = (actions.col(j) - pi.col(j)).cast<double>().squaredNorm();
     log_target[std::size_t(j)] = log_norm - 0.5 * d2 / (h * h);
   }
-  OpeEstimate est = ncis_from_log_densities(rewards, log_target, log_behaviour, opt.cap);
+  OpeEstimate est = ncis_from_log_densities(rewards, log_target, log_behaviour, opt.cap, opt.ranks);
   est.details["bandwidth"] = h;
   return est;
 }

@@ -64,6 +64,16 @@ struct FqeOptions {
   /// Points of the fit's curve (OpeEstimate::curve) at agents::is_curve_step
   /// steps; 0: none. Measuring never changes the estimate.
   int curve_points = 0;
+  /// Data-parallel over these ranks, each holding its shard of the data (whole
+  /// sessions): the normalisation is the union's (normaliser_over_ranks),
+  /// each step every rank samples batch / N rows of its shard (rank 0 from
+  /// the stream one process uses, rank r > 0 from its own), the gradients are
+  /// averaged in rank order, and the value, its curve and the means in the
+  /// details are over the union's transitions; every rank returns the same
+  /// estimate. batch must be a multiple of N. Deterministic for a rank count;
+  /// one process's bits only on one rank. Null or one rank: this process's
+  /// data alone. Collective.
+  const Cluster* ranks = nullptr;
 };
 
 /// The draws of pi_e an FQE-type fit makes before it trains (FqeOptions::
@@ -144,7 +154,8 @@ OpeEstimate fitted_q_evaluation(const Dataset& data, const Policy& target, const
 
 /// The mean |reward| of the dataset's transitions (the rewards it learns
 /// with), or 1 when that is 0: FqeOptions::reward_scale for a scale-free alpha.
-double mean_abs_reward(const Dataset& data);
+/// With ranks: over the union of their shards (sums added in rank order). Collective.
+double mean_abs_reward(const Dataset& data, const Cluster* ranks = nullptr);
 
 /// alpha of the Conservative-OPEstimator in BatchRL-MTF Appendix A.
 inline constexpr double kPaperConservativeAlpha = 0.5e-3;
@@ -173,6 +184,9 @@ struct NcisOptions {
   double cap = 10.0;       ///< largest importance weight, > 0 (infinity: no cap)
   double bandwidth = 0.1;  ///< std of the Gaussian kernel around pi_e(s), action units, > 0
   std::uint64_t seed = 1;  ///< stream of the target's draws
+  /// Over these ranks' shards: the weights' sums, counts and maximum are the
+  /// union's (summed in rank order), the same estimate on every rank. Collective.
+  const Cluster* ranks = nullptr;
 };
 
 /// Normalised capped importance sampling (Swaminathan & Joachims 2015) of the
@@ -199,6 +213,7 @@ OpeEstimate ncis(const Dataset& data, const Policy& target, const NcisOptions& o
 /// Throws std::invalid_argument when the spans differ in length or cap <= 0.
 OpeEstimate ncis_from_log_densities(std::span<const double> rewards,
                                     std::span<const double> target_log_density,
-                                    std::span<const double> behaviour_log_density, double cap);
+                                    std::span<const double> behaviour_log_density, double cap,
+                                    const Cluster* ranks = nullptr);
 
 }  // namespace mtf::agents

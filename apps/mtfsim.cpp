@@ -317,7 +317,8 @@ void run_experiment_cmd(const mtf::Scenario& sc, const fs::path& path, const fs:
     std::cerr << "mtfsim: experiment " << sc.name << ": " << sc.population.size << " users exploring for " << sc.days
               << " days in " << sc.groups.size() << " groups, " << threads << " threads";
     if (g_cluster->size() > 1) std::cerr << " on each of " << g_cluster->size() << " MPI ranks";
-    if (g_cluster->size() > 1 && data_parallel) std::cerr << ", the offline agents trained data-parallel over them";
+    if (g_cluster->size() > 1 && data_parallel)
+      std::cerr << ", each holding its users' rows (training and offline evaluation data-parallel)";
     std::cerr << "\n";
   }
   mtf::experiments::run_experiment(sc, spec, out, eo);
@@ -340,7 +341,7 @@ int cmd_run(const std::vector<std::string>& args) {
        "experiments: seconds of agent training between checkpoints, 0 .. 86400 (0: after every step)")
       ("out-of-core", po::value<std::string>(), "DIR: experiments: the recorded transitions go to column files in this new directory, memory-mapped for training and evaluation instead of held (same results); DIR is removed afterwards")
       ("chunk-rows", po::value<std::string>()->default_value("100000"), "with --out-of-core: transitions read back per chunk when resuming, 1 .. 10^9")
-      ("data-parallel", "experiments under mpirun: the offline agents train data-parallel over the ranks, each on its users' rows (faster; deterministic for a rank count, but not one process's bits)");
+      ("data-parallel", "experiments under mpirun: each rank holds only its users' recorded rows (memory per rank falls with ranks), and training and the offline evaluation run data-parallel over the ranks (deterministic for a rank count, but not one process's bits; the simulated stages are unchanged)");
   const po::variables_map vm = parse_command(args, opts, "scenario", "scenario file");
   if (vm.count("help")) {
     std::cout << opts << "\nSimulates the scenario's groups for its days, prints the summary table\n"

@@ -1,7 +1,9 @@
 // The cluster of one process, and the consistency check of every cluster (see cluster.h).
 #include "core/cluster.h"
 
+#include <algorithm>
 #include <barrier>
+#include <cstring>
 #include <stdexcept>
 
 namespace mtf {
@@ -31,6 +33,36 @@ class SingleProcess final : public Cluster {
 const Cluster& single_process() {
   static const SingleProcess one;
   return one;
+}
+
+std::vector<double> sum_over_ranks(const Cluster* ranks, std::vector<double> values) {
+  if (!ranks || ranks->size() == 1) return values;
+  const std::vector<std::string> all = ranks->all_gather(
+      std::string_view(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(double)));
+  std::fill(values.begin(), values.end(), 0.0);
+  for (std::size_t r = 0; r < all.size(); ++r) {
+    if (all[r].size() != values.size() * sizeof(double))
+      throw std::logic_error("sum_over_ranks: rank " + std::to_string(r) + " sent " +
+                             std::to_string(all[r].size() / sizeof(double)) + " values, this rank " +
+                             std::to_string(values.size()));
+    for (std::size_t k = 0; k < values.size(); ++k) {
+      double v = 0;
+      std::memcpy(&v, all[r].data() + k * sizeof(double), sizeof v);
+      values[k] += v;
+    }
+  }
+  return values;
+}
+
+double max_over_ranks(const Cluster* ranks, double value) {
+  if (!ranks || ranks->size() == 1) return value;
+  double m = value;
+  for (const std::string& b : ranks->all_gather(std::string_view(reinterpret_cast<const char*>(&value), sizeof value))) {
+    double v = 0;
+    std::memcpy(&v, b.data(), sizeof v);
+    m = std::max(m, v);
+  }
+  return m;
 }
 
 struct LocalHub::Impl {

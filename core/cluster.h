@@ -31,6 +31,14 @@ class Cluster {
 /// The cluster of one process.
 const Cluster& single_process();
 
+/// Every rank's `values` (the same count on every rank), each rank's in turn:
+/// element k of the result is the sum over the ranks of their element k,
+/// added in rank order, so every rank gets the same bits. Null `ranks`:
+/// `values` unchanged. Collective.
+std::vector<double> sum_over_ranks(const Cluster* ranks, std::vector<double> values);
+/// The largest of every rank's `value`; null `ranks`: `value`. Collective.
+double max_over_ranks(const Cluster* ranks, double value);
+
 /// N ranks as N threads of one process, for tests and for trying a sharded
 /// computation without MPI: the threads share a LocalHub and each holds its
 /// own LocalCluster; every collective meets at a barrier.

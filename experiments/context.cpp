@@ -130,14 +130,16 @@ std::vector<std::size_t> select_rows(const TransitionColumnsView& c, const std::
   return out;
 }
 
-agents::FqeOptions fqe_options(const OpeSpec& ope, const agents::Dataset& data, std::uint64_t seed, bool conservative) {
+agents::FqeOptions fqe_options(const OpeSpec& ope, const agents::Dataset& data, std::uint64_t seed, bool conservative,
+                               const Cluster* ranks) {
   agents::FqeOptions fo;
   fo.gamma = ope.gamma;
   fo.steps = ope.steps;
   fo.batch = ope.batch;
   fo.hidden = ope.hidden;
   fo.tau = ope.tau;
-  if (ope.reward_scale_mean_abs) fo.reward_scale = agents::mean_abs_reward(data);
+  if (ope.reward_scale_mean_abs) fo.reward_scale = agents::mean_abs_reward(data, ranks);
+  fo.ranks = ranks;
   fo.seed = seed;
   if (conservative) fo.cql_alpha = ope.cql_alpha;
   return fo;
@@ -201,17 +203,22 @@ OracleOptions ExperimentContext::oracle_options(std::int64_t users, int days, st
   return o;
 }
 
-const Cluster* ExperimentContext::training_ranks() const {
-  return opt.data_parallel && opt.cluster && opt.cluster->size() > 1 ? opt.cluster : nullptr;
+TransitionColumns users_of_rank(const TransitionColumns& c, int n, int r) {
+  TransitionColumns out;
+  out.state_dim = c.state_dim;
+  out.action_dim = c.action_dim;
+  const auto S = static_cast<std::size_t>(c.state_dim), A = static_cast<std::size_t>(c.action_dim);
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    if (c.rows[i].user % n != r) continue;
+    out.push(c.rows[i], std::span<const float>(c.state.data() + i * S, S),
+             std::span<const float>(c.action.data() + i * A, A), c.next_state_of(i),
+             std::span<const float>(c.baseline.data() + i * A, A), c.lower_of(i), c.upper_of(i));
+  }
+  return out;
 }
 
-std::vector<std::size_t> ExperimentContext::training_shard(std::vector<std::size_t> rows) const {
-  const Cluster* ranks = training_ranks();
-  if (!ranks) return rows;
-  const auto n = static_cast<std::int64_t>(ranks->size()), r = static_cast<std::int64_t>(ranks->rank());
-  const TransitionColumnsView c = col.view();
-  std::erase_if(rows, [&](std::size_t i) { return c.rows[i].user % n != r; });
-  return rows;
+const Cluster* ExperimentContext::shards() const {
+  return opt.data_parallel && opt.cluster && opt.cluster->size() > 1 ? opt.cluster : nullptr;
 }
 
 const DatasetSpec& ExperimentContext::dataset(const std::string& name) const {

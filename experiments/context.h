@@ -134,6 +134,10 @@ inline agents::Formulation formulation(const DatasetSpec& d) {
   return d.cross_session ? agents::Formulation::kCrossSession : agents::Formulation::kSession;
 }
 
+/// The rows of `c` of the users u with u mod n == r, in order (a rank's shard
+/// of a batch of rows: whole sessions, s' stored as TransitionColumns::push does).
+TransitionColumns users_of_rank(const TransitionColumns& c, int n, int r);
+
 /// Indices of the transitions of `groups` recorded in [t_from, t_to) (simulated seconds).
 
 std::vector<std::size_t> select_rows(const TransitionColumnsView& c, const std::vector<int>& groups,
@@ -144,7 +148,10 @@ agents::Dataset::RewardOf reward_function(const RewardParams* reward);
 /// The FQE-type estimators' options from offline.ope for an estimate on
 /// `data` with `seed`: gamma, steps, batch, hidden, tau, the reward scale,
 /// and cql_alpha when `conservative` (0 otherwise: plain FQE).
-agents::FqeOptions fqe_options(const OpeSpec& ope, const agents::Dataset& data, std::uint64_t seed, bool conservative);
+/// `ranks`: data-parallel over these ranks' shards of the data (FqeOptions::ranks;
+/// the reward scale is the union's); null: this process's data. Collective.
+agents::FqeOptions fqe_options(const OpeSpec& ope, const agents::Dataset& data, std::uint64_t seed, bool conservative,
+                               const Cluster* ranks = nullptr);
 
 struct ExperimentContext {
   /// Creates the exploration's simulator and opens the run database `out`.
@@ -209,14 +216,14 @@ struct ExperimentContext {
   OracleOptions oracle_options(std::int64_t users, int days, std::uint64_t users_index) const;
   const DatasetSpec& dataset(const std::string& name) const;
   std::vector<int> dataset_groups(const DatasetSpec& d) const;
-  /// The ranks the offline agents train data-parallel over
-  /// (ExperimentOptions::data_parallel with more than one rank); null: every
-  /// rank trains on every row, as one process would.
-  const Cluster* training_ranks() const;
-  /// `rows` of view(), kept to this rank's share when training is
-  /// data-parallel (the rows of the users u with u mod N == r: whole sessions
-  /// and whole users, so every formulation's episodes stay whole).
-  std::vector<std::size_t> training_shard(std::vector<std::size_t> rows) const;
+  /// The ranks the exploration's rows are sharded over
+  /// (ExperimentOptions::data_parallel with more than one rank): `col` holds
+  /// the rows and impressions of this rank's users (u mod N == r: whole
+  /// sessions and whole users, so every formulation's episodes stay whole),
+  /// and whatever reads them (training, the progressive rounds' acceptance,
+  /// the offline evaluation) runs over the ranks, each on its shard. Null:
+  /// every rank holds every row and computes what one process would.
+  const Cluster* shards() const;
   const AgentSpec& agent_spec(const std::string& name) const;
 
  private:

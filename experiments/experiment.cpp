@@ -90,7 +90,7 @@ ExperimentResult run_experiment(const Scenario& sc, const ExperimentSpec& ex,
   ctx.result.wall_seconds = seconds_since(t0);
   ctx.M.push_back(plain(keys::kRun, keys::kAll, keys::kWallSeconds, ctx.result.wall_seconds));
   ctx.M.push_back(plain(keys::kRun, keys::kAll, keys::kRanks, ctx.opt.cluster ? ctx.opt.cluster->size() : 1));
-  if (ctx.training_ranks()) ctx.M.push_back(plain(keys::kRun, keys::kAll, keys::kDataParallel, 1));
+  if (ctx.shards()) ctx.M.push_back(plain(keys::kRun, keys::kAll, keys::kDataParallel, 1));
   ctx.M.push_back(plain(keys::kRun, keys::kAll, keys::kSessionsCapped, static_cast<double>(ctx.sessions_capped)));
   if (ctx.sessions_capped > 0)
     ctx.log(std::to_string(ctx.sessions_capped) +

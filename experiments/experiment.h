@@ -219,14 +219,19 @@ struct ExperimentOptions {
   /// agents to the same bits, and rank 0 alone writes the run database
   /// (README, "Running at scale"). No resume under MPI. Null: this process alone.
   const Cluster* cluster = nullptr;
-  /// With more than one rank: the offline agents (the training stage and the
-  /// progressive rounds) train data-parallel over the ranks instead
-  /// (Agent::set_data_parallel): rank r trains on the rows of its dataset's
-  /// users u with u mod N == r, and the gradients are averaged in rank order.
-  /// Deterministic for a given rank count, not one process's bits (other
-  /// minibatches); the learning curves are measured on rank 0's rows. The
-  /// simulated stages, the online learners and the offline evaluation are
-  /// unchanged (every rank still holds every row). Ignored on one rank.
+  /// With more than one rank: the exploration's rows are sharded, rank r
+  /// holding the transitions and impressions of the users u with u mod N == r
+  /// (ExperimentContext::shards), so memory per rank falls with the ranks, and
+  /// what reads them runs over the ranks: the offline agents train
+  /// data-parallel (Agent::set_data_parallel: each rank samples its shard, the
+  /// gradients averaged in rank order), FQE and Conservative-OPE fit the same
+  /// way (FqeOptions::ranks), NCIS, the weighted GAUC and the exploration's
+  /// counts add the ranks' sums in rank order, the action probe gathers each
+  /// rank's share of states. Deterministic for a given rank count, not one
+  /// process's bits (other minibatches and draws); the learning curves are
+  /// measured on rank 0's rows. The simulated stages (exploration, online
+  /// learners, oracle, A/B) are one process's whatever the ranks, given the
+  /// agents. Ignored on one rank.
   bool data_parallel = false;
   /// Out of core: the exploration's transitions go to column files in this new
   /// directory as they are recorded (core/column_file.h), and the datasets map

@@ -43,7 +43,8 @@ double acceptance_estimate(const ExperimentContext& ctx, const ProgressiveSpec& 
                            const Policy& policy, int round) {
   const bool conservative = p.check == keys::kConservativeOpe;
   const agents::FqeOptions fo =
-      fqe_options(ctx.ex.ope, data, ctx.sub_seed(kProgressiveHoldout, static_cast<std::uint64_t>(round) + 1), conservative);
+      fqe_options(ctx.ex.ope, data, ctx.sub_seed(kProgressiveHoldout, static_cast<std::uint64_t>(round) + 1),
+                  conservative, ctx.shards());
   try {
     return conservative ? agents::conservative_ope(data, policy, fo).value
                         : agents::fitted_q_evaluation(data, policy, fo).value;
@@ -64,6 +65,14 @@ void run_rounds(ExperimentContext& ctx, int first_day) {
   ro.cluster = ctx.opt.cluster;
   ro.collect = true;
   ro.on_batch = [&](const RecordBatch& b) {
+    if (const Cluster* ranks = ctx.shards()) {  // this rank's users only
+      ctx.col.add(users_of_rank(b.transition_columns, ranks->size(), ranks->rank()));
+      std::vector<ImpressionRow> mine;
+      for (const ImpressionRow& r : b.impressions)
+        if (r.user % ranks->size() == ranks->rank()) mine.push_back(r);
+      ctx.col.add(std::span<const ImpressionRow>(mine));
+      return;
+    }
     ctx.col.add(b.transition_columns);
     ctx.col.add(std::span<const ImpressionRow>(b.impressions));
   };
@@ -110,13 +119,11 @@ void run_rounds(ExperimentContext& ctx, int first_day) {
         rows = std::move(train_rows);
       }
       if (rows.empty())
-        throw ExperimentError("experiment: progressive group " + p.group +
-                              " recorded no transitions" + (p.accept_if_better ? " outside its held-out users" : ""));
-      rows = ctx.training_shard(std::move(rows));  // data-parallel: this rank's users
-      if (rows.empty())
-        throw ExperimentError("experiment: progressive group " + p.group + " recorded no transitions of " +
-                              shard_name(ctx) + " for its agent to train on: use fewer ranks, or train without "
-                              "--data-parallel");
+        throw ExperimentError("experiment: progressive group " + p.group + " recorded no transitions" +
+                              (p.accept_if_better ? " outside its held-out users" : "") +
+                              (ctx.shards() ? " of " + shard_name(ctx) + ": use fewer ranks, or run without "
+                                              "--data-parallel"
+                                            : ""));
       // The curve's drift: from the policy this round's data explored around.
       const auto deployed = ctx.deployed.find(a.name);
       const PolicyPtr centre = deployed != ctx.deployed.end() ? PolicyPtr(deployed->second)
@@ -165,10 +172,17 @@ void run_rounds(ExperimentContext& ctx, int first_day) {
     if (day + round_days < sc.days) save_checkpoint(ctx, Done::kExplorationRound, day + round_days, true);
   }
   ctx.col.seal(/*last=*/true);  // what training and evaluation read from here
-  ctx.M.push_back(plain(keys::kExploration, keys::kAll, keys::kTransitions,
-                        static_cast<double>(ctx.col.size())));
-  ctx.M.push_back(plain(keys::kExploration, keys::kAll, keys::kImpressions,
-                        static_cast<double>(ctx.col.impressions().size())));
+  // Sharded: every rank's together.
+  const std::vector<double> held = sum_over_ranks(
+      ctx.shards(), {static_cast<double>(ctx.col.size()), static_cast<double>(ctx.col.impressions().size())});
+  ctx.M.push_back(plain(keys::kExploration, keys::kAll, keys::kTransitions, held[0]));
+  ctx.M.push_back(plain(keys::kExploration, keys::kAll, keys::kImpressions, held[1]));
+  if (const Cluster* ranks = ctx.shards()) {
+    ctx.M.push_back(plain(keys::kExploration, keys::kAll, keys::kTransitionsLargestShard,
+                          max_over_ranks(ranks, static_cast<double>(ctx.col.size()))));
+    ctx.M.push_back(plain(keys::kExploration, keys::kAll, keys::kImpressionsLargestShard,
+                          max_over_ranks(ranks, static_cast<double>(ctx.col.impressions().size()))));
+  }
   ctx.flush();
 }
 
@@ -207,6 +221,13 @@ void density_near_baseline(ExperimentContext& ctx) {
       for (int k = 0; k < A; ++k) mu[k] += c.baseline[i * A + k];
       ++nb;
     }
+  if (const Cluster* ranks = ctx.shards()) {  // the union's mean, summed in rank order
+    std::vector<double> sums(mu.begin(), mu.end());
+    sums.push_back(static_cast<double>(nb));
+    sums = sum_over_ranks(ranks, std::move(sums));
+    for (int k = 0; k < A; ++k) mu[static_cast<std::size_t>(k)] = static_cast<float>(sums[static_cast<std::size_t>(k)]);
+    nb = static_cast<std::int64_t>(sums.back());
+  }
   if (nb > 0)
     for (float& x : mu) x /= static_cast<float>(nb);
   const NearBaselineDensity meas =

@@ -111,6 +111,10 @@ inline constexpr const char* kRanks = "ranks";  ///< run/all: the MPI ranks the 
 /// run/all, 1 where the offline agents trained data-parallel over the ranks
 /// (ExperimentOptions::data_parallel; absent otherwise).
 inline constexpr const char* kDataParallel = "data_parallel";
+/// exploration/all, sharded runs (ExperimentOptions::data_parallel): the
+/// transitions and impressions the rank holding the most of them holds.
+inline constexpr const char* kTransitionsLargestShard = "transitions_largest_shard";
+inline constexpr const char* kImpressionsLargestShard = "impressions_largest_shard";
 // Metrics of curve: "loss/<name>" for each of the agent's losses, and these.
 inline constexpr const char* kLossPrefix = "loss/";
 inline constexpr const char* kMeanQ = "mean_q";

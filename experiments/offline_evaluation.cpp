@@ -5,6 +5,7 @@
 // (IntegratedRL-MTF Figs. 2 and 3, BatchRL-MTF Figs. 5 to 7).
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <optional>
@@ -153,19 +154,36 @@ agents::Matrix policy_actions(const Policy& policy, const agents::Matrix& states
 
 void weighted_gauc_of_policies(ExperimentContext& ctx) {
   const GaucData g = gauc_data(ctx.col, ctx.dataset_groups(ctx.dataset(ctx.ex.gauc_dataset)));
+  // Sharded (ExperimentContext::shards): each rank scores its users' impressions
+  // (a user's AUC needs only the user's own) and the GAUC is the union's
+  // sum_u W_u AUC_u / sum_u W_u, its sums added in rank order. The min-max
+  // normalisation of step 1 (weighted_gauc) is then each rank's own: the same
+  // per-user AUCs, up to ties closer than an ulp.
+  const Cluster* ranks = ctx.shards();
+  const std::vector<double> counts =
+      sum_over_ranks(ranks, {static_cast<double>(g.user.size()), static_cast<double>(g.clamped)});
+  const auto impressions = static_cast<std::int64_t>(counts[0]), clamped = static_cast<std::int64_t>(counts[1]);
   for (std::size_t i = 0; i < ctx.policies.size(); ++i) {
     const auto& [name, policy] = ctx.policies[i];
-    const GaucResult r = policy_gauc(g, ctx.col, *policy, ctx.sc.fusion, ctx.sub_seed(kEvalDraws, i));
+    std::uint64_t seed = ctx.sub_seed(kEvalDraws, i);
+    if (ranks && ranks->rank() > 0) seed = derive_seed(seed, Stream::kExperiment, static_cast<std::uint64_t>(ranks->rank()));
+    GaucResult r = policy_gauc(g, ctx.col, *policy, ctx.sc.fusion, seed);
+    if (ranks) {  // every rank's users, merged in rank order
+      const std::vector<std::string> all =
+          ranks->all_gather(std::string_view(reinterpret_cast<const char*>(&r), sizeof r));
+      std::vector<GaucResult> parts(all.size());
+      for (std::size_t k = 0; k < all.size(); ++k) std::memcpy(&parts[k], all[k].data(), sizeof(GaucResult));
+      r = merge_gauc(parts);
+    }
     ctx.offline[keys::kWeightedGauc][name] = r.gauc;
-    ctx.M.push_back(plain(keys::kOffline, name, keys::kWeightedGauc, r.gauc,
-                          static_cast<std::int64_t>(g.user.size()),
+    ctx.M.push_back(plain(keys::kOffline, name, keys::kWeightedGauc, r.gauc, impressions,
                           json{{"users_used", r.users_used},
                                {"users_skipped", r.users_skipped},
-                               {"weights_clamped_at_0", g.clamped}}
+                               {"weights_clamped_at_0", clamped}}
                               .dump()));
   }
   ctx.log("offline: weighted GAUC of " + std::to_string(ctx.policies.size()) + " policies on " +
-          std::to_string(g.user.size()) + " impressions");
+          std::to_string(impressions) + " impressions");
 }
 
 /// One off-policy estimate of `policy` (policy index i) by `method`; a
@@ -181,10 +199,11 @@ agents::OpeEstimate estimate(const ExperimentContext& ctx, const agents::Dataset
       no.cap = ope.ncis_cap;
       no.bandwidth = ope.ncis_bandwidth;
       no.seed = ctx.sub_seed(kOpeSeed, i);
+      no.ranks = ctx.shards();
       e = agents::ncis(data, policy, no);
     } else {
       const bool conservative = method == keys::kConservativeOpe;
-      agents::FqeOptions fo = fqe_options(ope, data, ctx.sub_seed(kOpeSeed, i), conservative);
+      agents::FqeOptions fo = fqe_options(ope, data, ctx.sub_seed(kOpeSeed, i), conservative, ctx.shards());
       fo.curve_points = 50;
       if (conservative) {
         e = agents::conservative_ope(data, policy, fo, draws);
@@ -222,7 +241,8 @@ void off_policy_estimates(ExperimentContext& ctx, const std::string& name, const
     if (std::count_if(ctx.ex.ope.methods.begin(), ctx.ex.ope.methods.end(), fqe_type) >= 2) {
       const auto t = Clock::now();
       try {
-        draws = agents::draw_target_actions(data, *policy, fqe_options(ctx.ex.ope, data, ctx.sub_seed(kOpeSeed, i), false));
+        draws = agents::draw_target_actions(
+            data, *policy, fqe_options(ctx.ex.ope, data, ctx.sub_seed(kOpeSeed, i), false, ctx.shards()));
       } catch (const std::exception&) {
         // Each fit then draws, fails and records its own error.
       }
@@ -260,11 +280,11 @@ void off_policy_estimates(ExperimentContext& ctx, const std::string& name, const
 constexpr std::size_t kProbeStates = 2048;
 constexpr int kHistogramBins = 20;
 
-/// The action probe: up to kProbeStates recorded requests of every group,
-/// evenly spaced over the recording order (which is fixed: the recorder
-/// writes in user order whatever the thread count).
-agents::Matrix probe_states(const TransitionColumnsView& c) {
-  const std::size_t n = std::min(c.size(), kProbeStates);
+/// The action probe: up to `most` recorded requests of every group, evenly
+/// spaced over the recording order (which is fixed: the recorder writes in
+/// user order whatever the thread count).
+agents::Matrix probe_states(const TransitionColumnsView& c, std::size_t most) {
+  const std::size_t n = std::min(c.size(), most);
   agents::Matrix states(c.state_dim, static_cast<Eigen::Index>(n));
   for (std::size_t k = 0; k < n; ++k) {
     const std::size_t row = k * c.size() / n;
@@ -278,7 +298,25 @@ agents::Matrix probe_states(const TransitionColumnsView& c) {
 /// over [-1, 1] (section action_histogram). The same states for every policy:
 /// the differences are the policies', not the traffic's.
 void action_histograms(ExperimentContext& ctx) {
-  const agents::Matrix states = probe_states(ctx.col.view());
+  agents::Matrix states;
+  if (const Cluster* ranks = ctx.shards()) {
+    // Sharded: each rank's share of the probe from its rows, in rank order,
+    // the same states on every rank.
+    const auto N = static_cast<std::size_t>(ranks->size());
+    const agents::Matrix mine = probe_states(ctx.col.view(), (kProbeStates + N - 1) / N);
+    const std::vector<std::string> all = ranks->all_gather(std::string_view(
+        reinterpret_cast<const char*>(mine.data()), static_cast<std::size_t>(mine.size()) * sizeof(float)));
+    std::size_t cols = 0;
+    for (const std::string& b : all) cols += b.size() / (sizeof(float) * static_cast<std::size_t>(ctx.S));
+    states.resize(ctx.S, static_cast<Eigen::Index>(cols));
+    std::size_t at = 0;
+    for (const std::string& b : all) {
+      std::memcpy(reinterpret_cast<char*>(states.data()) + at, b.data(), b.size());
+      at += b.size();
+    }
+  } else {
+    states = probe_states(ctx.col.view(), kProbeStates);
+  }
   const auto n = static_cast<std::int64_t>(states.cols());
   for (std::size_t p = 0; p < ctx.policies.size(); ++p) {
     const auto& [name, policy] = ctx.policies[p];
@@ -318,7 +356,7 @@ void evaluate_offline(ExperimentContext& ctx) {
     off_policy_estimates(ctx, ctx.ex.ope.dataset, "");
     for (const std::string& extra : ctx.ex.ope.extra_datasets) off_policy_estimates(ctx, extra, "@" + extra);
   }
-  if (ctx.col.size() > 0) action_histograms(ctx);
+  if (sum_over_ranks(ctx.shards(), {static_cast<double>(ctx.col.size())})[0] > 0) action_histograms(ctx);
 }
 
 }  // namespace mtf::experiments

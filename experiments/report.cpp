@@ -521,11 +521,16 @@ std::string report_markdown(const RunContents& run, const ExperimentSpec& spec) 
     << (run.info.threads == 1 ? " thread" : " threads");
   if (const MetricRow* r = ix.find(keys::kRun, keys::kAll, keys::kRanks); r && r->value > 1)
     o << " in each of " << fmt(r->value, 0) << " MPI ranks";
-  if (ix.find(keys::kRun, keys::kAll, keys::kDataParallel))
-    o << ", the offline agents trained data-parallel over the ranks (their training depends on the rank count; "
-         "the simulation does not)";
-  else
+  if (ix.find(keys::kRun, keys::kAll, keys::kDataParallel)) {
+    o << ", each rank holding its users' rows and the agents trained and evaluated offline data-parallel over the "
+         "ranks (those figures depend on the rank count; the simulation does not";
+    const MetricRow* most = ix.find(keys::kExploration, keys::kAll, keys::kTransitionsLargestShard);
+    const MetricRow* all = ix.find(keys::kExploration, keys::kAll, keys::kTransitions);
+    if (most && all) o << "; the largest rank held " << fmt(most->value, 0) << " of the " << fmt(all->value, 0) << " transitions";
+    o << ")";
+  } else {
     o << " (results do not depend on it)";
+  }
   if (const MetricRow* w = ix.find(keys::kRun, keys::kAll, keys::kWallSeconds))
     o << ", " << fmt(w->value / 60, 1) << " min";
   o << ". Paper numbers: " << source << ". Significance: * p < 0.05, ** p < 0.01 (Welch t-test for per-user means, "

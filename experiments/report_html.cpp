@@ -447,8 +447,8 @@ std::string report_html(const RunContents& run, const ExperimentSpec& spec, cons
     if (m.metric == keys::kRanks && m.value > 1) o << " in each of " << static_cast<long long>(m.value) << " MPI ranks";
     if (m.metric == keys::kDataParallel) data_parallel = true;
   }
-  o << (data_parallel ? ", the offline agents trained data-parallel over the ranks (their training depends on the "
-                        "rank count; the simulation does not)"
+  o << (data_parallel ? ", each rank holding its users' rows and the agents trained and evaluated offline "
+                        "data-parallel over the ranks (those figures depend on the rank count; the simulation does not)"
                       : " (results do not depend on it)")
     << ". The tables behind the charts: <code>mtfsim report</code>.</p>\n";
   if (!note.empty()) o << "<p>" << escape_html(note) << "</p>\n";

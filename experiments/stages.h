@@ -23,7 +23,7 @@ void create_agents(ExperimentContext& ctx);
 void train_agent(ExperimentContext& ctx, const AgentSpec& a, const agents::Dataset& data, std::int64_t steps,
                  const agents::ProgressCallback& progress = {}, const Policy* reference = nullptr);
 /// "MPI rank r's users (u mod N == r)": the share of the rows this rank trains
-/// on when training is data-parallel (ExperimentContext::training_ranks).
+/// on when training is data-parallel (ExperimentContext::shards).
 std::string shard_name(const ExperimentContext& ctx);
 /// Stage 2: trains each agent that does not explore progressively on its
 /// dataset, for the steps it still lacks (a resumed run: Agent::steps_trained),

@@ -33,12 +33,10 @@ const agents::Dataset& dataset_for(ExperimentContext& ctx, const AgentSpec& a) {
         select_rows(ctx.col.view(), ctx.dataset_groups(ds), ds.time_from * ctx.period,
                     ds.time_to * ctx.period);
     if (rows.empty())
-      throw ExperimentError("experiment: agent " + a.name + ": its dataset " + a.dataset +
-                            " holds no transitions (check its groups and time window)");
-    rows = ctx.training_shard(std::move(rows));
-    if (rows.empty())
-      throw ExperimentError("experiment: agent " + a.name + ": its dataset " + a.dataset + " holds no transitions of " +
-                            shard_name(ctx) + ": use fewer ranks, or train without --data-parallel");
+      throw ExperimentError("experiment: agent " + a.name + ": its dataset " + a.dataset + " holds no transitions" +
+                            (ctx.shards() ? " of " + shard_name(ctx) + ": use fewer ranks, or run without --data-parallel"
+                                          : std::string(" (check its groups and time window)")));
+
     d = std::make_shared<const agents::Dataset>(
         ctx.col.dataset(rows, reward_function(a.reward ? &*a.reward : nullptr), ds));
   }
@@ -193,7 +191,7 @@ void train_agent(ExperimentContext& ctx, const AgentSpec& a, const agents::Datas
     }
     if (progress) progress(p);
   };
-  agent.set_data_parallel(ctx.training_ranks());
+  agent.set_data_parallel(ctx.shards());
   try {
     agent.train(data, steps, with_curve);
   } catch (const agents::TrainingDiverged& e) {
@@ -205,14 +203,14 @@ void train_agent(ExperimentContext& ctx, const AgentSpec& a, const agents::Datas
   }
   ctx.train_seconds[a.name] += seconds_since(t);
   ctx.train_rows[a.name] = static_cast<std::int64_t>(data.size());
-  if (const Cluster* ranks = ctx.training_ranks()) {  // every rank's shard together
+  if (const Cluster* ranks = ctx.shards()) {  // every rank's shard together
     ctx.train_rows[a.name] = 0;
     for (const std::string& n : ranks->all_gather(std::to_string(data.size()))) ctx.train_rows[a.name] += std::stoll(n);
   }
 }
 
 std::string shard_name(const ExperimentContext& ctx) {
-  const Cluster& ranks = *ctx.training_ranks();
+  const Cluster& ranks = *ctx.shards();
   return "MPI rank " + std::to_string(ranks.rank()) + "'s users (u mod " + std::to_string(ranks.size()) +
          " == " + std::to_string(ranks.rank()) + ")";
 }

@@ -120,4 +120,17 @@ GaucResult weighted_gauc(std::span<const std::int64_t> user, std::span<const std
   return result;
 }
 
+GaucResult merge_gauc(std::span<const GaucResult> parts) {
+  GaucResult m;
+  double weighted = 0;
+  for (const GaucResult& p : parts) {
+    if (p.users_used > 0) weighted += p.gauc * p.total_weight;
+    m.total_weight += p.total_weight;
+    m.users_used += p.users_used;
+    m.users_skipped += p.users_skipped;
+  }
+  if (m.users_used > 0 && m.total_weight > 0) m.gauc = weighted / m.total_weight;
+  return m;
+}
+
 }  // namespace mtf

@@ -56,4 +56,13 @@ struct GaucResult {
 GaucResult weighted_gauc(std::span<const std::int64_t> user, std::span<const std::uint8_t> label,
                          std::span<const double> weight, std::span<const double> score);
 
+/// The weighted GAUC of the union of `parts`, each weighted_gauc of a disjoint
+/// set of users (a sharded computation: every user's samples in one part):
+/// sum over the parts of gauc * total_weight (the part's sum_u W_u AUC_u; 0
+/// for a part without used users) over the sum of total_weight, added in the
+/// parts' order; the counts summed. NaN when no part used a user. Each part
+/// normalised its own scores (step 1), which changes no per-user AUC but
+/// for ties closer than an ulp.
+GaucResult merge_gauc(std::span<const GaucResult> parts);
+
 }  // namespace mtf

@@ -84,9 +84,10 @@ check "experiment: 2 ranks write one process's rows" same_experiment "$work/e1.s
 check "  and the report says how many ranks ran it" bash -c \
   "'$mtfsim' report '$work/e2.sqlite' | grep -q '1 thread in each of 2 MPI ranks (results do not depend on it)'"
 
-# The experiment with its offline agents trained data-parallel (the training
-# stage and the progressive rounds): deterministic for a rank count, and other
-# agents than the replicated run's (each rank trains on its users' rows).
+# The experiment with its rows sharded (--data-parallel): each rank holds its
+# users' rows, and training (the training stage and the progressive rounds)
+# and the offline evaluation run over the ranks' shards: deterministic for a
+# rank count, and other agents than the replicated run's.
 check "experiment, 2 ranks, data-parallel" "${mpi[@]}" -np 2 "$mtfsim" run "$src/tests/data/tiny_experiment.json" \
   -q -t 1 --data-parallel --out "$work/p1.sqlite"
 check "experiment, 2 ranks, data-parallel again" "${mpi[@]}" -np 2 "$mtfsim" run \
@@ -104,8 +105,14 @@ check "experiment, one process, --data-parallel" "$mtfsim" run "$src/tests/data/
   --data-parallel --out "$work/p0.sqlite"
 check "  on one rank it changes nothing" same_experiment "$work/e1.sqlite" "$work/p0.sqlite"
 check "  the run says so" test "$(sqlite3 "$work/p1.sqlite" "select value from metrics where metric = 'data_parallel'")" = 1.0
-check "  and so does the report" bash -c \
-  "'$mtfsim' report '$work/p1.sqlite' | grep -q 'in each of 2 MPI ranks, the offline agents trained data-parallel'"
+check "  each rank held only its users' rows (the largest rank well under all of them)" test "$(sqlite3 "$work/p1.sqlite" \
+  "select m.value > 0.3 * a.value and m.value < 0.7 * a.value from metrics m, metrics a
+   where m.metric = 'transitions_largest_shard' and a.section = 'exploration' and a.subject = 'all' and a.metric = 'transitions'")" = 1
+check "  every offline estimate of the replicated run is there, from the ranks' shards" test \
+  "$(sqlite3 "$work/p1.sqlite" "select count(*) from metrics where section = 'offline' and value is not null")" = \
+  "$(sqlite3 "$work/e2.sqlite" "select count(*) from metrics where section = 'offline' and value is not null")"
+check "  and the report says so" bash -c \
+  "'$mtfsim' report '$work/p1.sqlite' | grep -q 'in each of 2 MPI ranks, each rank holding its users.* rows and the agents trained and evaluated offline data-parallel'"
 
 # Data-parallel training: deterministic for a rank count, and one file, from rank 0.
 check "train on 2 ranks" "${mpi[@]}" -np 2 "$mtfsim" train "$work/one.sqlite" --agent td3 --set "hidden=[16,16]" \

@@ -13,8 +13,12 @@
 #include <functional>
 #include <limits>
 #include <numbers>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "agents/nn/tensor.h"
+#include "core/cluster.h"
 
 using namespace mtf;
 using namespace mtf::agents;
@@ -537,4 +541,92 @@ TEST_CASE("ope: the FQE curve ends at the estimate and approaches the chain's kn
     CHECK(std::isfinite(p.td_loss));
     CHECK(p.cql_regulariser == 0.0);  // plain FQE
   }
+}
+
+namespace {
+
+/// Rank r's shard: the rows of users u with u mod ranks == r (whole sessions).
+std::vector<TransitionRow> shard_of(const std::vector<TransitionRow>& rows, int ranks, int r) {
+  std::vector<TransitionRow> out;
+  for (const TransitionRow& t : rows)
+    if (t.user % ranks == r) out.push_back(t);
+  return out;
+}
+
+/// `fit` run on `ranks` ranks (threads of one process), each on its shard; every rank's result.
+template <class Fit>
+std::vector<OpeEstimate> on_ranks(const std::vector<TransitionRow>& rows, int ranks, Fit fit) {
+  LocalHub hub(ranks);
+  std::vector<OpeEstimate> out(static_cast<std::size_t>(ranks));
+  std::vector<std::string> errors(static_cast<std::size_t>(ranks));
+  std::vector<std::thread> pool;
+  for (int r = 0; r < ranks; ++r)
+    pool.emplace_back([&, r] {
+      const LocalCluster cl(hub, r);
+      try {
+        out[static_cast<std::size_t>(r)] = fit(Dataset(shard_of(rows, ranks, r)), &cl);
+      } catch (const std::exception& e) {
+        errors[static_cast<std::size_t>(r)] = e.what();
+      }
+    });
+  for (auto& t : pool) t.join();
+  for (const std::string& e : errors)
+    if (!e.empty()) throw std::runtime_error(e);
+  return out;
+}
+
+}  // namespace
+
+// FQE data-parallel (FqeOptions::ranks): the chain's value as FQE alone finds
+// it, within the same 0.06 as the single-process test above; every rank returns
+// the same estimate, counted over the union's transitions; deterministic; and
+// on one rank the bits of one process.
+TEST_CASE("ope: FQE over 2 ranks' shards recovers the chain's value, the same on every rank") {
+  nn::set_num_threads(1);
+  const std::vector<TransitionRow> rows = chain_rows(300, 3);
+  const FnPolicy linear([](std::span<const float> s) { return -0.5f + 0.25f * float(position(s)); });
+  const double truth = chain_value([](int k) { return -0.5 + 0.25 * k; }, 0.9);
+  const auto fit = [&](const Dataset& d, const Cluster* cl) {
+    FqeOptions o = small_fqe();
+    o.ranks = cl;
+    o.curve_points = 5;
+    return fitted_q_evaluation(d, linear, o);
+  };
+  const std::vector<OpeEstimate> two = on_ranks(rows, 2, fit);
+  MESSAGE("fqe on 2 ranks " << two[0].value << " truth " << truth);
+  CHECK(std::abs(two[0].value - truth) < 0.06);
+  CHECK(two[0].value == two[1].value);
+  CHECK(two[0].details == two[1].details);
+  CHECK(two[0].curve.back().value == two[0].value);
+  CHECK(two[0].transitions == static_cast<std::int64_t>(rows.size()));
+  CHECK(two[0].details["initial_states"] == 300);
+  CHECK(on_ranks(rows, 2, fit)[0].value == two[0].value);  // deterministic
+  const Dataset all(rows);
+  CHECK(two[0].value != fitted_q_evaluation(all, linear, small_fqe()).value);  // other minibatches
+  CHECK(on_ranks(rows, 1, fit)[0].value == fitted_q_evaluation(all, linear, small_fqe()).value);
+  // A batch that does not split refuses on every rank.
+  CHECK_THROWS_WITH_AS(on_ranks(rows, 3, fit), doctest::Contains("not a multiple of the 3 data-parallel ranks"),
+                       std::runtime_error);
+}
+
+// NCIS over shards: the union's sums, so for a deterministic target (whose
+// draws do not depend on which rows a rank holds) the union's estimate, up to
+// the order of the sums.
+TEST_CASE("ncis over 2 ranks' shards equals ncis of the union") {
+  const std::vector<TransitionRow> rows = gaussian_bandit_rows(4000, 0.3, 17);
+  const FnPolicy shifted([](std::span<const float>) { return 0.1f; });
+  const NcisOptions o{.cap = 5.0, .bandwidth = 0.1, .seed = 1};
+  const OpeEstimate whole = ncis(Dataset(rows), shifted, o);
+  const std::vector<OpeEstimate> two = on_ranks(rows, 2, [&](const Dataset& d, const Cluster* cl) {
+    NcisOptions mine = o;
+    mine.ranks = cl;
+    return ncis(d, shifted, mine);
+  });
+  CHECK(two[0].value == doctest::Approx(whole.value).epsilon(1e-12));
+  CHECK(two[0].value == two[1].value);
+  CHECK(two[0].transitions == whole.transitions);
+  CHECK(two[0].details["capped"] == whole.details["capped"]);
+  CHECK(two[0].details["max_weight"] == whole.details["max_weight"]);
+  CHECK(two[0].details["ess"].get<double>() == doctest::Approx(whole.details["ess"].get<double>()).epsilon(1e-12));
+  CHECK(whole.details["capped"].get<int>() > 0);  // the cap is exercised
 }

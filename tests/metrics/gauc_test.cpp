@@ -231,3 +231,37 @@ TEST_CASE("weighted GAUC rejects bad input, naming the index") {
   short_score.score.pop_back();
   check_throws_naming([&] { short_score.gauc(); }, "weighted_gauc(user, label, weight, score)");
 }
+
+// Sharded by user (as the experiment's ranks hold their users' impressions),
+// each shard's GAUC merged gives the whole's: the same per-user AUCs (each
+// shard's min-max normalisation is monotone), weighted the same.
+TEST_CASE("weighted GAUC of user shards, merged, is the GAUC of the whole") {
+  mtf::Rng rng(mtf::derive_seed(20240601, mtf::Stream::kBenchmark, 12));
+  Impressions whole, shard[3];
+  for (int i = 0; i < 3000; ++i) {
+    const std::int64_t u = static_cast<std::int64_t>(rng.below(90));
+    const int label = rng.uniform01d() < 0.3;
+    const double weight = rng.below(5) == 0 ? 0.0 : 1 + 3 * rng.uniform01d();
+    const double score = 100 * rng.uniform01d();
+    whole.add(u, label, weight, score);
+    shard[u % 3].add(u, label, weight, score);
+  }
+  for (std::int64_t u = 1000; u < 1004; ++u)  // users with negatives only: skipped
+    for (int k = 0; k < 3; ++k) {
+      whole.add(u, 0, 1.0, static_cast<double>(k));
+      shard[u % 3].add(u, 0, 1.0, static_cast<double>(k));
+    }
+  const GaucResult parts[3] = {shard[0].gauc(), shard[1].gauc(), shard[2].gauc()};
+  const GaucResult merged = merge_gauc(parts), w = whole.gauc();
+  CHECK(merged.gauc == doctest::Approx(w.gauc).epsilon(1e-12));
+  CHECK(merged.users_used == w.users_used);
+  CHECK(merged.users_skipped == w.users_skipped);
+  CHECK(merged.total_weight == doctest::Approx(w.total_weight).epsilon(1e-12));
+  CHECK(w.users_skipped == 4);  // skipped users in some shards: not counted as AUC 0
+  // A part without used users adds nothing; no used user at all: NaN.
+  const GaucResult empty{};
+  const GaucResult with_empty[2] = {empty, w};
+  CHECK(merge_gauc(with_empty).gauc == w.gauc);
+  const GaucResult only_empty[1] = {empty};
+  CHECK(std::isnan(merge_gauc(only_empty).gauc));
+}
