@@ -26,6 +26,7 @@ enum Purpose : std::uint64_t {
   kDrawsAtState = 4,
   kDrawsAtNextState = 5,
   kNcisDraws = 6,
+  kRankDraws = 7,  ///< data-parallel: rank r's seed for its draws (r > 0)
 };
 
 // States per task when drawing target actions or evaluating Q over the data.
@@ -129,6 +130,12 @@ nlohmann::json options_json(const FqeOptions& o) {
 
 TargetDraws draw_impl(const Dataset& data, const Policy& target, const FqeOptions& opt) {
   const Matrix states = data.states(), next_states = data.next_states();
+  // Over ranks, each rank's draws from streams of its own (the streams are
+  // keyed by column, and rank r's columns are other rows than rank 0's).
+  const std::uint64_t seed = opt.ranks && opt.ranks->rank() > 0
+                                 ? derive_seed(opt.seed, Stream::kOffPolicyEvaluation, kRankDraws,
+                                               static_cast<std::uint64_t>(opt.ranks->rank()))
+                                 : opt.seed;
   // Two first: if they agree everywhere the target is treated as
   // deterministic and one draw is kept.
   const int J_max = opt.policy_samples;
@@ -136,8 +143,8 @@ TargetDraws draw_impl(const Dataset& data, const Policy& target, const FqeOption
   d.seed = opt.seed;
   d.policy_samples = J_max;
   d.transitions = data.size();
-  d.at_state = draw_many(target, states, opt.seed, kDrawsAtState, std::min(J_max, 2));
-  d.at_next_state = draw_many(target, next_states, opt.seed, kDrawsAtNextState, std::min(J_max, 2));
+  d.at_state = draw_many(target, states, seed, kDrawsAtState, std::min(J_max, 2));
+  d.at_next_state = draw_many(target, next_states, seed, kDrawsAtNextState, std::min(J_max, 2));
   const bool deterministic =
       J_max == 1 || (d.at_state[0] == d.at_state[1] && d.at_next_state[0] == d.at_next_state[1]);
   if (deterministic) {
@@ -146,9 +153,9 @@ TargetDraws draw_impl(const Dataset& data, const Policy& target, const FqeOption
   } else {
     for (int k = 2; k < J_max; ++k) {
       d.at_state.emplace_back();
-      draw_actions(target, states, opt.seed, kDrawsAtState, k, d.at_state.back());
+      draw_actions(target, states, seed, kDrawsAtState, k, d.at_state.back());
       d.at_next_state.emplace_back();
-      draw_actions(target, next_states, opt.seed, kDrawsAtNextState, k, d.at_next_state.back());
+      draw_actions(target, next_states, seed, kDrawsAtNextState, k, d.at_next_state.back());
     }
   }
   return d;
@@ -254,6 +261,10 @@ OpeEstimate fqe_impl(const Dataset& data, const Policy& target, const FqeOptions
     return sums[0] / sums[1];
   };
   const int m = ranks ? opt.batch / ranks->size() : opt.batch;
+  // Over ranks, each rank's mean gradient weighs by its share of the rows
+  // (N_ranks * n_r / n), so that the ranks' average is the union's mean and
+  // a smaller shard's rows count no more than a larger one's.
+  const float shard_weight = ranks ? static_cast<float>(ranks->size() * static_cast<double>(N) / held[0]) : 1.0f;
   const float inv_m = 1.0f / static_cast<float>(m);
   const float gamma = static_cast<float>(opt.gamma), alpha = static_cast<float>(opt.cql_alpha);
   const float inv_scale = static_cast<float>(1.0 / opt.reward_scale);
@@ -293,6 +304,7 @@ OpeEstimate fqe_impl(const Dataset& data, const Policy& target, const FqeOptions
     const double td = 0.5 * dq.squaredNorm() * inv_m;
     const double q_data = q.cast<double>().mean();
     dq *= inv_m;
+    if (ranks) dq *= shard_weight;
     double reg = 0.0;
     if (conservative) {
       // d/dQ of alpha * (mean Q(s, a_pi) - mean Q(s, a_data)).
@@ -300,7 +312,7 @@ OpeEstimate fqe_impl(const Dataset& data, const Policy& target, const FqeOptions
       nn::vstack(b.state, a_pi, in_pi);
       const Matrix& qp = q_net.forward(in_pi, ws_pi);
       reg = qp.cast<double>().mean() - q_data;
-      dq_pi = Matrix::Constant(1, m, alpha * inv_m);
+      dq_pi = Matrix::Constant(1, m, alpha * inv_m * shard_weight);
     }
     throw_if_diverged("fqe", step, {{"td", td}, {"cql_regulariser", reg}}, ranks);
     q_net.backward(in_data, dq, ws_data, nn::BackwardOptions{});
@@ -313,8 +325,12 @@ OpeEstimate fqe_impl(const Dataset& data, const Policy& target, const FqeOptions
     q_target.soft_update_from(q_net, static_cast<float>(opt.tau));
     recent.emplace_back(td, reg);
     if (recent.size() > 100) recent.pop_front();
-    if (opt.curve_points > 0 && is_curve_step(step, opt.steps, opt.curve_points))
-      curve.push_back({step, td, reg, scale * mean_q_all(pi_sets, initial, false)});
+    if (opt.curve_points > 0 && is_curve_step(step, opt.steps, opt.curve_points)) {
+      // Over ranks, the losses are the ranks' mean (each its own minibatch's).
+      const std::vector<double> losses = sum_over_ranks(ranks, {td, reg});
+      const double n = ranks ? ranks->size() : 1;
+      curve.push_back({step, losses[0] / n, losses[1] / n, scale * mean_q_all(pi_sets, initial, false)});
+    }
   }
   double td_recent = std::numeric_limits<double>::quiet_NaN(), reg_recent = td_recent;
   if (!recent.empty()) {
@@ -449,7 +465,11 @@ OpeEstimate ncis(const Dataset& data, const Policy& target, const NcisOptions& o
   const int N = data.size(), A = data.action_dim();
   Matrix pi;
   const Matrix actions = data.actions(), data_rewards = data.rewards();
-  draw_actions(target, data.states(), opt.seed, kNcisDraws, 0, pi);
+  const std::uint64_t seed = opt.ranks && opt.ranks->rank() > 0
+                                 ? derive_seed(opt.seed, Stream::kOffPolicyEvaluation, kRankDraws,
+                                               static_cast<std::uint64_t>(opt.ranks->rank()))
+                                 : opt.seed;  // each rank's own streams, as for FQE's draws
+  draw_actions(target, data.states(), seed, kNcisDraws, 0, pi);
   const double h = opt.bandwidth;
   const double log_norm = -0.5 * A * std::log(2.0 * std::numbers::pi * h * h);
   std::vector<double> rewards(static_cast<std::size_t>(N)), log_target(rewards.size());

@@ -56,11 +56,13 @@ std::vector<double> sum_over_ranks(const Cluster* ranks, std::vector<double> val
 
 double max_over_ranks(const Cluster* ranks, double value) {
   if (!ranks || ranks->size() == 1) return value;
-  double m = value;
-  for (const std::string& b : ranks->all_gather(std::string_view(reinterpret_cast<const char*>(&value), sizeof value))) {
+  const std::vector<std::string> all =
+      ranks->all_gather(std::string_view(reinterpret_cast<const char*>(&value), sizeof value));
+  double m = 0;  // from rank 0's, in rank order: the same on every rank, NaN included
+  for (std::size_t r = 0; r < all.size(); ++r) {
     double v = 0;
-    std::memcpy(&v, b.data(), sizeof v);
-    m = std::max(m, v);
+    std::memcpy(&v, all[r].data(), sizeof v);
+    m = r == 0 ? v : std::max(m, v);
   }
   return m;
 }

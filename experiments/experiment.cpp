@@ -21,6 +21,7 @@ ExperimentResult run_experiment(const Scenario& sc, const ExperimentSpec& ex,
     throw ExperimentError(partial_path(out).string() +
                           " holds an unfinished run (killed or failed): continue it with --resume, or pass "
                           "--force to discard it and start again");
+  check_batches_split(sc, ex, opt);
   ExperimentContext ctx(sc, ex, out, opt, t0);
 
   // Agents are created up front (progressive ones train during the

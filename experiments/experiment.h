@@ -216,7 +216,7 @@ struct ExperimentOptions {
   /// The MPI ranks (core/cluster.h): every rank runs the same protocol; every
   /// simulated stage (exploration, online learners' rounds, oracle, A/B) shards
   /// its users over them, every rank receives every row and trains the same
-  /// agents to the same bits, and rank 0 alone writes the run database
+  /// agents to the same bits (unless data_parallel), and rank 0 alone writes the run database
   /// (README, "Running at scale"). No resume under MPI. Null: this process alone.
   const Cluster* cluster = nullptr;
   /// With more than one rank: the exploration's rows are sharded, rank r

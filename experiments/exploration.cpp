@@ -51,6 +51,7 @@ double acceptance_estimate(const ExperimentContext& ctx, const ProgressiveSpec& 
   } catch (const std::exception& e) {
     // A diverging fit, or held-out data it cannot use: the run goes on and
     // the deployed policy stays.
+    if (!every_rank_threw(ctx, e)) throw;
     ctx.log("progressive: the acceptance estimate of round " + std::to_string(round) + " failed: " + e.what());
     return std::nan("");
   }
@@ -143,14 +144,18 @@ void run_rounds(ExperimentContext& ctx, int first_day) {
       if (p.accept_if_better && !ctx.failed.count(a.name)) {
         if (test_rows.empty())
           throw ExperimentError("experiment: progressive group " + p.group + " has no held-out transitions in round " +
-                                std::to_string(round) + ": raise its \"holdout\" share or its users");
+                                std::to_string(round) +
+                                (ctx.shards() ? " among " + shard_name(ctx) +
+                                                    ": raise its \"holdout\" share or its users, use fewer ranks, "
+                                                    "or run without --data-parallel"
+                                              : std::string(": raise its \"holdout\" share or its users")));
         const agents::Dataset test = ctx.col.dataset(test_rows, reward_function(a.reward ? &*a.reward : nullptr),
                                                      ctx.dataset(a.dataset));
         const double candidate = acceptance_estimate(ctx, p, test, *ctx.agent.at(a.name), round);
         const double incumbent = acceptance_estimate(ctx, p, test, *centre, round);
         accept = candidate > incumbent;  // NaN on either side: keep the deployed policy
         const std::string det = json{{keys::detail::kMethod, p.check}}.dump();
-        const auto n = static_cast<std::int64_t>(test.size());
+        const auto n = static_cast<std::int64_t>(sum_over_ranks(ctx.shards(), {static_cast<double>(test.size())})[0]);
         ctx.M.push_back(plain(keys::kProgressive, a.name, keys::kCandidateEstimate, candidate, n, det));
         ctx.M.back().rep = round;
         ctx.M.push_back(plain(keys::kProgressive, a.name, keys::kDeployedEstimate, incumbent, n, det));

@@ -214,6 +214,7 @@ agents::OpeEstimate estimate(const ExperimentContext& ctx, const agents::Dataset
   } catch (const std::exception& err) {
     // A diverging estimator (likely for targets far outside the data) is a
     // finding, not a reason to lose the run.
+    if (!every_rank_threw(ctx, err)) throw;
     e.value = std::nan("");
     e.details = json{{"error", err.what()}};
   }
@@ -224,9 +225,12 @@ agents::OpeEstimate estimate(const ExperimentContext& ctx, const agents::Dataset
 /// offline.ope.dataset, "@NAME" for an extra set) names its metrics.
 void off_policy_estimates(ExperimentContext& ctx, const std::string& name, const std::string& suffix) {
   const DatasetSpec& d = ctx.dataset(name);
-  const agents::Dataset data = ctx.col.dataset(
-      select_rows(ctx.col.view(), ctx.dataset_groups(d), d.time_from * ctx.period, d.time_to * ctx.period), {},
-      d);
+  const std::vector<std::size_t> rows =
+      select_rows(ctx.col.view(), ctx.dataset_groups(d), d.time_from * ctx.period, d.time_to * ctx.period);
+  if (rows.empty() && ctx.shards())
+    throw ExperimentError("experiment: the OPE dataset " + name + " holds no transitions of " + shard_name(ctx) +
+                          ": use fewer ranks, or run without --data-parallel");
+  const agents::Dataset data = ctx.col.dataset(rows, {}, d);
   for (std::size_t i = 0; i < ctx.policies.size(); ++i) {
     const auto& policy = ctx.policies[i].second;
     // The policy's name by a named reference: clang before 16 refuses a
@@ -243,8 +247,9 @@ void off_policy_estimates(ExperimentContext& ctx, const std::string& name, const
       try {
         draws = agents::draw_target_actions(
             data, *policy, fqe_options(ctx.ex.ope, data, ctx.sub_seed(kOpeSeed, i), false, ctx.shards()));
-      } catch (const std::exception&) {
+      } catch (const std::exception& err) {
         // Each fit then draws, fails and records its own error.
+        if (!every_rank_threw(ctx, err)) throw;
       }
       draw_seconds = seconds_since(t);
     }
@@ -270,7 +275,9 @@ void off_policy_estimates(ExperimentContext& ctx, const std::string& name, const
           json{{"per_step", e.per_step}, {"seconds", seconds}, {"dataset", name}, {"details", e.details}}
               .dump()));
     }
-    ctx.log("offline: " + subject + " evaluated on " + name + " (" + std::to_string(data.size()) + " transitions)");
+    ctx.log("offline: " + subject + " evaluated on " + name + " (" +
+            std::to_string(static_cast<std::int64_t>(sum_over_ranks(ctx.shards(), {static_cast<double>(data.size())})[0])) +
+            " transitions)");
   }
 }
 

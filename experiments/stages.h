@@ -14,6 +14,11 @@
 namespace mtf::experiments {
 
 // training.cpp
+/// With --data-parallel on N ranks (ExperimentOptions::data_parallel): every
+/// agent's batch_size and offline.ope.batch (where FQE runs) must split over
+/// the N ranks; throws ExperimentError naming the first that does not. Called
+/// before the run database is opened, so that a refused run leaves nothing.
+void check_batches_split(const Scenario& sc, const ExperimentSpec& ex, const ExperimentOptions& opt);
 /// Creates every agent of the experiment block, untrained, with its own sub-seed.
 void create_agents(ExperimentContext& ctx);
 /// Trains agent `a` on `data` for `steps` steps; a diverged training is
@@ -22,6 +27,14 @@ void create_agents(ExperimentContext& ctx);
 /// (a progressive round's deployed policy); none: drift is NaN.
 void train_agent(ExperimentContext& ctx, const AgentSpec& a, const agents::Dataset& data, std::int64_t steps,
                  const agents::ProgressCallback& progress = {}, const Policy* reference = nullptr);
+/// Whether an error caught in a computation over the ranks' shards
+/// (ExperimentContext::shards) was thrown by every rank together, so that the
+/// run may record it and go on: a bad option (std::invalid_argument, decided
+/// on options and on counts the ranks share) or a divergence (TrainingDiverged,
+/// thrown on every rank at once). Any other error may be one rank's alone
+/// (memory, say) and must end the job, or the ranks would fall out of step in
+/// their next exchange. Always true when the data are not sharded.
+bool every_rank_threw(const ExperimentContext& ctx, const std::exception& e);
 /// "MPI rank r's users (u mod N == r)": the share of the rows this rank trains
 /// on when training is data-parallel (ExperimentContext::shards).
 std::string shard_name(const ExperimentContext& ctx);

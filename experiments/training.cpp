@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agents/curves.h"
+#include "core/state_features.h"
 #include "experiments/convergence.h"
 #include "experiments/metric_keys.h"
 #include "experiments/oracle.h"
@@ -155,6 +156,24 @@ void train_until_flat(ExperimentContext& ctx, const AgentSpec& a, const agents::
 
 }  // namespace
 
+void check_batches_split(const Scenario& sc, const ExperimentSpec& ex, const ExperimentOptions& opt) {
+  if (!opt.data_parallel || !opt.cluster || opt.cluster->size() == 1) return;
+  const int n = opt.cluster->size();
+  for (const AgentSpec& a : ex.agents) {
+    const nlohmann::json h = agents::make_agent(a.type, a.hyperparameters, kStateDim, sc.action_dim(), 0)->hyperparameters();
+    if (h.contains("batch_size") && h.at("batch_size").get<std::int64_t>() % n != 0)
+      throw ExperimentError("experiment: agent " + a.name + ": batch_size " + h.at("batch_size").dump() +
+                            " is not a multiple of the " + std::to_string(n) +
+                            " ranks --data-parallel trains over; set one that is, or run on other ranks");
+  }
+  const bool acceptance = std::any_of(ex.progressive.begin(), ex.progressive.end(),
+                                      [](const ProgressiveSpec& p) { return p.accept_if_better; });
+  if ((!ex.ope.dataset.empty() || acceptance) && ex.ope.batch % n != 0)
+    throw ExperimentError("experiment: offline.ope.batch " + std::to_string(ex.ope.batch) +
+                          " is not a multiple of the " + std::to_string(n) +
+                          " ranks --data-parallel fits FQE over; set one that is, or run on other ranks");
+}
+
 void create_agents(ExperimentContext& ctx) {
   for (std::size_t i = 0; i < ctx.ex.agents.size(); ++i) {
     const AgentSpec& a = ctx.ex.agents[i];
@@ -207,6 +226,11 @@ void train_agent(ExperimentContext& ctx, const AgentSpec& a, const agents::Datas
     ctx.train_rows[a.name] = 0;
     for (const std::string& n : ranks->all_gather(std::to_string(data.size()))) ctx.train_rows[a.name] += std::stoll(n);
   }
+}
+
+bool every_rank_threw(const ExperimentContext& ctx, const std::exception& e) {
+  return !ctx.shards() || dynamic_cast<const std::invalid_argument*>(&e) != nullptr ||
+         dynamic_cast<const agents::TrainingDiverged*>(&e) != nullptr;
 }
 
 std::string shard_name(const ExperimentContext& ctx) {

@@ -93,6 +93,10 @@ check "experiment, 2 ranks, data-parallel" "${mpi[@]}" -np 2 "$mtfsim" run "$src
 check "experiment, 2 ranks, data-parallel again" "${mpi[@]}" -np 2 "$mtfsim" run \
   "$src/tests/data/tiny_experiment.json" -q -t 1 --data-parallel --out "$work/p2.sqlite"
 check "  the same rows twice" same_experiment "$work/p1.sqlite" "$work/p2.sqlite"
+check "experiment, 2 ranks, data-parallel, out of core" "${mpi[@]}" -np 2 "$mtfsim" run \
+  "$src/tests/data/tiny_experiment.json" -q -t 1 --data-parallel --out "$work/p3.sqlite" --out-of-core "$work/pcols"
+check "  each rank's shard mapped gives the in-memory rows" same_experiment "$work/p1.sqlite" "$work/p3.sqlite"
+check "  and the ranks' column files are gone" bash -c "! ls -d '$work'/pcols* 2>/dev/null"
 check "  every agent other bits than the replicated run's" bash -c "for n in BC IRL TD3; do
   q=\"select hex(data) from agents where name = '\$n'\"
   [ -n \"\$(sqlite3 '$work/p1.sqlite' \"\$q\")\" ] && [ \"\$(sqlite3 '$work/p1.sqlite' \"\$q\")\" != \"\$(sqlite3 '$work/e2.sqlite' \"\$q\")\" ] || exit 1
@@ -101,6 +105,21 @@ check "  the training rows count every rank's shard" test \
   "$(sqlite3 "$work/p1.sqlite" "select value from metrics where section = 'training' and subject = 'BC' and metric = 'transitions'")" = \
   "$(sqlite3 "$work/p1.sqlite" "select count(*) || '.0' from transitions t join groups g on g.grp = t.grp
      where g.name in ('explore', 'gauss') and t.time < (select json_extract(scenario_json, '$.days') from run) * 86400")"
+# Progressive rounds that keep the better policy: each round's acceptance
+# check (FQE on the held-out users' rows) fits over the ranks' shards.
+python3 - "$src/tests/data/tiny_experiment.json" "$work/ifb.json" <<'PY'
+import json, sys
+sc = json.load(open(sys.argv[1]))
+sc["experiment"]["progressive"][0].update({"accept": "if_better", "holdout": 0.3})
+json.dump(sc, open(sys.argv[2], "w"))
+PY
+check "if_better, 2 ranks, data-parallel" "${mpi[@]}" -np 2 "$mtfsim" run "$work/ifb.json" -q -t 1 --data-parallel \
+  --out "$work/q1.sqlite"
+check "  again" "${mpi[@]}" -np 2 "$mtfsim" run "$work/ifb.json" -q -t 1 --data-parallel --out "$work/q2.sqlite"
+check "  the same rows twice" same_experiment "$work/q1.sqlite" "$work/q2.sqlite"
+check "  each round's both estimates, finite, and its verdict" test "$(sqlite3 "$work/q1.sqlite" \
+  "select count(*) from metrics where section = 'progressive' and metric in ('candidate_estimate', 'deployed_estimate',
+   'accepted') and value is not null and (metric = 'accepted' or abs(value) < 1e6)")" = 6
 check "experiment, one process, --data-parallel" "$mtfsim" run "$src/tests/data/tiny_experiment.json" -q -t 1 \
   --data-parallel --out "$work/p0.sqlite"
 check "  on one rank it changes nothing" same_experiment "$work/e1.sqlite" "$work/p0.sqlite"
@@ -109,6 +128,8 @@ check "  each rank held only its users' rows (the largest rank well under all of
   "select m.value > 0.3 * a.value and m.value < 0.7 * a.value from metrics m, metrics a
    where m.metric = 'transitions_largest_shard' and a.section = 'exploration' and a.subject = 'all' and a.metric = 'transitions'")" = 1
 check "  every offline estimate of the replicated run is there, from the ranks' shards" test \
+  "$(sqlite3 "$work/e2.sqlite" "select count(*) > 20 from metrics where section = 'offline' and value is not null")" = 1
+check "  (as many)" test \
   "$(sqlite3 "$work/p1.sqlite" "select count(*) from metrics where section = 'offline' and value is not null")" = \
   "$(sqlite3 "$work/e2.sqlite" "select count(*) from metrics where section = 'offline' and value is not null")"
 check "  and the report says so" bash -c \
@@ -134,10 +155,14 @@ check "one process trains on other minibatches: other bits" bash -c "! cmp -s '$
 check "the agent trained on 2 ranks acts in a simulation" "$mtfsim" evaluate "$work/sc.json" --policy baseline \
   --policy "$work/a.mtfa" --users 200 --days 1
 
+fails_with "data-parallel on 3 ranks refuses, before simulating, a batch that does not split" 1 \
+  "agent BC: batch_size 256 is not a multiple of the 3 ranks --data-parallel trains over" \
+  "${mpi[@]}" -np 3 "$mtfsim" run "$src/tests/data/tiny_experiment.json" -q -t 1 --data-parallel --out "$work/p4.sqlite"
+check "  and leaves no run behind" bash -c "! ls '$work'/p4.sqlite* 2>/dev/null"
 fails_with "an experiment does not resume on 2 ranks" 2 "does not resume" \
   "${mpi[@]}" -np 2 "$mtfsim" run "$src/tests/data/tiny_experiment.json" -q --resume --out "$work/e2.sqlite"
 fails_with "export refuses to run on 2 ranks" 2 "runs as one process" \
   "${mpi[@]}" -np 2 "$mtfsim" export "$work/one.sqlite" --format csv --out "$work/one.csv"
 check "nothing was written by the refused commands" test ! -e "$work/one.csv"
-check "only rank 0 wrote files" bash -c "! ls '$work' | grep -qv -E '^(sc.json|one.sqlite|two.sqlite|three.sqlite|e1.sqlite|e2.sqlite|p0.sqlite|p1.sqlite|p2.sqlite|out|err|bench.out|a.mtfa|b.mtfa|c.mtfa|d.mtfa|train.out|ooc.out)\$'"
+check "only rank 0 wrote files" bash -c "! ls '$work' | grep -qv -E '^(sc.json|one.sqlite|two.sqlite|three.sqlite|e1.sqlite|e2.sqlite|p0.sqlite|p1.sqlite|p2.sqlite|p3.sqlite|ifb.json|q1.sqlite|q2.sqlite|out|err|bench.out|a.mtfa|b.mtfa|c.mtfa|d.mtfa|train.out|ooc.out)\$'"
 finish mpi_tests

@@ -261,7 +261,7 @@ TEST_CASE("weighted GAUC of user shards, merged, is the GAUC of the whole") {
   // A part without used users adds nothing; no used user at all: NaN.
   const GaucResult empty{};
   const GaucResult with_empty[2] = {empty, w};
-  CHECK(merge_gauc(with_empty).gauc == w.gauc);
+  CHECK(merge_gauc(with_empty).gauc == doctest::Approx(w.gauc).epsilon(1e-12));
   const GaucResult only_empty[1] = {empty};
   CHECK(std::isnan(merge_gauc(only_empty).gauc));
 }
