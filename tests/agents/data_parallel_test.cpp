@@ -15,6 +15,7 @@
 #include "agents/agent_base.h"
 #include "agents/nn/tensor.h"
 #include "core/cluster.h"
+#include "local_ranks.h"
 #include "test_problems.h"
 
 using namespace mtf;
@@ -23,39 +24,17 @@ using namespace mtf::agents::testing;
 
 namespace {
 
-/// Rank r's shard: the rows of users u with u mod ranks == r.
-std::vector<TransitionRow> shard(const std::vector<TransitionRow>& rows, int ranks, int r) {
-  std::vector<TransitionRow> out;
-  for (const TransitionRow& t : rows)
-    if (t.user % ranks == r) out.push_back(t);
-  return out;
-}
-
 /// Trains one agent per rank (threads), each on its shard; returns them.
 std::vector<std::unique_ptr<Agent>> train_ranks(const std::string& name, const nlohmann::json& hp,
                                                 const std::vector<TransitionRow>& rows, int ranks, int steps) {
   nn::set_num_threads(1);
-  LocalHub hub(ranks);
-  std::vector<std::unique_ptr<Agent>> agents(static_cast<std::size_t>(ranks));
-  std::vector<std::string> errors(static_cast<std::size_t>(ranks));
-  std::vector<std::thread> pool;
-  for (int r = 0; r < ranks; ++r)
-    pool.emplace_back([&, r] {
-      const LocalCluster cl(hub, r);
-      try {
-        const Dataset data(shard(rows, ranks, r));
-        auto agent = make_agent(name, hp, data.state_dim(), data.action_dim(), 5);
-        agent->set_data_parallel(&cl);
-        agent->train(data, steps);
-        agents[static_cast<std::size_t>(r)] = std::move(agent);
-      } catch (const std::exception& e) {
-        errors[static_cast<std::size_t>(r)] = e.what();
-      }
-    });
-  for (auto& t : pool) t.join();
-  for (const std::string& e : errors)
-    if (!e.empty()) throw std::runtime_error(e);
-  return agents;
+  return mtf::testing::on_local_ranks(ranks, [&](int r, const Cluster& cl) {
+    const Dataset data(mtf::testing::shard_of(rows, ranks, r));
+    auto agent = make_agent(name, hp, data.state_dim(), data.action_dim(), 5);
+    agent->set_data_parallel(&cl);
+    agent->train(data, steps);
+    return agent;
+  });
 }
 
 }  // namespace
@@ -125,7 +104,7 @@ TEST_CASE("a loss that is not finite on one rank stops every rank at the same st
   for (int r = 0; r < 2; ++r)
     pool.emplace_back([&, r] {
       const LocalCluster cl(hub, r);
-      const Dataset data(shard(rows, 2, r));
+      const Dataset data(mtf::testing::shard_of(rows, 2, r));
       auto agent = make_agent("td3", {{"hidden", {8}}, {"batch_size", 32}}, data.state_dim(), data.action_dim(), 5);
       try {
         agent->set_data_parallel(&cl);

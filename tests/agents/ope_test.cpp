@@ -19,6 +19,7 @@
 
 #include "agents/nn/tensor.h"
 #include "core/cluster.h"
+#include "local_ranks.h"
 
 using namespace mtf;
 using namespace mtf::agents;
@@ -545,34 +546,11 @@ TEST_CASE("ope: the FQE curve ends at the estimate and approaches the chain's kn
 
 namespace {
 
-/// Rank r's shard: the rows of users u with u mod ranks == r (whole sessions).
-std::vector<TransitionRow> shard_of(const std::vector<TransitionRow>& rows, int ranks, int r) {
-  std::vector<TransitionRow> out;
-  for (const TransitionRow& t : rows)
-    if (t.user % ranks == r) out.push_back(t);
-  return out;
-}
-
 /// `fit` run on `ranks` ranks (threads of one process), each on its shard; every rank's result.
 template <class Fit>
 std::vector<OpeEstimate> on_ranks(const std::vector<TransitionRow>& rows, int ranks, Fit fit) {
-  LocalHub hub(ranks);
-  std::vector<OpeEstimate> out(static_cast<std::size_t>(ranks));
-  std::vector<std::string> errors(static_cast<std::size_t>(ranks));
-  std::vector<std::thread> pool;
-  for (int r = 0; r < ranks; ++r)
-    pool.emplace_back([&, r] {
-      const LocalCluster cl(hub, r);
-      try {
-        out[static_cast<std::size_t>(r)] = fit(Dataset(shard_of(rows, ranks, r)), &cl);
-      } catch (const std::exception& e) {
-        errors[static_cast<std::size_t>(r)] = e.what();
-      }
-    });
-  for (auto& t : pool) t.join();
-  for (const std::string& e : errors)
-    if (!e.empty()) throw std::runtime_error(e);
-  return out;
+  return mtf::testing::on_local_ranks(
+      ranks, [&](int r, const Cluster& cl) { return fit(Dataset(mtf::testing::shard_of(rows, ranks, r)), &cl); });
 }
 
 }  // namespace
