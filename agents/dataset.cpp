@@ -508,7 +508,7 @@ StateNormaliser normaliser_over_ranks(const Dataset& data, const Cluster* ranks_
   double total = 0;
   for (std::size_t r = 0; r < all.size(); ++r) {
     if (all[r].size() != mine.size())
-      throw std::invalid_argument("data-parallel training: the ranks' datasets have different state dimensions");
+      throw std::logic_error("data-parallel training: the ranks' datasets have different state dimensions");
     std::memcpy(&n[r], all[r].data(), sizeof(double));
     std::memcpy(mean[r].data(), all[r].data() + sizeof(double), sizeof(double) * static_cast<std::size_t>(S));
     std::memcpy(var[r].data(), all[r].data() + sizeof(double) * static_cast<std::size_t>(1 + S),

@@ -308,7 +308,7 @@ OpeEstimate fqe_impl(const Dataset& data, const Policy& target, const FqeOptions
     double reg = 0.0;
     if (conservative) {
       // d/dQ of alpha * (mean Q(s, a_pi) - mean Q(s, a_data)).
-      dq.array() -= alpha * inv_m;
+      dq.array() -= alpha * inv_m * shard_weight;
       nn::vstack(b.state, a_pi, in_pi);
       const Matrix& qp = q_net.forward(in_pi, ws_pi);
       reg = qp.cast<double>().mean() - q_data;
@@ -326,10 +326,14 @@ OpeEstimate fqe_impl(const Dataset& data, const Policy& target, const FqeOptions
     recent.emplace_back(td, reg);
     if (recent.size() > 100) recent.pop_front();
     if (opt.curve_points > 0 && is_curve_step(step, opt.steps, opt.curve_points)) {
-      // Over ranks, the losses are the ranks' mean (each its own minibatch's).
-      const std::vector<double> losses = sum_over_ranks(ranks, {td, reg});
-      const double n = ranks ? ranks->size() : 1;
-      curve.push_back({step, losses[0] / n, losses[1] / n, scale * mean_q_all(pi_sets, initial, false)});
+      // Over ranks, the losses are the ranks' own minibatches' weighed by their shares of the rows.
+      double td_all = td, reg_all = reg;
+      if (ranks) {
+        const std::vector<double> sums = sum_over_ranks(ranks, {td * N, reg * N});
+        td_all = sums[0] / held[0];
+        reg_all = sums[1] / held[0];
+      }
+      curve.push_back({step, td_all, reg_all, scale * mean_q_all(pi_sets, initial, false)});
     }
   }
   double td_recent = std::numeric_limits<double>::quiet_NaN(), reg_recent = td_recent;
@@ -341,10 +345,10 @@ OpeEstimate fqe_impl(const Dataset& data, const Policy& target, const FqeOptions
     }
     td_recent /= double(recent.size());
     reg_recent /= double(recent.size());
-    if (ranks) {  // the ranks' mean
-      const std::vector<double> sums = sum_over_ranks(ranks, {td_recent, reg_recent});
-      td_recent = sums[0] / ranks->size();
-      reg_recent = sums[1] / ranks->size();
+    if (ranks) {  // weighed by the ranks' shares of the rows
+      const std::vector<double> sums = sum_over_ranks(ranks, {td_recent * N, reg_recent * N});
+      td_recent = sums[0] / held[0];
+      reg_recent = sums[1] / held[0];
     }
   }
 

@@ -67,10 +67,13 @@ struct FqeOptions {
   /// Data-parallel over these ranks, each holding its shard of the data (whole
   /// sessions): the normalisation is the union's (normaliser_over_ranks),
   /// each step every rank samples batch / N rows of its shard (rank 0 from
-  /// the stream one process uses, rank r > 0 from its own), the gradients are
-  /// averaged in rank order, and the value, its curve and the means in the
-  /// details are over the union's transitions; every rank returns the same
-  /// estimate. batch must be a multiple of N. Deterministic for a rank count;
+  /// the stream one process uses, rank r > 0 from its own), each rank's
+  /// gradient (TD error and regulariser alike) is weighed by its share of the
+  /// rows, N * n_r / n, and the gradients are averaged in rank order, so the
+  /// step follows the union's mean; rank r > 0 draws its targets from streams
+  /// of its own. The value and the means in the details are over the union's
+  /// transitions, the losses reported (curve, details) the ranks' minibatches'
+  /// weighed by their shares; every rank returns the same estimate. batch must be a multiple of N. Deterministic for a rank count;
   /// one process's bits only on one rank. Null or one rank: this process's
   /// data alone. Collective.
   const Cluster* ranks = nullptr;

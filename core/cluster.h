@@ -36,7 +36,8 @@ const Cluster& single_process();
 /// added in rank order, so every rank gets the same bits. Null `ranks`:
 /// `values` unchanged. Collective.
 std::vector<double> sum_over_ranks(const Cluster* ranks, std::vector<double> values);
-/// The largest of every rank's `value`; null `ranks`: `value`. Collective.
+/// The largest of every rank's `value`, from rank 0's in rank order (the same
+/// on every rank; a NaN wins only as rank 0's); null `ranks`: `value`. Collective.
 double max_over_ranks(const Cluster* ranks, double value);
 
 /// N ranks as N threads of one process, for tests and for trying a sharded

@@ -33,7 +33,11 @@ void train_agent(ExperimentContext& ctx, const AgentSpec& a, const agents::Datas
 /// on options and on counts the ranks share) or a divergence (TrainingDiverged,
 /// thrown on every rank at once). Any other error may be one rank's alone
 /// (memory, say) and must end the job, or the ranks would fall out of step in
-/// their next exchange. Always true when the data are not sharded.
+/// their next exchange. Always true when the data are not sharded. This rests
+/// on the estimators' std::invalid_argument depending only on what the ranks
+/// share (options, summed counts, shapes): a policy's act() throws it for
+/// sizes only, and a check that finds the ranks already out of step throws
+/// std::logic_error instead.
 bool every_rank_threw(const ExperimentContext& ctx, const std::exception& e);
 /// "MPI rank r's users (u mod N == r)": the share of the rows this rank trains
 /// on when training is data-parallel (ExperimentContext::shards).

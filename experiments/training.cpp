@@ -168,7 +168,10 @@ void check_batches_split(const Scenario& sc, const ExperimentSpec& ex, const Exp
   }
   const bool acceptance = std::any_of(ex.progressive.begin(), ex.progressive.end(),
                                       [](const ProgressiveSpec& p) { return p.accept_if_better; });
-  if ((!ex.ope.dataset.empty() || acceptance) && ex.ope.batch % n != 0)
+  const bool fqe = std::any_of(ex.ope.methods.begin(), ex.ope.methods.end(), [](const std::string& m) {
+    return m == keys::kFqe || m == keys::kConservativeOpe;
+  });
+  if (((!ex.ope.dataset.empty() && fqe) || acceptance) && ex.ope.batch % n != 0)
     throw ExperimentError("experiment: offline.ope.batch " + std::to_string(ex.ope.batch) +
                           " is not a multiple of the " + std::to_string(n) +
                           " ranks --data-parallel fits FQE over; set one that is, or run on other ranks");

@@ -83,7 +83,7 @@ TEST_CASE("the ranks' normalisation is the union's, and a batch that does not sp
     CHECK(merged.stddev(k) == doctest::Approx(all.normaliser().stddev(k)).epsilon(1e-5));
   }
   CHECK_THROWS_WITH_AS(train_ranks("bc", {{"hidden", {8}}, {"batch_size", 33}}, rows, 2, 1),
-                       doctest::Contains("not a multiple of the 2 data-parallel ranks"), std::runtime_error);
+                       doctest::Contains("not a multiple of the 2 data-parallel ranks"), std::invalid_argument);
 }
 
 // A loss that stops being finite on one rank alone (here rank 1's rewards are

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "core/cluster.h"
@@ -23,27 +24,29 @@ inline std::vector<TransitionRow> shard_of(const std::vector<TransitionRow>& row
 }
 
 /// f(rank, cluster) on `ranks` threads, each with its LocalCluster of one hub;
-/// every rank's result, in rank order. A rank's error is rethrown (the first
-/// in rank order) as std::runtime_error with its message, after every thread ended.
+/// every rank's result (default-constructible), in rank order. A rank's error
+/// is rethrown as it was thrown (the first in rank order), after every thread
+/// ended. A rank that throws before a collective the others enter leaves them
+/// waiting: the computation under test must fail on every rank together.
 template <class F>
 auto on_local_ranks(int ranks, F f) {
   using Result = decltype(f(0, std::declval<const Cluster&>()));
   LocalHub hub(ranks);
   std::vector<Result> out(static_cast<std::size_t>(ranks));
-  std::vector<std::string> errors(static_cast<std::size_t>(ranks));
+  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(ranks));
   std::vector<std::thread> pool;
   for (int r = 0; r < ranks; ++r)
     pool.emplace_back([&, r] {
       const LocalCluster cl(hub, r);
       try {
         out[static_cast<std::size_t>(r)] = f(r, cl);
-      } catch (const std::exception& e) {
-        errors[static_cast<std::size_t>(r)] = e.what();
+      } catch (...) {
+        errors[static_cast<std::size_t>(r)] = std::current_exception();
       }
     });
   for (auto& t : pool) t.join();
-  for (const std::string& e : errors)
-    if (!e.empty()) throw std::runtime_error(e);
+  for (const std::exception_ptr& e : errors)
+    if (e) std::rethrow_exception(e);
   return out;
 }
 

@@ -584,7 +584,7 @@ TEST_CASE("ope: FQE over 2 ranks' shards recovers the chain's value, the same on
   CHECK(on_ranks(rows, 1, fit)[0].value == fitted_q_evaluation(all, linear, small_fqe()).value);
   // A batch that does not split refuses on every rank.
   CHECK_THROWS_WITH_AS(on_ranks(rows, 3, fit), doctest::Contains("not a multiple of the 3 data-parallel ranks"),
-                       std::runtime_error);
+                       std::invalid_argument);
 }
 
 // NCIS over shards: the union's sums, so for a deterministic target (whose
