@@ -162,7 +162,7 @@ void AgentBase::train(const Dataset& data, std::int64_t steps, const ProgressCal
                                 "/" + std::to_string(A_));
   int batch = batch_size_;
   if (ranks_) {
-    const int n = ranks_->size(), r = ranks_->rank();
+    const int n = ranks_->size();
     if (batch_size_ % n != 0)
       throw std::invalid_argument(name_ + ": batch_size " + std::to_string(batch_size_) + " is not a multiple of the " +
                                   std::to_string(n) + " data-parallel ranks; choose a batch size that is");
@@ -170,15 +170,13 @@ void AgentBase::train(const Dataset& data, std::int64_t steps, const ProgressCal
     ranks_->check_same(name_ + " " + hp_.resolved().dump() + " " + std::to_string(steps) + " steps from " +
                            std::to_string(steps_),
                        "the agent and steps of data-parallel training");
-    if (!shard_streams_ && r > 0) {
-      // From the steps trained too: an agent trained further (mtfsim train
-      // --from) does not replay its first training's minibatches.
-      const auto a = static_cast<std::uint64_t>(steps_) + 1, b = static_cast<std::uint64_t>(r);
-      batch_rng_ = Rng(seed_, Stream::kAgentBatch, a, b);
-      noise_rng_ = Rng(seed_, Stream::kAgentNoise, a, b);
-    }
-    shard_streams_ = true;
   }
+  // Data-parallel, rank r > 0 draws step k's minibatch and noise from streams
+  // of (k, r) (rank 0 continues the agent's own, as one process would): the
+  // agent's saved state is then every rank's, so a checkpoint that rank 0
+  // writes resumes every rank (experiments/resume.cpp), and an agent trained
+  // further (mtfsim train --from) does not replay its first minibatches.
+  const int shard = ranks_ ? ranks_->rank() : 0;
   if (!fitted_) {
     norm_ = normaliser_over_ranks(data, ranks_);
     if (scale_rewards_) reward_scale_ = mean_abs_reward(data, ranks_);
@@ -187,6 +185,11 @@ void AgentBase::train(const Dataset& data, std::int64_t steps, const ProgressCal
   const float inv_scale = static_cast<float>(1.0 / reward_scale_);
   for (auto& [name, opt] : training_state().optimisers) opt->average_over(ranks_);
   for (std::int64_t k = 1; k <= steps; ++k) {
+    if (shard > 0) {
+      const auto step = static_cast<std::uint64_t>(steps_) + 1, r = static_cast<std::uint64_t>(shard);
+      batch_rng_ = Rng(seed_, Stream::kAgentBatch, step, r);
+      noise_rng_ = Rng(seed_, Stream::kAgentNoise, step, r);
+    }
     data.sample(batch_rng_, batch, batch_);
     norm_.apply(batch_.state, batch_.state);
     norm_.apply(batch_.next_state, batch_.next_state);

@@ -135,7 +135,6 @@ class AgentBase : public Agent {
 
   Batch batch_;
   const Cluster* ranks_ = nullptr;  ///< data-parallel training (set_data_parallel)
-  bool shard_streams_ = false;      ///< this rank's batch and noise streams are derived (ranks > 1)
 };
 
 /// Defaults every agent accepts: network shape, batch size and reward scaling.

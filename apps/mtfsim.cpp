@@ -302,9 +302,6 @@ void run_experiment_cmd(const mtf::Scenario& sc, const fs::path& path, const fs:
   eo.cluster = g_cluster;
   eo.data_parallel = data_parallel;
   const bool root = g_cluster->root();
-  if (resume && g_cluster->size() > 1)
-    throw po::error("run: --resume: an experiment sharded over MPI ranks does not resume; run it again, or resume "
-                    "it as one process (without mpirun)");
   const auto t0 = std::chrono::steady_clock::now();
   eo.log = [t0, quiet, root](const std::string& line) {
     if (!quiet && root) {

@@ -164,11 +164,10 @@ ExperimentContext::ExperimentContext(const Scenario& scenario, const ExperimentS
       period(scenario.days * kSecondsPerDay),
       sim(scenario, group_policies(scenario).policies),
       rec(out, sim.run_info(code_version(), options.threads),
-          RecorderOptions{.replace_any_file = options.force, .resume = options.resume,
+          // Rank 0 resumes the run database; restore_checkpoint() hands the others its checkpoint.
+          RecorderOptions{.replace_any_file = options.force,
+                          .resume = options.resume && (options.cluster == nullptr || options.cluster->root()),
                           .discard = options.cluster != nullptr && !options.cluster->root()}) {
-  if (options.cluster && options.cluster->size() > 1 && options.resume)
-    throw ExperimentError("--resume: an experiment sharded over MPI ranks does not resume; run it again, or "
-                          "resume it as one process");
   col.transitions->state_dim = S;
   col.transitions->action_dim = A;
   if (!options.out_of_core.empty()) col.start_out_of_core(options.out_of_core);
@@ -219,6 +218,25 @@ TransitionColumns users_of_rank(const TransitionColumns& c, int n, int r) {
 
 const Cluster* ExperimentContext::shards() const {
   return opt.data_parallel && opt.cluster && opt.cluster->size() > 1 ? opt.cluster : nullptr;
+}
+
+void ExperimentContext::keep(const TransitionColumns& rows) {
+  if (const Cluster* ranks = shards()) return col.add(users_of_rank(rows, ranks->size(), ranks->rank()));
+  col.add(rows);
+}
+
+void ExperimentContext::keep(std::span<const ImpressionRow> impressions) {
+  if (const Cluster* ranks = shards()) {
+    std::vector<ImpressionRow> mine;
+    for (const ImpressionRow& r : impressions)
+      if (r.user % ranks->size() == ranks->rank()) mine.push_back(r);
+    return col.add(std::span<const ImpressionRow>(mine));
+  }
+  col.add(impressions);
+}
+
+const std::optional<Checkpoint>& ExperimentContext::resumed() const {
+  return ranks() && !ranks()->root() ? resumed_ : rec.resumed();
 }
 
 const DatasetSpec& ExperimentContext::dataset(const std::string& name) const {

@@ -153,6 +153,8 @@ agents::Dataset::RewardOf reward_function(const RewardParams* reward);
 agents::FqeOptions fqe_options(const OpeSpec& ope, const agents::Dataset& data, std::uint64_t seed, bool conservative,
                                const Cluster* ranks = nullptr);
 
+struct ResumePoint;  // stages.h
+
 struct ExperimentContext {
   /// Creates the exploration's simulator and opens the run database `out`.
   ExperimentContext(const Scenario& scenario, const ExperimentSpec& spec,
@@ -224,9 +226,21 @@ struct ExperimentContext {
   /// the offline evaluation) runs over the ranks, each on its shard. Null:
   /// every rank holds every row and computes what one process would.
   const Cluster* shards() const;
+  /// Adds recorded rows (impressions) to `col`: all of them, or under
+  /// shards() those of this rank's users.
+  void keep(const TransitionColumns& rows);
+  void keep(std::span<const ImpressionRow> impressions);
+  /// The checkpoint this run resumed from (ExperimentOptions::resume), on
+  /// every rank: rank 0's run database holds it, restore_checkpoint() hands
+  /// it to the other ranks. Empty for a run started from the beginning.
+  const std::optional<Checkpoint>& resumed() const;
+  /// The ranks of an MPI run (more than one), or null.
+  const Cluster* ranks() const { return opt.cluster && opt.cluster->size() > 1 ? opt.cluster : nullptr; }
   const AgentSpec& agent_spec(const std::string& name) const;
 
  private:
+  friend ResumePoint restore_checkpoint(ExperimentContext& ctx);
+  std::optional<Checkpoint> resumed_;  ///< the ranks but 0's copy of rank 0's checkpoint
   std::size_t written_ = 0;
 };
 

@@ -66,16 +66,8 @@ void run_rounds(ExperimentContext& ctx, int first_day) {
   ro.cluster = ctx.opt.cluster;
   ro.collect = true;
   ro.on_batch = [&](const RecordBatch& b) {
-    if (const Cluster* ranks = ctx.shards()) {  // this rank's users only
-      ctx.col.add(users_of_rank(b.transition_columns, ranks->size(), ranks->rank()));
-      std::vector<ImpressionRow> mine;
-      for (const ImpressionRow& r : b.impressions)
-        if (r.user % ranks->size() == ranks->rank()) mine.push_back(r);
-      ctx.col.add(std::span<const ImpressionRow>(mine));
-      return;
-    }
-    ctx.col.add(b.transition_columns);
-    ctx.col.add(std::span<const ImpressionRow>(b.impressions));
+    ctx.keep(b.transition_columns);
+    ctx.keep(std::span<const ImpressionRow>(b.impressions));
   };
   // Progressive rounds split the days; all groups advance together.
   int round_days = sc.days;
@@ -261,7 +253,7 @@ void explore(ExperimentContext& ctx, const ResumePoint& rp) {
   if (rp.done == Done::kExplorationRound) {
     // The users as they were after the last round, exploring around the
     // agents deployed then.
-    ctx.sim.restore_state(ctx.rec.resumed()->blobs.at("simulator"));
+    ctx.sim.restore_state(ctx.resumed()->blobs.at("simulator"));
     for (const auto& p : ctx.ex.progressive) {
       const auto it = ctx.deployed.find(p.agent);
       if (it != ctx.deployed.end()) {

@@ -14,6 +14,14 @@
 //   figures and the A/B lifts so far: JSON, doubles as their bit patterns so
 //   that NaN and every last digit survive;
 // - the counters: sessions capped, failed agents, rows and seconds of training.
+//
+// Over MPI ranks rank 0 writes the checkpoints (every rank holds the same
+// state: the agents too, whose data-parallel minibatch streams on the other
+// ranks are derived from the step, AgentBase::train), and a resumed run's
+// rank 0 reads the run database and hands every other rank the checkpoint,
+// the metric rows and the recorded data, in chunks. A replicated run (no
+// --data-parallel) resumes on any number of ranks, one process included, and
+// finishes with the same tables; a data-parallel one on the ranks it ran on.
 #include <unistd.h>
 
 #include <bit>
@@ -24,6 +32,7 @@
 #include <sstream>
 
 #include "agents/online/online_policies.h"
+#include "core/bytes.h"
 #include "experiments/stages.h"
 
 namespace mtf::experiments {
@@ -87,6 +96,136 @@ std::unique_ptr<agents::Agent> agent_from_bytes(const ExperimentContext& ctx, co
   return a;
 }
 
+/// How the rows were sharded: the ranks under --data-parallel, 0 otherwise.
+int shard_count(const ExperimentContext& ctx) { return ctx.shards() ? ctx.shards()->size() : 0; }
+
+/// Rank 0's bytes on every rank (the others send nothing). Collective.
+std::string from_root(const Cluster& ranks, std::string bytes) {
+  std::vector<std::string> all = ranks.all_gather(ranks.root() ? std::string_view(bytes) : std::string_view());
+  return std::move(all[0]);
+}
+
+void put_optional(std::string& out, const std::optional<double>& v) {
+  put(out, static_cast<std::uint8_t>(v ? 1 : 0));
+  if (v) put(out, *v);
+}
+std::optional<double> get_optional(ByteReader& in) {
+  if (in.get<std::uint8_t>() == 0) return std::nullopt;
+  return in.get<double>();
+}
+void put_optional(std::string& out, const std::optional<std::int64_t>& v) {
+  put(out, static_cast<std::uint8_t>(v ? 1 : 0));
+  if (v) put(out, *v);
+}
+std::optional<std::int64_t> get_optional_int(ByteReader& in) {
+  if (in.get<std::uint8_t>() == 0) return std::nullopt;
+  return in.get<std::int64_t>();
+}
+
+/// Rank 0's checkpoint on every rank (null `ranks`: this process's). Collective.
+void share_checkpoint(ExperimentContext& ctx, const Cluster& ranks, std::optional<Checkpoint>& out) {
+  std::string bytes;
+  if (ranks.root()) {
+    const std::optional<Checkpoint>& cp = ctx.rec.resumed();
+    put(bytes, static_cast<std::uint8_t>(cp ? 1 : 0));
+    if (cp) {
+      put_string(bytes, cp->stage);
+      put_string(bytes, cp->state);
+      put(bytes, cp->metrics_rows);
+      put(bytes, static_cast<std::uint64_t>(cp->blobs.size()));
+      for (const auto& [key, blob] : cp->blobs) {
+        put_string(bytes, key);
+        put_string(bytes, blob);
+      }
+    }
+  }
+  bytes = from_root(ranks, std::move(bytes));
+  if (ranks.root()) return;
+  ByteReader in{bytes, 0, "a resumed run's checkpoint from MPI rank 0"};
+  if (in.get<std::uint8_t>() == 0) return;
+  Checkpoint& cp = out.emplace();
+  cp.stage = in.get_string();
+  cp.state = in.get_string();
+  cp.metrics_rows = in.get<std::int64_t>();
+  for (auto n = in.get<std::uint64_t>(); n > 0; --n) {
+    std::string key = in.get_string();
+    cp.blobs[std::move(key)] = in.get_string();
+  }
+}
+
+/// Rank 0's metric rows on every rank. Collective.
+std::vector<MetricRow> share_metrics(const Cluster& ranks, std::vector<MetricRow> rows) {
+  std::string bytes;
+  if (ranks.root()) {
+    put(bytes, static_cast<std::uint64_t>(rows.size()));
+    for (const MetricRow& r : rows) {
+      for (const std::string* t : {&r.section, &r.subject, &r.metric, &r.details}) put_string(bytes, *t);
+      put(bytes, r.value);
+      for (const std::optional<double>* v : {&r.ci_low, &r.ci_high, &r.p_value}) put_optional(bytes, *v);
+      put_optional(bytes, r.rep);
+      put_optional(bytes, r.n);
+    }
+  }
+  bytes = from_root(ranks, std::move(bytes));
+  if (ranks.root()) return rows;
+  ByteReader in{bytes, 0, "a resumed run's metric rows from MPI rank 0"};
+  rows.resize(static_cast<std::size_t>(in.get<std::uint64_t>()));
+  for (MetricRow& r : rows) {
+    for (std::string* t : {&r.section, &r.subject, &r.metric, &r.details}) *t = in.get_string();
+    r.value = in.get<double>();
+    for (std::optional<double>* v : {&r.ci_low, &r.ci_high, &r.p_value}) *v = get_optional(in);
+    r.rep = get_optional_int(in);
+    r.n = get_optional_int(in);
+  }
+  return rows;
+}
+
+/// The exploration's transitions and impressions, read back from rank 0's run
+/// database in chunks and kept by every rank (ExperimentContext::keep: its
+/// users' under --data-parallel). Collective.
+void share_data(ExperimentContext& ctx, const Cluster& ranks) {
+  const std::size_t chunk = std::max<std::size_t>(1, ctx.opt.chunk_rows);
+  // Each message: 1 and a chunk of transitions, 2 and one of impressions, 0: the end.
+  const auto receive = [&] {
+    for (;;) {
+      const std::string bytes = from_root(ranks, {});
+      ByteReader in{bytes, 0, "a resumed run's recorded rows from MPI rank 0"};
+      const auto kind = in.get<std::uint8_t>();
+      if (kind == 0) return;
+      if (kind == 1) {
+        TransitionColumns c;
+        get_columns(in, c);
+        ctx.keep(c);
+      } else {
+        std::vector<ImpressionRow> rows;
+        in.get_vec(rows);
+        ctx.keep(std::span<const ImpressionRow>(rows));
+      }
+    }
+  };
+  if (!ranks.root()) return receive();
+  read_transition_chunks(ctx.rec.file(), /*allow_partial=*/true, 1, 0, chunk, [&](TransitionColumns& c) {
+    std::string bytes;
+    put(bytes, std::uint8_t{1});
+    put_columns(bytes, c);
+    from_root(ranks, std::move(bytes));
+    ctx.keep(c);
+  });
+  const std::vector<ImpressionRow> impressions = read_impressions(ctx.rec.file(), /*allow_partial=*/true);
+  for (std::size_t i = 0; i < impressions.size(); i += chunk) {
+    const auto part = std::span<const ImpressionRow>(impressions).subspan(i, std::min(chunk, impressions.size() - i));
+    std::string bytes;
+    put(bytes, std::uint8_t{2});
+    put(bytes, static_cast<std::uint64_t>(part.size()));
+    put_all(bytes, part);
+    from_root(ranks, std::move(bytes));
+    ctx.keep(part);
+  }
+  std::string end;
+  put(end, std::uint8_t{0});
+  from_root(ranks, std::move(end));
+}
+
 }  // namespace
 
 void save_checkpoint(ExperimentContext& ctx, Done stage, int count, bool with_agents) {
@@ -98,6 +237,7 @@ void save_checkpoint(ExperimentContext& ctx, Done stage, int count, bool with_ag
   st["sessions_capped"] = ctx.sessions_capped;
   st["failed"] = ctx.failed;
   st["train_rows"] = ctx.train_rows;
+  st["shards"] = shard_count(ctx);
   json seconds = json::object();
   for (const auto& [name, s] : ctx.train_seconds) seconds[name] = bits(s);
   st["train_seconds"] = seconds;
@@ -140,22 +280,39 @@ void save_checkpoint(ExperimentContext& ctx, Done stage, int count, bool with_ag
 
 ResumePoint restore_checkpoint(ExperimentContext& ctx) {
   ResumePoint rp;
-  const std::optional<Checkpoint>& cp = ctx.rec.resumed();
+  const Cluster* ranks = ctx.ranks();
+  if (ranks && ctx.opt.resume) share_checkpoint(ctx, *ranks, ctx.resumed_);
+  const std::optional<Checkpoint>& cp = ctx.resumed();
   if (!cp) return rp;
   rp.done = stage_of(cp->stage);
   rp.state = json::parse(cp->state);
   const json& st = rp.state;
   rp.ab_replicates = st.at("ab_replicates").get<int>();
   rp.explored_days = st.at("explored_days").get<int>();
+  // Data-parallel runs train on each rank's users' rows: only the same ranks continue them.
+  const int shards = st.value("shards", 0);
+  if (shards != shard_count(ctx)) {
+    const auto how = [](int n) {
+      return n == 0 ? std::string("without --data-parallel")
+                    : "with --data-parallel on " + std::to_string(n) + " MPI ranks";
+    };
+    throw ExperimentError(ctx.rec.file().string() + ": cannot resume: the run was started " + how(shards) +
+                          " and is resumed " + how(shard_count(ctx)) + "; resume it as it was started (mpirun -np " +
+                          std::to_string(std::max(shards, 1)) + " mtfsim run ... --resume" +
+                          (shards ? " --data-parallel" : "") + ")");
+  }
 
   // Metric rows: the ones before the checkpoint, as written.
-  RunContents run = read_run(ctx.rec.file(), /*with_transitions=*/false, /*with_rows=*/false,
-                             /*allow_partial=*/true);
-  if (static_cast<std::int64_t>(run.metrics.size()) != cp->metrics_rows)
-    throw ExperimentError(ctx.rec.file().string() + ": cannot resume: the checkpoint names " +
-                          std::to_string(cp->metrics_rows) + " metric rows, the file holds " +
-                          std::to_string(run.metrics.size()));
-  ctx.restore_metrics(std::move(run.metrics));
+  std::vector<MetricRow> metrics;
+  if (!ranks || ranks->root()) {
+    metrics = read_run(ctx.rec.file(), /*with_transitions=*/false, /*with_rows=*/false, /*allow_partial=*/true).metrics;
+    if (static_cast<std::int64_t>(metrics.size()) != cp->metrics_rows)
+      throw ExperimentError(ctx.rec.file().string() + ": cannot resume: the checkpoint names " +
+                            std::to_string(cp->metrics_rows) + " metric rows, the file holds " +
+                            std::to_string(metrics.size()));
+  }
+  if (ranks) metrics = share_metrics(*ranks, std::move(metrics));
+  ctx.restore_metrics(std::move(metrics));
 
   ctx.sessions_capped = st.at("sessions_capped").get<std::int64_t>();
   ctx.failed = st.at("failed").get<std::set<std::string>>();
@@ -173,12 +330,14 @@ ResumePoint restore_checkpoint(ExperimentContext& ctx) {
 
   // The exploration's data, as it was collected.
   // Out of core, read in chunks into the column files (never all in memory).
-  if (ctx.col.out_of_core())
+  if (ranks)
+    share_data(ctx, *ranks);
+  else if (ctx.col.out_of_core())
     read_transition_chunks(ctx.rec.file(), /*allow_partial=*/true, 1, 0, ctx.opt.chunk_rows,
                            [&](TransitionColumns& chunk) { ctx.col.add(chunk); });
   else
     *ctx.col.transitions = read_transition_columns(ctx.rec.file(), /*allow_partial=*/true);
-  ctx.col.add(std::span<const ImpressionRow>(read_impressions(ctx.rec.file(), /*allow_partial=*/true)));
+  if (!ranks) ctx.col.add(std::span<const ImpressionRow>(read_impressions(ctx.rec.file(), /*allow_partial=*/true)));
   // Readable from here; the last seal unless the exploration has days left
   // (read_transition_columns leaves no spare capacity).
   ctx.col.seal(/*last=*/rp.done != Done::kExplorationRound);

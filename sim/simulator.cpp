@@ -17,6 +17,7 @@
 #include <thread>
 #include <type_traits>
 
+#include "core/bytes.h"
 #include "metrics/reward.h"
 #include "sim/event_queue.h"
 #include "sim/fusion.h"
@@ -690,49 +691,8 @@ namespace {
 // chained_session_return with its carry.
 constexpr char kStateMagic[8] = {'M', 'T', 'F', 'S', 'T', 'A', 'T', '4'};
 
-template <typename T>
-void put(std::string& out, const T& v) {
-  static_assert(std::is_trivially_copyable_v<T>);
-  out.append(reinterpret_cast<const char*>(&v), sizeof v);
-}
-template <typename T>
-void put_all(std::string& out, std::span<const T> v) {
-  static_assert(std::is_trivially_copyable_v<T>);
-  if (!v.empty()) out.append(reinterpret_cast<const char*>(v.data()), v.size_bytes());
-}
-template <typename T>
-void put_vec(std::string& out, const std::vector<T>& v) {
-  put(out, static_cast<std::uint64_t>(v.size()));
-  put_all<T>(out, v);
-}
 }  // namespace
 
-struct Simulator::ByteReader {
-  std::string_view bytes;
-  std::size_t pos = 0;
-  std::string_view take(std::size_t n) {
-    if (bytes.size() - pos < n)
-      throw std::runtime_error("MPI exchange: a block's bytes are truncated (ranks running different mtfsim builds?)");
-    const std::string_view v = bytes.substr(pos, n);
-    pos += n;
-    return v;
-  }
-  template <typename T>
-  T get() {
-    static_assert(std::is_trivially_copyable_v<T>);
-    T v;
-    std::memcpy(&v, take(sizeof v).data(), sizeof v);
-    return v;
-  }
-  template <typename T>
-  void get_vec(std::vector<T>& v) {
-    static_assert(std::is_trivially_copyable_v<T>);
-    const auto n = get<std::uint64_t>();
-    if (n > (bytes.size() - pos) / sizeof(T)) take(bytes.size() - pos + 1);  // throws: truncated
-    v.resize(static_cast<std::size_t>(n));
-    if (n) std::memcpy(v.data(), take(n * sizeof(T)).data(), n * sizeof(T));
-  }
-};
 
 void Simulator::pack_block(const BlockOut& out, std::int64_t b, std::int64_t begin, std::int64_t end,
                            std::string& shared, std::string* batch) const {
@@ -751,11 +711,7 @@ void Simulator::pack_block(const BlockOut& out, std::int64_t b, std::int64_t beg
   put_vec(*batch, rb.sessions);
   put_vec(*batch, rb.user_days);
   put_vec(*batch, rb.impressions);
-  const TransitionColumns& tc = rb.transition_columns;
-  put(*batch, static_cast<std::int32_t>(tc.state_dim));
-  put(*batch, static_cast<std::int32_t>(tc.action_dim));
-  for (const auto* v : {&tc.state, &tc.action, &tc.baseline, &tc.lower, &tc.upper, &tc.next_state}) put_vec(*batch, *v);
-  put_vec(*batch, tc.rows);
+  put_columns(*batch, rb.transition_columns);
 }
 
 void Simulator::unpack_block(BlockOut& out, std::int64_t b, std::int64_t begin, std::int64_t end, bool apply_states,
@@ -780,11 +736,7 @@ void Simulator::unpack_block(BlockOut& out, std::int64_t b, std::int64_t begin, 
   batch->get_vec(rb.sessions);
   batch->get_vec(rb.user_days);
   batch->get_vec(rb.impressions);
-  TransitionColumns& tc = rb.transition_columns;
-  tc.state_dim = batch->get<std::int32_t>();
-  tc.action_dim = batch->get<std::int32_t>();
-  for (auto* v : {&tc.state, &tc.action, &tc.baseline, &tc.lower, &tc.upper, &tc.next_state}) batch->get_vec(*v);
-  batch->get_vec(tc.rows);
+  get_columns(*batch, rb.transition_columns);
 }
 
 std::string Simulator::save_state() const {

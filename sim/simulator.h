@@ -23,6 +23,8 @@
 
 namespace mtf {
 
+struct ByteReader;  // core/bytes.h: reads what the ranks exchange
+
 struct Progress {
   int day = 0, days = 0;
   std::int64_t users_done = 0;  ///< in the current day
@@ -126,7 +128,6 @@ class Simulator {
  private:
   struct BlockOut;
   struct ThreadScratch;
-  struct ByteReader;  // reads what pack_block wrote (simulator.cpp)
   struct Block;  // one block-day: dispatch, session handlers, row builders (simulator.cpp)
   void simulate_block(int day, std::int64_t begin, std::int64_t end, bool record,
                       ThreadScratch& scratch, BlockOut& out);

@@ -4,7 +4,8 @@
 # threads per rank, writes a run database whose every table equals the one
 # process's, row for row (the run table but its clock and thread fields);
 # an experiment's protocol on 2 ranks writes one process's rows, and with
-# --data-parallel the same rows on every rerun; bench sim
+# --data-parallel the same rows on every rerun; killed and resumed, an
+# experiment over ranks finishes with the uninterrupted run's rows; bench sim
 # reports every rank; the commands that do not shard refuse to run under
 # mpirun with more than one rank.
 # Usage: mpi_test.sh MTFSIM SOURCE_DIR MPIEXEC
@@ -136,6 +137,7 @@ check "  and the report says so" bash -c \
   "'$mtfsim' report '$work/p1.sqlite' | grep -q 'in each of 2 MPI ranks, each rank holding its users.* rows and the agents trained and evaluated offline data-parallel'"
 
 # Data-parallel training: deterministic for a rank count, and one file, from rank 0.
+mkdir -p "$work/resume"
 check "train on 2 ranks" "${mpi[@]}" -np 2 "$mtfsim" train "$work/one.sqlite" --agent td3 --set "hidden=[16,16]" \
   --steps 60 -q -t 1 --out "$work/a.mtfa"
 cp "$work/out" "$work/train.out"
@@ -143,6 +145,13 @@ check "train on 2 ranks says so" grep -q "data-parallel over 2 MPI ranks" "$work
 check "train on 2 ranks again" "${mpi[@]}" -np 2 "$mtfsim" train "$work/one.sqlite" --agent td3 --set "hidden=[16,16]" \
   --steps 60 -q -t 1 --out "$work/b.mtfa"
 check "2 ranks train the same agent twice" cmp "$work/a.mtfa" "$work/b.mtfa"
+# Each rank's minibatch streams follow from the step, so 30 steps and 30 more
+# from the file are the 60 steps at once, to the bit.
+check "train 30 steps on 2 ranks" "${mpi[@]}" -np 2 "$mtfsim" train "$work/one.sqlite" --agent td3 \
+  --set "hidden=[16,16]" --steps 30 -q -t 1 --out "$work/resume/half.mtfa"
+check "  and 30 more from the file" "${mpi[@]}" -np 2 "$mtfsim" train "$work/one.sqlite" \
+  --from "$work/resume/half.mtfa" --steps 30 -q -t 1 --out "$work/resume/whole.mtfa"
+check "  give the agent of 60 steps at once" cmp "$work/a.mtfa" "$work/resume/whole.mtfa"
 check "train on 2 ranks out of core" "${mpi[@]}" -np 2 "$mtfsim" train "$work/one.sqlite" --agent td3 \
   --set "hidden=[16,16]" --steps 60 -q -t 1 --out "$work/d.mtfa" --out-of-core "$work/cols" --chunk-rows 50
 cp "$work/out" "$work/ooc.out"
@@ -159,10 +168,72 @@ fails_with "data-parallel on 3 ranks refuses, before simulating, a batch that do
   "agent BC: batch_size 256 is not a multiple of the 3 ranks --data-parallel trains over" \
   "${mpi[@]}" -np 3 "$mtfsim" run "$src/tests/data/tiny_experiment.json" -q -t 1 --data-parallel --out "$work/p4.sqlite"
 check "  and leaves no run behind" bash -c "! ls '$work'/p4.sqlite* 2>/dev/null"
-fails_with "an experiment does not resume on 2 ranks" 2 "does not resume" \
-  "${mpi[@]}" -np 2 "$mtfsim" run "$src/tests/data/tiny_experiment.json" -q --resume --out "$work/e2.sqlite"
+
+# Resumed over ranks: rank 0 reads the killed run's checkpoint and hands it,
+# the metric rows and the recorded rows to the others. Killed (SIGKILL, every
+# rank, mtfsim's MTFSIM_TEST_KILL_ON hook) and resumed, a run ends with the
+# uninterrupted run's tables: a replicated run on any number of ranks (2 ranks
+# killed, resumed as 2 or as one process; one process killed, resumed on 2),
+# a data-parallel one on its ranks (each rank's minibatch streams follow from
+# the step, so rank 0's checkpoint of the agents resumes every rank).
+exp=$src/tests/data/tiny_experiment.json
+killed() {  # KILL_POINT NP ARGS...: a run killed at the log line KILL_POINT
+  local point=$1 np=$2
+  shift 2
+  if [ "$np" = 1 ]; then
+    MTFSIM_TEST_KILL_ON="$point" "$mtfsim" run "$exp" -q -t 1 --checkpoint-every 0 "$@" >/dev/null 2>&1
+  else
+    MTFSIM_TEST_KILL_ON="$point" "${mpi[@]}" -x MTFSIM_TEST_KILL_ON -np "$np" "$mtfsim" run "$exp" -q -t 1 \
+      --checkpoint-every 0 "$@" >/dev/null 2>&1
+  fi
+  local rc=$?
+  [ "$rc" != 0 ] || { echo "the run was not killed at '$point'"; return 1; }
+}
+resumed() {  # COMMAND...: runs it, and it said it resumed from a checkpoint
+  "$@" >/dev/null 2>"$work/resume/log" || { cat "$work/resume/log"; return 1; }
+  grep -q "resumed after: " "$work/resume/log" || { echo "did not resume from a checkpoint"; return 1; }
+}
+k=0
+for spec in "2 2|exploration: days 1-1" "2 1|checkpoint: TD3 at step 12 of 30" "1 2|learner ES: round 1/2" \
+            "2 2|oracle: "; do
+  np=${spec%% *} rest=${spec#* } np2=${rest%%|*} point=${spec#*|}
+  k=$((k + 1))
+  out=$work/resume/r$k.sqlite
+  check "replicated, killed on $np rank(s) at [$point]" killed "$point" "$np" --out "$out"
+  check "  left an unfinished run" test -s "$out.partial"
+  if [ "$np2" = 1 ]; then
+    check "  resumed as one process" resumed "$mtfsim" run "$exp" -t 1 --resume --out "$out"
+  else
+    check "  resumed on $np2 ranks" resumed "${mpi[@]}" -np "$np2" "$mtfsim" run "$exp" -t 1 --resume --out "$out"
+  fi
+  check "  equals the uninterrupted run" same_experiment "$work/e1.sqlite" "$out"
+done
+for point in "exploration: days 1-1" "checkpoint: TD3 at step 12 of 30" "learner ES: round 2/2"; do
+  k=$((k + 1))
+  out=$work/resume/r$k.sqlite
+  check "data-parallel, killed at [$point]" killed "$point" 2 --data-parallel --out "$out"
+  check "  resumed on its 2 ranks" resumed "${mpi[@]}" -np 2 "$mtfsim" run "$exp" -t 1 --data-parallel --resume \
+    --out "$out"
+  check "  equals the uninterrupted data-parallel run" same_experiment "$work/p1.sqlite" "$out"
+done
+out=$work/resume/ooc.sqlite
+check "data-parallel, out of core, killed in the exploration" killed "exploration: days 1-1" 2 --data-parallel \
+  --out "$out" --out-of-core "$work/resume/cols"
+check "  resumed out of core (read back in chunks of 50)" resumed "${mpi[@]}" -np 2 "$mtfsim" run "$exp" -t 1 \
+  --data-parallel --resume --out "$out" --out-of-core "$work/resume/cols2" --chunk-rows 50
+check "  equals the in-memory run" same_experiment "$work/p1.sqlite" "$out"
+out=$work/resume/mode.sqlite
+check "data-parallel, killed after the exploration" killed "trained BC" 2 --data-parallel --out "$out"
+fails_with "  resumed without --data-parallel: refused" 1 "resume it as it was started (mpirun -np 2" \
+  "${mpi[@]}" -np 2 "$mtfsim" run "$exp" -q -t 1 --resume --out "$out"
+fails_with "  resumed as one process: refused" 1 "was started with --data-parallel on 2 MPI ranks" \
+  "$mtfsim" run "$exp" -q -t 1 --resume --out "$out"
+check "  the unfinished run is still there" test -s "$out.partial"
+check "  resumed as it was started" resumed "${mpi[@]}" -np 2 "$mtfsim" run "$exp" -t 1 --data-parallel --resume \
+  --out "$out"
+check "  equals the uninterrupted data-parallel run" same_experiment "$work/p1.sqlite" "$out"
 fails_with "export refuses to run on 2 ranks" 2 "runs as one process" \
   "${mpi[@]}" -np 2 "$mtfsim" export "$work/one.sqlite" --format csv --out "$work/one.csv"
 check "nothing was written by the refused commands" test ! -e "$work/one.csv"
-check "only rank 0 wrote files" bash -c "! ls '$work' | grep -qv -E '^(sc.json|one.sqlite|two.sqlite|three.sqlite|e1.sqlite|e2.sqlite|p0.sqlite|p1.sqlite|p2.sqlite|p3.sqlite|ifb.json|q1.sqlite|q2.sqlite|out|err|bench.out|a.mtfa|b.mtfa|c.mtfa|d.mtfa|train.out|ooc.out)\$'"
+check "only rank 0 wrote files" bash -c "! ls '$work' | grep -qv -E '^(sc.json|one.sqlite|two.sqlite|three.sqlite|e1.sqlite|e2.sqlite|p0.sqlite|p1.sqlite|p2.sqlite|p3.sqlite|ifb.json|q1.sqlite|q2.sqlite|out|err|bench.out|a.mtfa|b.mtfa|c.mtfa|d.mtfa|train.out|ooc.out|resume)\$'"
 finish mpi_tests
