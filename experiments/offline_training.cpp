@@ -105,11 +105,9 @@ OfflineTrainingResult train_offline(const OfflineTrainingSpec& spec) {
   if (spec.discount_seconds > 0) data.discount_by_elapsed_time(spec.discount_seconds);
 
   OfflineTrainingResult out;
-  out.transitions = static_cast<std::int64_t>(rows.size());
-  if (shards > 1) {
-    out.transitions = 0;
-    for (const std::string& n : spec.cluster->all_gather(std::to_string(rows.size()))) out.transitions += std::stoll(n);
-  }
+  // Every rank's shard together (counts far below 2^53: exact in a double).
+  out.transitions = static_cast<std::int64_t>(
+      sum_over_ranks(shards > 1 ? spec.cluster : nullptr, {static_cast<double>(rows.size())})[0]);
   if (spec.from.empty()) {
     out.agent = agents::make_agent(spec.type, spec.hyperparameters, kStateDim, data.action_dim(), spec.seed);
   } else {

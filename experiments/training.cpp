@@ -224,11 +224,9 @@ void train_agent(ExperimentContext& ctx, const AgentSpec& a, const agents::Datas
     ctx.log("training " + a.name + " diverged: " + e.what());
   }
   ctx.train_seconds[a.name] += seconds_since(t);
-  ctx.train_rows[a.name] = static_cast<std::int64_t>(data.size());
-  if (const Cluster* ranks = ctx.shards()) {  // every rank's shard together
-    ctx.train_rows[a.name] = 0;
-    for (const std::string& n : ranks->all_gather(std::to_string(data.size()))) ctx.train_rows[a.name] += std::stoll(n);
-  }
+  // Under shards(), every rank's shard together (counts far below 2^53: exact in a double).
+  ctx.train_rows[a.name] =
+      static_cast<std::int64_t>(sum_over_ranks(ctx.shards(), {static_cast<double>(data.size())})[0]);
 }
 
 bool every_rank_threw(const ExperimentContext& ctx, const std::exception& e) {
