@@ -527,7 +527,7 @@ int cmd_bench_sim(const std::vector<std::string>& args) {
   if (root) std::printf("%8s %12s %10s %14s %16s\n", "threads", "requests", "seconds", "requests/s", "writer CPU (s)");
   for (std::size_t i = 0; i < thread_counts.size(); ++i) {
     const int t = thread_counts[i];
-    mtf::Simulator sim(base, policies);
+    mtf::Simulator sim(base, policies, 0, mtf::UserSharding{&cl});  // each rank holds its users
     std::unique_ptr<mtf::Recorder> rec;
     mtf::RecorderOptions ropt;
     ropt.index_transitions = base.record.index_transitions;

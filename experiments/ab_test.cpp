@@ -59,8 +59,8 @@ void run_ab_tests(ExperimentContext& ctx, int first_rep, const std::function<voi
   for (int rep = first_rep; rep < ab.replicates; ++rep) {
     const auto ta = Clock::now();
     std::vector<PolicyPtr> pre(arm_policy.size(), arm_policy[static_cast<std::size_t>(control)]);
-    Simulator asim(as, ab.pre_days > 0 ? pre : arm_policy,
-                   ctx.sub_seed(kAbUsers, static_cast<std::uint64_t>(rep)));
+    Simulator asim(as, ab.pre_days > 0 ? pre : arm_policy, ctx.sub_seed(kAbUsers, static_cast<std::uint64_t>(rep)),
+                   UserSharding{ctx.opt.cluster});  // each rank holds its users
     asim.track_user_totals(true);
     RunOptions ao;
     ao.threads = ctx.opt.threads;

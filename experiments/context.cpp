@@ -162,7 +162,7 @@ ExperimentContext::ExperimentContext(const Scenario& scenario, const ExperimentS
       S(kStateDim),
       A(scenario.action_dim()),
       period(scenario.days * kSecondsPerDay),
-      sim(scenario, group_policies(scenario).policies),
+      sim(scenario, group_policies(scenario).policies, 0, UserSharding{options.cluster}),  // each rank holds its users
       rec(out, sim.run_info(code_version(), options.threads),
           // Rank 0 resumes the run database; restore_checkpoint() hands the others its checkpoint.
           RecorderOptions{.replace_any_file = options.force,

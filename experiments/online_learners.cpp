@@ -32,7 +32,7 @@ void run_online_learners(ExperimentContext& ctx, const ResumePoint& rp) {
     for (int k = 0; k < K; ++k)
       ls.groups.push_back(GroupSpec{"candidate" + std::to_string(k), 1.0, PolicySpec{}});
     std::vector<PolicyPtr> init(static_cast<std::size_t>(K), ctx.policies[0].second);
-    Simulator lsim(ls, init, ctx.sub_seed(kLearnerUsers, li));
+    Simulator lsim(ls, init, ctx.sub_seed(kLearnerUsers, li), UserSharding{ctx.opt.cluster});  // each rank holds its users
     RunOptions lo;
     lo.threads = ctx.opt.threads;
     lo.cluster = ctx.opt.cluster;

@@ -106,7 +106,7 @@ OracleUserValues run_policy(const Scenario& world, const std::string& name, cons
   g.name = "evaluate";  // the same group for every policy: only the policy differs
   sc.groups = {g};
   const std::uint64_t user_seed = options.user_seed ? options.user_seed : world.seed;
-  Simulator sim(sc, {policy}, user_seed);
+  Simulator sim(sc, {policy}, user_seed, UserSharding{options.cluster});  // each rank holds its users
   sim.track_user_totals(true);
   sim.set_return_gamma(options.gamma);
   RunOptions ro;

@@ -230,6 +230,8 @@ void share_data(ExperimentContext& ctx, const Cluster& ranks) {
 
 void save_checkpoint(ExperimentContext& ctx, Done stage, int count, bool with_agents) {
   ctx.flush();
+  // The users' state (each rank holds its own: gathered on rank 0, collectively).
+  std::string simulator = stage == Done::kExplorationRound ? ctx.sim.save_state() : std::string();
   if (ctx.opt.cluster && !ctx.opt.cluster->root()) return;  // rank 0 writes the run database
   json st;
   st["ab_replicates"] = stage == Done::kAbReplicate ? count : 0;
@@ -272,7 +274,7 @@ void save_checkpoint(ExperimentContext& ctx, Done stage, int count, bool with_ag
   if (with_agents)
     for (const auto& [name, agent] : ctx.agent)
       if (agent) c.blobs["agent:" + name] = agent_bytes(ctx, *agent);
-  if (stage == Done::kExplorationRound) c.blobs["simulator"] = ctx.sim.save_state();
+  if (stage == Done::kExplorationRound) c.blobs["simulator"] = std::move(simulator);
   if (stage == Done::kExplorationRound || with_agents)  // the last round's verdict too
     for (const auto& [name, agent] : ctx.deployed) c.blobs["deployed:" + name] = agent_bytes(ctx, *agent);
   ctx.rec.checkpoint(std::move(c), /*wait=*/true);  // a kill after this returns resumes from here

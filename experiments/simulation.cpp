@@ -16,7 +16,7 @@ SimulationResult run_simulation(const Scenario& sc, const SimulationOptions& opt
                           std::to_string(gp.policies.size()) + " groups");
     gp.policies[static_cast<std::size_t>(g)] = policy;
   }
-  Simulator sim(sc, gp.policies);
+  Simulator sim(sc, gp.policies, 0, UserSharding{options.cluster});  // each rank holds its users
   std::unique_ptr<Recorder> rec;
   const bool writer = options.cluster == nullptr || options.cluster->root();
   if (!options.out.empty() && writer) {

@@ -107,15 +107,31 @@ struct Simulator::ThreadScratch {
   std::vector<ActionInfo*> info_ptrs;
 };
 
-Simulator::Simulator(Scenario scenario, std::vector<PolicyPtr> policies, std::uint64_t user_seed)
+namespace {
+/// The users a rank holds under `s` (every user without sharding).
+UserShard user_shard(const UserSharding& s) {
+  if (s.ranks == nullptr || s.ranks->size() <= 1) return {};
+  if (s.block_users < 1)
+    throw std::invalid_argument("Simulator: UserSharding::block_users must be >= 1, got " +
+                                std::to_string(s.block_users));
+  return UserShard{s.block_users, s.ranks->size(), s.ranks->rank()};
+}
+}  // namespace
+
+Simulator::Simulator(Scenario scenario, std::vector<PolicyPtr> policies, std::uint64_t user_seed,
+                     UserSharding sharding)
     : scenario_(std::move(scenario)),
       catalogue_(std::make_unique<Catalogue>(scenario_.catalogue, scenario_.seed)),
       population_(std::make_unique<Population>(scenario_.population, scenario_.catalogue.topics,
-                                               user_seed ? user_seed : scenario_.seed)),
+                                               user_seed ? user_seed : scenario_.seed, user_shard(sharding))),
       model_(scenario_.user_model),
       ranker_(std::make_unique<Ranker>(*catalogue_, scenario_.retrieval, scenario_.mtl, model_)),
       policies_(std::move(policies)),
       user_seed_(user_seed ? user_seed : scenario_.seed) {
+  if (!population_->shard().all()) {
+    shards_ = sharding.ranks;
+    shard_block_ = sharding.block_users;
+  }
   if (policies_.empty())
     for (const auto& g : scenario_.groups) policies_.push_back(make_policy(g.policy, scenario_));
   if (policies_.size() != scenario_.groups.size())
@@ -600,6 +616,7 @@ struct Simulator::Stepper::Slot {
 Simulator::Stepper::Stepper(Simulator& sim, std::vector<std::int64_t> users) : sim_(sim) {
   if (sim.day_ > 0 || sim.stepped_)
     throw std::logic_error("Simulator::Stepper: the simulator was already run or stepped; build a new one");
+  if (sim.shards_) throw std::logic_error("Simulator::Stepper: steps one process's users; build it without UserSharding");
   if (!sim.scenario_.record.transitions)
     throw std::logic_error("Simulator::Stepper: the scenario must record transitions (record.transitions)");
   if (users.empty()) throw std::invalid_argument("Simulator::Stepper: no users to step");
@@ -699,10 +716,12 @@ void Simulator::pack_block(const BlockOut& out, std::int64_t b, std::int64_t beg
   put(shared, b);
   put(shared, out.requests);
   put_vec(shared, out.active);
-  const auto n = static_cast<std::size_t>(end - begin);
-  const auto topics = static_cast<std::size_t>(population_->topics());
-  put_all<UserState>(shared, population_->states().subspan(static_cast<std::size_t>(begin), n));
-  put_all<float>(shared, population_->all_interests().subspan(static_cast<std::size_t>(begin) * topics, n * topics));
+  if (!shards_) {  // every rank holds every user: the block's users' states go to all
+    const auto n = static_cast<std::size_t>(end - begin);
+    const auto topics = static_cast<std::size_t>(population_->topics());
+    put_all<UserState>(shared, population_->states().subspan(static_cast<std::size_t>(begin), n));
+    put_all<float>(shared, population_->all_interests().subspan(static_cast<std::size_t>(begin) * topics, n * topics));
+  }
   if (!batch) return;
   const RecordBatch& rb = out.batch;
   if (!rb.transitions.empty())
@@ -720,13 +739,16 @@ void Simulator::unpack_block(BlockOut& out, std::int64_t b, std::int64_t begin, 
     throw std::runtime_error("MPI exchange: block " + std::to_string(b) + " arrived out of order (ranks disagree on the blocks)");
   out.requests = shared.get<std::int64_t>();
   shared.get_vec(out.active);
-  const auto n = static_cast<std::size_t>(end - begin);
-  const auto topics = static_cast<std::size_t>(population_->topics());
-  const std::string_view st = shared.take(n * sizeof(UserState));
-  const std::string_view in = shared.take(n * topics * sizeof(float));
-  if (apply_states) {
-    std::memcpy(population_->states().data() + begin, st.data(), st.size());
-    std::memcpy(population_->all_interests().data() + static_cast<std::size_t>(begin) * topics, in.data(), in.size());
+  if (!shards_) {
+    const auto n = static_cast<std::size_t>(end - begin);
+    const auto topics = static_cast<std::size_t>(population_->topics());
+    const std::string_view st = shared.take(n * sizeof(UserState));
+    const std::string_view in = shared.take(n * topics * sizeof(float));
+    if (apply_states) {
+      std::memcpy(population_->states().data() + begin, st.data(), st.size());
+      std::memcpy(population_->all_interests().data() + static_cast<std::size_t>(begin) * topics, in.data(),
+                  in.size());
+    }
   }
   out.batch = RecordBatch{};
   if (!batch) return;
@@ -740,13 +762,24 @@ void Simulator::unpack_block(BlockOut& out, std::int64_t b, std::int64_t begin, 
 }
 
 std::string Simulator::save_state() const {
+  const auto topics = static_cast<std::size_t>(population_->topics());
+  // Sharded: every rank's users to rank 0, which puts them back in user order.
+  std::vector<std::string> held;
+  if (shards_) {
+    std::string mine;
+    mine.reserve(population_->states().size_bytes() + population_->all_interests().size_bytes());
+    put_all<UserState>(mine, population_->states());
+    put_all<float>(mine, population_->all_interests());
+    held = shards_->gather(mine, 0);
+    if (!shards_->root()) return {};
+  }
   // Sized once: a state is tens of megabytes for a large population, and a
   // string grown by doubling would hold up to twice that while it is built.
   const std::size_t header = sizeof kStateMagic + sizeof(std::int64_t) + 3 * sizeof(std::int32_t) +
                              sizeof(std::uint8_t) + sizeof(std::uint64_t);
+  const auto n = static_cast<std::size_t>(population_->size());
   std::string out;
-  out.reserve(header + population_->states().size_bytes() + population_->all_interests().size_bytes() +
-              user_totals_.size() * sizeof(UserTotals));
+  out.reserve(header + n * (sizeof(UserState) + topics * sizeof(float)) + user_totals_.size() * sizeof(UserTotals));
   out.append(kStateMagic, sizeof kStateMagic);
   put(out, static_cast<std::int64_t>(population_->size()));
   put(out, static_cast<std::int32_t>(population_->topics()));
@@ -754,8 +787,38 @@ std::string Simulator::save_state() const {
   put(out, static_cast<std::int32_t>(totals_day0_));
   put(out, static_cast<std::uint8_t>(track_users_ ? 1 : 0));
   put(out, static_cast<std::uint64_t>(user_totals_.size()));
-  put_all<UserState>(out, population_->states());
-  put_all<float>(out, population_->all_interests());
+  if (!shards_) {
+    put_all<UserState>(out, population_->states());
+    put_all<float>(out, population_->all_interests());
+  } else {
+    // Rank r's bytes: its users' states, then their interests, both in user order.
+    const int ranks = shards_->size();
+    const auto block = static_cast<std::size_t>(shard_block_);
+    std::vector<std::size_t> taken(static_cast<std::size_t>(ranks), 0);  // users of rank r copied so far
+    const auto each_block = [&](auto&& copy) {
+      std::fill(taken.begin(), taken.end(), 0);
+      for (std::size_t b = 0; b * block < n; ++b) {
+        const auto r = static_cast<std::size_t>(b % static_cast<std::size_t>(ranks));
+        const std::size_t users = std::min(block, n - b * block);
+        copy(held[r], taken[r], users);
+        taken[r] += users;
+      }
+    };
+    for (int r = 0; r < ranks; ++r) {
+      const UserShard sh{shard_block_, ranks, r};
+      const auto count = static_cast<std::size_t>(sh.held(population_->size()));
+      if (held[static_cast<std::size_t>(r)].size() != count * (sizeof(UserState) + topics * sizeof(float)))
+        throw std::runtime_error("Simulator::save_state: MPI rank " + std::to_string(r) + " sent the state of " +
+                                 "another number of users than it holds (ranks disagree on the shards)");
+    }
+    each_block([&](const std::string& from, std::size_t first, std::size_t users) {
+      out.append(from, first * sizeof(UserState), users * sizeof(UserState));
+    });
+    each_block([&](const std::string& from, std::size_t first, std::size_t users) {
+      const std::size_t states = from.size() / (sizeof(UserState) + topics * sizeof(float)) * sizeof(UserState);
+      out.append(from, states + first * topics * sizeof(float), users * topics * sizeof(float));
+    });
+  }
   put_all<UserTotals>(out, user_totals_);
   return out;
 }
@@ -789,8 +852,26 @@ void Simulator::restore_state(std::string_view bytes) {
                                 std::to_string(users) + " users, " + std::to_string(topics) + " topics)");
   const std::span<UserState> states = population_->states();
   const std::span<float> interests = population_->all_interests();
-  take(states.data(), states.size_bytes());
-  take(interests.data(), interests.size_bytes());
+  if (!shards_) {
+    take(states.data(), states.size_bytes());
+    take(interests.data(), interests.size_bytes());
+  } else {  // the rank's own users, block by block
+    const auto n = static_cast<std::size_t>(users), T = static_cast<std::size_t>(topics);
+    const auto block = static_cast<std::size_t>(shard_block_);
+    const UserShard& sh = population_->shard();
+    const std::size_t at = pos;
+    if (bytes.size() - at < n * (sizeof(UserState) + T * sizeof(float)))
+      throw std::invalid_argument("Simulator::restore_state: the saved state is truncated");
+    for (std::size_t b = 0; b * block < n; ++b) {
+      const std::size_t u0 = b * block, m = std::min(block, n - u0);
+      if (!sh.holds(static_cast<std::int64_t>(u0))) continue;
+      const auto local = static_cast<std::size_t>(sh.local(static_cast<std::int64_t>(u0)));
+      std::memcpy(states.data() + local, bytes.data() + at + u0 * sizeof(UserState), m * sizeof(UserState));
+      std::memcpy(interests.data() + local * T, bytes.data() + at + n * sizeof(UserState) + u0 * T * sizeof(float),
+                  m * T * sizeof(float));
+    }
+    pos = at + n * (sizeof(UserState) + T * sizeof(float));
+  }
   user_totals_.resize(static_cast<std::size_t>(totals));
   take(user_totals_.data(), user_totals_.size() * sizeof(UserTotals));
   if (pos != bytes.size()) throw std::invalid_argument("Simulator::restore_state: unexpected bytes at the end");
@@ -837,6 +918,10 @@ RunResult Simulator::run_days(int ndays, const RunOptions& opt, Recorder* record
   const int threads = std::max(1, opt.threads);
   const bool record = recorder != nullptr || opt.collect;
   const Cluster* cluster = opt.cluster && opt.cluster->size() > 1 ? opt.cluster : nullptr;
+  if (shards_ && (cluster != shards_ || block != shard_block_))
+    throw std::logic_error("Simulator::run_days: the users are sharded over " + std::to_string(shards_->size()) +
+                           " ranks in blocks of " + std::to_string(shard_block_) +
+                           " (UserSharding); run every day with that cluster and block_users");
   if (recorder && day_ == 0) recorder->write_groups(group_rows());
   const int first_day = day_;
   if (track_users_ && first_day - totals_day0_ + ndays > UserTotals::kMaxDays)
@@ -909,7 +994,8 @@ RunResult Simulator::run_days(int ndays, const RunOptions& opt, Recorder* record
     // round in all (bounded exchanges, whatever the ranks and threads). Every
     // rank must run the same simulation in the same rounds.
     const std::int64_t per_rank = std::max<std::int64_t>(1, std::min<std::int64_t>(4L * threads, 1024 / ranks));
-    std::string same = std::to_string(users) + " users, days " + std::to_string(first_day) + " + " +
+    std::string same = std::string(shards_ ? "users sharded, " : "users replicated, ") + std::to_string(users) +
+                       " users, days " + std::to_string(first_day) + " + " +
                        std::to_string(ndays) + ", blocks of " + std::to_string(block) + ", " +
                        std::to_string(per_rank) + " blocks per rank and round (--threads), user seed " +
                        std::to_string(user_seed_) + ", policies";

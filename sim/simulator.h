@@ -52,7 +52,22 @@ struct RunOptions {
   /// merges every block in block order: its result, per-user totals, on_batch
   /// calls and state at the day's end are those of one process. Rows travel
   /// only to the ranks that record (a recorder) or collect; `threads` is per rank.
+  /// A Simulator built with UserSharding holds only its own users' state, and
+  /// the states stay where they are; otherwise every rank receives every
+  /// block's users' state after each round of blocks.
   const Cluster* cluster = nullptr;
+};
+
+/// A Simulator whose users are sharded over MPI ranks (`ranks`, more than
+/// one): each rank draws and holds only the users of its blocks (block b of
+/// `block_users` users is rank b mod N's, as RunOptions::cluster shards the
+/// work), so the population's memory divides by the ranks and no user's state
+/// travels between them. run_days must then be given the same `ranks` and
+/// `block_users`; save_state() gathers the whole state on rank 0. Results are
+/// those of one process, as without it. Null `ranks`: every user, as usual.
+struct UserSharding {
+  const Cluster* ranks = nullptr;
+  int block_users = RunOptions{}.block_users;
 };
 
 struct RunResult {
@@ -75,7 +90,9 @@ class Simulator {
   /// assignment and every per-user stream; the world (catalogue, topic graph)
   /// always comes from the scenario's seed. Another user seed is another sample
   /// of users in the same world: replicates of an A/B test.
-  explicit Simulator(Scenario scenario, std::vector<PolicyPtr> policies = {}, std::uint64_t user_seed = 0);
+  /// `sharding`: hold only this rank's users (UserSharding).
+  explicit Simulator(Scenario scenario, std::vector<PolicyPtr> policies = {}, std::uint64_t user_seed = 0,
+                     UserSharding sharding = {});
   ~Simulator();
 
   /// Simulates all the scenario's days. `recorder` may be null (nothing written).
@@ -109,8 +126,14 @@ class Simulator {
   /// restore_state on a Simulator built from the same scenario and user seed,
   /// with the same policies set, continues as this one would, to the bit.
   /// Throws std::invalid_argument for bytes that do not fit this simulator.
+  /// With UserSharding both are collective in effect: save_state() gathers
+  /// every rank's users and returns the whole state on rank 0 and an empty
+  /// string on the others (every rank must call it); restore_state() takes
+  /// the whole state on every rank and keeps the rank's own users.
   std::string save_state() const;
   void restore_state(std::string_view bytes);
+  /// The ranks this simulator's users are sharded over (UserSharding), or null.
+  const Cluster* user_shards() const { return shards_; }
 
   const Scenario& scenario() const { return scenario_; }
   const Catalogue& catalogue() const { return *catalogue_; }
@@ -144,6 +167,8 @@ class Simulator {
   std::unique_ptr<Ranker> ranker_;
   std::vector<PolicyPtr> policies_;
   std::uint64_t user_seed_;
+  const Cluster* shards_ = nullptr;  ///< UserSharding::ranks when sharded (more than one rank)
+  int shard_block_ = 0;              ///< UserSharding::block_users
   std::vector<std::uint8_t> group_;
   std::vector<std::int64_t> group_users_;
   std::vector<bool> impression_groups_;

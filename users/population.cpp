@@ -4,21 +4,37 @@
 #include <algorithm>
 #include <boost/random/normal_distribution.hpp>
 #include <cmath>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "core/rng.h"
 
 namespace mtf {
 
-Population::Population(const PopulationParams& params, int topics, std::uint64_t seed)
-    : topics_(topics), segments_(params.segments) {
+std::int64_t UserShard::held(std::int64_t users) const {
+  if (all()) return users;
+  const std::int64_t blocks = (users + block - 1) / block;
+  // Whole blocks rank r holds, less the part of the last block that does not exist if it is r's.
+  std::int64_t n = (blocks / ranks + (blocks % ranks > rank ? 1 : 0)) * block;
+  if (blocks > 0 && (blocks - 1) % ranks == rank) n -= blocks * block - users;
+  return n;
+}
+
+Population::Population(const PopulationParams& params, int topics, std::uint64_t seed, UserShard shard)
+    : topics_(topics), size_(params.size), shard_(shard), segments_(params.segments) {
+  if (shard_.ranks < 1 || shard_.rank < 0 || shard_.rank >= shard_.ranks || shard_.block < 1)
+    throw std::invalid_argument("Population: a shard needs block >= 1 and 0 <= rank < ranks; got block " +
+                                std::to_string(shard_.block) + ", rank " + std::to_string(shard_.rank) + " of " +
+                                std::to_string(shard_.ranks));
   if (segments_.empty()) segments_.push_back(SegmentParams{});
-  const auto n = static_cast<std::size_t>(params.size);
+  const auto n = static_cast<std::size_t>(shard_.held(size_));
   profiles_.resize(n);
   states_.resize(n);
   interests_.resize(n * static_cast<std::size_t>(topics));
-  for (std::size_t u = 0; u < n; ++u)
-    profiles_[u] = draw_profile(segments_, topics, seed, static_cast<std::int64_t>(u), interests(u));
+  for (std::int64_t u = 0; u < size_; ++u)
+    if (shard_.holds(u))
+      profiles_[static_cast<std::size_t>(shard_.local(u))] = draw_profile(segments_, topics, seed, u, interests(u));
 }
 
 UserProfile Population::draw_profile(const std::vector<SegmentParams>& segments, int topics,

@@ -12,27 +12,51 @@
 
 namespace mtf {
 
+/// Which users a process holds when the users are sharded over the ranks of an
+/// MPI run: blocks of `block` users go to the ranks in turn (block b to rank
+/// b mod ranks), as the simulator shards its work (sim/simulator.h). The
+/// default holds every user.
+struct UserShard {
+  std::int64_t block = 1;
+  int ranks = 1, rank = 0;
+  bool all() const { return ranks == 1; }
+  bool holds(std::int64_t u) const { return all() || (u / block) % ranks == rank; }
+  /// Where held user u lies among the held users (in user order).
+  std::int64_t local(std::int64_t u) const {
+    if (all()) return u;
+    const std::int64_t b = u / block;
+    return (b / ranks) * block + (u - b * block);
+  }
+  /// How many of `users` users are held.
+  std::int64_t held(std::int64_t users) const;
+};
+
 class Population {
  public:
-  /// Draws `params.size` users. User u's profile comes from its own stream
-  /// (seed, kUserProfile, u), so a user is the same whatever the population size.
-  Population(const PopulationParams& params, int topics, std::uint64_t seed);
+  /// Draws `params.size` users, or with `shard` the users it holds (state,
+  /// interests and profile; the others are not drawn and take no memory).
+  /// User u's profile comes from its own stream (seed, kUserProfile, u), so a
+  /// user is the same whatever the population size or the shard. Every
+  /// per-user accessor takes the user's number u and needs shard().holds(u).
+  Population(const PopulationParams& params, int topics, std::uint64_t seed, UserShard shard = {});
 
-  std::int64_t size() const { return static_cast<std::int64_t>(profiles_.size()); }
+  std::int64_t size() const { return size_; }
+  const UserShard& shard() const { return shard_; }
   int topics() const { return topics_; }
   const std::vector<SegmentParams>& segments() const { return segments_; }
 
-  const UserProfile& profile(std::int64_t u) const { return profiles_[u]; }
-  UserState& state(std::int64_t u) { return states_[u]; }
-  const UserState& state(std::int64_t u) const { return states_[u]; }
+  const UserProfile& profile(std::int64_t u) const { return profiles_[static_cast<std::size_t>(shard_.local(u))]; }
+  UserState& state(std::int64_t u) { return states_[static_cast<std::size_t>(shard_.local(u))]; }
+  const UserState& state(std::int64_t u) const { return states_[static_cast<std::size_t>(shard_.local(u))]; }
   std::span<float> interests(std::int64_t u) {
-    return {interests_.data() + u * topics_, static_cast<std::size_t>(topics_)};
+    return {interests_.data() + shard_.local(u) * topics_, static_cast<std::size_t>(topics_)};
   }
   std::span<const float> interests(std::int64_t u) const {
-    return {interests_.data() + u * topics_, static_cast<std::size_t>(topics_)};
+    return {interests_.data() + shard_.local(u) * topics_, static_cast<std::size_t>(topics_)};
   }
 
-  /// Every user's state and interest vector at once (Simulator::save_state).
+  /// Every held user's state and interest vector at once, in user order
+  /// (Simulator::save_state).
   std::span<UserState> states() { return states_; }
   std::span<const UserState> states() const { return states_; }
   std::span<float> all_interests() { return interests_; }
@@ -44,6 +68,8 @@ class Population {
 
  private:
   int topics_;
+  std::int64_t size_;
+  UserShard shard_;
   std::vector<SegmentParams> segments_;
   std::vector<UserProfile> profiles_;
   std::vector<UserState> states_;

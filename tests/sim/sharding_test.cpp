@@ -4,6 +4,7 @@
 // comparison under mpirun when the build has MPI.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -14,6 +15,7 @@
 
 #include "core/cluster.h"
 #include "sim/policies.h"
+#include "users/population.h"
 #include "test_world.h"
 
 using namespace mtf;
@@ -43,13 +45,17 @@ Scenario world(std::int64_t users, int days) {
 }
 
 /// Runs `s` in pieces of `pieces` days; collects rows when `collect`.
+/// `sharded`: each rank holds only its users (UserSharding); `restore`: the
+/// simulator starts from this saved state.
 Seen run(const Scenario& s, const std::vector<int>& pieces, int threads, int block, bool collect,
-         const Cluster* cluster, std::vector<PolicyPtr> policies = {}) {
+         const Cluster* cluster, std::vector<PolicyPtr> policies = {}, bool sharded = false,
+         const std::string& restore = {}) {
   Seen seen;
   seen.transitions.state_dim = kStateDim;
   seen.transitions.action_dim = s.action_dim();
   try {
-    Simulator sim(s, std::move(policies));
+    Simulator sim(s, std::move(policies), 0, sharded ? UserSharding{cluster, block} : UserSharding{});
+    if (!restore.empty()) sim.restore_state(restore);
     sim.set_impression_groups({true, false});
     sim.track_user_totals(true);
     RunOptions o;
@@ -76,7 +82,8 @@ Seen run(const Scenario& s, const std::vector<int>& pieces, int threads, int blo
 /// Runs `ranks` ranks as threads; rank r collects rows when collect(r).
 std::vector<Seen> run_ranks(const Scenario& s, int ranks, const std::vector<int>& pieces, int threads, int block,
                             const std::function<bool(int)>& collect,
-                            const std::function<std::vector<PolicyPtr>(int)>& policies = {}) {
+                            const std::function<std::vector<PolicyPtr>(int)>& policies = {}, bool sharded = false,
+                            const std::string& restore = {}) {
   Hub hub(ranks);
   std::vector<Seen> out(static_cast<std::size_t>(ranks));
   std::vector<std::thread> pool;
@@ -84,13 +91,15 @@ std::vector<Seen> run_ranks(const Scenario& s, int ranks, const std::vector<int>
     pool.emplace_back([&, r] {
       const ThreadCluster cl(hub, r);
       out[static_cast<std::size_t>(r)] =
-          run(s, pieces, threads, block, collect(r), &cl, policies ? policies(r) : std::vector<PolicyPtr>{});
+          run(s, pieces, threads, block, collect(r), &cl, policies ? policies(r) : std::vector<PolicyPtr>{}, sharded,
+              restore);
     });
   for (auto& t : pool) t.join();
   return out;
 }
 
-void require_same_results(const Seen& a, const Seen& b) {
+/// `with_state`: b's saved state is compared too (a sharded simulator's is on rank 0 only).
+void require_same_results(const Seen& a, const Seen& b, bool with_state = true) {
   REQUIRE(a.error == "");
   REQUIRE(b.error == "");
   REQUIRE(a.results.size() == b.results.size());
@@ -117,7 +126,7 @@ void require_same_results(const Seen& a, const Seen& b) {
     REQUIRE(a.totals[u].discounted_return == b.totals[u].discounted_return);
     REQUIRE(a.totals[u].chained_return == b.totals[u].chained_return);
   }
-  REQUIRE(a.state == b.state);  // every user's state and interests at the end
+  if (with_state) REQUIRE(a.state == b.state);  // every user's state and interests at the end
 }
 
 void require_same_rows(const Seen& a, const Seen& b) {
@@ -200,6 +209,100 @@ TEST_CASE("users sharded over 2 and 3 ranks give one process's results, rows and
     const Seen alone = run(small, {2}, 1, 256, false, nullptr);
     const std::vector<Seen> ranks = run_ranks(small, 2, {2}, 1, 256, [](int) { return false; });
     for (const Seen& r : ranks) require_same_results(alone, r);
+  }
+}
+
+// UserSharding: each rank draws and holds only its blocks' users, and no
+// state travels; the results, the rows and the per-user totals are still one
+// process's, and save_state() on rank 0 gathers the whole state, the one
+// process's to the byte. Restored from a saved state, sharded ranks continue
+// as one process does.
+TEST_CASE("users held only by their rank give one process's results, rows and end state, to the bit") {
+  const Scenario s = world(1300, 3);
+  const Seen one = run(s, {1, 2}, 2, 97, true, nullptr);
+  REQUIRE(one.error == "");
+  for (const int n : {2, 3}) {
+    CAPTURE(n);
+    const int block = n == 2 ? 97 : 61;
+    const Seen again = run(s, {1, 2}, 2, block, true, nullptr);
+    const std::vector<Seen> ranks = run_ranks(s, n, {1, 2}, n == 2 ? 1 : 2, block, [](int) { return true; }, {},
+                                              /*sharded=*/true);
+    for (const Seen& r : ranks) {
+      require_same_results(again, r, /*with_state=*/false);
+      require_same_rows(again, r);
+    }
+    CHECK(ranks[0].state == one.state);  // gathered on rank 0
+    for (int r = 1; r < n; ++r) CHECK(ranks[static_cast<std::size_t>(r)].state.empty());
+  }
+  // Day 0 as one process, saved; days 1-2 on 2 sharded ranks from that state.
+  const Seen first = run(s, {1}, 1, 97, false, nullptr);
+  const Scenario rest = s;
+  const Seen whole = run(s, {1, 2}, 1, 97, false, nullptr);
+  std::string saved = first.state;
+  const std::vector<Seen> resumed = run_ranks(rest, 2, {2}, 1, 97, [](int) { return false; }, {}, true, saved);
+  REQUIRE(resumed[0].error == "");
+  REQUIRE(resumed[1].error == "");
+  CHECK(resumed[0].state == whole.state);
+  CHECK(resumed[0].totals.size() == whole.totals.size());
+}
+
+TEST_CASE("a sharded population holds its blocks' users only, each as drawn for one process") {
+  PopulationParams p;
+  p.size = 1000;
+  const Population all(p, 20, 7);
+  std::int64_t held = 0;
+  for (int r = 0; r < 3; ++r) {
+    const UserShard sh{64, 3, r};
+    const Population part(p, 20, 7, sh);
+    CHECK(static_cast<std::int64_t>(part.states().size()) == sh.held(p.size));
+    CHECK(part.all_interests().size() == part.states().size() * 20);
+    held += sh.held(p.size);
+    for (std::int64_t u = 0; u < p.size; ++u) {
+      if (!sh.holds(u)) continue;
+      CHECK(part.profile(u).sessions_per_day == all.profile(u).sessions_per_day);
+      CHECK(std::equal(part.interests(u).begin(), part.interests(u).end(), all.interests(u).begin()));
+    }
+  }
+  CHECK(held == p.size);  // every user on exactly one rank (the last block is short: 1000 = 15 x 64 + 40)
+  CHECK(UserShard{64, 3, 0}.held(1000) == 5 * 64 + 40);  // blocks 0, 3, 6, 9, 12 and 15 (40 users)
+  CHECK(UserShard{64, 3, 1}.held(1000) == 5 * 64);       // blocks 1, 4, 7, 10, 13
+}
+
+TEST_CASE("a sharded simulator refuses another cluster, another block size, and a Stepper") {
+  const Scenario s = world(300, 2);
+  Hub hub(2);
+  std::vector<std::string> errors(2);
+  std::vector<std::thread> pool;
+  for (int r = 0; r < 2; ++r)
+    pool.emplace_back([&, r] {
+      const ThreadCluster cl(hub, r);
+      Simulator sim(s, {}, 0, UserSharding{&cl, 64});
+      RunOptions o;
+      o.cluster = &cl;
+      o.block_users = 32;
+      try {
+        sim.run_days(1, o, nullptr);
+      } catch (const std::logic_error& e) {
+        errors[static_cast<std::size_t>(r)] = e.what();
+      }
+      try {
+        o.cluster = nullptr;
+        o.block_users = 64;
+        sim.run_days(1, o, nullptr);
+      } catch (const std::logic_error& e) {
+        errors[static_cast<std::size_t>(r)] += e.what();
+      }
+      try {
+        Simulator::Stepper st(sim, {0});
+      } catch (const std::logic_error& e) {
+        errors[static_cast<std::size_t>(r)] += e.what();
+      }
+    });
+  for (auto& t : pool) t.join();
+  for (const std::string& e : errors) {
+    CHECK(e.find("run every day with that cluster and block_users") != std::string::npos);
+    CHECK(e.find("sharded over 2 ranks in blocks of 64 (UserSharding); run every day") != e.rfind("sharded over 2"));
+    CHECK(e.find("build it without UserSharding") != std::string::npos);
   }
 }
 
