@@ -267,10 +267,14 @@ void kill_on_log_line(const std::string& line) {
 
 /// The flags --out-of-core DIR and --chunk-rows N (train, run): where the
 /// column files go (under mpirun, DIR.rank<r> for rank r), empty without the
-/// flag; chunk_rows gets --chunk-rows.
-fs::path out_of_core_flag(const po::variables_map& vm, const std::string& cmd, std::size_t& chunk_rows) {
+/// flag; chunk_rows gets --chunk-rows. `resume`: --chunk-rows applies without
+/// --out-of-core too (a resumed run under mpirun sends its rows in chunks).
+fs::path out_of_core_flag(const po::variables_map& vm, const std::string& cmd, std::size_t& chunk_rows,
+                          bool resume = false) {
   if (!vm.count("out-of-core")) {
-    if (!vm["chunk-rows"].defaulted()) throw po::error(cmd + ": --chunk-rows applies to --out-of-core");
+    if (!vm["chunk-rows"].defaulted() && !resume)
+      throw po::error(cmd + ": --chunk-rows applies to --out-of-core" + (cmd == "run" ? " and --resume" : ""));
+    if (!vm["chunk-rows"].defaulted()) chunk_rows = static_cast<std::size_t>(int_flag(vm, cmd, "chunk-rows", 1, 1000000000));
     return {};
   }
   fs::path dir = fs::path(vm["out-of-core"].as<std::string>()).lexically_normal();
@@ -337,7 +341,7 @@ int cmd_run(const std::vector<std::string>& args) {
       ("checkpoint-every", po::value<std::string>()->default_value("300"),
        "experiments: seconds of agent training between checkpoints, 0 .. 86400 (0: after every step)")
       ("out-of-core", po::value<std::string>(), "DIR: experiments: the recorded transitions go to column files in this new directory, memory-mapped for training and evaluation instead of held (same results); DIR is removed afterwards")
-      ("chunk-rows", po::value<std::string>()->default_value("100000"), "with --out-of-core: transitions read back per chunk when resuming, 1 .. 10^9")
+      ("chunk-rows", po::value<std::string>()->default_value("100000"), "with --out-of-core or --resume: transitions read back per chunk when resuming (under mpirun: sent to the other ranks per chunk), 1 .. 10^9")
       ("data-parallel", "experiments under mpirun: each rank holds only its users' recorded rows (memory per rank falls with ranks), and training and the offline evaluation run data-parallel over the ranks (deterministic for a rank count, but not one process's bits; the simulated stages are unchanged)");
   const po::variables_map vm = parse_command(args, opts, "scenario", "scenario file");
   if (vm.count("help")) {
@@ -361,8 +365,8 @@ int cmd_run(const std::vector<std::string>& args) {
   const bool quiet = vm.count("quiet") > 0;
 
   const bool resume = vm.count("resume") > 0, force = vm.count("force") > 0;
-  std::size_t chunk_rows = 0;
-  const fs::path out_of_core = out_of_core_flag(vm, "run", chunk_rows);
+  std::size_t chunk_rows = mtf::experiments::ExperimentOptions{}.chunk_rows;
+  const fs::path out_of_core = out_of_core_flag(vm, "run", chunk_rows, resume);
   const bool data_parallel = vm.count("data-parallel") > 0;
   if (data_parallel && sc.experiment_json.empty())
     throw po::error("run: --data-parallel: a plain simulation trains no agents; it applies to experiments (to train "

@@ -217,7 +217,8 @@ struct ExperimentOptions {
   /// simulated stage (exploration, online learners' rounds, oracle, A/B) shards
   /// its users over them, every rank receives every row and trains the same
   /// agents to the same bits (unless data_parallel), and rank 0 alone writes the run database
-  /// (README, "Running at scale"). No resume under MPI. Null: this process alone.
+  /// (README, "Running at scale"); a resumed run's rank 0 hands the others its
+  /// checkpoint and rows (experiments/resume.cpp). Null: this process alone.
   const Cluster* cluster = nullptr;
   /// With more than one rank: the exploration's rows are sharded, rank r
   /// holding the transitions and impressions of the users u with u mod N == r

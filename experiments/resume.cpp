@@ -22,14 +22,12 @@
 // the metric rows and the recorded data, in chunks. A replicated run (no
 // --data-parallel) resumes on any number of ranks, one process included, and
 // finishes with the same tables; a data-parallel one on the ranks it ran on.
-#include <unistd.h>
-
 #include <bit>
 #include <cstdint>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
-#include <sstream>
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "agents/online/online_policies.h"
 #include "core/bytes.h"
@@ -38,7 +36,6 @@
 namespace mtf::experiments {
 
 using nlohmann::json;
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -67,33 +64,10 @@ Done stage_of(const std::string& name) {
 std::uint64_t bits(double x) { return std::bit_cast<std::uint64_t>(x); }
 double from_bits(const json& j) { return std::bit_cast<double>(j.get<std::uint64_t>()); }
 
-/// A scratch file for Agent::save / load_agent, beside the run database.
-fs::path scratch_file(const ExperimentContext& ctx) {
-  fs::path p = ctx.rec.file();
-  p += ".agent-" + std::to_string(::getpid()) + ".tmp";
-  return p;
-}
+std::string agent_bytes(const agents::Agent& a) { return a.to_bytes(); }
 
-std::string agent_bytes(const ExperimentContext& ctx, const agents::Agent& a) {
-  const fs::path tmp = scratch_file(ctx);
-  a.save(tmp);
-  std::ifstream in(tmp, std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  in.close();
-  fs::remove(tmp);
-  return bytes;
-}
-
-std::unique_ptr<agents::Agent> agent_from_bytes(const ExperimentContext& ctx, const std::string& bytes) {
-  const fs::path tmp = scratch_file(ctx);
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out) throw ExperimentError(tmp.string() + ": cannot write an agent's checkpoint to restore it");
-  }
-  std::unique_ptr<agents::Agent> a = agents::load_agent(tmp);
-  fs::remove(tmp);
-  return a;
+std::unique_ptr<agents::Agent> agent_from_bytes(const std::string& bytes, const std::string& key) {
+  return agents::load_agent_bytes(bytes, "the checkpoint's " + key);
 }
 
 /// How the rows were sharded: the ranks under --data-parallel, 0 otherwise.
@@ -122,35 +96,51 @@ std::optional<std::int64_t> get_optional_int(ByteReader& in) {
   return in.get<std::int64_t>();
 }
 
-/// Rank 0's checkpoint on every rank (null `ranks`: this process's). Collective.
+/// Rank 0's checkpoint on every rank but 0 (into `out`). Collective. The
+/// blobs go one piece of at most kPiece bytes at a time, so no message nears
+/// MPI's 2 GiB and no rank holds a second copy of the whole checkpoint.
 void share_checkpoint(ExperimentContext& ctx, const Cluster& ranks, std::optional<Checkpoint>& out) {
-  std::string bytes;
+  constexpr std::size_t kPiece = std::size_t{256} << 20;
+  const std::optional<Checkpoint>& cp = ctx.rec.resumed();
+  std::string head;
   if (ranks.root()) {
-    const std::optional<Checkpoint>& cp = ctx.rec.resumed();
-    put(bytes, static_cast<std::uint8_t>(cp ? 1 : 0));
+    put(head, static_cast<std::uint8_t>(cp ? 1 : 0));
     if (cp) {
-      put_string(bytes, cp->stage);
-      put_string(bytes, cp->state);
-      put(bytes, cp->metrics_rows);
-      put(bytes, static_cast<std::uint64_t>(cp->blobs.size()));
+      put_string(head, cp->stage);
+      put_string(head, cp->state);
+      put(head, cp->metrics_rows);
+      put(head, static_cast<std::uint64_t>(cp->blobs.size()));
       for (const auto& [key, blob] : cp->blobs) {
-        put_string(bytes, key);
-        put_string(bytes, blob);
+        put_string(head, key);
+        put(head, static_cast<std::uint64_t>(blob.size()));
       }
     }
   }
-  bytes = from_root(ranks, std::move(bytes));
-  if (ranks.root()) return;
-  ByteReader in{bytes, 0, "a resumed run's checkpoint from MPI rank 0"};
+  head = from_root(ranks, std::move(head));
+  ByteReader in{head, 0, "a resumed run's checkpoint from MPI rank 0"};
   if (in.get<std::uint8_t>() == 0) return;
-  Checkpoint& cp = out.emplace();
-  cp.stage = in.get_string();
-  cp.state = in.get_string();
-  cp.metrics_rows = in.get<std::int64_t>();
+  Checkpoint mine;
+  mine.stage = in.get_string();
+  mine.state = in.get_string();
+  mine.metrics_rows = in.get<std::int64_t>();
+  std::vector<std::pair<std::string, std::uint64_t>> blobs;
   for (auto n = in.get<std::uint64_t>(); n > 0; --n) {
     std::string key = in.get_string();
-    cp.blobs[std::move(key)] = in.get_string();
+    blobs.emplace_back(std::move(key), in.get<std::uint64_t>());
   }
+  for (const auto& [key, size] : blobs) {
+    std::string* blob = ranks.root() ? nullptr : &mine.blobs[key];
+    if (blob) blob->reserve(static_cast<std::size_t>(size));
+    for (std::size_t at = 0; at < size; at += kPiece) {
+      const std::size_t n = std::min<std::size_t>(kPiece, static_cast<std::size_t>(size) - at);
+      std::string piece = from_root(ranks, ranks.root() ? cp->blobs.at(key).substr(at, n) : std::string());
+      if (blob) {
+        if (piece.size() != n) throw std::runtime_error("a resumed run's checkpoint from MPI rank 0: truncated");
+        blob->append(piece);
+      }
+    }
+  }
+  if (!ranks.root()) out = std::move(mine);
 }
 
 /// Rank 0's metric rows on every rank. Collective.
@@ -229,6 +219,10 @@ void share_data(ExperimentContext& ctx, const Cluster& ranks) {
 }  // namespace
 
 void save_checkpoint(ExperimentContext& ctx, Done stage, int count, bool with_agents) {
+  // Collective only after an exploration round (the users' state is gathered):
+  // the training stage checkpoints when each rank's clock says so, which the
+  // ranks need not agree on, so its checkpoints (Done::kExploration) must stay
+  // rank 0's business alone.
   ctx.flush();
   // The users' state (each rank holds its own: gathered on rank 0, collectively).
   std::string simulator = stage == Done::kExplorationRound ? ctx.sim.save_state() : std::string();
@@ -273,10 +267,10 @@ void save_checkpoint(ExperimentContext& ctx, Done stage, int count, bool with_ag
   c.metrics_rows = static_cast<std::int64_t>(ctx.M.size());
   if (with_agents)
     for (const auto& [name, agent] : ctx.agent)
-      if (agent) c.blobs["agent:" + name] = agent_bytes(ctx, *agent);
+      if (agent) c.blobs["agent:" + name] = agent_bytes(*agent);
   if (stage == Done::kExplorationRound) c.blobs["simulator"] = std::move(simulator);
   if (stage == Done::kExplorationRound || with_agents)  // the last round's verdict too
-    for (const auto& [name, agent] : ctx.deployed) c.blobs["deployed:" + name] = agent_bytes(ctx, *agent);
+    for (const auto& [name, agent] : ctx.deployed) c.blobs["deployed:" + name] = agent_bytes(*agent);
   ctx.rec.checkpoint(std::move(c), /*wait=*/true);  // a kill after this returns resumes from here
 }
 
@@ -292,6 +286,9 @@ ResumePoint restore_checkpoint(ExperimentContext& ctx) {
   rp.ab_replicates = st.at("ab_replicates").get<int>();
   rp.explored_days = st.at("explored_days").get<int>();
   // Data-parallel runs train on each rank's users' rows: only the same ranks continue them.
+  if (ranks && !st.contains("shards"))
+    throw ExperimentError(ctx.rec.file().string() + ": cannot resume under mpirun: the checkpoint was written by an "
+                          "earlier mtfsim, which does not say how the run was sharded; resume it as one process");
   const int shards = st.value("shards", 0);
   if (shards != shard_count(ctx)) {
     const auto how = [](int n) {
@@ -327,8 +324,12 @@ ResumePoint restore_checkpoint(ExperimentContext& ctx) {
       for (const json& x : lifts) ctx.online[metric][arm].push_back(from_bits(x));
 
   for (const auto& [key, bytes] : cp->blobs)
-    if (key.rfind("agent:", 0) == 0) ctx.agent[key.substr(6)] = agent_from_bytes(ctx, bytes);
-    else if (key.rfind("deployed:", 0) == 0) ctx.deployed[key.substr(9)] = agent_from_bytes(ctx, bytes);
+    if (key.rfind("agent:", 0) == 0) ctx.agent[key.substr(6)] = agent_from_bytes(bytes, key);
+    else if (key.rfind("deployed:", 0) == 0) ctx.deployed[key.substr(9)] = agent_from_bytes(bytes, key);
+  if (ranks && !ranks->root())  // loaded: the ranks' copies of the agents' bytes go (rank 0's recorder keeps its own)
+    std::erase_if(ctx.resumed_->blobs, [](const auto& kv) {
+      return kv.first.rfind("agent:", 0) == 0 || kv.first.rfind("deployed:", 0) == 0;
+    });
 
   // The exploration's data, as it was collected.
   // Out of core, read in chunks into the column files (never all in memory).

@@ -194,9 +194,12 @@ resumed() {  # COMMAND...: runs it, and it said it resumed from a checkpoint
   grep -q "resumed after: " "$work/resume/log" || { echo "did not resume from a checkpoint"; return 1; }
 }
 k=0
+# The rows go to the other ranks in chunks of --chunk-rows: 7 rows for the last kill point.
 for spec in "2 2|exploration: days 1-1" "2 1|checkpoint: TD3 at step 12 of 30" "1 2|learner ES: round 1/2" \
             "2 2|oracle: "; do
   np=${spec%% *} rest=${spec#* } np2=${rest%%|*} point=${spec#*|}
+  chunks=()
+  [ "$point" = "oracle: " ] && chunks=(--chunk-rows 7)
   k=$((k + 1))
   out=$work/resume/r$k.sqlite
   check "replicated, killed on $np rank(s) at [$point]" killed "$point" "$np" --out "$out"
@@ -204,7 +207,8 @@ for spec in "2 2|exploration: days 1-1" "2 1|checkpoint: TD3 at step 12 of 30" "
   if [ "$np2" = 1 ]; then
     check "  resumed as one process" resumed "$mtfsim" run "$exp" -t 1 --resume --out "$out"
   else
-    check "  resumed on $np2 ranks" resumed "${mpi[@]}" -np "$np2" "$mtfsim" run "$exp" -t 1 --resume --out "$out"
+    check "  resumed on $np2 ranks" resumed "${mpi[@]}" -np "$np2" "$mtfsim" run "$exp" -t 1 --resume --out "$out" \
+      "${chunks[@]}"
   fi
   check "  equals the uninterrupted run" same_experiment "$work/e1.sqlite" "$out"
 done
@@ -232,6 +236,8 @@ check "  the unfinished run is still there" test -s "$out.partial"
 check "  resumed as it was started" resumed "${mpi[@]}" -np 2 "$mtfsim" run "$exp" -t 1 --data-parallel --resume \
   --out "$out"
 check "  equals the uninterrupted data-parallel run" same_experiment "$work/p1.sqlite" "$out"
+check "the resumed runs left no scratch files (the run databases; the killed run's column files)" bash -c \
+  "! ls '$work/resume' | grep -qv -E '^(r[0-9]+\.sqlite|ooc\.sqlite|mode\.sqlite|half\.mtfa|whole\.mtfa|log|cols\.rank[01])\$'"
 fails_with "export refuses to run on 2 ranks" 2 "runs as one process" \
   "${mpi[@]}" -np 2 "$mtfsim" export "$work/one.sqlite" --format csv --out "$work/one.csv"
 check "nothing was written by the refused commands" test ! -e "$work/one.csv"
