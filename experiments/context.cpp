@@ -239,6 +239,10 @@ const std::optional<Checkpoint>& ExperimentContext::resumed() const {
   return ranks() && !ranks()->root() ? resumed_ : rec.resumed();
 }
 
+void ExperimentContext::release_resumed(const std::string& key) {
+  if (resumed_) resumed_->blobs.erase(key);
+}
+
 const DatasetSpec& ExperimentContext::dataset(const std::string& name) const {
   for (const auto& d : ex.datasets)
     if (d.name == name) return d;

@@ -234,6 +234,10 @@ struct ExperimentContext {
   /// every rank: rank 0's run database holds it, restore_checkpoint() hands
   /// it to the other ranks. Empty for a run started from the beginning.
   const std::optional<Checkpoint>& resumed() const;
+  /// Drops blob `key` of the other ranks' copy of the checkpoint once it is
+  /// used (a users' state is the size of the population); rank 0's stays
+  /// with its recorder.
+  void release_resumed(const std::string& key);
   /// The ranks of an MPI run (more than one), or null.
   const Cluster* ranks() const { return opt.cluster && opt.cluster->size() > 1 ? opt.cluster : nullptr; }
   const AgentSpec& agent_spec(const std::string& name) const;

@@ -254,6 +254,7 @@ void explore(ExperimentContext& ctx, const ResumePoint& rp) {
     // The users as they were after the last round, exploring around the
     // agents deployed then.
     ctx.sim.restore_state(ctx.resumed()->blobs.at("simulator"));
+    ctx.release_resumed("simulator");
     for (const auto& p : ctx.ex.progressive) {
       const auto it = ctx.deployed.find(p.agent);
       if (it != ctx.deployed.end()) {

@@ -206,6 +206,8 @@ inline constexpr const char* kLabel = "label";        ///< action_histogram: "<t
 inline constexpr const char* kLo = "lo";              ///< action_histogram: the first bin's lower edge
 inline constexpr const char* kHi = "hi";              ///< action_histogram: the last bin's upper edge
 inline constexpr const char* kCounts = "counts";      ///< action_histogram: actions per bin (equal widths)
+inline constexpr const char* kEstimator = "details";  ///< offline: the estimator's own figures (below)
+inline constexpr const char* kEss = "ess";            ///< offline, NCIS: the weights' effective sample size
 }  // namespace detail
 
 }  // namespace mtf::experiments::keys

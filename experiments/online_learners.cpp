@@ -52,6 +52,7 @@ void run_online_learners(ExperimentContext& ctx, const ResumePoint& rp) {
         ++first_round;
       }
       lsim.restore_state(ctx.resumed()->blobs.at("learner_simulator"));
+      ctx.release_resumed("learner_simulator");
     }
     for (int round = first_round; round < l.rounds; ++round) {
       const std::vector<PolicyPtr> cand = learner->propose();

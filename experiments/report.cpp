@@ -807,6 +807,13 @@ std::vector<Tracked> tracked_figures(const RunContents& run) {
     if (!std::isfinite(r.value)) continue;
     double half = 0;
     if (r.section == keys::kOffline) {
+      // An importance-sampling estimate whose weights rest on a handful of
+      // transitions is whatever those few weigh: it moves with the last bit
+      // of the agent's numerics (BatchRL-MTF-RE's NCIS on heldout_noise, at
+      // an effective sample size of 2, is 5.98 on one CPU and 5.27 on
+      // another). Such a figure is not tracked.
+      const json est = details_of(&r).value(keys::detail::kEstimator, json::object());
+      if (est.is_object() && detail_number(est, keys::detail::kEss, kMinTrackedEss) < kMinTrackedEss) continue;
       // Estimates of a trained agent move with any change to its numerics; the band
       // is wide enough for that, narrow enough to catch a broken agent.
       half = std::max(0.05 * std::fabs(r.value), r.metric == keys::kWeightedGauc ? 0.015 : 0.1);

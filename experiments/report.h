@@ -58,6 +58,9 @@ struct Tracked {
   double value = 0;
   double half_width = 0;
 };
+/// Offline importance-sampling estimates (NCIS) whose weights' effective
+/// sample size is below this are not tracked: a few transitions decide them.
+inline constexpr double kMinTrackedEss = 10.0;
 std::vector<Tracked> tracked_figures(const RunContents& run);
 
 /// Writes a baseline file (JSON: key -> {value, lo, hi}) from a run.

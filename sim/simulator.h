@@ -132,11 +132,10 @@ class Simulator {
   /// the whole state on every rank and keeps the rank's own users.
   std::string save_state() const;
   void restore_state(std::string_view bytes);
-  /// The ranks this simulator's users are sharded over (UserSharding), or null.
-  const Cluster* user_shards() const { return shards_; }
 
   const Scenario& scenario() const { return scenario_; }
   const Catalogue& catalogue() const { return *catalogue_; }
+  /// The users (with UserSharding, this rank's only: Population::shard()).
   const Population& population() const { return *population_; }
   int group_of(std::int64_t user) const { return group_[static_cast<std::size_t>(user)]; }
   /// Every user's group (group_of), indexed by user, as user-level metrics take it.
@@ -154,7 +153,8 @@ class Simulator {
   struct Block;  // one block-day: dispatch, session handlers, row builders (simulator.cpp)
   void simulate_block(int day, std::int64_t begin, std::int64_t end, bool record,
                       ThreadScratch& scratch, BlockOut& out);
-  /// A block's output and its users' states at the day's end, as one rank sends them to the others.
+  /// A block's output and (unless the users are sharded) its users' states at the day's end, as one rank sends
+  /// them to the others.
   void pack_block(const BlockOut& out, std::int64_t b, std::int64_t begin, std::int64_t end, std::string& shared,
                   std::string* batch) const;
   void unpack_block(BlockOut& out, std::int64_t b, std::int64_t begin, std::int64_t end, bool apply_states,

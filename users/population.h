@@ -2,6 +2,7 @@
 // user's evolving state, and the interest vectors (one flat array, users x topics).
 #pragma once
 
+#include <cassert>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -21,9 +22,10 @@ struct UserShard {
   int ranks = 1, rank = 0;
   bool all() const { return ranks == 1; }
   bool holds(std::int64_t u) const { return all() || (u / block) % ranks == rank; }
-  /// Where held user u lies among the held users (in user order).
+  /// Where held user u lies among the held users (in user order); u must be held.
   std::int64_t local(std::int64_t u) const {
     if (all()) return u;
+    assert(holds(u));
     const std::int64_t b = u / block;
     return (b / ranks) * block + (u - b * block);
   }

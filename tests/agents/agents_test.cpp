@@ -110,13 +110,19 @@ TEST_CASE("the boundary penalty is zero inside the bounds and Formula 5 outside"
 TEST_CASE("a trained IntegratedRL-MTF actor respects each transition's own bounds") {
   // r = a pushes every action up; the bounds move with the state: baseline
   // 0.5 s, bounds baseline +- 0.1. The actor should sit at the upper bound of
-  // each state, not at one global bound. Tolerance 0.03 (a third of the bound's
-  // half-width) allows the penalty's equilibrium just past the bound: with
-  // eta 1.2 and a critic slope of 1, eta * exp(x / 0.06) / 0.06 = 1 has no
-  // solution x > 0, so the optimum is the bound itself, up to fit error.
-  // 3,000 steps: at 1,500 the actor was still up to 0.035 inside the bound at
-  // the edges of the state range on one CPU and within 0.03 on another (-march=
-  // native rounds differently); at 3,000 every state is within 0.01.
+  // each state, not at one global bound. With eta 1.2 and a critic slope of 1,
+  // eta * exp(x / 0.06) / 0.06 = 1 has no solution x > 0, so the optimum is
+  // the bound itself, up to fit error; that error does not settle: at a fixed
+  // learning rate the actor wanders about the bound by a few hundredths
+  // (measured on an AVX-512 CPU, where -march=native rounds otherwise than on
+  // the CPU this test was first tuned on: at 3,000 steps up to 0.038 inside the
+  // bound at s = 0.8, at 6,000 within 0.013, at 12,000 up to 0.037 at s = -0.8;
+  // on the first CPU within 0.01 at 3,000). So each action must lie in its
+  // own state's bounds (no more than 0.01 past the upper one) and in their
+  // upper half, closer to the upper bound than to the baseline (within 0.05 of
+  // it: one global bound would miss most states by 0.1 or more), and across
+  // the states the actions must rise with the bounds' slope of 0.5 (within
+  // 0.05 over s in [-0.8, 0.8], where a global bound would give 0).
   nn::set_num_threads(1);
   Rng rng(41);
   std::vector<TransitionRow> rows(2000);
@@ -159,8 +165,11 @@ TEST_CASE("a trained IntegratedRL-MTF actor respects each transition's own bound
   for (int k = 0; k < 9; ++k) {
     INFO("state " << s(0, k) << " action " << a(0, k) << " bounds [" << 0.5f * s(0, k) - 0.1f << ", "
                   << 0.5f * s(0, k) + 0.1f << "]");
-    CHECK(std::abs(a(0, k) - (0.5f * s(0, k) + 0.1f)) < 0.03f);
+    const float upper = 0.5f * s(0, k) + 0.1f;
+    CHECK(a(0, k) <= upper + 0.01f);
+    CHECK(a(0, k) >= upper - 0.05f);
   }
+  CHECK((a(0, 8) - a(0, 0)) / (s(0, 8) - s(0, 0)) == doctest::Approx(0.5).epsilon(0.1));
 }
 
 TEST_CASE("the same seed gives the same weights, whatever the thread count") {
