@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <barrier>
+#include <cstdint>
 #include <cstring>
 #include <stdexcept>
 
@@ -65,6 +66,31 @@ double max_over_ranks(const Cluster* ranks, double value) {
     m = r == 0 ? v : std::max(m, v);
   }
   return m;
+}
+
+std::vector<std::string> gather_in_pieces(const Cluster& ranks, std::string_view bytes, int to, std::size_t piece) {
+  if (piece == 0) throw std::invalid_argument("gather_in_pieces: the piece size must be > 0");
+  const auto size = static_cast<std::uint64_t>(bytes.size());
+  const std::vector<std::string> sizes =
+      ranks.all_gather(std::string_view(reinterpret_cast<const char*>(&size), sizeof size));
+  const bool here = ranks.rank() == to;
+  std::vector<std::string> out;
+  if (here) out.resize(sizes.size());
+  for (std::size_t r = 0; r < sizes.size(); ++r) {
+    std::uint64_t n = 0;
+    if (sizes[r].size() != sizeof n)
+      throw std::logic_error("gather_in_pieces: rank " + std::to_string(r) + " sent no size (ranks out of step)");
+    std::memcpy(&n, sizes[r].data(), sizeof n);
+    const bool mine = static_cast<int>(r) == ranks.rank();
+    if (here) out[r].reserve(static_cast<std::size_t>(n));
+    for (std::uint64_t at = 0; at < n; at += piece) {
+      const auto len = static_cast<std::size_t>(std::min<std::uint64_t>(piece, n - at));
+      std::vector<std::string> got =
+          ranks.gather(mine ? bytes.substr(static_cast<std::size_t>(at), len) : std::string_view(), to);
+      if (here) out[r] += got[r];
+    }
+  }
+  return out;
 }
 
 struct LocalHub::Impl {

@@ -5,6 +5,7 @@
 // so every rank merges the same results in the same order (sim/simulator.h).
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -39,6 +40,13 @@ std::vector<double> sum_over_ranks(const Cluster* ranks, std::vector<double> val
 /// The largest of every rank's `value`, from rank 0's in rank order (the same
 /// on every rank; a NaN wins only as rank 0's); null `ranks`: `value`. Collective.
 double max_over_ranks(const Cluster* ranks, double value);
+/// Cluster::gather for bytes of any size: one rank after another, in pieces of
+/// at most `piece` bytes, so that no message nears MPI's 2 GiB (its counts are
+/// ints) and no collective holds more than the ranks' pieces at once. Every
+/// rank's bytes, in rank order, on rank `to`; an empty vector elsewhere.
+/// Collective.
+std::vector<std::string> gather_in_pieces(const Cluster& ranks, std::string_view bytes, int to,
+                                          std::size_t piece = std::size_t{256} << 20);
 
 /// N ranks as N threads of one process, for tests and for trying a sharded
 /// computation without MPI: the threads share a LocalHub and each holds its

@@ -240,7 +240,7 @@ const std::optional<Checkpoint>& ExperimentContext::resumed() const {
 }
 
 void ExperimentContext::release_resumed(const std::string& key) {
-  if (resumed_) resumed_->blobs.erase(key);
+  if (resumed_) resumed_->erase_large(key);
 }
 
 const DatasetSpec& ExperimentContext::dataset(const std::string& name) const {

@@ -261,14 +261,15 @@ void save_checkpoint(ExperimentContext& ctx, Done stage, int count, bool with_ag
 
   Checkpoint c;
   c.stage = stage_name(stage);
-  if (stage == Done::kLearnerRound) c.blobs["learner_simulator"] = std::move(ctx.learner_sim_state);  // not a second copy
+  // Users' states in pieces (a paper-sized population's is several GB); moved, not a second copy.
+  if (stage == Done::kLearnerRound) c.put_large("learner_simulator", std::move(ctx.learner_sim_state));
   if (stage == Done::kAbReplicate || stage == Done::kExplorationRound) c.stage += " " + std::to_string(count);
   c.state = st.dump();
   c.metrics_rows = static_cast<std::int64_t>(ctx.M.size());
   if (with_agents)
     for (const auto& [name, agent] : ctx.agent)
       if (agent) c.blobs["agent:" + name] = agent_bytes(*agent);
-  if (stage == Done::kExplorationRound) c.blobs["simulator"] = std::move(simulator);
+  if (stage == Done::kExplorationRound) c.put_large("simulator", std::move(simulator));
   if (stage == Done::kExplorationRound || with_agents)  // the last round's verdict too
     for (const auto& [name, agent] : ctx.deployed) c.blobs["deployed:" + name] = agent_bytes(*agent);
   ctx.rec.checkpoint(std::move(c), /*wait=*/true);  // a kill after this returns resumes from here

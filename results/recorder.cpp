@@ -852,6 +852,49 @@ void Recorder::checkpoint(Checkpoint c, bool wait) {
   }
 }
 
+void Checkpoint::put_large(const std::string& key, std::string bytes, std::size_t piece) {
+  if (piece == 0) throw std::invalid_argument("Checkpoint::put_large: the piece size must be > 0");
+  erase_large(key);
+  std::size_t n = 0;
+  if (bytes.size() <= piece) {
+    blobs[key + "#0"] = std::move(bytes);
+    n = 1;
+  } else {
+    for (std::size_t at = 0; at < bytes.size(); at += piece) blobs[key + "#" + std::to_string(n++)] = bytes.substr(at, piece);
+  }
+  blobs[key + "#pieces"] = std::to_string(n);
+}
+
+std::string Checkpoint::large(const std::string& key) const {
+  const auto count = blobs.find(key + "#pieces");
+  if (count == blobs.end()) {
+    const auto one = blobs.find(key);
+    if (one == blobs.end())
+      throw std::invalid_argument("checkpoint: no blob " + key + " (written by another mtfsim version?)");
+    return one->second;
+  }
+  const std::size_t n = std::stoul(count->second);
+  std::size_t total = 0;
+  for (std::size_t k = 0; k < n; ++k) {
+    const auto it = blobs.find(key + "#" + std::to_string(k));
+    if (it == blobs.end())
+      throw std::invalid_argument("checkpoint: blob " + key + " lacks its piece " + std::to_string(k) + " of " +
+                                  std::to_string(n) + " (a damaged run database?)");
+    total += it->second.size();
+  }
+  std::string out;
+  out.reserve(total);
+  for (std::size_t k = 0; k < n; ++k) out += blobs.at(key + "#" + std::to_string(k));
+  return out;
+}
+
+void Checkpoint::erase_large(const std::string& key) {
+  blobs.erase(key);
+  std::erase_if(blobs, [&](const auto& kv) {
+    return kv.first.size() > key.size() + 1 && kv.first.compare(0, key.size() + 1, key + "#") == 0;
+  });
+}
+
 const std::optional<Checkpoint>& Recorder::resumed() const { return impl_->resumed; }
 
 const fs::path& Recorder::file() const { return impl_->file; }

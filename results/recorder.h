@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -181,6 +182,18 @@ struct Checkpoint {
   /// Named binary states (agents). A checkpoint replaces the blobs it names
   /// and keeps the others.
   std::map<std::string, std::string> blobs;
+
+  /// Pieces of at most this many bytes (SQLite refuses a blob over 10^9 bytes
+  /// by default; a paper-sized population's state is several GB).
+  static constexpr std::size_t kBlobPiece = std::size_t{512} << 20;
+  /// Stores `bytes` under `key` in pieces (blobs KEY#pieces, the count as
+  /// text, and KEY#0, KEY#1, ...), so that a state of any size fits.
+  void put_large(const std::string& key, std::string bytes, std::size_t piece = kBlobPiece);
+  /// What put_large stored under `key` (or, from an earlier version, the one
+  /// blob `key`); throws std::invalid_argument naming a missing piece.
+  std::string large(const std::string& key) const;
+  /// Drops what put_large stored under `key`.
+  void erase_large(const std::string& key);
 };
 
 /// Where a run bound for `target` is written until it finishes: `<target>.partial`.

@@ -770,7 +770,7 @@ std::string Simulator::save_state() const {
     mine.reserve(population_->states().size_bytes() + population_->all_interests().size_bytes());
     put_all<UserState>(mine, population_->states());
     put_all<float>(mine, population_->all_interests());
-    held = shards_->gather(mine, 0);
+    held = gather_in_pieces(*shards_, mine, 0);  // a population's state can outgrow one MPI message
     if (!shards_->root()) return {};
   }
   // Sized once: a state is tens of megabytes for a large population, and a

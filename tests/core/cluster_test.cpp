@@ -1,0 +1,38 @@
+// The collectives built on Cluster (core/cluster.h), with ranks as threads of
+// one process (LocalHub), so they are tested in every build.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/cluster.h"
+
+using namespace mtf;
+
+// Bytes of any size reach rank `to` whole, in rank order, sent in pieces (here
+// of 5 bytes: 13 bytes go as 5 + 5 + 3, none as nothing); the other ranks get
+// nothing. A users' state of several GB would not fit one MPI message.
+TEST_CASE("gather_in_pieces gives every rank's bytes, whole and in rank order, to one rank") {
+  const std::vector<std::string> sent = {std::string("abcdefghijklm"), std::string(), std::string("0123456\0", 8)};
+  for (const int to : {0, 2}) {
+    CAPTURE(to);
+    LocalHub hub(3);
+    std::vector<std::vector<std::string>> got(3);
+    std::vector<std::thread> pool;
+    for (int r = 0; r < 3; ++r)
+      pool.emplace_back([&, r] {
+        const LocalCluster cl(hub, r);
+        got[static_cast<std::size_t>(r)] = gather_in_pieces(cl, sent[static_cast<std::size_t>(r)], to, 5);
+      });
+    for (auto& t : pool) t.join();
+    for (int r = 0; r < 3; ++r) {
+      if (r == to) CHECK(got[static_cast<std::size_t>(r)] == sent);
+      else CHECK(got[static_cast<std::size_t>(r)].empty());
+    }
+  }
+  LocalHub one(1);
+  const LocalCluster alone(one, 0);
+  CHECK(gather_in_pieces(alone, "xyz", 0, 1) == std::vector<std::string>{"xyz"});
+  CHECK_THROWS_AS(gather_in_pieces(alone, "xyz", 0, 0), std::invalid_argument);
+}
