@@ -253,7 +253,8 @@ void explore(ExperimentContext& ctx, const ResumePoint& rp) {
   if (rp.done == Done::kExplorationRound) {
     // The users as they were after the last round, exploring around the
     // agents deployed then.
-    ctx.sim.restore_state(ctx.resumed()->large("simulator"));
+    std::string joined;
+    ctx.sim.restore_state(ctx.resumed()->large("simulator", joined));
     ctx.release_resumed("simulator");
     for (const auto& p : ctx.ex.progressive) {
       const auto it = ctx.deployed.find(p.agent);

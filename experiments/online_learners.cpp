@@ -51,7 +51,8 @@ void run_online_learners(ExperimentContext& ctx, const ResumePoint& rp) {
         ctx.learner_rounds["rounds"].push_back(r);
         ++first_round;
       }
-      lsim.restore_state(ctx.resumed()->large("learner_simulator"));
+      std::string joined;
+      lsim.restore_state(ctx.resumed()->large("learner_simulator", joined));
       ctx.release_resumed("learner_simulator");
     }
     for (int round = first_round; round < l.rounds; ++round) {

@@ -865,7 +865,7 @@ void Checkpoint::put_large(const std::string& key, std::string bytes, std::size_
   blobs[key + "#pieces"] = std::to_string(n);
 }
 
-std::string Checkpoint::large(const std::string& key) const {
+std::string_view Checkpoint::large(const std::string& key, std::string& joined) const {
   const auto count = blobs.find(key + "#pieces");
   if (count == blobs.end()) {
     const auto one = blobs.find(key);
@@ -882,10 +882,11 @@ std::string Checkpoint::large(const std::string& key) const {
                                   std::to_string(n) + " (a damaged run database?)");
     total += it->second.size();
   }
-  std::string out;
-  out.reserve(total);
-  for (std::size_t k = 0; k < n; ++k) out += blobs.at(key + "#" + std::to_string(k));
-  return out;
+  if (n == 1) return blobs.at(key + "#0");
+  joined.clear();
+  joined.reserve(total);
+  for (std::size_t k = 0; k < n; ++k) joined += blobs.at(key + "#" + std::to_string(k));
+  return joined;
 }
 
 void Checkpoint::erase_large(const std::string& key) {

@@ -16,6 +16,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/tasks.h"
@@ -190,8 +191,14 @@ struct Checkpoint {
   /// text, and KEY#0, KEY#1, ...), so that a state of any size fits.
   void put_large(const std::string& key, std::string bytes, std::size_t piece = kBlobPiece);
   /// What put_large stored under `key` (or, from an earlier version, the one
-  /// blob `key`); throws std::invalid_argument naming a missing piece.
-  std::string large(const std::string& key) const;
+  /// blob `key`); throws std::invalid_argument naming a missing piece. A
+  /// view of the blob itself when it is one piece, else of `joined`, which
+  /// receives the pieces joined (no copy of a state that fits one piece).
+  std::string_view large(const std::string& key, std::string& joined) const;
+  std::string large(const std::string& key) const {
+    std::string joined;
+    return std::string(large(key, joined));
+  }
   /// Drops what put_large stored under `key`.
   void erase_large(const std::string& key);
 };

@@ -771,7 +771,7 @@ std::string Simulator::save_state() const {
     put_all<UserState>(mine, population_->states());
     put_all<float>(mine, population_->all_interests());
     held = gather_in_pieces(*shards_, mine, 0);  // a population's state can outgrow one MPI message
-    if (!shards_->root()) return {};
+    std::string().swap(mine);    if (!shards_->root()) return {};
   }
   // Sized once: a state is tens of megabytes for a large population, and a
   // string grown by doubling would hold up to twice that while it is built.

@@ -120,9 +120,9 @@ TEST_CASE("a trained IntegratedRL-MTF actor respects each transition's own bound
   // on the first CPU within 0.01 at 3,000). So each action must lie in its
   // own state's bounds (no more than 0.01 past the upper one) and in their
   // upper half, closer to the upper bound than to the baseline (within 0.05 of
-  // it: one global bound would miss most states by 0.1 or more), and across
-  // the states the actions must rise with the bounds' slope of 0.5 (within
-  // 0.05 over s in [-0.8, 0.8], where a global bound would give 0).
+  // it: one global bound would miss most states by 0.1 or more; over s in
+  // [-0.8, 0.8] these windows hold the actions' slope within 0.04 of the
+  // bounds' 0.5, where a global bound would give 0).
   nn::set_num_threads(1);
   Rng rng(41);
   std::vector<TransitionRow> rows(2000);
@@ -169,7 +169,6 @@ TEST_CASE("a trained IntegratedRL-MTF actor respects each transition's own bound
     CHECK(a(0, k) <= upper + 0.01f);
     CHECK(a(0, k) >= upper - 0.05f);
   }
-  CHECK((a(0, 8) - a(0, 0)) / (s(0, 8) - s(0, 0)) == doctest::Approx(0.5).epsilon(0.1));
 }
 
 TEST_CASE("the same seed gives the same weights, whatever the thread count") {
