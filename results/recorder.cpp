@@ -38,6 +38,7 @@
 #include <algorithm>
 #include <atomic>
 #include <bit>
+#include <charconv>
 #include <cassert>
 #include <chrono>
 #include <cmath>
@@ -202,7 +203,8 @@ constexpr const char* kInsertCheckpoint =
 /// after its checkpoint (rowids grow by one per row appended).
 constexpr const char* kRowTables[] = {"groups",      "sessions", "transitions", "user_days",
                                       "impressions", "metrics",  "agents"};
-constexpr const char* kInsertBlob = "INSERT OR REPLACE INTO resume_blobs(name, data) VALUES (?1, ?2)";
+/// A blob's row with its size; its bytes are written through a Blob (sqlite_db.h).
+constexpr const char* kInsertBlob = "INSERT OR REPLACE INTO resume_blobs(name, data) VALUES (?1, zeroblob(?2))";
 constexpr const char* kInsertSummary =
     "INSERT INTO summary(grp, name, metric, value) VALUES (?1, ?2, ?3, ?4)";
 
@@ -236,8 +238,10 @@ std::optional<Checkpoint> read_checkpoint(Database& db) {
     c.metrics_rows = st.int64(1);
     c.state = st.text(2);
   }
-  Statement st(db, "SELECT name, data FROM resume_blobs ORDER BY name");
-  while (st.step()) c.blobs[st.text(0)] = st.bytes(1);
+  // Each blob read in pieces straight into its string (a column read would
+  // first assemble it in SQLite's memory: a users' state twice).
+  Statement st(db, "SELECT name, rowid FROM resume_blobs ORDER BY name");
+  while (st.step()) Blob(db, "resume_blobs", "data", st.int64(1), /*writable=*/false).read_all(c.blobs[st.text(0)]);
   return c;
 }
 
@@ -503,13 +507,16 @@ struct Recorder::Impl {
       st.bind(4, std::string_view(table_rows));
       st.run();
     }
+    // Each blob's row first, its bytes then in pieces: an INSERT of the bytes
+    // would assemble the whole value in one record in memory (a users' state
+    // twice, for the moment of the checkpoint).
     Statement st(*db, kInsertBlob);
     for (const auto& [name, data] : c.blobs) {
       st.bind(1, std::string_view(name));
-      st.bind_bytes(2, data);
+      st.bind(2, static_cast<std::int64_t>(data.size()));
       st.run();
+      if (!data.empty()) Blob(*db, "resume_blobs", "data", db->last_insert_rowid(), /*writable=*/true).write(data);
     }
-    st.clear_bindings();
     commit_now = true;
   }
 
@@ -873,7 +880,12 @@ std::string_view Checkpoint::large(const std::string& key, std::string& joined) 
       throw std::invalid_argument("checkpoint: no blob " + key + " (written by another mtfsim version?)");
     return one->second;
   }
-  const std::size_t n = std::stoul(count->second);
+  std::size_t n = 0;
+  const std::string& c = count->second;
+  const auto [end, ec] = std::from_chars(c.data(), c.data() + c.size(), n);
+  if (ec != std::errc() || end != c.data() + c.size() || n == 0)
+    throw std::invalid_argument("checkpoint: blob " + key + "#pieces holds '" + c.substr(0, 20) +
+                                "', not a count of pieces (a damaged run database?)");
   std::size_t total = 0;
   for (std::size_t k = 0; k < n; ++k) {
     const auto it = blobs.find(key + "#" + std::to_string(k));

@@ -11,6 +11,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstdint>
 #include <cstring>
@@ -53,6 +54,8 @@ class Database {
 
   sqlite3* get() const noexcept { return db_.get(); }
   const std::filesystem::path& path() const noexcept { return path_; }
+  /// The rowid of the last row inserted on this connection.
+  std::int64_t last_insert_rowid() const noexcept { return sqlite3_last_insert_rowid(db_.get()); }
 
   /// Runs constant SQL (never SQL with values spliced in: those are bound).
   void exec(const char* sql) {
@@ -197,6 +200,50 @@ class Statement {
   Database* db_;
   const char* sql_;
   std::unique_ptr<sqlite3_stmt, StatementFinalizer> stmt_;
+};
+
+struct BlobCloser {
+  void operator()(sqlite3_blob* b) const noexcept { sqlite3_blob_close(b); }
+};
+
+/// One blob value opened for incremental I/O (sqlite3_blob_open): read or
+/// written in pieces at offsets, where a statement would assemble the whole
+/// value in one record in memory (a second copy of a users' state, say).
+/// The blob's size is fixed when its row is written (zeroblob(N) to write it
+/// here afterwards).
+class Blob {
+ public:
+  Blob(Database& db, const char* table, const char* column, std::int64_t rowid, bool writable)
+      : db_(&db), what_(std::string(table) + "." + column + " of row " + std::to_string(rowid)) {
+    sqlite3_blob* raw = nullptr;
+    const int rc = sqlite3_blob_open(db.get(), "main", table, column, rowid, writable ? 1 : 0, &raw);
+    blob_.reset(raw);
+    if (rc != SQLITE_OK) db.fail("opening the blob " + what_);
+  }
+  std::size_t size() const noexcept { return static_cast<std::size_t>(sqlite3_blob_bytes(blob_.get())); }
+  /// Writes `bytes` from offset `at`, in pieces of `piece` bytes.
+  void write(std::string_view bytes, std::size_t at = 0, std::size_t piece = std::size_t{1} << 20) {
+    for (std::size_t done = 0; done < bytes.size(); done += piece) {
+      const std::size_t n = std::min(piece, bytes.size() - done);
+      if (sqlite3_blob_write(blob_.get(), bytes.data() + done, static_cast<int>(n), static_cast<int>(at + done)) !=
+          SQLITE_OK)
+        db_->fail("writing the blob " + what_);
+    }
+  }
+  /// Reads the whole blob into `out` (resized to its size).
+  void read_all(std::string& out, std::size_t piece = std::size_t{1} << 20) {
+    out.resize(size());
+    for (std::size_t done = 0; done < out.size(); done += piece) {
+      const std::size_t n = std::min(piece, out.size() - done);
+      if (sqlite3_blob_read(blob_.get(), out.data() + done, static_cast<int>(n), static_cast<int>(done)) != SQLITE_OK)
+        db_->fail("reading the blob " + what_);
+    }
+  }
+
+ private:
+  Database* db_;
+  std::string what_;
+  std::unique_ptr<sqlite3_blob, BlobCloser> blob_;
 };
 
 /// BEGIN on construction; ROLLBACK in the destructor unless commit() was called.

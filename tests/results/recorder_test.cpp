@@ -505,6 +505,8 @@ TEST_CASE("a checkpoint survives the writer's death; resuming drops the metric r
                      .metric = std::string{'m', static_cast<char>('0' + i)}, .value = static_cast<double>(i),
                      .ci_low = {}, .ci_high = {}, .p_value = {}, .rep = {}, .n = {}, .details = {}};
   };
+  std::string big((std::size_t{3} << 20) + 5, '\0');  // over 3 pieces of the blobs' incremental I/O
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 7919) % 251);
   {
     Recorder rec(file, small_info());
     RecordBatch b;
@@ -513,7 +515,7 @@ TEST_CASE("a checkpoint survives the writer's death; resuming drops the metric r
     rec.write_metrics({metric(0), metric(1)});
     rec.checkpoint(Checkpoint{"first", R"({"k":1})", 2, {{"agent:a", std::string("\0\1\2", 3)}}});
     rec.write_metrics({metric(2)});
-    rec.checkpoint(Checkpoint{"second", R"({"k":2})", 3, {{"agent:b", "bee"}}});
+    rec.checkpoint(Checkpoint{"second", R"({"k":2})", 3, {{"agent:b", "bee"}, {"big", big}, {"empty", ""}}});
     rec.write_metrics({metric(3), metric(4)});  // after the last checkpoint: dropped on resume
   }  // killed (not finished)
   {
@@ -529,9 +531,11 @@ TEST_CASE("a checkpoint survives the writer's death; resuming drops the metric r
     CHECK(c.stage == "second");
     CHECK(c.state == R"({"k":2})");
     CHECK(c.metrics_rows == 3);
-    REQUIRE(c.blobs.size() == 2);  // a checkpoint keeps the blobs it does not replace
+    REQUIRE(c.blobs.size() == 4);  // a checkpoint keeps the blobs it does not replace
     CHECK(c.blobs.at("agent:a") == std::string("\0\1\2", 3));
     CHECK(c.blobs.at("agent:b") == "bee");
+    CHECK(c.blobs.at("big") == big);  // written and read in pieces of 1 MiB
+    CHECK(c.blobs.at("empty").empty());
     const RunContents mid = read_run(rec.file(), false, false, /*allow_partial=*/true);
     REQUIRE(mid.metrics.size() == 3);
     CHECK(mid.metrics[2].metric == "m2");
@@ -578,6 +582,10 @@ TEST_CASE("a checkpoint's large blob goes in pieces and comes back whole") {
   damaged.put_large("simulator", state, 4);
   damaged.blobs.erase("simulator#2");
   CHECK_THROWS_WITH_AS(damaged.large("simulator"), doctest::Contains("lacks its piece 2 of 4"), std::invalid_argument);
+  for (const char* count : {"", "x", "4x", "0", "-1"}) {
+    damaged.blobs["simulator#pieces"] = count;
+    CHECK_THROWS_WITH_AS(damaged.large("simulator"), doctest::Contains("simulator#pieces holds"), std::invalid_argument);
+  }
 }
 
 // Not run by ctest (skipped): `results_tests --no-skip -tc="*throughput*"`.
