@@ -152,6 +152,35 @@ void remove_column_files(const fs::path& dir, bool created) noexcept {
   if (created && fs::is_empty(dir, ec) && !ec) fs::remove(dir, ec);
 }
 
+std::shared_ptr<const MappedColumns> map_copy_of_rows(const TransitionColumnsView& from,
+                                                      std::span<const std::size_t> rows, const fs::path& dir,
+                                                      std::size_t chunk_rows) {
+  if (chunk_rows == 0) throw std::invalid_argument("map_copy_of_rows: chunk rows must be at least 1");
+  ColumnFileWriter writer(dir, from.state_dim, from.action_dim);
+  try {
+    TransitionColumns chunk;
+    chunk.state_dim = from.state_dim;
+    chunk.action_dim = from.action_dim;
+    for (std::size_t k = 0; k < rows.size(); ++k) {
+      if (rows[k] >= from.size())
+        throw std::out_of_range("map_copy_of_rows: row " + std::to_string(rows[k]) + " of " +
+                                std::to_string(from.size()));
+      chunk.push_row(from, rows[k]);
+      if (chunk.size() == chunk_rows || k + 1 == rows.size()) {
+        writer.append(chunk);
+        chunk.clear();
+      }
+    }
+    writer.finish();
+    auto mapped = std::make_shared<const MappedColumns>(dir);
+    remove_column_files(dir, writer.created_dir());
+    return mapped;
+  } catch (...) {
+    remove_column_files(dir, writer.created_dir());
+    throw;
+  }
+}
+
 struct MappedColumns::Regions {
   std::vector<bip::mapped_region> regions;
 };

@@ -96,6 +96,21 @@ class MappedColumns {
   TransitionColumnsView view_;
 };
 
+/// Rows `rows` of `from` (in that order, each with its s') copied,
+/// `chunk_rows` at a time, into the new column directory `dir` (created as
+/// ColumnFileWriter does) and mapped. The files are removed once mapped: the
+/// mapping keeps them readable while the returned columns live, and their disk
+/// space goes with them (POSIX). A subset of rows with files of its own is
+/// read from its own pages only, where in the full columns each of its pages
+/// also holds other rows (users of every group interleave): what sampling a
+/// dataset larger than the page cache reads from disk. Throws as
+/// ColumnFileWriter and MappedColumns do, std::out_of_range for a row beyond
+/// `from`.
+std::shared_ptr<const MappedColumns> map_copy_of_rows(const TransitionColumnsView& from,
+                                                      std::span<const std::size_t> rows,
+                                                      const std::filesystem::path& dir,
+                                                      std::size_t chunk_rows = 65536);
+
 /// Fixed-size records (trivially copyable) out of memory: appended to one
 /// scratch file and memory-mapped for reading, for what a run out of core
 /// would otherwise hold as a growing vector (the impressions the weighted GAUC

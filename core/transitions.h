@@ -149,6 +149,10 @@ struct TransitionColumns {
     add(lower, lo);
     add(upper, hi);
   }
+  /// Appends row i of `from` (the same dimensions) with its s'
+  /// (from.next_state_of(i)), as push() does: a subset of rows copied this
+  /// way keeps every row's s' whether or not the row after it is copied too.
+  void push_row(const TransitionColumnsView& from, std::size_t i);
   /// Every s' as a dense size() x state_dim array (exports, Python).
   std::vector<float> dense_next_states() const;
   /// Every row's lower (upper: `upper`) bounds as a dense size() x action_dim
@@ -341,6 +345,11 @@ inline TransitionColumns TransitionColumns::copy_of(const TransitionColumnsView&
   c.upper.assign(v.upper.begin(), v.upper.end());
   c.next_state.assign(v.next_state.begin(), v.next_state.end());
   return c;
+}
+inline void TransitionColumns::push_row(const TransitionColumnsView& from, std::size_t i) {
+  const auto S = static_cast<std::size_t>(from.state_dim), A = static_cast<std::size_t>(from.action_dim);
+  push(from.rows[i], from.state.subspan(i * S, S), from.action.subspan(i * A, A), from.next_state_of(i),
+       from.baseline.subspan(i * A, A), from.lower_of(i), from.upper_of(i));
 }
 inline std::vector<float> TransitionColumns::dense_next_states() const { return view().dense_next_states(); }
 inline std::vector<float> TransitionColumns::dense_bounds(bool upper, float unknown) const {

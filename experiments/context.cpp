@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
@@ -112,8 +113,27 @@ TransitionColumnsView Collected::view() const {
 agents::Dataset Collected::dataset(std::span<const std::size_t> rows, const agents::Dataset::RewardOf& reward,
                                    const DatasetSpec& spec) const {
   if (spill_ && !mapped_) throw std::logic_error("Collected::dataset before seal()");
-  agents::Dataset d = spill_ ? agents::Dataset(mapped_, rows, reward, formulation(spec))
-                             : agents::Dataset(transitions, rows, reward, formulation(spec));
+  if (!spill_) {
+    agents::Dataset d(transitions, rows, reward, formulation(spec));
+    if (spec.discount_seconds > 0) d.discount_by_elapsed_time(spec.discount_seconds);
+    return d;
+  }
+  // Out of core, a dataset of part of the rows gets column files of its own,
+  // its rows in its order: users of every group interleave in the columns, so
+  // a group's rows touch nearly every page of them, and sampling would read
+  // the whole file from disk where the data is larger than memory. The same
+  // values in another place: the same dataset and training bits.
+  std::shared_ptr<const MappedColumns> columns = mapped_;
+  std::vector<std::size_t> own;
+  bool whole = rows.size() == mapped_->size();
+  for (std::size_t k = 0; whole && k < rows.size(); ++k) whole = rows[k] == k;
+  if (!whole) {
+    columns = map_copy_of_rows(mapped_->view(), rows, dir_ / ("dataset-" + std::to_string(++copies_)));
+    own.resize(rows.size());
+    std::iota(own.begin(), own.end(), std::size_t{0});
+    rows = own;
+  }
+  agents::Dataset d(columns, rows, reward, formulation(spec));
   if (spec.discount_seconds > 0) d.discount_by_elapsed_time(spec.discount_seconds);
   return d;
 }
@@ -206,13 +226,9 @@ TransitionColumns users_of_rank(const TransitionColumns& c, int n, int r) {
   TransitionColumns out;
   out.state_dim = c.state_dim;
   out.action_dim = c.action_dim;
-  const auto S = static_cast<std::size_t>(c.state_dim), A = static_cast<std::size_t>(c.action_dim);
-  for (std::size_t i = 0; i < c.size(); ++i) {
-    if (c.rows[i].user % n != r) continue;
-    out.push(c.rows[i], std::span<const float>(c.state.data() + i * S, S),
-             std::span<const float>(c.action.data() + i * A, A), c.next_state_of(i),
-             std::span<const float>(c.baseline.data() + i * A, A), c.lower_of(i), c.upper_of(i));
-  }
+  const TransitionColumnsView from = c.view();
+  for (std::size_t i = 0; i < c.size(); ++i)
+    if (c.rows[i].user % n == r) out.push_row(from, i);
   return out;
 }
 

@@ -116,7 +116,10 @@ struct Collected {
   std::span<const HeldImpression> impressions() const;
   std::size_t size() const { return view().size(); }
   /// A dataset of rows `rows` of view() (Dataset's view constructor), in the
-  /// MDP formulation and with the discount that `spec` asks for.
+  /// MDP formulation and with the discount that `spec` asks for. Out of core,
+  /// a dataset of part of the rows views a copy of them in column files of its
+  /// own (map_copy_of_rows, in a subdirectory of the scratch directory, gone
+  /// with the dataset): its row(j) is then j.
   agents::Dataset dataset(std::span<const std::size_t> rows, const agents::Dataset::RewardOf& reward,
                           const DatasetSpec& spec) const;
 
@@ -127,6 +130,7 @@ struct Collected {
   std::unique_ptr<RecordSpill> impression_spill_;  ///< out of core
   std::filesystem::path dir_;
   bool created_ = false;  ///< the writer created dir_ (removed with the files)
+  mutable int copies_ = 0;  ///< datasets' own column directories made (dataset-N)
 };
 
 /// The MDP formulation a dataset block asks for.

@@ -58,6 +58,18 @@ OfflineTrainingResult train_offline(const OfflineTrainingSpec& spec) {
       if (!dir.empty()) remove_column_files(dir, created);
     }
   } scratch;
+  const RunContents info = read_run(spec.run, /*with_transitions=*/false, /*with_rows=*/false);
+  std::set<int> wanted;
+  for (const std::string& g : spec.groups) {
+    const auto it = std::find_if(info.groups.begin(), info.groups.end(), [&](const GroupRow& r) { return r.name == g; });
+    if (it == info.groups.end()) {
+      std::string names;
+      for (const GroupRow& r : info.groups) names += (names.empty() ? "" : ", ") + r.name;
+      throw std::invalid_argument("train: --groups: expected names of the run's groups (" + names + "), got \"" + g +
+                                  "\"");
+    }
+    wanted.insert(it->group);
+  }
   if (spec.out_of_core.empty()) {
     in_memory = std::make_shared<const TransitionColumns>(
         read_transition_columns(spec.run, /*allow_partial=*/false, shards, shard));
@@ -71,24 +83,21 @@ OfflineTrainingResult train_offline(const OfflineTrainingSpec& spec) {
                                scratch.dir = spec.out_of_core;
                                scratch.created = writer->created_dir();
                              }
-                             writer->append(chunk);
+                             // Only the groups trained on: sampling then reads
+                             // their pages alone (groups interleave row by row).
+                             if (wanted.empty()) return writer->append(chunk);
+                             TransitionColumns kept;
+                             kept.state_dim = chunk.state_dim;
+                             kept.action_dim = chunk.action_dim;
+                             const TransitionColumnsView all = chunk.view();
+                             for (std::size_t i = 0; i < all.size(); ++i)
+                               if (wanted.count(all.rows[i].group)) kept.push_row(all, i);
+                             writer->append(kept);
                            });
     writer->finish();
     mapped = std::make_shared<const MappedColumns>(spec.out_of_core);
   }
   const TransitionColumnsView c = mapped ? mapped->view() : in_memory->view();
-  const RunContents info = read_run(spec.run, /*with_transitions=*/false, /*with_rows=*/false);
-  std::set<int> wanted;
-  for (const std::string& g : spec.groups) {
-    const auto it = std::find_if(info.groups.begin(), info.groups.end(), [&](const GroupRow& r) { return r.name == g; });
-    if (it == info.groups.end()) {
-      std::string names;
-      for (const GroupRow& r : info.groups) names += (names.empty() ? "" : ", ") + r.name;
-      throw std::invalid_argument("train: --groups: expected names of the run's groups (" + names + "), got \"" + g +
-                                  "\"");
-    }
-    wanted.insert(it->group);
-  }
   std::vector<std::size_t> rows;
   for (std::size_t i = 0; i < c.size(); ++i)
     if (wanted.empty() || wanted.count(c.rows[i].group)) rows.push_back(i);

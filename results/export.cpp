@@ -77,12 +77,8 @@ TransitionColumns select(const TransitionColumns& c, const std::vector<std::size
   out.rows.reserve(keep.size());
   out.state.reserve(keep.size() * S);
   for (auto* v : {&out.action, &out.baseline}) v->reserve(keep.size() * A);
-  const auto slice = [](const std::vector<float>& from, std::size_t i, std::size_t n) {
-    return std::span<const float>(from.data() + i * n, n);
-  };
-  for (const std::size_t i : keep)
-    out.push(c.rows[i], slice(c.state, i, S), slice(c.action, i, A), c.next_state_of(i), slice(c.baseline, i, A),
-             c.lower_of(i), c.upper_of(i));
+  const TransitionColumnsView from = c.view();
+  for (const std::size_t i : keep) out.push_row(from, i);
   return out;
 }
 

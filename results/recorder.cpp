@@ -34,6 +34,9 @@
 #include "results/recorder.h"
 
 #include <time.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -615,6 +618,19 @@ struct Recorder::Impl {
           txn->commit();
           txn.reset();
           rows_in_txn = 0;
+          // Idle: the page cache (up to cache_mib, 64 MiB) goes back to the
+          // system while nothing is written (training and evaluation stages,
+          // a whole run's peak beside them); the next batch reads the few
+          // pages an append needs again. The freed pages lie amid this
+          // thread's heap, which free() does not shrink: trimmed when the
+          // cache had grown (a few times a simulated day, not every batch).
+          if (idle) {
+            const bool grown = db->cache_bytes() > (std::int64_t{8} << 20);
+            db->release_memory();
+#ifdef __GLIBC__
+            if (grown) malloc_trim(0);
+#endif
+          }
         }
         if (const auto* b = std::get_if<Barrier>(&job)) b->done->set_value();
         writer_cpu.store(thread_cpu_seconds() - cpu0, std::memory_order_relaxed);

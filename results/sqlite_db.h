@@ -54,6 +54,15 @@ class Database {
 
   sqlite3* get() const noexcept { return db_.get(); }
   const std::filesystem::path& path() const noexcept { return path_; }
+  /// Frees the connection's cached pages that it does not need now (between
+  /// transactions: all of them); they are read again when next wanted.
+  void release_memory() noexcept { sqlite3_db_release_memory(db_.get()); }
+  /// Bytes of heap the connection's page cache holds now.
+  std::int64_t cache_bytes() const noexcept {
+    int used = 0, highwater = 0;
+    sqlite3_db_status(db_.get(), SQLITE_DBSTATUS_CACHE_USED, &used, &highwater, 0);
+    return used;
+  }
   /// The rowid of the last row inserted on this connection.
   std::int64_t last_insert_rowid() const noexcept { return sqlite3_last_insert_rowid(db_.get()); }
 

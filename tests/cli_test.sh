@@ -212,6 +212,12 @@ check "  the same out of core" "$mtfsim" train "$work/tiny.sqlite" --agent td3 -
   --formulation cross_session --discount-seconds 3600 --out "$work/deploy/td3_chained_ooc.mtfa" \
   --out-of-core "$work/deploy/columns" --chunk-rows 37 --quiet
 check "  (byte for byte)" cmp "$work/deploy/td3_chained.mtfa" "$work/deploy/td3_chained_ooc.mtfa"
+# One group: out of core only its rows go into the column files (each row with its s').
+check "train --groups baseline" "$mtfsim" train "$work/tiny.sqlite" --agent td3 --set 'hidden=[16,16]' --steps 40 \
+  --groups baseline --out "$work/deploy/td3_group.mtfa" --quiet
+check "  the same out of core" "$mtfsim" train "$work/tiny.sqlite" --agent td3 --set 'hidden=[16,16]' --steps 40 \
+  --groups baseline --out "$work/deploy/td3_group_ooc.mtfa" --out-of-core "$work/deploy/columns" --chunk-rows 37 --quiet
+check "  (byte for byte, and not the agent of every group)" bash -c "cmp '$work/deploy/td3_group.mtfa' '$work/deploy/td3_group_ooc.mtfa' && ! cmp -s '$work/deploy/td3.mtfa' '$work/deploy/td3_group.mtfa'"
 fails_with "train --formulation days" 2 "train: --formulation: expected session or cross_session, got \"days\"" \
   "$mtfsim" train "$work/tiny.sqlite" --agent bc --steps 5 --out "$work/x.mtfa" --formulation days
 fails_with "train --discount-seconds 0" 2 "train: --discount-seconds: expected a number in [1, " \

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <filesystem>
 #include <memory>
+#include <numeric>
 #include <optional>
 
 using namespace mtf;
@@ -201,14 +202,7 @@ TEST_CASE("a dataset over mapped column files trains to the same bits as the col
       TransitionColumns chunk;
       chunk.state_dim = memory->state_dim;
       chunk.action_dim = memory->action_dim;
-      for (std::size_t i = first; i < std::min(first + 7, memory->size()); ++i) {
-        const auto slice = [&](const std::vector<float>& v, int d) {
-          return std::span<const float>(v.data() + i * static_cast<std::size_t>(d), static_cast<std::size_t>(d));
-        };
-        chunk.push(memory->rows[i], slice(memory->state, memory->state_dim), slice(memory->action, memory->action_dim),
-                   memory->next_state_of(i), slice(memory->baseline, memory->action_dim),
-                   memory->lower_of(i), memory->upper_of(i));
-      }
+      for (std::size_t i = first; i < std::min(first + 7, memory->size()); ++i) chunk.push_row(memory->view(), i);
       writer.append(chunk);
     }
     writer.finish();
@@ -219,19 +213,31 @@ TEST_CASE("a dataset over mapped column files trains to the same bits as the col
   std::vector<std::size_t> selection;
   for (std::size_t i = 0; i < memory->size(); ++i)
     if (memory->rows[i].user % 2 == 0 || memory->rows[i].user == 9) selection.push_back(i);
-  const Dataset in_memory(memory, selection), out_of_core(mapped, selection);
-  CHECK(in_memory.normaliser().mean == out_of_core.normaliser().mean);
-  CHECK(in_memory.normaliser().stddev == out_of_core.normaliser().stddev);
-  CHECK(in_memory.initial_indices() == out_of_core.initial_indices());
-  Rng r1(5), r2(5);
+  // The selected rows copied into column files of their own (as a run out of
+  // core gives a dataset of some groups): all of the copy, in order.
+  const auto copy = map_copy_of_rows(mapped->view(), selection, dir / "copy", 5);
+  CHECK_FALSE(std::filesystem::exists(dir / "copy"));  // unlinked once mapped
+  std::vector<std::size_t> all(selection.size());
+  std::iota(all.begin(), all.end(), std::size_t{0});
+  const Dataset in_memory(memory, selection), out_of_core(mapped, selection), own(copy, all);
+  for (const Dataset* d : {&out_of_core, &own}) {
+    CHECK(in_memory.normaliser().mean == d->normaliser().mean);
+    CHECK(in_memory.normaliser().stddev == d->normaliser().stddev);
+    CHECK(in_memory.initial_indices() == d->initial_indices());
+    CHECK(in_memory.discounted_returns(0.9) == d->discounted_returns(0.9));
+  }
+  Rng r1(5), r2(5), r3(5);
   for (int k = 0; k < 20; ++k) {
-    Batch a, b;
+    Batch a, b, c;
     in_memory.sample(r1, 32, a);
     out_of_core.sample(r2, 32, b);
+    own.sample(r3, 32, c);
     for (auto m : {&Batch::state, &Batch::action, &Batch::reward, &Batch::next_state, &Batch::done, &Batch::baseline,
                    &Batch::lower, &Batch::upper, &Batch::has_bounds, &Batch::next_baseline, &Batch::next_lower,
-                   &Batch::next_upper, &Batch::next_has_bounds})
+                   &Batch::next_upper, &Batch::next_has_bounds}) {
       REQUIRE(a.*m == b.*m);
+      REQUIRE(a.*m == c.*m);
+    }
   }
   for (const std::string name : {"iql", "integratedrl_mtf", "bcq", "cql_sac"}) {
     CAPTURE(name);
@@ -239,10 +245,16 @@ TEST_CASE("a dataset over mapped column files trains to the same bits as the col
     if (name == "integratedrl_mtf") hp["critics"] = 3;
     const auto a = make_agent(name, hp, in_memory.state_dim(), in_memory.action_dim(), 9);
     const auto b = make_agent(name, hp, out_of_core.state_dim(), out_of_core.action_dim(), 9);
+    const auto c = make_agent(name, hp, own.state_dim(), own.action_dim(), 9);
     a->train(in_memory, 40);
     b->train(out_of_core, 40);
+    c->train(own, 40);
     CHECK(mtf::agents::testing::param_bytes(*a) == mtf::agents::testing::param_bytes(*b));
+    CHECK(mtf::agents::testing::param_bytes(*a) == mtf::agents::testing::param_bytes(*c));
   }
+  CHECK_THROWS_AS(map_copy_of_rows(mapped->view(), std::vector<std::size_t>{memory->size()}, dir / "bad"),
+                  std::out_of_range);
+  CHECK_FALSE(std::filesystem::exists(dir / "bad"));
   std::filesystem::remove_all(dir);
 }
 
