@@ -114,6 +114,10 @@ Dataset::Dataset(std::shared_ptr<const MappedColumns> columns, std::span<const s
                  const RewardOf& reward, Formulation formulation)
     : mapped_(std::move(columns)), formulation_(formulation) {
   if (!mapped_) throw std::invalid_argument("dataset: no columns");
+  // Building reads every selected row once, in order when the selection
+  // ascends (the usual case): read ahead meanwhile, then back to the random
+  // reads of sampling.
+  const InOrderReads in_order(*mapped_, std::is_sorted(selection.begin(), selection.end()));
   build(selection, reward);
 }
 

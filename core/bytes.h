@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -40,6 +41,13 @@ inline void put_string(std::string& out, std::string_view s) {
   out.append(s);
 }
 
+/// A flag, then the value when there is one.
+template <typename T>
+void put_optional(std::string& out, const std::optional<T>& v) {
+  put(out, static_cast<std::uint8_t>(v ? 1 : 0));
+  if (v) put(out, *v);
+}
+
 /// Reads what put() and friends wrote, in order. Bytes that end too early
 /// throw std::runtime_error starting with `what` (where they came from).
 struct ByteReader {
@@ -69,6 +77,11 @@ struct ByteReader {
     if (n > (bytes.size() - pos) / sizeof(T)) take(bytes.size() - pos + 1);  // throws: truncated
     v.resize(static_cast<std::size_t>(n));
     if (n) std::memcpy(v.data(), take(n * sizeof(T)).data(), n * sizeof(T));
+  }
+  template <typename T>
+  std::optional<T> get_optional() {
+    if (get<std::uint8_t>() == 0) return std::nullopt;
+    return get<T>();
   }
   std::string get_string() {
     const auto n = get<std::uint64_t>();

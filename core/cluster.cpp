@@ -93,6 +93,31 @@ std::vector<std::string> gather_in_pieces(const Cluster& ranks, std::string_view
   return out;
 }
 
+std::string broadcast_in_pieces(const Cluster& ranks, std::string_view bytes, int from, std::size_t piece) {
+  if (piece == 0) throw std::invalid_argument("broadcast_in_pieces: the piece size must be > 0");
+  const bool here = ranks.rank() == from;
+  const auto size = static_cast<std::uint64_t>(here ? bytes.size() : 0);
+  const std::vector<std::string> sizes = ranks.all_gather(
+      here ? std::string_view(reinterpret_cast<const char*>(&size), sizeof size) : std::string_view());
+  std::uint64_t n = 0;
+  if (from < 0 || static_cast<std::size_t>(from) >= sizes.size() || sizes[static_cast<std::size_t>(from)].size() != sizeof n)
+    throw std::logic_error("broadcast_in_pieces: rank " + std::to_string(from) + " sent no size (ranks out of step)");
+  std::memcpy(&n, sizes[static_cast<std::size_t>(from)].data(), sizeof n);
+  std::string out;
+  if (!here) out.reserve(static_cast<std::size_t>(n));
+  for (std::uint64_t at = 0; at < n; at += piece) {
+    const auto len = static_cast<std::size_t>(std::min<std::uint64_t>(piece, n - at));
+    const std::vector<std::string> got =
+        ranks.all_gather(here ? bytes.substr(static_cast<std::size_t>(at), len) : std::string_view());
+    if (here) continue;
+    if (got[static_cast<std::size_t>(from)].size() != len)
+      throw std::logic_error("broadcast_in_pieces: a piece of " + std::to_string(got[static_cast<std::size_t>(from)].size()) +
+                             " bytes, expected " + std::to_string(len) + " (ranks out of step)");
+    out += got[static_cast<std::size_t>(from)];
+  }
+  return out;
+}
+
 struct LocalHub::Impl {
   explicit Impl(int n) : barrier(n), slots(static_cast<std::size_t>(n)) {}
   std::barrier<> barrier;

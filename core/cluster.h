@@ -48,6 +48,12 @@ double max_over_ranks(const Cluster* ranks, double value);
 std::vector<std::string> gather_in_pieces(const Cluster& ranks, std::string_view bytes, int to,
                                           std::size_t piece = std::size_t{256} << 20);
 
+/// Rank `from`'s bytes on every other rank, sent in pieces of at most `piece`
+/// bytes as gather_in_pieces does; `bytes` is read on rank `from` only, which
+/// gets an empty string (it holds them already). Collective.
+std::string broadcast_in_pieces(const Cluster& ranks, std::string_view bytes, int from,
+                                std::size_t piece = std::size_t{256} << 20);
+
 /// N ranks as N threads of one process, for tests and for trying a sharded
 /// computation without MPI: the threads share a LocalHub and each holds its
 /// own LocalCluster; every collective meets at a barrier.

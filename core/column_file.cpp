@@ -1,6 +1,7 @@
 // Column directories: written in chunks, memory-mapped (column_file.h).
 #include "core/column_file.h"
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <boost/interprocess/file_mapping.hpp>
@@ -181,6 +182,12 @@ std::shared_ptr<const MappedColumns> map_copy_of_rows(const TransitionColumnsVie
   }
 }
 
+std::shared_ptr<const MappedColumns> map_copy_of_rows(const MappedColumns& from, std::span<const std::size_t> rows,
+                                                      const fs::path& dir, std::size_t chunk_rows) {
+  const InOrderReads in_order(from, std::is_sorted(rows.begin(), rows.end()));
+  return map_copy_of_rows(from.view(), rows, dir, chunk_rows);
+}
+
 struct MappedColumns::Regions {
   std::vector<bip::mapped_region> regions;
 };
@@ -269,6 +276,11 @@ MappedColumns::MappedColumns(const fs::path& dir) : dir_(dir), regions_(std::mak
 }
 
 MappedColumns::~MappedColumns() = default;
+
+void MappedColumns::advise_sequential(bool in_order) const {
+  for (bip::mapped_region& r : regions_->regions)
+    r.advise(in_order ? bip::mapped_region::advice_sequential : bip::mapped_region::advice_random);
+}
 
 std::size_t MappedColumns::mapped_bytes() const {
   std::size_t bytes = 0;

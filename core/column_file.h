@@ -88,12 +88,34 @@ class MappedColumns {
   const std::filesystem::path& dir() const { return dir_; }
   /// Bytes of the mapped files.
   std::size_t mapped_bytes() const;
+  /// How the rows will be read next, a hint to the operating system: at
+  /// random (as mapped: minibatches; a page fault reads that page alone) or
+  /// in order (a pass over the rows: it reads ahead). The values read are
+  /// the same either way.
+  void advise_sequential(bool in_order) const;
 
  private:
   struct Regions;
   std::filesystem::path dir_;
   std::unique_ptr<Regions> regions_;
   TransitionColumnsView view_;
+};
+
+/// While it lives, `columns` are read in order (advise_sequential(true)),
+/// then at random again; nothing when `on` is false.
+class InOrderReads {
+ public:
+  explicit InOrderReads(const MappedColumns& columns, bool on = true) : columns_(on ? &columns : nullptr) {
+    if (columns_) columns_->advise_sequential(true);
+  }
+  ~InOrderReads() {
+    if (columns_) columns_->advise_sequential(false);
+  }
+  InOrderReads(const InOrderReads&) = delete;
+  InOrderReads& operator=(const InOrderReads&) = delete;
+
+ private:
+  const MappedColumns* columns_;
 };
 
 /// Rows `rows` of `from` (in that order, each with its s') copied,
@@ -108,6 +130,11 @@ class MappedColumns {
 /// `from`.
 std::shared_ptr<const MappedColumns> map_copy_of_rows(const TransitionColumnsView& from,
                                                       std::span<const std::size_t> rows,
+                                                      const std::filesystem::path& dir,
+                                                      std::size_t chunk_rows = 65536);
+/// The same from mapped columns, read in order meanwhile (advise_sequential)
+/// when `rows` ascend.
+std::shared_ptr<const MappedColumns> map_copy_of_rows(const MappedColumns& from, std::span<const std::size_t> rows,
                                                       const std::filesystem::path& dir,
                                                       std::size_t chunk_rows = 65536);
 

@@ -128,7 +128,7 @@ agents::Dataset Collected::dataset(std::span<const std::size_t> rows, const agen
   bool whole = rows.size() == mapped_->size();
   for (std::size_t k = 0; whole && k < rows.size(); ++k) whole = rows[k] == k;
   if (!whole) {
-    columns = map_copy_of_rows(mapped_->view(), rows, dir_ / ("dataset-" + std::to_string(++copies_)));
+    columns = map_copy_of_rows(*mapped_, rows, dir_ / ("dataset-" + std::to_string(++copies_)));
     own.resize(rows.size());
     std::iota(own.begin(), own.end(), std::size_t{0});
     rows = own;

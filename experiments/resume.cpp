@@ -64,8 +64,6 @@ Done stage_of(const std::string& name) {
 std::uint64_t bits(double x) { return std::bit_cast<std::uint64_t>(x); }
 double from_bits(const json& j) { return std::bit_cast<double>(j.get<std::uint64_t>()); }
 
-std::string agent_bytes(const agents::Agent& a) { return a.to_bytes(); }
-
 std::unique_ptr<agents::Agent> agent_from_bytes(const std::string& bytes, const std::string& key) {
   return agents::load_agent_bytes(bytes, "the checkpoint's " + key);
 }
@@ -79,28 +77,10 @@ std::string from_root(const Cluster& ranks, std::string bytes) {
   return std::move(all[0]);
 }
 
-void put_optional(std::string& out, const std::optional<double>& v) {
-  put(out, static_cast<std::uint8_t>(v ? 1 : 0));
-  if (v) put(out, *v);
-}
-std::optional<double> get_optional(ByteReader& in) {
-  if (in.get<std::uint8_t>() == 0) return std::nullopt;
-  return in.get<double>();
-}
-void put_optional(std::string& out, const std::optional<std::int64_t>& v) {
-  put(out, static_cast<std::uint8_t>(v ? 1 : 0));
-  if (v) put(out, *v);
-}
-std::optional<std::int64_t> get_optional_int(ByteReader& in) {
-  if (in.get<std::uint8_t>() == 0) return std::nullopt;
-  return in.get<std::int64_t>();
-}
-
 /// Rank 0's checkpoint on every rank but 0 (into `out`). Collective. The
-/// blobs go one piece of at most kPiece bytes at a time, so no message nears
-/// MPI's 2 GiB and no rank holds a second copy of the whole checkpoint.
+/// blobs go one at a time, in pieces (broadcast_in_pieces), so no message
+/// nears MPI's 2 GiB and no rank holds a second copy of the whole checkpoint.
 void share_checkpoint(ExperimentContext& ctx, const Cluster& ranks, std::optional<Checkpoint>& out) {
-  constexpr std::size_t kPiece = std::size_t{256} << 20;
   const std::optional<Checkpoint>& cp = ctx.rec.resumed();
   std::string head;
   if (ranks.root()) {
@@ -129,16 +109,10 @@ void share_checkpoint(ExperimentContext& ctx, const Cluster& ranks, std::optiona
     blobs.emplace_back(std::move(key), in.get<std::uint64_t>());
   }
   for (const auto& [key, size] : blobs) {
-    std::string* blob = ranks.root() ? nullptr : &mine.blobs[key];
-    if (blob) blob->reserve(static_cast<std::size_t>(size));
-    for (std::size_t at = 0; at < size; at += kPiece) {
-      const std::size_t n = std::min<std::size_t>(kPiece, static_cast<std::size_t>(size) - at);
-      std::string piece = from_root(ranks, ranks.root() ? cp->blobs.at(key).substr(at, n) : std::string());
-      if (blob) {
-        if (piece.size() != n) throw std::runtime_error("a resumed run's checkpoint from MPI rank 0: truncated");
-        blob->append(piece);
-      }
-    }
+    std::string blob = broadcast_in_pieces(ranks, ranks.root() ? std::string_view(cp->blobs.at(key)) : std::string_view(), 0);
+    if (ranks.root()) continue;
+    if (blob.size() != size) throw std::runtime_error("a resumed run's checkpoint from MPI rank 0: truncated");
+    mine.blobs[key] = std::move(blob);
   }
   if (!ranks.root()) out = std::move(mine);
 }
@@ -163,9 +137,9 @@ std::vector<MetricRow> share_metrics(const Cluster& ranks, std::vector<MetricRow
   for (MetricRow& r : rows) {
     for (std::string* t : {&r.section, &r.subject, &r.metric, &r.details}) *t = in.get_string();
     r.value = in.get<double>();
-    for (std::optional<double>* v : {&r.ci_low, &r.ci_high, &r.p_value}) *v = get_optional(in);
-    r.rep = get_optional_int(in);
-    r.n = get_optional_int(in);
+    for (std::optional<double>* v : {&r.ci_low, &r.ci_high, &r.p_value}) *v = in.get_optional<double>();
+    r.rep = in.get_optional<std::int64_t>();
+    r.n = in.get_optional<std::int64_t>();
   }
   return rows;
 }
@@ -268,10 +242,10 @@ void save_checkpoint(ExperimentContext& ctx, Done stage, int count, bool with_ag
   c.metrics_rows = static_cast<std::int64_t>(ctx.M.size());
   if (with_agents)
     for (const auto& [name, agent] : ctx.agent)
-      if (agent) c.blobs["agent:" + name] = agent_bytes(*agent);
+      if (agent) c.blobs["agent:" + name] = agent->to_bytes();
   if (stage == Done::kExplorationRound) c.put_large("simulator", std::move(simulator));
   if (stage == Done::kExplorationRound || with_agents)  // the last round's verdict too
-    for (const auto& [name, agent] : ctx.deployed) c.blobs["deployed:" + name] = agent_bytes(*agent);
+    for (const auto& [name, agent] : ctx.deployed) c.blobs["deployed:" + name] = agent->to_bytes();
   ctx.rec.checkpoint(std::move(c), /*wait=*/true);  // a kill after this returns resumes from here
 }
 

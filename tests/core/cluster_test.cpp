@@ -36,3 +36,26 @@ TEST_CASE("gather_in_pieces gives every rank's bytes, whole and in rank order, t
   CHECK(gather_in_pieces(alone, "xyz", 0, 1) == std::vector<std::string>{"xyz"});
   CHECK_THROWS_AS(gather_in_pieces(alone, "xyz", 0, 0), std::invalid_argument);
 }
+
+// Rank `from`'s bytes reach every other rank whole, in pieces (13 bytes as
+// 5 + 5 + 3; nothing as no piece); `from` itself gets nothing back.
+TEST_CASE("broadcast_in_pieces gives one rank's bytes, whole, to every other rank") {
+  for (const std::string& sent : {std::string("abcdefghijklm"), std::string(), std::string("0123456\0", 8)})
+    for (const int from : {0, 1}) {
+      CAPTURE(from);
+      LocalHub hub(3);
+      std::vector<std::string> got(3);
+      std::vector<std::thread> pool;
+      for (int r = 0; r < 3; ++r)
+        pool.emplace_back([&, r] {
+          const LocalCluster cl(hub, r);
+          got[static_cast<std::size_t>(r)] = broadcast_in_pieces(cl, r == from ? sent : std::string("ignored"), from, 5);
+        });
+      for (auto& t : pool) t.join();
+      for (int r = 0; r < 3; ++r) CHECK(got[static_cast<std::size_t>(r)] == (r == from ? std::string() : sent));
+    }
+  LocalHub one(1);
+  const LocalCluster alone(one, 0);
+  CHECK(broadcast_in_pieces(alone, "xyz", 0, 1).empty());
+  CHECK_THROWS_AS(broadcast_in_pieces(alone, "xyz", 0, 0), std::invalid_argument);
+}
