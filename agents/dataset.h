@@ -92,7 +92,8 @@ inline constexpr double kTimeoutSeconds = 86400.0;
 const char* to_string(Formulation f);
 
 /// A dataset is a view: the transitions' columns are shared (never copied per
-/// dataset), and the dataset holds, per transition, the row it selects, the
+/// dataset in memory; out of core an experiment gives a dataset of few of the
+/// rows column files of their own, experiments/context.h), and the dataset holds, per transition, the row it selects, the
 /// reward it learns with and where the next request of the same session is.
 /// The columns may grow after the view is made (rows appended, as exploration
 /// rounds do) but rows it selects must not change.
@@ -215,8 +216,9 @@ class Dataset {
   void gather(const std::vector<int>& index, Batch& out) const;
 
   /// Bytes the view itself holds per transition (the shared columns not
-  /// counted): what one more dataset over the same run costs (one byte more
-  /// in the cross-session formulation, four with discount_by_elapsed_time).
+  /// counted): what one more dataset over the same run costs in memory (one
+  /// byte more in the cross-session formulation, four with
+  /// discount_by_elapsed_time).
   static constexpr std::size_t kBytesPerTransition =
       sizeof(std::uint32_t) + sizeof(float) + sizeof(std::int32_t);
 

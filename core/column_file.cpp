@@ -157,15 +157,15 @@ std::shared_ptr<const MappedColumns> map_copy_of_rows(const TransitionColumnsVie
                                                       std::span<const std::size_t> rows, const fs::path& dir,
                                                       std::size_t chunk_rows) {
   if (chunk_rows == 0) throw std::invalid_argument("map_copy_of_rows: chunk rows must be at least 1");
+  for (const std::size_t r : rows)
+    if (r >= from.size())
+      throw std::invalid_argument("map_copy_of_rows: row " + std::to_string(r) + " of " + std::to_string(from.size()));
   ColumnFileWriter writer(dir, from.state_dim, from.action_dim);
   try {
     TransitionColumns chunk;
     chunk.state_dim = from.state_dim;
     chunk.action_dim = from.action_dim;
     for (std::size_t k = 0; k < rows.size(); ++k) {
-      if (rows[k] >= from.size())
-        throw std::out_of_range("map_copy_of_rows: row " + std::to_string(rows[k]) + " of " +
-                                std::to_string(from.size()));
       chunk.push_row(from, rows[k]);
       if (chunk.size() == chunk_rows || k + 1 == rows.size()) {
         writer.append(chunk);

@@ -125,9 +125,9 @@ class InOrderReads {
 /// space goes with them (POSIX). A subset of rows with files of its own is
 /// read from its own pages only, where in the full columns each of its pages
 /// also holds other rows (users of every group interleave): what sampling a
-/// dataset larger than the page cache reads from disk. Throws as
-/// ColumnFileWriter and MappedColumns do, std::out_of_range for a row beyond
-/// `from`.
+/// dataset larger than the page cache reads from disk. The returned columns'
+/// dir() names the removed directory. Throws as ColumnFileWriter and
+/// MappedColumns do, std::invalid_argument for a row beyond `from`.
 std::shared_ptr<const MappedColumns> map_copy_of_rows(const TransitionColumnsView& from,
                                                       std::span<const std::size_t> rows,
                                                       const std::filesystem::path& dir,

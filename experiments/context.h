@@ -7,6 +7,7 @@
 
 #include <array>
 #include <chrono>
+#include <compare>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -117,9 +118,10 @@ struct Collected {
   std::size_t size() const { return view().size(); }
   /// A dataset of rows `rows` of view() (Dataset's view constructor), in the
   /// MDP formulation and with the discount that `spec` asks for. Out of core,
-  /// a dataset of part of the rows views a copy of them in column files of its
-  /// own (map_copy_of_rows, in a subdirectory of the scratch directory, gone
-  /// with the dataset): its row(j) is then j.
+  /// a dataset of at most half the rows views a copy of them in column files
+  /// of its own (map_copy_of_rows, in a subdirectory of the scratch
+  /// directory, unlinked at once, its disk space freed with the last dataset
+  /// of those rows): its row(j) is then j. Not for concurrent calls.
   agents::Dataset dataset(std::span<const std::size_t> rows, const agents::Dataset::RewardOf& reward,
                           const DatasetSpec& spec) const;
 
@@ -130,7 +132,16 @@ struct Collected {
   std::unique_ptr<RecordSpill> impression_spill_;  ///< out of core
   std::filesystem::path dir_;
   bool created_ = false;  ///< the writer created dir_ (removed with the files)
-  mutable int copies_ = 0;  ///< datasets' own column directories made (dataset-N)
+  /// A dataset's rows: their count and two independent hashes of them.
+  struct CopyKey {
+    std::size_t rows = 0;
+    std::uint64_t h1 = 0, h2 = 0;
+    auto operator<=>(const CopyKey&) const = default;
+  };
+  /// Out of core, the datasets' own columns alive, by their rows (dataset()
+  /// shares them; one thread at a time); the directories made (dataset-N).
+  mutable std::map<CopyKey, std::weak_ptr<const MappedColumns>> copies_;
+  mutable int copies_made_ = 0;
 };
 
 /// The MDP formulation a dataset block asks for.

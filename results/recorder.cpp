@@ -345,6 +345,7 @@ struct Recorder::Impl {
   fs::path file;    // what is written (target, or its .partial when atomic)
   std::optional<Checkpoint> resumed;
   bool commit_now = false;  // writer thread: a checkpoint asks for a commit
+  std::chrono::steady_clock::time_point last_trim{};  // writer thread: the heap last trimmed
   int state_dim = 0, action_dim = 0;
   std::optional<Database> db;
   std::optional<Statement> ins_group, ins_session, ins_transition, ins_transitions_block,
@@ -618,17 +619,20 @@ struct Recorder::Impl {
           txn->commit();
           txn.reset();
           rows_in_txn = 0;
-          // Idle: the page cache (up to cache_mib, 64 MiB) goes back to the
-          // system while nothing is written (training and evaluation stages,
-          // a whole run's peak beside them); the next batch reads the few
-          // pages an append needs again. The freed pages lie amid this
-          // thread's heap, which free() does not shrink: trimmed when the
-          // cache had grown (a few times a simulated day, not every batch).
-          if (idle) {
-            const bool grown = db->cache_bytes() > (std::int64_t{8} << 20);
+          // Idle with more than 8 MiB cached: the page cache (up to
+          // cache_mib, 64 MiB) goes back to the system, which otherwise holds
+          // it beside every training and evaluation stage, when nothing is
+          // written; the next batch reads the few pages an append needs
+          // again. free() leaves the freed pages amid the heap's arenas:
+          // malloc_trim hands them back too, at most every 5 s (it walks
+          // every arena, under each one's lock).
+          if (idle && db->cache_bytes() > (std::int64_t{8} << 20)) {
             db->release_memory();
 #ifdef __GLIBC__
-            if (grown) malloc_trim(0);
+            if (const auto now = std::chrono::steady_clock::now(); now - last_trim >= std::chrono::seconds(5)) {
+              last_trim = now;
+              malloc_trim(0);
+            }
 #endif
           }
         }

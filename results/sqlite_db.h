@@ -230,8 +230,13 @@ class Blob {
     if (rc != SQLITE_OK) db.fail("opening the blob " + what_);
   }
   std::size_t size() const noexcept { return static_cast<std::size_t>(sqlite3_blob_bytes(blob_.get())); }
-  /// Writes `bytes` from offset `at`, in pieces of `piece` bytes.
+  /// Writes `bytes` from offset `at`, in pieces of `piece` bytes; throws
+  /// RecordError naming the sizes when they run past the blob's end.
   void write(std::string_view bytes, std::size_t at = 0, std::size_t piece = std::size_t{1} << 20) {
+    if (at > size() || bytes.size() > size() - at)
+      throw RecordError(db_->path().string() + ": " + std::to_string(bytes.size()) + " bytes at offset " +
+                        std::to_string(at) + " run past the end of the blob " + what_ + " (" +
+                        std::to_string(size()) + " bytes)");
     for (std::size_t done = 0; done < bytes.size(); done += piece) {
       const std::size_t n = std::min(piece, bytes.size() - done);
       if (sqlite3_blob_write(blob_.get(), bytes.data() + done, static_cast<int>(n), static_cast<int>(at + done)) !=

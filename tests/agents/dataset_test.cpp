@@ -181,13 +181,14 @@ TEST_CASE("a dataset over mapped column files trains to the same bits as the col
   std::vector<TransitionRow> rows;
   Rng rng(21);
   for (int u = 0; u < 40; ++u)
-    for (int session = 0; session < 2; ++session) {
+    for (int session = 0; session < (u % 10 == 0 ? 1 : 2); ++session) {  // users 0, 10, ... leave after a day
       const int len = 1 + (u + session) % 5;
       for (int step = 0; step < len; ++step) {
         TransitionRow t = row(u, session, step, static_cast<float>(rng.uniform01() * 4 - 2), step + 1 == len);
         t.state[1] = static_cast<float>(rng.uniform01());
         t.next_state[1] = static_cast<float>(rng.uniform01());
         t.action = {static_cast<float>(rng.uniform01() * 2 - 1)};
+        t.time = 86400.0 * session + 900.0 * u + 20.0 * step + 30.0 * rng.uniform01();
         if (u % 7 == 3) t.lower.clear(), t.upper.clear();
         if (u % 6 == 2) t.baseline.clear();
         rows.push_back(t);
@@ -252,8 +253,21 @@ TEST_CASE("a dataset over mapped column files trains to the same bits as the col
     CHECK(mtf::agents::testing::param_bytes(*a) == mtf::agents::testing::param_bytes(*b));
     CHECK(mtf::agents::testing::param_bytes(*a) == mtf::agents::testing::param_bytes(*c));
   }
+  // Users' sessions chained and discounted by the time between requests: the
+  // same episodes, time-outs and discounts on the copy.
+  Dataset chained(memory, selection, {}, Formulation::kCrossSession), chained_own(copy, all, {}, Formulation::kCrossSession);
+  chained.discount_by_elapsed_time(600);
+  chained_own.discount_by_elapsed_time(600);
+  CHECK(chained.dones() == chained_own.dones());
+  CHECK(chained.timeouts() == chained_own.timeouts());
+  CHECK(chained.discount_steps() == chained_own.discount_steps());
+  CHECK(chained.next_states() == chained_own.next_states());
+  CHECK(chained.discounted_returns(0.9) == chained_own.discounted_returns(0.9));
+  CHECK(chained.timeouts().sum() > 0);  // the formulation's cases occur
+  CHECK(chained.dones().sum() > 0);
+  CHECK(chained.discount_steps() != in_memory.discount_steps());
   CHECK_THROWS_AS(map_copy_of_rows(mapped->view(), std::vector<std::size_t>{memory->size()}, dir / "bad"),
-                  std::out_of_range);
+                  std::invalid_argument);
   CHECK_FALSE(std::filesystem::exists(dir / "bad"));
   std::filesystem::remove_all(dir);
 }

@@ -41,7 +41,7 @@ TEST_CASE("gather_in_pieces gives every rank's bytes, whole and in rank order, t
 // 5 + 5 + 3; nothing as no piece); `from` itself gets nothing back.
 TEST_CASE("broadcast_in_pieces gives one rank's bytes, whole, to every other rank") {
   for (const std::string& sent : {std::string("abcdefghijklm"), std::string(), std::string("0123456\0", 8)})
-    for (const int from : {0, 1}) {
+    for (const int from : {0, 1, 2}) {
       CAPTURE(from);
       LocalHub hub(3);
       std::vector<std::string> got(3);
@@ -57,5 +57,6 @@ TEST_CASE("broadcast_in_pieces gives one rank's bytes, whole, to every other ran
   LocalHub one(1);
   const LocalCluster alone(one, 0);
   CHECK(broadcast_in_pieces(alone, "xyz", 0, 1).empty());
+  CHECK_THROWS_AS(broadcast_in_pieces(alone, "xyz", 1, 1), std::logic_error);  // no rank 1
   CHECK_THROWS_AS(broadcast_in_pieces(alone, "xyz", 0, 0), std::invalid_argument);
 }
