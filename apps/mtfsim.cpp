@@ -11,6 +11,9 @@
 //   mtfsim evaluate SCENARIO.json --policy SPEC [--policy SPEC ...] [--users N] [--days D] [--gamma G]
 //                   [--seed S] [--threads T] [--json FILE]
 #include <signal.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <unistd.h>
 
 #include <algorithm>
@@ -1088,6 +1091,15 @@ int cmd_bench(const std::vector<std::string>& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef __GLIBC__
+  // Blocks of 8 MiB and more (a stage's per-impression arrays, a users' state
+  // at a checkpoint, chunks of copied rows) are mapped on their own and go
+  // back to the system when freed. glibc otherwise raises that threshold up to
+  // 32 MiB as large blocks are freed and serves them from the heap, where
+  // freed ones stay resident: a run in a memory limit (out of core) would
+  // carry the earlier stages' arrays into the later ones.
+  mallopt(M_MMAP_THRESHOLD, 8 << 20);
+#endif
 #ifdef MTF_MPI
   // Under mpirun: the MPI world (initialised before anything reads argv).
   std::unique_ptr<mtf::MpiCluster> mpi;

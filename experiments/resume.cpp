@@ -244,6 +244,10 @@ void save_checkpoint(ExperimentContext& ctx, Done stage, int count, bool with_ag
     for (const auto& [name, agent] : ctx.agent)
       if (agent) c.blobs["agent:" + name] = agent->to_bytes();
   if (stage == Done::kExplorationRound) c.put_large("simulator", std::move(simulator));
+  // A finished stage's users' state is not resumed from again: out of the file
+  // (a paper-sized population's is GB, and a resume hands it to every rank).
+  if (stage != Done::kExplorationRound) c.drop_large.push_back("simulator");
+  if (stage != Done::kLearnerRound) c.drop_large.push_back("learner_simulator");
   if (stage == Done::kExplorationRound || with_agents)  // the last round's verdict too
     for (const auto& [name, agent] : ctx.deployed) c.blobs["deployed:" + name] = agent->to_bytes();
   ctx.rec.checkpoint(std::move(c), /*wait=*/true);  // a kill after this returns resumes from here

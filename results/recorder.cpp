@@ -511,6 +511,13 @@ struct Recorder::Impl {
       st.bind(4, std::string_view(table_rows));
       st.run();
     }
+    {
+      Statement drop(*db, "DELETE FROM resume_blobs WHERE name = ?1 OR substr(name, 1, length(?1) + 1) = ?1 || '#'");
+      for (const std::string& key : c.drop_large) {
+        drop.bind(1, std::string_view(key));
+        drop.run();
+      }
+    }
     // Each blob's row first, its bytes then in pieces: an INSERT of the bytes
     // would assemble the whole value in one record in memory (a users' state
     // twice, for the moment of the checkpoint).

@@ -181,8 +181,11 @@ struct Checkpoint {
   std::string state;              ///< the engine's own state, JSON text
   std::int64_t metrics_rows = 0;  ///< rows of table metrics written by then; later ones are dropped on resume
   /// Named binary states (agents). A checkpoint replaces the blobs it names
-  /// and keeps the others.
+  /// and keeps the others, but for those of drop_large.
   std::map<std::string, std::string> blobs;
+  /// put_large keys whose blobs (every piece) the file no longer needs from
+  /// this checkpoint on: deleted from it (a users' state of a finished stage).
+  std::vector<std::string> drop_large;
 
   /// Pieces of at most this many bytes (SQLite refuses a blob over 10^9 bytes
   /// by default; a paper-sized population's state is several GB).

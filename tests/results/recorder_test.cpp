@@ -569,13 +569,37 @@ TEST_CASE("a checkpoint's large blob goes in pieces and comes back whole") {
     d.put_large("simulator", "xyz", 4);  // one piece now: #1 .. #3 stay in the file
     rec.checkpoint(d);
   }
-  Recorder rec(file, small_info(), RecorderOptions{.resume = true});
-  REQUIRE(rec.resumed().has_value());
-  CHECK(rec.resumed()->large("simulator") == "xyz");
-  Checkpoint e = *rec.resumed();
-  e.erase_large("simulator");
-  CHECK(e.blobs.empty());
-  CHECK_THROWS_WITH_AS(e.large("simulator"), doctest::Contains("no blob simulator"), std::invalid_argument);
+  {
+    Recorder rec(file, small_info(), RecorderOptions{.resume = true});
+    REQUIRE(rec.resumed().has_value());
+    CHECK(rec.resumed()->large("simulator") == "xyz");
+    Checkpoint e = *rec.resumed();
+    e.erase_large("simulator");
+    CHECK(e.blobs.empty());
+    CHECK_THROWS_WITH_AS(e.large("simulator"), doctest::Contains("no blob simulator"), std::invalid_argument);
+    // A later stage drops a finished stage's state from the file, every piece
+    // of it (the stale #1 .. #3 too), and keeps the other blobs.
+    Checkpoint third{"third", "{}", 0, {{"agent:a", "x"}, {"simulator_log", "keep"}}};
+    third.put_large("learner_simulator", "L", 4);
+    third.drop_large = {"simulator"};
+    rec.checkpoint(third);
+  }
+  {
+    Recorder rec(file, small_info(), RecorderOptions{.resume = true});
+    REQUIRE(rec.resumed().has_value());
+    CHECK(rec.resumed()->blobs == std::map<std::string, std::string>{{"agent:a", "x"},
+                                                                     {"learner_simulator#0", "L"},
+                                                                     {"learner_simulator#pieces", "1"},
+                                                                     {"simulator_log", "keep"}});
+    Checkpoint fourth{"fourth", "{}", 0, {}};
+    fourth.drop_large = {"simulator", "learner_simulator"};  // dropping what is gone already is no error
+    rec.checkpoint(fourth);
+  }
+  {
+    Recorder rec(file, small_info(), RecorderOptions{.resume = true});
+    REQUIRE(rec.resumed().has_value());
+    CHECK(rec.resumed()->blobs == std::map<std::string, std::string>{{"agent:a", "x"}, {"simulator_log", "keep"}});
+  }
   Checkpoint old{"old", "{}", 0, {{"simulator", "whole"}}};  // an earlier version's single blob
   CHECK(old.large("simulator") == "whole");
   Checkpoint damaged = Checkpoint{"x", "{}", 0, {}};
