@@ -122,39 +122,36 @@ std::uint64_t mix64(std::uint64_t x) {
 agents::Dataset Collected::dataset(std::span<const std::size_t> rows, const agents::Dataset::RewardOf& reward,
                                    const DatasetSpec& spec) const {
   if (spill_ && !mapped_) throw std::logic_error("Collected::dataset before seal()");
-  if (!spill_) {
-    agents::Dataset d(transitions, rows, reward, formulation(spec));
-    if (spec.discount_seconds > 0) d.discount_by_elapsed_time(spec.discount_seconds);
-    return d;
-  }
-  // Out of core, a dataset of at most half the rows gets column files of its
-  // own, its rows in its order: users of every group interleave in the
-  // columns, so a group's rows touch nearly every page of them, and sampling
-  // would read the whole file from disk where the data is larger than memory.
-  // The same values in another place: the same dataset and training bits.
-  // Datasets of the same rows (a dataset's reward variants) share one copy.
-  std::shared_ptr<const MappedColumns> columns = mapped_;
-  std::vector<std::size_t> own;
-  if (!rows.empty() && rows.size() * 2 <= mapped_->size()) {
-    CopyKey key{rows.size(), 0x9E3779B97F4A7C15ull, 0xC2B2AE3D27D4EB4Full};
-    for (const std::size_t r : rows) {
-      key.h1 = mix64(key.h1 ^ r);
-      key.h2 = mix64(key.h2 + r * 0x165667B19E3779F9ull);
-    }
-    std::erase_if(copies_, [](const auto& kv) { return kv.second.expired(); });
-    std::weak_ptr<const MappedColumns>& shared = copies_[key];
-    columns = shared.lock();
-    if (!columns) {
-      columns = map_copy_of_rows(*mapped_, rows, dir_ / ("dataset-" + std::to_string(++copies_made_)));
-      shared = columns;
-    }
-    own.resize(rows.size());
-    std::iota(own.begin(), own.end(), std::size_t{0});
-    rows = own;
-  }
-  agents::Dataset d(columns, rows, reward, formulation(spec));
+  agents::Dataset d = spill_ ? mapped_dataset(rows, reward, formulation(spec))
+                             : agents::Dataset(transitions, rows, reward, formulation(spec));
   if (spec.discount_seconds > 0) d.discount_by_elapsed_time(spec.discount_seconds);
   return d;
+}
+
+agents::Dataset Collected::mapped_dataset(std::span<const std::size_t> rows, const agents::Dataset::RewardOf& reward,
+                                          agents::Formulation formulation) const {
+  // A dataset of at most half the rows gets column files of its own, its rows
+  // in its order: users of every group interleave in the columns, so a
+  // group's rows touch nearly every page of them, and sampling would read the
+  // whole file from disk where the data is larger than memory. The same
+  // values in another place: the same dataset and training bits. Datasets of
+  // the same rows (a dataset's reward variants) share one copy.
+  if (rows.empty() || rows.size() * 2 > mapped_->size()) return agents::Dataset(mapped_, rows, reward, formulation);
+  CopyKey key{rows.size(), 0x9E3779B97F4A7C15ull, 0xC2B2AE3D27D4EB4Full};
+  for (const std::size_t r : rows) {
+    key.h1 = mix64(key.h1 ^ r);
+    key.h2 = mix64(key.h2 + r * 0x165667B19E3779F9ull);
+  }
+  std::erase_if(copies_, [](const auto& kv) { return kv.second.expired(); });
+  std::weak_ptr<const MappedColumns>& shared = copies_[key];
+  std::shared_ptr<const MappedColumns> columns = shared.lock();
+  if (!columns) {
+    columns = map_copy_of_rows(*mapped_, rows, dir_ / ("dataset-" + std::to_string(++copies_made_)));
+    shared = columns;
+  }
+  std::vector<std::size_t> own(rows.size());
+  std::iota(own.begin(), own.end(), std::size_t{0});
+  return agents::Dataset(std::move(columns), own, reward, formulation);
 }
 
 std::vector<std::size_t> select_rows(const TransitionColumnsView& c, const std::vector<int>& groups,

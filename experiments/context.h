@@ -124,8 +124,15 @@ struct Collected {
   /// of those rows): its row(j) is then j. Not for concurrent calls.
   agents::Dataset dataset(std::span<const std::size_t> rows, const agents::Dataset::RewardOf& reward,
                           const DatasetSpec& spec) const;
+  /// Out of core, the column files of datasets' own rows made so far (datasets
+  /// of the same rows share one while any of them is alive); 0 in memory.
+  int dataset_copies_made() const { return copies_made_; }
 
  private:
+  /// dataset() out of core, before the discount: over a copy of `rows` of at
+  /// most half the columns' rows, shared by datasets of the same rows.
+  agents::Dataset mapped_dataset(std::span<const std::size_t> rows, const agents::Dataset::RewardOf& reward,
+                                 agents::Formulation formulation) const;
   std::unique_ptr<ColumnFileWriter> spill_;
   std::shared_ptr<const MappedColumns> mapped_;
   std::vector<HeldImpression> impressions_;         ///< in memory
