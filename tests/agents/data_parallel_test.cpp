@@ -8,14 +8,14 @@
 #include <functional>
 #include <stdexcept>
 #include <string>
-#include <thread>
+#include <utility>
 #include <vector>
 
 #include "agents/agent.h"
 #include "agents/agent_base.h"
 #include "agents/nn/tensor.h"
 #include "core/cluster.h"
-#include "local_ranks.h"
+#include "../core/local_ranks.h"
 #include "test_problems.h"
 
 using namespace mtf;
@@ -126,26 +126,19 @@ TEST_CASE("a loss that is not finite on one rank stops every rank at the same st
   for (TransitionRow& t : rows)
     if (t.user % 2 == 1) t.reward = std::nanf("");
   nn::set_num_threads(1);
-  LocalHub hub(2);
-  std::vector<std::string> errors(2);
-  std::vector<std::int64_t> steps(2, -1);
-  std::vector<std::thread> pool;
-  for (int r = 0; r < 2; ++r)
-    pool.emplace_back([&, r] {
-      const LocalCluster cl(hub, r);
-      const Dataset data(mtf::testing::shard_of(rows, 2, r));
-      auto agent = make_agent("td3", {{"hidden", {8}}, {"batch_size", 32}}, data.state_dim(), data.action_dim(), 5);
-      try {
-        agent->set_data_parallel(&cl);
-        agent->train(data, 1);
-      } catch (const TrainingDiverged& e) {
-        errors[static_cast<std::size_t>(r)] = e.what();
-        steps[static_cast<std::size_t>(r)] = e.step();
-      }
-    });
-  for (auto& t : pool) t.join();
-  CHECK(steps[0] == 1);
-  CHECK(steps[1] == 1);
-  CHECK(errors[0] == errors[1]);
-  CHECK(errors[0].find("on MPI rank 1") != std::string::npos);
+  const auto stopped = mtf::testing::on_local_ranks(2, [&](int r, const Cluster& cl) {
+    const Dataset data(mtf::testing::shard_of(rows, 2, r));
+    auto agent = make_agent("td3", {{"hidden", {8}}, {"batch_size", 32}}, data.state_dim(), data.action_dim(), 5);
+    try {
+      agent->set_data_parallel(&cl);
+      agent->train(data, 1);
+    } catch (const TrainingDiverged& e) {
+      return std::pair<std::string, std::int64_t>(e.what(), e.step());
+    }
+    return std::pair<std::string, std::int64_t>("", -1);
+  });
+  CHECK(stopped[0].second == 1);
+  CHECK(stopped[1].second == 1);
+  CHECK(stopped[0].first == stopped[1].first);
+  CHECK(stopped[0].first.find("on MPI rank 1") != std::string::npos);
 }

@@ -19,7 +19,7 @@
 
 #include "agents/nn/tensor.h"
 #include "core/cluster.h"
-#include "local_ranks.h"
+#include "../core/local_ranks.h"
 
 using namespace mtf;
 using namespace mtf::agents;

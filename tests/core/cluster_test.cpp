@@ -3,10 +3,10 @@
 #include <doctest/doctest.h>
 
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "core/cluster.h"
+#include "local_ranks.h"
 
 using namespace mtf;
 
@@ -17,15 +17,8 @@ TEST_CASE("gather_in_pieces gives every rank's bytes, whole and in rank order, t
   const std::vector<std::string> sent = {std::string("abcdefghijklm"), std::string(), std::string("0123456\0", 8)};
   for (const int to : {0, 2}) {
     CAPTURE(to);
-    LocalHub hub(3);
-    std::vector<std::vector<std::string>> got(3);
-    std::vector<std::thread> pool;
-    for (int r = 0; r < 3; ++r)
-      pool.emplace_back([&, r] {
-        const LocalCluster cl(hub, r);
-        got[static_cast<std::size_t>(r)] = gather_in_pieces(cl, sent[static_cast<std::size_t>(r)], to, 5);
-      });
-    for (auto& t : pool) t.join();
+    const std::vector<std::vector<std::string>> got = testing::on_local_ranks(
+        3, [&](int r, const Cluster& cl) { return gather_in_pieces(cl, sent[static_cast<std::size_t>(r)], to, 5); });
     for (int r = 0; r < 3; ++r) {
       if (r == to) CHECK(got[static_cast<std::size_t>(r)] == sent);
       else CHECK(got[static_cast<std::size_t>(r)].empty());
@@ -43,15 +36,9 @@ TEST_CASE("broadcast_in_pieces gives one rank's bytes, whole, to every other ran
   for (const std::string& sent : {std::string("abcdefghijklm"), std::string(), std::string("0123456\0", 8)})
     for (const int from : {0, 1, 2}) {
       CAPTURE(from);
-      LocalHub hub(3);
-      std::vector<std::string> got(3);
-      std::vector<std::thread> pool;
-      for (int r = 0; r < 3; ++r)
-        pool.emplace_back([&, r] {
-          const LocalCluster cl(hub, r);
-          got[static_cast<std::size_t>(r)] = broadcast_in_pieces(cl, r == from ? sent : std::string("ignored"), from, 5);
-        });
-      for (auto& t : pool) t.join();
+      const std::vector<std::string> got = testing::on_local_ranks(3, [&](int r, const Cluster& cl) {
+        return broadcast_in_pieces(cl, r == from ? sent : std::string("ignored"), from, 5);
+      });
       for (int r = 0; r < 3; ++r) CHECK(got[static_cast<std::size_t>(r)] == (r == from ? std::string() : sent));
     }
   LocalHub one(1);

@@ -10,20 +10,17 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "core/cluster.h"
 #include "sim/policies.h"
 #include "users/population.h"
+#include "../core/local_ranks.h"
 #include "test_world.h"
 
 using namespace mtf;
 
 namespace {
-
-using Hub = LocalHub;
-using ThreadCluster = LocalCluster;
 
 /// What one rank (or the one process) saw.
 struct Seen {
@@ -84,18 +81,10 @@ std::vector<Seen> run_ranks(const Scenario& s, int ranks, const std::vector<int>
                             const std::function<bool(int)>& collect,
                             const std::function<std::vector<PolicyPtr>(int)>& policies = {}, bool sharded = false,
                             const std::string& restore = {}) {
-  Hub hub(ranks);
-  std::vector<Seen> out(static_cast<std::size_t>(ranks));
-  std::vector<std::thread> pool;
-  for (int r = 0; r < ranks; ++r)
-    pool.emplace_back([&, r] {
-      const ThreadCluster cl(hub, r);
-      out[static_cast<std::size_t>(r)] =
-          run(s, pieces, threads, block, collect(r), &cl, policies ? policies(r) : std::vector<PolicyPtr>{}, sharded,
-              restore);
-    });
-  for (auto& t : pool) t.join();
-  return out;
+  return testing::on_local_ranks(ranks, [&](int r, const Cluster& cl) {
+    return run(s, pieces, threads, block, collect(r), &cl, policies ? policies(r) : std::vector<PolicyPtr>{}, sharded,
+               restore);
+  });
 }
 
 /// `with_state`: b's saved state is compared too (a sharded simulator's is on rank 0 only).
@@ -270,35 +259,31 @@ TEST_CASE("a sharded population holds its blocks' users only, each as drawn for 
 
 TEST_CASE("a sharded simulator refuses another cluster, another block size, and a Stepper") {
   const Scenario s = world(300, 2);
-  Hub hub(2);
-  std::vector<std::string> errors(2);
-  std::vector<std::thread> pool;
-  for (int r = 0; r < 2; ++r)
-    pool.emplace_back([&, r] {
-      const ThreadCluster cl(hub, r);
-      Simulator sim(s, {}, 0, UserSharding{&cl, 64});
-      RunOptions o;
-      o.cluster = &cl;
-      o.block_users = 32;
-      try {
-        sim.run_days(1, o, nullptr);
-      } catch (const std::logic_error& e) {
-        errors[static_cast<std::size_t>(r)] = e.what();
-      }
-      try {
-        o.cluster = nullptr;
-        o.block_users = 64;
-        sim.run_days(1, o, nullptr);
-      } catch (const std::logic_error& e) {
-        errors[static_cast<std::size_t>(r)] += e.what();
-      }
-      try {
-        Simulator::Stepper st(sim, {0});
-      } catch (const std::logic_error& e) {
-        errors[static_cast<std::size_t>(r)] += e.what();
-      }
-    });
-  for (auto& t : pool) t.join();
+  const std::vector<std::string> errors = testing::on_local_ranks(2, [&](int, const Cluster& cl) {
+    std::string error;
+    Simulator sim(s, {}, 0, UserSharding{&cl, 64});
+    RunOptions o;
+    o.cluster = &cl;
+    o.block_users = 32;
+    try {
+      sim.run_days(1, o, nullptr);
+    } catch (const std::logic_error& e) {
+      error = e.what();
+    }
+    try {
+      o.cluster = nullptr;
+      o.block_users = 64;
+      sim.run_days(1, o, nullptr);
+    } catch (const std::logic_error& e) {
+      error += e.what();
+    }
+    try {
+      Simulator::Stepper st(sim, {0});
+    } catch (const std::logic_error& e) {
+      error += e.what();
+    }
+    return error;
+  });
   for (const std::string& e : errors) {
     CHECK(e.find("run every day with that cluster and block_users") != std::string::npos);
     // Both runs refused: the message twice.
@@ -330,24 +315,18 @@ namespace {
 /// Errors of 2 ranks running world(users(r), 1) with threads(r) threads.
 std::vector<std::string> disagreeing(const std::function<std::int64_t(int)>& users,
                                      const std::function<int(int)>& threads) {
-  Hub hub(2);
-  std::vector<std::string> errors(2);
-  std::vector<std::thread> pool;
-  for (int r = 0; r < 2; ++r)
-    pool.emplace_back([&, r] {
-      const ThreadCluster cl(hub, r);
-      Simulator sim(world(users(r), 1));
-      RunOptions o;
-      o.cluster = &cl;
-      o.threads = threads(r);
-      try {
-        sim.run(o, nullptr);
-      } catch (const std::exception& e) {
-        errors[static_cast<std::size_t>(r)] = e.what();
-      }
-    });
-  for (auto& t : pool) t.join();
-  return errors;
+  return testing::on_local_ranks(2, [&](int r, const Cluster& cl) {
+    Simulator sim(world(users(r), 1));
+    RunOptions o;
+    o.cluster = &cl;
+    o.threads = threads(r);
+    try {
+      sim.run(o, nullptr);
+    } catch (const std::exception& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  });
 }
 }  // namespace
 
