@@ -138,6 +138,8 @@ std::vector<std::string> LocalHub::exchange(int rank, std::string_view bytes) {
   return all;
 }
 
+void LocalHub::leave() { impl_->barrier.arrive_and_drop(); }
+
 std::vector<std::string> LocalCluster::gather(std::string_view bytes, int to) const {
   std::vector<std::string> all = hub_.exchange(rank_, bytes);
   if (rank_ != to) return {};

@@ -66,6 +66,12 @@ class LocalHub {
   int size() const { return ranks_; }
   /// Every rank's bytes, in rank order; all `ranks` threads call it.
   std::vector<std::string> exchange(int rank, std::string_view bytes);
+  /// The calling rank (a thread that failed) takes no further part: the other
+  /// ranks' exchanges stop waiting for it and hold its last bytes (empty when
+  /// it sent none), so they end instead of waiting forever, with results that
+  /// mean nothing. For tests of a failing rank; call it once, from that
+  /// rank's thread, outside exchange().
+  void leave();
 
  private:
   struct Impl;

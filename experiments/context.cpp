@@ -129,14 +129,14 @@ agents::Dataset Collected::dataset(std::span<const std::size_t> rows, const agen
 }
 
 agents::Dataset Collected::mapped_dataset(std::span<const std::size_t> rows, const agents::Dataset::RewardOf& reward,
-                                          agents::Formulation formulation) const {
+                                          agents::Formulation form) const {
   // A dataset of at most half the rows gets column files of its own, its rows
   // in its order: users of every group interleave in the columns, so a
   // group's rows touch nearly every page of them, and sampling would read the
   // whole file from disk where the data is larger than memory. The same
   // values in another place: the same dataset and training bits. Datasets of
   // the same rows (a dataset's reward variants) share one copy.
-  if (rows.empty() || rows.size() * 2 > mapped_->size()) return agents::Dataset(mapped_, rows, reward, formulation);
+  if (rows.empty() || rows.size() * 2 > mapped_->size()) return agents::Dataset(mapped_, rows, reward, form);
   CopyKey key{rows.size(), 0x9E3779B97F4A7C15ull, 0xC2B2AE3D27D4EB4Full};
   for (const std::size_t r : rows) {
     key.h1 = mix64(key.h1 ^ r);
@@ -151,7 +151,7 @@ agents::Dataset Collected::mapped_dataset(std::span<const std::size_t> rows, con
   }
   std::vector<std::size_t> own(rows.size());
   std::iota(own.begin(), own.end(), std::size_t{0});
-  return agents::Dataset(std::move(columns), own, reward, formulation);
+  return agents::Dataset(std::move(columns), own, reward, form);
 }
 
 std::vector<std::size_t> select_rows(const TransitionColumnsView& c, const std::vector<int>& groups,

@@ -132,7 +132,7 @@ struct Collected {
   /// dataset() out of core, before the discount: over a copy of `rows` of at
   /// most half the columns' rows, shared by datasets of the same rows.
   agents::Dataset mapped_dataset(std::span<const std::size_t> rows, const agents::Dataset::RewardOf& reward,
-                                 agents::Formulation formulation) const;
+                                 agents::Formulation form) const;
   std::unique_ptr<ColumnFileWriter> spill_;
   std::shared_ptr<const MappedColumns> mapped_;
   std::vector<HeldImpression> impressions_;         ///< in memory

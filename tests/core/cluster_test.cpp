@@ -2,6 +2,8 @@
 // one process (LocalHub), so they are tested in every build.
 #include <doctest/doctest.h>
 
+#include <mutex>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -46,4 +48,26 @@ TEST_CASE("broadcast_in_pieces gives one rank's bytes, whole, to every other ran
   CHECK(broadcast_in_pieces(alone, "xyz", 0, 1).empty());
   CHECK_THROWS_AS(broadcast_in_pieces(alone, "xyz", 1, 1), std::logic_error);  // no rank 1
   CHECK_THROWS_AS(broadcast_in_pieces(alone, "xyz", 0, 0), std::invalid_argument);
+}
+
+// A rank that fails leaves the hub (on_local_ranks), before any collective or
+// between two: the others' collectives go on without it instead of waiting
+// for it forever, and its error is the one reported.
+TEST_CASE("a rank of threads that throws leaves the hub: the others end, and its error is rethrown") {
+  for (const int collectives_before : {0, 1}) {
+    CAPTURE(collectives_before);
+    int ended = 0;
+    std::mutex mu;
+    const auto run = [&] {
+      return testing::on_local_ranks(3, [&](int r, const Cluster& cl) {
+        for (int k = 0; k < collectives_before; ++k) cl.all_gather("x");
+        if (r == 1) throw std::runtime_error("rank 1 failed");
+        for (int k = 0; k < 3; ++k) cl.all_gather("y");
+        const std::lock_guard lock(mu);
+        return ++ended;
+      });
+    };
+    CHECK_THROWS_WITH_AS(run(), "rank 1 failed", std::runtime_error);
+    CHECK(ended == 2);
+  }
 }

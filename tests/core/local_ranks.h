@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <exception>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -24,16 +25,18 @@ inline std::vector<TransitionRow> shard_of(const std::vector<TransitionRow>& row
 }
 
 /// f(rank, cluster) on `ranks` threads, each with its LocalCluster of one hub;
-/// every rank's result (default-constructible), in rank order. A rank's error
-/// is rethrown as it was thrown (the first in rank order), after every thread
-/// ended. A rank that throws before a collective the others enter leaves them
-/// waiting: the computation under test must fail on every rank together.
+/// every rank's result (default-constructible), in rank order. A rank that
+/// throws leaves the hub (LocalHub::leave), so that the others' collectives
+/// do not wait for it; after every thread ended, the first error thrown is
+/// rethrown as it was thrown (the others may have failed after it, on what
+/// the leaving rank no longer sent).
 template <class F>
 auto on_local_ranks(int ranks, F f) {
   using Result = decltype(f(0, std::declval<const Cluster&>()));
   LocalHub hub(ranks);
   std::vector<Result> out(static_cast<std::size_t>(ranks));
-  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(ranks));
+  std::exception_ptr first;
+  std::mutex mu;
   std::vector<std::thread> pool;
   for (int r = 0; r < ranks; ++r)
     pool.emplace_back([&, r] {
@@ -41,12 +44,15 @@ auto on_local_ranks(int ranks, F f) {
       try {
         out[static_cast<std::size_t>(r)] = f(r, cl);
       } catch (...) {
-        errors[static_cast<std::size_t>(r)] = std::current_exception();
+        {
+          const std::lock_guard lock(mu);
+          if (!first) first = std::current_exception();
+        }
+        hub.leave();
       }
     });
   for (auto& t : pool) t.join();
-  for (const std::exception_ptr& e : errors)
-    if (e) std::rethrow_exception(e);
+  if (first) std::rethrow_exception(first);
   return out;
 }
 

@@ -4,7 +4,10 @@
 // themselves. Either way a dataset equals the in-memory one of the same rows.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
+#include <string>
 #include <numeric>
 #include <vector>
 
@@ -67,13 +70,15 @@ void check_same(const agents::Dataset& x, const agents::Dataset& y) {
   CHECK(a.reward == b.reward);
   CHECK(a.next_state == b.next_state);
   CHECK(a.done == b.done);
+  REQUIRE(a.steps.size() == b.steps.size());
   CHECK(a.steps == b.steps);
 }
 
 }  // namespace
 
 TEST_CASE("out of core, datasets of the same rows share one copy; over half the rows, none") {
-  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "mtf_collected_test";
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("mtf_collected_test_" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   const TransitionColumns batch = recorded();
   Collected memory, disk;
@@ -96,7 +101,6 @@ TEST_CASE("out of core, datasets of the same rows share one copy; over half the 
   chained.cross_session = true;
   chained.discount_seconds = 900;
 
-  CHECK(memory.dataset_copies_made() == 0);
   {
     const agents::Dataset e1 = disk.dataset(even, {}, plain);
     CHECK(disk.dataset_copies_made() == 1);
@@ -106,6 +110,11 @@ TEST_CASE("out of core, datasets of the same rows share one copy; over half the 
     const agents::Dataset e2 = disk.dataset(even, doubled, chained);
     CHECK(disk.dataset_copies_made() == 1);
     check_same(e2, memory.dataset(even, doubled, chained));
+    // ... in the formulation and with the discount asked for, the copy's and the columns' alike.
+    CHECK(e1.formulation() == agents::Formulation::kSession);
+    CHECK(e1.discount_unit_seconds() == 0);
+    CHECK(e2.formulation() == agents::Formulation::kCrossSession);
+    CHECK(e2.discount_unit_seconds() == 900);
     // Other rows: a copy of their own.
     const agents::Dataset o = disk.dataset(odd, {}, chained);
     CHECK(disk.dataset_copies_made() == 2);
@@ -115,6 +124,16 @@ TEST_CASE("out of core, datasets of the same rows share one copy; over half the 
     CHECK(disk.dataset_copies_made() == 2);
     CHECK(m.row(0) == 30);
     check_same(m, memory.dataset(most, doubled, plain));
+    const agents::Dataset mc = disk.dataset(most, {}, chained);
+    CHECK(mc.formulation() == agents::Formulation::kCrossSession);
+    CHECK(mc.discount_unit_seconds() == 900);
+    check_same(mc, memory.dataset(most, {}, chained));
+    // One row over half: the columns themselves.
+    std::vector<std::size_t> over_half(even);
+    over_half.insert(over_half.begin() + 1, 1);
+    const agents::Dataset h = disk.dataset(over_half, {}, plain);
+    CHECK(disk.dataset_copies_made() == 2);
+    CHECK(h.row(3) == 4);  // a copy's would be 3
     // The same count as `even`, other rows: not mistaken for it.
     std::vector<std::size_t> shifted(even);
     for (std::size_t& r : shifted) ++r;
@@ -129,4 +148,5 @@ TEST_CASE("out of core, datasets of the same rows share one copy; over half the 
   const agents::Dataset again = disk.dataset(even, {}, plain);
   CHECK(disk.dataset_copies_made() == 4);
   check_same(again, memory.dataset(even, {}, plain));
+  CHECK(memory.dataset_copies_made() == 0);  // in memory, datasets are views of the columns
 }
